@@ -1,0 +1,126 @@
+// Static files with HTTP Range support (206 partial content), shared by the Node server and the Vite plugin.
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, resolve, sep } from 'node:path';
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.safetensors': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+export interface ByteRange { start: number; end: number } // inclusive end, as in the header
+
+/** Parse a single-range `Range: bytes=a-b` header against a file size; null = not satisfiable, undefined = no/ignored header. */
+export function parseRange(header: string | undefined, size: number): ByteRange | null | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined; // multi-range or malformed: serve whole (RFC 9110 allows ignoring)
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return null;
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) return null;
+  return { start, end };
+}
+
+export interface ServeOptions {
+  /** Optional throttle per response (emulated slow disk/network), bytes per second. */
+  bytesPerSecFor?: (req: IncomingMessage) => number | undefined;
+}
+
+/**
+ * Connect-style middleware serving files under `root` at URL prefix `prefix` (e.g. '/models/').
+ * Calls next() when the path is outside the prefix or the file does not exist.
+ */
+export function serveFiles(prefix: string, root: string, opts: ServeOptions = {}) {
+  const absRoot = resolve(root);
+  return async (req: IncomingMessage, res: ServerResponse, next: () => void): Promise<void> => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (!url.pathname.startsWith(prefix) || (req.method !== 'GET' && req.method !== 'HEAD')) return next();
+      let rel: string;
+      try {
+        rel = decodeURIComponent(url.pathname.slice(prefix.length));
+      } catch {
+        res.statusCode = 400;
+        res.end('bad path');
+        return;
+      }
+      const path = resolve(join(absRoot, rel));
+      if (path !== absRoot && !path.startsWith(absRoot + sep)) {
+        res.statusCode = 403;
+        res.end('forbidden');
+        return;
+      }
+      let st;
+      try {
+        st = await fsp.stat(path);
+      } catch {
+        return next();
+      }
+      if (!st.isFile()) return next();
+      const size = st.size;
+      const range = parseRange(req.headers.range, size);
+      res.setHeader('Accept-Ranges', 'bytes');
+      res.setHeader('Content-Type', MIME[extname(path)] ?? 'application/octet-stream');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.setHeader('Access-Control-Allow-Origin', '*');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
+      if (range === null) {
+        res.statusCode = 416;
+        res.setHeader('Content-Range', `bytes */${size}`);
+        res.end();
+        return;
+      }
+      const start = range ? range.start : 0;
+      const end = range ? range.end : size - 1;
+      res.statusCode = range ? 206 : 200;
+      if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      res.setHeader('Content-Length', String(end - start + 1));
+      if (req.method === 'HEAD' || size === 0) {
+        res.end();
+        return;
+      }
+      const stream = createReadStream(path, { start, end });
+      const rate = opts.bytesPerSecFor?.(req);
+      stream.on('error', () => res.destroy());
+      if (!rate || rate <= 0) {
+        stream.pipe(res);
+        return;
+      }
+      // Throttle: pause the stream whenever we are ahead of the allowed byte budget.
+      const t0 = Date.now();
+      let sent = 0;
+      stream.on('data', (chunk) => {
+        sent += chunk.length;
+        res.write(chunk);
+        const aheadMs = (sent / rate) * 1000 - (Date.now() - t0);
+        if (aheadMs > 5) {
+          stream.pause();
+          setTimeout(() => stream.resume(), aheadMs);
+        }
+      });
+      stream.on('end', () => res.end());
+      res.on('close', () => stream.destroy());
+    } catch {
+      if (!res.headersSent) res.statusCode = 500;
+      res.end();
+    }
+  };
+}

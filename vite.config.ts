@@ -1,0 +1,15 @@
+// Vite: the app (index.html), in-browser test pages under e2e/pages, Node polyfills for simple-peer.
+import { defineConfig } from 'vite';
+import { nodePolyfills } from 'vite-plugin-node-polyfills';
+import { shoalDevPlugin } from './src/server/vitePlugin.ts';
+
+export default defineConfig({
+  plugins: [
+    // simple-peer (readable-stream) needs Buffer, global and process in the page (shared/MISSION.md).
+    nodePolyfills({ include: ['events', 'buffer', 'process', 'util', 'stream'], globals: { Buffer: true, global: true, process: true } }),
+    shoalDevPlugin(),
+  ],
+  server: { host: true, fs: { allow: ['.', '../shared'] } },
+  worker: { format: 'es' },
+  build: { target: 'es2022', sourcemap: true },
+});

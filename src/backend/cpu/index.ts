@@ -1,0 +1,274 @@
+// The CPU backend: plain TypedArrays, eager, f32 everywhere. This is the spec every other backend is checked against.
+import { ShoalError } from '../../errors.ts';
+import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
+import { numel } from '../types.ts';
+import { decodeToF32 } from './dtype.ts';
+
+class CpuTensor implements Tensor {
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: WeightDtype | 'I32',
+    readonly data: Float32Array | Int32Array,
+  ) {}
+  get rows(): number {
+    return this.shape.length === 1 ? 1 : this.shape[0];
+  }
+  get cols(): number {
+    return this.shape[this.shape.length - 1];
+  }
+}
+
+class CpuKvCache implements KvCache {
+  readonly k: Float32Array; // (maxSeq, kvDim)
+  readonly v: Float32Array; // (maxSeq, kvDim)
+  constructor(readonly maxSeq: number, readonly kvDim: number) {
+    this.k = new Float32Array(maxSeq * kvDim);
+    this.v = new Float32Array(maxSeq * kvDim);
+  }
+}
+
+function f32(t: Tensor): Float32Array {
+  const c = t as CpuTensor;
+  if (!(c.data instanceof Float32Array)) throw new ShoalError('ERR_BACKEND', `expected an f32 tensor, got ${c.dtype}`);
+  return c.data;
+}
+
+/** In-place RMSNorm of row r of x (cols D) into out. */
+function rmsRow(x: Float32Array, xOff: number, w: Float32Array, eps: number, out: Float32Array, outOff: number, D: number): void {
+  let ss = 0;
+  for (let i = 0; i < D; i++) ss += x[xOff + i] * x[xOff + i];
+  const inv = 1 / Math.sqrt(ss / D + eps);
+  for (let i = 0; i < D; i++) out[outOff + i] = x[xOff + i] * inv * w[i];
+}
+
+function normRows(x: Float32Array, T: number, D: number, norm?: { weight: Tensor; eps: number }): Float32Array {
+  if (!norm) return x;
+  const out = new Float32Array(T * D);
+  const w = f32(norm.weight);
+  for (let t = 0; t < T; t++) rmsRow(x, t * D, w, norm.eps, out, t * D, D);
+  return out;
+}
+
+/** y (T, N) = x (T, K) . W^T, W (N, K) row-major; four-way unrolled dot products. */
+function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number): Float32Array {
+  const y = new Float32Array(T * N);
+  const K4 = K - (K % 4);
+  for (let n = 0; n < N; n++) {
+    const wo = n * K;
+    for (let t = 0; t < T; t++) {
+      const xo = t * K;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      let k = 0;
+      for (; k < K4; k += 4) {
+        a0 += x[xo + k] * W[wo + k];
+        a1 += x[xo + k + 1] * W[wo + k + 1];
+        a2 += x[xo + k + 2] * W[wo + k + 2];
+        a3 += x[xo + k + 3] * W[wo + k + 3];
+      }
+      for (; k < K; k++) a0 += x[xo + k] * W[wo + k];
+      y[t * N + n] = a0 + a1 + a2 + a3;
+    }
+  }
+  return y;
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  private dispatches = 0;
+
+  uploadWeight(t: HostTensor): Tensor {
+    const expected = numel(t.shape) * (t.dtype === 'F32' ? 4 : 2);
+    if (t.data.byteLength !== expected) throw new ShoalError('ERR_BACKEND', `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${expected})`);
+    return new CpuTensor([...t.shape], t.dtype, decodeToF32(t.dtype, t.data));
+  }
+
+  fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
+    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape}]`);
+    return new CpuTensor([...shape], data instanceof Int32Array ? 'I32' : 'F32', data.slice());
+  }
+
+  createKvCache(maxSeq: number, kvDim: number): KvCache {
+    return new CpuKvCache(maxSeq, kvDim);
+  }
+
+  free(): void {
+    // garbage collected
+  }
+
+  embed(ids: Tensor, table: Tensor): Tensor {
+    this.dispatches++;
+    const idv = (ids as CpuTensor).data;
+    const tab = table as CpuTensor;
+    const [V, D] = tab.shape;
+    const out = new Float32Array(idv.length * D);
+    for (let t = 0; t < idv.length; t++) {
+      const id = idv[t];
+      if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
+      out.set(tab.data.subarray(id * D, id * D + D), t * D);
+    }
+    return new CpuTensor([idv.length, D], 'F32', out);
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    this.dispatches++;
+    const c = x as CpuTensor;
+    return new CpuTensor([c.rows, c.cols], 'F32', normRows(f32(x), c.rows, c.cols, { weight, eps }));
+  }
+
+  matmul(x: Tensor, w: Tensor, opts: MatmulOptions = {}): Tensor {
+    this.dispatches++;
+    const xc = x as CpuTensor;
+    const [N, K] = w.shape;
+    const T = xc.rows;
+    if (xc.cols !== K) throw new ShoalError('ERR_BACKEND', `matmul: x has ${xc.cols} columns, weight expects ${K}`);
+    const y = gemm(normRows(f32(x), T, K, opts.norm), f32(w), T, K, N);
+    if (opts.bias) {
+      const b = f32(opts.bias);
+      for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) y[t * N + n] += b[n];
+    }
+    if (opts.residual) {
+      const r = f32(opts.residual);
+      for (let i = 0; i < y.length; i++) y[i] += r[i];
+    }
+    return new CpuTensor([T, N], 'F32', y);
+  }
+
+  gateUp(x: Tensor, wGate: Tensor, wUp: Tensor, norm?: { weight: Tensor; eps: number }): Tensor {
+    this.dispatches++;
+    const xc = x as CpuTensor;
+    const [H, K] = wGate.shape;
+    const T = xc.rows;
+    const xn = normRows(f32(x), T, K, norm);
+    const g = gemm(xn, f32(wGate), T, K, H);
+    const u = gemm(xn, f32(wUp), T, K, H);
+    for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+    return new CpuTensor([T, H], 'F32', g);
+  }
+
+  ropeAndCache(
+    q: Tensor, k: Tensor, v: Tensor, cache: KvCache, pos0: number, invFreq: Float32Array,
+    shape: AttentionShape, qkNorm?: { q: Tensor; k: Tensor; eps: number },
+  ): Tensor {
+    this.dispatches++;
+    const { nHeads, nKvHeads, headDim } = shape;
+    const c = cache as CpuKvCache;
+    const T = (q as CpuTensor).rows;
+    if (pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `KV cache full: positions ${pos0}..${pos0 + T - 1} exceed ${c.maxSeq}`);
+    const qOut = f32(q).slice();
+    const kIn = f32(k).slice();
+    const vIn = f32(v);
+    const half = headDim / 2;
+    const headNorm = (buf: Float32Array, off: number, w: Float32Array, eps: number) => rmsRow(buf, off, w, eps, buf, off, headDim);
+    const rotate = (buf: Float32Array, off: number, pos: number) => {
+      for (let i = 0; i < half; i++) {
+        const ang = pos * invFreq[i];
+        const cos = Math.cos(ang), sin = Math.sin(ang);
+        const x1 = buf[off + i], x2 = buf[off + i + half];
+        buf[off + i] = x1 * cos - x2 * sin;
+        buf[off + i + half] = x2 * cos + x1 * sin;
+      }
+    };
+    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+    for (let t = 0; t < T; t++) {
+      const pos = pos0 + t;
+      for (let h = 0; h < nHeads; h++) {
+        const off = t * qDim + h * headDim;
+        if (qkNorm) headNorm(qOut, off, f32(qkNorm.q), qkNorm.eps);
+        rotate(qOut, off, pos);
+      }
+      for (let h = 0; h < nKvHeads; h++) {
+        const off = t * kvDim + h * headDim;
+        if (qkNorm) headNorm(kIn, off, f32(qkNorm.k), qkNorm.eps);
+        rotate(kIn, off, pos);
+      }
+      c.k.set(kIn.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
+      c.v.set(vIn.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
+    }
+    return new CpuTensor([T, qDim], 'F32', qOut);
+  }
+
+  attention(q: Tensor, cache: KvCache, pos0: number, shape: AttentionShape): Tensor {
+    this.dispatches++;
+    const { nHeads, nKvHeads, headDim } = shape;
+    const c = cache as CpuKvCache;
+    const qd = f32(q);
+    const T = (q as CpuTensor).rows;
+    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+    const group = nHeads / nKvHeads;
+    const scale = 1 / Math.sqrt(headDim);
+    const out = new Float32Array(T * qDim);
+    const scores = new Float32Array(pos0 + T);
+    for (let t = 0; t < T; t++) {
+      const nCtx = pos0 + t + 1; // causal: positions 0..pos0+t
+      for (let h = 0; h < nHeads; h++) {
+        const kvh = Math.floor(h / group);
+        const qo = t * qDim + h * headDim;
+        let max = -Infinity;
+        for (let p = 0; p < nCtx; p++) {
+          const ko = p * kvDim + kvh * headDim;
+          let s = 0;
+          for (let i = 0; i < headDim; i++) s += qd[qo + i] * c.k[ko + i];
+          s *= scale;
+          scores[p] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let p = 0; p < nCtx; p++) {
+          scores[p] = Math.exp(scores[p] - max);
+          sum += scores[p];
+        }
+        const oo = t * qDim + h * headDim;
+        for (let p = 0; p < nCtx; p++) {
+          const wgt = scores[p] / sum;
+          const vo = p * kvDim + kvh * headDim;
+          for (let i = 0; i < headDim; i++) out[oo + i] += wgt * c.v[vo + i];
+        }
+      }
+    }
+    return new CpuTensor([T, qDim], 'F32', out);
+  }
+
+  argmax(x: Tensor): Tensor {
+    this.dispatches++;
+    const c = x as CpuTensor;
+    const d = f32(x);
+    const T = c.rows, V = c.cols;
+    const out = new Int32Array(T);
+    for (let t = 0; t < T; t++) {
+      let best = 0, bv = -Infinity;
+      for (let i = 0; i < V; i++) if (d[t * V + i] > bv) { bv = d[t * V + i]; best = i; }
+      out[t] = best;
+    }
+    return new CpuTensor([T], 'I32', out);
+  }
+
+  sliceRows(x: Tensor, start: number, count: number): Tensor {
+    const c = x as CpuTensor;
+    const D = c.cols;
+    return new CpuTensor([count, D], c.dtype, c.data.slice(start * D, (start + count) * D));
+  }
+
+  async read(t: Tensor): Promise<Float32Array> {
+    return f32(t).slice();
+  }
+
+  async readInt(t: Tensor): Promise<Int32Array> {
+    const c = t as CpuTensor;
+    if (!(c.data instanceof Int32Array)) throw new ShoalError('ERR_BACKEND', 'readInt on a float tensor');
+    return c.data.slice();
+  }
+
+  stats(): { dispatches: number; submits: number } {
+    return { dispatches: this.dispatches, submits: 0 };
+  }
+
+  resetStats(): void {
+    this.dispatches = 0;
+  }
+
+  destroy(): void {}
+}
+
+export function createCpuBackend(): Backend {
+  return new CpuBackend();
+}

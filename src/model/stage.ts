@@ -1,0 +1,232 @@
+// A pipeline stage: layers [start, end) of one model with their KV caches; the first stage embeds
+// tokens, the last applies the final norm and LM head. Layers may arrive one by one (streaming
+// load): forward() waits for each layer only when it reaches it.
+import { ShoalError } from '../errors.ts';
+import type { Backend, HostTensor, KvCache, Tensor } from '../backend/types.ts';
+import type { ModelSpec } from './config.ts';
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR } from './config.ts';
+import { ropeInvFreq } from './rope.ts';
+
+/** What a stage needs from a model's weights (ModelSource in src/weights implements it). */
+export interface WeightProvider {
+  loadLayer(layer: number): Promise<Map<string, HostTensor>>;
+  loadEmbedding(): Promise<HostTensor>;
+  loadFinalNorm(): Promise<HostTensor>;
+  loadLmHead(): Promise<HostTensor>;
+}
+
+interface LayerWeights {
+  inputNorm: Tensor;
+  wq: Tensor; wk: Tensor; wv: Tensor;
+  bq?: Tensor; bk?: Tensor; bv?: Tensor;
+  qNorm?: Tensor; kNorm?: Tensor;
+  wo: Tensor;
+  postNorm: Tensor;
+  wGate: Tensor; wUp: Tensor; wDown: Tensor;
+  cache: KvCache;
+}
+
+export interface StageRange { start: number; end: number } // 0-based layers, end exclusive
+
+export type LogitsMode = 'all' | 'last' | 'none';
+
+export interface ForwardOptions {
+  /** Last stage: which rows of logits to read back (default 'last'). */
+  logits?: LogitsMode;
+  /** Last stage: also compute the argmax token of the last position on the device. */
+  argmax?: boolean;
+  /** Called after each layer is enqueued (for timelines); not a completion signal on async backends. */
+  onLayer?: (layer: number) => void;
+}
+
+export interface ForwardResult {
+  /** Non-last stages: the hidden state (T, dim) to send downstream. */
+  hidden?: Float32Array;
+  /** Last stage: logits rows (R, vocab) as requested. */
+  logits?: Float32Array;
+  /** Last stage with argmax: greedy token of the last position. */
+  nextToken?: number;
+}
+
+interface Deferred<T> { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void }
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void, reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined); // a failed load is reported where it is awaited
+  return { promise, resolve, reject };
+}
+
+export class Stage {
+  readonly isFirst: boolean;
+  readonly isLast: boolean;
+  /** Next position to be written into the KV cache (= tokens processed so far). */
+  pos = 0;
+  private readonly invFreq: Float32Array;
+  private readonly layers: Deferred<LayerWeights>[] = [];
+  private embedding = deferred<Tensor>();
+  private head = deferred<{ norm: Tensor; lmHead: Tensor }>();
+  private uploaded: (Tensor | KvCache)[] = [];
+
+  constructor(
+    readonly backend: Backend,
+    readonly spec: ModelSpec,
+    readonly range: StageRange,
+    readonly maxSeq: number = Math.min(spec.maxSeqLen, 2048),
+  ) {
+    if (!(range.start >= 0 && range.end <= spec.nLayers && range.start < range.end)) {
+      throw new ShoalError('ERR_BAD_ARGS', `stage range [${range.start}, ${range.end}) is not within 0..${spec.nLayers} layers`);
+    }
+    this.isFirst = range.start === 0;
+    this.isLast = range.end === spec.nLayers;
+    this.invFreq = ropeInvFreq(spec);
+    for (let l = range.start; l < range.end; l++) this.layers.push(deferred());
+  }
+
+  /** Upload one layer's tensors (as read from the file) and make it available to forward(). */
+  setLayer(layer: number, tensors: Map<string, HostTensor>): void {
+    const idx = layer - this.range.start;
+    if (idx < 0 || idx >= this.layers.length) throw new ShoalError('ERR_BAD_ARGS', `layer ${layer} is not in this stage [${this.range.start}, ${this.range.end})`);
+    const p = `model.layers.${layer}.`;
+    const up = (name: string, optional = false): Tensor | undefined => {
+      const t = tensors.get(p + name);
+      if (!t) {
+        if (optional) return undefined;
+        throw new ShoalError('ERR_MISSING_TENSOR', `layer ${layer}: tensor ${p + name} is missing`);
+      }
+      const h = this.backend.uploadWeight(t);
+      this.uploaded.push(h);
+      return h;
+    };
+    const s = this.spec;
+    const cache = this.backend.createKvCache(this.maxSeq, s.nKvHeads * s.headDim);
+    this.uploaded.push(cache);
+    const w: LayerWeights = {
+      inputNorm: up('input_layernorm.weight')!,
+      wq: up('self_attn.q_proj.weight')!, wk: up('self_attn.k_proj.weight')!, wv: up('self_attn.v_proj.weight')!,
+      bq: s.qkvBias ? up('self_attn.q_proj.bias') : undefined,
+      bk: s.qkvBias ? up('self_attn.k_proj.bias') : undefined,
+      bv: s.qkvBias ? up('self_attn.v_proj.bias') : undefined,
+      qNorm: s.qkNorm ? up('self_attn.q_norm.weight') : undefined,
+      kNorm: s.qkNorm ? up('self_attn.k_norm.weight') : undefined,
+      wo: up('self_attn.o_proj.weight')!,
+      postNorm: up('post_attention_layernorm.weight')!,
+      wGate: up('mlp.gate_proj.weight')!, wUp: up('mlp.up_proj.weight')!, wDown: up('mlp.down_proj.weight')!,
+      cache,
+    };
+    this.layers[idx].resolve(w);
+  }
+
+  setEmbedding(t: HostTensor): void {
+    if (t.name !== EMBED_TENSOR && t.name !== LM_HEAD_TENSOR) throw new ShoalError('ERR_BAD_ARGS', `unexpected embedding tensor ${t.name}`);
+    const h = this.backend.uploadWeight(t);
+    this.uploaded.push(h);
+    this.embedding.resolve(h);
+  }
+
+  setHead(finalNorm: HostTensor, lmHead: HostTensor): void {
+    if (finalNorm.name !== FINAL_NORM_TENSOR) throw new ShoalError('ERR_BAD_ARGS', `unexpected final norm tensor ${finalNorm.name}`);
+    const norm = this.backend.uploadWeight(finalNorm);
+    const lm = this.backend.uploadWeight(lmHead);
+    this.uploaded.push(norm, lm);
+    this.head.resolve({ norm, lmHead: lm });
+  }
+
+  /** Mark a load failure so that a waiting forward() rejects instead of hanging. */
+  failLoad(err: unknown): void {
+    for (const l of this.layers) l.reject(err);
+    this.embedding.reject(err);
+    this.head.reject(err);
+  }
+
+  /** Load every tensor this stage needs, in execution order (embedding, layers, head). */
+  async loadAll(src: WeightProvider, onLoaded?: (what: string) => void): Promise<void> {
+    try {
+      if (this.isFirst) { this.setEmbedding(await src.loadEmbedding()); onLoaded?.('embedding'); }
+      for (let l = this.range.start; l < this.range.end; l++) { this.setLayer(l, await src.loadLayer(l)); onLoaded?.(`layer ${l}`); }
+      if (this.isLast) { this.setHead(await src.loadFinalNorm(), await src.loadLmHead()); onLoaded?.('head'); }
+    } catch (e) {
+      this.failLoad(e);
+      throw e;
+    }
+  }
+
+  /**
+   * Run T new positions through this stage. The first stage takes token ids; the others take the
+   * hidden state (T, dim) from upstream.
+   */
+  async forward(input: Int32Array | Float32Array, opts: ForwardOptions = {}): Promise<ForwardResult> {
+    const s = this.spec, b = this.backend;
+    const T = this.isFirst ? input.length : input.length / s.dim;
+    if (!Number.isInteger(T) || T < 1) throw new ShoalError('ERR_BAD_ARGS', `stage input of ${input.length} values is not a whole number of rows`);
+    if (this.pos + T > this.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `context full: ${this.pos + T} positions exceed ${this.maxSeq}`);
+    const temps: Tensor[] = [];
+    const keep = <X extends Tensor>(t: X): X => { temps.push(t); return t; };
+    let x: Tensor;
+    if (this.isFirst) {
+      if (!(input instanceof Int32Array)) throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
+      const ids = keep(b.fromHost(input, [T]));
+      x = keep(b.embed(ids, await this.embedding.promise));
+    } else {
+      if (!(input instanceof Float32Array)) throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
+      x = keep(b.fromHost(input, [T, s.dim]));
+    }
+    const pos0 = this.pos;
+    const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
+    for (let i = 0; i < this.layers.length; i++) {
+      const w = await this.layers[i].promise;
+      const norm = { weight: w.inputNorm, eps: s.normEps };
+      // attention block: x + o(attn(rope(q), cache))
+      const q = keep(b.matmul(x, w.wq, { norm, bias: w.bq }));
+      const k = keep(b.matmul(x, w.wk, { norm, bias: w.bk }));
+      const v = keep(b.matmul(x, w.wv, { norm, bias: w.bv }));
+      const qkNorm = w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps: s.normEps } : undefined;
+      const qr = keep(b.ropeAndCache(q, k, v, w.cache, pos0, this.invFreq, shape, qkNorm));
+      const att = keep(b.attention(qr, w.cache, pos0, shape));
+      const h = keep(b.matmul(att, w.wo, { residual: x }));
+      // MLP block: h + down(silu(gate(n(h))) * up(n(h)))
+      const g = keep(b.gateUp(h, w.wGate, w.wUp, { weight: w.postNorm, eps: s.normEps }));
+      x = keep(b.matmul(g, w.wDown, { residual: h }));
+      opts.onLayer?.(this.range.start + i);
+    }
+    this.pos += T;
+    try {
+      if (!this.isLast) return { hidden: await b.read(x) };
+      const head = await this.head.promise;
+      const mode = opts.logits ?? 'last';
+      const out: ForwardResult = {};
+      const last = T === 1 ? x : keep(b.sliceRows(x, T - 1, 1));
+      let lastLogits: Tensor | undefined;
+      if (mode === 'all') {
+        const logits = keep(b.matmul(x, head.lmHead, { norm: { weight: head.norm, eps: s.normEps } }));
+        lastLogits = T === 1 ? logits : keep(b.sliceRows(logits, T - 1, 1));
+        if (opts.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
+        out.logits = await b.read(logits);
+      } else if (mode === 'last' || opts.argmax) {
+        lastLogits = keep(b.matmul(last, head.lmHead, { norm: { weight: head.norm, eps: s.normEps } }));
+        if (opts.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
+        if (mode === 'last') out.logits = await b.read(lastLogits);
+      }
+      return out;
+    } finally {
+      for (const t of temps) b.free(t);
+    }
+  }
+
+  /** Forget every position from `pos` on (speculative decoding rejects drafted tokens this way). */
+  rollback(pos: number): void {
+    if (!(pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot roll back to ${pos} (at ${this.pos})`);
+    // Rows >= pos are simply overwritten by later writes; attention only reads rows < pos + T.
+    this.pos = pos;
+  }
+
+  /** Start a new sequence (keeps the weights). */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** Drop every weight and cache from the device. */
+  dispose(): void {
+    for (const t of this.uploaded) this.backend.free(t);
+    this.uploaded = [];
+  }
+}

@@ -1,0 +1,377 @@
+// A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer coalesced reads.
+import { ShoalError, errorMessage } from '../errors.ts';
+import { dtypeBytes, numel, type HostTensor, type WeightDtype } from '../backend/types.ts';
+import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
+import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
+import { FileNotFoundError, Pacer, httpSource, type ByteSource, type HttpSourceOptions } from './source.ts';
+
+/** The files of one model folder, wherever they live. */
+export interface ModelFiles {
+  readonly base: string;
+  /** A small text file (config.json, tokenizer.json); throws FileNotFoundError when absent. */
+  text(name: string): Promise<string>;
+  /** A big binary file, read by ranges. The same name gives the same source (its size probe is reused). */
+  bytes(name: string): ByteSource;
+}
+
+export const SINGLE_FILE = 'model.safetensors';
+export const INDEX_FILE = 'model.safetensors.index.json';
+export const HUB_URL = 'https://huggingface.co/';
+
+/**
+ * Gaps between the tensors of one load that are read through rather than split into two requests.
+ * A request costs about one round trip (20-100 ms); at 10-100 MB/s that buys 0.2-10 MB, so 256 KiB
+ * is always cheaper to read than to skip. Checkpoints store each layer contiguously anyway.
+ */
+export const MAX_GAP_BYTES = 256 * 1024;
+
+/** "owner/name" as on the Hub (not a path: no leading dot or slash, exactly one slash). */
+export function isHubRepoId(s: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(s) && !s.includes('..');
+}
+
+export interface HttpModelOptions extends HttpSourceOptions {
+  /** Hub branch, tag or commit for a bare repo id (default main). */
+  revision?: string;
+}
+
+/** Base URL of a folder: absolute URLs as given, Hub repo ids on huggingface.co, paths against the page. */
+export function modelBaseUrl(location: string, revision = 'main'): string {
+  let url: string;
+  if (/^https?:\/\//i.test(location)) url = location;
+  else if (isHubRepoId(location)) url = `${HUB_URL}${location}/resolve/${encodeURIComponent(revision)}/`;
+  else if (typeof globalThis.location !== 'undefined') url = new URL(location, globalThis.location.href).href;
+  else throw new ShoalError('ERR_BAD_ARGS', `"${location}" is neither an http(s) URL nor a Hub repo id (owner/name)`);
+  return url.endsWith('/') ? url : url + '/';
+}
+
+/** Model files over HTTP: our server, Vite's, any static server with Range support, or the Hub. */
+export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): ModelFiles {
+  const base = modelBaseUrl(baseUrl, opts.revision);
+  const fetchImpl = opts.fetchImpl ?? globalThis.fetch.bind(globalThis);
+  // One pacer for every file of the model: the cap is on the tab's loading, not per shard.
+  const pacer = opts.pacer ?? (opts.maxBytesPerSec !== undefined ? new Pacer(opts.maxBytesPerSec) : undefined);
+  const sources = new Map<string, ByteSource>();
+  const urlOf = (name: string) => new URL(name, base).href;
+  return {
+    base,
+    async text(name) {
+      const url = urlOf(name);
+      opts.onRequest?.({ url, range: '' });
+      let res: Response;
+      try {
+        res = await fetchImpl(url);
+      } catch (e) {
+        throw new ShoalError('ERR_FETCH', `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable`, { cause: e });
+      }
+      if (res.status === 404) {
+        await res.body?.cancel().catch(() => {});
+        throw new FileNotFoundError(`${url}: HTTP 404, file not found`);
+      }
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => {});
+        throw new ShoalError('ERR_FETCH', `${url}: HTTP ${res.status} ${res.statusText}`);
+      }
+      return res.text();
+    },
+    bytes(name) {
+      let s = sources.get(name);
+      if (!s) sources.set(name, (s = httpSource(urlOf(name), { ...opts, fetchImpl, pacer })));
+      return s;
+    },
+  };
+}
+
+/**
+ * Files for a location string: an http(s) URL, a local folder (Node), or a Hub repo id. In Node an
+ * existing folder wins over a repo id of the same spelling; in a browser a path is a URL on this page.
+ */
+export async function resolveModelFiles(location: string, opts: HttpModelOptions = {}): Promise<ModelFiles> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+  if (!/^https?:\/\//i.test(location) && isNode) {
+    // Imported lazily so browser bundles never load node:fs.
+    const local = await import('./localFiles.ts');
+    if ((await local.isLocalDir(location)) || !isHubRepoId(location)) return local.localModelFiles(location);
+  }
+  return httpModelFiles(location, opts);
+}
+
+/** Load a layer (or any tensor set) as one read per contiguous run of bytes per file. */
+interface ReadRun {
+  file: string;
+  begin: number;
+  end: number;
+  tensors: TensorInfo[];
+}
+
+export function planReads(items: { file: string; info: TensorInfo }[], maxGapBytes = MAX_GAP_BYTES): ReadRun[] {
+  const byFile = new Map<string, TensorInfo[]>();
+  for (const { file, info } of items) {
+    const list = byFile.get(file) ?? [];
+    list.push(info);
+    byFile.set(file, list);
+  }
+  const runs: ReadRun[] = [];
+  for (const [file, list] of byFile) {
+    list.sort((a, b) => a.begin - b.begin);
+    let run: ReadRun | null = null;
+    for (const t of list) {
+      if (run && t.begin - run.end <= maxGapBytes) {
+        run.end = Math.max(run.end, t.end);
+        run.tensors.push(t);
+      } else {
+        run = { file, begin: t.begin, end: t.end, tensors: [t] };
+        runs.push(run);
+      }
+    }
+  }
+  return runs;
+}
+
+type Layout =
+  | { kind: 'single'; header: SafetensorsHeader }
+  | { kind: 'sharded'; weightMap: Map<string, string> };
+
+/** Which part of the model a tensor belongs to, for error messages. */
+function roleOf(name: string): string {
+  const m = /^model\.layers\.(\d+)\./.exec(name);
+  if (m) return `layer ${m[1]}`;
+  if (name === EMBED_TENSOR) return 'the token embedding';
+  if (name === FINAL_NORM_TENSOR) return 'the final norm';
+  if (name === LM_HEAD_TENSOR) return 'the LM head (config.json has tie_word_embeddings false)';
+  return 'this load';
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+const TORCH_DTYPES: Record<string, WeightDtype> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' };
+
+export class ModelSource {
+  readonly spec: ModelSpec;
+  readonly config: Record<string, unknown>;
+  readonly files: ModelFiles;
+  private readonly layout: Layout;
+  private readonly headers = new Map<string, Promise<SafetensorsHeader>>();
+  private readonly readHeaders = new Map<string, SafetensorsHeader>(); // the settled ones, for sync size queries
+  private dtypeHint: WeightDtype; // dtype assumed for tensors whose shard header is still unread
+  private counters = { reads: 0, bytes: 0 };
+
+  /** Use openModel(); the constructor trusts that `layout` was validated against `spec`. */
+  constructor(files: ModelFiles, config: Record<string, unknown>, spec: ModelSpec, layout: Layout, dtypeHint: WeightDtype) {
+    this.files = files;
+    this.config = config;
+    this.spec = spec;
+    this.layout = layout;
+    this.dtypeHint = dtypeHint;
+    if (layout.kind === 'single') {
+      this.headers.set(SINGLE_FILE, Promise.resolve(layout.header));
+      this.readHeaders.set(SINGLE_FILE, layout.header);
+    }
+  }
+
+  /** Every tensor the model needs, in load order: embedding, layers, final norm, LM head if separate. */
+  requiredTensors(): string[] {
+    const names = [EMBED_TENSOR];
+    for (let l = 0; l < this.spec.nLayers; l++) names.push(...layerTensorNames(this.spec, l));
+    names.push(FINAL_NORM_TENSOR);
+    if (!this.spec.tiedEmbeddings) names.push(LM_HEAD_TENSOR);
+    return names;
+  }
+
+  fileOf(name: string): string {
+    if (this.layout.kind === 'single') return SINGLE_FILE;
+    const f = this.layout.weightMap.get(name);
+    if (!f) throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.base}${INDEX_FILE}: no shard holds tensor "${name}" (needed by ${roleOf(name)})`);
+    return f;
+  }
+
+  /** A shard's header, read once on first use and checked against the config then. */
+  private header(file: string): Promise<SafetensorsHeader> {
+    let h = this.headers.get(file);
+    if (!h) {
+      h = readSafetensorsHeader(this.files.bytes(file)).then((header) => {
+        const mine = this.requiredTensors().filter((n) => this.fileOf(n) === file);
+        validateTensors(this.files.bytes(file).name, header, mine, this.spec);
+        if (this.readHeaders.size === 0 && mine.length > 0) this.dtypeHint = header.tensors.get(mine[0])!.dtype;
+        this.readHeaders.set(file, header);
+        return header;
+      });
+      h.catch(() => this.headers.delete(file)); // a failed read (network) may be retried
+      this.headers.set(file, h);
+    }
+    return h;
+  }
+
+  async tensorInfo(name: string): Promise<TensorInfo> {
+    const file = this.fileOf(name);
+    const t = (await this.header(file)).tensors.get(name);
+    if (!t) throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.bytes(file).name}: no tensor "${name}" (needed by ${roleOf(name)})`);
+    return t;
+  }
+
+  /**
+   * Bytes of a tensor: exact once its file's header is read, else its config shape in the dtype of
+   * the first shard read (checkpoints use one dtype throughout; the estimate turns exact on load).
+   */
+  private tensorBytes(name: string): number {
+    const t = this.readHeaders.get(this.fileOf(name))?.tensors.get(name);
+    if (t) return t.end - t.begin;
+    const shape = expectedShape(this.spec, name);
+    return shape ? numel(shape) * dtypeBytes(this.dtypeHint) : 0;
+  }
+
+  /** Weight bytes of one decoder layer (what a stage must load and hold for it). */
+  layerBytes(layer: number): number {
+    this.checkLayer(layer);
+    return layerTensorNames(this.spec, layer).reduce((s, n) => s + this.tensorBytes(n), 0);
+  }
+
+  embeddingBytes(): number {
+    return this.tensorBytes(EMBED_TENSOR);
+  }
+
+  /** Extra bytes the last stage loads for the LM head: 0 when it is the embedding (tied). */
+  headBytes(): number {
+    return this.spec.tiedEmbeddings ? 0 : this.tensorBytes(LM_HEAD_TENSOR);
+  }
+
+  finalNormBytes(): number {
+    return this.tensorBytes(FINAL_NORM_TENSOR);
+  }
+
+  private checkLayer(layer: number): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.spec.nLayers) {
+      throw new ShoalError('ERR_BAD_ARGS', `layer ${layer} is out of range: the model has layers 0..${this.spec.nLayers - 1}`);
+    }
+  }
+
+  /** The tensors of one layer by Hugging Face name, fetched as one read where they are contiguous. */
+  async loadLayer(layer: number, opts: { signal?: AbortSignal } = {}): Promise<Map<string, HostTensor>> {
+    this.checkLayer(layer);
+    const names = layerTensorNames(this.spec, layer);
+    const tensors = await this.loadTensors(names, opts);
+    return new Map(names.map((n, i) => [n, tensors[i]]));
+  }
+
+  loadEmbedding(): Promise<HostTensor> {
+    return this.loadTensors([EMBED_TENSOR]).then((t) => t[0]);
+  }
+
+  loadFinalNorm(): Promise<HostTensor> {
+    return this.loadTensors([FINAL_NORM_TENSOR]).then((t) => t[0]);
+  }
+
+  /** The LM head matrix (vocab, dim); the embedding itself when tied. */
+  loadLmHead(): Promise<HostTensor> {
+    return this.spec.tiedEmbeddings ? this.loadEmbedding() : this.loadTensors([LM_HEAD_TENSOR]).then((t) => t[0]);
+  }
+
+  /**
+   * Fetch exactly these tensors, in this order. Tensors are grouped per file and merged into runs
+   * (gaps up to MAX_GAP_BYTES read through), one read per run. Each returned tensor owns a fresh
+   * buffer at offset 0, so Float32Array/Uint16Array views on it are always aligned.
+   */
+  async loadTensors(names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
+    const unique = [...new Set(names)];
+    const items = await Promise.all(unique.map(async (n) => ({ file: this.fileOf(n), info: await this.tensorInfo(n) })));
+    const runs = planReads(items);
+    const byName = new Map<string, HostTensor>();
+    await Promise.all(
+      runs.map(async (run) => {
+        opts.signal?.throwIfAborted();
+        const bytes = await this.files.bytes(run.file).read(run.begin, run.end - run.begin, { signal: opts.signal });
+        this.counters.reads++;
+        this.counters.bytes += bytes.length;
+        for (const t of run.tensors) {
+          byName.set(t.name, { name: t.name, dtype: t.dtype, shape: [...t.shape], data: bytes.slice(t.begin - run.begin, t.end - run.begin) });
+        }
+      }),
+    );
+    return names.map((n) => byName.get(n)!);
+  }
+
+  /** Tensor-data reads issued and bytes they returned (headers and config not counted). */
+  stats(): { reads: number; bytes: number } {
+    return { ...this.counters };
+  }
+
+  resetStats(): void {
+    this.counters = { reads: 0, bytes: 0 };
+  }
+}
+
+/** Every required tensor present in `header` has the shape config.json implies; missing ones are named. */
+function validateTensors(file: string, header: SafetensorsHeader, required: string[], spec: ModelSpec): void {
+  for (const name of required) {
+    const t = header.tensors.get(name);
+    if (!t) throw new ShoalError('ERR_MISSING_TENSOR', `${file}: no tensor "${name}" (needed by ${roleOf(name)}); the checkpoint does not match config.json`);
+    const want = expectedShape(spec, name);
+    if (want && !sameShape(t.shape, want)) {
+      throw new ShoalError('ERR_BAD_SAFETENSORS', `${file}: tensor "${name}" has shape [${t.shape.join(', ')}] but config.json implies [${want.join(', ')}] (${roleOf(name)})`);
+    }
+  }
+}
+
+function parseJson(text: string, where: string, code: 'ERR_BAD_CONFIG' | 'ERR_BAD_SAFETENSORS'): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ShoalError(code, `${where} is not valid JSON (${errorMessage(e)})`);
+  }
+}
+
+/** A shard file name from an index: a plain relative name, never a URL or a way out of the folder. */
+function checkShardName(indexName: string, tensor: string, file: unknown): string {
+  if (typeof file !== 'string' || file === '' || file.includes('..') || file.startsWith('/') || file.includes(':') || file.includes('\\')) {
+    throw new ShoalError('ERR_BAD_SAFETENSORS', `${indexName}: weight_map entry for "${tensor}" names an invalid shard file ${JSON.stringify(file)}`);
+  }
+  return file;
+}
+
+/**
+ * Open a model folder: config.json -> ModelSpec, then the shard index or the single file. A single
+ * file's header is read and checked now; shard headers are read when a load first touches them.
+ */
+export async function openModel(files: ModelFiles): Promise<ModelSource> {
+  const configText = await files.text('config.json').catch((e: unknown) => {
+    if (e instanceof FileNotFoundError) throw new ShoalError('ERR_BAD_CONFIG', `${files.base}: no config.json; a model folder needs config.json and model.safetensors (or a shard index)`);
+    throw e;
+  });
+  const config = parseJson(configText, `${files.base} config.json`, 'ERR_BAD_CONFIG');
+  const spec = parseConfig(config);
+  const rawConfig = config as Record<string, unknown>;
+  const torchDtype = TORCH_DTYPES[String(rawConfig.torch_dtype ?? rawConfig.dtype ?? '')];
+
+  let indexText: string | null = null;
+  try {
+    indexText = await files.text(INDEX_FILE);
+  } catch (e) {
+    if (!(e instanceof FileNotFoundError)) throw e;
+  }
+
+  if (indexText === null) {
+    const src = files.bytes(SINGLE_FILE);
+    const header = await readSafetensorsHeader(src).catch((e: unknown) => {
+      if (e instanceof FileNotFoundError) throw new ShoalError('ERR_MISSING_TENSOR', `${files.base}: neither ${SINGLE_FILE} nor ${INDEX_FILE} exists; the folder holds no weights`);
+      throw e;
+    });
+    const model = new ModelSource(files, rawConfig, spec, { kind: 'single', header }, header.tensors.get(EMBED_TENSOR)?.dtype ?? torchDtype ?? 'F32');
+    validateTensors(src.name, header, model.requiredTensors(), spec);
+    return model;
+  }
+
+  const indexName = `${files.base}${INDEX_FILE}`;
+  const index = parseJson(indexText, indexName, 'ERR_BAD_SAFETENSORS') as { weight_map?: unknown };
+  const wm = index?.weight_map;
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw new ShoalError('ERR_BAD_SAFETENSORS', `${indexName}: missing "weight_map" object`);
+  const weightMap = new Map<string, string>();
+  for (const [tensor, file] of Object.entries(wm as Record<string, unknown>)) weightMap.set(tensor, checkShardName(indexName, tensor, file));
+
+  const model = new ModelSource(files, rawConfig, spec, { kind: 'sharded', weightMap }, torchDtype ?? 'F32');
+  for (const name of model.requiredTensors()) model.fileOf(name); // names the first tensor no shard holds
+  // Read the first layer's shard now: it checks the shard format early and tells the dtype of the rest.
+  await model.tensorInfo(layerTensorNames(spec, 0)[0]);
+  return model;
+}

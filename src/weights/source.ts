@@ -1,0 +1,228 @@
+// Byte sources for weight files: the ByteSource contract, HTTP Range reads (with an optional pace cap) and an in-memory source.
+import { ShoalError, errorMessage } from '../errors.ts';
+
+/** Random access to one file's bytes. `read` returns exactly `length` bytes or throws. */
+export interface ByteSource {
+  readonly name: string;
+  size(): Promise<number>;
+  read(offset: number, length: number, opts?: { signal?: AbortSignal }): Promise<Uint8Array>;
+}
+
+/**
+ * Bytes a size probe asks for. The probe is a Range GET (not a HEAD: it proves Range support at
+ * once), and since the next read is almost always the safetensors header, its body is kept and
+ * serves any later read that falls inside it. 64 KiB holds the header of every model we target
+ * except the largest sharded ones, which then cost one more request.
+ */
+export const PROBE_BYTES = 64 * 1024;
+
+/** A file that does not exist (HTTP 404, ENOENT): callers probing optional files (a shard index) catch this one. */
+export class FileNotFoundError extends ShoalError {
+  readonly notFound = true;
+  constructor(message: string) {
+    super('ERR_FETCH', message);
+  }
+}
+
+/** Shared client-side cap on delivered bytes/s; one per tab (or per model) so all files share it. */
+export class Pacer {
+  readonly bytesPerSec: number;
+  private nextFreeMs = 0; // time at which the budget reserved so far is used up (performance.now clock)
+
+  constructor(bytesPerSec: number) {
+    if (!(bytesPerSec > 0) || !Number.isFinite(bytesPerSec)) throw new ShoalError('ERR_BAD_ARGS', `maxBytesPerSec must be a positive number (got ${bytesPerSec})`);
+    this.bytesPerSec = bytesPerSec;
+  }
+
+  /**
+   * Reserve the time to deliver n bytes and wait until that slot ends. Delivering a chunk only at
+   * the end of its slot keeps the cumulative bytes delivered by time t at or under rate * t.
+   */
+  async take(n: number, signal?: AbortSignal): Promise<void> {
+    const now = performance.now();
+    const start = Math.max(now, this.nextFreeMs);
+    this.nextFreeMs = start + (n / this.bytesPerSec) * 1000;
+    const waitMs = this.nextFreeMs - now;
+    if (waitMs > 1) await sleep(waitMs, signal);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The read was aborted', 'AbortError');
+}
+
+export interface HttpSourceOptions {
+  fetchImpl?: typeof fetch;
+  /** Client-side cap on delivered bytes/s (emulation knob). Ignored when `pacer` is given. */
+  maxBytesPerSec?: number;
+  /** A pacer shared with other sources (e.g. all shards of one model). */
+  pacer?: Pacer;
+  /** Called with each chunk's byte count as it is delivered (progress, counting). */
+  onBytes?: (n: number) => void;
+  /** Called once per HTTP request issued (tests count requests with it). */
+  onRequest?: (info: { url: string; range: string }) => void;
+}
+
+/** Parse `bytes a-b/total` (total may be `*`). */
+function parseContentRange(v: string | null): { start: number; end: number; total: number | null } | null {
+  if (!v) return null;
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v.trim());
+  if (!m) return null;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? null : Number(m[3]) };
+}
+
+/** A file over HTTP, read with `Range: bytes=a-b` requests only; never downloads the whole file by accident. */
+export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSource {
+  const fetchImpl = opts.fetchImpl ?? globalThis.fetch.bind(globalThis);
+  const pacer = opts.pacer ?? (opts.maxBytesPerSec !== undefined ? new Pacer(opts.maxBytesPerSec) : undefined);
+  let knownSize: number | null = null;
+  let prefix: Uint8Array | null = null; // bytes [0, prefix.length) kept from the size probe
+  let probing: Promise<number> | null = null;
+
+  /** One Range request for [offset, offset + length), clamped at the end of the file when `allowShort`. */
+  async function rangeGet(offset: number, length: number, allowShort: boolean, signal?: AbortSignal): Promise<Uint8Array> {
+    const range = `bytes=${offset}-${offset + length - 1}`;
+    opts.onRequest?.({ url, range });
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { headers: { Range: range }, signal });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new ShoalError('ERR_FETCH', `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable (and sends CORS headers when on another origin)`, { cause: e });
+    }
+    if (res.status === 200) {
+      // The server ignored Range: reading on would pull the whole (possibly multi-gigabyte) file.
+      await res.body?.cancel().catch(() => {});
+      throw new ShoalError(
+        'ERR_NO_RANGE_SUPPORT',
+        `${url}: the server answered 200 (the whole file) to a Range request instead of 206. ` +
+          'Serve weights from a server with HTTP Range support (npm start, Vite, the Hugging Face Hub, nginx, ' +
+          '`npx http-server`), or pass a local folder path; if a proxy or CDN sits in between, make it forward the Range header.',
+      );
+    }
+    if (res.status === 416) {
+      await res.body?.cancel().catch(() => {});
+      const total = /^bytes \*\/(\d+)$/.exec(res.headers.get('Content-Range')?.trim() ?? '');
+      if (total) knownSize = Number(total[1]);
+      // An empty file answers any range with 416; the probe then simply learns the size 0.
+      if (allowShort && offset === 0 && knownSize === 0) return new Uint8Array(0);
+      throw new ShoalError('ERR_FETCH', `${url}: bytes ${offset}..${offset + length} lie past the end of the file${total ? ` (${total[1]} bytes)` : ''}`);
+    }
+    if (res.status !== 206) {
+      await res.body?.cancel().catch(() => {});
+      if (res.status === 404) throw new FileNotFoundError(`${url}: HTTP 404, file not found; check the model URL`);
+      const hint = res.status === 401 || res.status === 403 ? ' (access denied: gated or private model?)' : '';
+      throw new ShoalError('ERR_FETCH', `${url}: HTTP ${res.status} ${res.statusText}${hint}`);
+    }
+    const cr = parseContentRange(res.headers.get('Content-Range'));
+    if (!cr || cr.start !== offset) {
+      await res.body?.cancel().catch(() => {});
+      throw new ShoalError('ERR_FETCH', `${url}: 206 response with a missing or mismatched Content-Range (${res.headers.get('Content-Range') ?? 'none'}) for ${range}; the server (or a CORS policy hiding the header) is not usable for Range reads`);
+    }
+    if (cr.total !== null) knownSize = cr.total;
+    const expected = cr.end - cr.start + 1;
+    if (expected > length || (!allowShort && expected !== length)) {
+      await res.body?.cancel().catch(() => {});
+      throw new ShoalError('ERR_FETCH', `${url}: asked for ${length} bytes at ${offset}, the server returned ${expected} (Content-Range ${res.headers.get('Content-Range')}); the file is shorter than its header says or changed while reading`);
+    }
+    return readBody(res, expected, signal);
+  }
+
+  /** Stream the body into one preallocated buffer, pacing delivery when a cap is set. */
+  async function readBody(res: Response, expected: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const out = new Uint8Array(expected);
+    if (!res.body) {
+      if (expected !== 0) throw new ShoalError('ERR_FETCH', `${url}: empty response body`);
+      return out;
+    }
+    const reader = res.body.getReader();
+    let got = 0;
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (got + value.length > expected) throw new ShoalError('ERR_FETCH', `${url}: the server sent more than the ${expected} bytes its Content-Range announced`);
+        out.set(value, got);
+        got += value.length;
+        if (pacer) await pacer.take(value.length, signal);
+        opts.onBytes?.(value.length);
+      }
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      if (e instanceof ShoalError || signal?.aborted) throw e;
+      throw new ShoalError('ERR_FETCH', `${url}: the connection broke after ${got} of ${expected} bytes (${errorMessage(e)})`, { cause: e });
+    }
+    if (got !== expected) throw new ShoalError('ERR_FETCH', `${url}: the response ended after ${got} of ${expected} bytes`);
+    return out;
+  }
+
+  function probe(): Promise<number> {
+    probing ??= rangeGet(0, PROBE_BYTES, true).then(
+      (bytes) => {
+        prefix = bytes;
+        if (knownSize === null) {
+          // `bytes 0-N/*`: size unknown; only a short answer proves we saw the whole file.
+          if (bytes.length < PROBE_BYTES) knownSize = bytes.length;
+          else throw new ShoalError('ERR_FETCH', `${url}: the server does not report the file size in Content-Range`);
+        }
+        return knownSize;
+      },
+      (e: unknown) => {
+        probing = null; // let a later call retry a transient failure
+        throw e;
+      },
+    );
+    return probing;
+  }
+
+  return {
+    name: url,
+    async size() {
+      if (knownSize !== null) return knownSize;
+      return probe();
+    },
+    async read(offset, length, readOpts) {
+      checkSpan(url, offset, length);
+      if (length === 0) return new Uint8Array(0);
+      // Served from the probe's body; its bytes were reported to onBytes when they arrived.
+      if (prefix && offset + length <= prefix.length) return prefix.slice(offset, offset + length);
+      return rangeGet(offset, length, false, readOpts?.signal);
+    },
+  };
+}
+
+export function checkSpan(name: string, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new ShoalError('ERR_BAD_ARGS', `${name}: invalid byte span offset=${offset} length=${length}`);
+  }
+}
+
+/** A ByteSource over bytes already in memory (tests, freshly generated models). */
+export function memorySource(name: string, bytes: Uint8Array): ByteSource {
+  return {
+    name,
+    async size() {
+      return bytes.length;
+    },
+    async read(offset, length) {
+      checkSpan(name, offset, length);
+      if (offset + length > bytes.length) throw new ShoalError('ERR_FETCH', `${name}: bytes ${offset}..${offset + length} lie past the end of the file (${bytes.length} bytes)`);
+      return bytes.slice(offset, offset + length);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// `npm run --silent infer -- --model DIR|URL --ids 1,2,3 --steps N --backend cpu|webgpu --json`: the engine as a CLI
+// (the JSON shape is a contract, shared/ARCHITECTURE.md).
+import { ShoalError } from '../src/errors.ts';
+import { createCpuBackend } from '../src/backend/cpu/index.ts';
+import { openModel } from '../src/weights/model.ts';
+import { modelFilesFor } from './modelLocation.ts';
+import { parseStages, runInfer } from '../src/model/infer.ts';
+import type { InferResult } from '../src/model/infer.ts';
+import type { LogitsMode } from '../src/model/stage.ts';
+import { intFlag, parseFlags, runCli } from './cli.ts';
+
+await runCli(async () => {
+  const f = parseFlags(process.argv.slice(2), {
+    values: ['model', 'ids', 'prompt', 'steps', 'backend', 'stages', 'logits'],
+    switches: ['json', 'chat'],
+  });
+  if (typeof f.model !== 'string') throw new ShoalError('ERR_BAD_ARGS', 'usage: infer --model DIR|URL (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] [--backend cpu|webgpu] [--stages 0-2,2-4] [--logits all|last|none] --json');
+  const backendName = (f.backend as string | undefined) ?? 'cpu';
+  if (backendName !== 'cpu' && backendName !== 'webgpu') throw new ShoalError('ERR_BAD_ARGS', `--backend must be cpu or webgpu (got ${backendName})`);
+  const logits = ((f.logits as string | undefined) ?? 'all') as LogitsMode;
+  if (!['all', 'last', 'none'].includes(logits)) throw new ShoalError('ERR_BAD_ARGS', `--logits must be all, last or none (got ${logits})`);
+  const steps = intFlag(f, 'steps', 0);
+  if ((f.ids === undefined) === (f.prompt === undefined)) throw new ShoalError('ERR_BAD_ARGS', 'give exactly one of --ids or --prompt');
+
+  let tokenizer: Awaited<ReturnType<typeof import('../src/tokenizer/index.ts').loadTokenizer>> | undefined;
+  let ids: number[];
+  if (typeof f.prompt === 'string') {
+    const { loadTokenizer } = await import('../src/tokenizer/index.ts');
+    tokenizer = await loadTokenizer(f.model);
+    ids = f.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }], { addGenerationPrompt: true }) : tokenizer.encode(f.prompt);
+  } else {
+    const idsText = String(f.ids);
+    ids = idsText.split(',').map((s) => {
+      const n = Number(s.trim());
+      if (!Number.isInteger(n) || n < 0 || s.trim() === '') throw new ShoalError('ERR_BAD_ARGS', `--ids: "${s}" is not a token id`);
+      return n;
+    });
+  }
+
+  let result: InferResult;
+  if (backendName === 'webgpu') {
+    const { runInferInBrowser } = await import('./webgpu-runner.ts');
+    result = await runInferInBrowser({ model: f.model, ids, steps, stages: f.stages as string | undefined, logits });
+  } else {
+    const model = await openModel(modelFilesFor(f.model));
+    const stages = typeof f.stages === 'string' ? parseStages(f.stages, model.spec.nLayers) : undefined;
+    result = await runInfer({ model, backend: createCpuBackend(), ids, steps, stages, logits });
+  }
+  if (tokenizer) result.text = tokenizer.decode(result.generated);
+  const { stats, ...contract } = result;
+  if (f.json) process.stdout.write(JSON.stringify(contract) + '\n');
+  else {
+    process.stdout.write(`input_ids: ${ids.join(',')}\ngenerated: ${result.generated.join(',')}\n`);
+    if (result.text !== undefined) process.stdout.write(`text: ${JSON.stringify(result.text)}\n`);
+    if (stats) process.stdout.write(`prefill ${stats.prefillMs.toFixed(1)} ms, decode ${stats.decodeMs.toFixed(1)} ms\n`);
+  }
+});

@@ -1,0 +1,95 @@
+// The CPU engine against the independent reference fixtures, plus the stage/cache invariants every backend must keep.
+import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { createCpuBackend } from '../backend/cpu/index.ts';
+import { openModel } from '../weights/model.ts';
+import type { ModelSource } from '../weights/model.ts';
+import { localModelFiles } from '../weights/localFiles.ts';
+import { assertAllClose, FIXTURE_NAMES } from '../testing/allClose.ts';
+import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
+import { loadStages, runChain, runInfer } from './infer.ts';
+import { Stage } from './stage.ts';
+
+const ATOL = 1e-4, RTOL = 1e-4; // shared/fixtures/README.md: CPU f32 engine
+
+describe.each(FIXTURE_NAMES)('CPU engine on %s', (name) => {
+  let model: ModelSource;
+  const cases = fixtureCases(name);
+  beforeAll(async () => {
+    model = await openModel(localModelFiles(fixtureDir(name)));
+  });
+
+  it('logits at every position and greedy ids match the reference', async () => {
+    for (const c of cases) {
+      const r = await runInfer({ model, backend: createCpuBackend(), ids: c.input_ids, steps: c.greedy.length });
+      expect(r.logits.length).toBe(c.input_ids.length);
+      c.logits.forEach((row, i) => assertAllClose(r.logits[i], row, ATOL, RTOL, `${name} case len ${c.input_ids.length} pos ${i}`));
+      expect(r.generated).toEqual(c.greedy);
+    }
+  });
+
+  it('hidden state after each layer matches the reference', async () => {
+    const backend = createCpuBackend();
+    for (const c of cases) {
+      for (const [layer, ref] of Object.entries(c.hidden_after_layer)) {
+        const L = Number(layer);
+        if (L === model.spec.nLayers - 1) continue; // the last layer's output only leaves through the head
+        const [stage] = await loadStages(model, backend, [{ start: 0, end: L + 1 }], 64);
+        const { hidden } = await stage.forward(Int32Array.from(c.input_ids));
+        const D = model.spec.dim;
+        assertAllClose(hidden!.subarray(hidden!.length - D), ref, ATOL, RTOL, `${name} hidden after layer ${L}`);
+      }
+    }
+  });
+
+  it('any split into stages gives the same logits as one stage (property)', async () => {
+    const backend = createCpuBackend();
+    const c = cases[cases.length - 1];
+    const ids = Int32Array.from(c.input_ids);
+    const [whole] = await loadStages(model, backend, [{ start: 0, end: model.spec.nLayers }]);
+    const ref = (await whole.forward(ids, { logits: 'all' })).logits!;
+    const L = model.spec.nLayers;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: L - 1 }), { maxLength: L - 1 }), async (cuts) => {
+        const bounds = [0, ...cuts.sort((a, b) => a - b), L];
+        const ranges = bounds.slice(1).map((end, i) => ({ start: bounds[i], end }));
+        const stages = await loadStages(model, backend, ranges);
+        const got = (await runChain(stages, ids, { logits: 'all', argmax: false })).logits!;
+        assertAllClose(got, ref, 1e-6, 1e-6, `cuts ${cuts}`);
+      }),
+      { numRuns: 12, seed: 42 },
+    );
+  });
+
+  it('decode with the KV cache equals recomputing the whole sequence', async () => {
+    const backend = createCpuBackend();
+    const c = cases[cases.length - 1];
+    const ids = c.input_ids;
+    const stages = await loadStages(model, backend, [{ start: 0, end: 2 }, { start: 2, end: model.spec.nLayers }]);
+    const split = 3;
+    await runChain(stages, Int32Array.from(ids.slice(0, split)), { logits: 'none', argmax: false });
+    for (let i = split; i < ids.length; i++) {
+      const got = (await runChain(stages, Int32Array.of(ids[i]), { logits: 'last', argmax: false })).logits!;
+      assertAllClose(got, c.logits[i], ATOL, RTOL, `decode pos ${i}`);
+    }
+  });
+
+  it('rollback then re-decode gives the same logits as never having gone forward', async () => {
+    const backend = createCpuBackend();
+    const c = cases[cases.length - 1];
+    const ids = c.input_ids;
+    const stages = await loadStages(model, backend, [{ start: 0, end: 1 }, { start: 1, end: model.spec.nLayers }]);
+    await runChain(stages, Int32Array.from(ids.slice(0, 4)), { logits: 'none', argmax: false });
+    // go forward on a wrong path (other tokens), then roll every stage back
+    await runChain(stages, Int32Array.from([5, 6, 7]), { logits: 'none', argmax: false });
+    for (const s of stages) s.rollback(4);
+    const got = (await runChain(stages, Int32Array.from(ids.slice(4)), { logits: 'all', argmax: false })).logits!;
+    const V = model.spec.vocabSize;
+    for (let i = 4; i < ids.length; i++) assertAllClose(got.subarray((i - 4) * V, (i - 3) * V), c.logits[i], ATOL, RTOL, `after rollback pos ${i}`);
+  });
+
+  it('rejects an out-of-vocabulary id and a layer range outside the model', async () => {
+    await expect(runInfer({ model, backend: createCpuBackend(), ids: [model.spec.vocabSize], steps: 1 })).rejects.toThrow(/outside the vocabulary/);
+    expect(() => new Stage(createCpuBackend(), model.spec, { start: 0, end: model.spec.nLayers + 1 })).toThrow(/not within/);
+  });
+});

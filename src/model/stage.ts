@@ -37,6 +37,8 @@ export interface ForwardOptions {
   argmax?: boolean;
   /** Called after each layer is enqueued (for timelines); not a completion signal on async backends. */
   onLayer?: (layer: number) => void;
+  /** Called when compute must wait for a layer that has not finished loading, and when it arrives. */
+  onWait?: (layer: number, phase: 'start' | 'end') => void;
 }
 
 export interface ForwardResult {
@@ -48,12 +50,17 @@ export interface ForwardResult {
   nextToken?: number;
 }
 
-interface Deferred<T> { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void }
+interface Deferred<T> { promise: Promise<T>; settled: boolean; resolve(v: T): void; reject(e: unknown): void }
 function deferred<T>(): Deferred<T> {
   let resolve!: (v: T) => void, reject!: (e: unknown) => void;
   const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
   promise.catch(() => undefined); // a failed load is reported where it is awaited
-  return { promise, resolve, reject };
+  const d: Deferred<T> = {
+    promise, settled: false,
+    resolve: (v) => { d.settled = true; resolve(v); },
+    reject: (e) => { d.settled = true; reject(e); },
+  };
+  return d;
 }
 
 export class Stage {
@@ -131,6 +138,11 @@ export class Stage {
     this.head.resolve({ norm, lmHead: lm });
   }
 
+  /** True once every layer (and the embedding/head this stage needs) has arrived. */
+  get loaded(): boolean {
+    return this.layers.every((l) => l.settled) && (!this.isFirst || this.embedding.settled) && (!this.isLast || this.head.settled);
+  }
+
   /** Mark a load failure so that a waiting forward() rejects instead of hanging. */
   failLoad(err: unknown): void {
     for (const l of this.layers) l.reject(err);
@@ -173,7 +185,10 @@ export class Stage {
     const pos0 = this.pos;
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
     for (let i = 0; i < this.layers.length; i++) {
+      const waited = !this.layers[i].settled;
+      if (waited) opts.onWait?.(this.range.start + i, 'start');
       const w = await this.layers[i].promise;
+      if (waited) opts.onWait?.(this.range.start + i, 'end');
       const norm = { weight: w.inputNorm, eps: s.normEps };
       // attention block: x + o(attn(rope(q), cache))
       const q = keep(b.matmul(x, w.wq, { norm, bias: w.bq }));

@@ -1,5 +1,6 @@
 // Static files with HTTP Range support (206 partial content), shared by the Node server and the Vite plugin.
 import { createReadStream, promises as fsp } from 'node:fs';
+import { pipeline } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
@@ -33,6 +34,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     end = size - 1;
   } else {
     start = Number(m[1]);
+    // last < first is not a valid range-spec at all: RFC 9110 14.1.1 says ignore the header.
+    if (m[2] !== '' && Number(m[2]) < start) return undefined;
     end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (start >= size || end < start) return null;
@@ -99,11 +102,12 @@ export function serveFiles(prefix: string, root: string, opts: ServeOptions = {}
       }
       const stream = createReadStream(path, { start, end });
       const rate = opts.bytesPerSecFor?.(req);
-      stream.on('error', () => res.destroy());
       if (!rate || rate <= 0) {
-        stream.pipe(res);
+        // pipeline, not pipe: a client that hangs up mid-body must also close the file.
+        pipeline(stream, res, () => {});
         return;
       }
+      stream.on('error', () => res.destroy());
       // Throttle: pause the stream whenever we are ahead of the allowed byte budget.
       const t0 = Date.now();
       let sent = 0;

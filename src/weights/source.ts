@@ -42,8 +42,9 @@ export class Pacer {
     const now = performance.now();
     const start = Math.max(now, this.nextFreeMs);
     this.nextFreeMs = start + (n / this.bytesPerSec) * 1000;
-    const waitMs = this.nextFreeMs - now;
-    if (waitMs > 1) await sleep(waitMs, signal);
+    // Round up: timers take whole milliseconds and truncate, which would deliver a little early.
+    const waitMs = Math.ceil(this.nextFreeMs - now);
+    if (waitMs > 0) await sleep(waitMs, signal);
   }
 }
 

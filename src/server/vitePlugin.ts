@@ -1,18 +1,30 @@
-// Vite plugin for `npm run dev` and the browser tests: serves the reference fixtures and generated models with Range.
+// Vite plugin for `npm run dev` and the browser tests: serves the reference fixtures and generated models
+// with Range (and the ?bps= download cap), and the signaling WebSocket on /signal beside Vite's HMR socket.
 import type { Plugin } from 'vite';
+import type { Server as HttpServer } from 'node:http';
 import { resolve } from 'node:path';
 import { serveFiles } from './rangeFiles.ts';
+import { throttleFromRequest } from './app.ts';
+import { SignalingServer } from './signaling.ts';
 
 export const FIXTURES_DIR = resolve(import.meta.dirname, '../../../shared/fixtures');
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
 export function shoalDevPlugin(): Plugin {
+  let signaling: SignalingServer | null = null;
   return {
     name: 'shoal-dev',
     configureServer(server) {
-      const fixtures = serveFiles('/fixtures/', FIXTURES_DIR);
-      const models = serveFiles('/models/', MODELS_DIR);
+      const throttle = { bytesPerSecFor: throttleFromRequest };
+      const fixtures = serveFiles('/fixtures/', FIXTURES_DIR, throttle);
+      const models = serveFiles('/models/', MODELS_DIR, throttle);
       server.middlewares.use((req, res, next) => void fixtures(req, res, () => void models(req, res, next)));
+      // Vite's HMR listener only takes upgrades for its own protocol; ours only takes /signal.
+      signaling = new SignalingServer({ secret: process.env.SHOAL_ROOM_SECRET || undefined });
+      if (server.httpServer) {
+        signaling.attach(server.httpServer as HttpServer);
+        server.httpServer.on('close', () => signaling?.close());
+      }
     },
   };
 }

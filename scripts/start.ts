@@ -1,0 +1,133 @@
+// `npm start`: make sure the demo model and the built app exist, then serve both with signaling:
+// HTTP on localhost, HTTPS (self-signed, made on first start) on every interface, LAN URLs + QR code.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import qrcode from 'qrcode-terminal';
+import { build } from 'vite';
+import { startShoalServer } from '../src/server/app.ts';
+import { ensureCertificate } from '../src/server/certs.ts';
+import { lanAddresses } from '../src/server/lan.ts';
+import { FIXTURES_DIR, MODELS_DIR } from '../src/server/vitePlugin.ts';
+import { errorMessage } from '../src/errors.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const DIST = join(ROOT, 'dist');
+const CERTS = join(ROOT, '.certs');
+
+function usage(): string {
+  return [
+    'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--no-build] [--no-model]',
+    'env: SHOAL_HTTP_PORT (8080), SHOAL_HTTPS_PORT (8443, "off" disables), SHOAL_HOST (0.0.0.0), SHOAL_ROOM_SECRET',
+  ].join('\n');
+}
+
+function parseArgs(argv: string[]) {
+  const o = {
+    httpPort: Number(process.env.SHOAL_HTTP_PORT ?? 8080),
+    httpsPort: (process.env.SHOAL_HTTPS_PORT ?? '8443') === 'off' ? null : Number(process.env.SHOAL_HTTPS_PORT ?? 8443),
+    host: process.env.SHOAL_HOST ?? '0.0.0.0',
+    secret: process.env.SHOAL_ROOM_SECRET || undefined,
+    build: true,
+    model: true,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${usage()}`);
+      return v;
+    };
+    if (a === '--http-port') o.httpPort = Number(val());
+    else if (a === '--https-port') {
+      const v = val();
+      o.httpsPort = v === 'off' ? null : Number(v);
+    } else if (a === '--host') o.host = val();
+    else if (a === '--secret') o.secret = val();
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--no-model') o.model = false;
+    else if (a === '--help' || a === '-h') {
+      console.log(usage());
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}\n${usage()}`);
+  }
+  for (const p of [o.httpPort, o.httpsPort]) if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
+  return o;
+}
+
+/** Newest modification time under a path (files only), skipping generated folders. */
+function newestMtimeMs(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = 0;
+  for (const e of readdirSync(path)) {
+    if (e === 'models' || e === 'node_modules') continue;
+    newest = Math.max(newest, newestMtimeMs(join(path, e)));
+  }
+  return newest;
+}
+
+function distIsStale(): boolean {
+  const built = join(DIST, 'index.html');
+  if (!existsSync(built)) return true;
+  const sources = Math.max(...['src', 'public', 'index.html', 'vite.config.ts', 'package.json'].map((p) => newestMtimeMs(join(ROOT, p))));
+  return sources > statSync(built).mtimeMs;
+}
+
+async function ensureModel(): Promise<void> {
+  // The demo-model generator lives in scripts/ensure-demo-model.ts (another module); load it lazily so the
+  // server still starts (serving whatever is in public/models) if it is missing or fails.
+  try {
+    const modUrl = new URL('./ensure-demo-model.ts', import.meta.url).href; // not a static import: see above
+    const mod = (await import(modUrl)) as { ensureDemoModel: (modelsDir?: string) => Promise<string> };
+    const dir = await mod.ensureDemoModel(MODELS_DIR);
+    console.log(`demo model: ${dir}`);
+  } catch (e) {
+    console.warn(`demo model not prepared (${errorMessage(e)}); serving what is in ${MODELS_DIR}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.model) await ensureModel();
+  if (o.build && distIsStale()) {
+    console.log('building the app (vite build -> dist/) ...');
+    await build({ root: ROOT, logLevel: 'warn' });
+  }
+  if (!existsSync(join(DIST, 'index.html'))) throw new Error('dist/index.html is missing: run `npm run build` (or drop --no-build)');
+  const lan = lanAddresses();
+  const tls = o.httpsPort === null ? undefined : await ensureCertificate(CERTS, lan);
+  if (tls?.created) console.log(`made a self-signed certificate in ${CERTS} (browsers will ask you to accept it once)`);
+  const server = await startShoalServer({
+    distDir: DIST,
+    modelsDir: MODELS_DIR,
+    fixturesDir: FIXTURES_DIR,
+    httpPort: o.httpPort,
+    httpHost: '127.0.0.1',
+    httpsPort: o.httpsPort,
+    httpsHost: o.host,
+    tls,
+    secret: o.secret,
+    log: (l) => console.log(l),
+  });
+  console.log(`\nShoal is up.\n  this machine: ${server.httpUrl}/?room=default`);
+  if (server.httpsPort !== null) {
+    console.log(`  this machine (https): https://localhost:${server.httpsPort}/?room=default`);
+    const urls = lan.map((ip) => `https://${ip}:${server.httpsPort}/?room=default`);
+    for (const u of urls) console.log(`  LAN: ${u}`);
+    if (urls[0]) {
+      console.log('\nOpen this on a phone or tablet on the same network:');
+      qrcode.generate(urls[0], { small: true });
+    }
+  }
+  const stop = (): void => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((e) => {
+  console.error(`npm start: ${errorMessage(e)}`);
+  process.exit(1);
+});

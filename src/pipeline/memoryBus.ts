@@ -1,0 +1,31 @@
+// An in-memory Transport between "tabs" in one process. Unit tests use it as a stand-in for WebRTC, which
+// cannot run in Node; the browser tests (e2e/) run the same pipeline over real data channels.
+import type { PipelineMessage, Transport } from './messages.ts';
+import { parsePipelineMessage } from './messages.ts';
+
+type Handler = (from: string, msg: PipelineMessage, payload: Float32Array | undefined) => void;
+
+export class MemoryBus {
+  private handlers = new Map<string, Set<Handler>>();
+  /** Messages pass through JSON and the validator, as they would over the wire. */
+  transport(selfId: string): Transport {
+    const handlers = new Set<Handler>();
+    this.handlers.set(selfId, handlers);
+    return {
+      selfId,
+      send: async (to, msg, payload) => {
+        const body = JSON.parse(JSON.stringify(msg));
+        const copy = payload ? payload.slice() : undefined;
+        setTimeout(() => {
+          const parsed = parsePipelineMessage(body);
+          if (typeof parsed === 'string') throw new Error(parsed);
+          for (const h of this.handlers.get(to) ?? []) h(selfId, parsed, copy);
+        }, 0);
+      },
+      onMessage: (h) => {
+        handlers.add(h);
+        return () => handlers.delete(h);
+      },
+    };
+  }
+}

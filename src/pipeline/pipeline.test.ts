@@ -1,0 +1,98 @@
+// The pipeline's protocol logic over an in-memory bus (a stand-in for WebRTC, which Node cannot run), with the real
+// CPU engine and real fixture files: a 3-tab chain must produce exactly the reference greedy ids.
+import { describe, expect, it } from 'vitest';
+import { createCpuBackend } from '../backend/cpu/index.ts';
+import { openModel } from '../weights/model.ts';
+import { localModelFiles } from '../weights/localFiles.ts';
+import { FIXTURE_NAMES } from '../testing/allClose.ts';
+import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
+import { MemoryBus } from './memoryBus.ts';
+import { StageRunner } from './stageRunner.ts';
+import { Coordinator } from './coordinator.ts';
+import { runInfer } from '../model/infer.ts';
+import { parsePipelineMessage } from './messages.ts';
+
+function mesh(name: string, tabs: string[]) {
+  const bus = new MemoryBus();
+  const errors: string[] = [];
+  const runners = tabs.map((id) => new StageRunner({
+    transport: bus.transport(id),
+    backend: async () => createCpuBackend(),
+    openModel: () => openModel(localModelFiles(fixtureDir(name))),
+    onEvent: (e) => { if (e.type === 'error') errors.push(e.message); },
+  }));
+  // the coordinator lives in the first tab, beside its stage runner
+  const coordinatorTransport = bus.transport(`${tabs[0]}-ui`);
+  const coordinator = new Coordinator(coordinatorTransport);
+  return { coordinator, runners, errors, members: tabs };
+}
+
+describe.each(FIXTURE_NAMES)('pipeline over 3 tabs on %s', (name) => {
+  it('generates the reference greedy ids from cold and every tab reports its timeline', async () => {
+    const { coordinator, members } = mesh(name, ['a', 'b', 'c']);
+    const cases = fixtureCases(name);
+    const L = cases.length && (name === 'tiny-llama' ? 4 : 6);
+    const stages = [{ peer: 'b', start: 0, end: 1 }, { peer: 'a', start: 1, end: 3 }, { peer: 'c', start: 3, end: L }];
+    await coordinator.assign('fixture', stages, members, 64);
+    for (const c of cases) {
+      const r = await coordinator.generate(c.input_ids, { maxTokens: c.greedy.length, eos: [] });
+      expect(r.tokens).toEqual(c.greedy);
+      expect(r.stoppedBy).toBe('maxTokens');
+    }
+    const kinds = new Set(coordinator.intervals.map((i) => i.kind));
+    expect([...kinds].sort()).toEqual(['compute', 'load', 'recv', 'send', 'upload']);
+    const devices = new Set(coordinator.intervals.map((i) => i.device));
+    expect([...devices].sort()).toEqual(['a', 'b', 'c']);
+    coordinator.dispose();
+  });
+
+  it('a second turn reuses the cached prefix and equals a fresh run', async () => {
+    const { coordinator, members } = mesh(name, ['a', 'b']);
+    const model = await openModel(localModelFiles(fixtureDir(name)));
+    const L = model.spec.nLayers;
+    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 2 }, { peer: 'b', start: 2, end: L }], members, 128);
+    const turn1 = [5, 9, 33, 41];
+    const r1 = await coordinator.generate(turn1, { maxTokens: 4, eos: [] });
+    // turn 2 extends the conversation: prompt 1 + answer 1 + new user tokens
+    const turn2 = [...turn1, ...r1.tokens, 7, 8, 9];
+    const r2 = await coordinator.generate(turn2, { maxTokens: 5, eos: [] });
+    const fresh = await runInfer({ model, backend: createCpuBackend(), ids: turn2, steps: 5, logits: 'none' });
+    expect(r2.tokens).toEqual(fresh.generated);
+    // a diverging turn (edited history) rolls the caches back and still matches
+    const turn3 = [5, 9, 100, 101];
+    const r3 = await coordinator.generate(turn3, { maxTokens: 3, eos: [] });
+    const fresh3 = await runInfer({ model, backend: createCpuBackend(), ids: turn3, steps: 3, logits: 'none' });
+    expect(r3.tokens).toEqual(fresh3.generated);
+    coordinator.dispose();
+  });
+});
+
+describe('pipeline control', () => {
+  it('stops on an eos token and reports it', async () => {
+    const name = 'tiny-llama';
+    const c = fixtureCases(name)[1];
+    const { coordinator, members } = mesh(name, ['a', 'b']);
+    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 2 }, { peer: 'b', start: 2, end: 4 }], members, 64);
+    const eos = c.greedy[3];
+    const r = await coordinator.generate(c.input_ids, { maxTokens: 12, eos: [eos] });
+    expect(r.tokens).toEqual(c.greedy.slice(0, c.greedy.indexOf(eos) + 1));
+    expect(r.stoppedBy).toBe('eos');
+  });
+
+  it('a tab whose model fails to load reports a clear error to the coordinator', async () => {
+    const bus = new MemoryBus();
+    new StageRunner({ transport: bus.transport('a'), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles('/nonexistent/model')) });
+    const coordinator = new Coordinator(bus.transport('ui'));
+    const errors: string[] = [];
+    coordinator.on((e) => { if (e.type === 'error') errors.push(e.message); });
+    await coordinator.assign('x', [{ peer: 'a', start: 0, end: 4 }], ['a'], 16);
+    await expect(coordinator.generate([1, 2], { maxTokens: 2, eos: [] })).rejects.toThrow(/config\.json|not found|nonexistent/i);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('the validator drops malformed pipeline messages without throwing', () => {
+    for (const bad of [null, 1, 'x', [], {}, { kind: 'act' }, { kind: 'token', planId: 'p', runId: -1 }, { kind: 'assign', planId: 'p', stages: 'no' }, { kind: 'timeline', planId: 'p', intervals: [{ kind: 'nap' }] }, { kind: 'zzz' }]) {
+      expect(typeof parsePipelineMessage(bad)).toBe('string');
+    }
+  });
+});

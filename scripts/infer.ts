@@ -8,6 +8,7 @@ import { parseStages, runInfer } from '../src/model/infer.ts';
 import type { InferResult } from '../src/model/infer.ts';
 import type { LogitsMode } from '../src/model/stage.ts';
 import { intFlag, parseFlags, runCli } from './cli.ts';
+import type { Tokenizer } from '../src/tokenizer/index.ts';
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
@@ -22,7 +23,7 @@ await runCli(async () => {
   const steps = intFlag(f, 'steps', 0);
   if ((f.ids === undefined) === (f.prompt === undefined)) throw new ShoalError('ERR_BAD_ARGS', 'give exactly one of --ids or --prompt');
 
-  let tokenizer: Awaited<ReturnType<typeof import('../src/tokenizer/index.ts').loadTokenizer>> | undefined;
+  let tokenizer: Tokenizer | undefined;
   let ids: number[];
   if (typeof f.prompt === 'string') {
     const { loadTokenizer } = await import('../src/tokenizer/index.ts');

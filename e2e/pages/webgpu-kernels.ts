@@ -1,0 +1,274 @@
+// In-page kernel checks: each WebGPU op against its CPU twin on seeded random inputs at awkward sizes, in every
+// weight dtype. Exposed as window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
+import { createCpuBackend } from '../../src/backend/cpu/index.ts';
+import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
+import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
+import type { Backend, HostTensor, Tensor, WeightDtype } from '../../src/backend/types.ts';
+import { allClose } from '../../src/testing/allClose.ts';
+import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.ts';
+
+export interface CheckReport { label: string; ok: boolean; maxAbsErr: number; mismatches: string[] }
+
+const ATOL = 1e-4;
+const RTOL = 1e-4;
+
+/** mulberry32: a tiny seeded generator so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randn(r: () => number, n: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 2 - 1) * scale;
+  return out;
+}
+
+/** The same values as file bytes in `dtype` (proper rounding), so both backends see identical weights. */
+function hostTensor(name: string, values: Float32Array, shape: number[], dtype: WeightDtype): HostTensor {
+  const data = dtype === 'F32' ? new Uint8Array(values.slice().buffer) : new Uint8Array((dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values)).buffer);
+  return { name, dtype, shape, data };
+}
+
+interface Pair { cpu: Backend; gpu: WebGpuBackend }
+const gpus = new Map<number, WebGpuBackend>();
+
+async function pair(maxBindingBytesOverride = 0): Promise<Pair> {
+  let gpu = gpus.get(maxBindingBytesOverride);
+  if (!gpu) {
+    const g = await createWebGpuBackend(maxBindingBytesOverride ? { maxBindingBytesOverride } : {});
+    if (!g) throw new Error('WebGPU is not available in this browser');
+    gpus.set(maxBindingBytesOverride, (gpu = g));
+  }
+  return { cpu: createCpuBackend(), gpu };
+}
+
+/** Run the same op on both backends and compare the f32 results. */
+async function compare(label: string, p: Pair, op: (b: Backend, w: (h: HostTensor) => Tensor) => Tensor | Promise<Tensor>, atol = ATOL, rtol = RTOL): Promise<CheckReport> {
+  const want = await p.cpu.read(await op(p.cpu, (h) => p.cpu.uploadWeight(h)));
+  const gpuWeights: Tensor[] = [];
+  const got = await p.gpu.read(await op(p.gpu, (h) => { const t = p.gpu.uploadWeight(h); gpuWeights.push(t); return t; }));
+  for (const t of gpuWeights) p.gpu.free(t);
+  const r = allClose(got, want, atol, rtol, label);
+  return { label, ok: r.ok, maxAbsErr: r.maxAbsErr, mismatches: r.mismatches };
+}
+
+const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16'];
+
+async function checkRmsNorm(): Promise<CheckReport[]> {
+  const p = await pair();
+  const out: CheckReport[] = [];
+  let seed = 1;
+  for (const dtype of DTYPES) for (const T of [1, 7]) for (const D of [1, 7, 63, 65, 257, 1000]) {
+    const r = rng(seed++);
+    const x = randn(r, T * D, 3);
+    const w = randn(r, D);
+    out.push(await compare(`rmsNorm ${dtype} T=${T} D=${D}`, p, (b, up) => b.rmsNorm(b.fromHost(x, [T, D]), up(hostTensor('w', w, [D], dtype)), 1e-5)));
+  }
+  return out;
+}
+
+async function checkEmbed(split: boolean): Promise<CheckReport[]> {
+  const out: CheckReport[] = [];
+  let seed = 100;
+  for (const dtype of DTYPES) for (const [V, D] of [[1, 1], [7, 63], [65, 7], [257, 65]]) {
+    // A binding of ~3 rows forces the table into many chunks.
+    const p = await pair(split ? Math.max(64, 3 * D * (dtype === 'F32' ? 4 : 2) + 4) : 0);
+    const r = rng(seed++);
+    const table = randn(r, V * D);
+    for (const T of [1, 7]) {
+      const ids = Int32Array.from({ length: T }, () => Math.floor(r() * V));
+      out.push(await compare(`embed${split ? ' split' : ''} ${dtype} V=${V} D=${D} T=${T}`, p, (b, up) => b.embed(b.fromHost(ids, [T]), up(hostTensor('emb', table, [V, D], dtype)))));
+    }
+  }
+  return out;
+}
+
+interface MatmulCase { T: number; K: number; N: number; bias: boolean; residual: boolean; norm: boolean }
+
+function matmulCases(): MatmulCase[] {
+  const cases: MatmulCase[] = [];
+  const shapes: [number, number, number][] = [[1, 1, 1], [1, 7, 65], [1, 63, 7], [1, 257, 33], [3, 65, 63], [4, 7, 1], [7, 65, 257], [33, 63, 65], [65, 257, 7]];
+  let i = 0;
+  for (const [T, K, N] of shapes) {
+    for (const flags of [[false, false, false], [true, true, true]]) {
+      cases.push({ T, K, N, bias: flags[0], residual: flags[1], norm: flags[2] });
+    }
+    // One extra mixed case per shape, so every flag is also exercised alone.
+    cases.push({ T, K, N, bias: i % 3 === 0, residual: i % 3 === 1, norm: i % 3 === 2 });
+    i++;
+  }
+  return cases;
+}
+
+async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckReport[]> {
+  const out: CheckReport[] = [];
+  let seed = 1000 + DTYPES.indexOf(dtype) * 100;
+  for (const c of matmulCases()) {
+    const bytes = dtype === 'F32' ? 4 : 2;
+    if (split && c.N < 3) continue;
+    const p = await pair(split ? 2 * c.K * bytes + 4 : 0); // two rows per binding
+    const r = rng(seed++);
+    const x = randn(r, c.T * c.K);
+    const w = randn(r, c.N * c.K, 1 / Math.sqrt(c.K));
+    const bias = randn(r, c.N);
+    const res = randn(r, c.T * c.N);
+    const nw = randn(r, c.K);
+    const label = `matmul${split ? ' split' : ''} ${dtype} T=${c.T} K=${c.K} N=${c.N}${c.bias ? ' +bias' : ''}${c.residual ? ' +residual' : ''}${c.norm ? ' +norm' : ''}`;
+    out.push(await compare(label, p, (b, up) => b.matmul(b.fromHost(x, [c.T, c.K]), up(hostTensor('w', w, [c.N, c.K], dtype)), {
+      bias: c.bias ? up(hostTensor('b', bias, [c.N], dtype)) : undefined,
+      residual: c.residual ? b.fromHost(res, [c.T, c.N]) : undefined,
+      norm: c.norm ? { weight: up(hostTensor('nw', nw, [c.K], dtype)), eps: 1e-6 } : undefined,
+    })));
+  }
+  return out;
+}
+
+async function checkGateUp(dtype: WeightDtype, split: boolean): Promise<CheckReport[]> {
+  const out: CheckReport[] = [];
+  let seed = 5000 + DTYPES.indexOf(dtype) * 100;
+  for (const [T, K, H] of [[1, 7, 1], [1, 65, 63], [1, 64, 257], [5, 63, 65], [33, 65, 7]]) {
+    for (const norm of [false, true]) {
+      const bytes = dtype === 'F32' ? 4 : 2;
+      if (split && H < 3) continue;
+      const p = await pair(split ? 3 * K * bytes + 4 : 0);
+      const r = rng(seed++);
+      const x = randn(r, T * K);
+      const wg = randn(r, H * K, 2 / Math.sqrt(K));
+      const wu = randn(r, H * K, 1 / Math.sqrt(K));
+      const nw = randn(r, K);
+      out.push(await compare(`gateUp${split ? ' split' : ''} ${dtype} T=${T} K=${K} H=${H}${norm ? ' +norm' : ''}`, p, (b, up) =>
+        b.gateUp(b.fromHost(x, [T, K]), up(hostTensor('g', wg, [H, K], dtype)), up(hostTensor('u', wu, [H, K], dtype)),
+          norm ? { weight: up(hostTensor('nw', nw, [K], dtype)), eps: 1e-5 } : undefined)));
+    }
+  }
+  return out;
+}
+
+function invFreq(headDim: number, theta: number): Float32Array {
+  const f = new Float32Array(headDim / 2);
+  for (let i = 0; i < f.length; i++) f[i] = Math.pow(theta, (-2 * i) / headDim);
+  return f;
+}
+
+/**
+ * ropeAndCache and attention together: prefill T rows at pos0 after `prior` rows were written by earlier calls,
+ * then compare the rotated q and the attention output (which reads every cached k and v row).
+ */
+async function checkAttention(dtype: WeightDtype): Promise<CheckReport[]> {
+  const p = await pair();
+  const out: CheckReport[] = [];
+  let seed = 9000 + DTYPES.indexOf(dtype) * 100;
+  const cases = [
+    { nHeads: 1, nKvHeads: 1, headDim: 2, steps: [1, 1, 1] },
+    { nHeads: 4, nKvHeads: 2, headDim: 16, steps: [7, 1, 1] },
+    { nHeads: 3, nKvHeads: 1, headDim: 8, steps: [63, 1, 1] },
+    { nHeads: 2, nKvHeads: 2, headDim: 130, steps: [65, 1] },
+    { nHeads: 6, nKvHeads: 2, headDim: 64, steps: [130, 1, 7] },
+  ];
+  for (const c of cases) for (const qkNorm of [false, true]) {
+    const r = rng(seed++);
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    const maxSeq = c.steps.reduce((a, b) => a + b, 0) + 1;
+    const inv = invFreq(c.headDim, 10000);
+    const qn = randn(r, c.headDim), kn = randn(r, c.headDim);
+    const inputs = c.steps.map((T) => ({ T, q: randn(r, T * qDim, 2), k: randn(r, T * kvDim, 2), v: randn(r, T * kvDim) }));
+    const run = async (b: Backend): Promise<Float32Array[]> => {
+      const cache = b.createKvCache(maxSeq, kvDim);
+      const norms = qkNorm ? { q: b.uploadWeight(hostTensor('qn', qn, [c.headDim], dtype)), k: b.uploadWeight(hostTensor('kn', kn, [c.headDim], dtype)), eps: 1e-6 } : undefined;
+      const results: Float32Array[] = [];
+      let pos0 = 0;
+      for (const s of inputs) {
+        const qr = b.ropeAndCache(b.fromHost(s.q, [s.T, qDim]), b.fromHost(s.k, [s.T, kvDim]), b.fromHost(s.v, [s.T, kvDim]), cache, pos0, inv, shape, norms);
+        results.push(await b.read(qr));
+        results.push(await b.read(b.attention(qr, cache, pos0, shape)));
+        pos0 += s.T;
+      }
+      b.free(cache);
+      return results;
+    };
+    const want = await run(p.cpu);
+    const got = await run(p.gpu);
+    want.forEach((w, i) => {
+      const what = i % 2 === 0 ? 'ropeAndCache q' : 'attention';
+      const label = `${what} ${qkNorm ? dtype + ' +qkNorm ' : ''}heads=${c.nHeads}/${c.nKvHeads} headDim=${c.headDim} step ${i >> 1} (T=${c.steps[i >> 1]})`;
+      const rep = allClose(got[i], w, ATOL, RTOL, label);
+      out.push({ label, ok: rep.ok, maxAbsErr: rep.maxAbsErr, mismatches: rep.mismatches });
+    });
+  }
+  return out;
+}
+
+async function checkArgmaxSlice(): Promise<CheckReport[]> {
+  const p = await pair();
+  const out: CheckReport[] = [];
+  let seed = 20000;
+  for (const [T, V] of [[1, 1], [1, 7], [3, 257], [2, 1000], [5, 65]]) {
+    const r = rng(seed++);
+    const x = randn(r, T * V);
+    // Ties: the lowest index must win, as in the CPU reference.
+    if (V > 5) for (let t = 0; t < T; t++) { x[t * V + 2] = 5; x[t * V + V - 1] = 5; }
+    const want = await p.cpu.readInt(p.cpu.argmax(p.cpu.fromHost(x, [T, V])));
+    const got = await p.gpu.readInt(p.gpu.argmax(p.gpu.fromHost(x, [T, V])));
+    const same = want.every((v, i) => v === got[i]);
+    out.push({ label: `argmax T=${T} V=${V}`, ok: same, maxAbsErr: same ? 0 : Infinity, mismatches: same ? [] : [`got ${Array.from(got)}, want ${Array.from(want)}`] });
+    if (T > 1) out.push(await compare(`sliceRows T=${T} V=${V}`, p, (b) => b.sliceRows(b.fromHost(x, [T, V]), 1, T - 1)));
+  }
+  return out;
+}
+
+/** One decode step's dispatch and submit counts for a matmul chain: ops must batch into a single submit. */
+async function checkOneSubmit(): Promise<{ dispatches: number; submits: number }> {
+  const { gpu } = await pair();
+  const r = rng(7);
+  const w = gpu.uploadWeight(hostTensor('w', randn(r, 65 * 65), [65, 65], 'BF16'));
+  gpu.resetStats();
+  let x = gpu.fromHost(randn(r, 65), [1, 65]);
+  for (let i = 0; i < 5; i++) x = gpu.matmul(x, w, { residual: x });
+  await gpu.read(x);
+  const s = gpu.stats();
+  gpu.free(w);
+  return s;
+}
+
+/** Must fail with ERR_DOES_NOT_FIT before uploading: a row bigger than a binding, and a budget overrun. */
+async function checkDoesNotFit(): Promise<string[]> {
+  const { gpu } = await pair(1024);
+  const codes: string[] = [];
+  for (const attempt of [
+    () => gpu.checkFits([{ name: 'wide', shape: [2, 1000], dtype: 'F32' }]),
+    () => gpu.uploadWeight(hostTensor('wide', new Float32Array(2000), [2, 1000], 'F32')),
+  ]) {
+    const before = gpu.weightBytes();
+    try {
+      attempt();
+      codes.push('no error');
+    } catch (e) {
+      codes.push(`${(e as { code?: string }).code}${gpu.weightBytes() === before ? '' : ' (after uploading)'}`);
+    }
+  }
+  return codes;
+}
+
+const suite = {
+  rmsNorm: checkRmsNorm,
+  embed: () => checkEmbed(false),
+  embedSplit: () => checkEmbed(true),
+  matmul: (dtype: WeightDtype) => checkMatmul(dtype, false),
+  matmulSplit: (dtype: WeightDtype) => checkMatmul(dtype, true),
+  gateUp: (dtype: WeightDtype) => checkGateUp(dtype, false),
+  gateUpSplit: (dtype: WeightDtype) => checkGateUp(dtype, true),
+  attention: checkAttention,
+  argmaxSlice: checkArgmaxSlice,
+  oneSubmit: checkOneSubmit,
+  doesNotFit: checkDoesNotFit,
+};
+export type KernelSuite = typeof suite;
+(window as unknown as { shoalKernels: KernelSuite }).shoalKernels = suite;

@@ -1,0 +1,67 @@
+// Every WebGPU kernel against its CPU twin in real headless Chromium (WebGPU via SwiftShader), at sizes that do
+// not divide the workgroups and in each weight dtype; the checks themselves live in pages/webgpu-kernels.ts.
+import { expect, test } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import type { CheckReport, KernelSuite } from './pages/webgpu-kernels.ts';
+
+type SuiteWindow = { shoalKernels: KernelSuite };
+
+async function open(page: Page): Promise<void> {
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
+  await page.goto('/e2e/pages/webgpu-kernels.html');
+  await page.waitForFunction(() => (window as unknown as SuiteWindow).shoalKernels !== undefined);
+}
+
+function expectAllOk(reports: CheckReport[]): void {
+  expect(reports.length).toBeGreaterThan(0);
+  const bad = reports.filter((r) => !r.ok).map((r) => `${r.label}: max err ${r.maxAbsErr}\n    ${r.mismatches.join('\n    ')}`);
+  expect(bad, bad.join('\n')).toEqual([]);
+}
+
+test.describe.configure({ mode: 'serial' });
+
+let page: Page;
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  await open(page);
+});
+test.afterAll(async () => page.close());
+
+test('rmsNorm matches the CPU reference', async () => {
+  expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.rmsNorm()));
+});
+
+test('embed matches, whole and split across bindings', async () => {
+  expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.embed()));
+  expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.embedSplit()));
+});
+
+for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+  test(`matmul (gemv and tiled, bias/residual/norm) in ${dtype}`, async () => {
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.matmul(d), dtype));
+  });
+  test(`matmul with the weight split across bindings in ${dtype}`, async () => {
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.matmulSplit(d), dtype));
+  });
+  test(`gateUp (fused norm + silu*up) in ${dtype}, whole and split`, async () => {
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.gateUp(d), dtype));
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.gateUpSplit(d), dtype));
+  });
+  test(`ropeAndCache + attention (prefill then decode, GQA, qk-norm weights in ${dtype})`, async () => {
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.attention(d), dtype));
+  });
+}
+
+test('argmax (ties to the lowest index) and sliceRows', async () => {
+  expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.argmaxSlice()));
+});
+
+test('ops between two reads go into one submit', async () => {
+  const s = await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.oneSubmit());
+  expect(s).toEqual({ dispatches: 5, submits: 1 });
+});
+
+test('a tensor that cannot fit is refused before anything is uploaded', async () => {
+  const codes = await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.doesNotFit());
+  expect(codes).toEqual(['ERR_DOES_NOT_FIT', 'ERR_DOES_NOT_FIT']);
+});

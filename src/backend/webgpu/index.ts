@@ -1,0 +1,440 @@
+// The WebGPU Backend: weights stay in their file dtype (split by rows across bindings when too big), activations
+// are pooled f32 buffers, and every op since the last read goes into one command encoder and one submit.
+import { ShoalError, errorMessage } from '../../errors.ts';
+import { numel } from '../types.ts';
+import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
+import { requestGpuContext } from './device.ts';
+import type { GpuContext } from './device.ts';
+import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';
+import type { FitLimits, TensorShapeInfo } from './layout.ts';
+import { Pipelines } from './pipelines.ts';
+import { Recorder } from './recorder.ts';
+
+/** From this many rows on, matmul uses the tiled kernel (weights read once per 32 rows) instead of gemv. */
+const TILED_MIN_ROWS = 4;
+const GEMV_ROWS = 4; // outputs per gemv workgroup (gemv.wgsl ROWS)
+const TILE = 32; // matmul_tiled.wgsl TM = TN
+const MAX_HEAD_DIM = 256; // attention.wgsl MAX_HEAD_DIM
+const SMALL_UPLOAD_BYTES = 64 * 1024; // fromHost below this goes through the arena, above it a fresh buffer
+
+export interface WebGpuBackendOptions {
+  device?: GPUDevice;
+  onFailure?: (err: ShoalError) => void;
+  /** Pretend bindings are this small (tests of the split path; phones have 128 MiB). */
+  maxBindingBytesOverride?: number;
+  /** Device memory the stage may use, for checkFits (WebGPU does not report it). */
+  memoryBudgetBytes?: number;
+}
+
+export interface WebGpuBackend extends Backend {
+  readonly name: 'webgpu';
+  readonly adapterInfo: string;
+  readonly limits: FitLimits;
+  /** Throws ERR_DOES_NOT_FIT before any upload when these weights (+ extraBytes) cannot live on this device. */
+  checkFits(tensors: readonly TensorShapeInfo[], extraBytes?: number): number;
+  /** Bytes of weights currently on the device. */
+  weightBytes(): number;
+}
+
+interface Chunk {
+  buffer: GPUBuffer;
+  rowStart: number;
+  rows: number;
+}
+
+class GpuTensor implements Tensor {
+  constructor(
+    readonly shape: readonly number[],
+    readonly dtype: WeightDtype | 'I32',
+    readonly chunks: Chunk[],
+    readonly pooled: boolean,
+    public freed = false,
+  ) {}
+  get buffer(): GPUBuffer {
+    return this.chunks[0].buffer;
+  }
+}
+
+class GpuKvCache implements KvCache {
+  freed = false;
+  constructor(readonly maxSeq: number, readonly kvDim: number, readonly buffer: GPUBuffer) {}
+}
+
+export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend | null> {
+  let failure: ShoalError | null = null;
+  const fail = (err: ShoalError) => {
+    if (failure) return;
+    failure = err;
+    if (opts.onFailure) opts.onFailure(err);
+    else console.error(`[shoal] ${err.code}: ${err.message}`);
+  };
+  const ctx = await requestGpuContext(fail, opts.device);
+  if (!ctx) return null;
+  return new WebGpuBackendImpl(ctx, opts, fail, () => failure);
+}
+
+/** Reuses activation buffers by exact byte size; a freed (or garbage-collected) tensor's buffer comes back here. */
+class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  constructor(private readonly device: GPUDevice, private readonly usage: number) {}
+  acquire(size: number): GPUBuffer {
+    const list = this.free.get(size);
+    const b = list?.pop();
+    if (b) return b;
+    return this.device.createBuffer({ size, usage: this.usage });
+  }
+  release(b: GPUBuffer): void {
+    let list = this.free.get(b.size);
+    if (!list) this.free.set(b.size, (list = []));
+    list.push(b);
+  }
+  destroy(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+  }
+}
+
+class WebGpuBackendImpl implements WebGpuBackend {
+  readonly name = 'webgpu' as const;
+  readonly adapterInfo: string;
+  readonly limits: FitLimits;
+  private readonly device: GPUDevice;
+  private readonly pipes: Pipelines;
+  private readonly rec: Recorder;
+  private readonly pool: BufferPool;
+  private readonly staging: BufferPool;
+  private readonly dummy: GPUBuffer;
+  private readonly gcRelease: FinalizationRegistry<GPUBuffer>;
+  private uploadedBytes = 0;
+  private destroyed = false;
+
+  constructor(private readonly ctx: GpuContext, opts: WebGpuBackendOptions, private readonly fail: (e: ShoalError) => void, private readonly failure: () => ShoalError | null) {
+    this.device = ctx.device;
+    this.adapterInfo = ctx.adapterInfo;
+    const binding = Math.min(ctx.maxBindingBytes, opts.maxBindingBytesOverride ?? Infinity);
+    this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
+    this.pipes = new Pipelines(this.device);
+    this.rec = new Recorder(this.device);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.pool = new BufferPool(this.device, usage);
+    this.staging = new BufferPool(this.device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    this.dummy = this.device.createBuffer({ label: 'shoal-dummy', size: 16, usage: GPUBufferUsage.STORAGE });
+    // A tensor the caller drops without free() still returns its buffer; GPU work is ordered, so reuse is safe.
+    this.gcRelease = new FinalizationRegistry((b) => {
+      if (!this.destroyed) this.pool.release(b);
+    });
+  }
+
+  checkFits(tensors: readonly TensorShapeInfo[], extraBytes = 0): number {
+    return checkFits(tensors, this.limits, extraBytes);
+  }
+
+  weightBytes(): number {
+    return this.uploadedBytes;
+  }
+
+  private live(): void {
+    const f = this.failure();
+    if (f) throw f;
+    if (this.destroyed) throw new ShoalError('ERR_BACKEND', 'the WebGPU backend was destroyed');
+  }
+
+  private act(shape: number[], dtype: 'F32' | 'I32' = 'F32'): GpuTensor {
+    const size = Math.max(16, pad4(numel(shape) * 4));
+    const buffer = this.pool.acquire(size);
+    const t = new GpuTensor(shape, dtype, [{ buffer, rowStart: 0, rows: shape[0] ?? 1 }], true);
+    this.gcRelease.register(t, buffer, t);
+    return t;
+  }
+
+  private use(t: Tensor, what: string): GpuTensor {
+    if (!(t instanceof GpuTensor)) throw new ShoalError('ERR_BACKEND', `${what}: not a WebGPU tensor`);
+    if (t.freed) throw new ShoalError('ERR_BACKEND', `${what}: tensor used after free()`);
+    return t;
+  }
+
+  private weightDtype(t: GpuTensor, what: string): WeightDtype {
+    if (t.dtype === 'I32') throw new ShoalError('ERR_BACKEND', `${what}: expected a float tensor`);
+    return t.dtype;
+  }
+
+  uploadWeight(h: HostTensor): Tensor {
+    this.live();
+    const n = numel(h.shape);
+    const bytesPer = h.dtype === 'F32' ? 4 : 2;
+    if (h.data.byteLength !== n * bytesPer) {
+      throw new ShoalError('ERR_BAD_SAFETENSORS', `tensor ${h.name}: ${h.data.byteLength} bytes for shape [${h.shape.join(', ')}] in ${h.dtype} (expected ${n * bytesPer})`);
+    }
+    // Vectors (norms, biases) are never split: the kernels index them whole. The artificial binding limit only
+    // applies to matrices; a vector above the real device limit still fails in planRowChunks.
+    const binding = h.shape.length >= 2 ? this.limits.maxBindingBytes : this.ctx.maxBindingBytes;
+    const plan = planRowChunks(h.name, h.shape, h.dtype, Math.min(binding, this.limits.maxBufferBytes));
+    const chunks: Chunk[] = plan.map((c) => {
+      const buffer = this.device.createBuffer({ label: h.name, size: Math.max(16, c.paddedBytes), usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+      new Uint8Array(buffer.getMappedRange()).set(h.data.subarray(c.byteOffset, c.byteOffset + c.byteLength));
+      buffer.unmap();
+      this.uploadedBytes += buffer.size;
+      return { buffer, rowStart: c.rowStart, rows: c.rows };
+    });
+    return new GpuTensor([...h.shape], h.dtype, chunks, false);
+  }
+
+  fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
+    this.live();
+    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(', ')}]`);
+    const dtype = data instanceof Int32Array ? 'I32' : 'F32';
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength <= SMALL_UPLOAD_BYTES) {
+      const t = this.act(shape, dtype);
+      this.rec.upload(t.buffer, bytes);
+      return t;
+    }
+    // A fresh buffer: writing a pooled one through the queue could overtake recorded work that still reads it.
+    const buffer = this.device.createBuffer({ size: pad4(bytes.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    new Uint8Array(buffer.getMappedRange()).set(bytes);
+    buffer.unmap();
+    const t = new GpuTensor(shape, dtype, [{ buffer, rowStart: 0, rows: shape[0] ?? 1 }], true);
+    this.gcRelease.register(t, buffer, t);
+    return t;
+  }
+
+  createKvCache(maxSeq: number, kvDim: number): KvCache {
+    this.live();
+    const bytes = 2 * maxSeq * kvDim * 4;
+    if (bytes > this.limits.maxBindingBytes) {
+      throw new ShoalError('ERR_DOES_NOT_FIT', `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ${this.limits.maxBindingBytes} bytes: use a shorter context`);
+    }
+    const buffer = this.device.createBuffer({ label: 'kv-cache', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    return new GpuKvCache(maxSeq, kvDim, buffer);
+  }
+
+  free(t: Tensor | KvCache): void {
+    if (t instanceof GpuKvCache) {
+      if (!t.freed) t.buffer.destroy();
+      t.freed = true;
+      return;
+    }
+    if (!(t instanceof GpuTensor) || t.freed) return;
+    t.freed = true;
+    this.gcRelease.unregister(t);
+    if (t.pooled) {
+      if (!this.destroyed) this.pool.release(t.buffer);
+      return;
+    }
+    // Weights: flush first so no recorded dispatch refers to a destroyed buffer.
+    if (this.rec.pending) this.rec.flush();
+    for (const c of t.chunks) {
+      this.uploadedBytes -= c.buffer.size;
+      c.buffer.destroy();
+    }
+  }
+
+  embed(ids: Tensor, table: Tensor): Tensor {
+    this.live();
+    const i = this.use(ids, 'embed ids');
+    const w = this.use(table, 'embed table');
+    if (i.dtype !== 'I32') throw new ShoalError('ERR_BACKEND', 'embed: ids must be I32');
+    const T = numel(i.shape);
+    const { cols: dim } = rowsCols(w.shape);
+    const y = this.act([T, dim]);
+    const kernel = this.pipes.embed(this.weightDtype(w, 'embed'));
+    const wgCount = Math.ceil((T * dim) / 256);
+    for (const c of w.chunks) {
+      const p = new Uint32Array([T, dim, c.rowStart, c.rows, 0, 0, 0, 0]);
+      this.rec.dispatch(kernel, [i.buffer, y.buffer, c.buffer], p.buffer, grid2d(wgCount, this.ctx.maxWorkgroupsPerDim));
+    }
+    return y;
+  }
+
+  rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+    this.live();
+    const xt = this.use(x, 'rmsNorm x');
+    const w = this.use(weight, 'rmsNorm weight');
+    const { rows: T, cols: D } = rowsCols(xt.shape);
+    const y = this.act([T, D]);
+    const p = new ArrayBuffer(16);
+    new Uint32Array(p, 0, 2).set([T, D]);
+    new Float32Array(p, 8, 1)[0] = eps;
+    this.rec.dispatch(this.pipes.rmsNorm(this.weightDtype(w, 'rmsNorm')), [xt.buffer, y.buffer, w.buffer], p, [T]);
+    return y;
+  }
+
+  private matmulCore(x: Tensor, w: Tensor, wUp: Tensor | null, opts: MatmulOptions, what: string): Tensor {
+    this.live();
+    const xt = this.use(x, `${what} x`);
+    const wt = this.use(w, `${what} weight`);
+    const ut = wUp ? this.use(wUp, `${what} up weight`) : null;
+    const { rows: T, cols: K } = rowsCols(xt.shape);
+    const { rows: N, cols: wK } = rowsCols(wt.shape);
+    if (wK !== K) throw new ShoalError('ERR_BACKEND', `${what}: x has ${K} columns but the weight has ${wK}`);
+    if (ut && (ut.shape.join() !== wt.shape.join() || ut.chunks.length !== wt.chunks.length)) throw new ShoalError('ERR_BACKEND', `${what}: gate and up weights differ in shape`);
+    const bias = opts.bias ? this.use(opts.bias, `${what} bias`) : null;
+    const res = opts.residual ? this.use(opts.residual, `${what} residual`) : null;
+    const norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
+    if (res && numel(res.shape) !== T * N) throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
+    const tiled = T >= TILED_MIN_ROWS;
+    const kernel = this.pipes.matmul({
+      tiled,
+      w: this.weightDtype(wt, what),
+      wUp: ut ? this.weightDtype(ut, what) : undefined,
+      bias: bias ? this.weightDtype(bias, what) : undefined,
+      norm: norm ? this.weightDtype(norm, what) : undefined,
+      residual: !!res,
+    });
+    const y = this.act([T, N]);
+    const eps = opts.norm?.eps ?? 0;
+    wt.chunks.forEach((c, ci) => {
+      const p = new ArrayBuffer(32);
+      new Uint32Array(p, 0, 5).set([T, K, N, c.rowStart, c.rows]);
+      new Float32Array(p, 20, 1)[0] = eps;
+      const buffers = [xt.buffer, y.buffer, res?.buffer ?? this.dummy, c.buffer, ut?.chunks[ci].buffer ?? this.dummy, bias?.buffer ?? this.dummy, norm?.buffer ?? this.dummy];
+      const grid: [number, number] = tiled ? [Math.ceil(c.rows / TILE), Math.ceil(T / TILE)] : [Math.ceil(c.rows / GEMV_ROWS), T];
+      this.rec.dispatch(kernel, buffers, p, grid);
+    });
+    return y;
+  }
+
+  matmul(x: Tensor, w: Tensor, opts: MatmulOptions = {}): Tensor {
+    return this.matmulCore(x, w, null, opts, 'matmul');
+  }
+
+  gateUp(x: Tensor, wGate: Tensor, wUp: Tensor, norm?: { weight: Tensor; eps: number }): Tensor {
+    return this.matmulCore(x, wGate, wUp, norm ? { norm } : {}, 'gateUp');
+  }
+
+  ropeAndCache(q: Tensor, k: Tensor, v: Tensor, cache: KvCache, pos0: number, invFreq: Float32Array, shape: AttentionShape, qkNorm?: { q: Tensor; k: Tensor; eps: number }): Tensor {
+    this.live();
+    const qt = this.use(q, 'ropeAndCache q');
+    const kt = this.use(k, 'ropeAndCache k');
+    const vt = this.use(v, 'ropeAndCache v');
+    const c = this.cache(cache, 'ropeAndCache');
+    const { nHeads, nKvHeads, headDim } = shape;
+    const kvDim = nKvHeads * headDim;
+    const T = rowsCols(qt.shape).rows;
+    const half = headDim / 2;
+    if (invFreq.length !== half) throw new ShoalError('ERR_BACKEND', `ropeAndCache: ${invFreq.length} inverse frequencies for headDim ${headDim}`);
+    if (kvDim !== c.kvDim) throw new ShoalError('ERR_BACKEND', `ropeAndCache: kvDim ${kvDim} but the cache has ${c.kvDim}`);
+    if (pos0 < 0 || pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `ropeAndCache: positions ${pos0}..${pos0 + T - 1} outside the cache of ${c.maxSeq}`);
+    // cos/sin in f64 on the host, exactly as the CPU reference; (T, half, 2).
+    const cs = new Float32Array(T * half * 2);
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < half; i++) {
+        const ang = (pos0 + t) * invFreq[i];
+        cs[(t * half + i) * 2] = Math.cos(ang);
+        cs[(t * half + i) * 2 + 1] = Math.sin(ang);
+      }
+    }
+    const table = this.fromHost(cs, [T, half * 2]) as GpuTensor;
+    const qOut = this.act([T, nHeads * headDim]);
+    const qn = qkNorm ? this.use(qkNorm.q, 'ropeAndCache q norm') : null;
+    const kn = qkNorm ? this.use(qkNorm.k, 'ropeAndCache k norm') : null;
+    const p = new ArrayBuffer(32);
+    new Uint32Array(p, 0, 7).set([T, pos0, nHeads, nKvHeads, headDim, kvDim, c.maxSeq * kvDim]);
+    new Float32Array(p, 28, 1)[0] = qkNorm?.eps ?? 0;
+    const kernel = this.pipes.rope(qn ? this.weightDtype(qn, 'q norm') : undefined, kn ? this.weightDtype(kn, 'k norm') : undefined);
+    this.rec.dispatch(kernel, [qt.buffer, kt.buffer, vt.buffer, qOut.buffer, c.buffer, table.buffer, qn?.buffer ?? this.dummy, kn?.buffer ?? this.dummy], p, [nHeads + nKvHeads, T]);
+    this.free(table);
+    return qOut;
+  }
+
+  attention(q: Tensor, cache: KvCache, pos0: number, shape: AttentionShape): Tensor {
+    this.live();
+    const qt = this.use(q, 'attention q');
+    const c = this.cache(cache, 'attention');
+    const { nHeads, nKvHeads, headDim } = shape;
+    if (headDim > MAX_HEAD_DIM) throw new ShoalError('ERR_UNSUPPORTED_ARCH', `head_dim ${headDim} is above the ${MAX_HEAD_DIM} the WebGPU attention kernel supports`);
+    const T = rowsCols(qt.shape).rows;
+    if (pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `attention: positions up to ${pos0 + T} exceed the cache of ${c.maxSeq}`);
+    const y = this.act([T, nHeads * headDim]);
+    const p = new ArrayBuffer(32);
+    new Uint32Array(p, 0, 7).set([T, pos0, nHeads, nKvHeads, headDim, nKvHeads * headDim, c.maxSeq * c.kvDim]);
+    new Float32Array(p, 28, 1)[0] = 1 / Math.sqrt(headDim);
+    this.rec.dispatch(this.pipes.attention(), [qt.buffer, c.buffer, y.buffer], p, [nHeads, T]);
+    return y;
+  }
+
+  argmax(x: Tensor): Tensor {
+    this.live();
+    const xt = this.use(x, 'argmax x');
+    const { rows: T, cols: V } = rowsCols(xt.shape);
+    const y = this.act([T], 'I32');
+    this.rec.dispatch(this.pipes.argmax(), [xt.buffer, y.buffer], new Uint32Array([T, V, 0, 0]).buffer, [T]);
+    return y;
+  }
+
+  sliceRows(x: Tensor, start: number, count: number): Tensor {
+    this.live();
+    const xt = this.use(x, 'sliceRows x');
+    const { rows, cols } = rowsCols(xt.shape);
+    if (start < 0 || count < 1 || start + count > rows) throw new ShoalError('ERR_BACKEND', `sliceRows: rows ${start}..${start + count - 1} of ${rows}`);
+    const y = this.act([count, cols], xt.dtype === 'I32' ? 'I32' : 'F32');
+    this.rec.copy(xt.buffer, start * cols * 4, y.buffer, 0, count * cols * 4);
+    return y;
+  }
+
+  private cache(c: KvCache, what: string): GpuKvCache {
+    if (!(c instanceof GpuKvCache)) throw new ShoalError('ERR_BACKEND', `${what}: not a WebGPU KV cache`);
+    if (c.freed) throw new ShoalError('ERR_BACKEND', `${what}: KV cache used after free()`);
+    return c;
+  }
+
+  private async readBytes(t: Tensor, what: string): Promise<ArrayBuffer> {
+    this.live();
+    const xt = this.use(t, what);
+    if (!xt.pooled) throw new ShoalError('ERR_BACKEND', `${what}: weights cannot be read back`);
+    const size = pad4(numel(xt.shape) * 4);
+    const staging = this.staging.acquire(Math.max(16, size));
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    this.rec.flush((enc) => enc.copyBufferToBuffer(xt.buffer, 0, staging, 0, size));
+    const oom = this.device.popErrorScope();
+    const invalid = this.device.popErrorScope();
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      const f = this.failure();
+      throw f ?? new ShoalError('ERR_DEVICE_LOST', `reading from the GPU failed: ${errorMessage(e)}`, { cause: e });
+    }
+    const out = staging.getMappedRange(0, size).slice(0);
+    staging.unmap();
+    this.staging.release(staging);
+    for (const [scope, code] of [[await invalid, 'ERR_BACKEND'], [await oom, 'ERR_DOES_NOT_FIT']] as const) {
+      if (scope) {
+        const err = new ShoalError(code, `WebGPU ${code === 'ERR_DOES_NOT_FIT' ? 'ran out of memory' : 'rejected a command'}: ${scope.message}`);
+        this.fail(err);
+        throw err;
+      }
+    }
+    return out;
+  }
+
+  async read(t: Tensor): Promise<Float32Array> {
+    if ((t as GpuTensor).dtype === 'I32') throw new ShoalError('ERR_BACKEND', 'read: tensor is I32, use readInt');
+    return new Float32Array(await this.readBytes(t, 'read'), 0, numel(t.shape));
+  }
+
+  async readInt(t: Tensor): Promise<Int32Array> {
+    if ((t as GpuTensor).dtype !== 'I32') throw new ShoalError('ERR_BACKEND', 'readInt: tensor is not I32, use read');
+    return new Int32Array(await this.readBytes(t, 'readInt'), 0, numel(t.shape));
+  }
+
+  stats(): { dispatches: number; submits: number } {
+    return { dispatches: this.rec.dispatches, submits: this.rec.submits };
+  }
+
+  resetStats(): void {
+    this.rec.dispatches = 0;
+    this.rec.submits = 0;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.rec.destroy();
+    this.pool.destroy();
+    this.staging.destroy();
+    this.dummy.destroy();
+    // Only destroy a device we created; a caller's device is theirs.
+    this.device.destroy();
+  }
+}

@@ -1,0 +1,188 @@
+// Scenario validation (ERR_BAD_SCENARIO naming the field) and compilation into the Problem every planner part reads.
+import { ShoalError, isShoalError, errorMessage } from '../errors.ts';
+import { parseConfig } from '../model/config.ts';
+import { layerCosts } from './layerCosts.ts';
+import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario } from './types.ts';
+
+/** Bytes of one token id on the wire (int32). */
+export const TOKEN_ID_BYTES = 4;
+/** Exact DP work budget (inner steps) before the csgo strategy switches to the heuristic: K = 10, L = 80 is ~7e7. */
+export const DEFAULT_EXACT_WORK_LIMIT = 1.2e8;
+export const DEFAULT_HEURISTIC_BUDGET_MS = 400;
+const MAX_DEVICES = 256;
+const MAX_LAYERS = 4096;
+
+/** A validated scenario with every default filled in; what the cost model, DP, baselines and simulator read. */
+export interface Problem {
+  costModel: CostModelName;
+  promptTokens: number;
+  decodeTokens: number;
+  contextTokens: number;
+  devices: DeviceProfile[];
+  layers: Required<LayerCost>[];
+  embedding: EdgeCost;
+  head: EdgeCost;
+  tiedEmbeddings: boolean;
+  /** Prompt token ids into the first stage ("shoal"). */
+  tokenInBytes: number;
+  /** What the last stage returns after the prefill: a token id or the last position's logits ("shoal"). */
+  tokenOutBytes: number;
+  exactWorkLimit: number;
+  heuristicBudgetMs: number;
+}
+
+function bad(field: string, why: string): never {
+  throw new ShoalError('ERR_BAD_SCENARIO', `scenario: ${field} ${why}`);
+}
+
+function obj(v: unknown, field: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(field, 'must be an object');
+  return v as Record<string, unknown>;
+}
+
+function num(o: Record<string, unknown>, key: string, field: string, opts: { positive?: boolean; integer?: boolean; optional?: boolean } = {}): number | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) {
+    if (opts.optional) return undefined;
+    bad(field, 'is missing');
+  }
+  if (typeof v !== 'number' || !Number.isFinite(v)) bad(field, `must be a finite number (got ${JSON.stringify(v)})`);
+  if (opts.integer && !Number.isInteger(v)) bad(field, `must be an integer (got ${v})`);
+  if (opts.positive ? v <= 0 : v < 0) bad(field, `must be ${opts.positive ? 'positive' : 'non-negative'} (got ${v})`);
+  return v;
+}
+
+function req(o: Record<string, unknown>, key: string, field: string, opts: { positive?: boolean; integer?: boolean } = {}): number {
+  return num(o, key, field, opts) as number;
+}
+
+function parseDevice(raw: unknown, i: number): DeviceProfile {
+  const f = `devices[${i}]`;
+  const o = obj(raw, f);
+  if (typeof o.id !== 'string' || o.id.length === 0) bad(`${f}.id`, 'must be a non-empty string');
+  const dev: DeviceProfile = {
+    id: o.id,
+    flops: req(o, 'flops', `${f}.flops`, { positive: true }),
+    loadBytesPerSec: req(o, 'loadBytesPerSec', `${f}.loadBytesPerSec`, { positive: true }),
+    memoryBytes: req(o, 'memoryBytes', `${f}.memoryBytes`),
+    uplinkBytesPerSec: req(o, 'uplinkBytesPerSec', `${f}.uplinkBytesPerSec`, { positive: true }),
+    downlinkBytesPerSec: req(o, 'downlinkBytesPerSec', `${f}.downlinkBytesPerSec`, { positive: true }),
+  };
+  const upload = num(o, 'uploadBytesPerSec', `${f}.uploadBytesPerSec`, { positive: true, optional: true });
+  if (upload !== undefined) dev.uploadBytesPerSec = upload;
+  const latency = num(o, 'latencySec', `${f}.latencySec`, { optional: true });
+  if (latency !== undefined) dev.latencySec = latency;
+  return dev;
+}
+
+function parseLayer(raw: unknown, i: number, promptTokens: number): Required<LayerCost> {
+  const f = `model.layers[${i}]`;
+  const o = obj(raw, f);
+  const flops = req(o, 'flops', `${f}.flops`);
+  const activationBytes = req(o, 'activationBytes', `${f}.activationBytes`);
+  return {
+    paramBytes: req(o, 'paramBytes', `${f}.paramBytes`),
+    flops,
+    activationBytes,
+    // Explicit layers rarely give decode figures: one prompt token's share is the natural default.
+    decodeFlops: num(o, 'decodeFlops', `${f}.decodeFlops`, { optional: true }) ?? flops / promptTokens,
+    kvBytesPerToken: num(o, 'kvBytesPerToken', `${f}.kvBytesPerToken`, { optional: true }) ?? 0,
+    workspaceBytes: num(o, 'workspaceBytes', `${f}.workspaceBytes`, { optional: true }) ?? 0,
+    decodeActivationBytes: num(o, 'decodeActivationBytes', `${f}.decodeActivationBytes`, { optional: true }) ?? activationBytes / promptTokens,
+  };
+}
+
+function parseEdge(raw: unknown, field: string): EdgeCost {
+  if (raw === undefined || raw === null) return { paramBytes: 0, flops: 0, decodeFlops: 0, workspaceBytes: 0 };
+  const o = obj(raw, field);
+  const flops = num(o, 'flops', `${field}.flops`, { optional: true }) ?? 0;
+  return {
+    paramBytes: num(o, 'paramBytes', `${field}.paramBytes`, { optional: true }) ?? 0,
+    flops,
+    decodeFlops: num(o, 'decodeFlops', `${field}.decodeFlops`, { optional: true }) ?? flops,
+    workspaceBytes: num(o, 'workspaceBytes', `${field}.workspaceBytes`, { optional: true }) ?? 0,
+  };
+}
+
+/** Validate a parsed scenario JSON; throws ShoalError('ERR_BAD_SCENARIO') naming the first bad field. */
+export function compileScenario(raw: unknown): Problem {
+  const s = obj(raw, '(root)');
+  const costModel = s.costModel;
+  if (costModel !== 'csgo' && costModel !== 'shoal') bad('costModel', `must be "csgo" or "shoal" (got ${JSON.stringify(costModel)})`);
+  const promptTokens = req(s, 'promptTokens', 'promptTokens', { positive: true, integer: true });
+  const decodeTokens = num(s, 'decodeTokens', 'decodeTokens', { integer: true, optional: true }) ?? 0;
+  if (costModel === 'csgo' && decodeTokens > 0) bad('decodeTokens', 'needs costModel "shoal" (the paper models the prefill only)');
+  const contextTokens = num(s, 'contextTokens', 'contextTokens', { integer: true, positive: true, optional: true }) ?? promptTokens + decodeTokens;
+  const kvBytesPerValue = num(s, 'kvBytesPerValue', 'kvBytesPerValue', { positive: true, optional: true });
+  const activationBytesPerValue = num(s, 'activationBytesPerValue', 'activationBytesPerValue', { positive: true, optional: true });
+  if (s.returnLogits !== undefined && typeof s.returnLogits !== 'boolean') bad('returnLogits', 'must be true or false');
+  const exactWorkLimit = num(s, 'exactWorkLimit', 'exactWorkLimit', { optional: true }) ?? DEFAULT_EXACT_WORK_LIMIT;
+  const heuristicBudgetMs = num(s, 'heuristicBudgetMs', 'heuristicBudgetMs', { positive: true, optional: true }) ?? DEFAULT_HEURISTIC_BUDGET_MS;
+
+  if (!Array.isArray(s.devices) || s.devices.length === 0) bad('devices', 'must be a non-empty array');
+  if (s.devices.length > MAX_DEVICES) bad('devices', `has ${s.devices.length} entries (at most ${MAX_DEVICES})`);
+  const devices = s.devices.map(parseDevice);
+  const seen = new Set<string>();
+  for (const [i, d] of devices.entries()) {
+    if (seen.has(d.id)) bad(`devices[${i}].id`, `"${d.id}" is used twice`);
+    seen.add(d.id);
+  }
+
+  const model = obj(s.model, 'model');
+  let layers: Required<LayerCost>[];
+  let embedding: EdgeCost;
+  let head: EdgeCost;
+  let tiedEmbeddings = false;
+  if (model.config !== undefined) {
+    let spec;
+    try {
+      spec = parseConfig(model.config);
+    } catch (e) {
+      bad('model.config', isShoalError(e) ? errorMessage(e) : 'is not a valid config.json');
+    }
+    const bytesPerParam = req(model, 'bytesPerParam', 'model.bytesPerParam', { positive: true });
+    const costs = layerCosts(spec, {
+      costModel,
+      promptTokens,
+      bytesPerParam,
+      contextTokens,
+      kvBytesPerValue,
+      activationBytesPerValue,
+      decodeContextTokens: promptTokens + decodeTokens / 2,
+    });
+    layers = costs.layers as Required<LayerCost>[];
+    ({ embedding, head, tiedEmbeddings } = costs);
+  } else if (model.layers !== undefined) {
+    if (!Array.isArray(model.layers) || model.layers.length === 0) bad('model.layers', 'must be a non-empty array');
+    if (model.layers.length > MAX_LAYERS) bad('model.layers', `has ${model.layers.length} entries (at most ${MAX_LAYERS})`);
+    layers = model.layers.map((l, i) => parseLayer(l, i, promptTokens));
+    embedding = parseEdge(model.embedding, 'model.embedding');
+    head = parseEdge(model.head, 'model.head');
+    if (model.tiedEmbeddings !== undefined && typeof model.tiedEmbeddings !== 'boolean') bad('model.tiedEmbeddings', 'must be true or false');
+    tiedEmbeddings = model.tiedEmbeddings === true;
+  } else bad('model', 'needs either "config" (with "bytesPerParam") or "layers"');
+  if (layers.length > MAX_LAYERS) bad('model', `has ${layers.length} layers (at most ${MAX_LAYERS})`);
+
+  const shoal = costModel === 'shoal';
+  return {
+    costModel,
+    promptTokens,
+    decodeTokens,
+    contextTokens,
+    devices,
+    layers: shoal ? layers : layers.map((l) => ({ ...l, decodeFlops: 0, kvBytesPerToken: 0, workspaceBytes: 0, decodeActivationBytes: 0 })),
+    embedding: shoal ? embedding : { paramBytes: 0, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
+    head: shoal ? head : { paramBytes: 0, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
+    tiedEmbeddings,
+    tokenInBytes: TOKEN_ID_BYTES * promptTokens,
+    tokenOutBytes: s.returnLogits === true ? Math.max(TOKEN_ID_BYTES, head.workspaceBytes) : TOKEN_ID_BYTES,
+    exactWorkLimit,
+    heuristicBudgetMs,
+  };
+}
+
+/** Type guard used by the API: a Scenario is whatever compileScenario accepts. */
+export function validateScenario(raw: unknown): Scenario {
+  compileScenario(raw);
+  return raw as Scenario;
+}

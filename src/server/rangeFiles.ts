@@ -100,27 +100,43 @@ export function serveFiles(prefix: string, root: string, opts: ServeOptions = {}
         res.end();
         return;
       }
-      const stream = createReadStream(path, { start, end });
       const rate = opts.bytesPerSecFor?.(req);
       if (!rate || rate <= 0) {
         // pipeline, not pipe: a client that hangs up mid-body must also close the file.
-        pipeline(stream, res, () => {});
+        pipeline(createReadStream(path, { start, end }), res, () => {});
         return;
       }
+      // Throttle: each chunk goes out only when the budget allows all bytes sent so far, so the
+      // client never sees more than rate * elapsed (no burst of a whole 64 KiB read buffer).
+      // Chunks of ~20 ms at the rate keep the pacing smooth.
+      const chunkBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(rate / 50)));
+      const stream = createReadStream(path, { start, end, highWaterMark: chunkBytes });
       stream.on('error', () => res.destroy());
-      // Throttle: pause the stream whenever we are ahead of the allowed byte budget.
       const t0 = Date.now();
       let sent = 0;
+      let held = false; // a chunk waits for its time; the stream may still emit 'end' meanwhile
+      let ended = false;
       stream.on('data', (chunk) => {
         sent += chunk.length;
-        res.write(chunk);
-        const aheadMs = (sent / rate) * 1000 - (Date.now() - t0);
-        if (aheadMs > 5) {
-          stream.pause();
-          setTimeout(() => stream.resume(), aheadMs);
+        const dueMs = (sent / rate) * 1000 - (Date.now() - t0);
+        if (dueMs <= 0) {
+          res.write(chunk);
+          return;
         }
+        stream.pause();
+        held = true;
+        setTimeout(() => {
+          held = false;
+          if (res.destroyed) return;
+          res.write(chunk);
+          if (ended) res.end();
+          else stream.resume();
+        }, Math.ceil(dueMs));
       });
-      stream.on('end', () => res.end());
+      stream.on('end', () => {
+        ended = true;
+        if (!held) res.end();
+      });
       res.on('close', () => stream.destroy());
     } catch {
       if (!res.headersSent) res.statusCode = 500;

@@ -173,9 +173,9 @@ export class StageRunner {
         }
         for (let l = range.start; l < range.end; l++) {
           const bytes = model.layerBytes(l);
-          const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l, bytes });
+          const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes }); // timeline layers are 1-based, as in plans
           if (!stillOurs()) return; // dropped meanwhile
-          await rec.time('upload', () => stage.setLayer(l, tensors), { layer: l, bytes });
+          await rec.time('upload', () => stage.setLayer(l, tensors), { layer: l + 1, bytes });
           progress(bytes);
         }
         if (stage.isLast) {

@@ -1,0 +1,56 @@
+// Build the planner's scenario from live tab profiles ("shoal" cost model), and turn its plan into stage assignments.
+import type { DeviceProfile as TabProfile, LinkStats } from '../profile/types.ts';
+import type { DeviceProfile, Plan, Scenario } from '../planner/types.ts';
+import type { StageAssignment } from './messages.ts';
+
+/** What the planner assumes for a tab that has not shared a profile yet (a slow CPU tab). */
+export const FALLBACK_PROFILE = { flops: 1e9, loadBytesPerSec: 10e6, memoryBytes: 1e9, linkBytesPerSec: 10e6 };
+/** Links not yet measured: a LAN data channel moves a few MB/s at least. */
+const DEFAULT_LINK_BYTES_PER_SEC = 5e6;
+
+export interface TabInfo {
+  peerId: string;
+  profile: TabProfile | null;
+  /** This tab's measured links to the others (peerId -> stats), as it shares them. */
+  links: Record<string, LinkStats>;
+}
+
+function bestLinkRate(links: Record<string, LinkStats>, fallback: number): number {
+  const rates = Object.values(links).map((l) => l.bytesPerSec).filter((x): x is number => typeof x === 'number' && x > 0);
+  return rates.length ? Math.min(...rates) : fallback;
+}
+
+function meanRttSec(links: Record<string, LinkStats>): number {
+  const rtts = Object.values(links).map((l) => l.rttMs).filter((x): x is number => typeof x === 'number' && x >= 0);
+  return rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length / 2000 : 0.001;
+}
+
+export function tabDevice(t: TabInfo): DeviceProfile {
+  const p = t.profile;
+  const link = bestLinkRate(t.links, p?.emulation.linkBytesPerSec ?? DEFAULT_LINK_BYTES_PER_SEC);
+  const dev: DeviceProfile = {
+    id: t.peerId,
+    flops: p ? Math.max(1e6, p.matmulGflops * 1e9) : FALLBACK_PROFILE.flops,
+    loadBytesPerSec: p ? Math.max(1e3, p.loadBytesPerSec) : FALLBACK_PROFILE.loadBytesPerSec,
+    memoryBytes: p ? p.memoryBytes : FALLBACK_PROFILE.memoryBytes,
+    uplinkBytesPerSec: link,
+    downlinkBytesPerSec: link,
+    latencySec: meanRttSec(t.links) + (p?.emulation.linkDelayMs ?? 0) / 1000,
+  };
+  if (p?.uploadBytesPerSec) dev.uploadBytesPerSec = p.uploadBytesPerSec;
+  return dev;
+}
+
+export function buildScenario(config: Record<string, unknown>, bytesPerParam: number, tabs: TabInfo[], promptTokens: number, decodeTokens: number): Scenario {
+  return {
+    costModel: 'shoal',
+    promptTokens: Math.max(1, promptTokens),
+    decodeTokens,
+    model: { config, bytesPerParam },
+    devices: tabs.map(tabDevice),
+  };
+}
+
+export function planToAssignments(plan: Pick<Plan, 'stages'>): StageAssignment[] {
+  return plan.stages.map((s) => ({ peer: s.device, start: s.first - 1, end: s.last }));
+}

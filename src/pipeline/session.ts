@@ -1,0 +1,218 @@
+// One tab's pipeline session: its stage runner (always on), and, when the person types here, the coordinator
+// that plans over the room's live profiles, assigns layers and streams the chat.
+import * as Comlink from 'comlink';
+import type { Backend } from '../backend/types.ts';
+import { ShoalError, errorMessage } from '../errors.ts';
+import type { Mesh } from '../mesh/mesh.ts';
+import type { PlannerApi } from '../planner/api.ts';
+import type { Plan, StrategyName } from '../planner/types.ts';
+import type { Timeline } from '../planner/timeline.ts';
+import type { EmulationKnobs } from '../profile/types.ts';
+import { loadTokenizer } from '../tokenizer/index.ts';
+import type { ChatMessage, Tokenizer } from '../tokenizer/index.ts';
+import { httpModelFiles, modelBaseUrl, openModel } from '../weights/model.ts';
+import type { ModelSource } from '../weights/model.ts';
+import { Coordinator } from './coordinator.ts';
+import type { CoordinatorEvent, GenerateResult } from './coordinator.ts';
+import type { SamplingConfig, StageAssignment } from './messages.ts';
+import { meshTransport } from './meshTransport.ts';
+import { buildScenario, planToAssignments } from './scenario.ts';
+import type { TabInfo } from './scenario.ts';
+import { StageRunner } from './stageRunner.ts';
+import type { StageEvent } from './stageRunner.ts';
+
+export interface SessionOptions {
+  mesh: Mesh;
+  knobs: EmulationKnobs;
+  backend: () => Promise<Backend>;
+  /** Compute slowdown (emulation) after each step. */
+  afterCompute?: (computeMs: number) => Promise<void>;
+  planner?: Comlink.Remote<PlannerApi> | PlannerApi;
+}
+
+export interface TurnOptions {
+  maxTokens: number;
+  sampling?: SamplingConfig;
+  strategy: StrategyName;
+  /** Drop every tab's weights and caches first and time the first token from the assignment. */
+  cold?: boolean;
+  /** Force these stages instead of asking the planner (tests, experiments). */
+  stages?: StageAssignment[];
+  onText?: (textSoFar: string, tokens: number[]) => void;
+}
+
+export interface TurnResult extends GenerateResult {
+  text: string;
+  plan: Plan | null;
+  stages: StageAssignment[];
+}
+
+export type SessionEvent =
+  | { type: 'stage'; event: StageEvent }
+  | { type: 'coordinator'; event: CoordinatorEvent }
+  | { type: 'plan'; plan: Plan | null; stages: StageAssignment[]; planned: Timeline | null }
+  | { type: 'peer-left'; peerId: string; wasCoordinator: boolean };
+
+const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
+
+export class Session {
+  readonly runner: StageRunner;
+  readonly coordinator: Coordinator;
+  readonly conversation: ChatMessage[] = [];
+  private planner: Comlink.Remote<PlannerApi> | PlannerApi | null;
+  private tokenizers = new Map<string, Promise<Tokenizer>>();
+  private models = new Map<string, Promise<ModelSource>>();
+  private planKey = '';
+  private lastPlan: Plan | null = null;
+  private listeners = new Set<(e: SessionEvent) => void>();
+  /** The tab that last assigned us layers (to say so plainly if it leaves). */
+  private coordinatorPeer: string | null = null;
+  busy = false;
+
+  constructor(private readonly opts: SessionOptions) {
+    const transport = meshTransport(opts.mesh);
+    this.runner = new StageRunner({
+      transport,
+      backend: opts.backend,
+      openModel: (url) => this.openModel(url),
+      afterCompute: opts.afterCompute,
+      onEvent: (event) => this.emit({ type: 'stage', event }),
+    });
+    transport.onMessage((from, msg) => { if (msg.kind === 'assign') this.coordinatorPeer = from; });
+    this.coordinator = new Coordinator(transport);
+    this.coordinator.on((event) => this.emit({ type: 'coordinator', event }));
+    this.planner = opts.planner ?? null;
+    opts.mesh.on('peer-left', (peerId) => {
+      this.coordinator.peerLeft(peerId);
+      if (this.lastPlan?.stages.some((s) => s.device === peerId)) this.planKey = '';
+      this.emit({ type: 'peer-left', peerId, wasCoordinator: peerId === this.coordinatorPeer });
+    });
+  }
+
+  on(fn: (e: SessionEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  /** Model folders are opened once per tab (config + headers); the loading cap is this tab's emulation knob. */
+  openModel(url: string): Promise<ModelSource> {
+    let m = this.models.get(url);
+    if (!m) {
+      const cap = this.opts.knobs.loadBytesPerSec;
+      m = openModel(httpModelFiles(url, cap ? { maxBytesPerSec: cap } : {}));
+      m.catch(() => this.models.delete(url));
+      this.models.set(url, m);
+    }
+    return m;
+  }
+
+  tokenizer(url: string): Promise<Tokenizer> {
+    let t = this.tokenizers.get(url);
+    if (!t) {
+      t = loadTokenizer(url);
+      t.catch(() => this.tokenizers.delete(url));
+      this.tokenizers.set(url, t);
+    }
+    return t;
+  }
+
+  /** Every tab of the room with an open link, this one first. */
+  members(): TabInfo[] {
+    const mesh = this.opts.mesh;
+    const self: TabInfo = { peerId: mesh.peerId, profile: mesh.profileOf(mesh.peerId), links: mesh.linkStats() };
+    return [self, ...mesh.peers().map((p) => ({ peerId: p.peerId, profile: p.profile, links: p.links }))];
+  }
+
+  private getPlanner(): Comlink.Remote<PlannerApi> | PlannerApi {
+    if (!this.planner) {
+      const worker = new Worker(new URL('../planner/planner.worker.ts', import.meta.url), { type: 'module' });
+      this.planner = Comlink.wrap<PlannerApi>(worker);
+    }
+    return this.planner;
+  }
+
+  /** Plan over the room (or take forced stages) and assign; a warm plan with the same inputs is reused. */
+  async ensurePlan(modelLocation: string, promptTokens: number, opts: TurnOptions): Promise<{ assigned: boolean; stages: StageAssignment[] }> {
+    const modelUrl = modelBaseUrl(modelLocation);
+    const tabs = this.members();
+    const key = JSON.stringify([modelUrl, opts.strategy, opts.stages ?? null, tabs.map((t) => t.peerId).sort()]);
+    if (!opts.cold && key === this.planKey && this.coordinator.planId) return { assigned: false, stages: this.coordinator.stages };
+    const model = await this.openModel(modelUrl);
+    let plan: Plan | null = null;
+    let planned: Timeline | null = null;
+    let stages: StageAssignment[];
+    if (opts.stages) stages = opts.stages;
+    else {
+      const dtype = String(model.config.torch_dtype ?? 'bfloat16');
+      const scenario = buildScenario(model.config, MODEL_BYTES_PER_PARAM[dtype] ?? 2, tabs, promptTokens, opts.maxTokens);
+      const planner = this.getPlanner();
+      plan = await planner.plan(scenario, opts.strategy);
+      if (!plan.feasible) throw new ShoalError('ERR_DOES_NOT_FIT', `the ${opts.strategy} plan does not fit the tabs' memory; open the page on more devices or pick a smaller model`);
+      stages = planToAssignments(plan);
+      planned = (await planner.simulate(scenario, plan)).timeline;
+    }
+    if (opts.cold) await this.coordinator.drop(tabs.map((t) => t.peerId));
+    const maxSeq = Math.min(model.spec.maxSeqLen, 4096);
+    await this.coordinator.assign(modelUrl, stages, tabs.map((t) => t.peerId), maxSeq);
+    this.planKey = key;
+    this.lastPlan = plan;
+    this.emit({ type: 'plan', plan, stages, planned });
+    return { assigned: true, stages };
+  }
+
+  /** Generate from raw ids (tests and benchmarks): same path as chat, without the template. */
+  async generateIds(modelLocation: string, ids: number[], opts: TurnOptions): Promise<TurnResult> {
+    if (this.busy) throw new ShoalError('ERR_PIPELINE', 'a generation is already running in this tab');
+    this.busy = true;
+    try {
+      const model = await this.openModel(modelBaseUrl(modelLocation));
+      const { assigned, stages } = await this.ensurePlan(modelLocation, ids.length, opts);
+      const tok = await this.tokenizer(modelBaseUrl(modelLocation)).catch(() => null);
+      const collected: number[] = [];
+      const promise = this.coordinator.generate(ids, {
+        maxTokens: opts.maxTokens,
+        eos: model.spec.eosTokenIds,
+        sampling: opts.sampling,
+        onToken: (t) => {
+          collected.push(t);
+          opts.onText?.(tok ? tok.decode(collected) : '', collected);
+        },
+      });
+      if (assigned && opts.cold) this.coordinator.startClockAtAssignment();
+      const r = await promise;
+      return { ...r, text: tok ? tok.decode(r.tokens) : '', plan: this.lastPlan, stages };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** One chat turn: the whole conversation through the chat template; the cached prefix is reused. */
+  async chat(modelLocation: string, userText: string, opts: TurnOptions): Promise<TurnResult> {
+    const url = modelBaseUrl(modelLocation);
+    const tok = await this.tokenizer(url);
+    this.conversation.push({ role: 'user', content: userText });
+    try {
+      const ids = tok.applyChatTemplate(this.conversation, { addGenerationPrompt: true });
+      const r = await this.generateIds(modelLocation, ids, opts);
+      const answer = r.stoppedBy === 'eos' ? r.tokens.slice(0, -1) : r.tokens; // the template closes the turn itself
+      this.conversation.push({ role: 'assistant', content: tok.decode(answer) });
+      return r;
+    } catch (e) {
+      this.conversation.pop();
+      throw new ShoalError('ERR_PIPELINE', errorMessage(e), { cause: e });
+    }
+  }
+
+  stop(): void {
+    this.coordinator.stop();
+  }
+
+  /** Forget the conversation (the caches are rebuilt from the next prompt). */
+  newConversation(): void {
+    this.conversation.length = 0;
+  }
+}

@@ -82,6 +82,8 @@ export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): Mo
   };
 }
 
+const LOCAL_FILES_MODULE = './localFiles.ts';
+
 /**
  * Files for a location string: an http(s) URL, a local folder (Node), or a Hub repo id. In Node an
  * existing folder wins over a repo id of the same spelling; in a browser a path is a URL on this page.
@@ -89,8 +91,8 @@ export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): Mo
 export async function resolveModelFiles(location: string, opts: HttpModelOptions = {}): Promise<ModelFiles> {
   const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
   if (!/^https?:\/\//i.test(location) && isNode) {
-    // Imported lazily so browser bundles never load node:fs.
-    const local = await import('./localFiles.ts');
+    // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
+    const local = (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof import('./localFiles.ts');
     if ((await local.isLocalDir(location)) || !isHubRepoId(location)) return local.localModelFiles(location);
   }
   return httpModelFiles(location, opts);

@@ -120,6 +120,7 @@ export class Reassembler {
     const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     if (dv.getUint16(0, true) !== FRAME_MAGIC) return { ok: false, error: 'bad frame magic' };
     if (dv.getUint8(2) !== FRAME_VERSION) return { ok: false, error: `frame version ${dv.getUint8(2)} is not ${FRAME_VERSION}` };
+    if (dv.getUint8(3) !== 0) return { ok: false, error: 'reserved frame flags are set' };
     const msgId = dv.getUint32(4, true);
     const index = dv.getUint32(8, true);
     const count = dv.getUint32(12, true);

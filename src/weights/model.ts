@@ -3,6 +3,7 @@ import { ShoalError, errorMessage } from '../errors.ts';
 import { dtypeBytes, numel, type HostTensor, type WeightDtype } from '../backend/types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
+import type * as LocalFiles from './localFiles.ts';
 import { FileNotFoundError, Pacer, httpSource, type ByteSource, type HttpSourceOptions } from './source.ts';
 
 /** The files of one model folder, wherever they live. */
@@ -92,7 +93,7 @@ export async function resolveModelFiles(location: string, opts: HttpModelOptions
   const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
   if (!/^https?:\/\//i.test(location) && isNode) {
     // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
-    const local = (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof import('./localFiles.ts');
+    const local = (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof LocalFiles;
     if ((await local.isLocalDir(location)) || !isHubRepoId(location)) return local.localModelFiles(location);
   }
   return httpModelFiles(location, opts);

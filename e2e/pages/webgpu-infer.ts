@@ -1,0 +1,54 @@
+// In-page engine entry for scripts/webgpu-runner.ts, the engine benchmark and e2e/webgpu-*.spec.ts: runInfer from
+// src/model/infer.ts on a model URL with the WebGPU backend (or the CPU one, to compare in the same browser).
+import { createCpuBackend } from '../../src/backend/cpu/index.ts';
+import { createBestBackend } from '../../src/backend/select.ts';
+import type { Backend } from '../../src/backend/types.ts';
+import { errorMessage } from '../../src/errors.ts';
+import { parseStages, runInfer } from '../../src/model/infer.ts';
+import type { InferResult } from '../../src/model/infer.ts';
+import type { LogitsMode } from '../../src/model/stage.ts';
+import { httpModelFiles, openModel } from '../../src/weights/model.ts';
+
+export interface PageInferArgs {
+  model: string; // URL (absolute or on this page's origin)
+  ids: number[];
+  steps: number;
+  stages?: string;
+  logits?: LogitsMode;
+  backend?: 'webgpu' | 'cpu';
+  /** Test knob: pretend storage bindings are this small, so big matrices split. */
+  maxBindingBytesOverride?: number;
+}
+
+export type PageInferReply =
+  | { ok: true; result: InferResult; fellBack: boolean; reason?: string; weightBytes?: number }
+  | { ok: false; code: string; message: string };
+
+async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
+  let backend: Backend | undefined;
+  try {
+    let fellBack = false;
+    let reason: string | undefined;
+    let failure: Error | undefined;
+    if (args.backend === 'cpu') backend = createCpuBackend();
+    else {
+      const choice = await createBestBackend({
+        onFailure: (e) => { failure = e; },
+        maxBindingBytesOverride: args.maxBindingBytesOverride,
+      });
+      ({ backend, fellBack, reason } = choice);
+    }
+    const model = await openModel(httpModelFiles(args.model));
+    const stages = args.stages ? parseStages(args.stages, model.spec.nLayers) : undefined;
+    const result = await runInfer({ model, backend, ids: args.ids, steps: args.steps, stages, logits: args.logits });
+    if (failure) throw failure;
+    return { ok: true, result, fellBack, reason };
+  } catch (e) {
+    const code = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'ERR_BACKEND';
+    return { ok: false, code, message: errorMessage(e) };
+  } finally {
+    backend?.destroy();
+  }
+}
+
+(window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;

@@ -1,0 +1,24 @@
+// Pick the engine for this tab: WebGPU when the browser offers it, else the CPU reference, and say why.
+import { createCpuBackend } from './cpu/index.ts';
+import type { Backend } from './types.ts';
+import { createWebGpuBackend } from './webgpu/index.ts';
+import type { WebGpuBackendOptions } from './webgpu/index.ts';
+import { errorMessage } from '../errors.ts';
+
+export interface BackendChoice {
+  backend: Backend;
+  /** True when WebGPU was wanted but the CPU backend runs instead. */
+  fellBack: boolean;
+  reason?: string;
+}
+
+export async function createBestBackend(opts: WebGpuBackendOptions & { preferCpu?: boolean } = {}): Promise<BackendChoice> {
+  if (opts.preferCpu) return { backend: createCpuBackend(), fellBack: false };
+  try {
+    const gpu = await createWebGpuBackend(opts);
+    if (gpu) return { backend: gpu, fellBack: false };
+    return { backend: createCpuBackend(), fellBack: true, reason: 'WebGPU is not available here (no navigator.gpu or no adapter): running on the CPU backend' };
+  } catch (e) {
+    return { backend: createCpuBackend(), fellBack: true, reason: `WebGPU could not start (${errorMessage(e)}): running on the CPU backend` };
+  }
+}

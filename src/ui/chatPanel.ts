@@ -1,0 +1,130 @@
+// Chat and run controls: model, strategy, sampling, "Run from cold", stop; streams the answer and feeds the timeline.
+import { errorMessage } from '../errors.ts';
+import type { Session, TurnOptions, TurnResult } from '../pipeline/session.ts';
+import type { StrategyName } from '../planner/types.ts';
+import { STRATEGIES } from '../planner/types.ts';
+import { h } from './dom.ts';
+import type { TimelineView } from './timelineView.ts';
+
+/** Generated presets the server may hold, then the reference fixtures (served by the dev server and `npm start`). */
+export const MODEL_CHOICES = [
+  { value: '/models/demo/', label: 'demo (generated, random weights)' },
+  { value: '/models/tiny/', label: 'tiny (generated, random weights)' },
+  { value: '/fixtures/tiny-llama/', label: 'tiny-llama fixture' },
+  { value: '/fixtures/tiny-qwen2/', label: 'tiny-qwen2 fixture' },
+];
+
+export interface ChatPanelOptions { defaultModel?: string; defaultStrategy?: StrategyName }
+
+export class ChatPanel {
+  readonly el: HTMLElement;
+  private log: HTMLElement;
+  private input: HTMLTextAreaElement;
+  private sendBtn: HTMLButtonElement;
+  private stopBtn: HTMLButtonElement;
+  private coldBtn: HTMLButtonElement;
+  private model: HTMLSelectElement;
+  private customModel: HTMLInputElement;
+  private strategy: HTMLSelectElement;
+  private maxTokens: HTMLInputElement;
+  private temperature: HTMLInputElement;
+  private banner: HTMLElement;
+  private errorBox: HTMLElement;
+
+  constructor(private readonly session: Session, private readonly timeline: TimelineView, opts: ChatPanelOptions = {}) {
+    this.log = h('div', { class: 'chat-log', role: 'log', 'aria-live': 'polite' });
+    this.input = h('textarea', { class: 'chat-input', rows: 2, placeholder: 'Say something…', 'aria-label': 'prompt' });
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void this.send(false); }
+    });
+    this.sendBtn = h('button', { class: 'primary', onclick: () => void this.send(false) }, 'Send');
+    this.stopBtn = h('button', { disabled: true, onclick: () => session.stop() }, 'Stop');
+    this.coldBtn = h('button', { title: 'Drop every tab\'s weights and caches, then run the prompt from cold', onclick: () => void this.send(true) }, 'Run from cold');
+    this.model = h('select', { 'aria-label': 'model', onchange: () => this.onModelChange() },
+      ...MODEL_CHOICES.map((m) => h('option', { value: m.value }, m.label)), h('option', { value: 'custom' }, 'Hugging Face repo id…'));
+    this.customModel = h('input', { class: 'custom-model', placeholder: 'e.g. HuggingFaceTB/SmolLM2-135M-Instruct', hidden: true, 'aria-label': 'Hugging Face repo id', onchange: () => this.onModelChange() });
+    this.strategy = h('select', { 'aria-label': 'strategy' }, ...STRATEGIES.map((s) => h('option', { value: s }, s === 'csgo' ? 'csgo (our planner)' : s)));
+    this.maxTokens = h('input', { type: 'number', min: 1, max: 1024, value: 32, 'aria-label': 'max tokens', class: 'num' });
+    this.temperature = h('input', { type: 'number', min: 0, max: 2, step: 0.1, value: 0, 'aria-label': 'temperature', class: 'num' });
+    this.banner = h('div', { class: 'banner', hidden: true });
+    this.errorBox = h('div', { class: 'error', role: 'alert', hidden: true });
+    if (opts.defaultModel) {
+      const known = MODEL_CHOICES.some((m) => m.value === opts.defaultModel);
+      this.model.value = known ? opts.defaultModel : 'custom';
+      if (!known) this.customModel.value = opts.defaultModel;
+    }
+    if (opts.defaultStrategy) this.strategy.value = opts.defaultStrategy;
+    this.el = h('section', { class: 'panel chat' },
+      h('h2', {}, 'Chat'),
+      h('div', { class: 'controls' },
+        h('label', {}, 'Model ', this.model), this.customModel,
+        h('label', {}, 'Strategy ', this.strategy),
+        h('label', {}, 'Max tokens ', this.maxTokens),
+        h('label', {}, 'Temperature ', this.temperature)),
+      this.banner, this.errorBox, this.log,
+      h('div', { class: 'chat-actions' }, this.input, h('div', { class: 'buttons' }, this.sendBtn, this.stopBtn, this.coldBtn,
+        h('button', { onclick: () => { session.newConversation(); this.log.replaceChildren(); } }, 'New chat'))));
+    this.onModelChange();
+  }
+
+  get modelLocation(): string {
+    return this.model.value === 'custom' ? this.customModel.value.trim() : this.model.value;
+  }
+
+  showError(message: string | null): void {
+    this.errorBox.hidden = !message;
+    this.errorBox.textContent = message ?? '';
+  }
+
+  private onModelChange(): void {
+    this.customModel.hidden = this.model.value !== 'custom';
+    const loc = this.modelLocation;
+    const generated = loc.startsWith('/models/') || loc.startsWith('/fixtures/');
+    this.banner.hidden = !generated;
+    this.banner.textContent = generated
+      ? 'This is a generated random-weight model: its text is meaningless, the timeline is the point. For real text, choose "Hugging Face repo id…" and enter e.g. HuggingFaceTB/SmolLM2-135M-Instruct (every tab then loads its layers straight from the Hub).'
+      : '';
+    this.session.newConversation();
+  }
+
+  private turnOptions(cold: boolean): TurnOptions {
+    const temperature = Math.max(0, Number(this.temperature.value) || 0);
+    return {
+      maxTokens: Math.max(1, Math.min(1024, Math.round(Number(this.maxTokens.value) || 32))),
+      strategy: this.strategy.value as StrategyName,
+      sampling: { temperature, topP: 0.95, seed: (Math.random() * 2 ** 31) >>> 0 },
+      cold,
+    };
+  }
+
+  private async send(cold: boolean): Promise<void> {
+    const text = this.input.value.trim() || (cold ? 'Tell me about the sea.' : '');
+    if (!text || this.session.busy) return;
+    const loc = this.modelLocation;
+    if (!loc) return this.showError('Enter a Hugging Face repo id (owner/name) or pick a model.');
+    this.input.value = '';
+    this.showError(null);
+    this.log.append(h('div', { class: 'msg user' }, text));
+    const answer = h('div', { class: 'msg assistant' }, '…');
+    this.log.append(answer);
+    this.setRunning(true);
+    if (cold) this.timeline.resetActual();
+    try {
+      const r: TurnResult = await this.session.chat(loc, text, { ...this.turnOptions(cold), onText: (t) => { answer.textContent = t; this.log.scrollTop = this.log.scrollHeight; } });
+      answer.textContent = r.text;
+      answer.append(h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSec.toFixed(1)} tok/s · ${r.stoppedBy}`));
+      this.timeline.setStats(`TTFT ${(r.ttftMs / 1000).toFixed(2)} s${cold ? ' (from cold)' : ''} · ${r.decodeTokensPerSec.toFixed(1)} tokens/s · ${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}${r.plan ? ` · predicted ${r.plan.predictedSeconds.toFixed(2)} s` : ''}`);
+    } catch (e) {
+      answer.remove();
+      this.showError(errorMessage(e));
+    } finally {
+      this.setRunning(false);
+    }
+  }
+
+  private setRunning(running: boolean): void {
+    this.sendBtn.disabled = running;
+    this.coldBtn.disabled = running;
+    this.stopBtn.disabled = !running;
+  }
+}

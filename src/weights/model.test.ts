@@ -10,7 +10,7 @@ import { localModelFiles } from './localFiles.ts';
 import { INDEX_FILE, MAX_GAP_BYTES, httpModelFiles, isHubRepoId, modelBaseUrl, openModel, planReads, resolveModelFiles, type ModelFiles, type ModelSource } from './model.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { fileSource } from './fileSource.ts';
-import { serveDir, type TestServer } from './testServer.ts';
+import { serveDir, startServer, type TestServer } from './testServer.ts';
 import { shardFileName, shardIndex, writeSafetensors } from './writer.ts';
 
 const FIXTURES = '/work/shared/fixtures';
@@ -223,6 +223,22 @@ describe.each(['disk', 'http'] as const)('broken models from %s', (where) => {
     expect(e.code).toBe('ERR_FETCH');
     expect(e.message).toContain(shardFileName(1, 2));
   });
+});
+
+it('treats an HTML fallback page (Vite, static hosts) as a missing file, not as JSON or weights', async () => {
+  // Like Vite's dev server: config.json exists, anything else gets index.html with status 200.
+  const config = readFileSync(join(FIXTURES, 'tiny-llama', 'config.json'));
+  const spa = await startServer((req, res) => {
+    if (req.url === '/m/config.json') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(config);
+    res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><html></html>');
+  });
+  try {
+    const e = await caught(openModel(httpModelFiles(spa.url + 'm')));
+    expect(e.code).toBe('ERR_MISSING_TENSOR');
+    expect(e.message).toMatch(/neither model\.safetensors nor model\.safetensors\.index\.json exists/);
+  } finally {
+    await spa.close();
+  }
 });
 
 describe('ModelSource API edges', () => {

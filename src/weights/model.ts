@@ -4,7 +4,7 @@ import { dtypeBytes, numel, type HostTensor, type WeightDtype } from '../backend
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
 import type * as LocalFiles from './localFiles.ts';
-import { FileNotFoundError, Pacer, httpSource, type ByteSource, type HttpSourceOptions } from './source.ts';
+import { FileNotFoundError, Pacer, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
 
 /** The files of one model folder, wherever they live. */
 export interface ModelFiles {
@@ -72,6 +72,10 @@ export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): Mo
       if (!res.ok) {
         await res.body?.cancel().catch(() => {});
         throw new ShoalError('ERR_FETCH', `${url}: HTTP ${res.status} ${res.statusText}`);
+      }
+      if (isHtmlFallback(res, url)) {
+        await res.body?.cancel().catch(() => {});
+        throw new FileNotFoundError(`${url}: the server answered with an HTML page, not the file (a single-page-app fallback for a missing file?)`);
       }
       return res.text();
     },

@@ -24,6 +24,14 @@ export class FileNotFoundError extends ShoalError {
   }
 }
 
+/**
+ * Dev servers and static hosts with a single-page-app fallback (Vite, Netlify...) answer a missing
+ * file with index.html and status 200; weights and JSON are never served as text/html.
+ */
+export function isHtmlFallback(res: Response, url: string): boolean {
+  return /text\/html/i.test(res.headers.get('Content-Type') ?? '') && !/\.html?(\?|#|$)/i.test(url);
+}
+
 /** Shared client-side cap on delivered bytes/s; one per tab (or per model) so all files share it. */
 export class Pacer {
   readonly bytesPerSec: number;
@@ -109,6 +117,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
     if (res.status === 200) {
       // The server ignored Range: reading on would pull the whole (possibly multi-gigabyte) file.
       await res.body?.cancel().catch(() => {});
+      if (isHtmlFallback(res, url)) throw new FileNotFoundError(`${url}: the server answered with an HTML page, not the file (a single-page-app fallback for a missing file?)`);
       throw new ShoalError(
         'ERR_NO_RANGE_SUPPORT',
         `${url}: the server answered 200 (the whole file) to a Range request instead of 206. ` +

@@ -60,6 +60,15 @@ describe('httpSource', () => {
     expect(server.requests.at(-1)?.range).toBe(`bytes=${PROBE_BYTES}-${PROBE_BYTES + 9}`);
   });
 
+  it('fetches only the part of a read beyond the probed prefix', async () => {
+    const src = httpSource(server.url + 'blob.bin');
+    await src.size();
+    const before = server.count('/blob.bin');
+    expectBytes(await src.read(8, 100_000), content.subarray(8, 100_008)); // a 100 kB header, say
+    expect(server.count('/blob.bin') - before).toBe(1);
+    expect(server.requests.at(-1)?.range).toBe(`bytes=${PROBE_BYTES}-100007`);
+  });
+
   it('knows an empty file has size 0', async () => {
     expect(await httpSource(server.url + 'empty.bin').size()).toBe(0);
   });

@@ -211,6 +211,14 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
       if (length === 0) return new Uint8Array(0);
       // Served from the probe's body; its bytes were reported to onBytes when they arrived.
       if (prefix && offset + length <= prefix.length) return prefix.slice(offset, offset + length);
+      if (prefix && offset < prefix.length) {
+        // A header longer than the probe: fetch only the part the probe did not bring.
+        const rest = await rangeGet(prefix.length, offset + length - prefix.length, false, readOpts?.signal);
+        const out = new Uint8Array(length);
+        out.set(prefix.subarray(offset), 0);
+        out.set(rest, prefix.length - offset);
+        return out;
+      }
       return rangeGet(offset, length, false, readOpts?.signal);
     },
   };

@@ -1,0 +1,175 @@
+// The mesh in real headless Chromium: tabs over two browser contexts find each other through the signaling
+// server, move 5 MB byte-identical, drop hostile frames, notice a closed tab within 3 s, stay inside their
+// room; the profiler sees the emulated compute slowdown and loading cap.
+import { expect, test, type Page } from '@playwright/test';
+import type { Tab } from '../src/ui/app.ts';
+import type { Mesh } from '../src/mesh/mesh.ts';
+
+declare global {
+  interface Window {
+    shoal: { tab: Tab; mesh: Mesh };
+    e2eGot: { from: string; sha: string; bytes: number }[];
+  }
+}
+
+const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+
+async function openTab(page: Page, query: string): Promise<Page> {
+  await page.goto(`/?${query}`);
+  await page.waitForFunction(() => !!window.shoal);
+  return page;
+}
+
+const rowIds = (page: Page): Promise<string[]> => page.$$eval('table.peers tbody tr', (trs) => trs.map((tr) => (tr as HTMLElement).dataset.peerId ?? ''));
+const peerIds = (page: Page): Promise<string[]> => page.evaluate(() => window.shoal.mesh.peers().map((p) => p.peerId));
+const selfId = (page: Page): Promise<string> => page.evaluate(() => window.shoal.mesh.peerId);
+
+/** Register the e2e channel and record a SHA-256 of every binary that arrives on it. */
+async function listen(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    window.e2eGot = [];
+    const mesh = window.shoal.mesh;
+    mesh.registerChannel('e2e', (body) => (typeof body === 'object' && body !== null ? body : null));
+    mesh.on('message', (from, msg, bin) => {
+      if (msg.channel !== 'e2e' || !bin) return;
+      void crypto.subtle.digest('SHA-256', bin.slice()).then((d) => {
+        window.e2eGot.push({ from, sha: Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join(''), bytes: bin.length });
+      });
+    });
+  });
+}
+
+/** Send `bytes` random bytes to `to`; returns the SHA-256 of what was sent. */
+function sendRandom(page: Page, to: string, bytes: number): Promise<string> {
+  return page.evaluate(
+    async ({ to, bytes }) => {
+      const data = new Uint8Array(bytes);
+      for (let o = 0; o < bytes; o += 65536) crypto.getRandomValues(data.subarray(o, Math.min(bytes, o + 65536)));
+      const d = await crypto.subtle.digest('SHA-256', data);
+      await window.shoal.mesh.send(to, { type: 'app', channel: 'e2e', body: { n: bytes } }, data);
+      return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+    },
+    { to, bytes },
+  );
+}
+
+test.beforeAll(async ({ browser }) => {
+  // Let Vite compile and pre-bundle the page once, so the timings below measure the mesh, not the dev server.
+  const page = await browser.newPage();
+  await openTab(page, `room=${uniqueRoom('warm')}`);
+  await page.close();
+});
+
+test('4 tabs in 2 contexts form a full mesh, move 5 MB each way, drop hostile frames, notice a closed tab', async ({ browser }) => {
+  const room = uniqueRoom('mesh');
+  const ctxA = await browser.newContext();
+  const ctxB = await browser.newContext();
+  const pages = [await ctxA.newPage(), await ctxA.newPage(), await ctxB.newPage(), await ctxB.newPage()];
+  await Promise.all(pages.map((p, i) => openTab(p, `room=${room}&name=t${i}`)));
+  const loner = await openTab(await ctxB.newPage(), `room=${uniqueRoom('other')}&name=loner`);
+  const ids = await Promise.all(pages.map(selfId));
+
+  // Every tab lists the other three (API and table) within 10 s.
+  for (const [i, p] of pages.entries()) {
+    const others = ids.filter((_, j) => j !== i).sort();
+    await expect.poll(() => peerIds(p), { timeout: 10_000 }).toEqual(others);
+    await expect.poll(async () => (await rowIds(p)).sort(), { timeout: 2_000 }).toEqual([ids[i], ...others].sort());
+  }
+
+  // 5 MB of random bytes each way between a tab in context A and one in context B, byte-identical.
+  const [a, b] = [pages[0], pages[2]];
+  await Promise.all([listen(a), listen(b)]);
+  const [shaAB, shaBA] = await Promise.all([sendRandom(a, ids[2], 5_000_000), sendRandom(b, ids[0], 5_000_000)]);
+  await expect.poll(() => b.evaluate(() => window.e2eGot), { timeout: 60_000 }).toEqual([{ from: ids[0], sha: shaAB, bytes: 5_000_000 }]);
+  await expect.poll(() => a.evaluate(() => window.e2eGot), { timeout: 60_000 }).toEqual([{ from: ids[2], sha: shaBA, bytes: 5_000_000 }]);
+
+  // Hostile input on the data channel: garbage, a frame with a bad CRC, an unregistered channel. Each is
+  // dropped and reported; the link stays up and the next good message still arrives.
+  const before = await b.evaluate(() => window.shoal.mesh.droppedMessages);
+  await a.evaluate(async (to) => {
+    type Internals = { links: Map<string, { peer: { send(d: Uint8Array): void } }> };
+    const link = (window.shoal.mesh as unknown as Internals).links.get(to)!;
+    link.peer.send(new Uint8Array([1, 2, 3]));
+    const frame = new Uint8Array(64);
+    new DataView(frame.buffer).setUint16(0, 0x5348, true);
+    frame[2] = 1;
+    new DataView(frame.buffer).setUint32(12, 1, true);
+    new DataView(frame.buffer).setUint32(16, 40, true); // claims 40 payload bytes of zeros, CRC 0: wrong
+    link.peer.send(frame);
+    await window.shoal.mesh.send(to, { type: 'app', channel: 'nobody-listens', body: 1 });
+  }, ids[2]);
+  await expect.poll(() => b.evaluate(() => window.shoal.mesh.droppedMessages)).toBe(before + 3);
+  const shaSmall = await sendRandom(a, ids[2], 1000);
+  await expect.poll(() => b.evaluate(() => window.e2eGot.map((g) => g.sha))).toContain(shaSmall);
+  expect(await peerIds(b)).toContain(ids[0]);
+
+  // A link torn down mid-session (a network blip) is re-signalled without a reload.
+  await a.evaluate((to) => {
+    type Internals = { links: Map<string, { destroy(r: string): void }> };
+    (window.shoal.mesh as unknown as Internals).links.get(to)!.destroy('e2e: simulated blip');
+  }, ids[2]);
+  await expect.poll(() => peerIds(a), { timeout: 15_000 }).toContain(ids[2]);
+  await expect.poll(() => peerIds(b), { timeout: 15_000 }).toContain(ids[0]);
+
+  // Closing a tab removes it from every other table within 3 s.
+  const gone = ids[3];
+  await pages[3].close();
+  const t0 = Date.now();
+  for (const p of pages.slice(0, 3)) await expect.poll(async () => (await rowIds(p)).includes(gone), { timeout: 3_000 - (Date.now() - t0) }).toBe(false);
+  expect(Date.now() - t0).toBeLessThan(3_000);
+
+  // The tab in another room never saw any of them, nor they it.
+  expect(await peerIds(loner)).toEqual([]);
+  expect(await loner.evaluate(() => window.shoal.mesh.roomRoster())).toEqual([]);
+  expect(await rowIds(loner)).toHaveLength(1);
+  const lonerId = await selfId(loner);
+  for (const p of pages.slice(0, 3)) expect(await peerIds(p)).not.toContain(lonerId);
+
+  // Profiles travel with the mesh: everyone eventually has everyone's.
+  await expect.poll(() => a.evaluate(() => window.shoal.mesh.peers().filter((p) => p.profile).length), { timeout: 60_000 }).toBe(2);
+  await ctxA.close();
+  await ctxB.close();
+});
+
+test('a 4x compute slowdown measures at most a third of its twin, and a CPU tab gets a CPU profile', async ({ browser }) => {
+  const room = uniqueRoom('slow');
+  const ctx = await browser.newContext();
+  const twin = await openTab(await ctx.newPage(), `room=${room}&name=twin`);
+  const slow = await openTab(await ctx.newPage(), `room=${room}&name=slow&slowdown=4`);
+  const cpu = await openTab(await ctx.newPage(), `room=${room}&name=cpu&backend=cpu`);
+  // Wait for the start-up profiles, then measure the twins one after the other so they do not share the CPU.
+  for (const p of [twin, slow, cpu]) await expect.poll(() => p.evaluate(() => window.shoal.tab.profile !== null), { timeout: 120_000 }).toBe(true);
+  const fast = await twin.evaluate(() => window.shoal.tab.profileNow());
+  const slowed = await slow.evaluate(() => window.shoal.tab.profileNow());
+  console.log(`GFLOP/s matmul twin ${fast.matmulGflops.toFixed(3)} slow ${slowed.matmulGflops.toFixed(3)}; gemv twin ${fast.gemvGflops.toFixed(3)} slow ${slowed.gemvGflops.toFixed(3)}`);
+  expect(fast.backend).toBe('webgpu');
+  expect(fast.adapter?.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+  expect(fast.matmulGflops).toBeGreaterThan(0);
+  expect(slowed.matmulGflops).toBeLessThanOrEqual(fast.matmulGflops / 3);
+  expect(slowed.gemvGflops).toBeLessThanOrEqual(fast.gemvGflops / 3);
+  const cpuProfile = await cpu.evaluate(() => window.shoal.tab.profile!);
+  expect(cpuProfile.backend).toBe('cpu');
+  expect(cpuProfile.adapter).toBeNull();
+  expect(cpuProfile.uploadBytesPerSec).toBeNull();
+  expect(cpuProfile.matmulGflops).toBeGreaterThan(0);
+  // The room sees the slow tab's profile, emulation included.
+  await expect.poll(() => twin.evaluate(() => window.shoal.mesh.peers().find((p) => p.name === 'slow')?.profile?.emulation.slowdown ?? 0), { timeout: 30_000 }).toBe(4);
+  await ctx.close();
+});
+
+test('a 2 MB/s loading cap measures between 1.5 and 2.5 MB/s with real Range requests', async ({ browser }) => {
+  const ctx = await browser.newContext();
+  const page = await openTab(await ctx.newPage(), `room=${uniqueRoom('load')}&name=capped&loadBps=2000000&backend=cpu`);
+  const ranges: string[] = [];
+  page.on('request', (r) => {
+    const range = r.headers()['range'];
+    if (range && r.url().includes('.safetensors')) ranges.push(range);
+  });
+  await expect.poll(() => page.evaluate(() => window.shoal.tab.profile !== null), { timeout: 60_000 }).toBe(true);
+  const p = await page.evaluate(() => window.shoal.tab.profileNow());
+  console.log(`load ${(p.loadBytesPerSec / 1e6).toFixed(3)} MB/s from ${p.modelUrl}`);
+  expect(p.loadBytesPerSec).toBeGreaterThanOrEqual(1.5e6);
+  expect(p.loadBytesPerSec).toBeLessThanOrEqual(2.5e6);
+  expect(ranges.length).toBeGreaterThan(1);
+  await ctx.close();
+});

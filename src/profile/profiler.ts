@@ -1,0 +1,128 @@
+// Profile this tab for the planner: backend, adapter info and limits, matmul/gemv GFLOP/s on the model's
+// shapes, usable memory, weight-loading and GPU upload throughput, all under the tab's emulation knobs.
+import { parseConfig } from '../model/config.ts';
+import { httpModelFiles } from '../weights/model.ts';
+import { errorMessage } from '../errors.ts';
+import { cpuGflops, gpuGflops, gpuUploadBytesPerSec } from './computeProbe.ts';
+import { measureLoad } from './loadProbe.ts';
+import type { AdapterSummary, DeviceProfile, EmulationKnobs, ProbeShape } from './types.ts';
+
+/** Shapes used when the model's config cannot be read: SmolLM2-135M's (dim 576, hiddenDim 1536). */
+export const DEFAULT_DIM = 576;
+export const DEFAULT_HIDDEN_DIM = 1536;
+/** Rows of the prefill-like matmul probe (a prompt chunk); a CPU tab uses fewer to stay responsive. */
+export const GPU_MATMUL_ROWS = 64;
+export const CPU_MATMUL_ROWS = 8;
+/** Share of the device's RAM one tab may plan to use, and the fallback when the browser will not say. */
+export const MEMORY_SHARE = 0.5;
+export const FALLBACK_DEVICE_MEMORY_BYTES = 4 * 1024 ** 3;
+/** The adapter limits the engine and planner care about. */
+const LIMIT_NAMES = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage'] as const;
+
+export interface ProfileOptions {
+  peerId: string;
+  name: string;
+  modelUrl: string;
+  knobs: EmulationKnobs;
+  /** 'cpu' forces a CPU profile even where WebGPU exists. */
+  backend?: 'auto' | 'cpu';
+  /** Progress lines for the UI. */
+  onStep?: (step: string) => void;
+}
+
+export async function requestGpu(): Promise<{ adapter: GPUAdapter; device: GPUDevice } | null> {
+  const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
+  if (!gpu) return null;
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return null;
+    const device = await adapter.requestDevice();
+    return { adapter, device };
+  } catch {
+    return null;
+  }
+}
+
+function adapterSummary(adapter: GPUAdapter): AdapterSummary {
+  const info = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const k of LIMIT_NAMES) limits[k] = Number(adapter.limits[k]);
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    limits,
+    features: [...adapter.features].map(String).slice(0, 64),
+  };
+}
+
+/** Memory this tab may use: a share of device RAM (navigator.deviceMemory, GiB, rounded by the browser), capped by the JS heap on a CPU tab and by the emulation knob. */
+export function usableMemoryBytes(backend: 'webgpu' | 'cpu', knobs: EmulationKnobs): number {
+  const nav = typeof navigator !== 'undefined' ? (navigator as Navigator & { deviceMemory?: number }) : undefined;
+  const deviceBytes = nav?.deviceMemory ? nav.deviceMemory * 1024 ** 3 : FALLBACK_DEVICE_MEMORY_BYTES;
+  let bytes = deviceBytes * MEMORY_SHARE;
+  const heap = (globalThis.performance as Performance & { memory?: { jsHeapSizeLimit?: number } }).memory?.jsHeapSizeLimit;
+  if (backend === 'cpu' && heap) bytes = Math.min(bytes, heap * 0.75);
+  if (knobs.memoryBytes !== null) bytes = Math.min(bytes, knobs.memoryBytes);
+  return Math.round(bytes);
+}
+
+async function modelShapes(modelUrl: string): Promise<{ dim: number; hiddenDim: number }> {
+  try {
+    const spec = parseConfig(JSON.parse(await httpModelFiles(modelUrl).text('config.json')));
+    return { dim: spec.dim, hiddenDim: spec.hiddenDim };
+  } catch {
+    return { dim: DEFAULT_DIM, hiddenDim: DEFAULT_HIDDEN_DIM };
+  }
+}
+
+export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile> {
+  const step = opts.onStep ?? (() => undefined);
+  const { dim, hiddenDim } = await modelShapes(opts.modelUrl);
+  const gpu = opts.backend === 'cpu' ? null : await requestGpu();
+  const backend = gpu ? 'webgpu' : 'cpu';
+  const rows = gpu ? GPU_MATMUL_ROWS : CPU_MATMUL_ROWS;
+  const matmulShape: ProbeShape = { rows, inner: dim, cols: hiddenDim };
+  const gemvShape: ProbeShape = { rows: 1, inner: dim, cols: hiddenDim };
+  let matmulGflops: number;
+  let gemvGflops: number;
+  let uploadBytesPerSec: number | null = null;
+  try {
+    step(`compute (${backend}, ${dim}x${hiddenDim})`);
+    if (gpu) {
+      matmulGflops = await gpuGflops(gpu.device, 'matmul', matmulShape, opts.knobs);
+      gemvGflops = await gpuGflops(gpu.device, 'gemv', gemvShape, opts.knobs);
+      step('GPU upload');
+      uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
+    } else {
+      matmulGflops = await cpuGflops(matmulShape, opts.knobs);
+      gemvGflops = await cpuGflops(gemvShape, opts.knobs);
+    }
+  } finally {
+    gpu?.device.destroy();
+  }
+  step('weight loading');
+  let loadBytesPerSec = 0;
+  try {
+    loadBytesPerSec = (await measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec)).bytesPerSec;
+  } catch (e) {
+    step(`weight loading failed: ${errorMessage(e)}`);
+  }
+  return {
+    peerId: opts.peerId,
+    name: opts.name,
+    backend,
+    adapter: gpu ? adapterSummary(gpu.adapter) : null,
+    matmulGflops,
+    gemvGflops,
+    matmulShape,
+    gemvShape,
+    memoryBytes: usableMemoryBytes(backend, opts.knobs),
+    loadBytesPerSec,
+    uploadBytesPerSec,
+    modelUrl: opts.modelUrl,
+    emulation: opts.knobs,
+    measuredAt: Date.now(),
+  };
+}

@@ -1,0 +1,50 @@
+// Make sure the generated demo models exist (public/models/demo, public/models/tiny): `npm start`
+// calls this; also runnable as `tsx scripts/ensure-demo-model.ts [modelsDir]`.
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { GENERATOR_VERSION, makeModel } from './make-model.ts';
+import { runCli } from './cli.ts';
+
+/** The presets served without any download, and the seed they are generated with. */
+export const DEMO_PRESETS = ['demo', 'tiny'] as const;
+export const DEMO_SEED = 0;
+
+/** True when `dir` holds a complete model from this generator version (else it is rebuilt). */
+function isCurrent(dir: string, preset: string): boolean {
+  try {
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { shoal_generator?: { version?: number; preset?: string; seed?: number } };
+    const g = config.shoal_generator;
+    return g?.version === GENERATOR_VERSION && g.preset === preset && g.seed === DEMO_SEED && existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'tokenizer.json'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Generate each demo preset into modelsDir/<preset> unless a current copy is there. Builds in a
+ * temporary folder and renames it into place, so an interrupted run never leaves half a model.
+ * Returns the demo model's folder.
+ */
+export async function ensureDemoModel(modelsDir = 'public/models', log: (line: string) => void = () => {}): Promise<string> {
+  const root = resolve(modelsDir);
+  for (const preset of DEMO_PRESETS) {
+    const dir = join(root, preset);
+    if (isCurrent(dir, preset)) continue;
+    const tmp = join(root, `.${preset}.tmp-${process.pid}`);
+    await rm(tmp, { recursive: true, force: true });
+    const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED });
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+    log(`generated ${preset} model in ${dir} (${(r.weightBytes / 2 ** 20).toFixed(1)} MiB, ${r.seconds.toFixed(1)} s)`);
+  }
+  return join(root, 'demo');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  await runCli(async () => {
+    const dir = await ensureDemoModel(process.argv[2], (line) => process.stderr.write(line + '\n'));
+    process.stdout.write(dir + '\n');
+  });
+}

@@ -3,12 +3,14 @@
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import type { CheckReport, KernelSuite } from './pages/webgpu-kernels.ts';
+import { startEngineServer } from '../scripts/webgpu-runner.ts';
+import type { EngineServer } from '../scripts/webgpu-runner.ts';
 
 type SuiteWindow = { shoalKernels: KernelSuite };
 
-async function open(page: Page): Promise<void> {
+async function open(page: Page, baseUrl: string): Promise<void> {
   page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
-  await page.goto('/e2e/pages/webgpu-kernels.html');
+  await page.goto(baseUrl + '/e2e/pages/webgpu-kernels.html');
   await page.waitForFunction(() => (window as unknown as SuiteWindow).shoalKernels !== undefined);
 }
 
@@ -20,12 +22,18 @@ function expectAllOk(reports: CheckReport[]): void {
 
 test.describe.configure({ mode: 'serial' });
 
+// Our own Vite server without HMR or file watching: other work in this tree must not reload the page mid-suite.
+let server: EngineServer;
 let page: Page;
 test.beforeAll(async ({ browser }) => {
+  server = await startEngineServer();
   page = await browser.newPage();
-  await open(page);
+  await open(page, server.baseUrl);
 });
-test.afterAll(async () => page.close());
+test.afterAll(async () => {
+  await page.close();
+  await server.close();
+});
 
 test('rmsNorm matches the CPU reference', async () => {
   expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.rmsNorm()));

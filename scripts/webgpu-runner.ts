@@ -4,6 +4,7 @@
 // webgpu`, the engine benchmark and the WebGPU specs.
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium } from '@playwright/test';
 import type { Browser, Page } from '@playwright/test';
@@ -29,7 +30,7 @@ export interface EngineServer {
 
 /** Vite on a free localhost port (WebGPU needs a secure context: localhost is one). */
 export async function startEngineServer(): Promise<EngineServer> {
-  const mounts: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, next: () => void) => void)[] = [];
+  const mounts: ((req: IncomingMessage, res: ServerResponse, next: () => void) => void)[] = [];
   const mountPlugin: Plugin = {
     name: 'shoal-local-models',
     configureServer(server) {
@@ -98,8 +99,9 @@ export async function openEngineSession(): Promise<EngineSession> {
       modelUrl(model: string) {
         if (/^https?:\/\//i.test(model)) return model;
         if (existsSync(model) && statSync(model).isDirectory()) return server.mount(resolve(model));
-        if (model.startsWith('/')) return model; // already a path on the dev server (/fixtures/..., /models/...)
-        return model; // a Hub repo id: the page resolves it (needs network)
+        if (/^\/(fixtures|models)\//.test(model)) return model; // already a path on the dev server
+        if (/^[\w.-]+\/[\w.-]+$/.test(model)) return model; // a Hub repo id: the page resolves it (needs network)
+        throw new ShoalError('ERR_BAD_ARGS', `--model ${model}: no such folder (give a model folder, an http(s) URL or a Hub repo id)`);
       },
       infer: (args) => page.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), args),
       async close() {

@@ -3,6 +3,7 @@
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createBestBackend } from '../../src/backend/select.ts';
 import type { Backend } from '../../src/backend/types.ts';
+import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import { errorMessage } from '../../src/errors.ts';
 import { parseStages, runInfer } from '../../src/model/infer.ts';
 import type { InferResult } from '../../src/model/infer.ts';
@@ -24,6 +25,9 @@ export type PageInferReply =
   | { ok: true; result: InferResult; fellBack: boolean; reason?: string; weightBytes?: number }
   | { ok: false; code: string; message: string };
 
+/** One device for every run on this page, so pipelines compile once (SwiftShader compiles slowly). */
+let sharedDevice: GPUDevice | undefined;
+
 async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
   let backend: Backend | undefined;
   try {
@@ -35,6 +39,7 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
       const choice = await createBestBackend({
         onFailure: (e) => { failure = e; },
         maxBindingBytesOverride: args.maxBindingBytesOverride,
+        device: (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined),
       });
       ({ backend, fellBack, reason } = choice);
     }

@@ -30,6 +30,10 @@ export interface GpuContext {
   maxBufferBytes: number;
   maxWorkgroupsPerDim: number;
   adapterInfo: string;
+  /** True when we created the device (then destroy() may destroy it). */
+  ownsDevice: boolean;
+  /** Stop reporting this device's failures to our handler (the device may live on with another backend). */
+  detach(): void;
 }
 
 /** navigator.gpu when this JS realm has WebGPU, else undefined (Node, old browsers, insecure contexts). */
@@ -38,50 +42,66 @@ export function gpuApi(): GPU | undefined {
   return nav?.gpu;
 }
 
-/** Create a device, or null when WebGPU is absent or no adapter is offered. */
-export async function requestGpuContext(onFailure: (err: ShoalError) => void, existing?: GPUDevice): Promise<GpuContext | null> {
-  let device = existing;
-  let adapterInfo = 'external device';
-  if (!device) {
-    const gpu = gpuApi();
-    if (!gpu) return null;
-    let adapter: GPUAdapter | null;
-    try {
-      adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    } catch {
-      return null;
-    }
-    if (!adapter) return null;
-    const requiredLimits: Record<string, number> = {};
-    for (const name of WANTED_LIMITS) {
-      const offered = adapter.limits[name];
-      if (offered < REQUIRED[name]) {
-        throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `this GPU offers ${name}=${offered}, below the ${REQUIRED[name]} Shoal needs`);
-      }
-      requiredLimits[name] = offered;
-    }
-    const info = adapter.info;
-    adapterInfo = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
-    try {
-      device = await adapter.requestDevice({ requiredLimits });
-    } catch (e) {
-      throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `could not create a WebGPU device: ${errorMessage(e)}`, { cause: e });
-    }
+/** Describe an adapter in one line for logs and benchmark headers. */
+function describe(info: GPUAdapterInfo | undefined): string {
+  return [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+}
+
+/**
+ * A device with the limits we use raised to what the adapter offers, or null when WebGPU is absent or no
+ * adapter is offered. Throws ERR_WEBGPU_UNAVAILABLE when the adapter is below what the kernels need.
+ */
+export async function requestWebGpuDevice(): Promise<GPUDevice | null> {
+  const gpu = gpuApi();
+  if (!gpu) return null;
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch {
+    return null;
   }
+  if (!adapter) return null;
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const offered = adapter.limits[name];
+    if (offered < REQUIRED[name]) {
+      throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `this GPU offers ${name}=${offered}, below the ${REQUIRED[name]} Shoal needs`);
+    }
+    requiredLimits[name] = offered;
+  }
+  try {
+    return await adapter.requestDevice({ label: describe(adapter.info), requiredLimits });
+  } catch (e) {
+    throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `could not create a WebGPU device: ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+/** Wrap a device (ours, or one the caller passes in) with its limits and one failure path. */
+export async function requestGpuContext(onFailure: (err: ShoalError) => void, existing?: GPUDevice): Promise<GpuContext | null> {
+  const device = existing ?? (await requestWebGpuDevice());
+  if (!device) return null;
+  const adapterInfo = describe((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo);
   const dev = device;
+  let attached = true;
   dev.lost.then((info) => {
-    if (info.reason === 'destroyed') return; // we destroyed it on purpose
+    if (!attached || info.reason === 'destroyed') return; // we destroyed it on purpose
     onFailure(new ShoalError('ERR_DEVICE_LOST', `the GPU device was lost (${info.message || 'no reason given'}); reload the page to start again`));
   }).catch(() => undefined);
-  dev.addEventListener('uncapturederror', (ev) => {
+  const onError = (ev: Event) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
     onFailure(new ShoalError('ERR_BACKEND', `WebGPU error: ${err.message}`));
-  });
+  };
+  dev.addEventListener('uncapturederror', onError);
   return {
     device: dev,
     maxBindingBytes: dev.limits.maxStorageBufferBindingSize,
     maxBufferBytes: dev.limits.maxBufferSize,
     maxWorkgroupsPerDim: dev.limits.maxComputeWorkgroupsPerDimension,
     adapterInfo,
+    ownsDevice: !existing,
+    detach() {
+      attached = false;
+      dev.removeEventListener('uncapturederror', onError);
+    },
   };
 }

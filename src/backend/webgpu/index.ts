@@ -7,7 +7,8 @@ import { requestGpuContext } from './device.ts';
 import type { GpuContext } from './device.ts';
 import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';
 import type { FitLimits, TensorShapeInfo } from './layout.ts';
-import { Pipelines } from './pipelines.ts';
+import { pipelinesFor } from './pipelines.ts';
+import type { Pipelines } from './pipelines.ts';
 import { Recorder } from './recorder.ts';
 
 /** From this many rows on, matmul uses the tiled kernel (weights read once per 32 rows) instead of gemv. */
@@ -30,6 +31,8 @@ export interface WebGpuBackend extends Backend {
   readonly name: 'webgpu';
   readonly adapterInfo: string;
   readonly limits: FitLimits;
+  /** The device, to create further backends on it (they share compiled pipelines). */
+  readonly device: GPUDevice;
   /** Throws ERR_DOES_NOT_FIT before any upload when these weights (+ extraBytes) cannot live on this device. */
   checkFits(tensors: readonly TensorShapeInfo[], extraBytes?: number): number;
   /** Bytes of weights currently on the device. */
@@ -98,7 +101,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
   readonly name = 'webgpu' as const;
   readonly adapterInfo: string;
   readonly limits: FitLimits;
-  private readonly device: GPUDevice;
+  readonly device: GPUDevice;
   private readonly pipes: Pipelines;
   private readonly rec: Recorder;
   private readonly pool: BufferPool;
@@ -113,7 +116,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.adapterInfo = ctx.adapterInfo;
     const binding = Math.min(ctx.maxBindingBytes, opts.maxBindingBytesOverride ?? Infinity);
     this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
-    this.pipes = new Pipelines(this.device);
+    this.pipes = pipelinesFor(this.device);
     this.rec = new Recorder(this.device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.pool = new BufferPool(this.device, usage);
@@ -201,8 +204,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
   createKvCache(maxSeq: number, kvDim: number): KvCache {
     this.live();
     const bytes = 2 * maxSeq * kvDim * 4;
-    if (bytes > this.limits.maxBindingBytes) {
-      throw new ShoalError('ERR_DOES_NOT_FIT', `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ${this.limits.maxBindingBytes} bytes: use a shorter context`);
+    if (bytes > this.ctx.maxBindingBytes) {
+      throw new ShoalError('ERR_DOES_NOT_FIT', `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ${this.ctx.maxBindingBytes} bytes: use a shorter context`);
     }
     const buffer = this.device.createBuffer({ label: 'kv-cache', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
     return new GpuKvCache(maxSeq, kvDim, buffer);
@@ -434,7 +437,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.pool.destroy();
     this.staging.destroy();
     this.dummy.destroy();
+    this.ctx.detach();
     // Only destroy a device we created; a caller's device is theirs.
-    this.device.destroy();
+    if (this.ctx.ownsDevice) this.device.destroy();
   }
 }

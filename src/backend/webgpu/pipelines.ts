@@ -28,6 +28,14 @@ export interface MatmulVariant {
   residual: boolean;
 }
 
+/** One pipeline cache per device: backends created on the same device (tests, benchmarks) compile once. */
+const byDevice = new WeakMap<GPUDevice, Pipelines>();
+export function pipelinesFor(device: GPUDevice): Pipelines {
+  let p = byDevice.get(device);
+  if (!p) byDevice.set(device, (p = new Pipelines(device)));
+  return p;
+}
+
 export class Pipelines {
   private readonly cache = new Map<string, Kernel>();
   private nextId = 1;

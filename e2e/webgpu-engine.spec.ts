@@ -1,0 +1,108 @@
+// The whole engine on WebGPU in headless Chromium against the reference fixtures and the CPU backend: logits at
+// every position, greedy ids, splits into stages, weights split across bindings, cached decode vs full recompute,
+// and a generated model in F32, F16 and BF16.
+import { expect, test } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startEngineServer } from '../scripts/webgpu-runner.ts';
+import type { EngineServer } from '../scripts/webgpu-runner.ts';
+import { makeModel } from '../scripts/make-model.ts';
+import type { PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
+import { allClose } from '../src/testing/allClose.ts';
+import type { FixtureCase } from '../src/testing/allClose.ts';
+import { fixtureCases } from '../src/testing/fixturesNode.ts';
+import type { InferResult } from '../src/model/infer.ts';
+
+const ATOL = 2e-3; // shared/fixtures/README.md: WebGPU f32 accumulation
+const RTOL = 2e-3;
+const MODELS_DIR = resolve(import.meta.dirname, '../public/models');
+
+test.describe.configure({ mode: 'serial' });
+
+let server: EngineServer;
+let page: Page;
+test.beforeAll(async ({ browser }) => {
+  server = await startEngineServer(); // no HMR: other work in this tree must not reload the page
+  page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
+  await page.goto(server.baseUrl + '/e2e/pages/webgpu-infer.html');
+  await page.waitForFunction(() => 'shoalInfer' in window);
+});
+test.afterAll(async () => {
+  await page.close();
+  await server.close();
+});
+
+async function infer(args: PageInferArgs): Promise<InferResult> {
+  const reply = await page.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), args);
+  if (!reply.ok) throw new Error(`${reply.code}: ${reply.message}`);
+  if (args.backend !== 'cpu') expect(reply.fellBack, reply.reason).toBe(false);
+  return reply.result;
+}
+
+function expectLogitsClose(got: number[][], want: number[][], label: string): void {
+  expect(got.length, `${label}: rows`).toBe(want.length);
+  for (let r = 0; r < want.length; r++) {
+    const rep = allClose(got[r], want[r], ATOL, RTOL, `${label} row ${r}`);
+    expect(rep.ok, `max err ${rep.maxAbsErr}\n${rep.mismatches.join('\n')}`).toBe(true);
+  }
+}
+
+for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
+  const cases: FixtureCase[] = fixtureCases(fixture);
+  const model = `/fixtures/${fixture}`;
+
+  test(`${fixture}: logits at every position and greedy ids match expected.json`, async () => {
+    for (const c of cases) {
+      const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all' });
+      expect(r.backend).toBe('webgpu');
+      expectLogitsClose(r.logits, c.logits, `${fixture} ids=${c.input_ids.length}`);
+      expect(r.generated).toEqual(c.greedy);
+    }
+  });
+
+  test(`${fixture}: a split into stages gives the same result as one stage`, async () => {
+    const c = cases[cases.length - 1];
+    const one = await infer({ model, ids: c.input_ids, steps: 4, logits: 'all' });
+    const split = fixture === 'tiny-llama' ? '0-1,1-3,3-4' : '0-2,2-3,3-6';
+    const many = await infer({ model, ids: c.input_ids, steps: 4, logits: 'all', stages: split });
+    expect(many.generated).toEqual(one.generated);
+    for (let r = 0; r < one.logits.length; r++) {
+      const rep = allClose(many.logits[r], one.logits[r], 1e-6, 1e-6, `stages ${split} row ${r}`);
+      expect(rep.ok, rep.mismatches.join('\n')).toBe(true);
+    }
+  });
+
+  test(`${fixture}: embedding and LM head split across small bindings give the same result`, async () => {
+    const c = cases[1];
+    // 4 KiB bindings: the (314, dim) embedding / LM head and the MLP matrices all split into many chunks.
+    const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all', maxBindingBytesOverride: 4096 });
+    expectLogitsClose(r.logits, c.logits, `${fixture} split bindings`);
+    expect(r.generated).toEqual(c.greedy);
+  });
+
+  test(`${fixture}: decode with the KV cache equals a full recompute`, async () => {
+    const c = cases[1];
+    const cached = await infer({ model, ids: c.input_ids, steps: 6, logits: 'none' });
+    // Prefill the prompt plus what was generated: row i's argmax is the token after position i.
+    const full = await infer({ model, ids: [...c.input_ids, ...cached.generated.slice(0, 5)], steps: 1, logits: 'all' });
+    const argmax = (row: number[]) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
+    const recomputed = full.logits.slice(c.input_ids.length - 1).map(argmax);
+    expect(recomputed).toEqual(cached.generated);
+  });
+}
+
+for (const dtype of ['f32', 'f16', 'bf16'] as const) {
+  test(`generated tiny model in ${dtype.toUpperCase()}: WebGPU greedy ids equal the CPU backend's on the same files`, async () => {
+    const dir = resolve(MODELS_DIR, `webgpu-test-tiny-${dtype}`);
+    if (!existsSync(resolve(dir, 'config.json'))) await makeModel({ preset: 'tiny', out: dir, dtype, seed: 7 });
+    const model = server.mount(dir);
+    const ids = [1, 17, 42, 99, 200, 311, 5, 64, 128];
+    const gpu = await infer({ model, ids, steps: 16, logits: 'last' });
+    const cpu = await infer({ model, ids, steps: 16, logits: 'last', backend: 'cpu' });
+    expect(cpu.backend).toBe('cpu');
+    expect(gpu.generated).toEqual(cpu.generated);
+    expectLogitsClose(gpu.logits, cpu.logits, `tiny ${dtype} last row`);
+  });
+}

@@ -275,8 +275,9 @@ function numberFlag(v: string | true | undefined, name: string): number | undefi
   return n;
 }
 
-async function main(): Promise<void> {
-  const f = parseFlags(process.argv.slice(2), {
+/** The command line as generator runs (a draft with --target-out is two). Throws ShoalError on bad input. */
+export function parseMakeModelArgs(argv: string[]): MakeModelOptions[] {
+  const f = parseFlags(argv, {
     values: ['preset', 'out', 'seed', 'dtype', 'shard-mb', 'draft-of', 'draft-layers', 'draft-strength', 'target-out'],
     switches: [],
   });
@@ -293,12 +294,17 @@ async function main(): Promise<void> {
     shardMb: numberFlag(f['shard-mb'], 'shard-mb'),
     draftLayers: f['draft-layers'] === undefined ? undefined : intFlag(f, 'draft-layers', 0, 1),
     draftStrength: numberFlag(f['draft-strength'], 'draft-strength'),
-    log: (line: string) => process.stderr.write(line + '\n'),
   };
   const runs: MakeModelOptions[] = [{ ...common, out: f.out, role: f['draft-of'] !== undefined ? 'draft' : 'model' }];
   if (typeof f['target-out'] === 'string') runs.push({ ...common, out: f['target-out'], role: 'model' });
+  for (const run of runs) checkOptions(run); // fail before writing anything
+  return runs;
+}
+
+async function main(): Promise<void> {
+  const runs = parseMakeModelArgs(process.argv.slice(2));
   for (const run of runs) {
-    const r = await makeModel(run);
+    const r = await makeModel({ ...run, log: (line) => process.stderr.write(line + '\n') });
     const s = r.spec;
     process.stdout.write(
       `${r.dir}: ${run.preset}${run.role === 'draft' ? ' draft' : ''}, ${s.nLayers} layers, dim ${s.dim}, vocab ${s.vocabSize}, ` +

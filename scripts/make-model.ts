@@ -31,9 +31,12 @@ export interface MakeModelOptions {
   /**
    * Draft/target pairs (issue 8): the draft is the target's first `draftLayers` layers with the
    * target's own embedding, final norm and LM head (same names, same random streams, so the bytes
-   * are identical). The target's layers from `draftLayers` on write into the residual stream scaled
-   * by `draftStrength` (0: the draft is exact; 1: a plain random model), which sets how often the
-   * draft's guess is the target's.
+   * are identical; the tokenizer depends on the vocabulary only). The target's layers from
+   * `draftLayers` on write into the residual stream scaled by `draftStrength` (0: the draft is
+   * exact; 1: a plain random model), which sets how often the draft's guess is the target's.
+   * Measured greedy agreement (draft argmax = target argmax along the target's own continuation,
+   * demo preset, 3 prompts x 48 tokens): draftLayers 2: S 0.02 -> 0.91, 0.05 -> 0.73, 0.1 -> 0.59,
+   * 0.15 -> 0.51, 0.2 -> 0.39, 0.3 -> 0.20, 1 -> 0.01; draftLayers 4: S 0.05 -> 0.87, 0.1 -> 0.74.
    */
   role?: 'model' | 'draft';
   draftLayers?: number;
@@ -137,9 +140,12 @@ async function fillTensor(t: InitTensor, seed: number, sink: (bytes: Uint8Array)
 
 /**
  * The random init, as multipliers of 1/sqrt(fan_in) (LeCun normal: each projection keeps the scale
- * of its input). Not HF's fixed normal(0, initializer_range = 0.02): measured on the demo preset,
- * that makes narrow models (dim 64-256) collapse to repeating one token, while this scale gives
- * varied greedy tokens from tiny to 1B shapes. Embedding (and a separate LM head): 1/sqrt(dim).
+ * of its input); embedding and a separate LM head use 1/sqrt(dim). Why not HF's fixed
+ * normal(0, initializer_range = 0.02): on the demo preset it collapses to one token repeated (1-3
+ * distinct greedy tokens out of 40). Plain LeCun still repeats (4-16 of 40) because attention
+ * averages the context into a component shared by every position; halving o_proj and giving the
+ * MLP 1.5x makes the token-specific path win: 38-40 distinct of 40 on demo, 33-38 on tiny, 39-40 on
+ * smollm2-135m (4 prompts x 2 seeds, CPU engine, greedy).
  */
 export interface InitScheme {
   embed: number;

@@ -12,7 +12,7 @@ import { f32ToBf16, f32ToF16 } from '../src/weights/dtype.ts';
 import { planShards, safetensorsLayout, shardFileName, shardIndex, tensorBytes, type TensorEntry } from '../src/weights/writer.ts';
 import { intFlag, parseFlags, runCli } from './cli.ts';
 
-/** Hugging Face's default max_shard_size is "2GB"; we count it in MiB. */
+/** Hugging Face's default max_shard_size is "2GB", which it reads as 2 * 10^9 bytes: --shard-mb counts 10^6 bytes. */
 export const DEFAULT_SHARD_MB = 2000;
 /** Elements generated and written per step: bounds memory whatever the tensor size. */
 const CHUNK_ELEMENTS = 1 << 20;
@@ -242,7 +242,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
 
   await mkdir(dir, { recursive: true });
   await clearWeights(dir);
-  const shards = planShards(tensors, o.shardMb * 1024 * 1024);
+  const shards = planShards(tensors, o.shardMb * 1e6);
   const files: string[] = [];
   for (let s = 0; s < shards.length; s++) {
     const file = shards.length === 1 ? 'model.safetensors' : shardFileName(s, shards.length);

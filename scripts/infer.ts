@@ -2,8 +2,7 @@
 // (the JSON shape is a contract, shared/ARCHITECTURE.md).
 import { ShoalError } from '../src/errors.ts';
 import { createCpuBackend } from '../src/backend/cpu/index.ts';
-import { openModel } from '../src/weights/model.ts';
-import { modelFilesFor } from './modelLocation.ts';
+import { openModel, resolveModelFiles } from '../src/weights/model.ts';
 import { parseStages, runInfer } from '../src/model/infer.ts';
 import type { InferResult } from '../src/model/infer.ts';
 import type { LogitsMode } from '../src/model/stage.ts';
@@ -43,7 +42,7 @@ await runCli(async () => {
     const { runInferInBrowser } = await import('./webgpu-runner.ts');
     result = await runInferInBrowser({ model: f.model, ids, steps, stages: f.stages as string | undefined, logits });
   } else {
-    const model = await openModel(modelFilesFor(f.model));
+    const model = await openModel(await resolveModelFiles(f.model));
     const stages = typeof f.stages === 'string' ? parseStages(f.stages, model.spec.nLayers) : undefined;
     result = await runInfer({ model, backend: createCpuBackend(), ids, steps, stages, logits });
   }

@@ -18,7 +18,14 @@ export function shoalDevPlugin(): Plugin {
       const throttle = { bytesPerSecFor: throttleFromRequest };
       const fixtures = serveFiles('/fixtures/', FIXTURES_DIR, throttle);
       const models = serveFiles('/models/', MODELS_DIR, throttle);
-      server.middlewares.use((req, res, next) => void fixtures(req, res, () => void models(req, res, next)));
+      // A missing model file is a real 404, not Vite's index.html fallback (the loader probes for shard indexes).
+      const notFound = (req: { url?: string }, res: { statusCode: number; end(s: string): void }, next: () => void) => {
+        if (/^\/(fixtures|models)\//.test(req.url ?? '')) {
+          res.statusCode = 404;
+          res.end('not found');
+        } else next();
+      };
+      server.middlewares.use((req, res, next) => void fixtures(req, res, () => void models(req, res, () => notFound(req, res, next))));
       // Vite's HMR listener only takes upgrades for its own protocol; ours only takes /signal.
       signaling = new SignalingServer({ secret: process.env.SHOAL_ROOM_SECRET || undefined });
       if (server.httpServer) {

@@ -17,7 +17,7 @@ export const DEFAULT_SHARD_MB = 2000;
 /** Elements generated and written per step: bounds memory whatever the tensor size. */
 const CHUNK_ELEMENTS = 1 << 20;
 /** Bumped when the same options would produce different bytes, so cached demo models get rebuilt. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 const TORCH_DTYPE: Record<GenDtype, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
 const FILE_DTYPE: Record<GenDtype, WeightDtype> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };

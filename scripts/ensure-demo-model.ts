@@ -10,6 +10,7 @@ import { runCli } from './cli.ts';
 /** The presets served without any download, and the seed they are generated with. */
 export const DEMO_PRESETS = ['demo', 'tiny'] as const;
 export const DEMO_SEED = 0;
+let tmpCounter = 0;
 
 /** True when `dir` holds a complete model from this generator version (else it is rebuilt). */
 function isCurrent(dir: string, preset: string): boolean {
@@ -32,11 +33,18 @@ export async function ensureDemoModel(modelsDir = 'public/models', log: (line: s
   for (const preset of DEMO_PRESETS) {
     const dir = join(root, preset);
     if (isCurrent(dir, preset)) continue;
-    const tmp = join(root, `.${preset}.tmp-${process.pid}`);
+    const tmp = join(root, `.${preset}.tmp-${process.pid}-${tmpCounter++}`);
     await rm(tmp, { recursive: true, force: true });
     const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED });
     await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another process (a second `npm start`, a test server) won the race with the same bytes.
+      await rm(tmp, { recursive: true, force: true });
+      if (!isCurrent(dir, preset)) throw e;
+      continue;
+    }
     log(`generated ${preset} model in ${dir} (${(r.weightBytes / 2 ** 20).toFixed(1)} MiB, ${r.seconds.toFixed(1)} s)`);
   }
   return join(root, 'demo');

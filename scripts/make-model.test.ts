@@ -253,4 +253,11 @@ describe('ensureDemoModel', () => {
     expect(existsSync(join(models, 'tiny', 'model.safetensors'))).toBe(true);
     expect(readdirSync(models).sort()).toEqual(['demo', 'tiny']); // no temporary folders left
   });
+
+  it('survives concurrent callers (two servers starting at once)', async () => {
+    const models = outDir('models');
+    await Promise.all([ensureDemoModel(models), ensureDemoModel(models), ensureDemoModel(models)]);
+    expect(readdirSync(models).sort()).toEqual(['demo', 'tiny']);
+    expect((await openModel(localModelFiles(join(models, 'demo')))).spec.nLayers).toBe(12);
+  });
 });

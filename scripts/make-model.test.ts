@@ -223,6 +223,7 @@ describe('make-model CLI', () => {
     [['--draft-of', 'tiny', '--draft-layers', '9', '--out', 'x'], /--draft-layers must be an integer in 1\.\.4/],
     [['--draft-of', 'tiny', '--draft-layers', '2', '--draft-strength', '-1', '--out', 'x'], /--draft-strength must be a number >= 0/],
     [['--preset', 'tiny', '--out', 'x', '--target-out', 'y'], /--target-out only goes with --draft-of/],
+    [['--preset', 'tiny', '--out', 'x', '--draft-strength', '0.5'], /--draft-strength needs --draft-layers/],
     [['--preset', 'tiny', '--out', 'x', '--bogus'], /unknown flag --bogus/],
   ])('rejects %j', (args, message) => {
     expect(() => parseMakeModelArgs(args)).toThrow(message);

@@ -113,6 +113,9 @@ function valueTable(dtype: WeightDtype, mean: number, std: number): Float32Array
   return dtype === 'BF16' ? f32ToBf16(v) : f32ToF16(v);
 }
 
+// safetensors is little-endian and the chunks are typed-array bytes: refuse to write wrong files.
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /**
  * Write a tensor's values to `sink` chunk by chunk: mulberry32 gives 32 random bits per step, i.e.
  * two 16-bit table indices. Deterministic from (seed, name) alone.
@@ -205,6 +208,7 @@ function checkOptions(o: MakeModelOptions) {
   }
   const draftStrength = o.draftStrength ?? 1;
   if (!(Number.isFinite(draftStrength) && draftStrength >= 0)) throw new ShoalError('ERR_BAD_ARGS', `--draft-strength must be a number >= 0 (got ${draftStrength})`);
+  if (o.draftStrength !== undefined && o.draftLayers === undefined) throw new ShoalError('ERR_BAD_ARGS', '--draft-strength needs --draft-layers N (the layers it leaves unscaled)');
   if (o.role === 'draft' && o.draftLayers === undefined) throw new ShoalError('ERR_BAD_ARGS', '--draft-of needs --draft-layers N (how many of the target\'s layers the draft keeps)');
   return { preset, seed, dtype, shardMb, draftLayers, draftStrength, role: o.role ?? 'model' };
 }
@@ -220,6 +224,7 @@ async function clearWeights(dir: string): Promise<void> {
 export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult> {
   const t0 = performance.now();
   const o = checkOptions(opts);
+  if (!LITTLE_ENDIAN) throw new ShoalError('ERR_BAD_ARGS', 'make-model writes little-endian safetensors and needs a little-endian machine');
   const log = opts.log ?? (() => {});
   const dir = resolve(opts.out);
   const tok = generateTokenizer(o.preset.config.vocab_size as number);

@@ -3,6 +3,9 @@
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createBestBackend } from '../../src/backend/select.ts';
 import type { Backend } from '../../src/backend/types.ts';
+import { kernelBench } from './webgpu-kernel-bench.ts';
+import type { OpShape } from './webgpu-kernel-bench.ts';
+import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import { errorMessage } from '../../src/errors.ts';
 import { parseStages, runInfer } from '../../src/model/infer.ts';
@@ -56,4 +59,9 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
   }
 }
 
+async function shoalKernelBench(shape: OpShape, gemvKind?: GemvKind): Promise<Record<string, number>> {
+  return kernelBench(shape, (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined), gemvKind);
+}
+
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
+(window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;

@@ -2,6 +2,7 @@
 // weight dtype. Exposed as window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
+import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import type { Backend, HostTensor, Tensor, WeightDtype } from '../../src/backend/types.ts';
 import { allClose } from '../../src/testing/allClose.ts';
@@ -39,14 +40,31 @@ function hostTensor(name: string, values: Float32Array, shape: number[], dtype: 
 interface Pair { cpu: Backend; gpu: WebGpuBackend }
 const gpus = new Map<number, WebGpuBackend>();
 
+let device: GPUDevice | undefined;
+/** The decode matmul kernel under test: each matmul check runs once per kind (see MatmulKind). */
+let gemvKind: 'gemv' | 'rows' = 'rows';
+
 async function pair(maxBindingBytesOverride = 0): Promise<Pair> {
-  let gpu = gpus.get(maxBindingBytesOverride);
+  const key = maxBindingBytesOverride * 2 + (gemvKind === 'gemv' ? 1 : 0);
+  let gpu = gpus.get(key);
   if (!gpu) {
-    const g = await createWebGpuBackend(maxBindingBytesOverride ? { maxBindingBytesOverride } : {});
+    device ??= (await requestWebGpuDevice()) ?? undefined;
+    if (!device) throw new Error('WebGPU is not available in this browser');
+    const g = await createWebGpuBackend({ device, gemvKind, ...(maxBindingBytesOverride ? { maxBindingBytesOverride } : {}) });
     if (!g) throw new Error('WebGPU is not available in this browser');
-    gpus.set(maxBindingBytesOverride, (gpu = g));
+    gpus.set(key, (gpu = g));
   }
   return { cpu: createCpuBackend(), gpu };
+}
+
+async function eachGemvKind(f: () => Promise<CheckReport[]>): Promise<CheckReport[]> {
+  const out: CheckReport[] = [];
+  for (const kind of ['rows', 'gemv'] as const) {
+    gemvKind = kind;
+    for (const r of await f()) out.push({ ...r, label: `${r.label} [${kind}]` });
+  }
+  gemvKind = 'rows';
+  return out;
 }
 
 /** Run the same op on both backends and compare the f32 results. */
@@ -263,10 +281,10 @@ const suite = {
   rmsNorm: checkRmsNorm,
   embed: () => checkEmbed(false),
   embedSplit: () => checkEmbed(true),
-  matmul: (dtype: WeightDtype) => checkMatmul(dtype, false),
-  matmulSplit: (dtype: WeightDtype) => checkMatmul(dtype, true),
-  gateUp: (dtype: WeightDtype) => checkGateUp(dtype, false),
-  gateUpSplit: (dtype: WeightDtype) => checkGateUp(dtype, true),
+  matmul: (dtype: WeightDtype) => eachGemvKind(() => checkMatmul(dtype, false)),
+  matmulSplit: (dtype: WeightDtype) => eachGemvKind(() => checkMatmul(dtype, true)),
+  gateUp: (dtype: WeightDtype) => eachGemvKind(() => checkGateUp(dtype, false)),
+  gateUpSplit: (dtype: WeightDtype) => eachGemvKind(() => checkGateUp(dtype, true)),
   attention: checkAttention,
   argmaxSlice: checkArgmaxSlice,
   oneSubmit: checkOneSubmit,

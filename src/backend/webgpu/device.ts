@@ -30,6 +30,10 @@ export interface GpuContext {
   maxBufferBytes: number;
   maxWorkgroupsPerDim: number;
   adapterInfo: string;
+  /** A CPU implementation of WebGPU (SwiftShader, lavapipe, WARP): kernels without barriers run faster there. */
+  cpuAdapter: boolean;
+  /** The device has the 'subgroups' feature. */
+  subgroups: boolean;
   /** True when we created the device (then destroy() may destroy it). */
   ownsDevice: boolean;
   /** Stop reporting this device's failures to our handler (the device may live on with another backend). */
@@ -41,6 +45,8 @@ export function gpuApi(): GPU | undefined {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   return nav?.gpu;
 }
+
+const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|microsoft basic render|warp/i;
 
 /** Describe an adapter in one line for logs and benchmark headers. */
 function describe(info: GPUAdapterInfo | undefined): string {
@@ -70,7 +76,9 @@ export async function requestWebGpuDevice(): Promise<GPUDevice | null> {
     requiredLimits[name] = offered;
   }
   try {
-    return await adapter.requestDevice({ label: describe(adapter.info), requiredLimits });
+    // Subgroups only when offered: the decode gemv uses them, and falls back to other kernels without.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups'] : [];
+    return await adapter.requestDevice({ label: describe(adapter.info), requiredLimits, requiredFeatures });
   } catch (e) {
     throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `could not create a WebGPU device: ${errorMessage(e)}`, { cause: e });
   }
@@ -80,7 +88,8 @@ export async function requestWebGpuDevice(): Promise<GPUDevice | null> {
 export async function requestGpuContext(onFailure: (err: ShoalError) => void, existing?: GPUDevice): Promise<GpuContext | null> {
   const device = existing ?? (await requestWebGpuDevice());
   if (!device) return null;
-  const adapterInfo = describe((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo);
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const adapterInfo = info ? describe(info) : device.label || 'unknown adapter';
   const dev = device;
   let attached = true;
   dev.lost.then((info) => {
@@ -98,6 +107,8 @@ export async function requestGpuContext(onFailure: (err: ShoalError) => void, ex
     maxBufferBytes: dev.limits.maxBufferSize,
     maxWorkgroupsPerDim: dev.limits.maxComputeWorkgroupsPerDimension,
     adapterInfo,
+    cpuAdapter: CPU_ADAPTER.test(adapterInfo) || !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter,
+    subgroups: device.features.has('subgroups'),
     ownsDevice: !existing,
     detach() {
       attached = false;

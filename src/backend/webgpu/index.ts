@@ -8,13 +8,14 @@ import type { GpuContext } from './device.ts';
 import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';
 import type { FitLimits, TensorShapeInfo } from './layout.ts';
 import { pipelinesFor } from './pipelines.ts';
-import type { Pipelines } from './pipelines.ts';
+import type { GemvKind, Pipelines } from './pipelines.ts';
 import { Recorder } from './recorder.ts';
 
 /** From this many rows on, matmul uses the tiled kernel (weights read once per 32 rows) instead of gemv. */
 const TILED_MIN_ROWS = 4;
-const GEMV_ROWS = 4; // outputs per gemv workgroup (gemv.wgsl ROWS)
 const TILE = 32; // matmul_tiled.wgsl TM = TN
+/** Output rows per workgroup of each matmul kernel (gemv.wgsl ROWS, gemv_subgroup.wgsl ROWS_PER_WG, ...). */
+const ROWS_PER_WORKGROUP = { gemv: 4, subgroup: 16, rows: 64, tiled: TILE } as const;
 const MAX_HEAD_DIM = 256; // attention.wgsl MAX_HEAD_DIM
 const SMALL_UPLOAD_BYTES = 64 * 1024; // fromHost below this goes through the arena, above it a fresh buffer
 
@@ -23,6 +24,8 @@ export interface WebGpuBackendOptions {
   onFailure?: (err: ShoalError) => void;
   /** Pretend bindings are this small (tests of the split path; phones have 128 MiB). */
   maxBindingBytesOverride?: number;
+  /** Force a decode matmul kernel (tests check each); default: subgroup when offered, else rows on CPU adapters, else gemv. */
+  gemvKind?: GemvKind;
   /** Device memory the stage may use, for checkFits (WebGPU does not report it). */
   memoryBudgetBytes?: number;
 }
@@ -108,6 +111,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
   private readonly staging: BufferPool;
   private readonly dummy: GPUBuffer;
   private readonly gcRelease: FinalizationRegistry<GPUBuffer>;
+  /** Decode matmul kernel: see GemvKind. */
+  readonly gemvKind: GemvKind;
   private uploadedBytes = 0;
   private destroyed = false;
 
@@ -117,6 +122,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const binding = Math.min(ctx.maxBindingBytes, opts.maxBindingBytesOverride ?? Infinity);
     this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
     this.pipes = pipelinesFor(this.device);
+    this.gemvKind = opts.gemvKind ?? (ctx.subgroups ? 'subgroup' : ctx.cpuAdapter ? 'rows' : 'gemv');
+    if (this.gemvKind === 'subgroup' && !ctx.subgroups) throw new ShoalError('ERR_BACKEND', 'gemvKind subgroup needs a device with the subgroups feature');
     this.rec = new Recorder(this.device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.pool = new BufferPool(this.device, usage);
@@ -276,8 +283,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
     if (res && numel(res.shape) !== T * N) throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
     const tiled = T >= TILED_MIN_ROWS;
+    const kind = tiled ? 'tiled' : this.gemvKind;
     const kernel = this.pipes.matmul({
-      tiled,
+      kind,
       w: this.weightDtype(wt, what),
       wUp: ut ? this.weightDtype(ut, what) : undefined,
       bias: bias ? this.weightDtype(bias, what) : undefined,
@@ -291,7 +299,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
       new Uint32Array(p, 0, 5).set([T, K, N, c.rowStart, c.rows]);
       new Float32Array(p, 20, 1)[0] = eps;
       const buffers = [xt.buffer, y.buffer, res?.buffer ?? this.dummy, c.buffer, ut?.chunks[ci].buffer ?? this.dummy, bias?.buffer ?? this.dummy, norm?.buffer ?? this.dummy];
-      const grid: [number, number] = tiled ? [Math.ceil(c.rows / TILE), Math.ceil(T / TILE)] : [Math.ceil(c.rows / GEMV_ROWS), T];
+      const grid: [number, number] = [Math.ceil(c.rows / ROWS_PER_WORKGROUP[kind]), tiled ? Math.ceil(T / TILE) : T];
       this.rec.dispatch(kernel, buffers, p, grid);
     });
     return y;

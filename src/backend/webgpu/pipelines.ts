@@ -3,6 +3,8 @@
 import type { WeightDtype } from '../types.ts';
 import { buildShader } from './shaderGen.ts';
 import gemvSrc from './kernels/gemv.wgsl?raw';
+import gemvRowsSrc from './kernels/gemv_rows.wgsl?raw';
+import gemvSubgroupSrc from './kernels/gemv_subgroup.wgsl?raw';
 import tiledSrc from './kernels/matmul_tiled.wgsl?raw';
 import rmsnormSrc from './kernels/rmsnorm.wgsl?raw';
 import embedSrc from './kernels/embed.wgsl?raw';
@@ -19,8 +21,16 @@ export interface Kernel {
   id: number;
 }
 
+/**
+ * Decode kernels: subgroup (one subgroup per row, subgroupAdd; needs the 'subgroups' feature), gemv (4 rows per
+ * workgroup, shared-memory reduction), rows (one invocation per row, for CPU adapters without subgroups).
+ * Prefill: tiled.
+ */
+export type GemvKind = 'subgroup' | 'gemv' | 'rows';
+export type MatmulKind = GemvKind | 'tiled';
+
 export interface MatmulVariant {
-  tiled: boolean;
+  kind: MatmulKind;
   w: WeightDtype;
   wUp?: WeightDtype; // gate-up: the second weight
   bias?: WeightDtype;
@@ -68,7 +78,7 @@ export class Pipelines {
 
   /** Bindings: 1 x, 2 y, 3 residual, 4 w, 5 w_up, 6 bias, 7 norm_w (absent ones get a dummy buffer). */
   matmul(v: MatmulVariant): Kernel {
-    const key = `matmul:${v.tiled ? 'tiled' : 'gemv'}:${v.w}:${v.wUp ?? '-'}:${v.bias ?? '-'}:${v.norm ?? '-'}:${v.residual}`;
+    const key = `matmul:${v.kind}:${v.w}:${v.wUp ?? '-'}:${v.bias ?? '-'}:${v.norm ?? '-'}:${v.residual}`;
     return this.get(key, ['read', 'rw', 'read', 'read', 'read', 'read', 'read'], () =>
       buildShader({
         consts: { HAS_NORM: !!v.norm, HAS_BIAS: !!v.bias, HAS_RESIDUAL: v.residual, GATE_UP: !!v.wUp },
@@ -78,7 +88,7 @@ export class Pipelines {
           { name: 'bias', binding: 6, dtype: v.bias ?? 'F32' },
           { name: 'norm_w', binding: 7, dtype: v.norm ?? 'F32' },
         ],
-        body: v.tiled ? tiledSrc : gemvSrc,
+        body: { tiled: tiledSrc, rows: gemvRowsSrc, gemv: gemvSrc, subgroup: gemvSubgroupSrc }[v.kind],
       }),
     );
   }

@@ -21,5 +21,9 @@ export interface ShaderParts {
 export function buildShader(parts: ShaderParts): string {
   const consts = Object.entries(parts.consts ?? {}).map(([k, v]) => `const ${k}: bool = ${v};`);
   const weights = (parts.weights ?? []).map((w) => weightBinding(w.name, w.binding, w.dtype));
-  return [...consts, ...weights, parts.body].join('\n');
+  // Directives (enable, diagnostic) must come before any declaration: hoist them from the kernel body.
+  const lines = parts.body.split('\n');
+  const directives = lines.filter((l) => /^(enable|diagnostic|requires)\b/.test(l));
+  const body = lines.filter((l) => !/^(enable|diagnostic|requires)\b/.test(l)).join('\n');
+  return [...directives, ...consts, ...weights, body].join('\n');
 }

@@ -1,0 +1,47 @@
+// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 128] [--decode 64] [--backends webgpu,cpu]`:
+// WebGPU and CPU side by side in the same headless Chromium (WebGPU via SwiftShader here): prefill and decode
+// tokens/s, dispatches and submits per decoded token, weight bytes read per token and the effective GB/s.
+// Napkin math: decode reads every layer weight once plus the LM head, so bytes/token = weights (bf16: 2 B/param).
+import { layerParamCount, parseConfig } from '../../src/model/config.ts';
+import { ShoalError } from '../../src/errors.ts';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { openEngineSession } from '../webgpu-runner.ts';
+import { benchModel } from './models.ts';
+
+await runCli(async () => {
+  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'backends'], switches: [] });
+  const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
+  const promptLen = intFlag(f, 'prompt', 128, 1);
+  const decodeLen = intFlag(f, 'decode', 64, 1);
+  const backends = String(f.backends ?? 'webgpu,cpu').split(',');
+  for (const b of backends) if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
+  const session = await openEngineSession();
+  try {
+    const ua = await session.page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? navigator.userAgent);
+    console.log(`engine benchmark in headless ${ua} (WebGPU adapter: SwiftShader on this machine), prompt ${promptLen}, decode ${decodeLen}, greedy, bf16 weights`);
+    console.log('| preset | backend | prefill tok/s | decode tok/s | dispatches/token | dispatches/layer | submits/token | weight MB read/token | effective GB/s |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const preset of presets) {
+      const { dir } = await benchModel(preset, 'bf16');
+      const spec = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')));
+      // Decode reads every layer's weights, the final norm and the LM head (the embedding only gathers one row).
+      const bytesPerToken = 2 * (spec.nLayers * layerParamCount(spec) + spec.vocabSize * spec.dim + spec.dim);
+      const model = session.modelUrl(dir);
+      const ids = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
+      for (const backend of backends as ('webgpu' | 'cpu')[]) {
+        const reply = await session.infer({ model, ids, steps: decodeLen + 1, logits: 'none', backend });
+        if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
+        const st = reply.result.stats!;
+        const prefillTps = promptLen / (st.prefillMs / 1000);
+        const decodeTps = decodeLen / (st.decodeMs / 1000);
+        const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
+        const perLayer = st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
+        console.log(`| ${preset} | ${name} | ${prefillTps.toFixed(1)} | ${decodeTps.toFixed(2)} | ${st.dispatchesPerToken?.toFixed(1) ?? '-'} | ${perLayer} | ${st.submitsPerToken?.toFixed(2) ?? '-'} | ${(bytesPerToken / 1e6).toFixed(1)} | ${((bytesPerToken * decodeTps) / 1e9).toFixed(2)} |`);
+      }
+    }
+  } finally {
+    await session.close();
+  }
+});

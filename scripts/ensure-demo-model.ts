@@ -33,18 +33,20 @@ export async function ensureDemoModel(modelsDir = 'public/models', log: (line: s
   for (const preset of DEMO_PRESETS) {
     const dir = join(root, preset);
     if (isCurrent(dir, preset)) continue;
-    const tmp = join(root, `.${preset}.tmp-${process.pid}-${tmpCounter++}`);
-    await rm(tmp, { recursive: true, force: true });
+    const tag = `${process.pid}-${tmpCounter++}`;
+    const tmp = join(root, `.${preset}.tmp-${tag}`);
     const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED });
-    await rm(dir, { recursive: true, force: true });
-    try {
-      await rename(tmp, dir);
-    } catch (e) {
-      // Another process (a second `npm start`, a test server) won the race with the same bytes.
-      await rm(tmp, { recursive: true, force: true });
-      if (!isCurrent(dir, preset)) throw e;
-      continue;
+    // Swap by renames (atomic), never by deleting a folder another process may be renaming into.
+    // Losing a race to a concurrent caller is fine: the winner wrote the same bytes.
+    if (!isCurrent(dir, preset)) {
+      const old = join(root, `.${preset}.old-${tag}`);
+      await rename(dir, old).catch(() => {});
+      await rename(tmp, dir).catch((e: unknown) => {
+        if (!isCurrent(dir, preset)) throw e;
+      });
+      await rm(old, { recursive: true, force: true });
     }
+    await rm(tmp, { recursive: true, force: true });
     log(`generated ${preset} model in ${dir} (${(r.weightBytes / 2 ** 20).toFixed(1)} MiB, ${r.seconds.toFixed(1)} s)`);
   }
   return join(root, 'demo');

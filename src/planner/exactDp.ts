@@ -16,6 +16,8 @@ import type { Tables } from './tables.ts';
 export interface DpResult {
   segs: Seg[];
   objectiveSec: number;
+  /** Heuristic only, when nothing fits: how many layers (from the first) the best order could cover. */
+  reach?: number;
 }
 
 /** Inner steps the DP would take (transitions x cut pairs); Infinity when the state space is too large to list. */

@@ -8,8 +8,8 @@
 import { ShoalError } from '../errors.ts';
 import type { Seg } from './costModel.ts';
 import { deviceClasses } from './deviceClasses.ts';
-import type { DpResult } from './exactDp.ts';
-import type { Tables } from './tables.ts';
+import { exactDp, type DpResult } from './exactDp.ts';
+import { Tables } from './tables.ts';
 
 interface Label {
   f: number;
@@ -60,7 +60,11 @@ function orderDpScalar(T: Tables, order: number[]): DpResult {
   let objective = Infinity;
   let bn = -1;
   for (let n = 0; n < N; n++) if (best[n * L + L - 1] < objective) [objective, bn] = [best[n * L + L - 1], n];
-  if (bn < 0) return { segs: [], objectiveSec: Infinity };
+  if (bn < 0) {
+    let reach = 0;
+    for (let k = 0; k < N * L; k++) if (best[k] < Infinity) reach = Math.max(reach, (k % L) + 1);
+    return { segs: [], objectiveSec: Infinity, reach };
+  }
   const segs: Seg[] = [];
   let j = L - 1;
   let n = bn;
@@ -106,7 +110,13 @@ function orderDpPareto(T: Tables, order: number[]): DpResult {
   for (let n = 0; n < N; n++) fronts[n * L + L - 1].forEach((lab, k) => {
     if (lab.f + D * lab.g < objective) [objective, bn, bk] = [lab.f + D * lab.g, n, k];
   });
-  if (bn < 0) return { segs: [], objectiveSec: Infinity };
+  if (bn < 0) {
+    let reach = 0;
+    fronts.forEach((f, x) => {
+      if (f.length) reach = Math.max(reach, (x % L) + 1);
+    });
+    return { segs: [], objectiveSec: Infinity, reach };
+  }
   const segs: Seg[] = [];
   let j = L - 1;
   let n = bn;
@@ -123,67 +133,162 @@ export interface HeuristicOptions {
   budgetMs: number;
   /** Clock, injectable so tests can make the search deterministic. */
   now?: () => number;
+  /** Kicks without improvement before the search stops on its own (default 2K + 20). */
+  maxStaleKicks?: number;
+  seed?: number;
 }
+
+/** Small seeded PRNG (mulberry32): the search is reproducible for a given scenario and budget. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Devices the exact DP is run on to seed the search when the fleet is too large for it. */
+const SEED_SUBSET = 8;
 
 export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   const now = opts.now ?? (() => performance.now());
   const deadline = now() + opts.budgetMs;
+  const random = rng(opts.seed ?? 1);
   const devs = T.p.devices;
   const K = devs.length;
+  const L = T.L;
   const idx = Array.from({ length: K }, (_, i) => i);
   const maxC = Math.max(...devs.map((d) => d.flops));
   const maxR = Math.max(...devs.map((d) => d.loadBytesPerSec));
+  const alone = idx.map((d) => (T.fits(d, 0, L - 1) ? T.finish(d, -1, 0, L - 1, 0) : T.B[(d * L) * L + L - 1] * 2));
   const keys: ((d: number) => number)[] = [
     (d) => devs[d].flops,
     (d) => devs[d].loadBytesPerSec,
     (d) => 2 / (maxC / devs[d].flops + maxR / devs[d].loadBytesPerSec),
     (d) => devs[d].memoryBytes,
     (d) => Math.min(devs[d].uplinkBytesPerSec, devs[d].downlinkBytesPerSec),
+    (d) => -alone[d],
   ];
-  let best: DpResult = { segs: [], objectiveSec: Infinity };
+  let best: DpResult = { segs: [], objectiveSec: Infinity, reach: -1 };
   let bestOrder = idx;
-  const tryOrder = (order: number[]): boolean => {
-    const r = orderDp(T, order);
-    if (r.objectiveSec < best.objectiveSec - 1e-12 * Math.abs(best.objectiveSec)) {
+  // Lexicographic: first how many layers the order can cover at all (so an infeasible start climbs towards a
+  // feasible one), then time; a strict improvement beyond rounding noise, so the search cannot cycle on ties.
+  const cover = (r: DpResult) => (r.objectiveSec < Infinity ? L : (r.reach ?? 0));
+  const betterResult = (a: DpResult, b: DpResult) => cover(a) > cover(b) || (cover(a) === cover(b) && a.objectiveSec < Infinity && (b.objectiveSec === Infinity || a.objectiveSec < b.objectiveSec * (1 - 1e-12)));
+  const offer = (order: number[], r: DpResult) => {
+    if (betterResult(r, best)) {
       best = r;
       bestOrder = order;
-      return true;
     }
-    return false;
   };
+  const starts: number[][] = [];
   for (const key of keys) {
     const weakToStrong = [...idx].sort((a, b) => key(a) - key(b) || a - b);
-    tryOrder(weakToStrong);
-    tryOrder([...weakToStrong].reverse());
+    starts.push(weakToStrong, [...weakToStrong].reverse());
   }
-  if (best.objectiveSec === Infinity) {
-    throw new ShoalError('ERR_INFEASIBLE_PLAN', `no plan fits: no contiguous split of the ${T.L} layers fits the memory of the ${K} devices`);
-  }
-  // Local search on the order: identical devices are interchangeable, so only moves between classes count.
-  const cls = deviceClasses(devs);
-  const classOf = new Int32Array(K);
-  cls.members.forEach((m, c) => m.forEach((d) => (classOf[d] = c)));
-  let improved = true;
-  while (improved && now() < deadline) {
-    improved = false;
-    const order = bestOrder;
-    // moves that touch a used device first: unused devices only matter when moved into the chain's span
-    for (let a = 0; a < K && !improved && now() < deadline; a++) {
-      for (let b = 0; b < K && !improved && now() < deadline; b++) {
-        if (a === b || classOf[order[a]] === classOf[order[b]]) continue;
-        if (a < b) {
-          const swapped = [...order];
-          [swapped[a], swapped[b]] = [swapped[b], swapped[a]];
-          if (tryOrder(swapped)) improved = true;
-        }
-        if (!improved && Math.abs(a - b) > 1) {
-          const moved = [...order];
-          const [x] = moved.splice(a, 1);
-          moved.splice(b, 0, x);
-          if (tryOrder(moved)) improved = true;
-        }
+  // Past the exact limit, the exact DP on the strongest few devices gives a good chain to grow from: its order,
+  // with every other device placed in front (weak to strong), where the 1-D DP may or may not use them.
+  if (K > SEED_SUBSET) {
+    for (const key of [(d: number) => -alone[d], keys[2]]) {
+      const top = [...idx].sort((a, b) => key(b) - key(a) || a - b).slice(0, SEED_SUBSET);
+      try {
+        const sub = exactDp(subTables(T, top));
+        const chain = sub.segs.map((g) => top[g.d]);
+        const rest = idx.filter((d) => !chain.includes(d)).sort((a, b) => keys[2](a) - keys[2](b));
+        starts.push([...rest, ...chain]);
+      } catch {
+        // the few strongest cannot hold the model alone: the other starts still can
       }
     }
   }
+  starts.push(greedyReach(T));
+  for (const order of starts) offer(order, orderDp(T, order));
+
+  // Local search on the order (first improvement over swaps and moves); identical devices are interchangeable.
+  const cls = deviceClasses(devs);
+  const classOf = new Int32Array(K);
+  cls.members.forEach((m, c) => m.forEach((d) => (classOf[d] = c)));
+  const localSearch = (order: number[], value: DpResult): [number[], DpResult] => {
+    let improved = true;
+    while (improved && now() < deadline) {
+      improved = false;
+      for (let a = 0; a < K && !improved && now() < deadline; a++) {
+        for (let b = 0; b < K && !improved && now() < deadline; b++) {
+          if (a === b || classOf[order[a]] === classOf[order[b]]) continue;
+          const cands: number[][] = [];
+          if (a < b) {
+            const swapped = [...order];
+            [swapped[a], swapped[b]] = [swapped[b], swapped[a]];
+            cands.push(swapped);
+          }
+          if (Math.abs(a - b) > 1) {
+            const moved = [...order];
+            const [x] = moved.splice(a, 1);
+            moved.splice(b, 0, x);
+            cands.push(moved);
+          }
+          for (const cand of cands) {
+            const r = orderDp(T, cand);
+            if (betterResult(r, value)) {
+              [order, value, improved] = [cand, r, true];
+              break;
+            }
+          }
+        }
+      }
+    }
+    return [order, value];
+  };
+  [bestOrder, best] = localSearch(bestOrder, best);
+  // Iterated local search: kick the best order with a few random swaps and search again, until the kicks stop
+  // paying off or time runs out (anytime: `best` is always a valid plan).
+  const maxStale = opts.maxStaleKicks ?? 2 * K + 20;
+  for (let stale = 0; stale < maxStale && now() < deadline && K > 2; stale++) {
+    const kicked = [...bestOrder];
+    for (let k = 0; k < 3; k++) {
+      const a = Math.floor(random() * K);
+      const b = Math.floor(random() * K);
+      [kicked[a], kicked[b]] = [kicked[b], kicked[a]];
+    }
+    const [order, value] = localSearch(kicked, orderDp(T, kicked));
+    if (betterResult(value, best)) {
+      [bestOrder, best] = [order, value];
+      stale = -1;
+    }
+  }
+  if (best.objectiveSec === Infinity) {
+    throw new ShoalError('ERR_INFEASIBLE_PLAN', `no plan fits: the heuristic found no contiguous split of the ${T.L} layers that fits the memory of the ${K} devices (best reach: layer ${best.reach ?? 0})`);
+  }
   return best;
+}
+
+/** Tables restricted to a subset of devices (for seeding); shares the cost model, re-indexes devices. */
+function subTables(T: Tables, devices: number[]): Tables {
+  return new Tables({ ...T.p, devices: devices.map((d) => T.p.devices[d]) });
+}
+
+/**
+ * A start that is feasible whenever memory, not time, is the hard part: from the first uncovered layer, take the unused
+ * device that reaches furthest (ties: the one that would finish sooner alone), then the remaining devices after it.
+ */
+function greedyReach(T: Tables): number[] {
+  const { K, L } = T;
+  const used = new Array<boolean>(K).fill(false);
+  const chain: number[] = [];
+  let s = 0;
+  while (s < L) {
+    let pick = -1;
+    for (let d = 0; d < K; d++) {
+      if (used[d]) continue;
+      if (pick < 0 || T.maxEnd[d * L + s] > T.maxEnd[pick * L + s] || (T.maxEnd[d * L + s] === T.maxEnd[pick * L + s] && T.p.devices[d].flops > T.p.devices[pick].flops)) pick = d;
+    }
+    if (pick < 0 || T.maxEnd[pick * L + s] < s) break;
+    used[pick] = true;
+    chain.push(pick);
+    s = T.maxEnd[pick * L + s] + 1;
+  }
+  return [...chain, ...Array.from({ length: K }, (_, d) => d).filter((d) => !used[d])];
 }

@@ -17,7 +17,7 @@ export const DEFAULT_SHARD_MB = 2000;
 /** Elements generated and written per step: bounds memory whatever the tensor size. */
 const CHUNK_ELEMENTS = 1 << 20;
 /** Bumped when the same options would produce different bytes, so cached demo models get rebuilt. */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 const TORCH_DTYPE: Record<GenDtype, string> = { f32: 'float32', f16: 'float16', bf16: 'bfloat16' };
 const FILE_DTYPE: Record<GenDtype, WeightDtype> = { f32: 'F32', f16: 'F16', bf16: 'BF16' };
@@ -227,7 +227,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
   if (!LITTLE_ENDIAN) throw new ShoalError('ERR_BAD_ARGS', 'make-model writes little-endian safetensors and needs a little-endian machine');
   const log = opts.log ?? (() => {});
   const dir = resolve(opts.out);
-  const tok = generateTokenizer(o.preset.config.vocab_size as number);
+  const tok = generateTokenizer(o.preset.config.vocab_size as number, { modelMaxLength: o.preset.config.max_position_embeddings as number });
 
   const config: Record<string, unknown> = {
     ...o.preset.config,

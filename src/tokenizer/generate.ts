@@ -124,7 +124,7 @@ const MAX_FILLER_TOKEN_CHARS = 16;
  * glue existing tokens to letters, deterministically). Independent of any seed, so a draft and its
  * target always share it.
  */
-export function generateTokenizer(vocabSize: number): GeneratedTokenizer {
+export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: number } = {}): GeneratedTokenizer {
   const minVocab = 256 + SPECIALS.length;
   if (!Number.isInteger(vocabSize) || vocabSize < minVocab) {
     throw new ShoalError('ERR_TOKENIZER', `a byte-level tokenizer needs vocab_size >= ${minVocab} (256 bytes + ${SPECIALS.length} special tokens), got ${vocabSize}`);
@@ -181,7 +181,7 @@ export function generateTokenizer(vocabSize: number): GeneratedTokenizer {
     eos_token: IM_END,
     pad_token: END_OF_TEXT,
     unk_token: null,
-    model_max_length: 2048,
+    model_max_length: opts.modelMaxLength ?? 2048,
     clean_up_tokenization_spaces: false,
     added_tokens_decoder: Object.fromEntries(addedTokens.map(({ id, ...rest }) => [String(id), rest])),
     chat_template: CHATML_TEMPLATE,

@@ -44,8 +44,8 @@ function readScenario(path: string): Scenario {
 
 /** The contract's object: predictedSeconds and stages, plus documented extras (method, feasible, ttft, per token). */
 function contractView(p: Plan): Record<string, unknown> {
-  const { strategy: _strategy, ...rest } = p;
-  return { predictedSeconds: rest.predictedSeconds, stages: rest.stages, ...rest };
+  const { strategy: _strategy, predictedSeconds, stages, ...extras } = p;
+  return { predictedSeconds, stages, ...extras };
 }
 
 function human(name: string, p: Plan): string {

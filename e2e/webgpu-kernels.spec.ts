@@ -9,7 +9,7 @@ import type { EngineServer } from '../scripts/webgpu-runner.ts';
 type SuiteWindow = { shoalKernels: KernelSuite };
 
 async function open(page: Page, baseUrl: string): Promise<void> {
-  page.on('console', (m) => { if (m.type() === 'error') console.log(`[page] ${m.text()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('WebGPU error: ') && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
   await page.goto(baseUrl + '/e2e/pages/webgpu-kernels.html');
   await page.waitForFunction(() => (window as unknown as SuiteWindow).shoalKernels !== undefined);
 }
@@ -72,4 +72,9 @@ test('ops between two reads go into one submit', async () => {
 test('a tensor that cannot fit is refused before anything is uploaded', async () => {
   const codes = await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.doesNotFit());
   expect(codes).toEqual(['ERR_DOES_NOT_FIT', 'ERR_DOES_NOT_FIT']);
+});
+
+test('an uncaptured WebGPU error goes to the one failure path with a code', async () => {
+  const r = await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.failurePath());
+  expect(r).toEqual({ reported: ['ERR_BACKEND'], readRejects: 'ERR_BACKEND' });
 });

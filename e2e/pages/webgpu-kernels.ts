@@ -3,6 +3,7 @@
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
+import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import type { Backend, HostTensor, Tensor, WeightDtype } from '../../src/backend/types.ts';
 import { allClose } from '../../src/testing/allClose.ts';
@@ -42,7 +43,7 @@ const gpus = new Map<number, WebGpuBackend>();
 
 let device: GPUDevice | undefined;
 /** The decode matmul kernel under test: each matmul check runs once per kind (see MatmulKind). */
-let gemvKind: 'gemv' | 'rows' = 'rows';
+let gemvKind: GemvKind = 'rows';
 
 async function pair(maxBindingBytesOverride = 0): Promise<Pair> {
   const key = maxBindingBytesOverride * 2 + (gemvKind === 'gemv' ? 1 : 0);
@@ -59,7 +60,9 @@ async function pair(maxBindingBytesOverride = 0): Promise<Pair> {
 
 async function eachGemvKind(f: () => Promise<CheckReport[]>): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
-  for (const kind of ['rows', 'gemv'] as const) {
+  device ??= (await requestWebGpuDevice()) ?? undefined;
+  const kinds: GemvKind[] = device?.features.has('subgroups') ? ['rows', 'gemv', 'subgroup'] : ['rows', 'gemv'];
+  for (const kind of kinds) {
     gemvKind = kind;
     for (const r of await f()) out.push({ ...r, label: `${r.label} [${kind}]` });
   }
@@ -277,7 +280,28 @@ async function checkDoesNotFit(): Promise<string[]> {
   return codes;
 }
 
+/** An uncaptured WebGPU error reaches onFailure once, as ERR_BACKEND, and later ops reject with it. */
+async function checkFailurePath(): Promise<{ reported: string[]; readRejects: string }> {
+  const reported: string[] = [];
+  const dev = (await requestWebGpuDevice())!;
+  const g = (await createWebGpuBackend({ device: dev, onFailure: (e) => reported.push(e.code) }))!;
+  // MAP_READ cannot be combined with STORAGE: a validation error nobody captures.
+  dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+  await dev.queue.onSubmittedWorkDone();
+  for (let i = 0; i < 50 && reported.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  let readRejects = 'resolved';
+  try {
+    await g.read(g.fromHost(new Float32Array(4), [1, 4]));
+  } catch (e) {
+    readRejects = String((e as { code?: string }).code);
+  }
+  g.destroy();
+  dev.destroy();
+  return { reported, readRejects };
+}
+
 const suite = {
+  failurePath: checkFailurePath,
   rmsNorm: checkRmsNorm,
   embed: () => checkEmbed(false),
   embedSplit: () => checkEmbed(true),

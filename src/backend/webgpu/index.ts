@@ -16,6 +16,8 @@ const TILED_MIN_ROWS = 4;
 const TILE = 32; // matmul_tiled.wgsl TM = TN
 /** Output rows per workgroup of each matmul kernel (gemv.wgsl ROWS, gemv_subgroup.wgsl ROWS_PER_WG, ...). */
 const ROWS_PER_WORKGROUP = { gemv: 4, subgroup: 16, rows: 64, tiled: TILE } as const;
+/** Tokens per workgroup (gemv_rows.wgsl TB, matmul_tiled.wgsl TM). */
+const TOKENS_PER_WORKGROUP = { gemv: 1, subgroup: 1, rows: 8, tiled: TILE } as const;
 const MAX_HEAD_DIM = 256; // attention.wgsl MAX_HEAD_DIM
 const SMALL_UPLOAD_BYTES = 64 * 1024; // fromHost below this goes through the arena, above it a fresh buffer
 
@@ -122,7 +124,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const binding = Math.min(ctx.maxBindingBytes, opts.maxBindingBytesOverride ?? Infinity);
     this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
     this.pipes = pipelinesFor(this.device);
-    this.gemvKind = opts.gemvKind ?? (ctx.subgroups ? 'subgroup' : ctx.cpuAdapter ? 'rows' : 'gemv');
+    this.gemvKind = opts.gemvKind ?? (ctx.cpuAdapter ? 'rows' : ctx.subgroups ? 'subgroup' : 'gemv');
     if (this.gemvKind === 'subgroup' && !ctx.subgroups) throw new ShoalError('ERR_BACKEND', 'gemvKind subgroup needs a device with the subgroups feature');
     this.rec = new Recorder(this.device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -282,7 +284,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const res = opts.residual ? this.use(opts.residual, `${what} residual`) : null;
     const norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
     if (res && numel(res.shape) !== T * N) throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
-    const tiled = T >= TILED_MIN_ROWS;
+    // CPU adapters: the rows kernel blocks tokens itself and beats the barrier-heavy tiled kernel at any T.
+    const tiled = T >= TILED_MIN_ROWS && this.gemvKind !== 'rows';
     const kind = tiled ? 'tiled' : this.gemvKind;
     const kernel = this.pipes.matmul({
       kind,
@@ -299,7 +302,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
       new Uint32Array(p, 0, 5).set([T, K, N, c.rowStart, c.rows]);
       new Float32Array(p, 20, 1)[0] = eps;
       const buffers = [xt.buffer, y.buffer, res?.buffer ?? this.dummy, c.buffer, ut?.chunks[ci].buffer ?? this.dummy, bias?.buffer ?? this.dummy, norm?.buffer ?? this.dummy];
-      const grid: [number, number] = [Math.ceil(c.rows / ROWS_PER_WORKGROUP[kind]), tiled ? Math.ceil(T / TILE) : T];
+      const grid: [number, number] = [Math.ceil(c.rows / ROWS_PER_WORKGROUP[kind]), Math.ceil(T / TOKENS_PER_WORKGROUP[kind])];
       this.rec.dispatch(kernel, buffers, p, grid);
     });
     return y;

@@ -16,7 +16,7 @@ describe('heuristic', () => {
     it(`is within 1% of the exact optimum on random instances (${costModel}, K <= 8)`, () => {
       let compared = 0;
       fc.assert(
-        fc.property(scenarioArb({ maxDevices: 8, minDevices: 3, maxLayers: 12, minLayers: 4, costModel }), (sc) => {
+        fc.property(scenarioArb({ maxDevices: 8, minDevices: 3, maxLayers: 16, minLayers: 4, costModel }), (sc) => {
           const p = compileScenario(sc);
           const T = new Tables(p);
           let exact;
@@ -34,7 +34,7 @@ describe('heuristic', () => {
           expect(h.objectiveSec, `heuristic ${h.objectiveSec} exact ${exact.objectiveSec}`).toBeLessThanOrEqual(exact.objectiveSec * 1.01);
           compared++;
         }),
-        { numRuns: 60, seed: costModel === "csgo" ? 21 : 22, endOnFailure: true },
+        { numRuns: costModel === 'csgo' ? 60 : 40, seed: costModel === 'csgo' ? 21 : 22 },
       );
       expect(compared).toBeGreaterThan(20);
     });
@@ -45,7 +45,8 @@ describe('heuristic', () => {
       for (const seed of [1, 2, 3]) {
         const T = new Tables(compileScenario(fleetScenario(K, 80, 'csgo', seed)));
         const exact = exactDp(T);
-        const h = heuristic(T, { budgetMs: BUDGET_MS });
+        // fewer kicks than the default keeps this test quick; it still has to land within 1%
+        const h = heuristic(T, { budgetMs: BUDGET_MS, maxStaleKicks: 20 });
         expect(h.objectiveSec, `K=${K} seed=${seed}`).toBeLessThanOrEqual(exact.objectiveSec * 1.01);
       }
     }

@@ -193,6 +193,7 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   // with every other device placed in front (weak to strong), where the 1-D DP may or may not use them.
   if (K > SEED_SUBSET) {
     for (const key of [(d: number) => -alone[d], keys[2]]) {
+      if (now() > deadline - opts.budgetMs / 2) break; // leave at least half the budget to the search itself
       const top = [...idx].sort((a, b) => key(b) - key(a) || a - b).slice(0, SEED_SUBSET);
       try {
         const sub = exactDp(subTables(T, top));
@@ -245,7 +246,7 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   [bestOrder, best] = localSearch(bestOrder, best);
   // Iterated local search: kick the best order with a few random swaps and search again, until the kicks stop
   // paying off or time runs out (anytime: `best` is always a valid plan).
-  const maxStale = opts.maxStaleKicks ?? 2 * K + 20;
+  const maxStale = opts.maxStaleKicks ?? 10 * K + 50;
   for (let stale = 0; stale < maxStale && now() < deadline && K > 2; stale++) {
     const kicked = [...bestOrder];
     for (let k = 0; k < 3; k++) {

@@ -4,11 +4,25 @@ import matmulWgsl from './matmul.wgsl?raw';
 import { payComputeDebt, sleep } from './emulation.ts';
 import type { EmulationKnobs, ProbeShape } from './types.ts';
 
-/** Repetitions per probe; the best one is kept (the machine is shared with other tabs, noise only slows). */
+/** Timed runs per probe; the best is kept. */
 export const PROBE_REPS = 5;
-/** Aim for timed runs at least this long, so timer resolution and dispatch overhead do not dominate. */
-export const TARGET_RUN_MS = 40;
+/** Work per timed run (sized for SwiftShader, the slowest WebGPU we meet), and the least time one may take. */
+export const TARGET_FLOPS_PER_RUN = 16e6;
+export const MIN_RUN_MS = 20;
 export const MAX_DISPATCHES_PER_RUN = 256;
+
+/**
+ * Idle time after each timed run, as a multiple of the run, debt included (untimed). On a busy machine the
+ * OS scheduler favours threads that slept (SwiftShader's workers live in the shared GPU process), so a tab
+ * paying a 4x slowdown debt measured ~40% faster raw runs than its back-to-back twin. Resting every tab the
+ * same way up to a 4x slowdown keeps the comparison fair.
+ */
+export const REST_FACTOR = 3;
+
+async function rest(runMs: number, debtMs: number): Promise<void> {
+  const restMs = REST_FACTOR * runMs - debtMs;
+  if (restMs > 1) await sleep(restMs);
+}
 
 export const flopsOf = (s: ProbeShape): number => 2 * s.rows * s.inner * s.cols;
 
@@ -55,14 +69,22 @@ export async function gpuGflops(device: GPUDevice, kernel: 'matmul' | 'gemv', sh
     return performance.now() - t0;
   };
   try {
-    const firstMs = await run(1); // warm-up (pipeline and buffers resident)
-    const dispatches = Math.max(1, Math.min(MAX_DISPATCHES_PER_RUN, Math.ceil(TARGET_RUN_MS / Math.max(0.05, firstMs))));
+    const oneMs = await run(1); // warm-up: pays for pipeline compilation and buffer residency
+    // Dispatches per run from the shape, not from a timed calibration: each submit carries a fixed latency,
+    // so two tabs that calibrated differently would measure different GFLOP/s on the same machine. A fast
+    // device doubles the count (a power of two, so twins land on the same one) until a run is long enough.
+    let dispatches = Math.max(1, Math.min(MAX_DISPATCHES_PER_RUN, Math.ceil(TARGET_FLOPS_PER_RUN / flopsOf(shape))));
+    const warmMs = Math.min(oneMs, await run(1));
+    while (dispatches * 2 <= MAX_DISPATCHES_PER_RUN && warmMs * dispatches < MIN_RUN_MS) dispatches *= 2;
+    // Each timed run pays its emulation debt at once (as the engine does after every step), and the best run
+    // is kept: load from other processes only ever slows a run down, so the best is the closest to the device.
     let best = 0;
     for (let r = 0; r < PROBE_REPS; r++) {
       const t0 = performance.now();
       const ms = await run(dispatches);
-      await payComputeDebt(ms, knobs);
+      const debtMs = await payComputeDebt(ms, knobs);
       best = Math.max(best, (flopsOf(shape) * dispatches) / ((performance.now() - t0) / 1000) / 1e9);
+      await rest(ms, debtMs);
     }
     return best;
   } finally {
@@ -91,11 +113,13 @@ export async function cpuGflops(shape: ProbeShape, knobs: EmulationKnobs): Promi
   cpuMatmul(a, w, out, shape); // warm-up (JIT)
   let best = 0;
   for (let r = 0; r < PROBE_REPS; r++) {
-    await sleep(0);
+    await sleep(0); // one matmul per task, so heartbeats keep flowing
     const t0 = performance.now();
     cpuMatmul(a, w, out, shape);
-    await payComputeDebt(performance.now() - t0, knobs);
+    const ms = performance.now() - t0;
+    const debtMs = await payComputeDebt(ms, knobs);
     best = Math.max(best, flopsOf(shape) / ((performance.now() - t0) / 1000) / 1e9);
+    await rest(ms, debtMs);
   }
   return best;
 }

@@ -11,7 +11,7 @@ import type { AdapterSummary, DeviceProfile, EmulationKnobs, ProbeShape } from '
 export const DEFAULT_DIM = 576;
 export const DEFAULT_HIDDEN_DIM = 1536;
 /** Rows of the prefill-like matmul probe (a prompt chunk); a CPU tab uses fewer to stay responsive. */
-export const GPU_MATMUL_ROWS = 64;
+export const GPU_MATMUL_ROWS = 32;
 export const CPU_MATMUL_ROWS = 8;
 /** Share of the device's RAM one tab may plan to use, and the fallback when the browser will not say. */
 export const MEMORY_SHARE = 0.5;

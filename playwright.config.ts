@@ -6,6 +6,7 @@ const PORT = Number(process.env.SHOAL_E2E_PORT ?? 5174);
 
 export default defineConfig({
   testDir: 'e2e',
+  globalSetup: './e2e/global-setup.ts',
   timeout: 180_000,
   expect: { timeout: 20_000 },
   fullyParallel: false,
@@ -19,6 +20,7 @@ export default defineConfig({
   },
   webServer: {
     command: `npx vite --port ${PORT} --strictPort`,
+    env: { SHOAL_NO_HMR: '1' },
     url: `http://localhost:${PORT}/`,
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,

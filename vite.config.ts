@@ -9,7 +9,10 @@ export default defineConfig({
     nodePolyfills({ include: ['events', 'buffer', 'process', 'util', 'stream'], globals: { Buffer: true, global: true, process: true } }),
     shoalDevPlugin(),
   ],
-  server: { host: true, fs: { allow: ['.', '../shared'] } },
+  // Browser tests set SHOAL_NO_HMR: a file saved mid-run must not reload the tabs under test.
+  server: { host: true, fs: { allow: ['.', '../shared'] }, hmr: !process.env.SHOAL_NO_HMR, watch: process.env.SHOAL_NO_HMR ? null : undefined },
+  // Pre-bundle every dependency up front: discovering one mid-test makes Vite reload the page.
+  optimizeDeps: { include: ['comlink', 'simple-peer', '@huggingface/transformers'] },
   worker: { format: 'es' },
   build: { target: 'es2022', sourcemap: true },
 });

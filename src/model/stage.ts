@@ -176,6 +176,8 @@ export class Stage {
     let x: Tensor;
     if (this.isFirst) {
       if (!(input instanceof Int32Array)) throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
+      // Checked here for every backend: a GPU gather would read past the table silently.
+      for (const id of input) if (!(id >= 0 && id < s.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
       const ids = keep(b.fromHost(input, [T]));
       x = keep(b.embed(ids, await this.embedding.promise));
     } else {

@@ -7,8 +7,9 @@ import type { PipelineMessage, Transport } from './messages.ts';
 type Handler = (from: string, msg: PipelineMessage, payload: Float32Array | undefined) => void;
 
 function toF32(binary: Uint8Array): Float32Array {
-  // Copy into an aligned buffer: the payload may sit at any offset inside a reassembled frame.
-  return new Float32Array(binary.slice().buffer, 0, binary.byteLength >> 2);
+  // Copy into a fresh, aligned buffer: the payload sits at some offset inside a reassembled frame, and it may be a
+  // Node-style Buffer (simple-peer), whose slice() is a view over the whole frame, not a copy.
+  return new Float32Array(new Uint8Array(binary).buffer);
 }
 
 export function meshTransport(mesh: Mesh): Transport {

@@ -114,6 +114,21 @@ export class Coordinator {
     })));
   }
 
+  /** Resolves once every stage of the current plan reports all its tensors loaded. */
+  whenLoaded(): Promise<void> {
+    const done = () => this.stages.every((s) => {
+      const p = this.progress.get(s.peer);
+      return p !== undefined && p.layersLoaded >= p.layersTotal;
+    });
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const off = this.on((e) => {
+        if (e.type === 'error') { off(); reject(new ShoalError('ERR_PIPELINE', e.message)); }
+        else if (done()) { off(); resolve(); }
+      });
+    });
+  }
+
   /** Drop weights and caches everywhere (Run from cold). */
   async drop(members: string[]): Promise<void> {
     this.history = [];

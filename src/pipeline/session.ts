@@ -36,6 +36,8 @@ export interface TurnOptions {
   strategy: StrategyName;
   /** Drop every tab's weights and caches first and time the first token from the assignment. */
   cold?: boolean;
+  /** Wait until every stage has loaded everything before computing (the no-hiding baseline). */
+  loadFirst?: boolean;
   /** Force these stages instead of asking the planner (tests, experiments). */
   stages?: StageAssignment[];
   onText?: (textSoFar: string, tokens: number[]) => void;
@@ -171,6 +173,7 @@ export class Session {
     try {
       const model = await this.openModel(modelBaseUrl(modelLocation));
       const { assigned, stages } = await this.ensurePlan(modelLocation, ids.length, opts);
+      if (opts.loadFirst) await this.coordinator.whenLoaded();
       const tok = await this.tokenizer(modelBaseUrl(modelLocation)).catch(() => null);
       const collected: number[] = [];
       const promise = this.coordinator.generate(ids, {

@@ -1,4 +1,4 @@
-// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 128] [--decode 64] [--backends webgpu,cpu]`:
+// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu]`:
 // WebGPU and CPU side by side in the same headless Chromium (WebGPU via SwiftShader here): prefill and decode
 // tokens/s, dispatches and submits per decoded token, weight bytes read per token and the effective GB/s.
 // Napkin math: decode reads every layer weight once plus the LM head, so bytes/token = weights (bf16: 2 B/param).
@@ -11,10 +11,10 @@ import { openEngineSession } from '../webgpu-runner.ts';
 import { benchModel } from './models.ts';
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'backends'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'backends'], switches: ['ops'] });
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
-  const promptLen = intFlag(f, 'prompt', 128, 1);
-  const decodeLen = intFlag(f, 'decode', 64, 1);
+  const promptLen = intFlag(f, 'prompt', 32, 1); // SwiftShader prefill is slow: keep the default run to a few minutes
+  const decodeLen = intFlag(f, 'decode', 16, 1);
   const backends = String(f.backends ?? 'webgpu,cpu').split(',');
   for (const b of backends) if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
   const session = await openEngineSession();
@@ -31,6 +31,9 @@ await runCli(async () => {
       const model = session.modelUrl(dir);
       const ids = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
       for (const backend of backends as ('webgpu' | 'cpu')[]) {
+        // Warm-up: compile every pipeline (seconds on SwiftShader) outside the timed run.
+        const warm = await session.infer({ model, ids: ids.slice(0, 4), steps: 2, logits: 'none', backend });
+        if (!warm.ok) throw new ShoalError(warm.code as ShoalError['code'], warm.message);
         const reply = await session.infer({ model, ids, steps: decodeLen + 1, logits: 'none', backend });
         if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
         const st = reply.result.stats!;
@@ -39,6 +42,17 @@ await runCli(async () => {
         const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
         const perLayer = st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
         console.log(`| ${preset} | ${name} | ${prefillTps.toFixed(1)} | ${decodeTps.toFixed(2)} | ${st.dispatchesPerToken?.toFixed(1) ?? '-'} | ${perLayer} | ${st.submitsPerToken?.toFixed(2) ?? '-'} | ${(bytesPerToken / 1e6).toFixed(1)} | ${((bytesPerToken * decodeTps) / 1e9).toFixed(2)} |`);
+      }
+    }
+    if (f.ops) {
+      // Per-op ms at each preset's decode shapes (napkin math: which kernel the decode time goes to).
+      for (const preset of presets) {
+        const { dir } = await benchModel(preset, 'bf16');
+        const spec = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')));
+        const shape = { dim: spec.dim, hiddenDim: spec.hiddenDim, vocabSize: spec.vocabSize, nHeads: spec.nHeads, nKvHeads: spec.nKvHeads, headDim: spec.headDim, prefill: promptLen, ctx: promptLen };
+        const ms = await session.page.evaluate((sh) => (window as unknown as { shoalKernelBench: (x: typeof sh) => Promise<Record<string, number>> }).shoalKernelBench(sh), shape);
+        console.log(`\nWebGPU ops at ${preset} shapes (ms per dispatch, bf16 weights):`);
+        for (const [op, t] of Object.entries(ms)) console.log(`  ${op.padEnd(36)} ${t.toFixed(3)}`);
       }
     }
   } finally {

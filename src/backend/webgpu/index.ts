@@ -28,6 +28,8 @@ export interface WebGpuBackendOptions {
   maxBindingBytesOverride?: number;
   /** Force a decode matmul kernel (tests check each); default: subgroup when offered, else rows on CPU adapters, else gemv. */
   gemvKind?: GemvKind;
+  /** Run matmul's RMSNorm as one shared dispatch per input (default on CPU adapters); see normedOnce. */
+  separateNorm?: boolean;
   /** Device memory the stage may use, for checkFits (WebGPU does not report it). */
   memoryBudgetBytes?: number;
 }
@@ -115,6 +117,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
   private readonly gcRelease: FinalizationRegistry<GPUBuffer>;
   /** Decode matmul kernel: see GemvKind. */
   readonly gemvKind: GemvKind;
+  /** Normalise matmul inputs in a separate, shared dispatch instead of inside each matmul (see normedOnce). */
+  readonly separateNorm: boolean;
+  private readonly normCache = new Map<GpuTensor, { w: GpuTensor; eps: number; out: GpuTensor }[]>();
   private uploadedBytes = 0;
   private destroyed = false;
 
@@ -125,6 +130,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
     this.pipes = pipelinesFor(this.device);
     this.gemvKind = opts.gemvKind ?? (ctx.cpuAdapter ? 'rows' : ctx.subgroups ? 'subgroup' : 'gemv');
+    this.separateNorm = opts.separateNorm ?? this.gemvKind === 'rows';
     if (this.gemvKind === 'subgroup' && !ctx.subgroups) throw new ShoalError('ERR_BACKEND', 'gemvKind subgroup needs a device with the subgroups feature');
     this.rec = new Recorder(this.device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -234,7 +240,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
       return;
     }
     // Weights: flush first so no recorded dispatch refers to a destroyed buffer.
-    if (this.rec.pending) this.rec.flush();
+    if (this.rec.pending) this.flush();
     for (const c of t.chunks) {
       this.uploadedBytes -= c.buffer.size;
       c.buffer.destroy();
@@ -273,16 +279,21 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   private matmulCore(x: Tensor, w: Tensor, wUp: Tensor | null, opts: MatmulOptions, what: string): Tensor {
     this.live();
-    const xt = this.use(x, `${what} x`);
+    const xIn = this.use(x, `${what} x`);
     const wt = this.use(w, `${what} weight`);
     const ut = wUp ? this.use(wUp, `${what} up weight`) : null;
-    const { rows: T, cols: K } = rowsCols(xt.shape);
+    const { rows: T, cols: K } = rowsCols(xIn.shape);
     const { rows: N, cols: wK } = rowsCols(wt.shape);
     if (wK !== K) throw new ShoalError('ERR_BACKEND', `${what}: x has ${K} columns but the weight has ${wK}`);
     if (ut && (ut.shape.join() !== wt.shape.join() || ut.chunks.length !== wt.chunks.length)) throw new ShoalError('ERR_BACKEND', `${what}: gate and up weights differ in shape`);
     const bias = opts.bias ? this.use(opts.bias, `${what} bias`) : null;
     const res = opts.residual ? this.use(opts.residual, `${what} residual`) : null;
-    const norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
+    let norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
+    let xt = xIn;
+    if (norm && this.separateNorm) {
+      xt = this.normedOnce(xIn, norm, opts.norm!.eps);
+      norm = null;
+    }
     if (res && numel(res.shape) !== T * N) throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
     // CPU adapters: the rows kernel blocks tokens itself and beats the barrier-heavy tiled kernel at any T.
     const tiled = T >= TILED_MIN_ROWS && this.gemvKind !== 'rows';
@@ -306,6 +317,29 @@ class WebGpuBackendImpl implements WebGpuBackend {
       this.rec.dispatch(kernel, buffers, p, grid);
     });
     return y;
+  }
+
+  /**
+   * rmsNorm(x) as its own dispatch, once per (x, weight, eps) until the next flush: q, k and v (or gate/up) of
+   * one layer share it. Used on CPU adapters, where recomputing the norm inside every matmul row costs as much
+   * as the product itself; GPUs fuse it (fewer dispatches matter more there).
+   */
+  private normedOnce(x: GpuTensor, w: GpuTensor, eps: number): GpuTensor {
+    let list = this.normCache.get(x);
+    if (!list) this.normCache.set(x, (list = []));
+    const hit = list.find((e) => e.w === w && e.eps === eps);
+    if (hit) return hit.out;
+    const out = this.rmsNorm(x, w, eps) as GpuTensor;
+    list.push({ w, eps, out });
+    return out;
+  }
+
+  private flush(extra?: (enc: GPUCommandEncoder) => void): void {
+    this.rec.flush(extra);
+    // The cached norms are only reused within one recording; their buffers go back to the pool (GPU order
+    // makes reuse safe even for work already submitted).
+    for (const list of this.normCache.values()) for (const e of list) this.free(e.out);
+    this.normCache.clear();
   }
 
   matmul(x: Tensor, w: Tensor, opts: MatmulOptions = {}): Tensor {
@@ -400,7 +434,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const staging = this.staging.acquire(Math.max(16, size));
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
-    this.rec.flush((enc) => enc.copyBufferToBuffer(xt.buffer, 0, staging, 0, size));
+    this.flush((enc) => enc.copyBufferToBuffer(xt.buffer, 0, staging, 0, size));
     const oom = this.device.popErrorScope();
     const invalid = this.device.popErrorScope();
     try {

@@ -38,6 +38,19 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** The answer to one verification pass (speculative decoding, issue 8). */
+export interface VerifyResult {
+  pos0: number;
+  /** The target's argmax after each kept position. */
+  tokens: number[];
+  /** With wantLogits: the kept rows' logits (R, vocab). */
+  logits?: Float32Array;
+  /** From send to answer. */
+  roundTripMs: number;
+}
+
+interface PendingVerify { t0: number; resolve: (r: VerifyResult) => void; reject: (e: unknown) => void }
+
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
 const CLOCK_PROBES = 5;
 const CLOCK_TIMEOUT_MS = 3000;
@@ -55,11 +68,12 @@ export class Coordinator {
   private runId = 0;
   private pending: Pending | null = null;
   private clockWaiters = new Map<number, (t1: number) => void>();
+  private verifies = new Map<number, PendingVerify>();
   private readonly unsubscribe: () => void;
   private listeners = new Set<(e: CoordinatorEvent) => void>();
 
   constructor(private readonly transport: Transport) {
-    this.unsubscribe = transport.onMessage((from, msg) => this.onMessage(from, msg));
+    this.unsubscribe = transport.onMessage((from, msg, payload) => this.onMessage(from, msg, payload));
   }
 
   on(fn: (e: CoordinatorEvent) => void): () => void {
@@ -74,6 +88,7 @@ export class Coordinator {
   dispose(): void {
     this.unsubscribe();
     this.pending?.reject(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
+    this.failVerifies(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
   }
 
   /** Estimate peer clock - our clock over the data channel (NTP style, the probe with the smallest round trip wins). */
@@ -101,6 +116,7 @@ export class Coordinator {
     if (stages.length === 0) throw new ShoalError('ERR_PIPELINE', 'the plan has no stages');
     const offsets = await Promise.all(members.map((m) => this.clockOffset(m).catch(() => 0)));
     this.pending?.reject(new ShoalError('ERR_PIPELINE', 'superseded by a new plan'));
+    this.failVerifies(new ShoalError('ERR_PIPELINE', 'superseded by a new plan'));
     this.pending = null;
     this.planId = `${this.transport.selfId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
     this.stages = stages;
@@ -157,6 +173,39 @@ export class Coordinator {
     });
   }
 
+  /** Tokens every stage holds in its KV cache (a speculative controller reads it to reuse the prefix). */
+  get cachedHistory(): readonly number[] {
+    return this.history;
+  }
+
+  /** A speculative controller says what the stages' caches hold after its rounds (the next turn reuses it). */
+  adoptHistory(tokens: number[]): void {
+    this.history = tokens.slice();
+  }
+
+  /**
+   * One verification pass: run `ids` at pos0 through every stage (their caches roll back to pos0 first) and return
+   * the target's prediction after each position from keepFrom on. Several may be in flight; each stage runs them in
+   * order. The caller must not mix this with generate().
+   */
+  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean }): Promise<VerifyResult> {
+    if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
+    if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
+    if (ids.length === 0 || !(opts.keepFrom >= 0 && opts.keepFrom < ids.length)) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'verify needs ids and a keepFrom inside them'));
+    const runId = ++this.runId;
+    this.history = this.history.slice(0, Math.min(pos0, this.history.length));
+    return new Promise<VerifyResult>((resolve, reject) => {
+      this.verifies.set(runId, { t0: nowMs(), resolve, reject });
+      const msg: PipelineMessage = { kind: 'verify', planId: this.planId, runId, pos0, ids, verify: { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits } };
+      this.transport.send(this.stages[0].peer, msg).catch((e) => { this.verifies.delete(runId); reject(e); });
+    });
+  }
+
+  private failVerifies(e: unknown): void {
+    for (const v of this.verifies.values()) v.reject(e);
+    this.verifies.clear();
+  }
+
   /** The ids of the turn in flight (to rebuild the cached history when it ends). */
   private fedIds: number[] = [];
 
@@ -175,6 +224,7 @@ export class Coordinator {
     this.planId = '';
     this.emit({ type: 'error', peer, message });
     this.finishWithError(new ShoalError('ERR_PEER_GONE', message));
+    this.failVerifies(new ShoalError('ERR_PEER_GONE', message));
   }
 
   private finish(stoppedBy: GenerateResult['stoppedBy']): void {
@@ -202,7 +252,7 @@ export class Coordinator {
     if (this.pending) this.pending.t0 = this.runStartMs;
   }
 
-  private onMessage(from: string, msg: PipelineMessage): void {
+  private onMessage(from: string, msg: PipelineMessage, payload?: Float32Array): void {
     switch (msg.kind) {
       case 'clockReply': {
         const w = this.clockWaiters.get(msg.t0);
@@ -223,7 +273,15 @@ export class Coordinator {
         if (msg.planId !== this.planId) return;
         this.emit({ type: 'error', peer: from, message: msg.message });
         this.finishWithError(new ShoalError('ERR_PIPELINE', msg.message));
+        this.failVerifies(new ShoalError('ERR_PIPELINE', msg.message));
         return;
+      case 'verified': {
+        const v = this.verifies.get(msg.runId);
+        if (!v || msg.planId !== this.planId) return;
+        this.verifies.delete(msg.runId);
+        v.resolve({ pos0: msg.pos0, tokens: msg.tokens, logits: payload, roundTripMs: nowMs() - v.t0 });
+        return;
+      }
       case 'token': {
         const p = this.pending;
         if (!p || msg.planId !== this.planId || msg.runId !== p.runId || msg.index !== p.tokens.length) return;

@@ -8,13 +8,23 @@ export interface StageAssignment { peer: string; start: number; end: number } //
 
 export interface SamplingConfig { temperature: number; topP: number; seed: number }
 
+/** A verification pass: return rows from keepFrom on (earlier rows are prompt positions), with logits when sampling. */
+export interface VerifyFlags { keepFrom: number; wantLogits: boolean }
+
 export type PipelineMessage =
   /** Coordinator -> every tab of the room: the plan. Tabs not in `stages` drop any stage they hold. */
   | { kind: 'assign'; planId: string; modelUrl: string; stages: StageAssignment[]; maxSeq: number; clockOffsetMs: number; runStartMs: number }
   /** Coordinator -> stage 0: start a sequence step at position pos0 (earlier positions stay cached). */
   | { kind: 'start'; planId: string; runId: number; pos0: number; ids: number[]; maxTokens: number; eos: number[]; sampling: SamplingConfig }
-  /** Stage k -> stage k+1: hidden state for positions pos0.. (payload: f32 (T, dim)). */
-  | { kind: 'act'; planId: string; runId: number; pos0: number; rows: number; index: number; maxTokens: number; eos: number[]; sampling: SamplingConfig; sentAtSec: number }
+  /** Stage k -> stage k+1: hidden state for positions pos0.. (payload: f32 (T, dim)). `verify` marks a verification pass. */
+  | { kind: 'act'; planId: string; runId: number; pos0: number; rows: number; index: number; maxTokens: number; eos: number[]; sampling: SamplingConfig; sentAtSec: number; verify?: VerifyFlags }
+  /**
+   * Coordinator -> stage 0 (speculative decoding, issue 8): run ids at pos0 in one pass and answer with the target's
+   * prediction at every position from row keepFrom on; nothing is fed back (the speculative controller drives rounds).
+   */
+  | { kind: 'verify'; planId: string; runId: number; pos0: number; ids: number[]; verify: VerifyFlags }
+  /** Last stage -> coordinator: argmax of each kept row; with wantLogits the payload holds those rows' logits (R, vocab). */
+  | { kind: 'verified'; planId: string; runId: number; pos0: number; tokens: number[] }
   /** Last stage -> coordinator and stage 0: the sampled token at position `pos` (the index of the token it follows). */
   | { kind: 'token'; planId: string; runId: number; index: number; pos: number; token: number; done: boolean }
   /** Coordinator -> stage 0: stop generating. */
@@ -52,6 +62,11 @@ function parseInterval(x: unknown): Interval | null {
   return iv;
 }
 
+function parseVerify(v: unknown): VerifyFlags | null {
+  if (!isObj(v) || !uint(v.keepFrom) || typeof v.wantLogits !== 'boolean') return null;
+  return { keepFrom: v.keepFrom, wantLogits: v.wantLogits };
+}
+
 function parseSampling(s: unknown): SamplingConfig | null {
   if (!isObj(s) || !num(s.temperature) || !num(s.topP) || !uint(s.seed)) return null;
   return { temperature: s.temperature, topP: s.topP, seed: s.seed };
@@ -82,8 +97,22 @@ export function parsePipelineMessage(x: unknown): PipelineMessage | string {
       const sampling = parseSampling(x.sampling);
       if (!planOk || !uint(x.runId) || !uint(x.pos0) || !uint(x.rows) || x.rows === 0 || !uint(x.index) || !uint(x.maxTokens) || !uintArr(x.eos, 64) || !num(x.sentAtSec)) return 'act: bad fields';
       if (!sampling) return 'act: bad sampling';
-      return { kind: 'act', planId: x.planId as string, runId: x.runId, pos0: x.pos0, rows: x.rows, index: x.index, maxTokens: x.maxTokens, eos: x.eos, sampling, sentAtSec: x.sentAtSec };
+      const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId: x.planId as string, runId: x.runId, pos0: x.pos0, rows: x.rows, index: x.index, maxTokens: x.maxTokens, eos: x.eos, sampling, sentAtSec: x.sentAtSec };
+      if (x.verify !== undefined) {
+        const verify = parseVerify(x.verify);
+        if (!verify) return 'act: bad verify flags';
+        act.verify = verify;
+      }
+      return act;
     }
+    case 'verify': {
+      const verify = parseVerify(x.verify);
+      if (!planOk || !uint(x.runId) || !uint(x.pos0) || !uintArr(x.ids, MAX_IDS) || x.ids.length === 0 || !verify || verify.keepFrom >= x.ids.length) return 'verify: bad fields';
+      return { kind: 'verify', planId: x.planId as string, runId: x.runId, pos0: x.pos0, ids: x.ids, verify };
+    }
+    case 'verified':
+      if (!planOk || !uint(x.runId) || !uint(x.pos0) || !uintArr(x.tokens, MAX_IDS)) return 'verified: bad fields';
+      return { kind: 'verified', planId: x.planId as string, runId: x.runId, pos0: x.pos0, tokens: x.tokens };
     case 'token':
       if (!planOk || !uint(x.runId) || !uint(x.index) || !uint(x.pos) || !uint(x.token) || typeof x.done !== 'boolean') return 'token: bad fields';
       return { kind: 'token', planId: x.planId as string, runId: x.runId, index: x.index, pos: x.pos, token: x.token, done: x.done };

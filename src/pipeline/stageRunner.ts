@@ -5,7 +5,8 @@ import { errorMessage } from '../errors.ts';
 import { Sampler } from '../model/sampler.ts';
 import { Stage } from '../model/stage.ts';
 import type { ModelSource } from '../weights/model.ts';
-import type { PipelineMessage, SamplingConfig, StageAssignment, Transport } from './messages.ts';
+import { argmax } from '../model/sampler.ts';
+import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { TimelineRecorder, nowMs } from './recorder.ts';
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
@@ -78,6 +79,14 @@ export class StageRunner {
         this.active!.run = { runId: msg.runId, maxTokens: msg.maxTokens, eos: msg.eos, sampling: msg.sampling, stopped: false };
         this.enqueue(() => this.step(msg.runId, msg.pos0, Int32Array.from(msg.ids), 0, msg.planId));
         return;
+      case 'verify': {
+        // Speculative decoding: one pass over [last accepted, drafts...]; the answer goes to the coordinator only.
+        if (!this.matches(msg.planId) || this.active!.index !== 0) return;
+        const a = this.active!;
+        const run = { maxTokens: 0, eos: [], sampling: { temperature: 0, topP: 1, seed: 0 } };
+        this.enqueue(() => this.compute(msg.runId, msg.pos0, Int32Array.from(msg.ids), msg.pos0, run, a, msg.verify));
+        return;
+      }
       case 'stop':
         if (this.matches(msg.planId) && this.active!.run?.runId === msg.runId) this.active!.run.stopped = true;
         return;
@@ -95,7 +104,7 @@ export class StageRunner {
         // The transfer began when the sender handed it to its link (sentAtSec, shared clock).
         const arrivedSec = this.recorder.toSec(nowMs());
         this.recorder.push({ device: this.deps.transport.selfId, kind: 'recv', startSec: Math.min(msg.sentAtSec, arrivedSec), endSec: arrivedSec, bytes: payload.byteLength, tokenIndex: msg.index });
-        this.enqueue(() => this.compute(msg.runId, msg.pos0, payload, msg.index, msg, a));
+        this.enqueue(() => this.compute(msg.runId, msg.pos0, payload, msg.index, msg, a, msg.verify));
         return;
       }
       default:
@@ -197,7 +206,7 @@ export class StageRunner {
     await this.compute(runId, pos0, ids, index, a.run, a);
   }
 
-  private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active): Promise<void> {
+  private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags): Promise<void> {
     if (this.active !== a) return;
     const stage = await a.stage;
     if (pos0 < stage.pos) stage.rollback(pos0);
@@ -207,8 +216,8 @@ export class StageRunner {
     let computeMs = 0;
     const greedy = run.sampling.temperature <= 0;
     const out = await stage.forward(input, {
-      logits: stage.isLast && !greedy ? 'last' : 'none',
-      argmax: stage.isLast && greedy,
+      logits: stage.isLast && verify ? 'all' : stage.isLast && !greedy ? 'last' : 'none',
+      argmax: stage.isLast && greedy && !verify,
       onWait: (layer, phase) => {
         const t = nowMs();
         if (phase === 'start') {
@@ -230,8 +239,16 @@ export class StageRunner {
     const rows = stage.isFirst ? input.length : input.length / stage.spec.dim;
     if (!stage.isLast) {
       const next = a.assign.stages[a.index + 1];
-      const act: PipelineMessage = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };
+      const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };
+      if (verify) act.verify = verify;
       await rec.time('send', () => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: index, bytes: out.hidden!.byteLength });
+    } else if (verify) {
+      // The target's next-token prediction after each kept position; logits rows too when the controller samples.
+      const V = stage.spec.vocabSize;
+      const logits = out.logits!.subarray(verify.keepFrom * V);
+      const tokens = Array.from({ length: rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
+      const msg: PipelineMessage = { kind: 'verified', planId, runId, pos0, tokens };
+      await rec.time('send', () => this.deps.transport.send(a.coordinator, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: index });
     } else {
       if (!a.sampler || a.sampler.runId !== runId) a.sampler = { runId, sampler: new Sampler({ temperature: run.sampling.temperature, topP: run.sampling.topP, seed: run.sampling.seed }) };
       const token = greedy ? out.nextToken! : a.sampler.sampler.sample(out.logits!);

@@ -1,0 +1,62 @@
+// The draft model, whole in the person's tab: one Stage holding every draft layer, the embedding and the LM head.
+// It keeps its own KV cache in step with the speculative context by longest common prefix, so discarding
+// speculative work (a rejection) is a rollback of its cache to where the accepted context diverges.
+import type { Backend } from '../backend/types.ts';
+import { ShoalError } from '../errors.ts';
+import type { ModelSpec } from '../model/config.ts';
+import { Stage } from '../model/stage.ts';
+import type { WeightProvider } from '../model/stage.ts';
+
+export interface DraftOptions {
+  /**
+   * Use only the model's first `layers` layers with its own final norm and LM head (a layer-skip draft of the
+   * target itself: it shares tokenizer, embedding and head). Default: every layer of the given model.
+   */
+  layers?: number;
+  maxSeq?: number;
+}
+
+export class DraftModel {
+  /** Tokens whose keys and values the draft's cache holds, in order. */
+  private cached: number[] = [];
+  /** Draft positions computed so far (for ms per token). */
+  positions = 0;
+  computeMs = 0;
+
+  private constructor(readonly stage: Stage) {}
+
+  get spec(): ModelSpec {
+    return this.stage.spec;
+  }
+
+  static async open(model: WeightProvider & { spec: ModelSpec }, backend: Backend, opts: DraftOptions = {}): Promise<DraftModel> {
+    const n = opts.layers ?? model.spec.nLayers;
+    if (!(Number.isInteger(n) && n >= 1 && n <= model.spec.nLayers)) throw new ShoalError('ERR_BAD_ARGS', `draft layers must be an integer in 1..${model.spec.nLayers} (got ${n})`);
+    // A truncated spec makes layer n-1 the last one, so the stage also applies the final norm and LM head.
+    const spec: ModelSpec = { ...model.spec, nLayers: n };
+    const stage = new Stage(backend, spec, { start: 0, end: n }, opts.maxSeq);
+    await stage.loadAll(model);
+    return new DraftModel(stage);
+  }
+
+  /** Logits of the token that follows `context` (runs only the positions its cache does not already hold). */
+  async nextLogits(context: number[]): Promise<Float32Array> {
+    if (context.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'the draft needs at least one token of context');
+    let common = 0;
+    while (common < this.cached.length && common < context.length && this.cached[common] === context[common]) common++;
+    if (common === context.length) common--; // one position must run to produce logits
+    const t0 = performance.now();
+    this.stage.rollback(common);
+    this.cached.length = common;
+    const fresh = context.slice(common);
+    const out = await this.stage.forward(Int32Array.from(fresh), { logits: 'last' });
+    this.cached.push(...fresh);
+    this.computeMs += performance.now() - t0;
+    this.positions += fresh.length;
+    return out.logits!;
+  }
+
+  dispose(): void {
+    this.stage.dispose();
+  }
+}

@@ -1,0 +1,107 @@
+// Speculative decoding over a 3-tab pipeline (in-memory bus standing in for WebRTC, which Node cannot run; the
+// real CPU engine and real model files): greedy output equals the target alone at every draft length, sequential
+// and parallel, with forced rejections; after speculative turns the stages' caches hold no stale state.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCpuBackend } from '../backend/cpu/index.ts';
+import { runInfer } from '../model/infer.ts';
+import { Coordinator } from '../pipeline/coordinator.ts';
+import { MemoryBus } from '../pipeline/memoryBus.ts';
+import { StageRunner } from '../pipeline/stageRunner.ts';
+import { FIXTURE_NAMES } from '../testing/allClose.ts';
+import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
+import { localModelFiles } from '../weights/localFiles.ts';
+import { openModel } from '../weights/model.ts';
+import type { ModelSource } from '../weights/model.ts';
+import { makeModel } from '../../scripts/make-model.ts';
+import { DraftModel } from './draft.ts';
+import { SpeculativeDecoder } from './speculative.ts';
+
+async function mesh(dir: string, maxSeq = 96) {
+  const bus = new MemoryBus();
+  const tabs = ['a', 'b', 'c'];
+  for (const id of tabs) new StageRunner({ transport: bus.transport(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(dir)) });
+  const coordinator = new Coordinator(bus.transport('a-ui'));
+  const model = await openModel(localModelFiles(dir));
+  const L = model.spec.nLayers;
+  const cut1 = Math.max(1, Math.floor(L / 3)), cut2 = Math.max(cut1 + 1, Math.floor((2 * L) / 3));
+  await coordinator.assign(dir, [{ peer: 'b', start: 0, end: cut1 }, { peer: 'a', start: cut1, end: cut2 }, { peer: 'c', start: cut2, end: L }], tabs, maxSeq);
+  return { coordinator, model, maxSeq };
+}
+
+const targetAlone = async (model: ModelSource, ids: number[], steps: number) => (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
+
+describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the target\'s first layer)', (name) => {
+  it('greedy output equals the reference at several draft lengths, sequential and parallel, with forced rejections', async () => {
+    const { coordinator, model, maxSeq } = await mesh(fixtureDir(name));
+    const draft = await DraftModel.open(model, createCpuBackend(), { layers: 1 });
+    const spec = new SpeculativeDecoder(coordinator, draft);
+    const cases = fixtureCases(name);
+    let rejections = 0;
+    for (const gamma of [1, 3, 5, 'auto'] as const) {
+      for (const parallel of [false, true]) {
+        for (const [i, c] of cases.entries()) {
+          const corruptDraft = i % 2 === 0 ? (k: number) => k % 4 === 2 : undefined;
+          const r = await spec.generate(c.input_ids, { maxTokens: c.greedy.length, eos: [], gamma, parallel, corruptDraft, maxSeq });
+          expect(r.tokens, `gamma ${gamma} parallel ${parallel} case ${i}`).toEqual(c.greedy);
+          expect(r.stoppedBy).toBe('maxTokens');
+          rejections += r.drafted - r.accepted;
+        }
+      }
+    }
+    expect(rejections, 'the forced corruptions were rejected').toBeGreaterThan(0);
+    coordinator.dispose();
+  });
+});
+
+describe('speculative decoding on a generated draft/target pair (tiny preset)', () => {
+  let root = '';
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'shoal-spec-'));
+    await makeModel({ preset: 'tiny', role: 'draft', draftLayers: 2, draftStrength: 0.1, out: join(root, 'draft'), seed: 3 });
+    await makeModel({ preset: 'tiny', role: 'model', draftLayers: 2, draftStrength: 0.1, out: join(root, 'target'), seed: 3 });
+  }, 60_000);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('greedy equals the target alone; later turns (plain and speculative) equal a fresh session', async () => {
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160);
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const spec = new SpeculativeDecoder(coordinator, draft);
+    const prompt = [5, 17, 99, 3, 250, 41];
+    const want = await targetAlone(model, prompt, 24);
+    let acceptance = 0;
+    for (const gamma of [2, 4, 8, 'auto'] as const) {
+      for (const parallel of [false, true]) {
+        const r = await spec.generate(prompt, { maxTokens: 24, eos: [], gamma, parallel, maxSeq });
+        expect(r.tokens, `gamma ${gamma} parallel ${parallel}`).toEqual(want);
+        acceptance = Math.max(acceptance, r.acceptanceRate);
+      }
+    }
+    expect(acceptance, 'a 0.1-strength draft agrees often').toBeGreaterThan(0.3);
+    // a later turn continues the conversation: speculative, then a plain turn, then an edited history
+    const turn2 = [...prompt, ...want, 7, 8, 9];
+    const r2 = await spec.generate(turn2, { maxTokens: 12, eos: [], gamma: 6, parallel: true, corruptDraft: (k) => k === 1, maxSeq });
+    expect(r2.tokens).toEqual(await targetAlone(model, turn2, 12));
+    const turn3 = [...turn2, ...r2.tokens, 11];
+    const plain = await coordinator.generate(turn3, { maxTokens: 6, eos: [] });
+    expect(plain.tokens).toEqual(await targetAlone(model, turn3, 6));
+    const turn4 = [5, 17, 100, 101];
+    const r4 = await spec.generate(turn4, { maxTokens: 10, eos: [], gamma: 3, parallel: true, maxSeq });
+    expect(r4.tokens).toEqual(await targetAlone(model, turn4, 10));
+    coordinator.dispose();
+  }, 60_000);
+
+  it('stops at eos inside an accepted run of drafts', async () => {
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'));
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const prompt = [9, 8, 7, 6];
+    const want = await targetAlone(model, prompt, 16);
+    const eos = want[6];
+    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, { maxTokens: 16, eos: [eos], gamma: 5, parallel: true, maxSeq });
+    expect(r.tokens).toEqual(want.slice(0, want.indexOf(eos) + 1));
+    expect(r.stoppedBy).toBe('eos');
+    coordinator.dispose();
+  });
+});

@@ -5,7 +5,7 @@ import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startEngineServer } from '../scripts/webgpu-runner.ts';
+import { openReady, startEngineServer } from '../scripts/webgpu-runner.ts';
 import type { EngineServer } from '../scripts/webgpu-runner.ts';
 import { makeModel } from '../scripts/make-model.ts';
 import type { PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
@@ -27,8 +27,7 @@ test.beforeAll(async ({ browser }) => {
   page = await browser.newPage();
   // 404s are expected: the loader probes for model.safetensors.index.json before model.safetensors.
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
-  await page.goto(server.baseUrl + '/e2e/pages/webgpu-infer.html');
-  await page.waitForFunction(() => 'shoalInfer' in window);
+  await openReady(page, server.baseUrl + '/e2e/pages/webgpu-infer.html', 'shoalInfer');
 });
 test.afterAll(async () => {
   await page.close();
@@ -107,3 +106,19 @@ for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     expectLogitsClose(gpu.logits, cpu.logits, `tiny ${dtype} last row`);
   });
 }
+
+test('a page without WebGPU falls back to the CPU backend and says so', async ({ browser }) => {
+  const p = await browser.newPage();
+  try {
+    await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    await openReady(p, server.baseUrl + '/e2e/pages/webgpu-infer.html', 'shoalInfer');
+    const reply = await p.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), { model: '/fixtures/tiny-llama', ids: [5, 6], steps: 2, logits: 'none' as const });
+    expect(reply.ok).toBe(true);
+    if (!reply.ok) return;
+    expect(reply.fellBack).toBe(true);
+    expect(reply.reason).toMatch(/WebGPU is not available/);
+    expect(reply.result.backend).toBe('cpu');
+  } finally {
+    await p.close();
+  }
+});

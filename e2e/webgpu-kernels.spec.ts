@@ -3,15 +3,14 @@
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import type { CheckReport, KernelSuite } from './pages/webgpu-kernels.ts';
-import { startEngineServer } from '../scripts/webgpu-runner.ts';
+import { openReady, startEngineServer } from '../scripts/webgpu-runner.ts';
 import type { EngineServer } from '../scripts/webgpu-runner.ts';
 
 type SuiteWindow = { shoalKernels: KernelSuite };
 
 async function open(page: Page, baseUrl: string): Promise<void> {
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('WebGPU error: ') && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
-  await page.goto(baseUrl + '/e2e/pages/webgpu-kernels.html');
-  await page.waitForFunction(() => (window as unknown as SuiteWindow).shoalKernels !== undefined);
+  await openReady(page, baseUrl + '/e2e/pages/webgpu-kernels.html', 'shoalKernels');
 }
 
 function expectAllOk(reports: CheckReport[]): void {

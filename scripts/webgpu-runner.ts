@@ -83,6 +83,26 @@ export interface EngineSession {
   close(): Promise<void>;
 }
 
+/**
+ * Open a page and wait for its entry point. Vite may re-optimise dependencies on a first visit and then needs a
+ * reload, which it cannot ask for without HMR: so reload ourselves a few times before giving up.
+ */
+export async function openReady(page: Page, url: string, globalName: string, pageErrors: string[] = []): Promise<void> {
+  const deadline = Date.now() + PAGE_READY_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt++) {
+    if (attempt === 0) await page.goto(url);
+    else await page.reload();
+    try {
+      await page.waitForFunction((name) => name in window, globalName, { timeout: Math.min(30_000, Math.max(1000, deadline - Date.now())) });
+      return;
+    } catch {
+      if (Date.now() >= deadline || attempt >= 3) {
+        throw new ShoalError('ERR_BACKEND', `the engine page ${url} did not load${pageErrors.length ? `: ${pageErrors.join('; ')}` : ''}`);
+      }
+    }
+  }
+}
+
 /** Start Vite + Chromium and open the engine page; reuse it for many runs (benchmarks). */
 export async function openEngineSession(): Promise<EngineSession> {
   const server = await startEngineServer();
@@ -91,8 +111,9 @@ export async function openEngineSession(): Promise<EngineSession> {
     browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
     const page = await browser.newPage();
     if (process.env.SHOAL_DEBUG) page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
-    await page.goto(server.baseUrl + PAGE);
-    await page.waitForFunction(() => 'shoalInfer' in window, undefined, { timeout: PAGE_READY_TIMEOUT_MS });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await openReady(page, server.baseUrl + PAGE, 'shoalInfer', pageErrors);
     const b = browser;
     return {
       server, browser: b, page,

@@ -9,6 +9,7 @@ import type { Tab } from './app.ts';
 import { ChatPanel } from './chatPanel.ts';
 import { h } from './dom.ts';
 import { TimelineView } from './timelineView.ts';
+import { mountSpecPanel } from './specPanel.ts';
 import './pipeline.css';
 
 export interface PipelineUi { session: Session; chat: ChatPanel; timeline: TimelineView; backendNote: () => string }
@@ -30,6 +31,10 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
   const q = new URLSearchParams(location.search);
   const chat = new ChatPanel(session, timeline, { defaultModel: tab.config.modelUrl ?? undefined, defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined });
   main.append(h('div', { class: 'pipeline-grid' }, h('div', {}, chat.el, status), timeline.el));
+  // Speculative decoding (issue 8); its session is reachable as window.shoalSpec for tests and the console.
+  const specPanel = mountSpecPanel(session, getBackend, { model: tab.config.modelUrl ?? undefined });
+  main.append(specPanel.el);
+  Object.defineProperty(window, 'shoalSpec', { value: specPanel.spec, configurable: true });
 
   const nameOf = (peerId: string): string => {
     if (peerId === tab.mesh.peerId) return `${tab.mesh.name} (this tab)`;

@@ -1,0 +1,79 @@
+// Speculative turns in the page: the target is planned and assigned over the room by the tab's Session, the draft
+// runs whole in this tab (a generated draft folder, or the target's own first layers), and the controller drives
+// verification rounds through the pipeline.
+import type { Backend } from '../backend/types.ts';
+import { ShoalError } from '../errors.ts';
+import type { Session, TurnOptions } from '../pipeline/session.ts';
+import { modelBaseUrl } from '../weights/model.ts';
+import { DraftModel } from './draft.ts';
+import { SpeculativeDecoder } from './speculative.ts';
+import type { RoundReport, SpecResult } from './speculative.ts';
+
+export interface DraftChoice {
+  /** A draft model folder sharing the target's tokenizer; absent: the target's own first `layers` layers. */
+  url?: string;
+  layers?: number;
+}
+
+export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
+  draft: DraftChoice;
+  gamma: number | 'auto';
+  parallel: boolean;
+  /** Tests: corrupt every n-th drafted token (forces rejections). */
+  corruptEvery?: number;
+}
+
+export type SpecSessionEvent = { type: 'round'; report: RoundReport } | { type: 'done'; result: SpecResult } | { type: 'start'; parallel: boolean; gamma: number | 'auto' };
+
+export class SpecSession {
+  private drafts = new Map<string, Promise<DraftModel>>();
+  private listeners = new Set<(e: SpecSessionEvent) => void>();
+  busy = false;
+
+  constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>) {}
+
+  on(fn: (e: SpecSessionEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: SpecSessionEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private draftModel(targetUrl: string, choice: DraftChoice): Promise<DraftModel> {
+    const url = choice.url ? modelBaseUrl(choice.url) : targetUrl;
+    const key = `${url}#${choice.layers ?? 'all'}`;
+    let d = this.drafts.get(key);
+    if (!d) {
+      d = (async () => DraftModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers }))();
+      d.catch(() => this.drafts.delete(key));
+      this.drafts.set(key, d);
+    }
+    return d;
+  }
+
+  /** One speculative turn from raw ids (the same plan and prefix reuse as a plain turn). */
+  async generateIds(modelLocation: string, ids: number[], opts: SpecTurnOptions): Promise<SpecResult> {
+    if (this.busy || this.session.busy) throw new ShoalError('ERR_PIPELINE', 'a generation is already running in this tab');
+    this.busy = true;
+    try {
+      const targetUrl = modelBaseUrl(modelLocation);
+      const [target, draft] = await Promise.all([this.session.openModel(targetUrl), this.draftModel(targetUrl, opts.draft)]);
+      if (draft.spec.vocabSize !== target.spec.vocabSize) throw new ShoalError('ERR_BAD_ARGS', `the draft's vocabulary (${draft.spec.vocabSize}) is not the target's (${target.spec.vocabSize}); pick a draft made for this model`);
+      await this.session.ensurePlan(modelLocation, ids.length, { ...opts });
+      const every = opts.corruptEvery;
+      this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
+      const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
+        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel,
+        maxSeq: Math.min(target.spec.maxSeqLen, 4096),
+        corruptDraft: every ? (k) => k % every === every - 1 : undefined,
+        onRound: (report) => this.emit({ type: 'round', report }),
+      });
+      this.emit({ type: 'done', result });
+      return result;
+    } finally {
+      this.busy = false;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+// Speculative decoding panel (issue 8): pick a draft, a draft length (or auto) and parallel drafting, run a prompt,
+// and watch the draft length, acceptance rate and tokens/s live, round by round.
+import type { Backend } from '../backend/types.ts';
+import { errorMessage } from '../errors.ts';
+import type { Session } from '../pipeline/session.ts';
+import { SpecSession } from '../spec/specSession.ts';
+import type { SpecSessionEvent } from '../spec/specSession.ts';
+import { h } from './dom.ts';
+
+export interface SpecPanel { el: HTMLElement; spec: SpecSession }
+
+export function mountSpecPanel(session: Session, backend: () => Promise<Backend>, defaults: { model?: string } = {}): SpecPanel {
+  const spec = new SpecSession(session, backend);
+  const model = h('input', { value: defaults.model ?? '/models/demo/', 'aria-label': 'target model', size: 22 });
+  const draftUrl = h('input', { value: '', placeholder: 'draft folder (empty: target\'s first layers)', 'aria-label': 'draft model', size: 26 });
+  const draftLayers = h('input', { type: 'number', min: 1, value: 2, 'aria-label': 'draft layers', style: 'width: 4em' });
+  const gamma = h('select', { 'aria-label': 'draft length' }, h('option', { value: 'auto' }, 'auto'), ...[1, 2, 4, 6, 8, 12, 16].map((g) => h('option', { value: String(g) }, `γ = ${g}`)));
+  const parallel = h('input', { type: 'checkbox', checked: true, 'aria-label': 'parallel drafting' });
+  const prompt = h('input', { value: 'Once upon a time', 'aria-label': 'speculative prompt', size: 30 });
+  const maxTokens = h('input', { type: 'number', min: 1, value: 48, 'aria-label': 'max tokens', style: 'width: 5em' });
+  const live = h('div', { class: 'spec-live', role: 'status', 'aria-live': 'polite' }, 'Not run yet.');
+  const output = h('div', { class: 'spec-output' });
+  const run = h('button', { class: 'primary' }, 'Run speculative');
+  run.addEventListener('click', () => void (async () => {
+    run.disabled = true;
+    output.textContent = '';
+    try {
+      const tok = await session.tokenizer(model.value);
+      const ids = tok.encode(prompt.value);
+      const r = await spec.generateIds(model.value, ids, {
+        draft: draftUrl.value.trim() ? { url: draftUrl.value.trim() } : { layers: Number(draftLayers.value) || 1 },
+        gamma: gamma.value === 'auto' ? 'auto' : Number(gamma.value),
+        parallel: parallel.checked, maxTokens: Number(maxTokens.value) || 32, strategy: 'csgo',
+      });
+      output.textContent = tok.decode(r.tokens);
+    } catch (e) {
+      live.textContent = `Error: ${errorMessage(e)}`;
+    } finally {
+      run.disabled = false;
+    }
+  })());
+  spec.on((e: SpecSessionEvent) => {
+    if (e.type === 'start') live.textContent = `Starting (${e.parallel ? 'parallel' : 'sequential'} drafting, γ ${e.gamma})…`;
+    else if (e.type === 'round') {
+      const r = e.report;
+      live.textContent = `round ${r.round}: γ ${r.gamma} -> next ${r.nextGamma}, accepted ${r.accepted}/${r.gamma}, acceptance ${(r.alpha * 100).toFixed(0)}%, ` +
+        `draft ${r.draftMsPerToken.toFixed(1)} ms/token, round trip ${r.roundTripMs.toFixed(0)} ms, ${r.tokensPerSec.toFixed(1)} tokens/s`;
+    } else {
+      const r = e.result;
+      live.textContent = `done: ${r.tokens.length} tokens in ${r.rounds} rounds, acceptance ${(r.acceptanceRate * 100).toFixed(0)}%, ${r.tokensPerSec.toFixed(1)} tokens/s, ` +
+        `γ ${r.gammas.join(' ')}; drafted ahead ${r.draftedAhead}, discarded ${r.discarded}`;
+    }
+  });
+  const el = h('details', { class: 'spec-panel' },
+    h('summary', {}, 'Speculative decoding (draft here, verify across the mesh)'),
+    h('div', { class: 'spec-controls' },
+      h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
+      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run),
+    live, output);
+  return { el, spec };
+}

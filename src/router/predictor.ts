@@ -144,7 +144,7 @@ const DEFAULT_LINK_BYTES_PER_SEC = 50e6;
 /** One dispatch-bound overhead per forward on the device (keeps tiny models from predicting 0 s). */
 const PER_FORWARD_SEC = 1e-3;
 
-type ProfileLike = Pick<DeviceProfile, 'matmulGflops' | 'gemvGflops'> | null;
+export type ProfileLike = Pick<DeviceProfile, 'matmulGflops' | 'gemvGflops'> | null;
 
 /** The small model held whole by this tab: matmul throughput for prefill, gemv for decode. */
 export function localParams(spec: ModelSpec, profile: ProfileLike): SideParams {

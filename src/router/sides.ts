@@ -4,13 +4,12 @@
 import type { Mesh } from '../mesh/mesh.ts';
 import type { ModelSpec } from '../model/config.ts';
 import type { Session, TurnOptions } from '../pipeline/session.ts';
-import type { DeviceProfile } from '../profile/types.ts';
 import type { LocalEngine } from './localEngine.ts';
 import { localParams, meshParams } from './predictor.ts';
-import type { SideParams } from './predictor.ts';
+import type { ProfileLike, SideParams } from './predictor.ts';
 import type { RouteSide, SideRun } from './router.ts';
 
-export function localSide(engine: LocalEngine, profile: () => DeviceProfile | null): RouteSide {
+export function localSide(engine: LocalEngine, profile: () => ProfileLike): RouteSide {
   return {
     cachedPrefix: (ids) => engine.cachedPrefix(ids),
     params: () => localParams(engine.spec, profile()),

@@ -66,6 +66,7 @@ test('4 tabs in 2 contexts form a full mesh, move 5 MB each way, drop hostile fr
   const ctxA = await browser.newContext();
   const ctxB = await browser.newContext();
   const pages = [await ctxA.newPage(), await ctxA.newPage(), await ctxB.newPage(), await ctxB.newPage()];
+  pages.forEach((p, i) => p.on('console', (m) => m.text().startsWith('shoal mesh:') && console.log(`t${i}: ${m.text()}`)));
   await Promise.all(pages.map((p, i) => openTab(p, `room=${room}&name=t${i}`)));
   const loner = await openTab(await ctxB.newPage(), `room=${uniqueRoom('other')}&name=loner`);
   const ids = await Promise.all(pages.map(selfId));

@@ -68,6 +68,7 @@ export class PeerLink {
   private probes = new Map<number, { bytes: number; resolve: (s: LinkStats) => void }>();
   private lastHeardMs = performance.now();
   private createdMs = performance.now();
+  private lastTickMs = performance.now();
   private suspect = false;
   private timers: ReturnType<typeof setInterval>[] = [];
   private pacer: Pacer;
@@ -162,6 +163,11 @@ export class PeerLink {
   private watchdog(): void {
     if (this.state === 'closed') return;
     const now = performance.now();
+    // If this tab's own main thread stalled (a long task, CPU starvation), frames from the peer may be queued
+    // behind this very timer: skip one verdict so they are counted first. A frozen *peer* never stalls us.
+    const stalled = now - this.lastTickMs > 3 * WATCHDOG_INTERVAL_MS;
+    this.lastTickMs = now;
+    if (stalled) return;
     if (this.state === 'connecting') {
       if (now - this.createdMs > CONNECT_TIMEOUT_MS) this.destroy('connect timeout');
       else if (this.suspect) this.destroy('peer left the room before the link opened');

@@ -74,6 +74,7 @@ export class Tab {
       this.reports.push(r);
       console.warn(`shoal mesh: ${r.kind}${r.peerId ? ` (${r.peerId})` : ''}: ${r.detail}`);
     });
+    this.mesh.on('peer-left', (id, reason) => console.info(`shoal mesh: peer ${id} left: ${reason}`));
   }
 
   /** Measure this device (again) and share the result with the room. */

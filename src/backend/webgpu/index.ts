@@ -119,6 +119,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
   readonly gemvKind: GemvKind;
   /** Normalise matmul inputs in a separate, shared dispatch instead of inside each matmul (see normedOnce). */
   readonly separateNorm: boolean;
+  private ropeCache: { pos0: number; T: number; invFreq: Float32Array; table: GpuTensor }[] = [];
   private readonly normCache = new Map<GpuTensor, { w: GpuTensor; eps: number; out: GpuTensor }[]>();
   private uploadedBytes = 0;
   private destroyed = false;
@@ -334,12 +335,35 @@ class WebGpuBackendImpl implements WebGpuBackend {
     return out;
   }
 
+  /**
+   * cos/sin of positions pos0..pos0+T-1, (T, half, 2), computed in f64 on the host exactly as the CPU reference.
+   * Every layer of a step uses the same positions: upload once per recording (one copy, not one per layer).
+   */
+  private ropeTable(pos0: number, T: number, invFreq: Float32Array): GpuTensor {
+    const hit = this.ropeCache.find((e) => e.pos0 === pos0 && e.T === T && e.invFreq === invFreq);
+    if (hit) return hit.table;
+    const half = invFreq.length;
+    const cs = new Float32Array(T * half * 2);
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < half; i++) {
+        const ang = (pos0 + t) * invFreq[i];
+        cs[(t * half + i) * 2] = Math.cos(ang);
+        cs[(t * half + i) * 2 + 1] = Math.sin(ang);
+      }
+    }
+    const table = this.fromHost(cs, [T, half * 2]) as GpuTensor;
+    this.ropeCache.push({ pos0, T, invFreq, table });
+    return table;
+  }
+
   private flush(extra?: (enc: GPUCommandEncoder) => void): void {
     this.rec.flush(extra);
     // The cached norms are only reused within one recording; their buffers go back to the pool (GPU order
     // makes reuse safe even for work already submitted).
     for (const list of this.normCache.values()) for (const e of list) this.free(e.out);
     this.normCache.clear();
+    for (const e of this.ropeCache) this.free(e.table);
+    this.ropeCache = [];
   }
 
   matmul(x: Tensor, w: Tensor, opts: MatmulOptions = {}): Tensor {
@@ -363,16 +387,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
     if (invFreq.length !== half) throw new ShoalError('ERR_BACKEND', `ropeAndCache: ${invFreq.length} inverse frequencies for headDim ${headDim}`);
     if (kvDim !== c.kvDim) throw new ShoalError('ERR_BACKEND', `ropeAndCache: kvDim ${kvDim} but the cache has ${c.kvDim}`);
     if (pos0 < 0 || pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `ropeAndCache: positions ${pos0}..${pos0 + T - 1} outside the cache of ${c.maxSeq}`);
-    // cos/sin in f64 on the host, exactly as the CPU reference; (T, half, 2).
-    const cs = new Float32Array(T * half * 2);
-    for (let t = 0; t < T; t++) {
-      for (let i = 0; i < half; i++) {
-        const ang = (pos0 + t) * invFreq[i];
-        cs[(t * half + i) * 2] = Math.cos(ang);
-        cs[(t * half + i) * 2 + 1] = Math.sin(ang);
-      }
-    }
-    const table = this.fromHost(cs, [T, half * 2]) as GpuTensor;
+    const table = this.ropeTable(pos0, T, invFreq);
     const qOut = this.act([T, nHeads * headDim]);
     const qn = qkNorm ? this.use(qkNorm.q, 'ropeAndCache q norm') : null;
     const kn = qkNorm ? this.use(qkNorm.k, 'ropeAndCache k norm') : null;
@@ -381,7 +396,6 @@ class WebGpuBackendImpl implements WebGpuBackend {
     new Float32Array(p, 28, 1)[0] = qkNorm?.eps ?? 0;
     const kernel = this.pipes.rope(qn ? this.weightDtype(qn, 'q norm') : undefined, kn ? this.weightDtype(kn, 'k norm') : undefined);
     this.rec.dispatch(kernel, [qt.buffer, kt.buffer, vt.buffer, qOut.buffer, c.buffer, table.buffer, qn?.buffer ?? this.dummy, kn?.buffer ?? this.dummy], p, [nHeads + nKvHeads, T]);
-    this.free(table);
     return qOut;
   }
 

@@ -8,11 +8,12 @@ import type { StrategyName } from '../planner/types.ts';
 import type { Tab } from './app.ts';
 import { ChatPanel } from './chatPanel.ts';
 import { h } from './dom.ts';
+import { RouterPanel } from './routerPanel.ts';
 import { TimelineView } from './timelineView.ts';
 import { mountSpecPanel } from './specPanel.ts';
 import './pipeline.css';
 
-export interface PipelineUi { session: Session; chat: ChatPanel; timeline: TimelineView; backendNote: () => string }
+export interface PipelineUi { session: Session; chat: ChatPanel; timeline: TimelineView; router: RouterPanel; backendNote: () => string }
 
 export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
   let note = '';
@@ -31,6 +32,9 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
   const q = new URLSearchParams(location.search);
   const chat = new ChatPanel(session, timeline, { defaultModel: tab.config.modelUrl ?? undefined, defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined });
   main.append(h('div', { class: 'pipeline-grid' }, h('div', {}, chat.el, status), timeline.el));
+  // Issue 7: route each query between a small model held here and the chat's (large) model on the mesh.
+  const router = new RouterPanel({ session, mesh: tab.mesh, backend: getBackend, largeModel: () => chat.modelLocation, strategy: () => (q.get('strategy') as StrategyName | null) ?? 'csgo' });
+  main.append(router.el);
   // Speculative decoding (issue 8); its session is reachable as window.shoalSpec for tests and the console.
   const specPanel = mountSpecPanel(session, getBackend, { model: tab.config.modelUrl ?? undefined });
   main.append(specPanel.el);
@@ -65,5 +69,5 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
         break;
     }
   });
-  return { session, chat, timeline, backendNote: () => note };
+  return { session, chat, timeline, router, backendNote: () => note };
 }

@@ -1,0 +1,94 @@
+// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.15,0.035] [--gammas 2,4,8]`: speculative
+// decoding on a 3-tab pipeline in Node (CPU engine, in-memory bus with an emulated one-way link delay between tabs):
+// target-only vs sequential vs parallel speculative decoding, tokens/s, ms per output token and acceptance.
+// All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCpuBackend } from '../../src/backend/cpu/index.ts';
+import { Coordinator } from '../../src/pipeline/coordinator.ts';
+import { MemoryBus } from '../../src/pipeline/memoryBus.ts';
+import type { Transport } from '../../src/pipeline/messages.ts';
+import { StageRunner } from '../../src/pipeline/stageRunner.ts';
+import { DraftModel } from '../../src/spec/draft.ts';
+import { SpeculativeDecoder } from '../../src/spec/speculative.ts';
+import { localModelFiles } from '../../src/weights/localFiles.ts';
+import { openModel } from '../../src/weights/model.ts';
+import { makeModel } from '../make-model.ts';
+import { intFlag, parseFlags, runCli } from '../cli.ts';
+
+const PRESET = 'demo', DRAFT_LAYERS = 2, SEED = 0;
+const list = (s: unknown, d: string) => String(s ?? d).split(',').map(Number);
+
+/** Draft/target pair of the demo preset at this strength, generated once into the temp folder. */
+async function pair(strength: number): Promise<{ draft: string; target: string }> {
+  const root = join(tmpdir(), `shoal-spec-bench-${PRESET}-${DRAFT_LAYERS}-${strength}`);
+  const draft = join(root, 'draft'), target = join(root, 'target');
+  if (!existsSync(join(target, 'tokenizer.json'))) {
+    await makeModel({ preset: PRESET, role: 'draft', draftLayers: DRAFT_LAYERS, draftStrength: strength, seed: SEED, out: draft });
+    await makeModel({ preset: PRESET, role: 'model', draftLayers: DRAFT_LAYERS, draftStrength: strength, seed: SEED, out: target });
+  }
+  return { draft, target };
+}
+
+/** A transport whose messages to another tab arrive delayMs later (same order); the sender is not held up. */
+function delayed(t: Transport, delayMs: number): Transport {
+  const tabOf = (id: string) => id.split('-')[0];
+  return {
+    selfId: t.selfId,
+    onMessage: (h) => t.onMessage(h),
+    send: (to, msg, payload) => {
+      if (tabOf(to) === tabOf(t.selfId) || delayMs <= 0) return t.send(to, msg, payload);
+      const copy = payload?.slice();
+      setTimeout(() => void t.send(to, msg, copy), delayMs);
+      return Promise.resolve();
+    },
+  };
+}
+
+await runCli(async () => {
+  const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas'], switches: [] });
+  const tokens = intFlag(f, 'tokens', 32, 1);
+  const delays = list(f.delays, '5,20,50');
+  const strengths = list(f.strengths, '0.15,0.03');
+  const gammas = list(f.gammas, '2,4,8');
+  const prompt = [257, 117, 416, 10, 260, 403, 261, 267];
+  console.log(`speculative decoding, ${PRESET} preset (12 layers) as 3 stages on tabs a|b|c, draft = ${DRAFT_LAYERS} layers in tab a; ${tokens} greedy tokens; Node CPU engine, one thread`);
+  console.log('| draft strength | link delay ms | mode | gamma | acceptance | tokens/s | ms/token | speed-up vs target |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const strength of strengths) {
+    const { draft: draftDir, target: targetDir } = await pair(strength);
+    const draft = await DraftModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
+    for (const delay of delays) {
+      const bus = new MemoryBus();
+      for (const id of ['a', 'b', 'c']) new StageRunner({ transport: delayed(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });
+      const coordinator = new Coordinator(delayed(bus.transport('a-ui'), delay));
+      await coordinator.assign(targetDir, [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: 12 }], ['a', 'b', 'c'], 512);
+      // warm the stages (loads, first-touch) and the prefix cache, then time from a cold prefix each run
+      await coordinator.generate(prompt, { maxTokens: 2, eos: [] });
+      const runs: { mode: string; gamma: string; acc: string; ms: number; ref: number[] }[] = [];
+      coordinator.adoptHistory([]);
+      let t0 = performance.now();
+      const base = await coordinator.generate(prompt, { maxTokens: tokens, eos: [] });
+      const baseMs = performance.now() - t0;
+      runs.push({ mode: 'target only', gamma: '-', acc: '-', ms: baseMs, ref: base.tokens });
+      const spec = new SpeculativeDecoder(coordinator, draft);
+      const settings: [boolean, number | 'auto'][] = [];
+      for (const parallel of [false, true]) for (const g of [...(delay === delays[Math.floor(delays.length / 2)] ? gammas : []), 'auto' as const]) settings.push([parallel, g]);
+      for (const [parallel, gamma] of settings) {
+        coordinator.adoptHistory([]);
+        t0 = performance.now();
+        const r = await spec.generate(prompt, { maxTokens: tokens, eos: [], gamma, parallel, maxSeq: 512 });
+        const ms = performance.now() - t0;
+        if (r.tokens.join() !== base.tokens.join()) throw new Error(`speculative output differs from target-only (strength ${strength}, delay ${delay}, gamma ${gamma})`);
+        const avgGamma = r.gammas.reduce((s, x) => s + x, 0) / r.gammas.length;
+        runs.push({ mode: parallel ? 'parallel spec' : 'sequential spec', gamma: gamma === 'auto' ? `auto (avg ${avgGamma.toFixed(1)})` : String(gamma), acc: r.acceptanceRate.toFixed(2), ms, ref: r.tokens });
+      }
+      for (const r of runs) {
+        console.log(`| ${strength} | ${delay} | ${r.mode} | ${r.gamma} | ${r.acc} | ${((tokens * 1000) / r.ms).toFixed(1)} | ${(r.ms / tokens).toFixed(1)} | ${(baseMs / r.ms).toFixed(2)}x |`);
+      }
+      coordinator.dispose();
+    }
+    draft.dispose();
+  }
+});

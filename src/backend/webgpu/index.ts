@@ -229,6 +229,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   free(t: Tensor | KvCache): void {
     if (t instanceof GpuKvCache) {
+      // Flush first so no recorded dispatch refers to a destroyed buffer.
+      if (!t.freed && this.rec.pending) this.flush();
       if (!t.freed) t.buffer.destroy();
       t.freed = true;
       return;

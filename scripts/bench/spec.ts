@@ -1,4 +1,4 @@
-// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.15,0.035] [--gammas 2,4,8]`: speculative
+// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8]`: speculative
 // decoding on a 3-tab pipeline in Node (CPU engine, in-memory bus with an emulated one-way link delay between tabs):
 // target-only vs sequential vs parallel speculative decoding, tokens/s, ms per output token and acceptance.
 // All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden.
@@ -50,7 +50,7 @@ await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas'], switches: [] });
   const tokens = intFlag(f, 'tokens', 32, 1);
   const delays = list(f.delays, '5,20,50');
-  const strengths = list(f.strengths, '0.15,0.03');
+  const strengths = list(f.strengths, '0.1,0.04');
   const gammas = list(f.gammas, '2,4,8');
   const prompt = [257, 117, 416, 10, 260, 403, 261, 267];
   console.log(`speculative decoding, ${PRESET} preset (12 layers) as 3 stages on tabs a|b|c, draft = ${DRAFT_LAYERS} layers in tab a; ${tokens} greedy tokens; Node CPU engine, one thread`);
@@ -92,3 +92,13 @@ await runCli(async () => {
     draft.dispose();
   }
 });
+
+// Association (issue 8 item 6): the example room, matching vs the paper's baselines (model figures, not measured).
+{
+  const { compareStrategies, exampleRoom } = await import('../../src/spec/associationExample.ts');
+  const { users, pipelines } = exampleRoom();
+  console.log('\nassociation, example room (6 people, pipelines desk/laptops/phones; expected tokens/s from the cost model):');
+  console.log('| strategy | room tokens/s | ' + users.map((u) => u.id).join(' | ') + ' |');
+  console.log('|---|---|' + users.map(() => '---|').join(''));
+  for (const r of compareStrategies(users, pipelines)) console.log(`| ${r.strategy} | ${r.totalTokensPerSec.toFixed(0)} | ${users.map((u) => r.association[u.id]).join(' | ')} |`);
+}

@@ -49,6 +49,7 @@ export interface SpecResult {
   /** Drafted tokens sent for verification, and how many the target accepted. */
   drafted: number;
   accepted: number;
+  /** Per-token acceptance: accepted / (accepted + rejections); drafts after a rejection were never judged. */
   acceptanceRate: number;
   /** Drafts made while a verification was in flight; drafts thrown away after a rejection. */
   draftedAhead: number;
@@ -92,7 +93,7 @@ export class SpeculativeDecoder {
     while (targetPos < history.length && targetPos < ids.length - 1 && history[targetPos] === ids[targetPos]) targetPos++;
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
-    const stats = { rounds: 0, drafted: 0, accepted: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, gammas: [] as number[] };
+    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, gammas: [] as number[] };
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
 
@@ -142,7 +143,10 @@ export class SpeculativeDecoder {
       pending.then(() => { settled = true; }, () => { settled = true; });
       if (opts.parallel) {
         // Draft the next round while this one is verified; never more than one round ahead.
-        const aheadCap = gamma + Math.max(1, fixedGamma ?? control.gamma) + 1;
+        // Drafting ahead pays only when the whole round is likely accepted; it shares this tab's compute (which may
+        // also run stage 0), so past the first candidate it is skipped when the measured odds are poor.
+        const likely = control.alpha ** gamma >= 0.25;
+        const aheadCap = gamma + 1 + (likely ? Math.max(1, fixedGamma ?? control.gamma) : 0);
         while (!settled && drafts.length < aheadCap && ctx.length + drafts.length < this.draft.stage.maxSeq) {
           await draftOne();
           stats.draftedAhead++;
@@ -170,6 +174,7 @@ export class SpeculativeDecoder {
         else stats.usedAhead++;
       }
       stats.accepted += accepted;
+      if (accepted < gamma) stats.rejections++;
       if (!lastAccepted) stats.discarded += drafts.length - emitted;
       drafts = lastAccepted ? drafts.slice(emitted) : []; // a rejection discards every speculative token past it
       targetPos = ctx.length - 1;
@@ -183,7 +188,7 @@ export class SpeculativeDecoder {
     const elapsedMs = performance.now() - t0;
     return {
       tokens: out, stoppedBy: stoppedBy as SpecResult['stoppedBy'], ...stats,
-      acceptanceRate: stats.drafted > 0 ? stats.accepted / stats.drafted : 0,
+      acceptanceRate: stats.accepted + stats.rejections > 0 ? stats.accepted / (stats.accepted + stats.rejections) : 0,
       elapsedMs, tokensPerSec: (out.length * 1000) / elapsedMs,
     };
   }

@@ -3,6 +3,7 @@
 import type { Backend } from '../backend/types.ts';
 import { errorMessage } from '../errors.ts';
 import type { Session } from '../pipeline/session.ts';
+import { compareStrategies, exampleRoom } from '../spec/associationExample.ts';
 import { SpecSession } from '../spec/specSession.ts';
 import type { SpecSessionEvent } from '../spec/specSession.ts';
 import { h } from './dom.ts';
@@ -56,6 +57,19 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
     h('div', { class: 'spec-controls' },
       h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
       h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run),
-    live, output);
+    live, output, associationView());
   return { el, spec };
+}
+
+/** Several people and several verifier pipelines: who verifies with whom, per strategy (an example room). */
+function associationView(): HTMLElement {
+  const { users, pipelines } = exampleRoom();
+  const rows = compareStrategies(users, pipelines);
+  const table = h('table', { class: 'spec-assoc' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'strategy'), h('th', {}, 'room tokens/s'), ...users.map((u) => h('th', {}, u.id)))),
+    h('tbody', {}, ...rows.map((r) => h('tr', {}, h('td', {}, r.strategy), h('td', {}, r.totalTokensPerSec.toFixed(0)), ...users.map((u) => h('td', {}, r.association[u.id] ?? '-'))))));
+  return h('details', { class: 'spec-assoc-view' },
+    h('summary', {}, 'Association: several people, several verifier pipelines (example room)'),
+    h('p', {}, `Pipelines: ${pipelines.map((p) => `${p.id} (${p.msPerPass} ms/pass + ${p.msPerPosition} ms/position)`).join(', ')}. Every person is closest to desk.`),
+    table);
 }

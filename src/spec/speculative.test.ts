@@ -56,6 +56,25 @@ describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the 
   });
 });
 
+describe('speculative sampling through the pipeline', () => {
+  it('rows line up: a draft identical to the target is always accepted; a weaker draft is not, and both emit valid tokens', async () => {
+    const name = 'tiny-llama';
+    const { coordinator, model, maxSeq } = await mesh(fixtureDir(name));
+    const sampling = { temperature: 0.8, topP: 1, seed: 11 };
+    const prompt = fixtureCases(name)[0].input_ids;
+    const same = await DraftModel.open(model, createCpuBackend());
+    const r = await new SpeculativeDecoder(coordinator, same).generate(prompt, { maxTokens: 20, eos: [], gamma: 4, parallel: true, sampling, maxSeq });
+    expect(r.tokens).toHaveLength(20);
+    expect(r.acceptanceRate, 'p == q up to float rounding').toBeGreaterThan(0.95);
+    const weak = await DraftModel.open(model, createCpuBackend(), { layers: 1 });
+    const w = await new SpeculativeDecoder(coordinator, weak).generate(prompt, { maxTokens: 20, eos: [], gamma: 4, parallel: false, sampling, maxSeq });
+    expect(w.tokens).toHaveLength(20);
+    expect(w.tokens.every((t) => t >= 0 && t < model.spec.vocabSize)).toBe(true);
+    expect(w.acceptanceRate).toBeLessThan(r.acceptanceRate);
+    coordinator.dispose();
+  });
+});
+
 describe('speculative decoding on a generated draft/target pair (tiny preset)', () => {
   let root = '';
   beforeAll(async () => {

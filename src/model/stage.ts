@@ -63,6 +63,16 @@ function deferred<T>(): Deferred<T> {
   return d;
 }
 
+/** A macrotask boundary (setTimeout can be clamped to 4 ms; a MessageChannel hop is not). */
+function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port2.postMessage(null);
+  });
+}
+
 export class Stage {
   readonly isFirst: boolean;
   readonly isLast: boolean;
@@ -204,6 +214,8 @@ export class Stage {
       const g = keep(b.gateUp(h, w.wGate, w.wUp, { weight: w.postNorm, eps: s.normEps }));
       x = keep(b.matmul(g, w.wDown, { residual: h }));
       opts.onLayer?.(this.range.start + i);
+      // The CPU backend computes on the page's thread: yield between layers so heartbeats and messages get through.
+      if (b.name === 'cpu') await yieldToEventLoop();
     }
     this.pos += T;
     try {

@@ -3,16 +3,19 @@
 import { parseConfig } from '../model/config.ts';
 import { httpModelFiles } from '../weights/model.ts';
 import { errorMessage } from '../errors.ts';
-import { cpuGflops, gpuGflops, gpuUploadBytesPerSec } from './computeProbe.ts';
+import { gpuUploadBytesPerSec } from './computeProbe.ts';
+import { engineGflops } from './engineProbe.ts';
+import { createCpuBackend } from '../backend/cpu/index.ts';
+import { createWebGpuBackend } from '../backend/webgpu/index.ts';
+import type { Backend } from '../backend/types.ts';
 import { measureLoad } from './loadProbe.ts';
 import type { AdapterSummary, DeviceProfile, EmulationKnobs, ProbeShape } from './types.ts';
 
 /** Shapes used when the model's config cannot be read: SmolLM2-135M's (dim 576, hiddenDim 1536). */
 export const DEFAULT_DIM = 576;
 export const DEFAULT_HIDDEN_DIM = 1536;
-/** Rows of the prefill-like matmul probe (a prompt chunk); a CPU tab uses fewer to stay responsive. */
-export const GPU_MATMUL_ROWS = 32;
-export const CPU_MATMUL_ROWS = 8;
+/** Rows of the prefill-like matmul probe (a prompt chunk). */
+export const PROBE_ROWS = 32;
 /** Share of the device's RAM one tab may plan to use, and the fallback when the browser will not say. */
 export const MEMORY_SHARE = 0.5;
 export const FALLBACK_DEVICE_MEMORY_BYTES = 4 * 1024 ** 3;
@@ -81,27 +84,37 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const step = opts.onStep ?? (() => undefined);
   const { dim, hiddenDim } = await modelShapes(opts.modelUrl);
   const gpu = opts.backend === 'cpu' ? null : await requestGpu();
-  const backend = gpu ? 'webgpu' : 'cpu';
-  const rows = gpu ? GPU_MATMUL_ROWS : CPU_MATMUL_ROWS;
-  const matmulShape: ProbeShape = { rows, inner: dim, cols: hiddenDim };
+  const matmulShape: ProbeShape = { rows: PROBE_ROWS, inner: dim, cols: hiddenDim };
   const gemvShape: ProbeShape = { rows: 1, inner: dim, cols: hiddenDim };
-  let matmulGflops: number;
-  let gemvGflops: number;
+  // Measure each engine this tab could run on with the model's own shapes; the faster one runs the stages.
+  const measure = async (b: Backend) => {
+    try {
+      return { name: b.name, matmul: await engineGflops(b, matmulShape, opts.knobs), gemv: await engineGflops(b, gemvShape, opts.knobs) };
+    } finally {
+      b.destroy();
+    }
+  };
   let uploadBytesPerSec: number | null = null;
-  try {
-    step(`compute (${backend}, ${dim}x${hiddenDim})`);
-    if (gpu) {
-      matmulGflops = await gpuGflops(gpu.device, 'matmul', matmulShape, opts.knobs);
-      gemvGflops = await gpuGflops(gpu.device, 'gemv', gemvShape, opts.knobs);
+  step(`compute (cpu engine, ${dim}x${hiddenDim})`);
+  const results = [await measure(createCpuBackend())];
+  if (gpu) {
+    try {
+      step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
+      const wg = await createWebGpuBackend({ device: gpu.device });
+      if (wg) results.push(await measure(wg));
       step('GPU upload');
       uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
-    } else {
-      matmulGflops = await cpuGflops(matmulShape, opts.knobs);
-      gemvGflops = await cpuGflops(gemvShape, opts.knobs);
+    } catch (e) {
+      step(`webgpu probe failed: ${errorMessage(e)}`);
+    } finally {
+      gpu.device.destroy();
     }
-  } finally {
-    gpu?.device.destroy();
   }
+  const best = results.reduce((a, b) => (b.matmul > a.matmul ? b : a));
+  const backend = best.name;
+  const matmulGflops = best.matmul;
+  const gemvGflops = best.gemv;
+  if (backend === 'cpu') uploadBytesPerSec = null;
   step('weight loading');
   let loadBytesPerSec = 0;
   try {

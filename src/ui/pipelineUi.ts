@@ -20,8 +20,9 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
   let backend: Promise<Backend> | null = null;
   const status = h('div', { class: 'stage-status', role: 'status' }, 'This tab holds no layers yet.');
   const getBackend = (): Promise<Backend> => {
-    backend ??= createBestBackend({ preferCpu: tab.config.backend === 'cpu' }).then((c) => {
-      note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name}`;
+    // Run on the engine the profile measured faster here (on SwiftShader that is the CPU; on a real GPU, WebGPU).
+    backend ??= (tab.profile ? Promise.resolve(tab.profile) : tab.profileNow()).then((p) => p.backend, () => 'webgpu' as const).then((measured) => createBestBackend({ preferCpu: tab.config.backend === 'cpu' || measured === 'cpu' })).then((c) => {
+      note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name} (measured fastest here)`;
       if (c.fellBack) status.textContent = note;
       return c.backend;
     });

@@ -149,7 +149,8 @@ test('a 4x compute slowdown measures at most a third of its twin, and a CPU tab 
   fast = best(fast, await measure(twin));
   slowed = best(slowed, await measure(slow));
   console.log(`GFLOP/s matmul twin ${fast.matmulGflops.toFixed(3)} slow ${slowed.matmulGflops.toFixed(3)}; gemv twin ${fast.gemvGflops.toFixed(3)} slow ${slowed.gemvGflops.toFixed(3)}`);
-  expect(fast.backend).toBe('webgpu');
+  // Both engines were measured; the profile names the faster one (on SwiftShader, often the CPU).
+  expect(['webgpu', 'cpu']).toContain(fast.backend);
   expect(fast.adapter?.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
   expect(fast.matmulGflops).toBeGreaterThan(0);
   expect(slowed.matmulGflops).toBeLessThanOrEqual(fast.matmulGflops / 3);

@@ -1,7 +1,9 @@
-// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8]`: speculative
+// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8] [--repeat 3]`: speculative
 // decoding on a 3-tab pipeline in Node (CPU engine, in-memory bus with an emulated one-way link delay between tabs):
 // target-only vs sequential vs parallel speculative decoding, tokens/s, ms per output token and acceptance.
-// All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden.
+// All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden, and
+// drafting ahead competes with the stages for the thread. Each figure is the fastest of --repeat runs (the machine
+// is shared; the minimum is the least disturbed).
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,13 +49,27 @@ function delayed(t: Transport, delayMs: number): Transport {
 }
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas', 'repeat'], switches: [] });
   const tokens = intFlag(f, 'tokens', 32, 1);
   const delays = list(f.delays, '5,20,50');
   const strengths = list(f.strengths, '0.1,0.04');
   const gammas = list(f.gammas, '2,4,8');
+  const repeat = intFlag(f, 'repeat', 3, 1);
+  /** Fastest of `repeat` runs, each from a cold prefix (the caches are rebuilt from position 0). */
+  const timed = async <T>(fn: () => Promise<T>): Promise<{ ms: number; r: T }> => {
+    let best: { ms: number; r: T } | null = null;
+    for (let i = 0; i < repeat; i++) {
+      coordinatorRef!.adoptHistory([]);
+      const t0 = performance.now();
+      const r = await fn();
+      const ms = performance.now() - t0;
+      if (!best || ms < best.ms) best = { ms, r };
+    }
+    return best!;
+  };
+  let coordinatorRef: Coordinator | null = null;
   const prompt = [257, 117, 416, 10, 260, 403, 261, 267];
-  console.log(`speculative decoding, ${PRESET} preset (12 layers) as 3 stages on tabs a|b|c, draft = ${DRAFT_LAYERS} layers in tab a; ${tokens} greedy tokens; Node CPU engine, one thread`);
+  console.log(`speculative decoding, ${PRESET} preset (12 layers) as 3 stages on tabs a|b|c, draft = ${DRAFT_LAYERS} layers in tab a; ${tokens} greedy tokens; Node CPU engine, one thread; fastest of ${repeat}`);
   console.log('| draft strength | link delay ms | mode | gamma | acceptance | tokens/s | ms/token | speed-up vs target |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const strength of strengths) {
@@ -63,23 +79,18 @@ await runCli(async () => {
       const bus = new MemoryBus();
       for (const id of ['a', 'b', 'c']) new StageRunner({ transport: delayed(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });
       const coordinator = new Coordinator(delayed(bus.transport('a-ui'), delay));
+      coordinatorRef = coordinator;
       await coordinator.assign(targetDir, [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: 12 }], ['a', 'b', 'c'], 512);
       // warm the stages (loads, first-touch) and the prefix cache, then time from a cold prefix each run
       await coordinator.generate(prompt, { maxTokens: 2, eos: [] });
       const runs: { mode: string; gamma: string; acc: string; ms: number; ref: number[] }[] = [];
-      coordinator.adoptHistory([]);
-      let t0 = performance.now();
-      const base = await coordinator.generate(prompt, { maxTokens: tokens, eos: [] });
-      const baseMs = performance.now() - t0;
+      const { ms: baseMs, r: base } = await timed(() => coordinator.generate(prompt, { maxTokens: tokens, eos: [] }));
       runs.push({ mode: 'target only', gamma: '-', acc: '-', ms: baseMs, ref: base.tokens });
       const spec = new SpeculativeDecoder(coordinator, draft);
       const settings: [boolean, number | 'auto'][] = [];
       for (const parallel of [false, true]) for (const g of [...(delay === delays[Math.floor(delays.length / 2)] ? gammas : []), 'auto' as const]) settings.push([parallel, g]);
       for (const [parallel, gamma] of settings) {
-        coordinator.adoptHistory([]);
-        t0 = performance.now();
-        const r = await spec.generate(prompt, { maxTokens: tokens, eos: [], gamma, parallel, maxSeq: 512 });
-        const ms = performance.now() - t0;
+        const { ms, r } = await timed(() => spec.generate(prompt, { maxTokens: tokens, eos: [], gamma, parallel, maxSeq: 512 }));
         if (r.tokens.join() !== base.tokens.join()) throw new Error(`speculative output differs from target-only (strength ${strength}, delay ${delay}, gamma ${gamma})`);
         const avgGamma = r.gammas.reduce((s, x) => s + x, 0) / r.gammas.length;
         runs.push({ mode: parallel ? 'parallel spec' : 'sequential spec', gamma: gamma === 'auto' ? `auto (avg ${avgGamma.toFixed(1)})` : String(gamma), acc: r.acceptanceRate.toFixed(2), ms, ref: r.tokens });

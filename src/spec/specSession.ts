@@ -29,6 +29,7 @@ export class SpecSession {
   private drafts = new Map<string, Promise<DraftModel>>();
   private listeners = new Set<(e: SpecSessionEvent) => void>();
   busy = false;
+  private abort: AbortController | null = null;
 
   constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>) {}
 
@@ -63,17 +64,25 @@ export class SpecSession {
       if (draft.spec.vocabSize !== target.spec.vocabSize) throw new ShoalError('ERR_BAD_ARGS', `the draft's vocabulary (${draft.spec.vocabSize}) is not the target's (${target.spec.vocabSize}); pick a draft made for this model`);
       await this.session.ensurePlan(modelLocation, ids.length, { ...opts });
       const every = opts.corruptEvery;
+      this.abort = new AbortController();
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
         maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel,
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         corruptDraft: every ? (k) => k % every === every - 1 : undefined,
+        signal: this.abort.signal,
         onRound: (report) => this.emit({ type: 'round', report }),
       });
       this.emit({ type: 'done', result });
       return result;
     } finally {
       this.busy = false;
+      this.abort = null;
     }
+  }
+
+  /** Stop the speculative turn after the round in flight. */
+  stop(): void {
+    this.abort?.abort();
   }
 }

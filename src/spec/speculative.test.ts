@@ -112,6 +112,19 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     coordinator.dispose();
   }, 60_000);
 
+  it('a stop ends the turn after the round in flight with a prefix of the target\'s output', async () => {
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'));
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const prompt = [4, 40, 44];
+    const want = await targetAlone(model, prompt, 30);
+    const abort = new AbortController();
+    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, { maxTokens: 30, eos: [], gamma: 3, parallel: true, maxSeq, signal: abort.signal, onRound: (x) => { if (x.round === 2) abort.abort(); } });
+    expect(r.stoppedBy).toBe('stop');
+    expect(r.tokens.length).toBeLessThan(30);
+    expect(r.tokens).toEqual(want.slice(0, r.tokens.length));
+    coordinator.dispose();
+  });
+
   it('stops at eos inside an accepted run of drafts', async () => {
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'));
     const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());

@@ -26,6 +26,8 @@ export interface SpecOptions {
   /** Positions the target's caches can hold (the plan's maxSeq). */
   maxSeq?: number;
   onToken?: (token: number, index: number) => void;
+  /** Stop after the round in flight (the Stop button). */
+  signal?: AbortSignal;
   onRound?: (r: RoundReport) => void;
 }
 
@@ -44,7 +46,7 @@ export interface RoundReport {
 
 export interface SpecResult {
   tokens: number[];
-  stoppedBy: 'eos' | 'maxTokens' | 'context';
+  stoppedBy: 'eos' | 'maxTokens' | 'context' | 'stop';
   rounds: number;
   /** Drafted tokens sent for verification, and how many the target accepted. */
   drafted: number;
@@ -122,6 +124,7 @@ export class SpeculativeDecoder {
       out.push(token);
       opts.onToken?.(token, out.length - 1);
       if (opts.eos.includes(token)) stoppedBy = 'eos';
+      else if (opts.signal?.aborted) stoppedBy = 'stop';
       else if (out.length >= opts.maxTokens) stoppedBy = 'maxTokens';
       else if (ctx.length >= maxSeq) stoppedBy = 'context';
       return stoppedBy === null;

@@ -22,6 +22,7 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
   const live = h('div', { class: 'spec-live', role: 'status', 'aria-live': 'polite' }, 'Not run yet.');
   const output = h('div', { class: 'spec-output' });
   const run = h('button', { class: 'primary' }, 'Run speculative');
+  const stop = h('button', { onclick: () => spec.stop() }, 'Stop');
   run.addEventListener('click', () => void (async () => {
     run.disabled = true;
     output.textContent = '';
@@ -56,7 +57,7 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
     h('summary', {}, 'Speculative decoding (draft here, verify across the mesh)'),
     h('div', { class: 'spec-controls' },
       h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
-      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run),
+      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
     live, output, associationView());
   return { el, spec };
 }

@@ -8,6 +8,7 @@ import type { ModelSource } from '../weights/model.ts';
 import { argmax } from '../model/sampler.ts';
 import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { TimelineRecorder, nowMs } from './recorder.ts';
+import type { Interval } from '../planner/timeline.ts';
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -155,48 +156,63 @@ export class StageRunner {
   }
 
   private async load(msg: Assign, coordinator: string, range: StageAssignment, resolveStage: (s: Stage) => void): Promise<void> {
-      const [backend, model] = await Promise.all([this.deps.backend(), this.deps.openModel(msg.modelUrl)]);
+    // Fetching starts as soon as the model header is read; the engine may still be starting (a tab that has not
+    // finished profiling), so uploads queue behind it while the bytes keep coming.
+    const model = await this.deps.openModel(msg.modelUrl);
+    const a = this.active;
+    if (!a || a.assign.planId !== msg.planId) return; // superseded while opening
+    const stillOurs = () => this.active === a;
+    const stageReady = this.deps.backend().then((backend) => {
       const stage = new Stage(backend, model.spec, range, msg.maxSeq);
-      const a = this.active;
-      if (!a || a.assign.planId !== msg.planId) return; // superseded while opening
-      resolveStage(stage);
-      const stillOurs = () => this.active === a;
-      const rec = this.recorder;
-      const layersTotal = range.end - range.start + (stage.isFirst ? 1 : 0) + (stage.isLast ? 1 : 0);
-      const totalBytes = (stage.isFirst ? model.embeddingBytes() : 0) + (stage.isLast ? model.headBytes() : 0)
-        + Array.from({ length: range.end - range.start }, (_, i) => model.layerBytes(range.start + i)).reduce((x, y) => x + y, 0);
-      let loadedBytes = 0, layersLoaded = 0;
-      const progress = (bytes: number) => {
-        loadedBytes += bytes;
-        layersLoaded++;
-        const p = { planId: msg.planId, loadedBytes, totalBytes, layersLoaded, layersTotal };
-        this.deps.onEvent?.({ type: 'progress', ...p });
-        void this.deps.transport.send(coordinator, { kind: 'progress', ...p }).catch(() => {});
-        this.sendTimeline();
-      };
-      try {
-        if (stage.isFirst) {
-          const t = await rec.time('load', () => model.loadEmbedding(), { label: 'embedding', bytes: model.embeddingBytes() });
-          await rec.time('upload', () => stage.setEmbedding(t), { label: 'embedding' });
-          progress(t.data.byteLength);
-        }
-        for (let l = range.start; l < range.end; l++) {
-          const bytes = model.layerBytes(l);
-          const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes }); // timeline layers are 1-based, as in plans
-          if (!stillOurs()) return; // dropped meanwhile
-          await rec.time('upload', () => stage.setLayer(l, tensors), { layer: l + 1, bytes });
+      if (stillOurs()) resolveStage(stage);
+      return stage;
+    });
+    const isFirst = range.start === 0, isLast = range.end === model.spec.nLayers;
+    const rec = this.recorder;
+    const layersTotal = range.end - range.start + (isFirst ? 1 : 0) + (isLast ? 1 : 0);
+    const totalBytes = (isFirst ? model.embeddingBytes() : 0) + (isLast ? model.headBytes() : 0)
+      + Array.from({ length: range.end - range.start }, (_, i) => model.layerBytes(range.start + i)).reduce((x, y) => x + y, 0);
+    let loadedBytes = 0, layersLoaded = 0;
+    const progress = (bytes: number) => {
+      loadedBytes += bytes;
+      layersLoaded++;
+      const p = { planId: msg.planId, loadedBytes, totalBytes, layersLoaded, layersTotal };
+      this.deps.onEvent?.({ type: 'progress', ...p });
+      void this.deps.transport.send(coordinator, { kind: 'progress', ...p }).catch(() => {});
+      this.sendTimeline();
+    };
+    let uploads: Promise<Stage> = stageReady;
+    /** Upload in execution order, behind the engine's start, without holding up the next fetch. */
+    const upload = (bytes: number, extra: Partial<Interval>, put: (s: Stage) => void) => {
+      uploads = uploads.then(async (stage) => {
+        if (stillOurs()) {
+          await rec.time('upload', () => put(stage), extra);
           progress(bytes);
         }
-        if (stage.isLast) {
-          const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), { label: 'head', bytes: model.headBytes() });
-          if (!stillOurs()) return;
-          await rec.time('upload', () => stage.setHead(norm, head), { label: 'head' });
-          progress(model.headBytes());
-        }
-      } catch (e) {
-        stage.failLoad(e);
-        throw e;
+        return stage;
+      });
+    };
+    try {
+      if (isFirst) {
+        const t = await rec.time('load', () => model.loadEmbedding(), { label: 'embedding', bytes: model.embeddingBytes() });
+        upload(t.data.byteLength, { label: 'embedding' }, (s) => s.setEmbedding(t));
       }
+      for (let l = range.start; l < range.end; l++) {
+        const bytes = model.layerBytes(l);
+        const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes }); // timeline layers are 1-based, as in plans
+        if (!stillOurs()) return; // dropped meanwhile
+        upload(bytes, { layer: l + 1, bytes }, (s) => s.setLayer(l, tensors));
+      }
+      if (isLast) {
+        const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), { label: 'head', bytes: model.headBytes() });
+        if (!stillOurs()) return;
+        upload(model.headBytes(), { label: 'head' }, (s) => s.setHead(norm, head));
+      }
+      await uploads;
+    } catch (e) {
+      void stageReady.then((s) => s.failLoad(e), () => undefined);
+      throw e;
+    }
   }
 
   /** Stage 0: embed and run ids at pos0. */

@@ -177,11 +177,12 @@ export class SpeculativeDecoder {
         else stats.usedAhead++;
       }
       stats.accepted += accepted;
-      if (accepted < gamma) stats.rejections++;
+      // A rejection among the sent drafts (not an early stop on eos or max tokens, nor a rejected ahead token).
+      const rejected = !lastAccepted && emitted - 1 < gamma;
+      if (rejected) stats.rejections++;
       if (!lastAccepted) stats.discarded += drafts.length - emitted;
       drafts = lastAccepted ? drafts.slice(emitted) : []; // a rejection discards every speculative token past it
       targetPos = ctx.length - 1;
-      const rejected = accepted < gamma;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: input.length, draftMsPerToken: draftTokens > 0 ? draftMs / draftTokens : undefined });
       const elapsed = performance.now() - t0;
       opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed });

@@ -1,0 +1,106 @@
+// `npm run bench -- coldstart [--tabs 4] [--preset smollm2-135m] [--runs 3] [--prompt 64] [--strategies csgo,even,...]`
+// Headless Chromium, N tabs with heterogeneous emulation (a fast "desktop", a "laptop", "phones" with slow loading),
+// one real-shape model; for each strategy, time to first token from cold (weights dropped, nothing cached),
+// against the planner's prediction, and the share of load time hidden; plus one tab that loads everything first.
+import { chromium } from '@playwright/test';
+import type { Page } from '@playwright/test';
+import { cpus } from 'node:os';
+import { chromiumLaunchOptions } from '../chromium.ts';
+import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { startEngineServer } from '../webgpu-runner.ts';
+import { benchModel } from './models.ts';
+import type { Session, TurnResult } from '../../src/pipeline/session.ts';
+import type { Mesh } from '../../src/mesh/mesh.ts';
+import type { Interval } from '../../src/planner/timeline.ts';
+
+type Handle = { mesh: Mesh; session: Session };
+
+/** The emulated fleet: name and URL knobs. Loading caps are the dominant cold-start cost, as on real phones. */
+const FLEET = [
+  { name: 'desktop', knobs: 'loadBps=40000000' },
+  { name: 'laptop', knobs: 'slowdown=2&loadBps=16000000' },
+  { name: 'phone1', knobs: 'slowdown=4&loadBps=5000000' },
+  { name: 'phone2', knobs: 'slowdown=4&loadBps=5000000' },
+  { name: 'tablet', knobs: 'slowdown=3&loadBps=8000000' },
+  { name: 'phone3', knobs: 'slowdown=5&loadBps=4000000' },
+];
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+interface RunOut { ttftSec: number; predictedSec: number | null; warmSec: number; loadSpanSec: number; stages: string }
+
+await runCli(async () => {
+  const f = parseFlags(process.argv.slice(2), { values: ['tabs', 'preset', 'runs', 'prompt', 'strategies'], switches: [] });
+  const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
+  const runs = intFlag(f, 'runs', 3, 1);
+  const promptLen = intFlag(f, 'prompt', 64, 2);
+  const strategies = String(f.strategies ?? 'csgo,even,harmonic,memory,compute,single').split(',');
+  const { urlPath } = await benchModel(String(f.preset ?? 'smollm2-135m'), 'bf16');
+  const server = await startEngineServer();
+  const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
+  try {
+    const room = `bench-${Date.now().toString(36)}`;
+    const pages: Page[] = [];
+    for (const dev of FLEET.slice(0, nTabs)) {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${server.baseUrl}/?room=${room}&name=${dev.name}&model=${encodeURIComponent(urlPath)}&${dev.knobs}`);
+      pages.push(page);
+    }
+    const coord = pages[0];
+    // every tab linked to every other, and every profile shared
+    await coord.waitForFunction((n) => {
+      const h = (window as unknown as { shoal?: Handle }).shoal;
+      return !!h && h.mesh.peers().length === n - 1 && h.mesh.peers().every((p) => p.profile) && !!h.mesh.profileOf(h.mesh.peerId);
+    }, nTabs, { timeout: 300_000, polling: 500 });
+    const profiles = await coord.evaluate(() => {
+      const h = (window as unknown as { shoal: Handle }).shoal;
+      return [h.mesh.profileOf(h.mesh.peerId)!, ...h.mesh.peers().map((p) => p.profile!)].map((p) => ({ name: p.name, backend: p.backend, gflops: p.matmulGflops, loadMBs: p.loadBytesPerSec / 1e6 }));
+    });
+    console.log(`Cold start, ${nTabs} tabs in one headless Chromium (WebGPU via SwiftShader) on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy`);
+    console.log('profiles: ' + profiles.map((p) => `${p.name} ${p.backend} ${p.gflops.toFixed(1)} GFLOP/s ${p.loadMBs.toFixed(1)} MB/s`).join('; '));
+
+    const turn = (ids: number[], opts: Record<string, unknown>) => coord.evaluate(async ({ model, ids, opts }) => {
+      const s = (window as unknown as { shoal: Handle }).shoal.session;
+      const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts } as Parameters<Session['generateIds']>[2]);
+      const intervals: Interval[] = s.coordinator.intervals;
+      return { ttftMs: r.ttftMs, predicted: r.plan?.ttftSeconds ?? null, stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','), peers: r.stages.map((st) => st.peer), loads: intervals.filter((i) => i.kind === 'load') };
+    }, { model: urlPath, ids, opts });
+    const prompt = (seed: number) => Array.from({ length: promptLen }, (_, i) => (i * 7919 + seed * 104729 + 13) % 2000 + 10);
+    const names = new Map<string, string>(await coord.evaluate(() => {
+      const h = (window as unknown as { shoal: Handle }).shoal;
+      return [[h.mesh.peerId, h.mesh.name] as [string, string], ...h.mesh.peers().map((p) => [p.peerId, p.name] as [string, string])];
+    }));
+
+    const table: { label: string; out: RunOut[] }[] = [];
+    const variants = [...strategies.map((s) => ({ label: s, opts: { strategy: s } })), { label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } }];
+    for (const v of variants) {
+      const out: RunOut[] = [];
+      for (let r = 0; r < runs; r++) {
+        const cold = await turn(prompt(r), { ...v.opts, cold: true });
+        const warm = await turn(prompt(r + 100), { ...v.opts });
+        const loadEnd = Math.max(0, ...cold.loads.map((i) => i.endSec));
+        out.push({ ttftSec: cold.ttftMs / 1000, predictedSec: cold.predicted, warmSec: warm.ttftMs / 1000, loadSpanSec: loadEnd, stages: cold.peers.map((p, i) => `${names.get(p) ?? p}:${cold.stages.split(',')[i]}`).join(' ') });
+        process.stderr.write(`${v.label} run ${r + 1}: TTFT ${out[r].ttftSec.toFixed(2)} s (predicted ${cold.predicted?.toFixed(2) ?? '-'}), warm ${out[r].warmSec.toFixed(2)} s, loads end ${loadEnd.toFixed(2)} s, ${out[r].stages}\n`);
+      }
+      table.push({ label: v.label, out });
+    }
+    console.log('\n| strategy | stages (device:layers) | measured median TTFT s | predicted TTFT s | measured/predicted | load hidden |');
+    console.log('|---|---|---|---|---|---|');
+    for (const row of table) {
+      const ttft = median(row.out.map((o) => o.ttftSec));
+      const pred = row.out[0].predictedSec;
+      // Hidden share: of the load span, the part that did not add to TTFT beyond the warm (compute + comm) path.
+      const hidden = median(row.out.map((o) => Math.min(1, Math.max(0, 1 - (o.ttftSec - o.warmSec) / Math.max(1e-9, o.loadSpanSec)))));
+      console.log(`| ${row.label} | ${row.out[0].stages} | ${ttft.toFixed(2)} | ${pred === null ? '-' : pred.toFixed(2)} | ${pred ? (ttft / pred).toFixed(2) : '-'} | ${(hidden * 100).toFixed(0)}% |`);
+    }
+    const ours = median(table[0].out.map((o) => o.ttftSec));
+    const others = table.slice(1).map((r) => ({ label: r.label, ttft: median(r.out.map((o) => o.ttftSec)) }));
+    for (const o of others) console.log(`csgo vs ${o.label}: ${(100 * (1 - ours / o.ttft)).toFixed(1)}% lower TTFT`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+});

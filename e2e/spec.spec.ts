@@ -92,7 +92,7 @@ test.describe('speculative decoding over 3 tabs', () => {
     }
   });
 
-  test('demo pair: greedy speculative ids equal the target alone; a later prompt equals a fresh session', async ({ browser }) => {
+  test('demo pair: greedy speculative ids equal the target alone; a later prompt equals a fresh session', async ({ browser }, testInfo) => {
     await ensurePair();
     const model = await openModel(localModelFiles(join(MODELS, PAIR.target)));
     const cpuTarget = async (ids: number[], steps: number) => (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
@@ -115,8 +115,15 @@ test.describe('speculative decoding over 3 tabs', () => {
       expect(await plain(mesh.pages[0], target, later, { maxTokens: 8, stages })).toEqual(await cpuTarget(later, 8));
       const r = await speculate(mesh.pages[0], target, later, { maxTokens: 8, strategy: 'csgo', stages, draft, gamma: 5, parallel: true, corruptEvery: 2 });
       expect(r.tokens).toEqual(await cpuTarget(later, 8));
-      // the panel shows the run live
-      await expect(mesh.pages[0].locator('.spec-live')).toContainText('acceptance');
+      // the panel shows the run live, and the association view; the page still fits a phone
+      const page = mesh.pages[0];
+      await expect(page.locator('.spec-live')).toContainText('acceptance');
+      await page.locator('.spec-panel > summary').click();
+      await page.locator('.spec-assoc-view > summary').click();
+      await expect(page.locator('.spec-assoc')).toContainText('matching');
+      await page.setViewportSize({ width: 390, height: 844 });
+      await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      await page.locator('.spec-panel').screenshot({ path: testInfo.outputPath('spec-panel-phone.png') });
     } finally {
       await mesh.close();
     }

@@ -19,8 +19,8 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
   const parallel = h('input', { type: 'checkbox', checked: true, 'aria-label': 'parallel drafting' });
   const prompt = h('input', { value: 'Once upon a time', 'aria-label': 'speculative prompt', size: 30 });
   const maxTokens = h('input', { type: 'number', min: 1, value: 48, 'aria-label': 'max tokens', style: 'width: 5em' });
-  const live = h('div', { class: 'spec-live', role: 'status', 'aria-live': 'polite' }, 'Not run yet.');
-  const output = h('div', { class: 'spec-output' });
+  const live = h('div', { class: 'spec-live', role: 'status', 'aria-live': 'polite', style: 'overflow-wrap: anywhere' }, 'Not run yet.');
+  const output = h('div', { class: 'spec-output', style: 'overflow-wrap: anywhere' });
   const run = h('button', { class: 'primary' }, 'Run speculative');
   const stop = h('button', { onclick: () => spec.stop() }, 'Stop');
   run.addEventListener('click', () => void (async () => {
@@ -53,9 +53,9 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
         `γ ${r.gammas.join(' ')}; drafted ahead ${r.draftedAhead}, discarded ${r.discarded}`;
     }
   });
-  const el = h('details', { class: 'spec-panel' },
+  const el = h('details', { class: 'spec-panel', style: 'max-width: 100%' },
     h('summary', {}, 'Speculative decoding (draft here, verify across the mesh)'),
-    h('div', { class: 'spec-controls' },
+    h('div', { class: 'spec-controls', style: 'display: flex; flex-wrap: wrap; gap: 0.5em; align-items: center' },
       h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
       h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
     live, output, associationView());
@@ -72,5 +72,5 @@ function associationView(): HTMLElement {
   return h('details', { class: 'spec-assoc-view' },
     h('summary', {}, 'Association: several people, several verifier pipelines (example room)'),
     h('p', {}, `Pipelines: ${pipelines.map((p) => `${p.id} (${p.msPerPass} ms/pass + ${p.msPerPosition} ms/position)`).join(', ')}. Every person is closest to desk.`),
-    table);
+    h('div', { style: 'overflow-x: auto; max-width: 100%' }, table));
 }

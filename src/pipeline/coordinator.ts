@@ -156,6 +156,7 @@ export class Coordinator {
   generate(ids: number[], opts: GenerateOptions): Promise<GenerateResult> {
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
     if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
+    if (this.verifies.size > 0) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
     if (ids.length === 0) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'empty prompt'));
     let common = 0;
     while (common < this.history.length && common < ids.length && this.history[common] === ids[common]) common++;

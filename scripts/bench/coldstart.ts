@@ -5,6 +5,8 @@
 import { chromium } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { cpus } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
@@ -33,7 +35,7 @@ const median = (xs: number[]): number => {
 interface RunOut { ttftSec: number; predictedSec: number | null; warmSec: number; loadSpanSec: number; stages: string }
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['tabs', 'preset', 'runs', 'prompt', 'strategies'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump'], switches: [] });
   const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
   const runs = intFlag(f, 'runs', 3, 1);
   const promptLen = intFlag(f, 'prompt', 64, 2);
@@ -66,7 +68,7 @@ await runCli(async () => {
       const s = (window as unknown as { shoal: Handle }).shoal.session;
       const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts } as Parameters<Session['generateIds']>[2]);
       const intervals: Interval[] = s.coordinator.intervals;
-      return { ttftMs: r.ttftMs, predicted: r.plan?.ttftSeconds ?? null, stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','), peers: r.stages.map((st) => st.peer), loads: intervals.filter((i) => i.kind === 'load') };
+      return { ttftMs: r.ttftMs, predicted: r.plan?.ttftSeconds ?? null, stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','), peers: r.stages.map((st) => st.peer), loads: intervals.filter((i) => i.kind === 'load'), intervals };
     }, { model: urlPath, ids, opts });
     const prompt = (seed: number) => Array.from({ length: promptLen }, (_, i) => (i * 7919 + seed * 104729 + 13) % 2000 + 10);
     const names = new Map<string, string>(await coord.evaluate(() => {
@@ -82,6 +84,10 @@ await runCli(async () => {
         const cold = await turn(prompt(r), { ...v.opts, cold: true });
         const warm = await turn(prompt(r + 100), { ...v.opts });
         const loadEnd = Math.max(0, ...cold.loads.map((i) => i.endSec));
+        if (typeof f.dump === 'string') {
+          mkdirSync(f.dump, { recursive: true });
+          writeFileSync(resolve(f.dump, `${v.label.replace(/\W+/g, '_')}-${r}.json`), JSON.stringify({ names: Object.fromEntries(names), stages: cold.stages, peers: cold.peers, ttftMs: cold.ttftMs, predicted: cold.predicted, intervals: cold.intervals }, null, 1));
+        }
         out.push({ ttftSec: cold.ttftMs / 1000, predictedSec: cold.predicted, warmSec: warm.ttftMs / 1000, loadSpanSec: loadEnd, stages: cold.peers.map((p, i) => `${names.get(p) ?? p}:${cold.stages.split(',')[i]}`).join(' ') });
         process.stderr.write(`${v.label} run ${r + 1}: TTFT ${out[r].ttftSec.toFixed(2)} s (predicted ${cold.predicted?.toFixed(2) ?? '-'}), warm ${out[r].warmSec.toFixed(2)} s, loads end ${loadEnd.toFixed(2)} s, ${out[r].stages}\n`);
       }

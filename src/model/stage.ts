@@ -189,7 +189,7 @@ export class Stage {
       // Checked here for every backend: a GPU gather would read past the table silently.
       for (const id of input) if (!(id >= 0 && id < s.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
       const ids = keep(b.fromHost(input, [T]));
-      x = keep(b.embed(ids, await this.embedding.promise));
+      x = keep(b.embed(ids, await this.waitFor(this.embedding, this.range.start, opts)));
     } else {
       if (!(input instanceof Float32Array)) throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
       x = keep(b.fromHost(input, [T, s.dim]));
@@ -197,10 +197,7 @@ export class Stage {
     const pos0 = this.pos;
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
     for (let i = 0; i < this.layers.length; i++) {
-      const waited = !this.layers[i].settled;
-      if (waited) opts.onWait?.(this.range.start + i, 'start');
-      const w = await this.layers[i].promise;
-      if (waited) opts.onWait?.(this.range.start + i, 'end');
+      const w = await this.waitFor(this.layers[i], this.range.start + i, opts);
       const norm = { weight: w.inputNorm, eps: s.normEps };
       // attention block: x + o(attn(rope(q), cache))
       const q = keep(b.matmul(x, w.wq, { norm, bias: w.bq }));
@@ -220,7 +217,7 @@ export class Stage {
     this.pos += T;
     try {
       if (!this.isLast) return { hidden: await b.read(x) };
-      const head = await this.head.promise;
+      const head = await this.waitFor(this.head, this.range.end - 1, opts);
       const mode = opts.logits ?? 'last';
       const out: ForwardResult = {};
       const last = T === 1 ? x : keep(b.sliceRows(x, T - 1, 1));
@@ -238,6 +235,17 @@ export class Stage {
       return out;
     } finally {
       for (const t of temps) b.free(t);
+    }
+  }
+
+  /** Await weights that may still be loading, telling the caller (timelines) when compute is blocked on them. */
+  private async waitFor<T>(d: Deferred<T>, layer: number, opts: ForwardOptions): Promise<T> {
+    if (d.settled) return d.promise;
+    opts.onWait?.(layer, 'start');
+    try {
+      return await d.promise;
+    } finally {
+      opts.onWait?.(layer, 'end');
     }
   }
 

@@ -8,23 +8,13 @@ import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import type { Backend, HostTensor, Tensor, WeightDtype } from '../../src/backend/types.ts';
 import { allClose } from '../../src/testing/allClose.ts';
 import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.ts';
+import { seededRandom as rng } from '../../src/random.ts';
 
 export interface CheckReport { label: string; ok: boolean; maxAbsErr: number; mismatches: string[] }
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;
 
-/** mulberry32: a tiny seeded generator so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randn(r: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);

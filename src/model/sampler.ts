@@ -1,16 +1,7 @@
 // Token sampling: greedy, or temperature + top-p with a seeded generator (reproducible runs).
+import { seededRandom } from '../random.ts';
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {
   let best = 0, bv = -Infinity;

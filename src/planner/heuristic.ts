@@ -10,6 +10,7 @@ import type { Seg } from './costModel.ts';
 import { deviceClasses } from './deviceClasses.ts';
 import { exactDp, type DpResult } from './exactDp.ts';
 import { Tables } from './tables.ts';
+import { seededRandom as rng } from '../random.ts';
 
 interface Label {
   f: number;
@@ -138,17 +139,8 @@ export interface HeuristicOptions {
   seed?: number;
 }
 
-/** Small seeded PRNG (mulberry32): the search is reproducible for a given scenario and budget. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small seeded PRNG: the search is reproducible for a given scenario and budget. */
+export { rng };
 
 /** Devices the exact DP is run on to seed the search when the fleet is too large for it. */
 const SEED_SUBSET = 8;

@@ -1,6 +1,7 @@
 // Build a byte-level BPE tokenizer (Hugging Face tokenizers format) of any vocabulary size, for
 // generated models: 256 byte symbols, the ChatML special tokens, then deterministic merges.
 import { ShoalError } from '../errors.ts';
+import { mulberry32 } from '../random.ts';
 
 export const END_OF_TEXT = '<|endoftext|>';
 export const IM_START = '<|im_start|>';
@@ -55,17 +56,6 @@ function bytesToUnicode(): string[] {
 // The GPT-2 pre-tokenizer pattern (what the ByteLevel pre-tokenizer with use_regex applies).
 const PRETOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
-/** Deterministic 32-bit generator (mulberry32) for the filler merges. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Classic BPE training on the built-in corpus: merge the most frequent adjacent pair, ties by text. */
 function trainMerges(symbols: string[], maxMerges: number): Array<[string, string]> {

@@ -1,4 +1,4 @@
-// `npm run bench -- spec [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8] [--repeat 3]`: speculative
+// `npm run bench -- speculative [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8] [--repeat 3]`: speculative
 // decoding on a 3-tab pipeline in Node (CPU engine, in-memory bus with an emulated one-way link delay between tabs):
 // target-only vs sequential vs parallel speculative decoding, tokens/s, ms per output token and acceptance.
 // All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden, and

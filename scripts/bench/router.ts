@@ -1,4 +1,5 @@
-// `npm run bench -- router [--conversations 10] [--workload file.jsonl] [--hop-ms 5] [--objective largeCalls|latency]`: replays a labelled multi-turn
+// `npm run bench -- router [--conversations 10] [--workload file.jsonl] [--hop-ms 5] [--objective largeCalls|latency]
+// [--small-slowdown 1]`: replays a labelled multi-turn
 // workload (synthetic unless a JSONL file is given; format in src/router/workload.ts) through real engines under
 // every policy: the small model (demo preset, 2 layers) whole in "this tab", the large one (demo, 12 layers) as
 // 3 stages on tabs a|b|c over an in-memory bus with an emulated one-way delay per hop (Node cannot run WebRTC).
@@ -92,8 +93,11 @@ async function fit(side: RouteSide, vocab: number): Promise<SideParams> {
 }
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['conversations', 'workload', 'hop-ms', 'objective'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['conversations', 'workload', 'hop-ms', 'objective', 'small-slowdown'], switches: [] });
   const hopMs = intFlag(f, 'hop-ms', 5, 0);
+  // Emulates a slower device holding the small model (a phone): every small-side run waits (s - 1) x its time.
+  const smallSlowdown = Number(f['small-slowdown'] ?? 1);
+  if (!(smallSlowdown >= 1)) throw new ShoalError('ERR_BAD_ARGS', `--small-slowdown must be a number >= 1, got ${String(f['small-slowdown'])}`);
   const objective = f.objective === 'latency' ? 'latency' : 'largeCalls';
   if (f.objective !== undefined && f.objective !== 'latency' && f.objective !== 'largeCalls') throw new ShoalError('ERR_BAD_ARGS', `--objective must be largeCalls or latency, got ${String(f.objective)}`);
   const workload: Conversation[] = typeof f.workload === 'string' ? parseWorkload(readFileSync(f.workload, 'utf8')) : syntheticWorkload(intFlag(f, 'conversations', 10, 1), 11);
@@ -110,13 +114,21 @@ await runCli(async () => {
   await coordinator.assign('bench', stages, tabs, MAX_SEQ);
 
   const fitted: Record<Side, SideParams> = { small: { fixedSec: 0, prefillSecPerToken: 0, decodeSecPerToken: 0 }, large: { fixedSec: 0, prefillSecPerToken: 0, decodeSecPerToken: 0 } };
-  const small = localSide(local, () => null);
+  const plainSmall = localSide(local, () => null);
+  const small: RouteSide = {
+    ...plainSmall,
+    async generate(ids, opts) {
+      const r = await plainSmall.generate(ids, opts);
+      if (smallSlowdown > 1) await new Promise((res) => setTimeout(res, (smallSlowdown - 1) * (r.ttftMs + r.decodeMs)));
+      return { ...r, ttftMs: r.ttftMs * smallSlowdown, decodeMs: r.decodeMs * smallSlowdown };
+    },
+  };
   const large = pipelineSide(coordinator, () => fitted.large);
   fitted.small = await fit(small, smallModel.spec.vocabSize);
   fitted.large = await fit(large, largeModel.spec.vocabSize);
   const sides: Record<Side, RouteSide> = { small: { ...small, params: () => fitted.small }, large };
   const ms = (p: SideParams) => `fixed ${(p.fixedSec * 1e3).toFixed(2)} ms, prefill ${(p.prefillSecPerToken * 1e3).toFixed(3)} ms/token, decode ${(p.decodeSecPerToken * 1e3).toFixed(2)} ms/token`;
-  console.log(`small: demo preset ${SMALL_LAYERS} layers in this tab (${ms(fitted.small)})`);
+  console.log(`small: demo preset ${SMALL_LAYERS} layers in this tab, compute slowdown x${smallSlowdown} (${ms(fitted.small)})`);
   console.log(`large: demo preset ${L} layers as 3 stages a|b|c, ${hopMs} ms per hop (${ms(fitted.large)})`);
 
   const calib = syntheticWorkload(200, 5);

@@ -1,4 +1,4 @@
-// `npm run bench -- router [--conversations 10] [--workload file.jsonl] [--hop-ms 5] [--objective largeCalls|latency]
+// `npm run bench -- routing [--conversations 10] [--workload file.jsonl] [--hop-ms 5] [--objective largeCalls|latency]
 // [--small-slowdown 1]`: replays a labelled multi-turn
 // workload (synthetic unless a JSONL file is given; format in src/router/workload.ts) through real engines under
 // every policy: the small model (demo preset, 2 layers) whole in "this tab", the large one (demo, 12 layers) as

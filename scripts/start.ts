@@ -14,10 +14,21 @@ const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
 const CERTS = join(ROOT, '.certs');
 
+/** Model downloads are paced like a home network by default, so three local tabs have a reason to split a model. */
+const DEFAULT_MODEL_BPS = 4_000_000;
+
+function parseBps(v: string): number | undefined {
+  if (v === 'off' || v === '0') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--model-bps must be a positive number of bytes/s or "off" (got ${v})`);
+  return n;
+}
+
 function usage(): string {
   return [
-    'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--no-build] [--no-model]',
-    'env: SHOAL_HTTP_PORT (8080), SHOAL_HTTPS_PORT (8443, "off" disables), SHOAL_HOST (0.0.0.0), SHOAL_ROOM_SECRET',
+    'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] [--no-build] [--no-model]',
+    'env: SHOAL_HTTP_PORT (8080), SHOAL_HTTPS_PORT (8443, "off" disables), SHOAL_HOST (0.0.0.0), SHOAL_ROOM_SECRET,',
+    `     SHOAL_MODEL_BPS (model downloads paced to ${DEFAULT_MODEL_BPS} bytes/s per request, like a home network; "off" disables)`,
   ].join('\n');
 }
 
@@ -27,6 +38,7 @@ function parseArgs(argv: string[]) {
     httpsPort: (process.env.SHOAL_HTTPS_PORT ?? '8443') === 'off' ? null : Number(process.env.SHOAL_HTTPS_PORT ?? 8443),
     host: process.env.SHOAL_HOST ?? '0.0.0.0',
     secret: process.env.SHOAL_ROOM_SECRET || undefined,
+    modelBps: parseBps(process.env.SHOAL_MODEL_BPS ?? String(DEFAULT_MODEL_BPS)),
     build: true,
     model: true,
   };
@@ -43,6 +55,7 @@ function parseArgs(argv: string[]) {
       o.httpsPort = v === 'off' ? null : Number(v);
     } else if (a === '--host') o.host = val();
     else if (a === '--secret') o.secret = val();
+    else if (a === '--model-bps') o.modelBps = parseBps(val());
     else if (a === '--no-build') o.build = false;
     else if (a === '--no-model') o.model = false;
     else if (a === '--help' || a === '-h') {
@@ -108,9 +121,11 @@ async function main(): Promise<void> {
     httpsHost: o.host,
     tls,
     secret: o.secret,
+    defaultModelBytesPerSec: o.modelBps,
     log: (l) => console.log(l),
   });
   console.log(`\nShoal is up.\n  this machine: ${server.httpUrl}/?room=default`);
+  if (o.modelBps) console.log(`  model downloads are paced to ${(o.modelBps / 1e6).toFixed(1)} MB/s per request, like a home network (--model-bps off for full speed)`);
   if (server.httpsPort !== null) {
     console.log(`  this machine (https): https://localhost:${server.httpsPort}/?room=default`);
     const urls = lan.map((ip) => `https://${ip}:${server.httpsPort}/?room=default`);

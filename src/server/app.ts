@@ -39,6 +39,12 @@ export interface ShoalServerOptions {
   tls?: { key: string; cert: string };
   /** Optional secret every signaling join must present. */
   secret?: string;
+  /**
+   * Pace every model download that does not ask for its own rate (?bps=) to this many bytes/s. On one machine the
+   * files arrive at memory speed and no plan would bother to split a small model; a home network's rate makes the
+   * demo show what cold-start hiding does across devices.
+   */
+  defaultModelBytesPerSec?: number;
   log?: (line: string) => void;
 }
 
@@ -50,9 +56,10 @@ export interface ShoalServer {
   close(): Promise<void>;
 }
 
-export function appHandler(opts: Pick<ShoalServerOptions, 'distDir' | 'modelsDir' | 'fixturesDir'>): (req: IncomingMessage, res: ServerResponse) => void {
+export function appHandler(opts: Pick<ShoalServerOptions, 'distDir' | 'modelsDir' | 'fixturesDir' | 'defaultModelBytesPerSec'>): (req: IncomingMessage, res: ServerResponse) => void {
   const throttle = { bytesPerSecFor: throttleFromRequest };
-  const chain: Middleware[] = [serveFiles('/models/', opts.modelsDir, throttle)];
+  const modelThrottle = { bytesPerSecFor: (req: IncomingMessage) => throttleFromRequest(req) ?? opts.defaultModelBytesPerSec };
+  const chain: Middleware[] = [serveFiles('/models/', opts.modelsDir, modelThrottle)];
   if (opts.fixturesDir && existsSync(opts.fixturesDir)) chain.push(serveFiles('/fixtures/', opts.fixturesDir, throttle));
   const dist = serveFiles('/', opts.distDir);
   chain.push((req, res, next) => {

@@ -12,8 +12,8 @@ import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { ShoalError } from '../../src/errors.ts';
 import { seededRandom } from '../../src/model/sampler.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
-import { MemoryBus } from '../../src/pipeline/memoryBus.ts';
-import type { StageAssignment, Transport } from '../../src/pipeline/messages.ts';
+import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
+import type { StageAssignment } from '../../src/pipeline/messages.ts';
 import { StageRunner } from '../../src/pipeline/stageRunner.ts';
 import { calibrate } from '../../src/router/calibrate.ts';
 import { scorerFrom } from '../../src/router/difficulty.ts';
@@ -31,6 +31,7 @@ import { localModelFiles } from '../../src/weights/localFiles.ts';
 import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { commonPrefixLength } from '../../src/model/prefix.ts';
 
 const SEED = 0, SMALL_LAYERS = 2, MAX_SEQ = 2048;
 
@@ -45,28 +46,13 @@ async function models(): Promise<{ small: string; large: string }> {
   return { small, large };
 }
 
-/** Messages to another tab arrive delayMs later; the sender is not held up. */
-function delayed(t: Transport, delayMs: number): Transport {
-  const tabOf = (id: string) => id.split('-')[0];
-  return {
-    selfId: t.selfId,
-    onMessage: (h) => t.onMessage(h),
-    send: (to, msg, payload) => {
-      if (tabOf(to) === tabOf(t.selfId) || delayMs <= 0) return t.send(to, msg, payload);
-      const copy = payload?.slice();
-      setTimeout(() => void t.send(to, msg, copy), delayMs);
-      return Promise.resolve();
-    },
-  };
-}
 
 /** The large side: a coordinator in tab a driving 3 stage runners; mirrors what the stages hold. */
 function pipelineSide(coordinator: Coordinator, params: () => SideParams): RouteSide & { reset(): void } {
   let held: number[] = [];
   return {
     cachedPrefix(ids) {
-      let n = 0;
-      while (n < held.length && n < ids.length && held[n] === ids[n]) n++;
+      const n = commonPrefixLength(held, ids);
       return Math.min(n, Math.max(0, ids.length - 1));
     },
     params,
@@ -108,8 +94,8 @@ await runCli(async () => {
   const local = await LocalEngine.load(smallModel, createCpuBackend(), MAX_SEQ);
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
-  for (const id of tabs) new StageRunner({ transport: delayed(bus.transport(id), hopMs), backend: async () => createCpuBackend(), openModel: async () => largeModel });
-  const coordinator = new Coordinator(delayed(bus.transport('a-ui'), hopMs));
+  for (const id of tabs) new StageRunner({ transport: withDelay(bus.transport(id), hopMs), backend: async () => createCpuBackend(), openModel: async () => largeModel });
+  const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), hopMs));
   const stages: StageAssignment[] = [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: L }];
   await coordinator.assign('bench', stages, tabs, MAX_SEQ);
 

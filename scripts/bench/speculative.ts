@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
-import { MemoryBus } from '../../src/pipeline/memoryBus.ts';
-import type { Transport } from '../../src/pipeline/messages.ts';
+import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
 import { StageRunner } from '../../src/pipeline/stageRunner.ts';
 import { DraftModel } from '../../src/spec/draft.ts';
 import { SpeculativeDecoder } from '../../src/spec/speculative.ts';
@@ -33,20 +32,6 @@ async function pair(strength: number): Promise<{ draft: string; target: string }
   return { draft, target };
 }
 
-/** A transport whose messages to another tab arrive delayMs later (same order); the sender is not held up. */
-function delayed(t: Transport, delayMs: number): Transport {
-  const tabOf = (id: string) => id.split('-')[0];
-  return {
-    selfId: t.selfId,
-    onMessage: (h) => t.onMessage(h),
-    send: (to, msg, payload) => {
-      if (tabOf(to) === tabOf(t.selfId) || delayMs <= 0) return t.send(to, msg, payload);
-      const copy = payload?.slice();
-      setTimeout(() => void t.send(to, msg, copy), delayMs);
-      return Promise.resolve();
-    },
-  };
-}
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas', 'repeat'], switches: [] });
@@ -77,8 +62,8 @@ await runCli(async () => {
     const draft = await DraftModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
     for (const delay of delays) {
       const bus = new MemoryBus();
-      for (const id of ['a', 'b', 'c']) new StageRunner({ transport: delayed(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });
-      const coordinator = new Coordinator(delayed(bus.transport('a-ui'), delay));
+      for (const id of ['a', 'b', 'c']) new StageRunner({ transport: withDelay(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });
+      const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), delay));
       coordinatorRef = coordinator;
       await coordinator.assign(targetDir, [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: 12 }], ['a', 'b', 'c'], 512);
       // warm the stages (loads, first-touch) and the prefix cache, then time from a cold prefix each run

@@ -4,6 +4,7 @@ import { ShoalError } from '../errors.ts';
 import type { Interval } from '../planner/timeline.ts';
 import type { PipelineMessage, SamplingConfig, StageAssignment, Transport } from './messages.ts';
 import { nowMs } from './recorder.ts';
+import { commonPrefixLength } from '../model/prefix.ts';
 
 export interface GenerateOptions {
   maxTokens: number;
@@ -158,8 +159,7 @@ export class Coordinator {
     if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
     if (this.verifies.size > 0) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
     if (ids.length === 0) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'empty prompt'));
-    let common = 0;
-    while (common < this.history.length && common < ids.length && this.history[common] === ids[common]) common++;
+    let common = commonPrefixLength(this.history, ids);
     if (common === ids.length) common--; // at least one new position must run to produce a token
     const runId = ++this.runId;
     return new Promise<GenerateResult>((resolve, reject) => {

@@ -29,3 +29,21 @@ export class MemoryBus {
     };
   }
 }
+
+/**
+ * Emulated link delay for benchmarks over the bus: messages to another tab (ids "tab-role") arrive delayMs later, in
+ * order; the sender is not held up.
+ */
+export function withDelay(t: Transport, delayMs: number): Transport {
+  const tabOf = (id: string) => id.split('-')[0];
+  return {
+    selfId: t.selfId,
+    onMessage: (h) => t.onMessage(h),
+    send: (to, msg, payload) => {
+      if (tabOf(to) === tabOf(t.selfId) || delayMs <= 0) return t.send(to, msg, payload);
+      const copy = payload?.slice();
+      setTimeout(() => void t.send(to, msg, copy), delayMs);
+      return Promise.resolve();
+    },
+  };
+}

@@ -6,6 +6,7 @@ import type { ModelSpec } from '../model/config.ts';
 import { loadStages } from '../model/infer.ts';
 import { Sampler } from '../model/sampler.ts';
 import type { Stage, WeightProvider } from '../model/stage.ts';
+import { commonPrefixLength } from '../model/prefix.ts';
 
 export interface LocalGenerateOptions {
   maxTokens: number;
@@ -45,8 +46,7 @@ export class LocalEngine {
 
   /** Leading tokens of `ids` this engine would reuse (at least one position always runs). */
   cachedPrefix(ids: readonly number[]): number {
-    let n = 0;
-    while (n < this.history.length && n < ids.length && this.history[n] === ids[n]) n++;
+    const n = commonPrefixLength(this.history, ids);
     return Math.min(n, Math.max(0, ids.length - 1));
   }
 

@@ -8,6 +8,7 @@ import type { LocalEngine } from './localEngine.ts';
 import { localParams, meshParams } from './predictor.ts';
 import type { ProfileLike, SideParams } from './predictor.ts';
 import type { RouteSide, SideRun } from './router.ts';
+import { commonPrefixLength } from '../model/prefix.ts';
 
 export function localSide(engine: LocalEngine, profile: () => ProfileLike): RouteSide {
   return {
@@ -40,8 +41,7 @@ export function meshSide(session: Session, mesh: Mesh, modelLocation: string, sp
   };
   return {
     cachedPrefix(ids) {
-      let n = 0;
-      while (n < held.length && n < ids.length && held[n] === ids[n]) n++;
+      const n = commonPrefixLength(held, ids);
       return Math.min(n, Math.max(0, ids.length - 1));
     },
     params,

@@ -6,6 +6,7 @@ import { ShoalError } from '../errors.ts';
 import type { ModelSpec } from '../model/config.ts';
 import { Stage } from '../model/stage.ts';
 import type { WeightProvider } from '../model/stage.ts';
+import { commonPrefixLength } from '../model/prefix.ts';
 
 export interface DraftOptions {
   /**
@@ -42,8 +43,7 @@ export class DraftModel {
   /** Logits of the token that follows `context` (runs only the positions its cache does not already hold). */
   async nextLogits(context: number[]): Promise<Float32Array> {
     if (context.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'the draft needs at least one token of context');
-    let common = 0;
-    while (common < this.cached.length && common < context.length && this.cached[common] === context[common]) common++;
+    let common = commonPrefixLength(this.cached, context);
     if (common === context.length) common--; // one position must run to produce logits
     const t0 = performance.now();
     this.stage.rollback(common);

@@ -14,6 +14,15 @@ import type { AdapterSummary, DeviceProfile, EmulationKnobs, ProbeShape } from '
 /** Shapes used when the model's config cannot be read: SmolLM2-135M's (dim 576, hiddenDim 1536). */
 export const DEFAULT_DIM = 576;
 export const DEFAULT_HIDDEN_DIM = 1536;
+/** Longest the WebGPU engine probe may take before the tab settles for its CPU figures. */
+export const GPU_PROBE_DEADLINE_MS = 30_000;
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Rows of the prefill-like matmul probe (a prompt chunk). */
 export const PROBE_ROWS = 32;
 /** Share of the device's RAM one tab may plan to use, and the fallback when the browser will not say. */
@@ -99,11 +108,12 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const results = [await measure(createCpuBackend())];
   if (gpu) {
     try {
-      step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
-      const wg = await createWebGpuBackend({ device: gpu.device });
-      if (wg) results.push(await measure(wg));
       step('GPU upload');
       uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
+      step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
+      const wg = await createWebGpuBackend({ device: gpu.device });
+      // A stuck GPU process must not leave the tab without a profile: the CPU figures stand alone after the deadline.
+      if (wg) results.push(await withDeadline(measure(wg), GPU_PROBE_DEADLINE_MS, 'the WebGPU probe'));
     } catch (e) {
       step(`webgpu probe failed: ${errorMessage(e)}`);
     } finally {

@@ -6,6 +6,9 @@ import { payComputeDebt } from './emulation.ts';
 import type { EmulationKnobs, ProbeShape } from './types.ts';
 
 export const ENGINE_PROBE_REPS = 3;
+/** Shortest timed run, and the most products one run may repeat to reach it. */
+export const MIN_RUN_MS = 20;
+export const MAX_ITERS_PER_RUN = 256;
 
 function bf16Bytes(n: number, seed: number): Uint8Array {
   // Small random bf16 values (|x| < 0.06): the upper halves of f32s, deterministic from the seed.
@@ -26,18 +29,25 @@ export async function engineGflops(backend: Backend, shape: ProbeShape, knobs: E
   const w = backend.uploadWeight({ name: 'probe.weight', dtype: 'BF16', shape: [shape.cols, shape.inner], data: bf16Bytes(shape.cols * shape.inner, 7) });
   const x = backend.fromHost(new Float32Array(shape.rows * shape.inner).fill(0.5), [shape.rows, shape.inner]);
   try {
-    const warm = backend.matmul(x, w); // compiles pipelines, fills pools
-    await backend.read(warm);
-    backend.free(warm);
+    // Warm-up (compiles pipelines, fills pools), and size each timed run to at least MIN_RUN_MS: a decode-shaped
+    // product can take a fraction of a millisecond, below what the browser's clock resolves.
+    const runOnce = async (iters: number): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) {
+        const y = backend.matmul(x, w);
+        await backend.read(y);
+        backend.free(y);
+      }
+      return performance.now() - t0;
+    };
+    await runOnce(1);
+    const firstMs = await runOnce(1);
+    const iters = Math.min(MAX_ITERS_PER_RUN, Math.max(1, Math.ceil(MIN_RUN_MS / Math.max(firstMs, 0.01))));
     let bestMs = Infinity;
     for (let r = 0; r < ENGINE_PROBE_REPS; r++) {
-      const t0 = performance.now();
-      const y = backend.matmul(x, w);
-      await backend.read(y);
-      backend.free(y);
-      const ms = performance.now() - t0;
+      const ms = await runOnce(iters);
       const debtMs = await payComputeDebt(ms, knobs);
-      bestMs = Math.min(bestMs, ms + debtMs);
+      bestMs = Math.min(bestMs, (ms + debtMs) / iters);
       await rest(ms, debtMs);
     }
     return (2 * shape.rows * shape.inner * shape.cols) / (Math.max(bestMs, 1e-3) / 1000) / 1e9;

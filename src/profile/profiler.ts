@@ -108,12 +108,14 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const results = [await measure(createCpuBackend())];
   if (gpu) {
     try {
-      step('GPU upload');
-      uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
-      step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
-      const wg = await createWebGpuBackend({ device: gpu.device });
       // A stuck GPU process must not leave the tab without a profile: the CPU figures stand alone after the deadline.
-      if (wg) results.push(await withDeadline(measure(wg), GPU_PROBE_DEADLINE_MS, 'the WebGPU probe'));
+      await withDeadline((async () => {
+        step('GPU upload');
+        uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
+        step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
+        const wg = await createWebGpuBackend({ device: gpu.device });
+        if (wg) results.push(await measure(wg));
+      })(), GPU_PROBE_DEADLINE_MS, 'the WebGPU probe');
     } catch (e) {
       step(`webgpu probe failed: ${errorMessage(e)}`);
     } finally {

@@ -31,6 +31,8 @@ export type CoordinatorEvent =
 
 interface Pending {
   runId: number;
+  /** The turn's full context (the cached history is rebuilt from it when the turn ends). */
+  ids: number[];
   opts: GenerateOptions;
   tokens: number[];
   t0: number;
@@ -163,14 +165,13 @@ export class Coordinator {
     if (common === ids.length) common--; // at least one new position must run to produce a token
     const runId = ++this.runId;
     return new Promise<GenerateResult>((resolve, reject) => {
-      this.pending = { runId, opts, tokens: [], t0: nowMs(), resolve, reject };
+      this.pending = { runId, ids, opts, tokens: [], t0: nowMs(), resolve, reject };
       this.history = ids.slice(0, common);
       const msg: PipelineMessage = {
         kind: 'start', planId: this.planId, runId, pos0: common, ids: ids.slice(common),
         maxTokens: opts.maxTokens, eos: opts.eos, sampling: opts.sampling ?? GREEDY,
       };
       this.transport.send(this.stages[0].peer, msg).catch((e) => this.finishWithError(e));
-      this.fedIds = ids;
     });
   }
 
@@ -207,9 +208,6 @@ export class Coordinator {
     this.verifies.clear();
   }
 
-  /** The ids of the turn in flight (to rebuild the cached history when it ends). */
-  private fedIds: number[] = [];
-
   /** Stop button: stage 0 stops after the step in flight. */
   stop(): void {
     const p = this.pending;
@@ -233,7 +231,7 @@ export class Coordinator {
     if (!p) return;
     this.pending = null;
     // Every token but the last was fed back through the pipeline.
-    this.history = [...this.fedIds, ...p.tokens.slice(0, -1)];
+    this.history = [...p.ids, ...p.tokens.slice(0, -1)];
     const tEnd = nowMs();
     const ttftMs = (p.tFirst ?? tEnd) - p.t0;
     const decodeTokensPerSec = p.tokens.length > 1 && p.tFirst ? ((p.tokens.length - 1) * 1000) / (tEnd - p.tFirst) : 0;

@@ -53,7 +53,8 @@ export type SessionEvent =
   | { type: 'stage'; event: StageEvent }
   | { type: 'coordinator'; event: CoordinatorEvent }
   | { type: 'plan'; plan: Plan | null; stages: StageAssignment[]; planned: Timeline | null }
-  | { type: 'peer-left'; peerId: string; wasCoordinator: boolean };
+  | { type: 'peer-left'; peerId: string; wasCoordinator: boolean }
+  | { type: 'turn'; result: TurnResult; cold: boolean };
 
 const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
 
@@ -187,7 +188,9 @@ export class Session {
       });
       if (assigned && opts.cold) this.coordinator.startClockAtAssignment();
       const r = await promise;
-      return { ...r, text: tok ? tok.decode(r.tokens) : '', plan: this.lastPlan, stages };
+      const result: TurnResult = { ...r, text: tok ? tok.decode(r.tokens) : '', plan: this.lastPlan, stages };
+      this.emit({ type: 'turn', result, cold: !!opts.cold });
+      return result;
     } finally {
       this.busy = false;
     }

@@ -113,7 +113,6 @@ export class ChatPanel {
       const r: TurnResult = await this.session.chat(loc, text, { ...this.turnOptions(cold), onText: (t) => { answer.textContent = t; this.log.scrollTop = this.log.scrollHeight; } });
       answer.textContent = r.text;
       answer.append(h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSec.toFixed(1)} tok/s · ${r.stoppedBy}`));
-      this.timeline.setStats(`TTFT ${(r.ttftMs / 1000).toFixed(2)} s${cold ? ' (from cold)' : ''} · ${r.decodeTokensPerSec.toFixed(1)} tokens/s · ${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}${r.plan ? ` · predicted ${r.plan.predictedSeconds.toFixed(2)} s` : ''}`);
     } catch (e) {
       answer.remove();
       this.showError(errorMessage(e));

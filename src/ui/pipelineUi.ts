@@ -65,6 +65,12 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
         else if (s.type === 'dropped') status.textContent = 'Weights and caches dropped (run from cold).';
         break;
       }
+      case 'turn': {
+        const r = e.result;
+        const predicted = r.plan?.ttftSeconds ?? r.plan?.predictedSeconds;
+        timeline.setStats(`TTFT ${(r.ttftMs / 1000).toFixed(2)} s${e.cold ? ' (from cold)' : ''} · ${r.decodeTokensPerSec.toFixed(1)} tokens/s · ${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}${predicted !== undefined ? ` · predicted TTFT ${predicted.toFixed(2)} s` : ''}`);
+        break;
+      }
       case 'peer-left':
         if (e.wasCoordinator) status.textContent = 'The tab that coordinated the last run has left. Type a prompt here to start a new run from this tab.';
         break;

@@ -90,6 +90,20 @@ describe('pipeline control', () => {
     expect(errors.length).toBeGreaterThan(0);
   });
 
+  it('a tab of the plan leaving fails the turn in flight with a plain message and drops the plan', async () => {
+    const bus = new MemoryBus();
+    const coordinator = new Coordinator(bus.transport('ui'));
+    const errors: string[] = [];
+    coordinator.on((e) => { if (e.type === 'error') errors.push(e.message); });
+    // tab "gone" holds the layers but never answers: it is about to vanish
+    await coordinator.assign('x', [{ peer: 'gone', start: 0, end: 4 }], [], 16);
+    const turn = coordinator.generate([1, 2], { maxTokens: 2, eos: [] });
+    coordinator.peerLeft('gone');
+    await expect(turn).rejects.toThrow(/left the room.*re-plan/);
+    expect(errors).toHaveLength(1);
+    await expect(coordinator.generate([1, 2], { maxTokens: 2, eos: [] })).rejects.toThrow(/no plan/);
+  });
+
   it('the validator drops malformed pipeline messages without throwing', () => {
     for (const bad of [null, 1, 'x', [], {}, { kind: 'act' }, { kind: 'token', planId: 'p', runId: -1 }, { kind: 'assign', planId: 'p', stages: 'no' }, { kind: 'timeline', planId: 'p', intervals: [{ kind: 'nap' }] }, { kind: 'zzz' }]) {
       expect(typeof parsePipelineMessage(bad)).toBe('string');

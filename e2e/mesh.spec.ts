@@ -127,8 +127,9 @@ test('4 tabs in 2 contexts form a full mesh, move 5 MB each way, drop hostile fr
   const lonerId = await selfId(loner);
   for (const p of pages.slice(0, 3)) expect(await peerIds(p)).not.toContain(lonerId);
 
-  // Profiles travel with the mesh: everyone eventually has everyone's.
-  await expect.poll(() => a.evaluate(() => window.shoal.mesh.peers().filter((p) => p.profile).length), { timeout: 60_000 }).toBe(2);
+  // Profiles travel with the mesh: everyone eventually has everyone's. Profiling compiles WebGPU pipelines in the one
+  // GPU process all tabs share (SwiftShader, slow on a cold CI machine); each probe has a 30 s deadline.
+  await expect.poll(() => a.evaluate(() => window.shoal.mesh.peers().filter((p) => p.profile).length), { timeout: 120_000 }).toBe(2);
   await ctxA.close();
   await ctxB.close();
 });

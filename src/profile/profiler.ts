@@ -16,6 +16,8 @@ export const DEFAULT_DIM = 576;
 export const DEFAULT_HIDDEN_DIM = 1536;
 /** Longest the WebGPU engine probe may take before the tab settles for its CPU figures. */
 export const GPU_PROBE_DEADLINE_MS = 30_000;
+/** Longest the weight-loading probe may take (it reads a few MB; a slower source is reported as 0 B/s, i.e. unusable). */
+export const LOAD_PROBE_DEADLINE_MS = 30_000;
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -92,7 +94,8 @@ async function modelShapes(modelUrl: string): Promise<{ dim: number; hiddenDim: 
 export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile> {
   const step = opts.onStep ?? (() => undefined);
   const { dim, hiddenDim } = await modelShapes(opts.modelUrl);
-  const gpu = opts.backend === 'cpu' ? null : await requestGpu();
+  // Every probe has a deadline: a stuck GPU process or server must not leave the tab without a profile.
+  const gpu = opts.backend === 'cpu' ? null : await withDeadline(requestGpu(), GPU_PROBE_DEADLINE_MS, 'the WebGPU adapter').catch(() => null);
   const matmulShape: ProbeShape = { rows: PROBE_ROWS, inner: dim, cols: hiddenDim };
   const gemvShape: ProbeShape = { rows: 1, inner: dim, cols: hiddenDim };
   // Measure each engine this tab could run on with the model's own shapes; the faster one runs the stages.
@@ -108,7 +111,7 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const results = [await measure(createCpuBackend())];
   if (gpu) {
     try {
-      // A stuck GPU process must not leave the tab without a profile: the CPU figures stand alone after the deadline.
+      // After the deadline the CPU figures stand alone.
       await withDeadline((async () => {
         step('GPU upload');
         uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
@@ -130,7 +133,7 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   step('weight loading');
   let loadBytesPerSec = 0;
   try {
-    loadBytesPerSec = (await measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec)).bytesPerSec;
+    loadBytesPerSec = (await withDeadline(measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec), LOAD_PROBE_DEADLINE_MS, 'the load probe')).bytesPerSec;
   } catch (e) {
     step(`weight loading failed: ${errorMessage(e)}`);
   }

@@ -13,6 +13,15 @@ declare global {
   }
 }
 
+// A cold dev server transforms the whole module graph on the first visit; four tabs doing that at once while they
+// link up and move 5 MB starves heartbeats. One visit first makes every spec start from a warm server.
+test.beforeAll(async ({ browser }) => {
+  const page = await browser.newPage();
+  await page.goto('/');
+  await page.waitForFunction(() => !!(window as unknown as { shoal?: unknown }).shoal, undefined, { timeout: 120_000 });
+  await page.close();
+});
+
 const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 async function openTab(page: Page, query: string): Promise<Page> {
@@ -127,9 +136,8 @@ test('4 tabs in 2 contexts form a full mesh, move 5 MB each way, drop hostile fr
   const lonerId = await selfId(loner);
   for (const p of pages.slice(0, 3)) expect(await peerIds(p)).not.toContain(lonerId);
 
-  // Profiles travel with the mesh: everyone eventually has everyone's. Profiling compiles WebGPU pipelines in the one
-  // GPU process all tabs share (SwiftShader, slow on a cold CI machine); each probe has a 30 s deadline.
-  await expect.poll(() => a.evaluate(() => window.shoal.mesh.peers().filter((p) => p.profile).length), { timeout: 120_000 }).toBe(2);
+  // That profiles travel with the mesh (emulation included) is asserted by the slowdown test below, on tabs that are
+  // not also moving 5 MB and being closed: here a late profile raced the tab teardown on a cold CI machine.
   await ctxA.close();
   await ctxB.close();
 });

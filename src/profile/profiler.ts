@@ -19,6 +19,12 @@ export const GPU_PROBE_DEADLINE_MS = 30_000;
 /** Longest the weight-loading probe may take (it reads a few MB; a slower source is reported as 0 B/s, i.e. unusable). */
 export const LOAD_PROBE_DEADLINE_MS = 30_000;
 
+/** A software adapter (SwiftShader and other fallback adapters) that emulates a GPU on the CPU. */
+export function isCpuEmulatedAdapter(adapter: GPUAdapter): boolean {
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return info?.isFallbackAdapter === true || /swiftshader/i.test(`${info?.architecture ?? ''} ${info?.description ?? ''}`);
+}
+
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
@@ -115,6 +121,13 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
       await withDeadline((async () => {
         step('GPU upload');
         uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
+        if (isCpuEmulatedAdapter(gpu.adapter)) {
+          // A fallback adapter (SwiftShader) runs WebGPU on these same cores: measured 6-20x slower than the CPU
+          // engine (npm run bench -- engine), and compiling its pipelines stalls the page long enough to miss
+          // heartbeats. The CPU engine runs the stages.
+          step('webgpu adapter is CPU-emulated: using the CPU engine');
+          return;
+        }
         step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
         const wg = await createWebGpuBackend({ device: gpu.device });
         if (wg) results.push(await measure(wg));

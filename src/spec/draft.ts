@@ -15,6 +15,11 @@ export interface DraftOptions {
    */
   layers?: number;
   maxSeq?: number;
+  /**
+   * Called after each draft step with its measured compute time (the tab's emulated slowdown pays its debt here,
+   * as the stages do), so a "phone" drafts as slowly as it computes.
+   */
+  afterCompute?: (computeMs: number) => Promise<unknown>;
 }
 
 export class DraftModel {
@@ -22,9 +27,13 @@ export class DraftModel {
   private cached: number[] = [];
   /** Draft positions computed so far (for ms per token). */
   positions = 0;
+  /** Wall time of every step, emulated slowdown included. */
   computeMs = 0;
+  /** Steps that ran exactly one position (one drafted token each), and their wall time: the draft's ms per token. */
+  tokenSteps = 0;
+  tokenStepMs = 0;
 
-  private constructor(readonly stage: Stage) {}
+  private constructor(readonly stage: Stage, private readonly afterCompute?: (computeMs: number) => Promise<unknown>) {}
 
   get spec(): ModelSpec {
     return this.stage.spec;
@@ -37,7 +46,7 @@ export class DraftModel {
     const spec: ModelSpec = { ...model.spec, nLayers: n };
     const stage = new Stage(backend, spec, { start: 0, end: n }, opts.maxSeq);
     await stage.loadAll(model);
-    return new DraftModel(stage);
+    return new DraftModel(stage, opts.afterCompute);
   }
 
   /** Logits of the token that follows `context` (runs only the positions its cache does not already hold). */
@@ -51,9 +60,18 @@ export class DraftModel {
     const fresh = context.slice(common);
     const out = await this.stage.forward(Int32Array.from(fresh), { logits: 'last' });
     this.cached.push(...fresh);
-    this.computeMs += performance.now() - t0;
+    if (this.afterCompute) await this.afterCompute(performance.now() - t0);
+    const ms = performance.now() - t0;
+    this.computeMs += ms;
     this.positions += fresh.length;
+    if (fresh.length === 1) { this.tokenSteps++; this.tokenStepMs += ms; }
     return out.logits!;
+  }
+
+  /** Forget the cached context (the next call recomputes from position 0), e.g. to time runs from cold. */
+  reset(): void {
+    this.stage.rollback(0);
+    this.cached = [];
   }
 
   dispose(): void {

@@ -15,15 +15,16 @@ export interface RoundCosts {
 }
 
 /**
- * Wall time of one round. Sequential: draft gamma tokens, then wait for the verification. Parallel: the next
- * round's drafts are made while this one is verified, so a fully accepted round costs max(draft, round trip);
- * after a rejection the drafting starts over and both are paid.
+ * Wall time of one round. Sequential: draft gamma tokens, then wait for the verification. Parallel: while a round
+ * is verified the draft proposes the candidate for the target's own token and the next round's gamma tokens
+ * (gamma + 1 steps); they are used only when the whole round and that candidate are accepted (alpha^(gamma+1)),
+ * and then the round costs max(those steps, round trip); otherwise the drafting starts over and both are paid.
  */
 export function roundMs(gamma: number, c: RoundCosts, parallel: boolean): number {
   const draft = gamma * c.draftMsPerToken, rtt = c.roundTripMs(gamma + 1);
   if (!parallel) return draft + rtt;
-  const pFull = c.alpha ** gamma;
-  return pFull * Math.max(draft, rtt) + (1 - pFull) * (draft + rtt);
+  const pNext = c.alpha ** (gamma + 1);
+  return pNext * Math.max(draft + c.draftMsPerToken, rtt) + (1 - pNext) * (draft + rtt);
 }
 
 export function bestGamma(c: RoundCosts, parallel: boolean, gammaMin: number, gammaMax: number): number {

@@ -31,7 +31,8 @@ export class SpecSession {
   busy = false;
   private abort: AbortController | null = null;
 
-  constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>) {}
+  /** afterCompute: the tab's emulated compute slowdown, paid after each draft step as the stages pay theirs. */
+  constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>, private readonly opts: { afterCompute?: (computeMs: number) => Promise<unknown> } = {}) {}
 
   on(fn: (e: SpecSessionEvent) => void): () => void {
     this.listeners.add(fn);
@@ -47,7 +48,7 @@ export class SpecSession {
     const key = `${url}#${choice.layers ?? 'all'}`;
     let d = this.drafts.get(key);
     if (!d) {
-      d = (async () => DraftModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers }))();
+      d = (async () => DraftModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers, afterCompute: this.opts.afterCompute }))();
       d.catch(() => this.drafts.delete(key));
       this.drafts.set(key, d);
     }
@@ -69,6 +70,8 @@ export class SpecSession {
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
         maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel,
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
+        // A tab holding only the draft (and the coordinator) is idle while a round is verified.
+        sharesCompute: this.session.runner.range !== null,
         corruptDraft: every ? (k) => k % every === every - 1 : undefined,
         signal: this.abort.signal,
         onRound: (report) => this.emit({ type: 'round', report }),
@@ -79,6 +82,11 @@ export class SpecSession {
       this.busy = false;
       this.abort = null;
     }
+  }
+
+  /** Forget what the loaded drafts have cached (benchmarks time every run from an empty prefix). */
+  async resetDrafts(): Promise<void> {
+    for (const d of this.drafts.values()) (await d).reset();
   }
 
   /** Stop the speculative turn after the round in flight. */

@@ -21,6 +21,12 @@ export interface SpecOptions {
   gammaMax?: number;
   /** Keep drafting while a verification is in flight. */
   parallel: boolean;
+  /**
+   * Whether this tab also runs a stage of the target (default true). Then drafting ahead competes with that stage
+   * for the tab's compute, so past the first candidate it is done only when the round is likely accepted; a tab
+   * that holds only the draft is idle while it waits, and always drafts the whole next round ahead.
+   */
+  sharesCompute?: boolean;
   /** Test hook: replace the k-th drafted token of the turn (0-based) by another, forcing a rejection there. */
   corruptDraft?: (k: number) => boolean;
   /** Positions the target's caches can hold (the plan's maxSeq). */
@@ -58,6 +64,8 @@ export interface SpecResult {
   discarded: number;
   /** Rounds where the first drafted-ahead token was accepted in place of the target's own token. */
   usedAhead: number;
+  /** The draft's wall time per drafted token (single-position steps, emulated slowdown included), ms. */
+  draftMsPerToken: number;
   elapsedMs: number;
   tokensPerSec: number;
   gammas: number[];
@@ -98,6 +106,8 @@ export class SpeculativeDecoder {
     const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, gammas: [] as number[] };
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
+    const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;
+    const sharesCompute = opts.sharesCompute ?? true;
 
     const draftOne = async (): Promise<void> => {
       const logits = await this.draft.nextLogits([...ctx, ...drafts.map((d) => d.token)]);
@@ -134,10 +144,11 @@ export class SpeculativeDecoder {
       // Room in the caches: the round runs positions targetPos .. ctx.length - 1 + gamma.
       const room = maxSeq - ctx.length;
       const gamma = Math.max(0, Math.min(fixedGamma ?? control.gamma, room - 1, opts.maxTokens - out.length - 1));
-      const draftStart = performance.now(), draftPos0 = this.draft.positions;
+      // The draft's cost per token, from this round's single-position steps (ahead ones included: in parallel
+      // steady state most drafting happens there; a step that runs the prompt is no per-token figure).
+      const roundSteps0 = this.draft.tokenSteps, roundStepMs0 = this.draft.tokenStepMs;
       if (ctx.length + gamma > this.draft.stage.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
       while (drafts.length < gamma) await draftOne();
-      const draftMs = performance.now() - draftStart, draftTokens = this.draft.positions - draftPos0;
       const sent = drafts.slice(0, gamma);
       const input = [...ctx.slice(targetPos), ...sent.map((d) => d.token)];
       const keepFrom = ctx.length - 1 - targetPos;
@@ -148,7 +159,7 @@ export class SpeculativeDecoder {
         // Draft the next round while this one is verified; never more than one round ahead.
         // Drafting ahead pays only when the whole round is likely accepted; it shares this tab's compute (which may
         // also run stage 0), so past the first candidate it is skipped when the measured odds are poor.
-        const likely = control.alpha ** gamma >= 0.25;
+        const likely = !sharesCompute || control.alpha ** gamma >= 0.25;
         const aheadCap = gamma + 1 + (likely ? Math.max(1, fixedGamma ?? control.gamma) : 0);
         while (!settled && drafts.length < aheadCap && ctx.length + drafts.length < this.draft.stage.maxSeq) {
           await draftOne();
@@ -183,7 +194,8 @@ export class SpeculativeDecoder {
       if (!lastAccepted) stats.discarded += drafts.length - emitted;
       drafts = lastAccepted ? drafts.slice(emitted) : []; // a rejection discards every speculative token past it
       targetPos = ctx.length - 1;
-      control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: input.length, draftMsPerToken: draftTokens > 0 ? draftMs / draftTokens : undefined });
+      const roundSteps = this.draft.tokenSteps - roundSteps0;
+      control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: input.length, draftMsPerToken: roundSteps > 0 ? (this.draft.tokenStepMs - roundStepMs0) / roundSteps : undefined });
       const elapsed = performance.now() - t0;
       opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed });
     }
@@ -193,6 +205,7 @@ export class SpeculativeDecoder {
     return {
       tokens: out, stoppedBy: stoppedBy as SpecResult['stoppedBy'], ...stats,
       acceptanceRate: stats.accepted + stats.rejections > 0 ? stats.accepted / (stats.accepted + stats.rejections) : 0,
+      draftMsPerToken: this.draft.tokenSteps > steps0 ? (this.draft.tokenStepMs - stepMs0) / (this.draft.tokenSteps - steps0) : 0,
       elapsedMs, tokensPerSec: (out.length * 1000) / elapsedMs,
     };
   }

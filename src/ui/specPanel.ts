@@ -4,6 +4,7 @@ import type { Backend } from '../backend/types.ts';
 import { errorMessage } from '../errors.ts';
 import type { Session } from '../pipeline/session.ts';
 import { compareStrategies, exampleRoom } from '../spec/associationExample.ts';
+import { payComputeDebt } from '../profile/emulation.ts';
 import { SpecSession } from '../spec/specSession.ts';
 import type { SpecSessionEvent } from '../spec/specSession.ts';
 import { h } from './dom.ts';
@@ -11,7 +12,7 @@ import { h } from './dom.ts';
 export interface SpecPanel { el: HTMLElement; spec: SpecSession }
 
 export function mountSpecPanel(session: Session, backend: () => Promise<Backend>, defaults: { model?: string } = {}): SpecPanel {
-  const spec = new SpecSession(session, backend);
+  const spec = new SpecSession(session, backend, { afterCompute: payComputeDebt });
   const model = h('input', { value: defaults.model ?? '/models/demo/', 'aria-label': 'target model', size: 22 });
   const draftUrl = h('input', { value: '', placeholder: 'draft folder (empty: target\'s first layers)', 'aria-label': 'draft model', size: 26 });
   const draftLayers = h('input', { type: 'number', min: 1, value: 2, 'aria-label': 'draft layers', style: 'width: 4em' });

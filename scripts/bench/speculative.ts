@@ -1,11 +1,13 @@
-// `npm run bench -- speculative [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.04] [--gammas 2,4,8] [--repeat 3]`: speculative
-// decoding on a 3-tab pipeline in Node (CPU engine, in-memory bus with an emulated one-way link delay between tabs):
-// target-only vs sequential vs parallel speculative decoding, tokens/s, ms per output token and acceptance.
-// All tabs share one Node thread here, so draft and target compute never overlap; only link time is hidden, and
-// drafting ahead competes with the stages for the thread. Each figure is the fastest of --repeat runs (the machine
-// is shared; the minimum is the least disturbed).
+// `npm run bench -- speculative [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.25] [--gammas 4,auto] [--repeat 3]
+//  [--slowdowns 1,8] [--layout draft-tab|shared] [--engine mesh|node]`: target-only vs sequential vs parallel
+// speculative decoding, tokens/s, ms per output token, acceptance and the draft's ms per token.
+// --engine mesh (default): a real mesh in headless Chromium (scripts/bench/specMesh.ts): one renderer process per
+// tab, real WebRTC, link delay and the person's compute slowdown set by URL knobs; the person's tab holds the draft
+// and the coordinator, three other tabs hold the target's stages (--layout shared: the person's tab holds stage 1).
+// --engine node: every tab in one Node thread over an in-memory bus (draft and target compute never overlap there,
+// so only link time can be hidden); each figure is the fastest of --repeat runs.
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
@@ -16,7 +18,10 @@ import { SpeculativeDecoder } from '../../src/spec/speculative.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
 import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
+import { ShoalError } from '../../src/errors.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { meshTable, runMeshBench } from './specMesh.ts';
+import type { Layout } from './specMesh.ts';
 
 const PRESET = 'demo', DRAFT_LAYERS = 2, SEED = 0;
 const list = (s: unknown, d: string) => String(s ?? d).split(',').map(Number);
@@ -34,12 +39,33 @@ async function pair(strength: number): Promise<{ draft: string; target: string }
 
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas', 'repeat'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['tokens', 'delays', 'strengths', 'gammas', 'repeat', 'slowdowns', 'layout', 'engine'], switches: [] });
   const tokens = intFlag(f, 'tokens', 32, 1);
   const delays = list(f.delays, '5,20,50');
-  const strengths = list(f.strengths, '0.1,0.04');
-  const gammas = list(f.gammas, '2,4,8');
+  const strengths = list(f.strengths, '0.1,0.25');
   const repeat = intFlag(f, 'repeat', 3, 1);
+  const prompt = [257, 117, 416, 10, 260, 403, 261, 267];
+  for (const x of [...delays, ...strengths]) if (!(Number.isFinite(x) && x >= 0)) throw new ShoalError('ERR_BAD_ARGS', '--delays and --strengths take non-negative numbers');
+  const engine = String(f.engine ?? 'mesh');
+  if (engine === 'mesh') {
+    const gammas = String(f.gammas ?? '4,auto').split(',').map((g) => (g === 'auto' ? 'auto' as const : Number(g)));
+    if (gammas.some((g) => g !== 'auto' && !(Number.isInteger(g) && g >= 1))) throw new ShoalError('ERR_BAD_ARGS', '--gammas takes positive integers or auto');
+    const slowdowns = list(f.slowdowns, '1,8');
+    if (slowdowns.some((s) => !(s >= 1))) throw new ShoalError('ERR_BAD_ARGS', '--slowdowns takes factors >= 1');
+    const layout = String(f.layout ?? 'draft-tab') as Layout;
+    if (layout !== 'draft-tab' && layout !== 'shared') throw new ShoalError('ERR_BAD_ARGS', '--layout is draft-tab or shared');
+    const pairs = [];
+    for (const strength of strengths) {
+      const { draft, target } = await pair(strength);
+      pairs.push({ strength, draftDir: draft, targetDir: target, nLayers: 12 });
+    }
+    console.log(`speculative decoding on a real mesh: headless Chromium on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), one context per tab, WebRTC; ${PRESET} preset (12 layers) as 3 stages of 4 layers on ${layout === 'draft-tab' ? "3 tabs, the person's tab (4th) holds the draft" : "the person's tab and 2 others, the person's tab also holds the draft"} (${DRAFT_LAYERS} layers) and coordinates; ${tokens} greedy tokens from an ${prompt.length}-token prompt (prefill included); median of ${repeat} interleaved runs; the link delay is added to every send of every tab, the slowdown only on the person's tab`);
+    const rows = await runMeshBench({ tokens, delays, pairs, gammas, repeat, slowdowns, layout, prompt }, (line) => process.stderr.write(line + '\n'));
+    for (const line of meshTable(rows)) console.log(line);
+    return;
+  }
+  if (engine !== 'node') throw new ShoalError('ERR_BAD_ARGS', '--engine is mesh or node');
+  const gammas = list(f.gammas, '2,4,8');
   /** Fastest of `repeat` runs, each from a cold prefix (the caches are rebuilt from position 0). */
   const timed = async <T>(fn: () => Promise<T>): Promise<{ ms: number; r: T }> => {
     let best: { ms: number; r: T } | null = null;
@@ -53,7 +79,6 @@ await runCli(async () => {
     return best!;
   };
   let coordinatorRef: Coordinator | null = null;
-  const prompt = [257, 117, 416, 10, 260, 403, 261, 267];
   console.log(`speculative decoding, ${PRESET} preset (12 layers) as 3 stages on tabs a|b|c, draft = ${DRAFT_LAYERS} layers in tab a; ${tokens} greedy tokens; Node CPU engine, one thread; fastest of ${repeat}`);
   console.log('| draft strength | link delay ms | mode | gamma | acceptance | tokens/s | ms/token | speed-up vs target |');
   console.log('|---|---|---|---|---|---|---|---|');

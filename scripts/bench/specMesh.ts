@@ -1,0 +1,183 @@
+// The speculative bench on a real mesh (issue 8): headless Chromium, one browser context per tab (its own renderer
+// process), real WebRTC between tabs, the link delay and the person's compute slowdown set by URL knobs. The
+// person's tab runs the draft and the coordinator; the target's three stages run on three other tabs (layout
+// 'draft-tab', default) or on the person's tab and two others ('shared'). Runs are interleaved over the modes and
+// each figure is the median of --repeat runs, each from an empty prefix (target and draft caches dropped).
+import { chromium } from '@playwright/test';
+import type { Browser, BrowserContext, Page } from '@playwright/test';
+import { ShoalError } from '../../src/errors.ts';
+import type { Mesh } from '../../src/mesh/mesh.ts';
+import type { StageAssignment } from '../../src/pipeline/messages.ts';
+import type { Session } from '../../src/pipeline/session.ts';
+import type { SpecSession } from '../../src/spec/specSession.ts';
+import { chromiumLaunchOptions } from '../chromium.ts';
+import { startEngineServer } from '../webgpu-runner.ts';
+
+type Win = { shoal: { mesh: Mesh; session: Session }; shoalSpec: SpecSession };
+
+export type Layout = 'draft-tab' | 'shared';
+
+export interface MeshBenchOptions {
+  tokens: number;
+  delays: number[];
+  /** Draft strengths and their generated model folders. */
+  pairs: { strength: number; draftDir: string; targetDir: string; nLayers: number }[];
+  gammas: (number | 'auto')[];
+  repeat: number;
+  /** Compute slowdowns of the person's tab (its draft, and its stage in the 'shared' layout). */
+  slowdowns: number[];
+  layout: Layout;
+  prompt: number[];
+}
+
+export interface MeshRow {
+  strength: number;
+  delayMs: number;
+  slowdown: number;
+  mode: 'target only' | 'sequential spec' | 'parallel spec';
+  gamma: string;
+  acceptance: number | null;
+  tokens: number;
+  ms: number;
+  draftMsPerToken: number | null;
+  draftedAhead: number | null;
+}
+
+interface RunOut { tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function openTabs(browser: Browser, baseUrl: string, n: number, delayMs: number, slowdown: number): Promise<{ pages: Page[]; ids: string[]; close(): Promise<void> }> {
+  const room = `specbench-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const contexts: BrowserContext[] = [];
+  const pages: Page[] = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await browser.newContext();
+    contexts.push(ctx);
+    const page = await ctx.newPage();
+    const knobs = `linkDelayMs=${delayMs}${i === 0 && slowdown > 1 ? `&slowdown=${slowdown}` : ''}`;
+    await page.goto(`${baseUrl}/?room=${room}&name=${i === 0 ? 'person' : `t${i}`}&${knobs}`);
+    pages.push(page);
+  }
+  for (const p of pages) {
+    await p.waitForFunction((k) => {
+      const w = window as unknown as Partial<Win>;
+      return !!w.shoalSpec && !!w.shoal && w.shoal.mesh.peers().length === k;
+    }, n - 1, { timeout: 120_000, polling: 250 });
+  }
+  const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
+  return { pages, ids, close: async () => { for (const c of contexts) await c.close(); } };
+}
+
+/** Three stages of equal layer count, on the given peers. */
+function chain(peers: string[], nLayers: number): StageAssignment[] {
+  const a = Math.floor(nLayers / 3), b = Math.floor((2 * nLayers) / 3);
+  return [{ peer: peers[0], start: 0, end: a }, { peer: peers[1], start: a, end: b }, { peer: peers[2], start: b, end: nLayers }];
+}
+
+function targetOnly(page: Page, model: string, ids: number[], maxTokens: number, stages: StageAssignment[]): Promise<RunOut> {
+  return page.evaluate(async ({ model, ids, maxTokens, stages }) => {
+    const w = window as unknown as Win;
+    w.shoal.session.coordinator.adoptHistory([]); // recompute the prompt: every mode pays its prefill
+    const t0 = performance.now();
+    const r = await w.shoal.session.generateIds(model, ids, { maxTokens, strategy: 'even', stages });
+    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: null, draftMsPerToken: null, gammas: [], draftedAhead: null };
+  }, { model, ids, maxTokens, stages });
+}
+
+function speculative(page: Page, model: string, draftUrl: string, ids: number[], maxTokens: number, stages: StageAssignment[], gamma: number | 'auto', parallel: boolean): Promise<RunOut> {
+  return page.evaluate(async ({ model, draftUrl, ids, maxTokens, stages, gamma, parallel }) => {
+    const w = window as unknown as Win;
+    w.shoal.session.coordinator.adoptHistory([]);
+    await w.shoalSpec.resetDrafts();
+    const t0 = performance.now();
+    const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel });
+    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead };
+  }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel });
+}
+
+export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => void): Promise<MeshRow[]> {
+  const server = await startEngineServer();
+  const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
+  const rows: MeshRow[] = [];
+  const urls = o.pairs.map((p) => ({ ...p, draftUrl: server.mount(p.draftDir), targetUrl: server.mount(p.targetDir) }));
+  const nTabs = o.layout === 'draft-tab' ? 4 : 3;
+  try {
+    for (const slowdown of o.slowdowns) {
+      for (const delayMs of o.delays) {
+        const tabs = await openTabs(browser, server.baseUrl, nTabs, delayMs, slowdown);
+        try {
+          const person = tabs.pages[0];
+          const stagePeers = o.layout === 'draft-tab' ? tabs.ids.slice(1) : tabs.ids;
+          const backend = await person.evaluate(async () => {
+            const m = (window as unknown as Win).shoal.mesh;
+            for (let i = 0; i < 600 && !m.profileOf(m.peerId); i++) await new Promise((r) => setTimeout(r, 100));
+            return m.profileOf(m.peerId)?.backend ?? '?';
+          });
+          log(`${nTabs} tabs, link delay ${delayMs} ms, person's tab slowdown x${slowdown}, engine ${backend}`);
+          for (const p of urls) {
+            const stages = chain(stagePeers, p.nLayers);
+            type Mode = { mode: MeshRow['mode']; gamma: number | 'auto' | null; parallel: boolean };
+            const modes: Mode[] = [{ mode: 'target only', gamma: null, parallel: false }];
+            for (const g of o.gammas) modes.push({ mode: 'sequential spec', gamma: g, parallel: false }, { mode: 'parallel spec', gamma: g, parallel: true });
+            const run = (m: Mode, tokens: number): Promise<RunOut> => m.gamma === null
+              ? targetOnly(person, p.targetUrl, o.prompt, tokens, stages)
+              : speculative(person, p.targetUrl, p.draftUrl, o.prompt, tokens, stages, m.gamma, m.parallel);
+            // warm-up: loads, first-touch, the draft model (not timed)
+            for (const m of modes) await run(m, 4);
+            const outs: RunOut[][] = modes.map(() => []);
+            for (let r = 0; r < o.repeat; r++) {
+              for (const [i, m] of modes.entries()) {
+                const out = await run(m, o.tokens);
+                outs[i].push(out);
+                log(`  strength ${p.strength} ${m.mode} gamma ${m.gamma ?? '-'} run ${r + 1}: ${out.tokens.length} tokens in ${out.ms.toFixed(0)} ms${out.acceptance !== null ? `, acceptance ${out.acceptance.toFixed(2)}, draft ${out.draftMsPerToken?.toFixed(1)} ms/token, drafted ahead ${out.draftedAhead}` : ''}`);
+              }
+            }
+            const ref = outs[0][0].tokens;
+            for (const [i, m] of modes.entries()) {
+              for (const out of outs[i]) {
+                if (out.tokens.join() !== ref.join()) throw new ShoalError('ERR_PIPELINE', `greedy output of ${m.mode} (gamma ${m.gamma}) differs from target-only (strength ${p.strength}, delay ${delayMs} ms): ${out.tokens.join(',')} vs ${ref.join(',')}`);
+              }
+              const spec = outs[i].filter((x) => x.acceptance !== null);
+              const avgGamma = spec.length ? spec.flatMap((x) => x.gammas).reduce((s, x, _, a) => s + x / a.length, 0) : 0;
+              rows.push({
+                strength: p.strength, delayMs, slowdown, mode: m.mode,
+                gamma: m.gamma === null ? '-' : m.gamma === 'auto' ? `auto (avg ${avgGamma.toFixed(1)})` : String(m.gamma),
+                acceptance: spec.length ? median(spec.map((x) => x.acceptance!)) : null,
+                tokens: ref.length,
+                ms: median(outs[i].map((x) => x.ms)),
+                draftMsPerToken: spec.length ? median(spec.map((x) => x.draftMsPerToken!)) : null,
+                draftedAhead: spec.length ? median(spec.map((x) => x.draftedAhead!)) : null,
+              });
+            }
+          }
+        } finally {
+          await tabs.close();
+        }
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  return rows;
+}
+
+/** The markdown table: speed-up against target-only of the same cell, parallel against sequential at the same gamma. */
+export function meshTable(rows: MeshRow[]): string[] {
+  const lines = [
+    '| draft strength | acceptance | link delay ms | person slowdown | draft ms/token | mode | gamma | tokens/s | ms/token | speed-up vs target-only | parallel vs sequential |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const cell = (r: MeshRow) => `${r.strength}|${r.delayMs}|${r.slowdown}`;
+  for (const r of rows) {
+    const base = rows.find((x) => cell(x) === cell(r) && x.mode === 'target only')!;
+    const seq = r.mode === 'parallel spec' ? rows.find((x) => cell(x) === cell(r) && x.mode === 'sequential spec' && x.gamma.split(' ')[0] === r.gamma.split(' ')[0]) : undefined;
+    const tps = (r.tokens * 1000) / r.ms;
+    lines.push(`| ${r.strength} | ${r.acceptance === null ? '-' : r.acceptance.toFixed(2)} | ${r.delayMs} | x${r.slowdown} | ${r.draftMsPerToken === null ? '-' : r.draftMsPerToken.toFixed(1)} | ${r.mode} | ${r.gamma} | ${tps.toFixed(1)} | ${(r.ms / r.tokens).toFixed(1)} | ${(base.ms / r.ms).toFixed(2)}x | ${seq ? `${(100 * (seq.ms / r.ms - 1)).toFixed(0)}%` : '-'} |`);
+  }
+  return lines;
+}

@@ -18,12 +18,14 @@ import type { MeshMessage } from './protocol.ts';
 const appMsg = fc.record({
   type: fc.constant('app' as const),
   channel: fc.string({ minLength: 1, maxLength: 64 }),
+  seq: fc.integer({ min: 1, max: 2 ** 31 }),
   body: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
 });
 const ctrlMsg = fc.oneof(
   fc.record({ type: fc.constant('heartbeat' as const), t: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
   fc.record({ type: fc.constant('ping' as const), id: fc.nat(), t: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
   fc.record({ type: fc.constant('pong' as const), id: fc.nat(), t: fc.double({ noNaN: true, noDefaultInfinity: true }), bytes: fc.nat() }),
+  fc.record({ type: fc.constant('ack' as const), seq: fc.nat() }),
 );
 const anyMsg: fc.Arbitrary<MeshMessage> = fc.oneof(appMsg, ctrlMsg);
 // Sizes around frame boundaries matter most.
@@ -77,7 +79,7 @@ describe('frames', () => {
     const bin = new Uint8Array(5_000_000);
     crypto.getRandomValues(bin.subarray(0, 65536));
     for (let i = 65536; i < bin.length; i++) bin[i] = bin[i - 65536] ^ (i & 0xff);
-    const frames = encodeFrames(7, { type: 'app', channel: 'x', body: { n: 1 } }, bin);
+    const frames = encodeFrames(7, { type: 'app', seq: 1, channel: 'x', body: { n: 1 } }, bin);
     expect(frames.length).toBe(Math.ceil((bin.length + 4 + 40) / FRAME_CHUNK_BYTES));
     expect(frames.slice(0, -1).every((f) => f.length === MAX_FRAME_BYTES)).toBe(true);
     const [r] = feed(new Reassembler(), frames);
@@ -85,15 +87,15 @@ describe('frames', () => {
   });
 
   it('reassembles interleaved messages', () => {
-    const a = encodeFrames(1, { type: 'app', channel: 'a', body: 1 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(1));
-    const b = encodeFrames(2, { type: 'app', channel: 'b', body: 2 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(2));
+    const a = encodeFrames(1, { type: 'app', seq: 1, channel: 'a', body: 1 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(1));
+    const b = encodeFrames(2, { type: 'app', seq: 1, channel: 'b', body: 2 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(2));
     const order = [a[0], b[0], a[1], b[1], b[2], a[2]];
     const res = feed(new Reassembler(), order);
     expect(res.map((r) => r.ok && (r.msg as { channel: string }).channel)).toEqual(['b', 'a']);
   });
 
   it('rejects a flipped bit anywhere (CRC or header checks), without throwing', () => {
-    const frames = encodeFrames(3, { type: 'app', channel: 'c', body: { k: [1, 2, 3] } }, new Uint8Array(100_000).fill(7));
+    const frames = encodeFrames(3, { type: 'app', seq: 1, channel: 'c', body: { k: [1, 2, 3] } }, new Uint8Array(100_000).fill(7));
     fc.assert(
       fc.property(fc.nat(frames.length - 1), fc.nat(), fc.integer({ min: 0, max: 7 }), (fi, pos, bit) => {
         const copy = frames.map((f) => f.slice());
@@ -107,7 +109,7 @@ describe('frames', () => {
   });
 
   it('never throws on random or truncated frames (fuzz)', () => {
-    const good = encodeFrames(9, { type: 'app', channel: 'f', body: 'hello' }, new Uint8Array(150_000).fill(3));
+    const good = encodeFrames(9, { type: 'app', seq: 1, channel: 'f', body: 'hello' }, new Uint8Array(150_000).fill(3));
     fc.assert(
       fc.property(
         fc.array(
@@ -161,7 +163,7 @@ describe('frames', () => {
 
   it('bounds the partial messages a sender can open', () => {
     const r = new Reassembler();
-    for (let id = 0; id < 20; id++) r.push(encodeFrames(id, { type: 'app', channel: 'p', body: 0 }, new Uint8Array(FRAME_CHUNK_BYTES * 2))[0]);
+    for (let id = 0; id < 20; id++) r.push(encodeFrames(id, { type: 'app', seq: 1, channel: 'p', body: 0 }, new Uint8Array(FRAME_CHUNK_BYTES * 2))[0]);
     expect(r.pendingMessages).toBeLessThanOrEqual(8);
   });
 });
@@ -184,7 +186,7 @@ describe('tensors', () => {
 
   it('decodes a tensor sent at an odd offset inside a message', () => {
     const t = encodeTensor({ dtype: 'f32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) });
-    const frames = encodeFrames(1, { type: 'app', channel: 'act', body: { pos: 5 } }, t);
+    const frames = encodeFrames(1, { type: 'app', seq: 1, channel: 'act', body: { pos: 5 } }, t);
     const [r] = feed(new Reassembler(), frames);
     if (!r.ok) throw new Error(r.error);
     const back = decodeTensor(r.binary!);

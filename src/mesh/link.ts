@@ -28,7 +28,8 @@ export type LinkState = 'connecting' | 'open' | 'closed';
 
 export interface LinkHandlers {
   sendSignal(data: unknown): void;
-  onOpen(name: string): void;
+  /** The peer said hello: its name and the session of its app-message stream to us. */
+  onOpen(name: string, session: string): void;
   onMessage(msg: MeshMessage, binary: Uint8Array | null): void;
   onReport(kind: 'bad-message' | 'link-error', detail: string): void;
   onClose(reason: string, wasOpen: boolean): void;
@@ -42,6 +43,8 @@ export interface LinkOptions {
   initiator: boolean;
   iceServers: RTCIceServer[];
   knobs: EmulationKnobs;
+  /** The session of this tab's app-message stream to that peer, asked for when the channel opens. */
+  session(): string;
 }
 
 interface Outgoing { frame: Uint8Array; notBeforeMs: number; done?: () => void }
@@ -70,6 +73,7 @@ export class PeerLink {
   private createdMs = performance.now();
   private lastTickMs = performance.now();
   private suspect = false;
+  private helloSent = false;
   private timers: ReturnType<typeof setInterval>[] = [];
   private pacer: Pacer;
 
@@ -79,7 +83,7 @@ export class PeerLink {
     this.pacer = new Pacer(opts.knobs.linkBytesPerSec);
     this.peer = new SimplePeer({ initiator: opts.initiator, trickle: true, config: { iceServers: opts.iceServers } });
     this.peer.on('signal', (data) => this.state !== 'closed' && h.sendSignal(data));
-    this.peer.on('connect', () => this.sendNow({ type: 'hello', v: PROTOCOL_VERSION, peerId: opts.selfId, name: opts.selfName }));
+    this.peer.on('connect', () => this.sendHello());
     this.peer.on('data', (d: Uint8Array) => this.onData(d));
     this.peer.on('error', (e: Error & { code?: string }) => this.destroy(`link error ${e.code ?? ''} ${e.message}`.trim()));
     this.peer.on('close', () => this.destroy('data channel closed'));
@@ -156,6 +160,16 @@ export class PeerLink {
     return this.state === 'closed';
   }
 
+  /**
+   * Our hello goes first, exactly once: on 'connect', or earlier if the peer's hello arrives before simple-peer says
+   * connected here (it can), so that nothing we send in reply overtakes it and is refused as "before hello".
+   */
+  private sendHello(): void {
+    if (this.helloSent) return;
+    this.helloSent = true;
+    this.sendNow({ type: 'hello', v: PROTOCOL_VERSION, peerId: this.opts.selfId, name: this.opts.selfName, session: this.opts.session() });
+  }
+
   private sendNow(msg: MeshMessage): void {
     this.send(msg).catch(() => undefined);
   }
@@ -205,10 +219,11 @@ export class PeerLink {
           return;
         }
         if (this.state === 'connecting') {
+          this.sendHello();
           this.state = 'open';
           this.remoteName = msg.name;
           (this as { openedAtMs: number | null }).openedAtMs = performance.now();
-          this.h.onOpen(msg.name);
+          this.h.onOpen(msg.name, msg.session);
         }
         return;
       case 'heartbeat':

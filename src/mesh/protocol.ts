@@ -3,15 +3,18 @@
 import { parseDeviceProfile, type DeviceProfile, type LinkStats } from '../profile/types.ts';
 
 /** Bumped on any incompatible change; a hello with another version is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Longest peer id / name / app channel name, in characters. */
 export const MAX_ID_CHARS = 64;
 export const MAX_NAME_CHARS = 64;
 export const MAX_CHANNEL_CHARS = 64;
 
 export type MeshMessage =
-  /** First message on every link: who I am and which protocol I speak. */
-  | { type: 'hello'; v: number; peerId: string; name: string }
+  /**
+   * First message on every link: who I am, which protocol I speak, and the session of my app-message stream to you
+   * (the same session on a re-dialled link means: resume, I still hold what you have not acknowledged).
+   */
+  | { type: 'hello'; v: number; peerId: string; name: string; session: string }
   /** My device profile (sent after profiling, and again whenever it changes). */
   | { type: 'profile'; profile: DeviceProfile }
   /** Liveness: a peer silent for HEARTBEAT_TIMEOUT_MS is gone. */
@@ -21,8 +24,13 @@ export type MeshMessage =
   | { type: 'pong'; id: number; t: number; bytes: number }
   /** Per-link measurements seen from the sender's side, shared with the room. */
   | { type: 'links'; links: Record<string, LinkStats> }
-  /** Messages other modules define (the pipeline): `channel` names the registered type, `body` is validated by it. */
-  | { type: 'app'; channel: string; body: unknown };
+  /**
+   * Messages other modules define (the pipeline): `channel` names the registered type, `body` is validated by it.
+   * `seq` numbers them per peer session so a re-dialled link can resend what was lost and the receiver drop repeats.
+   */
+  | { type: 'app'; channel: string; body: unknown; seq: number }
+  /** Cumulative acknowledgement: every app message up to `seq` has been delivered. */
+  | { type: 'ack'; seq: number };
 
 export type MeshMessageType = MeshMessage['type'];
 
@@ -49,7 +57,8 @@ export function parseMessage(x: unknown): MeshMessage | string {
       if (x.v !== PROTOCOL_VERSION) return `hello: protocol version ${x.v} is not ${PROTOCOL_VERSION}`;
       if (!isStr(x.peerId, MAX_ID_CHARS)) return 'hello.peerId must be a short string';
       if (typeof x.name !== 'string' || x.name.length > MAX_NAME_CHARS) return 'hello.name must be a short string';
-      return { type: 'hello', v: x.v, peerId: x.peerId, name: x.name };
+      if (!isStr(x.session, MAX_ID_CHARS)) return 'hello.session must be a short string';
+      return { type: 'hello', v: x.v, peerId: x.peerId, name: x.name, session: x.session };
     case 'profile': {
       const profile = parseDeviceProfile(x.profile);
       return profile ? { type: 'profile', profile } : 'profile: malformed device profile';
@@ -74,7 +83,10 @@ export function parseMessage(x: unknown): MeshMessage | string {
     }
     case 'app':
       if (!isStr(x.channel, MAX_CHANNEL_CHARS)) return 'app.channel must be a short string';
-      return { type: 'app', channel: x.channel, body: x.body };
+      if (!isUint(x.seq) || x.seq < 1) return 'app.seq must be a positive integer';
+      return { type: 'app', channel: x.channel, body: x.body, seq: x.seq };
+    case 'ack':
+      return isUint(x.seq) ? { type: 'ack', seq: x.seq } : 'ack.seq must be a non-negative integer';
     default:
       return `unknown message type ${JSON.stringify(String(x.type).slice(0, 32))}`;
   }
@@ -82,5 +94,5 @@ export function parseMessage(x: unknown): MeshMessage | string {
 
 /** Control messages jump the send queue (ahead of bulk frames) so liveness survives a big transfer. */
 export function isControl(msg: MeshMessage): boolean {
-  return msg.type === 'heartbeat' || msg.type === 'ping' || msg.type === 'pong';
+  return msg.type === 'heartbeat' || msg.type === 'ping' || msg.type === 'pong' || msg.type === 'ack';
 }

@@ -47,7 +47,7 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
     const rows: { id: string; self: boolean; values: string[] }[] = [
       { id: src.mesh.peerId, self: true, values: cells(`${src.mesh.name} (this tab)`, src.ownProfile(), null, src.ownState()) },
     ];
-    for (const p of src.mesh.peers()) rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, p.profile ? 'connected' : 'connected, profiling') });
+    for (const p of src.mesh.peers()) rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, p.state === 'reconnecting' ? 'reconnecting' : p.profile ? 'connected' : 'connected, profiling') });
     caption.textContent = `room "${src.mesh.room}": ${rows.length} tab${rows.length === 1 ? '' : 's'}, signaling ${src.mesh.signalingState}`;
     // Rebuild rows in place: a handful of rows, once a second.
     while (body.rows.length > rows.length) body.deleteRow(-1);
@@ -64,6 +64,7 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
   const offs = [
     src.mesh.on('peer-joined', render),
     src.mesh.on('peer-left', render),
+    src.mesh.on('peer-link', render),
     src.mesh.on('profile', render),
     src.mesh.on('signaling', render),
   ];

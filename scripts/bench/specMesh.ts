@@ -28,6 +28,8 @@ export interface MeshBenchOptions {
   slowdowns: number[];
   layout: Layout;
   prompt: number[];
+  /** Log every round of every speculative run. */
+  trace?: boolean;
 }
 
 export interface MeshRow {
@@ -43,7 +45,7 @@ export interface MeshRow {
   draftedAhead: number | null;
 }
 
-interface RunOut { tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null }
+interface RunOut { trace?: string; tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -94,8 +96,11 @@ function speculative(page: Page, model: string, draftUrl: string, ids: number[],
     w.shoal.session.coordinator.adoptHistory([]);
     await w.shoalSpec.resetDrafts();
     const t0 = performance.now();
+    const trace: string[] = [];
+    const off = w.shoalSpec.on((e) => { if (e.type === 'round') trace.push(`${(performance.now() - t0).toFixed(0)}:g${e.report.gamma}/a${e.report.accepted}/e${e.report.emitted}/rtt${e.report.roundTripMs.toFixed(0)}/wait${e.report.draftWaitMs.toFixed(0)}/ahead${e.report.draftedAhead}`); });
     const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel });
-    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead };
+    off();
+    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead, trace: trace.join(' ') };
   }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel });
 }
 
@@ -134,6 +139,7 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
                 const out = await run(m, o.tokens);
                 outs[i].push(out);
                 log(`  strength ${p.strength} ${m.mode} gamma ${m.gamma ?? '-'} run ${r + 1}: ${out.tokens.length} tokens in ${out.ms.toFixed(0)} ms${out.acceptance !== null ? `, acceptance ${out.acceptance.toFixed(2)}, draft ${out.draftMsPerToken?.toFixed(1)} ms/token, drafted ahead ${out.draftedAhead}` : ''}`);
+                if (o.trace && out.trace) log(`    rounds (ms since start: gamma/accepted/emitted/round trip ms/drafting before send ms/drafted ahead): ${out.trace}`);
               }
             }
             const ref = outs[0][0].tokens;

@@ -48,6 +48,9 @@ export interface RoundReport {
   nextGamma: number;
   draftMsPerToken: number;
   tokensPerSec: number;
+  /** Time spent drafting before this round could be sent (0 when drafted ahead), and drafts made while it was verified. */
+  draftWaitMs: number;
+  draftedAhead: number;
 }
 
 export interface SpecResult {
@@ -147,8 +150,10 @@ export class SpeculativeDecoder {
       // The draft's cost per token, from this round's single-position steps (ahead ones included: in parallel
       // steady state most drafting happens there; a step that runs the prompt is no per-token figure).
       const roundSteps0 = this.draft.tokenSteps, roundStepMs0 = this.draft.tokenStepMs;
+      const waitStart = performance.now(), ahead0 = stats.draftedAhead;
       if (ctx.length + gamma > this.draft.stage.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
       while (drafts.length < gamma) await draftOne();
+      const draftWaitMs = performance.now() - waitStart;
       const sent = drafts.slice(0, gamma);
       const input = [...ctx.slice(targetPos), ...sent.map((d) => d.token)];
       const keepFrom = ctx.length - 1 - targetPos;
@@ -197,7 +202,7 @@ export class SpeculativeDecoder {
       const roundSteps = this.draft.tokenSteps - roundSteps0;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: input.length, draftMsPerToken: roundSteps > 0 ? (this.draft.tokenStepMs - roundStepMs0) / roundSteps : undefined });
       const elapsed = performance.now() - t0;
-      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed });
+      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs, draftedAhead: stats.draftedAhead - ahead0 });
     }
     // Every emitted token but the last went through the target (the same convention as a plain turn).
     this.coordinator.adoptHistory(ctx.slice(0, -1));

@@ -75,6 +75,7 @@ export class Tab {
       console.warn(`shoal mesh: ${r.kind}${r.peerId ? ` (${r.peerId})` : ''}: ${r.detail}`);
     });
     this.mesh.on('peer-left', (id, reason) => console.info(`shoal mesh: peer ${id} left: ${reason}`));
+    this.mesh.on('peer-link', (id, state) => console.info(`shoal mesh: peer ${id} ${state === 'open' ? 'is back on a new link' : 'lost its link; reconnecting'}`));
   }
 
   /** Measure this device (again) and share the result with the room. */

@@ -34,11 +34,19 @@ export class LocalEngine {
   /** Tokens held in the KV cache, in order. */
   private history: number[] = [];
 
-  private constructor(private readonly stage: Stage, readonly spec: ModelSpec) {}
+  private constructor(private readonly stage: Stage, readonly spec: ModelSpec, private readonly afterCompute?: (elapsedMs: number) => Promise<unknown>) {}
 
-  static async load(model: WeightProvider & { spec: ModelSpec }, backend: Backend, maxSeq = Math.min(model.spec.maxSeqLen, 2048)): Promise<LocalEngine> {
+  /** `afterCompute` gets each forward's measured time (the tab's emulated compute slowdown pays its debt there). */
+  static async load(model: WeightProvider & { spec: ModelSpec }, backend: Backend, maxSeq = Math.min(model.spec.maxSeqLen, 2048), afterCompute?: (elapsedMs: number) => Promise<unknown>): Promise<LocalEngine> {
     const [stage] = await loadStages(model, backend, [{ start: 0, end: model.spec.nLayers }], maxSeq);
-    return new LocalEngine(stage, model.spec);
+    return new LocalEngine(stage, model.spec, afterCompute);
+  }
+
+  private async forward(ids: Int32Array, logits: 'all' | 'last' | 'none'): Promise<{ logits?: Float32Array; nextToken?: number }> {
+    const t0 = now();
+    const r = await this.stage.forward(ids, { logits, argmax: true });
+    if (this.afterCompute) await this.afterCompute(now() - t0);
+    return r;
   }
 
   get maxSeq(): number { return this.stage.maxSeq; }
@@ -58,7 +66,7 @@ export class LocalEngine {
     this.stage.rollback(common);
     this.history = this.history.slice(0, common);
     try {
-      const r = await this.stage.forward(Int32Array.from(ids.slice(common)), { logits, argmax: true });
+      const r = await this.forward(Int32Array.from(ids.slice(common)), logits);
       this.history = ids.slice();
       return { logits: r.logits, nextToken: r.nextToken!, reusedTokens: common, prefilledTokens: ids.length - common };
     } catch (e) {
@@ -89,7 +97,7 @@ export class LocalEngine {
       if (this.stage.pos + 1 > this.maxSeq) { stoppedBy = 'context'; break; }
       let r;
       try {
-        r = await this.stage.forward(Int32Array.of(last), { logits: mode, argmax: true });
+        r = await this.forward(Int32Array.of(last), mode);
       } catch (e) {
         this.stage.reset();
         this.history = [];

@@ -8,6 +8,7 @@ import type { Session } from '../pipeline/session.ts';
 import type { StrategyName } from '../planner/types.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { modelBaseUrl } from '../weights/model.ts';
+import { payComputeDebt } from '../profile/emulation.ts';
 import { EntropyScorer, TransformersScorer } from './difficulty.ts';
 import type { DifficultyScorer } from './difficulty.ts';
 import { LocalEngine } from './localEngine.ts';
@@ -30,6 +31,8 @@ export interface PageRouterOptions {
   /** Default: the small model's entropy; a string is a text-classification model id or folder. */
   scorer?: DifficultyScorer | string;
   maxSeq?: number;
+  /** Called after each small-model forward with its time; default: pay this tab's emulated compute slowdown. */
+  afterCompute?: (elapsedMs: number) => Promise<unknown>;
 }
 
 export interface PageRouter { router: Router; local: LocalEngine; large: MeshSide; tokenizer: Tokenizer | null }
@@ -40,7 +43,7 @@ export async function createPageRouter(o: PageRouterOptions): Promise<PageRouter
   if (smallModel.spec.vocabSize !== largeModel.spec.vocabSize) {
     throw new ShoalError('ERR_BAD_ARGS', `the small model's vocabulary (${smallModel.spec.vocabSize}) differs from the large one's (${largeModel.spec.vocabSize}); pick two models that share a tokenizer`);
   }
-  const local = await LocalEngine.load(smallModel, backend, Math.min(smallModel.spec.maxSeqLen, o.maxSeq ?? 2048));
+  const local = await LocalEngine.load(smallModel, backend, Math.min(smallModel.spec.maxSeqLen, o.maxSeq ?? 2048), o.afterCompute ?? ((ms) => payComputeDebt(ms)));
   const large = meshSide(o.session, o.mesh, o.largeModel, largeModel.spec, { strategy: o.strategy, stages: o.stages });
   await large.prepare(16);
   const small = localSide(local, () => o.mesh.profileOf(o.mesh.peerId));

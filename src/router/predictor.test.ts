@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../model/config.ts';
 import { PRESETS } from '../model/presets.ts';
-import { LatencyPredictor, localParams, meshParams } from './predictor.ts';
+import { LatencyPredictor, localParams, meshParams, rawTerms } from './predictor.ts';
+import { fitSideParams } from './fit.ts';
 import type { SideParams } from './predictor.ts';
 import { decide } from './rule.ts';
 import { layerParams, flopsPerToken } from './cost.ts';
@@ -95,5 +96,29 @@ describe('decide', () => {
     expect(() => decide(la(1, 0.5), 1.2, 0, 0)).toThrow(/\[0, 1\]/);
     expect(() => decide({ name: 'nope' as 'static', alpha: 0, theta: 0 }, 0.5, 0, 0)).toThrow(/unknown policy/);
     expect(() => decide(la(-1, 0.5), 0.5, 0, 0)).toThrow(/alpha/);
+  });
+});
+
+describe('per-position (attention) terms', () => {
+  const P: SideParams = { fixedSec: 0.01, prefillSecPerToken: 0.001, decodeSecPerToken: 0.02, prefillSecPerPosition: 1e-5, decodeSecPerPosition: 2e-5 };
+  it('a token costs more the more context it attends over, in prefill, switch and decode', () => {
+    const pr = new LatencyPredictor({ small: P, large: P }, { expectedOutTokens: 5 });
+    // positions 100..119 prefilled (sum 2190), 4 decoded tokens at positions 120..123 (sum 486)
+    const r = pr.predict('large', { contextTokens: 120, cachedTokens: 100, historyTokens: 110 });
+    expect(r.prefillSec).toBeCloseTo(20 * 0.001 + 2190 * 1e-5, 12);
+    expect(r.switchSec).toBeCloseTo(10 * 0.001 + 1045 * 1e-5, 12); // positions 100..109
+    expect(r.decodeSec).toBeCloseTo(4 * 0.02 + 486 * 2e-5, 12);
+    const early = pr.predict('large', { contextTokens: 20, cachedTokens: 0, historyTokens: 10 });
+    expect(early.prefillSec).toBeLessThan(r.prefillSec);
+  });
+  it('the fit recovers the parameters from timed turns of different lengths', () => {
+    const shapes = [[1, 0, 17], [128, 0, 17], [512, 0, 17], [544, 512, 9], [64, 0, 3]];
+    const turns = shapes.map(([contextTokens, cachedTokens, outTokens]) => {
+      const t = rawTerms(P, { contextTokens, cachedTokens, historyTokens: 0, outTokens });
+      return { contextTokens, cachedTokens, outTokens, ttftSec: t.fixedSec + t.prefillSec, decodeSec: t.decodeSec };
+    });
+    const f = fitSideParams(turns);
+    for (const k of ['fixedSec', 'prefillSecPerToken', 'decodeSecPerToken', 'prefillSecPerPosition', 'decodeSecPerPosition'] as const) expect(f[k], k).toBeCloseTo(P[k]!, 9);
+    expect(() => fitSideParams(turns.slice(0, 2))).toThrow(/at least 3/);
   });
 });

@@ -1,10 +1,12 @@
 // Per-side latency prediction (PAPERS.md section 2): T = fixed (transfer, per-hop latency) + prefill of the
-// context that side has not cached + expected output tokens x time per output token. Each term is scaled by
-// an online correction: an EWMA of measured / predicted, fed after every turn that side ran.
+// context that side has not cached + expected output tokens x time per output token. A token's time grows with
+// the context it attends over (attention reads the whole KV cache), so each per-token cost has a per-position
+// part: without it a long conversation's turns, and the re-prefill of a switch, were predicted far too cheap.
+// Each term is scaled by an online correction: an EWMA of measured / predicted, fed after every turn that side ran.
 import { ShoalError } from '../errors.ts';
 import type { DeviceProfile, LinkStats } from '../profile/types.ts';
 import type { ModelSpec } from '../model/config.ts';
-import { activationBytesPerToken, flopsPerToken } from './cost.ts';
+import { activationBytesPerToken, attendFlopsPerPosition, flopsPerToken } from './cost.ts';
 
 export type Side = 'small' | 'large';
 export const SIDES: readonly Side[] = ['small', 'large'];
@@ -17,6 +19,27 @@ export interface SideParams {
   prefillSecPerToken: number;
   /** Per output token (on the mesh: every stage plus the hops of the token loop). */
   decodeSecPerToken: number;
+  /** Extra per prefilled token for each context position before it (attention over the cache); default 0. */
+  prefillSecPerPosition?: number;
+  /** Extra per decoded token for each context position before it; default 0. */
+  decodeSecPerPosition?: number;
+}
+
+/** Sum of the positions lo..hi-1 (0 when hi <= lo). */
+const positionSum = (lo: number, hi: number): number => (hi > lo ? ((lo + hi - 1) * (hi - lo)) / 2 : 0);
+
+/** Uncorrected seconds of one side's terms for a turn shape. */
+export function rawTerms(p: SideParams, t: { contextTokens: number; cachedTokens: number; historyTokens: number; outTokens: number }): { fixedSec: number; prefillSec: number; switchSec: number; decodeSec: number } {
+  const pp = p.prefillSecPerPosition ?? 0, dp = p.decodeSecPerPosition ?? 0;
+  const prefill = (lo: number, hi: number): number => Math.max(0, hi - lo) * p.prefillSecPerToken + positionSum(lo, hi) * pp;
+  // decoded token i (1..out-1) is fed at position context + i - 1
+  const decoded = Math.max(0, t.outTokens - 1);
+  return {
+    fixedSec: p.fixedSec,
+    prefillSec: prefill(t.cachedTokens, t.contextTokens),
+    switchSec: prefill(t.cachedTokens, t.historyTokens),
+    decodeSec: decoded * p.decodeSecPerToken + positionSum(t.contextTokens, t.contextTokens + decoded) * dp,
+  };
 }
 
 /** What one side would cost for this turn. */
@@ -96,11 +119,11 @@ export class LatencyPredictor {
     const cachedTokens = Math.min(Math.max(0, q.cachedTokens), contextTokens - 1);
     const prefillTokens = contextTokens - cachedTokens;
     const outTokens = q.outTokens ?? Math.max(1, Math.round(s.outTokens));
-    const fixedSec = s.params.fixedSec * s.firstRatio;
-    const perPrefill = s.params.prefillSecPerToken * s.firstRatio;
-    const prefillSec = prefillTokens * perPrefill;
-    const switchSec = Math.max(0, historyTokens - cachedTokens) * perPrefill;
-    const decodeSec = Math.max(0, outTokens - 1) * s.params.decodeSecPerToken * s.decodeRatio;
+    const raw = rawTerms(s.params, { contextTokens, cachedTokens, historyTokens, outTokens });
+    const fixedSec = raw.fixedSec * s.firstRatio;
+    const prefillSec = raw.prefillSec * s.firstRatio;
+    const switchSec = raw.switchSec * s.firstRatio;
+    const decodeSec = raw.decodeSec * s.decodeRatio;
     return { side, contextTokens, cachedTokens, prefillTokens, switchSec, fixedSec, prefillSec, decodeSec, outTokens, totalSec: fixedSec + prefillSec + decodeSec };
   }
 
@@ -110,10 +133,11 @@ export class LatencyPredictor {
     const b = this.beta;
     const ewma = (old: number, ratio: number): number => (Number.isFinite(ratio) ? (1 - b) * old + b * clamp(ratio) : old);
     // Ratios are measured against the uncorrected terms so that the EWMA converges to the true factor.
-    const rawFirst = s.params.fixedSec + predicted.prefillTokens * s.params.prefillSecPerToken;
+    const raw = rawTerms(s.params, { contextTokens: predicted.contextTokens, cachedTokens: predicted.cachedTokens, historyTokens: 0, outTokens: measured.outTokens });
+    const rawFirst = raw.fixedSec + raw.prefillSec;
     if (rawFirst > 0 && measured.ttftSec > 0) s.firstRatio = ewma(s.firstRatio, measured.ttftSec / rawFirst);
     const decoded = measured.outTokens - 1;
-    const rawDecode = decoded * s.params.decodeSecPerToken;
+    const rawDecode = raw.decodeSec;
     if (decoded > 0 && rawDecode > 0 && measured.decodeSec > 0) s.decodeRatio = ewma(s.decodeRatio, measured.decodeSec / rawDecode);
     if (measured.outTokens > 0) s.outTokens = s.seen === 0 ? measured.outTokens : (1 - b) * s.outTokens + b * measured.outTokens;
     s.seen++;
@@ -132,8 +156,8 @@ function clamp(r: number): number {
 
 function checkParams(side: Side, p: SideParams | undefined): void {
   const ok = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-  if (!p || !ok(p.fixedSec) || !ok(p.prefillSecPerToken) || !ok(p.decodeSecPerToken)) {
-    throw new ShoalError('ERR_BAD_ARGS', `${side} side: fixedSec, prefillSecPerToken and decodeSecPerToken must be finite numbers >= 0`);
+  if (!p || !ok(p.fixedSec) || !ok(p.prefillSecPerToken) || !ok(p.decodeSecPerToken) || !ok(p.prefillSecPerPosition ?? 0) || !ok(p.decodeSecPerPosition ?? 0)) {
+    throw new ShoalError('ERR_BAD_ARGS', `${side} side: fixedSec, prefillSecPerToken, decodeSecPerToken (and the optional per-position terms) must be finite numbers >= 0`);
   }
 }
 
@@ -149,10 +173,14 @@ export type ProfileLike = Pick<DeviceProfile, 'matmulGflops' | 'gemvGflops'> | n
 /** The small model held whole by this tab: matmul throughput for prefill, gemv for decode. */
 export function localParams(spec: ModelSpec, profile: ProfileLike): SideParams {
   const flops = flopsPerToken(spec);
+  // attention is a gemv-shaped read of the cache in prefill too
+  const attend = attendFlopsPerPosition(spec) / ((profile?.gemvGflops || DEFAULT_GFLOPS) * 1e9);
   return {
     fixedSec: PER_FORWARD_SEC,
     prefillSecPerToken: flops / ((profile?.matmulGflops || DEFAULT_GFLOPS) * 1e9),
     decodeSecPerToken: PER_FORWARD_SEC + flops / ((profile?.gemvGflops || DEFAULT_GFLOPS) * 1e9),
+    prefillSecPerPosition: attend,
+    decodeSecPerPosition: attend,
   };
 }
 
@@ -173,7 +201,7 @@ export interface MeshStageInfo {
 export function meshParams(spec: ModelSpec, stages: MeshStageInfo[], coordinator: string): SideParams {
   if (stages.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'the mesh side needs at least one stage');
   const actBytes = activationBytesPerToken(spec);
-  let prefill = 0, decode = 0, hopSec = 0, hopBytesSec = 0;
+  let prefill = 0, decode = 0, attend = 0, hopSec = 0, hopBytesSec = 0;
   const hop = (from: string, to: string, link: LinkStats | null): void => {
     if (from === to) return;
     hopSec += ((link?.rttMs ?? DEFAULT_RTT_MS) / 2) / 1000;
@@ -183,9 +211,13 @@ export function meshParams(spec: ModelSpec, stages: MeshStageInfo[], coordinator
     const flops = flopsPerToken(spec, s.start, s.end);
     prefill += flops / ((s.profile?.matmulGflops || DEFAULT_GFLOPS) * 1e9);
     decode += PER_FORWARD_SEC + flops / ((s.profile?.gemvGflops || DEFAULT_GFLOPS) * 1e9);
+    attend += attendFlopsPerPosition(spec, s.start, s.end) / ((s.profile?.gemvGflops || DEFAULT_GFLOPS) * 1e9);
     const next = i + 1 < stages.length ? stages[i + 1].peer : stages[0].peer; // the token loops back to stage 0
     hop(s.peer, next, s.linkToNext);
   }
   const requestHop = coordinator === stages[0].peer ? 0 : hopSec / stages.length;
-  return { fixedSec: requestHop + hopSec + PER_FORWARD_SEC * stages.length, prefillSecPerToken: prefill + hopBytesSec, decodeSecPerToken: decode + hopSec + hopBytesSec };
+  return {
+    fixedSec: requestHop + hopSec + PER_FORWARD_SEC * stages.length, prefillSecPerToken: prefill + hopBytesSec, decodeSecPerToken: decode + hopSec + hopBytesSec,
+    prefillSecPerPosition: attend, decodeSecPerPosition: attend,
+  };
 }

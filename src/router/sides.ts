@@ -24,6 +24,8 @@ export function localSide(engine: LocalEngine, profile: () => ProfileLike): Rout
 export interface MeshSide extends RouteSide {
   /** Plan and load the large model now (so the first large turn is warm and the predictor sees its stages). */
   prepare(promptTokens: number): Promise<void>;
+  /** Drop the conversation the stages hold (a new conversation; benchmarks start each run cold). */
+  forget(): void;
 }
 
 export function meshSide(session: Session, mesh: Mesh, modelLocation: string, spec: ModelSpec, turn: Omit<TurnOptions, 'maxTokens' | 'onText'>): MeshSide {
@@ -45,6 +47,10 @@ export function meshSide(session: Session, mesh: Mesh, modelLocation: string, sp
       return Math.min(n, Math.max(0, ids.length - 1));
     },
     params,
+    forget() {
+      held = [];
+      session.coordinator.adoptHistory([]);
+    },
     async prepare(promptTokens) {
       await session.ensurePlan(modelLocation, promptTokens, { ...turn, maxTokens: 16 });
     },

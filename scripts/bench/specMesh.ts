@@ -28,6 +28,8 @@ export interface MeshBenchOptions {
   slowdowns: number[];
   layout: Layout;
   prompt: number[];
+  /** Parallel: most verification rounds in flight. */
+  maxInFlight: number;
   /** Log every round of every speculative run. */
   trace?: boolean;
 }
@@ -90,18 +92,18 @@ function targetOnly(page: Page, model: string, ids: number[], maxTokens: number,
   }, { model, ids, maxTokens, stages });
 }
 
-function speculative(page: Page, model: string, draftUrl: string, ids: number[], maxTokens: number, stages: StageAssignment[], gamma: number | 'auto', parallel: boolean): Promise<RunOut> {
-  return page.evaluate(async ({ model, draftUrl, ids, maxTokens, stages, gamma, parallel }) => {
+function speculative(page: Page, model: string, draftUrl: string, ids: number[], maxTokens: number, stages: StageAssignment[], gamma: number | 'auto', parallel: boolean, maxInFlight: number): Promise<RunOut> {
+  return page.evaluate(async ({ model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight }) => {
     const w = window as unknown as Win;
     w.shoal.session.coordinator.adoptHistory([]);
     await w.shoalSpec.resetDrafts();
     const t0 = performance.now();
     const trace: string[] = [];
-    const off = w.shoalSpec.on((e) => { if (e.type === 'round') trace.push(`${(performance.now() - t0).toFixed(0)}:g${e.report.gamma}/a${e.report.accepted}/e${e.report.emitted}/rtt${e.report.roundTripMs.toFixed(0)}/wait${e.report.draftWaitMs.toFixed(0)}/ahead${e.report.draftedAhead}`); });
-    const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel });
+    const off = w.shoalSpec.on((e) => { if (e.type === 'round') trace.push(`${(performance.now() - t0).toFixed(0)}:g${e.report.gamma}/a${e.report.accepted}/e${e.report.emitted}/rtt${e.report.roundTripMs.toFixed(0)}/wait${e.report.draftWaitMs.toFixed(0)}/inflight${e.report.inFlight}`); });
+    const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel, maxInFlight });
     off();
     return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead, trace: trace.join(' ') };
-  }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel });
+  }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight });
 }
 
 export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => void): Promise<MeshRow[]> {
@@ -130,7 +132,7 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
             for (const g of o.gammas) modes.push({ mode: 'sequential spec', gamma: g, parallel: false }, { mode: 'parallel spec', gamma: g, parallel: true });
             const run = (m: Mode, tokens: number): Promise<RunOut> => m.gamma === null
               ? targetOnly(person, p.targetUrl, o.prompt, tokens, stages)
-              : speculative(person, p.targetUrl, p.draftUrl, o.prompt, tokens, stages, m.gamma, m.parallel);
+              : speculative(person, p.targetUrl, p.draftUrl, o.prompt, tokens, stages, m.gamma, m.parallel, o.maxInFlight);
             // warm-up: loads, first-touch, the draft model (not timed)
             for (const m of modes) await run(m, 4);
             const outs: RunOut[][] = modes.map(() => []);
@@ -139,7 +141,7 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
                 const out = await run(m, o.tokens);
                 outs[i].push(out);
                 log(`  strength ${p.strength} ${m.mode} gamma ${m.gamma ?? '-'} run ${r + 1}: ${out.tokens.length} tokens in ${out.ms.toFixed(0)} ms${out.acceptance !== null ? `, acceptance ${out.acceptance.toFixed(2)}, draft ${out.draftMsPerToken?.toFixed(1)} ms/token, drafted ahead ${out.draftedAhead}` : ''}`);
-                if (o.trace && out.trace) log(`    rounds (ms since start: gamma/accepted/emitted/round trip ms/drafting before send ms/drafted ahead): ${out.trace}`);
+                if (o.trace && out.trace) log(`    rounds (ms since start: gamma/accepted/emitted/round trip ms/ms waiting for drafts/rounds still in flight): ${out.trace}`);
               }
             }
             const ref = outs[0][0].tokens;

@@ -17,26 +17,35 @@ export interface RoundCosts {
 /**
  * Wall time of one round. Sequential: draft gamma tokens, then wait for the verification. Parallel: while a round
  * is verified the draft proposes the candidate for the target's own token and the next round's gamma tokens
- * (gamma + 1 steps); they are used only when the whole round and that candidate are accepted (alpha^(gamma+1)),
- * and then the round costs max(those steps, round trip); otherwise the drafting starts over and both are paid.
+ * (gamma + 1 steps), and sends that round at once while fewer than `inFlight` are out; it is used only when the
+ * whole round and that candidate are accepted (alpha^(gamma+1)): then it lands gamma + 1 draft steps after the
+ * previous one, or a round trip over the rounds in flight after it, whichever is later; otherwise the drafting
+ * starts over and both are paid.
  */
-export function roundMs(gamma: number, c: RoundCosts, parallel: boolean): number {
+export function roundMs(gamma: number, c: RoundCosts, parallel: boolean, inFlight = 1): number {
   const draft = gamma * c.draftMsPerToken, rtt = c.roundTripMs(gamma + 1);
   if (!parallel) return draft + rtt;
   const pNext = c.alpha ** (gamma + 1);
-  return pNext * Math.max(draft + c.draftMsPerToken, rtt) + (1 - pNext) * (draft + rtt);
+  return pNext * Math.max(draft + c.draftMsPerToken, rtt / Math.max(1, inFlight)) + (1 - pNext) * (draft + rtt);
 }
 
-export function bestGamma(c: RoundCosts, parallel: boolean, gammaMin: number, gammaMax: number): number {
+export function bestGamma(c: RoundCosts, parallel: boolean, gammaMin: number, gammaMax: number, inFlight = 1): number {
   let best = gammaMin, bestRate = -Infinity;
   for (let g = gammaMin; g <= gammaMax; g++) {
-    const rate = expectedTokens(c.alpha, g) / roundMs(g, c, parallel);
+    const rate = expectedTokens(c.alpha, g) / roundMs(g, c, parallel, inFlight);
     if (rate > bestRate + 1e-12) { best = g; bestRate = rate; }
   }
   return best;
 }
 
-export interface DraftLengthOptions { initial?: number; gammaMin?: number; gammaMax?: number; parallel: boolean }
+export interface DraftLengthOptions {
+  initial?: number;
+  gammaMin?: number;
+  gammaMax?: number;
+  parallel: boolean;
+  /** Parallel: most rounds in flight at once (see roundMs). */
+  inFlight?: number;
+}
 
 /** Keeps running estimates and proposes the next round's gamma. */
 export class DraftLengthController {
@@ -70,7 +79,7 @@ export class DraftLengthController {
     this.samples.push([r.positions, r.roundTripMs]);
     if (this.samples.length > 24) this.samples.shift();
     this.rounds++;
-    const best = bestGamma(this.costs(), this.opts.parallel, this.gammaMin, this.gammaMax);
+    const best = bestGamma(this.costs(), this.opts.parallel, this.gammaMin, this.gammaMax, this.opts.inFlight ?? 1);
     // Every 6th round try one step off the optimum so the round-trip fit sees more than one size.
     const explore = this.rounds % 6 === 0 ? (best < this.gammaMax ? 1 : -1) : 0;
     this.gamma = Math.min(this.gammaMax, Math.max(this.gammaMin, best + explore));

@@ -19,6 +19,8 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   draft: DraftChoice;
   gamma: number | 'auto';
   parallel: boolean;
+  /** Parallel: most verification rounds in flight at once (default 3). */
+  maxInFlight?: number;
   /** Tests: corrupt every n-th drafted token (forces rejections). */
   corruptEvery?: number;
 }
@@ -68,7 +70,7 @@ export class SpecSession {
       this.abort = new AbortController();
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
-        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel,
+        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight,
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         // A tab holding only the draft (and the coordinator) is idle while a round is verified.
         sharesCompute: this.session.runner.range !== null,

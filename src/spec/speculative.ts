@@ -19,8 +19,13 @@ export interface SpecOptions {
   /** A fixed draft length, or 'auto' to adapt it every round. */
   gamma: number | 'auto';
   gammaMax?: number;
-  /** Keep drafting while a verification is in flight. */
+  /**
+   * Keep drafting while a verification is in flight, and send the next round as soon as its drafts are ready, on
+   * the bet that the rounds in flight are accepted (the stages run them in order; a rejection drops the later ones).
+   */
   parallel: boolean;
+  /** Parallel: most verification rounds in flight at once (default 3; 1 = draft ahead, send after the reply). */
+  maxInFlight?: number;
   /**
    * Whether this tab also runs a stage of the target (default true). Then drafting ahead competes with that stage
    * for the tab's compute, so past the first candidate it is done only when the round is likely accepted; a tab
@@ -48,9 +53,10 @@ export interface RoundReport {
   nextGamma: number;
   draftMsPerToken: number;
   tokensPerSec: number;
-  /** Time spent drafting before this round could be sent (0 when drafted ahead), and drafts made while it was verified. */
+  /** Time the pipeline waited for this round's drafts (0 when they were drafted ahead). */
   draftWaitMs: number;
-  draftedAhead: number;
+  /** Rounds still in flight after this one (sent ahead on the bet that this one is accepted). */
+  inFlight: number;
 }
 
 export interface SpecResult {
@@ -67,6 +73,9 @@ export interface SpecResult {
   discarded: number;
   /** Rounds where the first drafted-ahead token was accepted in place of the target's own token. */
   usedAhead: number;
+  /** Rounds sent while an earlier one was still in flight, and those of them dropped after a rejection. */
+  sentAhead: number;
+  staleRounds: number;
   /** The draft's wall time per drafted token (single-position steps, emulated slowdown included), ms. */
   draftMsPerToken: number;
   elapsedMs: number;
@@ -75,6 +84,14 @@ export interface SpecResult {
 }
 
 interface Drafted { token: number; q?: Float64Array }
+
+interface Round {
+  gamma: number;
+  inputLength: number;
+  promise: Promise<VerifyResult>;
+  settled: boolean;
+  draftWaitMs: number;
+}
 
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
 
@@ -96,7 +113,9 @@ export class SpeculativeDecoder {
     const V = this.draft.spec.vocabSize;
     const rand = seededRandom(sampling.seed);
     const maxSeq = opts.maxSeq ?? Infinity;
-    const control = new DraftLengthController({ parallel: opts.parallel, initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16 });
+    const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? 3)) : 1;
+    const sharesCompute = opts.sharesCompute ?? true;
+    const control = new DraftLengthController({ parallel: opts.parallel, inFlight: sharesCompute ? 1 : maxInFlight, initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16 });
     const fixedGamma = opts.gamma === 'auto' ? null : opts.gamma;
 
     const ctx = ids.slice(); // prompt + emitted tokens; every token but the last is in the target's caches after a round
@@ -106,11 +125,10 @@ export class SpeculativeDecoder {
     while (targetPos < history.length && targetPos < ids.length - 1 && history[targetPos] === ids[targetPos]) targetPos++;
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
-    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, gammas: [] as number[] };
+    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, gammas: [] as number[] };
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
     const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;
-    const sharesCompute = opts.sharesCompute ?? true;
 
     const draftOne = async (): Promise<void> => {
       const logits = await this.draft.nextLogits([...ctx, ...drafts.map((d) => d.token)]);
@@ -143,36 +161,56 @@ export class SpeculativeDecoder {
       return stoppedBy === null;
     };
 
-    while (stoppedBy === null) {
-      // Room in the caches: the round runs positions targetPos .. ctx.length - 1 + gamma.
-      const room = maxSeq - ctx.length;
-      const gamma = Math.max(0, Math.min(fixedGamma ?? control.gamma, room - 1, opts.maxTokens - out.length - 1));
-      // The draft's cost per token, from this round's single-position steps (ahead ones included: in parallel
-      // steady state most drafting happens there; a step that runs the prompt is no per-token figure).
-      const roundSteps0 = this.draft.tokenSteps, roundStepMs0 = this.draft.tokenStepMs;
-      const waitStart = performance.now(), ahead0 = stats.draftedAhead;
-      if (ctx.length + gamma > this.draft.stage.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
-      while (drafts.length < gamma) await draftOne();
-      const draftWaitMs = performance.now() - waitStart;
-      const sent = drafts.slice(0, gamma);
-      const input = [...ctx.slice(targetPos), ...sent.map((d) => d.token)];
-      const keepFrom = ctx.length - 1 - targetPos;
-      let settled = false;
-      const pending = this.coordinator.verify(targetPos, input, { keepFrom, wantLogits: !greedy });
-      pending.then(() => { settled = true; }, () => { settled = true; });
-      if (opts.parallel) {
-        // Draft the next round while this one is verified; never more than one round ahead.
-        // Drafting ahead pays only when the whole round is likely accepted; it shares this tab's compute (which may
-        // also run stage 0), so past the first candidate it is skipped when the measured odds are poor.
-        const likely = !sharesCompute || control.alpha ** gamma >= 0.25;
-        const aheadCap = gamma + 1 + (likely ? Math.max(1, fixedGamma ?? control.gamma) : 0);
-        while (!settled && drafts.length < aheadCap && ctx.length + drafts.length < this.draft.stage.maxSeq) {
-          await draftOne();
-          stats.draftedAhead++;
-          await yieldToEvents();
-        }
+    /** Verification rounds in flight, oldest first: the first verifies drafts[0, gamma); each later one starts at
+     * the previous round's candidate (the draft's guess for the target's own token) and verifies gamma more. */
+    const inflight: Round[] = [];
+    /** Rounds made stale by a rejection, still running through the stages (awaited before returning). */
+    const abandoned: Promise<unknown>[] = [];
+    let waitMs = 0; // drafting while nothing was in flight: charged to the next round sent
+    let stepsMark = this.draft.tokenSteps, stepMsMark = this.draft.tokenStepMs;
+    /** Drafts the rounds in flight have sent (candidates of the later rounds included). */
+    const covered = (): number => (inflight.length === 0 ? 0 : inflight.reduce((n, r) => n + r.gamma, 0) + inflight.length - 1);
+    /** Tokens the rounds in flight emit if all of them are accepted. */
+    const projected = (): number => inflight.reduce((n, r) => n + r.gamma + 1, 0);
+    /** The next round's draft length (negative: the rounds in flight already reach max tokens or the context's end). */
+    const nextGamma = (): number => {
+      const p = projected();
+      const g = Math.min(fixedGamma ?? control.gamma, maxSeq - (ctx.length + p) - 1, opts.maxTokens - (out.length + p) - 1);
+      return inflight.length === 0 ? Math.max(0, g) : g;
+    };
+    /** Drafts needed before a round of `gamma` can go: a later round also needs the previous round's candidate. */
+    const need = (gamma: number): number => covered() + (inflight.length > 0 ? 1 : 0) + gamma;
+    /**
+     * Drafting ahead (parallel) pays only when the rounds in flight are accepted. A tab that also runs a stage
+     * shares its compute with it, so there it drafts past the first candidate, and sends later rounds, only when
+     * the measured odds are good; a tab holding only the draft is idle while it waits, and always drafts ahead.
+     */
+    const aheadAllowed = (): boolean => !sharesCompute || control.alpha ** Math.max(1, fixedGamma ?? control.gamma) >= 0.25;
+
+    const launch = (gamma: number): void => {
+      let pos0: number, input: number[], keepFrom: number;
+      if (inflight.length === 0) {
+        pos0 = targetPos;
+        input = [...ctx.slice(targetPos), ...drafts.slice(0, gamma).map((d) => d.token)];
+        keepFrom = ctx.length - 1 - targetPos;
+      } else {
+        const c = covered(); // drafts[c] is the previous round's candidate, at position ctx.length + c
+        pos0 = ctx.length + c;
+        input = drafts.slice(c, c + 1 + gamma).map((d) => d.token);
+        keepFrom = 0;
       }
-      const res: VerifyResult = await pending;
+      const round: Round = { gamma, inputLength: input.length, settled: false, draftWaitMs: waitMs, promise: this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !greedy }) };
+      waitMs = 0;
+      if (inflight.length > 0) stats.sentAhead++;
+      round.promise.then(() => { round.settled = true; }, () => { round.settled = true; });
+      inflight.push(round);
+    };
+
+    const resolveOldest = async (): Promise<void> => {
+      const round = inflight[0];
+      const res: VerifyResult = await round.promise;
+      inflight.shift();
+      const gamma = round.gamma;
       stats.rounds++;
       stats.gammas.push(gamma);
       stats.drafted += gamma;
@@ -181,7 +219,7 @@ export class SpeculativeDecoder {
       for (let i = 0; i <= gamma && stoppedBy === null; i++) {
         const row = res.logits?.subarray(i * V, (i + 1) * V);
         const p = greedy ? null : samplingProbs(row!, sampling.temperature, sampling.topP);
-        const cand = drafts[i]; // i == gamma: the first drafted-ahead token, if the parallel draft got that far
+        const cand = drafts[i]; // i == gamma: the candidate for the target's own token, if the draft got that far
         let decision: Decision;
         if (!cand) decision = { accepted: false, token: greedy ? res.tokens[i] : sampleFrom(p!, rand) };
         else decision = greedy ? acceptGreedy(cand.token, res.tokens[i]) : acceptSampled(cand.token, p!, cand.q!, rand);
@@ -193,20 +231,58 @@ export class SpeculativeDecoder {
         else stats.usedAhead++;
       }
       stats.accepted += accepted;
-      // A rejection among the sent drafts (not an early stop on eos or max tokens, nor a rejected ahead token).
+      // A rejection among the sent drafts (not an early stop on eos or max tokens, nor a rejected candidate).
       const rejected = !lastAccepted && emitted - 1 < gamma;
       if (rejected) stats.rejections++;
-      if (!lastAccepted) stats.discarded += drafts.length - emitted;
-      drafts = lastAccepted ? drafts.slice(emitted) : []; // a rejection discards every speculative token past it
+      if (lastAccepted && emitted === gamma + 1) drafts = drafts.slice(emitted); // the next round in flight starts here
+      else {
+        // A rejection (or a stop) discards every speculative token past it, and the rounds sent on top of them.
+        stats.discarded += Math.max(0, drafts.length - emitted);
+        drafts = [];
+        for (const r of inflight.splice(0)) { stats.staleRounds++; abandoned.push(r.promise.catch(() => undefined)); }
+      }
       targetPos = ctx.length - 1;
-      const roundSteps = this.draft.tokenSteps - roundSteps0;
-      control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: input.length, draftMsPerToken: roundSteps > 0 ? (this.draft.tokenStepMs - roundStepMs0) / roundSteps : undefined });
+      const steps = this.draft.tokenSteps - stepsMark, stepMs = this.draft.tokenStepMs - stepMsMark;
+      stepsMark = this.draft.tokenSteps;
+      stepMsMark = this.draft.tokenStepMs;
+      control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength, draftMsPerToken: steps > 0 ? stepMs / steps : undefined });
       const elapsed = performance.now() - t0;
-      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs, draftedAhead: stats.draftedAhead - ahead0 });
+      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length });
+    };
+
+    try {
+      while (stoppedBy === null) {
+        // Send every round whose drafts are ready (one at a time sequentially; up to maxInFlight in parallel).
+        while (inflight.length < (aheadAllowed() ? maxInFlight : 1)) {
+          const gamma = nextGamma();
+          if (gamma < 0 || drafts.length < need(gamma)) break;
+          launch(gamma);
+        }
+        if (inflight[0]?.settled) { await resolveOldest(); continue; }
+        // Draft: the first round's tokens (the pipeline waits), or ahead while rounds are in flight (parallel only):
+        // the next round's candidate and tokens, or only the candidate when drafting ahead is not allowed.
+        const gamma = nextGamma();
+        const cap = inflight.length === 0 ? need(gamma) : !opts.parallel ? 0 : aheadAllowed() && gamma >= 0 ? need(gamma) : covered() + 1;
+        if (drafts.length < cap && ctx.length + drafts.length < this.draft.stage.maxSeq) {
+          const tDraft = performance.now();
+          await draftOne();
+          if (inflight.length === 0) waitMs += performance.now() - tDraft;
+          else stats.draftedAhead++;
+          await yieldToEvents();
+          continue;
+        }
+        if (inflight.length === 0) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
+        await resolveOldest();
+      }
+    } finally {
+      // Rounds sent on top of the last one (stale) still run through the stages: let them finish, so the next turn
+      // finds the stages idle. Their results are not used.
+      for (const r of inflight.splice(0)) abandoned.push(r.promise.catch(() => undefined));
     }
+    const elapsedMs = performance.now() - t0;
+    await Promise.all(abandoned);
     // Every emitted token but the last went through the target (the same convention as a plain turn).
     this.coordinator.adoptHistory(ctx.slice(0, -1));
-    const elapsedMs = performance.now() - t0;
     return {
       tokens: out, stoppedBy: stoppedBy as SpecResult['stoppedBy'], ...stats,
       acceptanceRate: stats.accepted + stats.rejections > 0 ? stats.accepted / (stats.accepted + stats.rejections) : 0,

@@ -21,6 +21,15 @@ describe('draft length', () => {
     expect(roundMs(8, { ...c, alpha: 1 }, true)).toBe(60);
   });
 
+  it('rounds sent ahead overlap their round trips: with a fast draft and good odds more in flight is cheaper', () => {
+    const c = { alpha: 0.9, draftMsPerToken: 2, roundTripMs: () => 90 };
+    expect(roundMs(4, c, true, 3)).toBeLessThan(roundMs(4, c, true, 1));
+    expect(roundMs(4, { ...c, alpha: 1 }, true, 3)).toBe(30);
+    // a draft slower than the round trip gains nothing from more rounds in flight
+    const slow = { ...c, draftMsPerToken: 40 };
+    expect(roundMs(4, slow, true, 3)).toBe(roundMs(4, slow, true, 1));
+  });
+
   it('the controller follows the measured acceptance', () => {
     const hi = new DraftLengthController({ parallel: false }), lo = new DraftLengthController({ parallel: false });
     for (let i = 0; i < 30; i++) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import { runInfer } from '../model/infer.ts';
 import { Coordinator } from '../pipeline/coordinator.ts';
-import { MemoryBus } from '../pipeline/memoryBus.ts';
+import { MemoryBus, withDelay } from '../pipeline/memoryBus.ts';
 import { StageRunner } from '../pipeline/stageRunner.ts';
 import { FIXTURE_NAMES } from '../testing/allClose.ts';
 import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
@@ -19,11 +19,12 @@ import { makeModel } from '../../scripts/make-model.ts';
 import { DraftModel } from './draft.ts';
 import { SpeculativeDecoder } from './speculative.ts';
 
-async function mesh(dir: string, maxSeq = 96) {
+async function mesh(dir: string, maxSeq = 96, delayMs = 0) {
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
-  for (const id of tabs) new StageRunner({ transport: bus.transport(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(dir)) });
-  const coordinator = new Coordinator(bus.transport('a-ui'));
+  const link = (id: string) => (delayMs > 0 ? withDelay(bus.transport(id), delayMs) : bus.transport(id));
+  for (const id of tabs) new StageRunner({ transport: link(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(dir)) });
+  const coordinator = new Coordinator(link('a-ui'));
   const model = await openModel(localModelFiles(dir));
   const L = model.spec.nLayers;
   const cut1 = Math.max(1, Math.floor(L / 3)), cut2 = Math.max(cut1 + 1, Math.floor((2 * L) / 3));
@@ -109,6 +110,33 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     const turn4 = [5, 17, 100, 101];
     const r4 = await spec.generate(turn4, { maxTokens: 10, eos: [], gamma: 3, parallel: true, maxSeq });
     expect(r4.tokens).toEqual(await targetAlone(model, turn4, 10));
+    coordinator.dispose();
+  }, 60_000);
+
+  it('a draft-only tab sends rounds ahead (several in flight): greedy stays exact with rejections, stale rounds leave no state', async () => {
+    // a link delay, so rounds are still in flight while the draft works ahead
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 3);
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const spec = new SpeculativeDecoder(coordinator, draft);
+    const prompt = [5, 17, 99, 3, 250, 41];
+    const want = await targetAlone(model, prompt, 32);
+    let sentAhead = 0, stale = 0, usedAhead = 0;
+    for (const [gamma, maxInFlight, corruptDraft] of [[2, 3, undefined], [1, 4, undefined], [3, 2, (k: number) => k % 7 === 5], ['auto', 3, (k: number) => k % 5 === 3]] as const) {
+      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, corruptDraft, maxSeq });
+      expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight}`).toEqual(want);
+      expect(r.stoppedBy).toBe('maxTokens');
+      sentAhead += r.sentAhead;
+      stale += r.staleRounds;
+      usedAhead += r.usedAhead;
+    }
+    expect(sentAhead, 'rounds went out while earlier ones were in flight').toBeGreaterThan(0);
+    expect(usedAhead, 'some drafted-ahead candidates were the target\'s own tokens').toBeGreaterThan(0);
+    expect(stale, 'forced rejections dropped rounds sent on top of them').toBeGreaterThan(0);
+    // the stages' caches hold stale rounds' positions; the next turns must not see them
+    const later = [5, 17, 99, 8, 8];
+    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
+    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 3, corruptDraft: (k) => k === 2, maxSeq });
+    expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     coordinator.dispose();
   }, 60_000);
 

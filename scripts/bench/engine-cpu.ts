@@ -1,5 +1,6 @@
-// `npm run bench -- engine-cpu [--presets demo,smollm2-135m] [--prompt 128] [--decode 64]`: CPU backend prefill and
-// decode tokens/s in Node (the mission's comparison setting: 128-token prompt, then 64 greedy tokens, bf16 weights).
+// `npm run bench -- engine-cpu [--presets demo,smollm2-135m] [--prompt 128] [--decode 64] [--variants simd,js]`: CPU
+// backend prefill and decode tokens/s in Node (the mission's comparison setting: 128-token prompt, then 64 greedy
+// tokens, bf16 weights), for the WebAssembly SIMD matmul and the scalar JavaScript reference.
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { layerParamCount } from '../../src/model/config.ts';
 import { loadStages } from '../../src/model/infer.ts';
@@ -10,18 +11,20 @@ import { benchModel } from './models.ts';
 import { cpus } from 'node:os';
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'variants'], switches: [] });
+  const variants = String(f.variants ?? 'simd,js').split(',');
+  for (const v of variants) if (v !== 'simd' && v !== 'js') throw new Error(`--variants: unknown variant "${v}" (simd, js)`);
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
   const promptLen = intFlag(f, 'prompt', 128, 1);
   const decodeLen = intFlag(f, 'decode', 64, 1);
   console.log(`CPU backend (Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}), prompt ${promptLen}, decode ${decodeLen}, greedy`);
-  console.log('| preset | params | prefill tok/s | decode tok/s | decode GFLOP/s |');
-  console.log('|---|---|---|---|---|');
-  for (const preset of presets) {
+  console.log('| preset | matmul | params | prefill tok/s | decode tok/s | decode GFLOP/s |');
+  console.log('|---|---|---|---|---|---|');
+  for (const preset of presets) for (const variant of variants) {
     const { dir } = await benchModel(preset, 'bf16');
     const model = await openModel(localModelFiles(dir));
     const spec = model.spec;
-    const backend = createCpuBackend();
+    const backend = createCpuBackend({ simd: variant === 'simd' });
     const [stage] = await loadStages(model, backend, [{ start: 0, end: spec.nLayers }], promptLen + decodeLen + 1);
     const ids = Int32Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
     const t0 = performance.now();
@@ -31,7 +34,7 @@ await runCli(async () => {
     const t2 = performance.now();
     const params = spec.nLayers * layerParamCount(spec) + spec.vocabSize * spec.dim;
     const decodeTps = decodeLen / ((t2 - t1) / 1000);
-    console.log(`| ${preset} | ${(params / 1e6).toFixed(1)} M | ${(promptLen / ((t1 - t0) / 1000)).toFixed(1)} | ${decodeTps.toFixed(2)} | ${((2 * params * decodeTps) / 1e9).toFixed(2)} |`);
+    console.log(`| ${preset} | ${variant} | ${(params / 1e6).toFixed(1)} M | ${(promptLen / ((t1 - t0) / 1000)).toFixed(1)} | ${decodeTps.toFixed(2)} | ${((2 * params * decodeTps) / 1e9).toFixed(2)} |`);
     stage.dispose();
   }
 });

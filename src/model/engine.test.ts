@@ -1,7 +1,7 @@
 // The CPU engine against the independent reference fixtures, plus the stage/cache invariants every backend must keep.
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createCpuBackend } from '../backend/cpu/index.ts';
+import { createCpuBackend as createBackend } from '../backend/cpu/index.ts';
 import { openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
 import { localModelFiles } from '../weights/localFiles.ts';
@@ -12,7 +12,11 @@ import { Stage } from './stage.ts';
 
 const ATOL = 1e-4, RTOL = 1e-4; // shared/fixtures/README.md: CPU f32 engine
 
-describe.each(FIXTURE_NAMES)('CPU engine on %s', (name) => {
+// Both matmul variants: the WebAssembly SIMD one (the default where supported) and the scalar JavaScript reference.
+const VARIANTS = FIXTURE_NAMES.flatMap((name) => [{ name, simd: true }, { name, simd: false }]);
+
+describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, simd }) => {
+  const createCpuBackend = (): ReturnType<typeof createBackend> => createBackend({ simd });
   let model: ModelSource;
   const cases = fixtureCases(name);
   beforeAll(async () => {

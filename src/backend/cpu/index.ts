@@ -1,14 +1,22 @@
-// The CPU backend: plain TypedArrays, eager, f32 everywhere. This is the spec every other backend is checked against.
+// The CPU backend: plain TypedArrays, eager, f32 arithmetic. This is the spec every other backend is checked against.
+// With `simd`, 2-D weights live in a WebAssembly memory (bf16 kept as bf16) and matmuls run as WebAssembly SIMD
+// (wasmGemm.ts); every other op is the same JavaScript either way.
 import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
 import { numel } from '../types.ts';
 import { decodeToF32 } from './dtype.ts';
+import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
+import type { HeapBlock, HeapKind } from './wasmGemm.ts';
+
+const EMPTY = new Float32Array(0);
 
 class CpuTensor implements Tensor {
   constructor(
     readonly shape: readonly number[],
     readonly dtype: WeightDtype | 'I32',
     readonly data: Float32Array | Int32Array,
+    /** A weight held in the WebAssembly heap (then `data` is empty). */
+    public heap: { block: HeapBlock; kind: HeapKind } | null = null,
   ) {}
   get rows(): number {
     return this.shape.length === 1 ? 1 : this.shape[0];
@@ -89,14 +97,45 @@ function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number)
   return y;
 }
 
+export interface CpuBackendOptions {
+  /** Matmuls in WebAssembly SIMD with weights in a wasm heap (bf16 stays bf16). Default: where supported. */
+  simd?: boolean;
+}
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  /** Which matmul this engine runs: 'simd' (WebAssembly) or 'js' (the scalar reference). */
+  readonly variant: 'simd' | 'js';
   private dispatches = 0;
+  private wasm: WasmGemm | null;
+
+  constructor(opts: CpuBackendOptions = {}) {
+    this.wasm = (opts.simd ?? wasmSimdSupported()) ? new WasmGemm() : null;
+    this.variant = this.wasm ? 'simd' : 'js';
+  }
 
   uploadWeight(t: HostTensor): Tensor {
     const expected = numel(t.shape) * (t.dtype === 'F32' ? 4 : 2);
     if (t.data.byteLength !== expected) throw new ShoalError('ERR_BACKEND', `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${expected})`);
+    if (this.wasm && t.shape.length === 2) {
+      // bf16 as is (half the bytes to stream per token); f16 widened to f32 once (no cheap in-register unpack)
+      const kind: HeapKind = t.dtype === 'BF16' ? 'bf16' : 'f32';
+      const bytes = t.dtype === 'F16' ? new Uint8Array(decodeToF32('F16', t.data).buffer) : t.data;
+      return new CpuTensor([...t.shape], t.dtype, EMPTY, { block: this.wasm.store(bytes), kind });
+    }
     return new CpuTensor([...t.shape], t.dtype, decodeToF32(t.dtype, t.data));
+  }
+
+  /** Bytes of weights (and scratch) in the WebAssembly heap; 0 for the JS variant. */
+  heapBytes(): number {
+    return this.wasm?.heapBytes ?? 0;
+  }
+
+  /** y (T, N) = x (T, K) . W^T on whichever matmul holds this weight. */
+  private mm(x: Float32Array, w: Tensor, T: number, K: number, N: number): Float32Array {
+    const h = (w as CpuTensor).heap;
+    if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind, N);
+    return gemm(x, f32(w), T, K, N);
   }
 
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
@@ -108,8 +147,12 @@ export class CpuBackend implements Backend {
     return new CpuKvCache(maxSeq, kvDim);
   }
 
-  free(): void {
-    // garbage collected
+  free(t: Tensor | KvCache): void {
+    // typed arrays are garbage collected; heap blocks go back to the allocator
+    if (t instanceof CpuTensor && t.heap && this.wasm) {
+      this.wasm.release(t.heap.block);
+      t.heap = null;
+    }
   }
 
   embed(ids: Tensor, table: Tensor): Tensor {
@@ -121,7 +164,15 @@ export class CpuBackend implements Backend {
     for (let t = 0; t < idv.length; t++) {
       const id = idv[t];
       if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
-      out.set(tab.data.subarray(id * D, id * D + D), t * D);
+      if (tab.heap && this.wasm) {
+        const all = this.wasm.view(tab.heap.block);
+        if (tab.heap.kind === 'f32') out.set(new Float32Array(all.buffer, all.byteOffset + id * D * 4, D), t * D);
+        else {
+          const src = new Uint16Array(all.buffer, all.byteOffset + id * D * 2, D);
+          const dst = new Uint32Array(out.buffer, t * D * 4, D);
+          for (let i = 0; i < D; i++) dst[i] = src[i] << 16;
+        }
+      } else out.set(tab.data.subarray(id * D, id * D + D), t * D);
     }
     return new CpuTensor([idv.length, D], 'F32', out);
   }
@@ -138,7 +189,7 @@ export class CpuBackend implements Backend {
     const [N, K] = w.shape;
     const T = xc.rows;
     if (xc.cols !== K) throw new ShoalError('ERR_BACKEND', `matmul: x has ${xc.cols} columns, weight expects ${K}`);
-    const y = gemm(normRows(f32(x), T, K, opts.norm), f32(w), T, K, N);
+    const y = this.mm(normRows(f32(x), T, K, opts.norm), w, T, K, N);
     if (opts.bias) {
       const b = f32(opts.bias);
       for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) y[t * N + n] += b[n];
@@ -156,8 +207,8 @@ export class CpuBackend implements Backend {
     const [H, K] = wGate.shape;
     const T = xc.rows;
     const xn = normRows(f32(x), T, K, norm);
-    const g = gemm(xn, f32(wGate), T, K, H);
-    const u = gemm(xn, f32(wUp), T, K, H);
+    const g = this.mm(xn, wGate, T, K, H);
+    const u = this.mm(xn, wUp, T, K, H);
     for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
     return new CpuTensor([T, H], 'F32', g);
   }
@@ -283,9 +334,12 @@ export class CpuBackend implements Backend {
     this.dispatches = 0;
   }
 
-  destroy(): void {}
+  destroy(): void {
+    this.wasm = null; // the heap goes with the instance
+  }
 }
 
-export function createCpuBackend(): Backend {
-  return new CpuBackend();
+/** The CPU engine: WebAssembly SIMD matmuls where the runtime has them (every current browser and Node), else JS. */
+export function createCpuBackend(opts: CpuBackendOptions = {}): Backend {
+  return new CpuBackend(opts);
 }

@@ -1,0 +1,137 @@
+// The CPU backend's WebAssembly SIMD matmul: weights live in one wasm memory per backend (a first-fit allocator over
+// it, so a re-plan that drops layers gives their bytes back), activations are copied in and out per call.
+import { ShoalError } from '../../errors.ts';
+import { GEMM_WASM_BASE64 } from './gemmWasm.ts';
+
+const ALIGN = 64;
+const PAGE_BYTES = 65536;
+/** wasm32's ceiling: 65536 pages of 64 KiB. */
+const MAX_BYTES = 65536 * PAGE_BYTES;
+
+export type HeapKind = 'f32' | 'bf16';
+export interface HeapBlock { ptr: number; bytes: number }
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled module, or null where WebAssembly SIMD is unavailable. Small enough (< 4 KiB) to compile synchronously. */
+function gemmModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    try {
+      const bin = atob(GEMM_WASM_BASE64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      compiled = new WebAssembly.Module(bytes);
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+export function wasmSimdSupported(): boolean {
+  return typeof WebAssembly === 'object' && gemmModule() !== null;
+}
+
+type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number) => void;
+
+export class WasmGemm {
+  private readonly memory: WebAssembly.Memory;
+  private readonly fns: Record<HeapKind, GemmFn>;
+  /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
+  private freeList: HeapBlock[] = [];
+  private top = ALIGN;
+  private used = 0;
+
+  constructor() {
+    const mod = gemmModule();
+    if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
+    const inst = new WebAssembly.Instance(mod, {});
+    const ex = inst.exports as { memory: WebAssembly.Memory; gemm_f32: GemmFn; gemm_bf16: GemmFn };
+    this.memory = ex.memory;
+    this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
+  }
+
+  /** Bytes held by live blocks (weights, plus scratch during a call). */
+  get heapBytes(): number {
+    return this.used;
+  }
+
+  alloc(bytes: number): HeapBlock {
+    const size = Math.ceil(Math.max(bytes, 1) / ALIGN) * ALIGN;
+    for (let i = 0; i < this.freeList.length; i++) {
+      const f = this.freeList[i];
+      if (f.bytes < size) continue;
+      const block = { ptr: f.ptr, bytes: size };
+      if (f.bytes === size) this.freeList.splice(i, 1);
+      else this.freeList[i] = { ptr: f.ptr + size, bytes: f.bytes - size };
+      this.used += size;
+      return block;
+    }
+    const end = this.top + size;
+    if (end > MAX_BYTES) throw new ShoalError('ERR_DOES_NOT_FIT', `the CPU engine's WebAssembly heap would need ${(end / 2 ** 30).toFixed(2)} GiB; wasm32 allows 4 GiB per engine: give this tab fewer layers`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+      } catch (e) {
+        throw new ShoalError('ERR_DOES_NOT_FIT', `could not grow the CPU engine's WebAssembly heap to ${(end / 2 ** 20).toFixed(0)} MiB: ${String(e)}`);
+      }
+    }
+    const block = { ptr: this.top, bytes: size };
+    this.top = end;
+    this.used += size;
+    return block;
+  }
+
+  release(block: HeapBlock): void {
+    this.used -= block.bytes;
+    let i = 0;
+    while (i < this.freeList.length && this.freeList[i].ptr < block.ptr) i++;
+    this.freeList.splice(i, 0, { ...block });
+    // merge with the next, then the previous neighbour
+    const cur = this.freeList[i];
+    const next = this.freeList[i + 1];
+    if (next && cur.ptr + cur.bytes === next.ptr) {
+      cur.bytes += next.bytes;
+      this.freeList.splice(i + 1, 1);
+    }
+    const prev = this.freeList[i - 1];
+    if (prev && prev.ptr + prev.bytes === cur.ptr) {
+      prev.bytes += cur.bytes;
+      this.freeList.splice(i, 1);
+      i--;
+    }
+    // the last block hands its bytes back to the bump pointer
+    const last = this.freeList[this.freeList.length - 1];
+    if (last && last.ptr + last.bytes === this.top) {
+      this.top = last.ptr;
+      this.freeList.pop();
+    }
+  }
+
+  /** Copy bytes into a new block. */
+  store(data: Uint8Array): HeapBlock {
+    const block = this.alloc(data.byteLength);
+    new Uint8Array(this.memory.buffer, block.ptr, data.byteLength).set(data);
+    return block;
+  }
+
+  /** A view of a block (valid until the next allocation: growing the memory detaches old views). */
+  view(block: HeapBlock, byteLength = block.bytes): Uint8Array {
+    return new Uint8Array(this.memory.buffer, block.ptr, byteLength);
+  }
+
+  /** y (T, N) = x (T, K) . W^T with W the (N, K) weight in `w`. */
+  gemm(x: Float32Array, T: number, K: number, w: HeapBlock, kind: HeapKind, N: number): Float32Array {
+    const xb = this.alloc(T * K * 4);
+    const yb = this.alloc(T * N * 4);
+    try {
+      new Float32Array(this.memory.buffer, xb.ptr, T * K).set(x.subarray(0, T * K));
+      this.fns[kind](xb.ptr, w.ptr, yb.ptr, T, K, N);
+      return new Float32Array(this.memory.buffer, yb.ptr, T * N).slice();
+    } finally {
+      this.release(yb);
+      this.release(xb);
+    }
+  }
+}

@@ -161,6 +161,33 @@ test('4 tabs in 2 contexts form a full mesh, move 5 MB each way, drop hostile fr
   await ctxB.close();
 });
 
+test('a frozen tab (its page stops running, its sockets stay open) is dropped after silence plus the reconnect grace, and rejoins when it thaws', async ({ browser }) => {
+  const room = uniqueRoom('frozen');
+  const ctx = await browser.newContext();
+  const pages = [await ctx.newPage(), await ctx.newPage(), await ctx.newPage()];
+  await Promise.all(pages.map((p, i) => openTab(p, `room=${room}&name=f${i}`)));
+  const ids = await Promise.all(pages.map(selfId));
+  for (const [i, p] of pages.entries()) await expect.poll(() => peerIds(p), { timeout: 15_000 }).toEqual(ids.filter((_, j) => j !== i).sort());
+  const frozen = ids[2];
+  // The debugger stops the page's JavaScript (no heartbeats, no answers to re-dials) while its signaling socket and
+  // data channels stay open at the network level: what a hung tab looks like from outside.
+  const cdp = await ctx.newCDPSession(pages[2]);
+  await cdp.send('Debugger.enable');
+  await cdp.send('Debugger.pause');
+  const t0 = Date.now();
+  const stateOf = (p: Page): Promise<string | null> => p.evaluate((id) => window.shoal.mesh.peers().find((x) => x.peerId === id)?.state ?? null, frozen);
+  for (const p of pages.slice(0, 2)) await expect.poll(() => stateOf(p), { timeout: 8_000, intervals: [100] }).toBe('reconnecting');
+  for (const p of pages.slice(0, 2)) await expect.poll(() => stateOf(p), { timeout: 15_000, intervals: [100] }).toBeNull();
+  const droppedMs = Date.now() - t0;
+  console.log(`frozen tab dropped after ${droppedMs} ms`);
+  expect(droppedMs).toBeGreaterThanOrEqual(4_000); // never before the grace has run out
+  // Thawed, it is re-dialled (it never left the room) and comes back without a reload.
+  await cdp.send('Debugger.resume');
+  for (const p of pages.slice(0, 2)) await expect.poll(() => stateOf(p), { timeout: 20_000 }).toBe('open');
+  await expect.poll(() => peerIds(pages[2]), { timeout: 20_000 }).toEqual(ids.slice(0, 2).sort());
+  await ctx.close();
+});
+
 test('a 4x compute slowdown measures at most a third of its twin, and a CPU tab gets a CPU profile', async ({ browser }) => {
   const room = uniqueRoom('slow');
   const ctx = await browser.newContext();

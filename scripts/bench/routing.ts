@@ -1,39 +1,38 @@
-// `npm run bench -- routing [--conversations 10] [--workload file.jsonl] [--hop-ms 5] [--objective largeCalls|latency]
-// [--small-slowdown 1]`: replays a labelled multi-turn
-// workload (synthetic unless a JSONL file is given; format in src/router/workload.ts) through real engines under
-// every policy: the small model (demo preset, 2 layers) whole in "this tab", the large one (demo, 12 layers) as
-// 3 stages on tabs a|b|c over an in-memory bus with an emulated one-way delay per hop (Node cannot run WebRTC).
-// alpha/theta (latency-aware) and theta (static) are calibrated first on a separate synthetic workload with the
-// latency model fitted to warm-up turns. Prints mean latency, large-model calls and "needs large" coverage.
+// `npm run bench -- routing [--engine mesh|node] [--conversations 8] [--turns 2-8] [--workload file.jsonl]
+// [--delay-ms 5] [--small-slowdown 1] [--objective latency|largeCalls] [--repeat 2]`: replays a labelled
+// multi-turn workload (synthetic unless a JSONL file is given; format in src/router/workload.ts) through real
+// engines under every policy and prints mean latency, large-model calls and "needs large" coverage.
+// --engine mesh (default; scripts/bench/routingMesh.ts): headless Chromium, one context per tab, real WebRTC; the
+// person's tab holds the small model (2 layers) and coordinates, three other tabs hold the large one (12 layers)
+// as 3 stages; --delay-ms is added to every send of every tab, --small-slowdown only to the person's tab.
+// --engine node (scripts/bench/routingNode.ts): the same over an in-memory bus in one Node thread.
+// Steps: time both sides on cold and warm turns of several context lengths and fit the latency model to them
+// (src/router/fit.ts); calibrate alpha/theta (latency-aware) and theta (static) on a separate synthetic workload
+// with that model, keeping every "needs large" query on the large model; then run the bench workload: every
+// conversation under every policy in a rotating order (so drift of a shared machine hits all policies alike),
+// each run from empty caches, --repeat times. The "model" column replays the same workload through the fitted
+// model alone: how far it is from the measured column says how far calibration can be trusted.
 import { existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { ShoalError } from '../../src/errors.ts';
-import { seededRandom } from '../../src/model/sampler.ts';
-import { Coordinator } from '../../src/pipeline/coordinator.ts';
-import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
-import type { StageAssignment } from '../../src/pipeline/messages.ts';
-import { StageRunner } from '../../src/pipeline/stageRunner.ts';
+import type { BenchTurn } from '../../src/router/benchRun.ts';
 import { calibrate } from '../../src/router/calibrate.ts';
-import { scorerFrom } from '../../src/router/difficulty.ts';
-import { LocalEngine } from '../../src/router/localEngine.ts';
-import { LatencyPredictor } from '../../src/router/predictor.ts';
+import { fitSideParams } from '../../src/router/fit.ts';
+import type { TimedTurn } from '../../src/router/fit.ts';
+import { rawTerms } from '../../src/router/predictor.ts';
 import type { Side, SideParams } from '../../src/router/predictor.ts';
 import { replay } from '../../src/router/replay.ts';
-import { Router } from '../../src/router/router.ts';
-import type { RouteSide, SideRun } from '../../src/router/router.ts';
 import type { PolicyConfig } from '../../src/router/rule.ts';
-import { localSide } from '../../src/router/sides.ts';
 import { parseWorkload, syntheticWorkload } from '../../src/router/workload.ts';
 import type { Conversation } from '../../src/router/workload.ts';
-import { localModelFiles } from '../../src/weights/localFiles.ts';
-import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
-import { commonPrefixLength } from '../../src/model/prefix.ts';
+import type { RoutingEngine } from './routingEngine.ts';
+import { nodeEngine } from './routingNode.ts';
+import { meshEngine } from './routingMesh.ts';
 
-const SEED = 0, SMALL_LAYERS = 2, MAX_SEQ = 2048;
+const SEED = 0, SMALL_LAYERS = 2;
 
 async function models(): Promise<{ small: string; large: string }> {
   const root = join(tmpdir(), `shoal-router-bench-demo-${SMALL_LAYERS}`);
@@ -46,117 +45,89 @@ async function models(): Promise<{ small: string; large: string }> {
   return { small, large };
 }
 
+const ms = (p: SideParams) => `fixed ${(p.fixedSec * 1e3).toFixed(1)} ms, prefill ${(p.prefillSecPerToken * 1e3).toFixed(3)} ms/token + ${((p.prefillSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position, decode ${(p.decodeSecPerToken * 1e3).toFixed(2)} ms/token + ${((p.decodeSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position`;
 
-/** The large side: a coordinator in tab a driving 3 stage runners; mirrors what the stages hold. */
-function pipelineSide(coordinator: Coordinator, params: () => SideParams): RouteSide & { reset(): void } {
-  let held: number[] = [];
-  return {
-    cachedPrefix(ids) {
-      const n = commonPrefixLength(held, ids);
-      return Math.min(n, Math.max(0, ids.length - 1));
-    },
-    params,
-    async generate(ids, opts): Promise<SideRun> {
-      const r = await coordinator.generate([...ids], { maxTokens: opts.maxTokens, eos: opts.eos });
-      held = [...ids, ...r.tokens.slice(0, -1)];
-      const decodeMs = r.tokens.length > 1 && r.decodeTokensPerSec > 0 ? ((r.tokens.length - 1) * 1000) / r.decodeTokensPerSec : 0;
-      return { tokens: r.tokens, stoppedBy: r.stoppedBy, ttftMs: r.ttftMs, decodeMs };
-    },
-    reset() { held = []; },
-  };
-}
-
-/** Fit fixed / per-token prefill / per-token decode to warm-up turns on one side. */
-async function fit(side: RouteSide, vocab: number): Promise<SideParams> {
-  const rand = seededRandom(99);
-  const ids = (n: number) => Array.from({ length: n }, () => 1 + Math.floor(rand() * (vocab - 1)));
-  const runs: { n: number; r: SideRun }[] = [];
-  for (const n of [1, 96, 1, 96]) runs.push({ n, r: await side.generate(ids(n), { maxTokens: 17, eos: [] }) });
-  const short = (runs[0].r.ttftMs + runs[2].r.ttftMs) / 2000, long = (runs[1].r.ttftMs + runs[3].r.ttftMs) / 2000;
-  const decode = runs.reduce((s, x) => s + x.r.decodeMs, 0) / runs.length / 16 / 1000;
-  const prefillSecPerToken = Math.max(0, (long - short) / 95);
-  return { fixedSec: Math.max(0, short - prefillSecPerToken), prefillSecPerToken, decodeSecPerToken: decode };
+/** Mean |predicted - measured| / measured of the fit's own turns (how well the model shape fits the engine). */
+function fitError(p: SideParams, turns: TimedTurn[]): number {
+  return turns.reduce((s, t) => {
+    const r = rawTerms(p, { contextTokens: t.contextTokens, cachedTokens: t.cachedTokens, historyTokens: 0, outTokens: t.outTokens });
+    const meas = t.ttftSec + t.decodeSec;
+    return s + Math.abs(r.fixedSec + r.prefillSec + r.decodeSec - meas) / meas;
+  }, 0) / turns.length;
 }
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['conversations', 'workload', 'hop-ms', 'objective', 'small-slowdown'], switches: [] });
-  const hopMs = intFlag(f, 'hop-ms', 5, 0);
-  // Emulates a slower device holding the small model (a phone): every small-side run waits (s - 1) x its time.
+  const f = parseFlags(process.argv.slice(2), { values: ['engine', 'conversations', 'turns', 'workload', 'delay-ms', 'hop-ms', 'objective', 'small-slowdown', 'repeat'], switches: [] });
+  const engineName = String(f.engine ?? 'mesh');
+  if (engineName !== 'mesh' && engineName !== 'node') throw new ShoalError('ERR_BAD_ARGS', '--engine is mesh or node');
+  const delayMs = intFlag(f, 'delay-ms', intFlag(f, 'hop-ms', 5, 0), 0);
   const smallSlowdown = Number(f['small-slowdown'] ?? 1);
   if (!(smallSlowdown >= 1)) throw new ShoalError('ERR_BAD_ARGS', `--small-slowdown must be a number >= 1, got ${String(f['small-slowdown'])}`);
-  const objective = f.objective === 'latency' ? 'latency' : 'largeCalls';
-  if (f.objective !== undefined && f.objective !== 'latency' && f.objective !== 'largeCalls') throw new ShoalError('ERR_BAD_ARGS', `--objective must be largeCalls or latency, got ${String(f.objective)}`);
-  const workload: Conversation[] = typeof f.workload === 'string' ? parseWorkload(readFileSync(f.workload, 'utf8')) : syntheticWorkload(intFlag(f, 'conversations', 10, 1), 11);
+  const objective = String(f.objective ?? 'latency');
+  if (objective !== 'latency' && objective !== 'largeCalls') throw new ShoalError('ERR_BAD_ARGS', `--objective must be latency or largeCalls, got ${objective}`);
+  const repeat = intFlag(f, 'repeat', 2, 1);
+  const m = /^(\d+)-(\d+)$/.exec(String(f.turns ?? '2-8'));
+  if (!m) throw new ShoalError('ERR_BAD_ARGS', `--turns takes a range like 2-8, got ${String(f.turns)}`);
+  const turnsRange = { minTurns: Number(m[1]), maxTurns: Number(m[2]) };
+  const workload: Conversation[] = typeof f.workload === 'string' ? parseWorkload(readFileSync(f.workload, 'utf8')) : syntheticWorkload(intFlag(f, 'conversations', 8, 1), 11, turnsRange);
   const dirs = await models();
-  const [smallModel, largeModel] = await Promise.all([openModel(localModelFiles(dirs.small)), openModel(localModelFiles(dirs.large))]);
-  const L = largeModel.spec.nLayers;
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const engine: RoutingEngine = engineName === 'node' ? await nodeEngine(dirs, { delayMs, smallSlowdown }) : await meshEngine(dirs, { delayMs, smallSlowdown, log });
+  try {
+    console.log(`routing bench on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}): ${engine.description}`);
+    const timed = { small: await engine.time('small'), large: await engine.time('large') };
+    const fitted: Record<Side, SideParams> = { small: fitSideParams(timed.small), large: fitSideParams(timed.large) };
+    for (const side of ['small', 'large'] as const) console.log(`${side} fitted to ${timed[side].length} timed turns (contexts ${timed[side].map((t) => `${t.contextTokens}${t.cachedTokens ? `/${t.cachedTokens} cached` : ''}`).join(', ')}; mean fit error ${(fitError(fitted[side], timed[side]) * 100).toFixed(0)}%): ${ms(fitted[side])}`);
 
-  const local = await LocalEngine.load(smallModel, createCpuBackend(), MAX_SEQ);
-  const bus = new MemoryBus();
-  const tabs = ['a', 'b', 'c'];
-  for (const id of tabs) new StageRunner({ transport: withDelay(bus.transport(id), hopMs), backend: async () => createCpuBackend(), openModel: async () => largeModel });
-  const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), hopMs));
-  const stages: StageAssignment[] = [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: L }];
-  await coordinator.assign('bench', stages, tabs, MAX_SEQ);
+    // calibration: a separate synthetic workload (other seed, same shape), the fitted model
+    const calib = syntheticWorkload(200, 5, typeof f.workload === 'string' ? {} : turnsRange);
+    const aware = calibrate(calib, fitted, 'latency-aware', { objective });
+    const stat = calibrate(calib, fitted, 'static', { objective });
+    const alwaysLargeModel = replay(calib, { name: 'always-large', alpha: 0, theta: 0 }, fitted);
+    const pc = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(1)}%`;
+    console.log(`calibrated (objective ${objective}, coverage kept at 100%) on 200 synthetic conversations (seed 5): latency-aware alpha ${aware.policy.alpha} theta ${aware.policy.theta} (model: ${(aware.result.meanLatencySec * 1e3).toFixed(0)} ms, ${aware.result.largeCalls} large of ${aware.result.turns}); static theta ${stat.policy.theta} (model: ${(stat.result.meanLatencySec * 1e3).toFixed(0)} ms, ${stat.result.largeCalls} large); always-large model ${(alwaysLargeModel.meanLatencySec * 1e3).toFixed(0)} ms; latency-aware vs best of those in the model: ${pc(aware.result.meanLatencySec, Math.min(stat.result.meanLatencySec, alwaysLargeModel.meanLatencySec))}`);
+    const nTurns = workload.reduce((n, c) => n + c.turns.length, 0);
+    const nNeed = workload.reduce((n, c) => n + c.turns.filter((t) => t.needsLarge).length, 0);
+    console.log(`workload: ${typeof f.workload === 'string' ? f.workload : 'synthetic (seed 11)'}, ${workload.length} conversations, ${nTurns} turns (${turnsRange.minTurns}-${turnsRange.maxTurns} per conversation), ${nNeed} need the large model; ${repeat} repeat(s), policies interleaved per conversation\n`);
 
-  const fitted: Record<Side, SideParams> = { small: { fixedSec: 0, prefillSecPerToken: 0, decodeSecPerToken: 0 }, large: { fixedSec: 0, prefillSecPerToken: 0, decodeSecPerToken: 0 } };
-  const plainSmall = localSide(local, () => null);
-  const small: RouteSide = {
-    ...plainSmall,
-    async generate(ids, opts) {
-      const r = await plainSmall.generate(ids, opts);
-      if (smallSlowdown > 1) await new Promise((res) => setTimeout(res, (smallSlowdown - 1) * (r.ttftMs + r.decodeMs)));
-      return { ...r, ttftMs: r.ttftMs * smallSlowdown, decodeMs: r.decodeMs * smallSlowdown };
-    },
-  };
-  const large = pipelineSide(coordinator, () => fitted.large);
-  fitted.small = await fit(small, smallModel.spec.vocabSize);
-  fitted.large = await fit(large, largeModel.spec.vocabSize);
-  const sides: Record<Side, RouteSide> = { small: { ...small, params: () => fitted.small }, large };
-  const ms = (p: SideParams) => `fixed ${(p.fixedSec * 1e3).toFixed(2)} ms, prefill ${(p.prefillSecPerToken * 1e3).toFixed(3)} ms/token, decode ${(p.decodeSecPerToken * 1e3).toFixed(2)} ms/token`;
-  console.log(`small: demo preset ${SMALL_LAYERS} layers in this tab, compute slowdown x${smallSlowdown} (${ms(fitted.small)})`);
-  console.log(`large: demo preset ${L} layers as 3 stages a|b|c, ${hopMs} ms per hop (${ms(fitted.large)})`);
-
-  const calib = syntheticWorkload(200, 5);
-  const aware = calibrate(calib, fitted, 'latency-aware', { objective });
-  const stat = calibrate(calib, fitted, 'static', { objective });
-  console.log(`calibrated (objective ${objective}, coverage kept at 100%) on 200 synthetic conversations: latency-aware alpha ${aware.policy.alpha} theta ${aware.policy.theta}; static theta ${stat.policy.theta}`);
-  const turns = workload.reduce((n, c) => n + c.turns.length, 0);
-  console.log(`workload: ${workload.length} conversations, ${turns} turns, ${workload.reduce((n, c) => n + c.turns.filter((t) => t.needsLarge).length, 0)} need the large model\n`);
-
-  const policies: PolicyConfig[] = [
-    { name: 'always-small', alpha: 0, theta: 0 }, { name: 'always-large', alpha: 0, theta: 0 }, stat.policy, aware.policy,
-  ];
-  const rows: { name: string; meanMs: number; large: number; coverage: number; switches: number; simMs: number }[] = [];
-  for (const policy of policies) {
-    let sumMs = 0, largeCalls = 0, need = 0, covered = 0, switches = 0;
-    for (const [ci, conv] of workload.entries()) {
-      const rand = seededRandom(1000 + ci);
-      let t = 0;
-      const router = new Router(sides, scorerFrom('workload', () => conv.turns[t].p), new LatencyPredictor(fitted), policy, []);
-      let prev: Side | null = null;
-      for (; t < conv.turns.length; t++) {
-        const turn = conv.turns[t];
-        const query = Array.from({ length: turn.queryTokens }, () => 1 + Math.floor(rand() * (smallModel.spec.vocabSize - 1)));
-        const r = await router.turnIds(query, { maxTokens: turn.outTokens });
-        sumMs += r.latencyMs;
-        if (r.side === 'large') largeCalls++;
-        if (turn.needsLarge) { need++; if (r.side === 'large') covered++; }
-        if (prev && prev !== r.side) switches++;
-        prev = r.side;
+    const policies: PolicyConfig[] = [{ name: 'always-small', alpha: 0, theta: 0 }, { name: 'always-large', alpha: 0, theta: 0 }, stat.policy, aware.policy];
+    const runs: BenchTurn[][][] = policies.map(() => []); // [policy][repeat] -> turns in workload order
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const pi of policies.keys()) runs[pi].push([]);
+      for (const [ci, conv] of workload.entries()) {
+        for (let k = 0; k < policies.length; k++) {
+          const pi = (k + ci + rep) % policies.length;
+          const turns = await engine.run(conv, policies[pi], fitted, 1000 + ci);
+          runs[pi][rep].push(...turns);
+          log(`repeat ${rep + 1} conversation ${ci + 1}/${workload.length} ${policies[pi].name}: ${turns.map((t) => `${t.side[0]}${t.latencyMs.toFixed(0)}`).join(' ')} ms`);
+        }
       }
     }
-    const sim = replay(workload, policy, fitted);
-    rows.push({ name: policy.name, meanMs: sumMs / turns, large: largeCalls, coverage: need ? covered / need : 1, switches, simMs: sim.meanLatencySec * 1000 });
+    const flat = workload.flatMap((c) => c.turns);
+    const rows = policies.map((policy, pi) => {
+      const reps = runs[pi];
+      const means = reps.map((r) => r.reduce((s, t) => s + t.latencyMs, 0) / r.length);
+      const first = reps[0];
+      const large = first.filter((t) => t.side === 'large').length;
+      const need = flat.filter((t) => t.needsLarge).length;
+      const covered = flat.filter((t, i) => t.needsLarge && first[i].side === 'large').length;
+      let switches = 0, at = 0;
+      for (const c of workload) { for (let i = 1; i < c.turns.length; i++) if (first[at + i].side !== first[at + i - 1].side) switches++; at += c.turns.length; }
+      const sameSides = reps.every((r) => r.every((t, i) => t.side === first[i].side));
+      const model = replay(workload, policy, fitted);
+      return {
+        name: policy.name, meanMs: means.reduce((a, b) => a + b, 0) / means.length, minMs: Math.min(...means), maxMs: Math.max(...means), modelMs: model.meanLatencySec * 1000,
+        predictedMs: first.reduce((s, t) => s + t.predictedMs, 0) / first.length, large, coverage: need ? covered / need : 1, switches, sameSides,
+      };
+    });
+    console.log('| policy | mean latency ms (measured) | per-repeat means | mean latency ms (fitted model replay) | router\'s own prediction ms | large-model calls | "needs large" coverage | side switches |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.name} | ${r.meanMs.toFixed(0)} | ${r.minMs.toFixed(0)}..${r.maxMs.toFixed(0)} | ${r.modelMs.toFixed(0)} | ${r.predictedMs.toFixed(0)} | ${r.large}/${nTurns} | ${(r.coverage * 100).toFixed(0)}% | ${r.switches}${r.sameSides ? '' : ' (sides differed between repeats)'} |`);
+    const full = rows.filter((r) => r.coverage === 1 && r.name !== 'latency-aware');
+    const best = full.reduce((a, b) => (a.meanMs <= b.meanMs ? a : b));
+    const ours = rows[3], alwaysLarge = rows[1];
+    console.log(`\nlatency-aware vs best full-coverage static policy (${best.name}): mean latency ${pc(ours.meanMs, best.meanMs)} measured, ${pc(ours.modelMs, full.find((r) => r.name === best.name)!.modelMs)} in the model (goal: <= -10% at ${ours.coverage === 1 ? '' : 'NOT '}full coverage); large-model calls ${pc(ours.large, alwaysLarge.large)} vs always-large (goal: <= -10%)`);
+  } finally {
+    await engine.close();
   }
-  console.log('| policy | mean latency ms (measured) | mean latency ms (latency model) | large-model calls | "needs large" coverage | side switches |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.name} | ${r.meanMs.toFixed(1)} | ${r.simMs.toFixed(1)} | ${r.large}/${turns} | ${(r.coverage * 100).toFixed(0)}% | ${r.switches} |`);
-  const full = rows.filter((r) => r.coverage === 1 && r.name !== 'latency-aware');
-  const best = full.reduce((a, b) => (a.meanMs <= b.meanMs ? a : b));
-  const ours = rows.find((r) => r.name === 'latency-aware')!;
-  const alwaysLarge = rows.find((r) => r.name === 'always-large')!;
-  console.log(`\nlatency-aware vs best full-coverage static policy (${best.name}): mean latency ${((ours.meanMs / best.meanMs - 1) * 100).toFixed(1)}% (negative = faster); large-model calls ${((ours.large / alwaysLarge.large - 1) * 100).toFixed(1)}% vs always-large`);
-  local.dispose();
-  coordinator.dispose();
 });

@@ -47,18 +47,27 @@ export function formatWorkload(convs: Conversation[]): string {
   return convs.map((c) => JSON.stringify(c)).join('\n') + '\n';
 }
 
+export interface SyntheticOptions {
+  /** Turns per conversation, drawn uniformly from minTurns..maxTurns (default 2..8). */
+  minTurns?: number;
+  maxTurns?: number;
+}
+
 /**
- * A synthetic workload: conversations of 2..8 turns; about 30% of queries need the large model. The scorer
- * is imperfect on purpose: p of "needs large" queries is high (0.55..1), of the others spread over 0..0.8,
- * so a threshold that keeps every hard query also sends some easy ones to the large model.
+ * A synthetic workload: conversations of 2..8 turns (or opts' range); about 30% of queries need the large model.
+ * The scorer is imperfect on purpose: p of "needs large" queries is high (0.55..1), of the others spread over
+ * 0..0.8, so a threshold that keeps every hard query also sends some easy ones to the large model. Queries are
+ * 8..96 tokens, answers 8..64.
  */
-export function syntheticWorkload(nConversations: number, seed = 1): Conversation[] {
+export function syntheticWorkload(nConversations: number, seed = 1, opts: SyntheticOptions = {}): Conversation[] {
+  const minTurns = opts.minTurns ?? 2, maxTurns = opts.maxTurns ?? 8;
+  if (!(Number.isInteger(minTurns) && Number.isInteger(maxTurns) && minTurns >= 1 && maxTurns >= minTurns)) throw new ShoalError('ERR_BAD_ARGS', `turns per conversation must be integers with 1 <= min <= max, got ${minTurns}..${maxTurns}`);
   const rand = seededRandom(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
   const convs: Conversation[] = [];
   for (let c = 0; c < nConversations; c++) {
     const turns: WorkloadTurn[] = [];
-    const n = int(2, 8);
+    const n = int(minTurns, maxTurns);
     for (let t = 0; t < n; t++) {
       const needsLarge = rand() < 0.3;
       const p = needsLarge ? 0.55 + 0.45 * rand() : 0.8 * rand();

@@ -118,6 +118,12 @@ test('a page without WebGPU falls back to the CPU backend and says so', async ({
     expect(reply.fellBack).toBe(true);
     expect(reply.reason).toMatch(/WebGPU is not available/);
     expect(reply.result.backend).toBe('cpu');
+    // ...whose matmuls run as WebAssembly SIMD in the browser too (the module compiles synchronously on the main thread)
+    const simd = await p.evaluate(async () => {
+      const url = '/src/backend/cpu/wasmGemm.ts';
+      return ((await import(/* @vite-ignore */ url)) as { wasmSimdSupported(): boolean }).wasmSimdSupported();
+    });
+    expect(simd).toBe(true);
   } finally {
     await p.close();
   }

@@ -187,5 +187,16 @@ export function meshTable(rows: MeshRow[]): string[] {
     const tps = (r.tokens * 1000) / r.ms;
     lines.push(`| ${r.strength} | ${r.acceptance === null ? '-' : r.acceptance.toFixed(2)} | ${r.delayMs} | x${r.slowdown} | ${r.draftMsPerToken === null ? '-' : r.draftMsPerToken.toFixed(1)} | ${r.mode} | ${r.gamma} | ${tps.toFixed(1)} | ${(r.ms / r.tokens).toFixed(1)} | ${(base.ms / r.ms).toFixed(2)}x | ${seq ? `${(100 * (seq.ms / r.ms - 1)).toFixed(0)}%` : '-'} |`);
   }
+  // The same gamma is not the fair comparison when the best gamma differs by mode: best against best, per cell.
+  lines.push('', '| draft strength | link delay ms | person slowdown | best sequential (gamma: tokens/s) | best parallel (gamma: tokens/s) | best parallel vs target-only | best parallel vs best sequential |', '|---|---|---|---|---|---|---|');
+  for (const key of [...new Set(rows.map(cell))]) {
+    const inCell = rows.filter((x) => cell(x) === key);
+    const base = inCell.find((x) => x.mode === 'target only')!;
+    const best = (mode: MeshRow['mode']) => inCell.filter((x) => x.mode === mode).sort((a, b) => a.ms / a.tokens - b.ms / b.tokens)[0];
+    const seq = best('sequential spec'), par = best('parallel spec');
+    if (!seq || !par) continue;
+    const tps = (r: MeshRow) => (r.tokens * 1000) / r.ms;
+    lines.push(`| ${base.strength} | ${base.delayMs} | x${base.slowdown} | ${seq.gamma}: ${tps(seq).toFixed(1)} | ${par.gamma}: ${tps(par).toFixed(1)} | ${(base.ms / par.ms).toFixed(2)}x | ${(100 * (seq.ms / par.ms - 1)).toFixed(0)}% |`);
+  }
   return lines;
 }

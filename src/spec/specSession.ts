@@ -19,7 +19,7 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   draft: DraftChoice;
   gamma: number | 'auto';
   parallel: boolean;
-  /** Parallel: most verification rounds in flight at once (default 3). */
+  /** Parallel: most verification rounds in flight at once (default 2). */
   maxInFlight?: number;
   /** Tests: corrupt every n-th drafted token (forces rejections). */
   corruptEvery?: number;

@@ -24,7 +24,7 @@ export interface SpecOptions {
    * the bet that the rounds in flight are accepted (the stages run them in order; a rejection drops the later ones).
    */
   parallel: boolean;
-  /** Parallel: most verification rounds in flight at once (default 3; 1 = draft ahead, send after the reply). */
+  /** Parallel: most verification rounds in flight at once (default 2; 1 = draft ahead, send after the reply). */
   maxInFlight?: number;
   /**
    * Whether this tab also runs a stage of the target (default true). Then drafting ahead competes with that stage
@@ -113,7 +113,7 @@ export class SpeculativeDecoder {
     const V = this.draft.spec.vocabSize;
     const rand = seededRandom(sampling.seed);
     const maxSeq = opts.maxSeq ?? Infinity;
-    const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? 3)) : 1;
+    const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? 2)) : 1;
     const sharesCompute = opts.sharesCompute ?? true;
     const control = new DraftLengthController({ parallel: opts.parallel, inFlight: sharesCompute ? 1 : maxInFlight, initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16 });
     const fixedGamma = opts.gamma === 'auto' ? null : opts.gamma;

@@ -77,6 +77,7 @@ await runCli(async () => {
     console.log(`routing bench on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}): ${engine.description}`);
     const timed = { small: await engine.time('small'), large: await engine.time('large') };
     const fitted: Record<Side, SideParams> = { small: fitSideParams(timed.small), large: fitSideParams(timed.large) };
+    for (const side of ['small', 'large'] as const) for (const t of timed[side]) log(`timed ${side}: context ${t.contextTokens} (${t.cachedTokens} cached), ${t.outTokens} out: ttft ${(t.ttftSec * 1e3).toFixed(1)} ms, decode ${(t.decodeSec * 1e3).toFixed(1)} ms`);
     for (const side of ['small', 'large'] as const) console.log(`${side} fitted to ${timed[side].length} timed turns (contexts ${timed[side].map((t) => `${t.contextTokens}${t.cachedTokens ? `/${t.cachedTokens} cached` : ''}`).join(', ')}; mean fit error ${(fitError(fitted[side], timed[side]) * 100).toFixed(0)}%): ${ms(fitted[side])}`);
 
     // calibration: a separate synthetic workload (other seed, same shape), the fitted model

@@ -33,9 +33,11 @@ const median = (xs: number[]): number => {
 export async function timeSide(side: BenchSide, vocab: number, opts: { contexts?: number[]; outTokens?: number; extendTokens?: number; repeat?: number; seed?: number } = {}): Promise<TimedTurn[]> {
   const rand = seededRandom(opts.seed ?? 99);
   const out = opts.outTokens ?? 17, ext = opts.extendTokens ?? 32, repeat = opts.repeat ?? 3;
-  // untimed warm-up: first-touch of weights, JIT/pipeline compilation
-  side.reset();
-  await side.generate(randomIds(rand, 64, vocab), { maxTokens: out, eos: [] });
+  // untimed warm-up: first-touch of weights, JIT/pipeline compilation (one run left the first shape ~2x slow)
+  for (let w = 0; w < 3; w++) {
+    side.reset();
+    await side.generate(randomIds(rand, 64, vocab), { maxTokens: 2 * out, eos: [] });
+  }
   const turns: TimedTurn[] = [];
   for (const n of opts.contexts ?? [1, 160, 480]) {
     const runs: TimedTurn[][] = [[], []];

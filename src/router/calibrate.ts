@@ -1,5 +1,5 @@
 // Picks alpha and theta from a labelled workload: among settings that send every "needs large" query to the
-// large model (coverage 1), the one with the fewest large-model calls, then the lowest mean latency (or the
+// large model (coverage 1, or at least minCoverage), the one with the fewest large-model calls, then the lowest mean latency (or the
 // other way round). The paper's own thresholds are not public (PAPERS.md section 2), hence a search.
 import { ShoalError } from '../errors.ts';
 import type { Side, SideParams } from './predictor.ts';
@@ -14,6 +14,8 @@ export interface CalibrateOptions {
   /** Candidate thetas; default -1..1 in steps of 0.005. */
   thetas?: number[];
   objective?: 'largeCalls' | 'latency';
+  /** Share of "needs large" queries that must reach the large model (default 1: no loss of quality). */
+  minCoverage?: number;
 }
 
 export interface Calibration { policy: PolicyConfig; result: ReplayResult; tried: number }
@@ -31,6 +33,8 @@ export function calibrate(convs: Conversation[], params: Record<Side, SideParams
   const objective = opts.objective ?? 'largeCalls';
   const alphas = name === 'static' ? [0] : [...new Set([0, ...(opts.alphas ?? DEFAULT_ALPHAS)])];
   const thetas = opts.thetas ?? defaultThetas();
+  const minCoverage = opts.minCoverage ?? 1;
+  if (!(minCoverage >= 0 && minCoverage <= 1)) throw new ShoalError('ERR_BAD_ARGS', `minCoverage must be in [0, 1], got ${minCoverage}`);
   let best: Calibration | null = null;
   let tried = 0;
   for (const alpha of alphas) {
@@ -38,7 +42,7 @@ export function calibrate(convs: Conversation[], params: Record<Side, SideParams
       const policy: PolicyConfig = { name, alpha, theta };
       const result = replay(convs, policy, params);
       tried++;
-      if (result.coverage < 1) continue;
+      if (result.coverage < minCoverage) continue;
       if (!best || better(result, best.result, objective)) best = { policy, result, tried: 0 };
     }
   }

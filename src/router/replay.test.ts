@@ -78,4 +78,11 @@ describe('calibrate', () => {
     const up = replay(w, { ...aware.policy, theta: aware.policy.theta + 0.01 }, PARAMS);
     expect(up.coverage < 1 || up.largeCalls >= aware.result.largeCalls).toBe(true);
   });
+  it('minCoverage trades a little coverage for latency, never below the bound', () => {
+    const full = calibrate(w, PARAMS, 'latency-aware', { ...grid, objective: 'latency' });
+    const relaxed = calibrate(w, PARAMS, 'latency-aware', { ...grid, objective: 'latency', minCoverage: 0.9 });
+    expect(relaxed.result.coverage).toBeGreaterThanOrEqual(0.9);
+    expect(relaxed.result.meanLatencySec).toBeLessThanOrEqual(full.result.meanLatencySec);
+    expect(() => calibrate(w, PARAMS, 'static', { minCoverage: 1.5 })).toThrow(/minCoverage/);
+  });
 });

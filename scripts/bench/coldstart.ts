@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
-import { benchModel } from './models.ts';
+import { benchModel } from './lib/models.ts';
 import type { Session, TurnResult } from '../../src/pipeline/session.ts';
 import type { Mesh } from '../../src/mesh/mesh.ts';
 import type { Interval } from '../../src/planner/timeline.ts';

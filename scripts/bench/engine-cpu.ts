@@ -7,7 +7,7 @@ import { loadStages } from '../../src/model/infer.ts';
 import { openModel } from '../../src/weights/model.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
-import { benchModel } from './models.ts';
+import { benchModel } from './lib/models.ts';
 import { cpus } from 'node:os';
 
 await runCli(async () => {

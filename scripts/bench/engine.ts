@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { openEngineSession } from '../webgpu-runner.ts';
-import { benchModel } from './models.ts';
+import { benchModel } from './lib/models.ts';
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'backends'], switches: ['ops'] });

@@ -28,9 +28,9 @@ import { parseWorkload, syntheticWorkload } from '../../src/router/workload.ts';
 import type { Conversation } from '../../src/router/workload.ts';
 import { makeModel } from '../make-model.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
-import type { RoutingEngine } from './routingEngine.ts';
-import { nodeEngine } from './routingNode.ts';
-import { meshEngine } from './routingMesh.ts';
+import type { RoutingEngine } from './lib/routingEngine.ts';
+import { nodeEngine } from './lib/routingNode.ts';
+import { meshEngine } from './lib/routingMesh.ts';
 
 const SEED = 0, SMALL_LAYERS = 2;
 

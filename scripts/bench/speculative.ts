@@ -20,8 +20,8 @@ import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
 import { ShoalError } from '../../src/errors.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
-import { meshTable, runMeshBench } from './specMesh.ts';
-import type { Layout } from './specMesh.ts';
+import { meshTable, runMeshBench } from './lib/specMesh.ts';
+import type { Layout } from './lib/specMesh.ts';
 
 const PRESET = 'demo', DRAFT_LAYERS = 2, SEED = 0;
 const list = (s: unknown, d: string) => String(s ?? d).split(',').map(Number);

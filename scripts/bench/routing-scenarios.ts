@@ -1,4 +1,4 @@
-// `npm run bench -- routingScenarios [--params fitted.json]`: the routing rule in the fitted latency model alone (no
+// `npm run bench -- routing-scenarios [--params fitted.json]`: the routing rule in the fitted latency model alone (no
 // engines, seconds): where can latency-aware beat the best full-coverage static policy at all? Scans the person's
 // device speed (the small side's fitted costs scaled by 1..16: x1 is this VM's tab, higher is a slower phone) and
 // conversation length (turns per conversation), calibrating on one synthetic workload and scoring on another.

@@ -5,15 +5,15 @@
 // stages on three other tabs. Timing and every routed turn run inside the person's tab (src/router/benchRun.ts).
 import { chromium } from '@playwright/test';
 import type { BrowserContext, Page } from '@playwright/test';
-import type { Mesh } from '../../src/mesh/mesh.ts';
-import type { StageAssignment } from '../../src/pipeline/messages.ts';
-import type { Session } from '../../src/pipeline/session.ts';
-import type * as BenchRunNs from '../../src/router/benchRun.ts';
-import type * as DifficultyNs from '../../src/router/difficulty.ts';
-import type { PageRouter } from '../../src/router/pageRouter.ts';
-import type * as PanelNs from '../../src/ui/routerPanel.ts';
-import { chromiumLaunchOptions } from '../chromium.ts';
-import { startEngineServer } from '../webgpu-runner.ts';
+import type { Mesh } from '../../../src/mesh/mesh.ts';
+import type { StageAssignment } from '../../../src/pipeline/messages.ts';
+import type { Session } from '../../../src/pipeline/session.ts';
+import type * as BenchRunNs from '../../../src/router/benchRun.ts';
+import type * as DifficultyNs from '../../../src/router/difficulty.ts';
+import type { PageRouter } from '../../../src/router/pageRouter.ts';
+import type * as PanelNs from '../../../src/ui/routerPanel.ts';
+import { chromiumLaunchOptions } from '../../chromium.ts';
+import { startEngineServer } from '../../webgpu-runner.ts';
 import type { RoutingEngine } from './routingEngine.ts';
 
 type Win = { shoal: { mesh: Mesh; session: Session }; shoalRouteBench?: PageRouter };

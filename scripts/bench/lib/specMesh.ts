@@ -5,13 +5,13 @@
 // each figure is the median of --repeat runs, each from an empty prefix (target and draft caches dropped).
 import { chromium } from '@playwright/test';
 import type { Browser, BrowserContext, Page } from '@playwright/test';
-import { ShoalError } from '../../src/errors.ts';
-import type { Mesh } from '../../src/mesh/mesh.ts';
-import type { StageAssignment } from '../../src/pipeline/messages.ts';
-import type { Session } from '../../src/pipeline/session.ts';
-import type { SpecSession } from '../../src/spec/specSession.ts';
-import { chromiumLaunchOptions } from '../chromium.ts';
-import { startEngineServer } from '../webgpu-runner.ts';
+import { ShoalError } from '../../../src/errors.ts';
+import type { Mesh } from '../../../src/mesh/mesh.ts';
+import type { StageAssignment } from '../../../src/pipeline/messages.ts';
+import type { Session } from '../../../src/pipeline/session.ts';
+import type { SpecSession } from '../../../src/spec/specSession.ts';
+import { chromiumLaunchOptions } from '../../chromium.ts';
+import { startEngineServer } from '../../webgpu-runner.ts';
 
 type Win = { shoal: { mesh: Mesh; session: Session }; shoalSpec: SpecSession };
 

@@ -1,20 +1,20 @@
 // The routing bench's Node engine (--engine node): the small model whole in "this tab" (a LocalEngine), the large
 // one as 3 stages a|b|c over an in-memory bus with an emulated one-way delay per send (Node cannot run WebRTC).
 // Every tab shares one Node thread, so stage compute never overlaps; the mesh engine is the real thing.
-import { createCpuBackend } from '../../src/backend/cpu/index.ts';
-import { Coordinator } from '../../src/pipeline/coordinator.ts';
-import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
-import type { StageAssignment } from '../../src/pipeline/messages.ts';
-import { StageRunner } from '../../src/pipeline/stageRunner.ts';
-import { runConversation, timeSide } from '../../src/router/benchRun.ts';
-import type { BenchSide } from '../../src/router/benchRun.ts';
-import { LocalEngine } from '../../src/router/localEngine.ts';
-import type { Side } from '../../src/router/predictor.ts';
-import type { SideRun } from '../../src/router/router.ts';
-import { localSide } from '../../src/router/sides.ts';
-import { commonPrefixLength } from '../../src/model/prefix.ts';
-import { localModelFiles } from '../../src/weights/localFiles.ts';
-import { openModel } from '../../src/weights/model.ts';
+import { createCpuBackend } from '../../../src/backend/cpu/index.ts';
+import { Coordinator } from '../../../src/pipeline/coordinator.ts';
+import { MemoryBus, withDelay } from '../../../src/pipeline/memoryBus.ts';
+import type { StageAssignment } from '../../../src/pipeline/messages.ts';
+import { StageRunner } from '../../../src/pipeline/stageRunner.ts';
+import { runConversation, timeSide } from '../../../src/router/benchRun.ts';
+import type { BenchSide } from '../../../src/router/benchRun.ts';
+import { LocalEngine } from '../../../src/router/localEngine.ts';
+import type { Side } from '../../../src/router/predictor.ts';
+import type { SideRun } from '../../../src/router/router.ts';
+import { localSide } from '../../../src/router/sides.ts';
+import { commonPrefixLength } from '../../../src/model/prefix.ts';
+import { localModelFiles } from '../../../src/weights/localFiles.ts';
+import { openModel } from '../../../src/weights/model.ts';
 import type { RoutingEngine } from './routingEngine.ts';
 
 const MAX_SEQ = 2048;

@@ -60,6 +60,16 @@ await runCli(async () => {
       const h = (window as unknown as { shoal?: Handle }).shoal;
       return !!h && h.mesh.peers().length === n - 1 && h.mesh.peers().every((p) => p.profile) && !!h.mesh.profileOf(h.mesh.peerId);
     }, nTabs, { timeout: 300_000, polling: 500 });
+    // The start-up profiles were measured by all tabs at once on this machine's 2 cores: each emulated device starved
+    // the others (one run measured 2.8 MB/s for the tab capped at 12 MB/s). Separate devices would not share a CPU,
+    // so measure again one tab at a time, as the mesh e2e does for its twins, and wait until the room has the new ones.
+    const stamps: number[] = [];
+    for (const p of pages) stamps.push(await p.evaluate(async () => (await (window as unknown as { shoal: Handle & { tab: { profileNow(): Promise<{ measuredAt: number }> } } }).shoal.tab.profileNow()).measuredAt));
+    await coord.waitForFunction((stamps) => {
+      const h = (window as unknown as { shoal: Handle }).shoal;
+      const all = [h.mesh.profileOf(h.mesh.peerId), ...h.mesh.peers().map((p) => p.profile)];
+      return all.every((p) => p && stamps.includes(p.measuredAt));
+    }, stamps, { timeout: 60_000, polling: 200 });
     const profiles = await coord.evaluate(() => {
       const h = (window as unknown as { shoal: Handle }).shoal;
       return [h.mesh.profileOf(h.mesh.peerId)!, ...h.mesh.peers().map((p) => p.profile!)].map((p) => ({ name: p.name, backend: p.backend, gflops: p.matmulGflops, loadMBs: p.loadBytesPerSec / 1e6 }));

@@ -9,6 +9,7 @@ import { createCpuBackend } from '../backend/cpu/index.ts';
 import { createWebGpuBackend } from '../backend/webgpu/index.ts';
 import type { Backend } from '../backend/types.ts';
 import { measureLoad } from './loadProbe.ts';
+import { wasmSimdSupported } from '../backend/cpu/wasmGemm.ts';
 import type { AdapterSummary, DeviceProfile, EmulationKnobs, ProbeShape } from './types.ts';
 
 /** Shapes used when the model's config cannot be read: SmolLM2-135M's (dim 576, hiddenDim 1536). */
@@ -77,16 +78,26 @@ function adapterSummary(adapter: GPUAdapter): AdapterSummary {
   };
 }
 
-/** Memory this tab may use: a share of device RAM (navigator.deviceMemory, GiB, rounded by the browser), capped by the JS heap on a CPU tab and by the emulation knob. */
+/**
+ * Memory this tab may use: a share of device RAM (navigator.deviceMemory, GiB, rounded by the browser), capped on a
+ * CPU tab by where its weights live (the WebAssembly heap, at most 4 GiB per engine; else the JS heap) and by the
+ * emulation knob.
+ */
 export function usableMemoryBytes(backend: 'webgpu' | 'cpu', knobs: EmulationKnobs): number {
   const nav = typeof navigator !== 'undefined' ? (navigator as Navigator & { deviceMemory?: number }) : undefined;
   const deviceBytes = nav?.deviceMemory ? nav.deviceMemory * 1024 ** 3 : FALLBACK_DEVICE_MEMORY_BYTES;
   let bytes = deviceBytes * MEMORY_SHARE;
   const heap = (globalThis.performance as Performance & { memory?: { jsHeapSizeLimit?: number } }).memory?.jsHeapSizeLimit;
-  if (backend === 'cpu' && heap) bytes = Math.min(bytes, heap * 0.75);
+  if (backend === 'cpu') {
+    if (wasmSimdSupported()) bytes = Math.min(bytes, WASM_WEIGHTS_MAX_BYTES);
+    else if (heap) bytes = Math.min(bytes, heap * 0.75);
+  }
   if (knobs.memoryBytes !== null) bytes = Math.min(bytes, knobs.memoryBytes);
   return Math.round(bytes);
 }
+
+/** What a CPU engine's WebAssembly heap can hold for weights: wasm32's 4 GiB less room for scratch. */
+const WASM_WEIGHTS_MAX_BYTES = 3.75 * 1024 ** 3;
 
 async function modelShapes(modelUrl: string): Promise<{ dim: number; hiddenDim: number }> {
   try {

@@ -195,14 +195,16 @@ test('a 4x compute slowdown measures at most a third of its twin, and a CPU tab 
   const slow = await openTab(await ctx.newPage(), `room=${room}&name=slow&slowdown=4`);
   const cpu = await openTab(await ctx.newPage(), `room=${room}&name=cpu&backend=cpu`);
   // Wait for the start-up profiles, then measure the twins one after the other so they do not share the CPU,
-  // alternating twice and keeping each tab's best (this machine's load from other processes drifts).
+  // alternating three times and keeping each tab's best (this machine's load from other processes drifts).
   for (const p of [twin, slow, cpu]) await expect.poll(() => p.evaluate(() => window.shoal.tab.profile !== null), { timeout: 120_000 }).toBe(true);
   const best = (a: DeviceProfile, b: DeviceProfile): DeviceProfile => ({ ...a, matmulGflops: Math.max(a.matmulGflops, b.matmulGflops), gemvGflops: Math.max(a.gemvGflops, b.gemvGflops) });
   const measure = (p: Page): Promise<DeviceProfile> => p.evaluate(() => window.shoal.tab.profileNow());
   let fast = await measure(twin);
   let slowed = await measure(slow);
-  fast = best(fast, await measure(twin));
-  slowed = best(slowed, await measure(slow));
+  for (let i = 0; i < 2; i++) {
+    fast = best(fast, await measure(twin));
+    slowed = best(slowed, await measure(slow));
+  }
   console.log(`GFLOP/s matmul twin ${fast.matmulGflops.toFixed(3)} slow ${slowed.matmulGflops.toFixed(3)}; gemv twin ${fast.gemvGflops.toFixed(3)} slow ${slowed.gemvGflops.toFixed(3)}`);
   // Both engines were measured; the profile names the faster one (on SwiftShader, often the CPU).
   expect(['webgpu', 'cpu']).toContain(fast.backend);

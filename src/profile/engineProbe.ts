@@ -5,10 +5,11 @@ import { rest } from './computeProbe.ts';
 import { payComputeDebt } from './emulation.ts';
 import type { EmulationKnobs, ProbeShape } from './types.ts';
 
-export const ENGINE_PROBE_REPS = 3;
-/** Shortest timed run, and the most products one run may repeat to reach it. */
-export const MIN_RUN_MS = 20;
-export const MAX_ITERS_PER_RUN = 256;
+export const ENGINE_PROBE_REPS = 5;
+/** Shortest timed run, and the most products one run may repeat to reach it (best of 5 such runs: with the SIMD engine a
+ * probe is short, and one descheduled run on a busy machine must not decide a tab's figure). */
+export const MIN_RUN_MS = 30;
+export const MAX_ITERS_PER_RUN = 4096;
 
 function bf16Bytes(n: number, seed: number): Uint8Array {
   // Small random bf16 values (|x| < 0.06): the upper halves of f32s, deterministic from the seed.

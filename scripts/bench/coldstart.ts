@@ -11,6 +11,7 @@ import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
+import { median } from './lib/tabs.ts';
 import type { Session, TurnResult } from '../../src/pipeline/session.ts';
 import type { Mesh } from '../../src/mesh/mesh.ts';
 import type { Interval } from '../../src/planner/timeline.ts';
@@ -29,11 +30,6 @@ const FLEET = [
   { name: 'tablet', knobs: 'slowdown=3&loadBps=5000000' },
   { name: 'phone3', knobs: 'slowdown=5&loadBps=2500000' },
 ];
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 interface RunOut { ttftSec: number; predictedSec: number | null; warmSec: number; loadSpanSec: number; stages: string }
 

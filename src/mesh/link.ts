@@ -51,7 +51,6 @@ interface Outgoing { frame: Uint8Array; notBeforeMs: number; done?: () => void }
 
 export class PeerLink {
   state: LinkState = 'connecting';
-  remoteName = '';
   readonly linkId: string;
   readonly remoteId: string;
   readonly openedAtMs: number | null = null;
@@ -221,7 +220,6 @@ export class PeerLink {
         if (this.state === 'connecting') {
           this.sendHello();
           this.state = 'open';
-          this.remoteName = msg.name;
           (this as { openedAtMs: number | null }).openedAtMs = performance.now();
           this.h.onOpen(msg.name, msg.session);
         }

@@ -2,7 +2,7 @@
 // (lower peer id initiates), re-signals dead links, validates app messages by channel, shares profiles.
 // App messages are delivered reliably across re-dials (delivery.ts): a peer whose link dies while it is still in the
 // room is 'reconnecting' for RECONNECT_GRACE_MS, messages to it wait, and the new link resends what was not acknowledged.
-import { PeerDelivery } from './delivery.ts';
+import { PeerDelivery, type Outgoing } from './delivery.ts';
 import { Emitter } from './emitter.ts';
 import { PeerLink, PROBE_BYTES } from './link.ts';
 import { SignalingClient, type SignalingState } from './signalingClient.ts';
@@ -296,7 +296,7 @@ export class Mesh extends Emitter<MeshEvents> {
     else this.emit('peer-joined', { peerId, name, state: 'open', link: link.stats(), profile: this.profiles.get(peerId) ?? null, links: {} });
   }
 
-  private transmit(link: PeerLink, out: ReturnType<PeerDelivery['pending']>[number]): void {
+  private transmit(link: PeerLink, out: Outgoing): void {
     link.send({ type: 'app', channel: out.channel, body: out.body, seq: out.seq }, out.binary).then(out.handed, () => undefined);
   }
 

@@ -4,7 +4,6 @@
 // same engine choice, the tab's emulated slowdown paid by the small model) and coordinates the large model's three
 // stages on three other tabs. Timing and every routed turn run inside the person's tab (src/router/benchRun.ts).
 import { chromium } from '@playwright/test';
-import type { BrowserContext, Page } from '@playwright/test';
 import type { Mesh } from '../../../src/mesh/mesh.ts';
 import type { StageAssignment } from '../../../src/pipeline/messages.ts';
 import type { Session } from '../../../src/pipeline/session.ts';
@@ -15,38 +14,23 @@ import type * as PanelNs from '../../../src/ui/routerPanel.ts';
 import { chromiumLaunchOptions } from '../../chromium.ts';
 import { startEngineServer } from '../../webgpu-runner.ts';
 import type { RoutingEngine } from './routingEngine.ts';
+import { openBenchTabs, type BenchTabs } from './tabs.ts';
 
 type Win = { shoal: { mesh: Mesh; session: Session }; shoalRouteBench?: PageRouter };
 
 export async function meshEngine(dirs: { small: string; large: string }, o: { delayMs: number; smallSlowdown: number; log: (line: string) => void }): Promise<RoutingEngine> {
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
-  const contexts: BrowserContext[] = [];
+  let tabs: BenchTabs | null = null;
   const close = async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
+    await tabs?.close();
     await browser.close();
     await server.close();
   };
   try {
     const smallUrl = server.mount(dirs.small), largeUrl = server.mount(dirs.large);
-    const room = `routebench-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-    const pages: Page[] = [];
-    for (let i = 0; i < 4; i++) {
-      const ctx = await browser.newContext();
-      contexts.push(ctx);
-      const page = await ctx.newPage();
-      page.on('pageerror', (e) => o.log(`tab ${i} page error: ${e.message}`));
-      const knobs = `linkDelayMs=${o.delayMs}${i === 0 && o.smallSlowdown > 1 ? `&slowdown=${o.smallSlowdown}` : ''}`;
-      await page.goto(`${server.baseUrl}/?room=${room}&name=${i === 0 ? 'person' : `t${i}`}&${knobs}`);
-      pages.push(page);
-    }
-    for (const p of pages) {
-      await p.waitForFunction(() => {
-        const w = window as unknown as Partial<Win>;
-        return !!w.shoal && w.shoal.mesh.peers().length === 3;
-      }, undefined, { timeout: 180_000, polling: 250 });
-    }
-    const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
+    tabs = await openBenchTabs(browser, server.baseUrl, { n: 4, roomPrefix: 'routebench', delayMs: o.delayMs, slowdown: o.smallSlowdown, log: o.log, timeoutMs: 180_000 });
+    const { pages, ids } = tabs;
     const person = pages[0];
     const probe = await person.evaluate(async ({ smallUrl, largeUrl, ids }) => {
       const w = window as unknown as Win;

@@ -4,7 +4,7 @@
 // 'draft-tab', default) or on the person's tab and two others ('shared'). Runs are interleaved over the modes and
 // each figure is the median of --repeat runs, each from an empty prefix (target and draft caches dropped).
 import { chromium } from '@playwright/test';
-import type { Browser, BrowserContext, Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import { ShoalError } from '../../../src/errors.ts';
 import type { Mesh } from '../../../src/mesh/mesh.ts';
 import type { StageAssignment } from '../../../src/pipeline/messages.ts';
@@ -12,6 +12,7 @@ import type { Session } from '../../../src/pipeline/session.ts';
 import type { SpecSession } from '../../../src/spec/specSession.ts';
 import { chromiumLaunchOptions } from '../../chromium.ts';
 import { startEngineServer } from '../../webgpu-runner.ts';
+import { median, openBenchTabs } from './tabs.ts';
 
 type Win = { shoal: { mesh: Mesh; session: Session }; shoalSpec: SpecSession };
 
@@ -48,33 +49,6 @@ export interface MeshRow {
 }
 
 interface RunOut { trace?: string; tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-async function openTabs(browser: Browser, baseUrl: string, n: number, delayMs: number, slowdown: number): Promise<{ pages: Page[]; ids: string[]; close(): Promise<void> }> {
-  const room = `specbench-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-  const contexts: BrowserContext[] = [];
-  const pages: Page[] = [];
-  for (let i = 0; i < n; i++) {
-    const ctx = await browser.newContext();
-    contexts.push(ctx);
-    const page = await ctx.newPage();
-    const knobs = `linkDelayMs=${delayMs}${i === 0 && slowdown > 1 ? `&slowdown=${slowdown}` : ''}`;
-    await page.goto(`${baseUrl}/?room=${room}&name=${i === 0 ? 'person' : `t${i}`}&${knobs}`);
-    pages.push(page);
-  }
-  for (const p of pages) {
-    await p.waitForFunction((k) => {
-      const w = window as unknown as Partial<Win>;
-      return !!w.shoalSpec && !!w.shoal && w.shoal.mesh.peers().length === k;
-    }, n - 1, { timeout: 120_000, polling: 250 });
-  }
-  const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
-  return { pages, ids, close: async () => { for (const c of contexts) await c.close(); } };
-}
 
 /** Three stages of equal layer count, on the given peers. */
 function chain(peers: string[], nLayers: number): StageAssignment[] {
@@ -115,7 +89,7 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
   try {
     for (const slowdown of o.slowdowns) {
       for (const delayMs of o.delays) {
-        const tabs = await openTabs(browser, server.baseUrl, nTabs, delayMs, slowdown);
+        const tabs = await openBenchTabs(browser, server.baseUrl, { n: nTabs, roomPrefix: 'specbench', delayMs, slowdown, ready: 'shoalSpec' });
         try {
           const person = tabs.pages[0];
           const stagePeers = o.layout === 'draft-tab' ? tabs.ids.slice(1) : tabs.ids;

@@ -161,14 +161,14 @@ export class CpuBackend implements Backend {
     const tab = table as CpuTensor;
     const [V, D] = tab.shape;
     const out = new Float32Array(idv.length * D);
+    const heap = tab.heap && this.wasm ? this.wasm.view(tab.heap.block) : null;
     for (let t = 0; t < idv.length; t++) {
       const id = idv[t];
       if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
-      if (tab.heap && this.wasm) {
-        const all = this.wasm.view(tab.heap.block);
-        if (tab.heap.kind === 'f32') out.set(new Float32Array(all.buffer, all.byteOffset + id * D * 4, D), t * D);
+      if (heap && tab.heap) {
+        if (tab.heap.kind === 'f32') out.set(new Float32Array(heap.buffer, heap.byteOffset + id * D * 4, D), t * D);
         else {
-          const src = new Uint16Array(all.buffer, all.byteOffset + id * D * 2, D);
+          const src = new Uint16Array(heap.buffer, heap.byteOffset + id * D * 2, D);
           const dst = new Uint32Array(out.buffer, t * D * 4, D);
           for (let i = 0; i < D; i++) dst[i] = src[i] << 16;
         }

@@ -11,6 +11,7 @@ import { StageRunner } from './stageRunner.ts';
 import { Coordinator } from './coordinator.ts';
 import { runInfer } from '../model/infer.ts';
 import { parsePipelineMessage } from './messages.ts';
+import type { Transport } from './messages.ts';
 
 function mesh(name: string, tabs: string[]) {
   const bus = new MemoryBus();
@@ -77,6 +78,32 @@ describe('pipeline control', () => {
     const r = await coordinator.generate(c.input_ids, { maxTokens: 12, eos: [eos] });
     expect(r.tokens).toEqual(c.greedy.slice(0, c.greedy.indexOf(eos) + 1));
     expect(r.stoppedBy).toBe('eos');
+  });
+
+  it("a stage computes the next round while its last result is still on the link (latency does not occupy the sender)", async () => {
+    // Tab b's link hands messages over at once but reports them sent only when released, as an emulated link
+    // delay does (Link.send resolves after the delay): two verification rounds in flight must both come back
+    // while b's sends are still pending, i.e. b did not hold its compute queue on the first send.
+    const name = 'tiny-llama';
+    const bus = new MemoryBus();
+    const held: (() => void)[] = [];
+    const gated = (t: Transport): Transport => ({ ...t, send: (to, msg, payload) => { void t.send(to, msg, payload); return new Promise<void>((r) => held.push(r)); } });
+    const runners = ['a', 'b', 'c'].map((id) => new StageRunner({
+      transport: id === 'b' ? gated(bus.transport(id)) : bus.transport(id),
+      backend: async () => createCpuBackend(),
+      openModel: () => openModel(localModelFiles(fixtureDir(name))),
+    }));
+    const coordinator = new Coordinator(bus.transport('a-ui'));
+    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, { peer: 'c', start: 3, end: 4 }], ['a', 'b', 'c'], 64);
+    const c = fixtureCases(name)[0];
+    const first = coordinator.verify(0, c.input_ids, { keepFrom: c.input_ids.length - 1, wantLogits: false });
+    const second = coordinator.verify(c.input_ids.length, [c.greedy[0], c.greedy[1]], { keepFrom: 0, wantLogits: false });
+    const [r1, r2] = await Promise.all([first, second]);
+    expect(held.length).toBeGreaterThanOrEqual(2); // b's two activations: neither reported sent yet
+    expect([...r1.tokens, ...r2.tokens]).toEqual(c.greedy.slice(0, 3));
+    for (const release of held) release();
+    coordinator.dispose();
+    for (const r of runners) r.dispose();
   });
 
   it('a tab whose model fails to load reports a clear error to the coordinator', async () => {

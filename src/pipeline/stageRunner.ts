@@ -10,6 +10,9 @@ import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, Verif
 import { TimelineRecorder, nowMs } from './recorder.ts';
 import type { Interval } from '../planner/timeline.ts';
 
+/** Results a stage may have handed to links and not yet sent before it waits (see StageRunner.dispatch). */
+const MAX_SENDS_IN_FLIGHT = 8;
+
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
 export interface RunInfo { runId: number; maxTokens: number; eos: number[]; sampling: SamplingConfig }
@@ -47,6 +50,8 @@ export class StageRunner {
   private readonly recorder: TimelineRecorder;
   /** Serialises compute: steps run one after another in arrival order. */
   private queue: Promise<void> = Promise.resolve();
+  /** Results handed to a link and not yet sent (see dispatch). */
+  private sending: Promise<void>[] = [];
   private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: StageRunnerDeps) {
@@ -257,14 +262,14 @@ export class StageRunner {
       const next = a.assign.stages[a.index + 1];
       const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };
       if (verify) act.verify = verify;
-      await rec.time('send', () => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: index, bytes: out.hidden!.byteLength });
+      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: index, bytes: out.hidden!.byteLength });
     } else if (verify) {
       // The target's next-token prediction after each kept position; logits rows too when the controller samples.
       const V = stage.spec.vocabSize;
       const logits = out.logits!.subarray(verify.keepFrom * V);
       const tokens = Array.from({ length: rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
       const msg: PipelineMessage = { kind: 'verified', planId, runId, pos0, tokens };
-      await rec.time('send', () => this.deps.transport.send(a.coordinator, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: index });
+      await this.dispatch(() => this.deps.transport.send(a.coordinator, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: index });
     } else {
       if (!a.sampler || a.sampler.runId !== runId) a.sampler = { runId, sampler: new Sampler({ temperature: run.sampling.temperature, topP: run.sampling.topP, seed: run.sampling.seed }) };
       const token = greedy ? out.nextToken! : a.sampler.sampler.sample(out.logits!);
@@ -272,12 +277,26 @@ export class StageRunner {
       const done = run.eos.includes(token) || index + 1 >= run.maxTokens || pos + 2 > stage.maxSeq;
       const msg: PipelineMessage = { kind: 'token', planId, runId, index, pos, token, done };
       const first = a.assign.stages[0].peer;
-      await rec.time('send', () => Promise.all([
+      await this.dispatch(() => Promise.all([
         this.deps.transport.send(a.coordinator, msg),
         first !== a.coordinator ? this.deps.transport.send(first, msg) : Promise.resolve(),
       ]), { tokenIndex: index });
     }
-    this.sendTimeline();
+  }
+
+  /**
+   * Hand a result to its link without holding the compute queue until it is sent: a link's latency does not
+   * occupy the sender, so the next step (a verification round sent ahead, the next prefill chunk) computes while
+   * this one travels. Messages keep their order (each link queues them as they are handed over); past
+   * MAX_SENDS_IN_FLIGHT unsent results the stage waits for the oldest (back-pressure on a bandwidth-capped link).
+   */
+  private async dispatch(send: () => Promise<unknown>, extra: Partial<Interval>): Promise<void> {
+    const sent = this.recorder.time('send', send, extra);
+    // The step's intervals (its send included) go to the coordinator's timeline once the send is done.
+    const settled = sent.then(() => undefined, (e) => this.fail(e)).then(() => this.sendTimeline());
+    this.sending.push(settled);
+    void settled.then(() => { this.sending = this.sending.filter((p) => p !== settled); });
+    while (this.sending.length > MAX_SENDS_IN_FLIGHT) await this.sending[0];
   }
 
   private sendTimeline(): void {

@@ -1,5 +1,6 @@
-// Adaptive draft length: pick gamma to maximise expected tokens per second from the measured acceptance rate,
-// draft time per token and the pipeline round trip (a linear fit in the verified positions).
+// Adaptive draft length: pick gamma (and, in parallel mode, how many rounds to keep in flight) to maximise expected
+// tokens per second from the measured acceptance rate, draft time per token and the pipeline round trip (a linear
+// fit in the verified positions).
 
 /** Expected tokens per round with per-token acceptance alpha: accepted prefix plus the target's own token. */
 export function expectedTokens(alpha: number, gamma: number): number {
@@ -14,25 +15,112 @@ export interface RoundCosts {
   roundTripMs: (positions: number) => number;
 }
 
-/**
- * Wall time of one round. Sequential: draft gamma tokens, then wait for the verification. Parallel: while a round
- * is verified the draft proposes the candidate for the target's own token and the next round's gamma tokens
- * (gamma + 1 steps), and sends that round at once while fewer than `inFlight` are out; it is used only when the
- * whole round and that candidate are accepted (alpha^(gamma+1)): then it lands gamma + 1 draft steps after the
- * previous one, or a round trip over the rounds in flight after it, whichever is later; otherwise the drafting
- * starts over and both are paid.
- */
-export function roundMs(gamma: number, c: RoundCosts, parallel: boolean, inFlight = 1): number {
-  const draft = gamma * c.draftMsPerToken, rtt = c.roundTripMs(gamma + 1);
-  if (!parallel) return draft + rtt;
-  const pNext = c.alpha ** (gamma + 1);
-  return pNext * Math.max(draft + c.draftMsPerToken, rtt / Math.max(1, inFlight)) + (1 - pNext) * (draft + rtt);
+/** Rounds the parallel cycle model follows one by one; past this the remaining mass is summed in closed form. */
+const MAX_MODEL_ROUNDS = 256;
+/** Choices within this fraction of the best rate count as equal (then fewer rounds in flight, then smaller gamma). */
+const RATE_TIE = 0.01;
+
+/** Sequential: draft gamma tokens, then wait for their verification. */
+export function sequentialTokensPerSec(gamma: number, c: RoundCosts): number {
+  return (1000 * expectedTokens(c.alpha, gamma)) / (gamma * c.draftMsPerToken + c.roundTripMs(gamma + 1));
 }
 
+/**
+ * Parallel (streaming) mode as a renewal cycle, from a (re)start to the first rejected token. Round 1 verifies
+ * `gamma` drafts; each later round verifies the previous round's candidate (the draft's guess of the target's own
+ * token) plus gamma more, so every round holds gamma + 1 positions and round j judges tokens
+ * (j-1)(gamma+1)+1 .. j(gamma+1) (round 1's bonus row judges its candidate, sent with round 2). The draft works
+ * at most one round ahead of the rounds sent (SpeculativeDecoder drafts up to the next round's needs): round 1 is
+ * ready at gamma*d, round j at S_{j-1} + (gamma+1)*d, and it is sent at S_j = max(ready_j, T_{j-F}) with
+ * T_j = S_j + R(gamma+1) its return. With iid acceptance alpha the first rejection K has P(K=k) = alpha^(k-1)(1-alpha);
+ * the cycle emits K tokens and ends at T_ceil(K/(gamma+1)), plus half a draft step on average when the draft is
+ * mid-step then (it finishes the step before restarting; not when it waits on the window). Rate = E[K] / E[T]
+ * (renewal-reward). While the draft keeps up, ready_j = (j(gamma+1) - 1)*d; the one-round-ahead limit only shows
+ * when the window, not the draft, is the bottleneck. Not modelled: stages queueing rounds behind each other (a
+ * round trip that grows with the rounds in flight) and acceptance that is not iid.
+ */
+export function parallelTokensPerSec(gamma: number, inFlight: number, c: RoundCosts): number {
+  const d = Math.max(0, c.draftMsPerToken), n = gamma + 1, rtt = c.roundTripMs(n), F = Math.max(1, Math.floor(inFlight));
+  // In steady state (every round accepted) rounds leave every max(draft a round, round trip / window) ms.
+  const periodMs = Math.max(n * d, rtt / F);
+  const alpha = Math.min(1, Math.max(0, c.alpha));
+  const q = alpha ** n; // a round's gamma + 1 tokens all accepted
+  if (q >= 1 - 1e-12) return (1000 * n) / periodMs;
+  // Rounds the cycle reaches with mass above 1e-12, and F + 1 past them to see what the draft is doing then.
+  const rounds = Math.min(MAX_MODEL_ROUNDS, q > 0 ? Math.ceil(Math.log(1e-12) / Math.log(q)) : 1);
+  const ready: number[] = [], sent: number[] = [], back: number[] = []; // 0-based round j: ready_j, S_j, T_j
+  for (let j = 0; j < rounds + F + 1; j++) {
+    ready.push(j === 0 ? gamma * d : sent[j - 1] + n * d);
+    sent.push(Math.max(ready[j], j >= F ? back[j - F] : 0));
+    back.push(sent[j] + rtt);
+  }
+  let expectedMs = 0, mass = 1; // mass = q^j: the cycle reaches round j + 1
+  let m = 1; // the first round not sent before round j returns (a round waiting on that return is not sent)
+  for (let j = 0; j < rounds; j++) {
+    while (sent[m] < back[j]) m++;
+    // A rejection that lands while the draft is mid-step waits for that step (half of one on average).
+    const restartMs = ready[m] > back[j] ? d / 2 : 0;
+    expectedMs += mass * (1 - q) * (back[j] + restartMs);
+    mass *= q;
+  }
+  // Rounds past the last one followed: T grows by periodMs per round; sum_{k>=1} q^(k-1)(1-q)(T_J + k P).
+  if (mass > 0) expectedMs += mass * (back[rounds - 1] + d / 2 + periodMs / (1 - q));
+  const expectedK = 1 / (1 - alpha);
+  return (1000 * expectedK) / expectedMs;
+}
+
+/** Best sequential draft length. */
+export function bestSequential(c: RoundCosts, gammaMin: number, gammaMax: number): { gamma: number; tokensPerSec: number } {
+  let best = { gamma: gammaMin, tokensPerSec: -Infinity };
+  for (let g = gammaMin; g <= gammaMax; g++) {
+    const rate = sequentialTokensPerSec(g, c);
+    if (rate > best.tokensPerSec + 1e-12) best = { gamma: g, tokensPerSec: rate };
+  }
+  return best;
+}
+
+/**
+ * Best parallel (gamma, rounds in flight). Among choices within 1% of the best rate it takes the fewest rounds in
+ * flight, then the smallest gamma: rounds past the chain the draft is likely to get right only spend the stages'
+ * compute (and the model leaves out that stages queue rounds behind each other).
+ */
+export function bestParallel(c: RoundCosts, gammaMin: number, gammaMax: number, inFlightMax: number): { gamma: number; inFlight: number; tokensPerSec: number } {
+  const fMax = Math.max(1, Math.floor(inFlightMax));
+  const rates: number[][] = [];
+  let top = -Infinity;
+  for (let f = 1; f <= fMax; f++) {
+    const row: number[] = [];
+    for (let g = gammaMin; g <= gammaMax; g++) {
+      const rate = parallelTokensPerSec(g, f, c);
+      row.push(rate);
+      if (rate > top) top = rate;
+    }
+    rates.push(row);
+  }
+  for (let f = 1; f <= fMax; f++) {
+    for (let g = gammaMin; g <= gammaMax; g++) {
+      const rate = rates[f - 1][g - gammaMin];
+      if (rate >= top * (1 - RATE_TIE)) return { gamma: g, inFlight: f, tokensPerSec: rate };
+    }
+  }
+  return { gamma: gammaMin, inFlight: 1, tokensPerSec: top };
+}
+
+/**
+ * Wall time per expectedTokens(alpha, gamma) tokens, so that expectedTokens / roundMs is the rate in either mode.
+ * Sequential: one round, draft gamma then verify. Parallel: from the cycle model above with `inFlight` rounds.
+ */
+export function roundMs(gamma: number, c: RoundCosts, parallel: boolean, inFlight = 1): number {
+  if (!parallel) return gamma * c.draftMsPerToken + c.roundTripMs(gamma + 1);
+  return (1000 * expectedTokens(c.alpha, gamma)) / parallelTokensPerSec(gamma, inFlight, c);
+}
+
+/** Best gamma for a mode (parallel: with exactly `inFlight` rounds in flight; bestParallel also picks that). */
 export function bestGamma(c: RoundCosts, parallel: boolean, gammaMin: number, gammaMax: number, inFlight = 1): number {
+  if (!parallel) return bestSequential(c, gammaMin, gammaMax).gamma;
   let best = gammaMin, bestRate = -Infinity;
   for (let g = gammaMin; g <= gammaMax; g++) {
-    const rate = expectedTokens(c.alpha, g) / roundMs(g, c, parallel, inFlight);
+    const rate = parallelTokensPerSec(g, inFlight, c);
     if (rate > bestRate + 1e-12) { best = g; bestRate = rate; }
   }
   return best;
@@ -43,15 +131,18 @@ export interface DraftLengthOptions {
   gammaMin?: number;
   gammaMax?: number;
   parallel: boolean;
-  /** Parallel: most rounds in flight at once (see roundMs). */
-  inFlight?: number;
+  /** Parallel: the most rounds in flight the controller may propose (default 8). */
+  maxInFlight?: number;
 }
 
-/** Keeps running estimates and proposes the next round's gamma. */
+/** Keeps running estimates and proposes the next round's gamma (and, in parallel mode, how many rounds in flight). */
 export class DraftLengthController {
   gamma: number;
   readonly gammaMin: number;
   readonly gammaMax: number;
+  /** Parallel: proposed rounds in flight (1 in sequential mode). */
+  inFlight = 1;
+  readonly maxInFlight: number;
   /** Running acceptance: successes and trials, decayed so the estimate follows the text. */
   private hits = 3.5;
   private trials = 5;
@@ -64,6 +155,9 @@ export class DraftLengthController {
     this.gammaMin = opts.gammaMin ?? 1;
     this.gammaMax = opts.gammaMax ?? 16;
     this.gamma = Math.min(this.gammaMax, Math.max(this.gammaMin, opts.initial ?? 4));
+    this.maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? 8)) : 1;
+    // Before the first round is measured nothing is known of the round trip: two in flight (the old fixed default).
+    this.inFlight = Math.min(this.maxInFlight, 2);
   }
 
   get alpha(): number {
@@ -79,7 +173,12 @@ export class DraftLengthController {
     this.samples.push([r.positions, r.roundTripMs]);
     if (this.samples.length > 24) this.samples.shift();
     this.rounds++;
-    const best = bestGamma(this.costs(), this.opts.parallel, this.gammaMin, this.gammaMax, this.opts.inFlight ?? 1);
+    let best: number;
+    if (this.opts.parallel) {
+      const choice = bestParallel(this.costs(), this.gammaMin, this.gammaMax, this.maxInFlight);
+      best = choice.gamma;
+      this.inFlight = choice.inFlight;
+    } else best = bestSequential(this.costs(), this.gammaMin, this.gammaMax).gamma;
     // Every 6th round try one step off the optimum so the round-trip fit sees more than one size.
     const explore = this.rounds % 6 === 0 ? (best < this.gammaMax ? 1 : -1) : 0;
     this.gamma = Math.min(this.gammaMax, Math.max(this.gammaMin, best + explore));

@@ -19,7 +19,7 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   draft: DraftChoice;
   gamma: number | 'auto';
   parallel: boolean;
-  /** Parallel: most verification rounds in flight at once (default 2). */
+  /** Parallel: most verification rounds in flight at once (see SpecOptions.maxInFlight for the defaults). */
   maxInFlight?: number;
   /** Tests: corrupt every n-th drafted token (forces rejections). */
   corruptEvery?: number;

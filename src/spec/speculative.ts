@@ -24,7 +24,11 @@ export interface SpecOptions {
    * the bet that the rounds in flight are accepted (the stages run them in order; a rejection drops the later ones).
    */
   parallel: boolean;
-  /** Parallel: most verification rounds in flight at once (default 2; 1 = draft ahead, send after the reply). */
+  /**
+   * Parallel: most verification rounds in flight at once (1 = draft ahead, send after the reply). In a draft-only
+   * tab with gamma 'auto' it caps the controller's proposal (default 8); otherwise it is the window itself (default
+   * 2 in a tab that also runs a stage, where drafting ahead competes with the stage and is not modelled; 8 else).
+   */
   maxInFlight?: number;
   /**
    * Whether this tab also runs a stage of the target (default true). Then drafting ahead competes with that stage
@@ -57,6 +61,8 @@ export interface RoundReport {
   draftWaitMs: number;
   /** Rounds still in flight after this one (sent ahead on the bet that this one is accepted). */
   inFlight: number;
+  /** Parallel: the most rounds that will be kept in flight next (the controller's proposal under 'auto'). */
+  nextInFlight: number;
 }
 
 export interface SpecResult {
@@ -113,10 +119,14 @@ export class SpeculativeDecoder {
     const V = this.draft.spec.vocabSize;
     const rand = seededRandom(sampling.seed);
     const maxSeq = opts.maxSeq ?? Infinity;
-    const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? 2)) : 1;
     const sharesCompute = opts.sharesCompute ?? true;
-    const control = new DraftLengthController({ parallel: opts.parallel, inFlight: sharesCompute ? 1 : maxInFlight, initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16 });
+    const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? (sharesCompute ? 2 : 8))) : 1;
+    // A tab that also runs a stage drafts ahead only on good odds (aheadAllowed), so its model stays one in flight.
+    const control = new DraftLengthController({ parallel: opts.parallel, maxInFlight: sharesCompute ? 1 : maxInFlight, initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16 });
     const fixedGamma = opts.gamma === 'auto' ? null : opts.gamma;
+    /** Rounds to keep in flight now: the controller's proposal under 'auto' in a draft-only tab (never above the
+     * cap), else the cap (a fixed gamma, or a tab whose drafting ahead is gated by aheadAllowed instead). */
+    const inFlightLimit = (): number => (fixedGamma === null && !sharesCompute ? Math.min(maxInFlight, control.inFlight) : maxInFlight);
 
     const ctx = ids.slice(); // prompt + emitted tokens; every token but the last is in the target's caches after a round
     const out: number[] = [];
@@ -247,13 +257,13 @@ export class SpeculativeDecoder {
       stepMsMark = this.draft.tokenStepMs;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength, draftMsPerToken: steps > 0 ? stepMs / steps : undefined });
       const elapsed = performance.now() - t0;
-      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length });
+      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit() });
     };
 
     try {
       while (stoppedBy === null) {
         // Send every round whose drafts are ready (one at a time sequentially; up to maxInFlight in parallel).
-        while (inflight.length < (aheadAllowed() ? maxInFlight : 1)) {
+        while (inflight.length < (aheadAllowed() ? inFlightLimit() : 1)) {
           const gamma = nextGamma();
           if (gamma < 0 || drafts.length < need(gamma)) break;
           launch(gamma);

@@ -46,7 +46,7 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
     if (e.type === 'start') live.textContent = `Starting (${e.parallel ? 'parallel' : 'sequential'} drafting, γ ${e.gamma})…`;
     else if (e.type === 'round') {
       const r = e.report;
-      live.textContent = `round ${r.round}: γ ${r.gamma} -> next ${r.nextGamma}, accepted ${r.accepted}/${r.gamma}, acceptance ${(r.alpha * 100).toFixed(0)}%, ` +
+      live.textContent = `round ${r.round}: γ ${r.gamma} -> next ${r.nextGamma}${r.nextInFlight > 1 ? ` (${r.nextInFlight} in flight)` : ''}, accepted ${r.accepted}/${r.gamma}, acceptance ${(r.alpha * 100).toFixed(0)}%, ` +
         `draft ${r.draftMsPerToken.toFixed(1)} ms/token, round trip ${r.roundTripMs.toFixed(0)} ms, ${r.tokensPerSec.toFixed(1)} tokens/s`;
     } else {
       const r = e.result;

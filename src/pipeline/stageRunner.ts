@@ -12,6 +12,8 @@ import type { Interval } from '../planner/timeline.ts';
 
 /** Results a stage may have handed to links and not yet sent before it waits (see StageRunner.dispatch). */
 const MAX_SENDS_IN_FLIGHT = 8;
+/** Shortest gap between two timeline messages from one stage (the page's timeline redraws at most per frame). */
+const TIMELINE_FLUSH_MS = 100;
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -52,6 +54,8 @@ export class StageRunner {
   private queue: Promise<void> = Promise.resolve();
   /** Results handed to a link and not yet sent (see dispatch). */
   private sending: Promise<void>[] = [];
+  private timelineTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastTimelineMs = -Infinity;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: StageRunnerDeps) {
@@ -135,6 +139,7 @@ export class StageRunner {
 
   /** Forget the stage, its weights and caches. */
   drop(): void {
+    this.flushTimeline();
     void this.active?.stage.then((s) => s.dispose(), () => undefined);
     this.active = null;
   }
@@ -299,7 +304,24 @@ export class StageRunner {
     while (this.sending.length > MAX_SENDS_IN_FLIGHT) await this.sending[0];
   }
 
+  /**
+   * Report recorded intervals to the coordinator, at most one message per TIMELINE_FLUSH_MS (the rest are sent by
+   * a timer): with short steps (decode tokens, speculative rounds sent ahead) a message per step kept the person's
+   * tab busy handling timeline traffic between its own draft steps.
+   */
   private sendTimeline(): void {
+    if (this.timelineTimer !== null) return;
+    const waitMs = this.lastTimelineMs + TIMELINE_FLUSH_MS - nowMs();
+    if (waitMs > 0) {
+      this.timelineTimer = setTimeout(() => { this.timelineTimer = null; this.flushTimeline(); }, waitMs);
+      return;
+    }
+    this.flushTimeline();
+  }
+
+  private flushTimeline(): void {
+    if (this.timelineTimer !== null) { clearTimeout(this.timelineTimer); this.timelineTimer = null; }
+    this.lastTimelineMs = nowMs();
     const a = this.active;
     const intervals = this.recorder.drain();
     if (!a || intervals.length === 0) return;

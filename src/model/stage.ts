@@ -48,6 +48,11 @@ export interface ForwardResult {
   logits?: Float32Array;
   /** Last stage with argmax: greedy token of the last position. */
   nextToken?: number;
+  /**
+   * Time this step handed the page's thread to other tasks (the CPU engine yields between layers), ms: not this
+   * stage's compute, so an emulated slowdown must not multiply it.
+   */
+  yieldedMs: number;
 }
 
 interface Deferred<T> { promise: Promise<T>; settled: boolean; resolve(v: T): void; reject(e: unknown): void }
@@ -196,6 +201,7 @@ export class Stage {
     }
     const pos0 = this.pos;
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
+    let yieldedMs = 0;
     for (let i = 0; i < this.layers.length; i++) {
       const w = await this.waitFor(this.layers[i], this.range.start + i, opts);
       const norm = { weight: w.inputNorm, eps: s.normEps };
@@ -212,14 +218,18 @@ export class Stage {
       x = keep(b.matmul(g, w.wDown, { residual: h }));
       opts.onLayer?.(this.range.start + i);
       // The CPU backend computes on the page's thread: yield between layers so heartbeats and messages get through.
-      if (b.name === 'cpu') await yieldToEventLoop();
+      if (b.name === 'cpu') {
+        const t = performance.now();
+        await yieldToEventLoop();
+        yieldedMs += performance.now() - t;
+      }
     }
     this.pos += T;
     try {
-      if (!this.isLast) return { hidden: await b.read(x) };
+      if (!this.isLast) return { hidden: await b.read(x), yieldedMs };
       const head = await this.waitFor(this.head, this.range.end - 1, opts);
       const mode = opts.logits ?? 'last';
-      const out: ForwardResult = {};
+      const out: ForwardResult = { yieldedMs };
       const last = T === 1 ? x : keep(b.sliceRows(x, T - 1, 1));
       let lastLogits: Tensor | undefined;
       if (mode === 'all') {

@@ -255,7 +255,7 @@ export class StageRunner {
       },
     });
     let t1 = nowMs();
-    computeMs += t1 - t0;
+    computeMs = Math.max(0, computeMs + t1 - t0 - out.yieldedMs); // other tasks' time is not this stage's compute
     if (this.deps.afterCompute) {
       await this.deps.afterCompute(computeMs);
       t1 = nowMs();

@@ -60,7 +60,8 @@ export class DraftModel {
     const fresh = context.slice(common);
     const out = await this.stage.forward(Int32Array.from(fresh), { logits: 'last' });
     this.cached.push(...fresh);
-    if (this.afterCompute) await this.afterCompute(performance.now() - t0);
+    // The slowdown scales this step's own compute, not the other tasks (replies, acks) that ran while it yielded.
+    if (this.afterCompute) await this.afterCompute(performance.now() - t0 - out.yieldedMs);
     const ms = performance.now() - t0;
     this.computeMs += ms;
     this.positions += fresh.length;

@@ -57,6 +57,26 @@ describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the 
   });
 });
 
+describe('draft slowdown accounting', () => {
+  it("the emulated slowdown scales the draft's own compute, not other tasks that ran while it yielded", async () => {
+    const model = await openModel(localModelFiles(fixtureDir('tiny-llama')));
+    const seen: number[] = [];
+    const draft = await DraftModel.open(model, createCpuBackend(), { afterCompute: async (ms) => { seen.push(ms); } });
+    // A 40 ms task queued before the step runs at the step's first yield between layers (a message handler, say).
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => { const t = performance.now(); while (performance.now() - t < 40) { /* busy */ } ch.port1.close(); };
+    ch.port2.postMessage(0);
+    const t0 = performance.now();
+    await draft.nextLogits([1, 2, 3]);
+    const wallMs = performance.now() - t0;
+    expect(wallMs).toBeGreaterThanOrEqual(40);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeLessThan(wallMs - 35);
+    expect(seen[0]).toBeGreaterThanOrEqual(0);
+    draft.dispose();
+  });
+});
+
 describe('speculative sampling through the pipeline', () => {
   it('rows line up: a draft identical to the target is always accepted; a weaker draft is not, and both emit valid tokens', async () => {
     const name = 'tiny-llama';

@@ -1,7 +1,7 @@
 // `npm run bench -- routing-scenarios [--params fitted.json]`: the routing rule in the fitted latency model alone (no
 // engines, seconds): where can latency-aware beat the best full-coverage static policy at all? Scans the person's
-// device speed (the small side's fitted costs scaled by 1..64: x1 is this VM's tab, higher is a slower phone; past
-// ~x32 the mesh answers every query faster than the phone, so always-large is the best static policy) and
+// device speed (the small side's fitted costs scaled by 1..64: x1 is this VM's tab, higher is a slower phone; from
+// about x8-x16 the re-prefills on a slow phone make always-large the best full-coverage static policy) and
 // conversation length (turns per conversation), calibrating on one synthetic workload and scoring on another.
 // Default parameters: fitted by `npm run bench -- routing` (real mesh, 5 ms per send) on the 2-core dev VM;
 // --params takes {"small": SideParams, "large": SideParams} from another run.

@@ -3,7 +3,7 @@
 // paper's baselines (random, best link, most compute). No reinforcement learning: the utility is explicit.
 import { ShoalError } from '../errors.ts';
 import { seededRandom } from '../model/sampler.ts';
-import { bestGamma, expectedTokens, roundMs } from './draftLength.ts';
+import { bestSequential } from './draftLength.ts';
 
 export interface AssocUser {
   id: string;
@@ -34,8 +34,7 @@ export function userRate(u: AssocUser, p: AssocPipeline, load: number): number {
   const link = u.linkMs[p.id];
   if (!(link >= 0 && Number.isFinite(link))) return 0;
   const costs = { alpha: u.alpha, draftMsPerToken: u.draftMsPerToken, roundTripMs: (positions: number) => link + load * (p.msPerPass + p.msPerPosition * positions) };
-  const g = bestGamma(costs, false, 1, GAMMA_MAX);
-  return (1000 * expectedTokens(u.alpha, g)) / roundMs(g, costs, false);
+  return bestSequential(costs, 1, GAMMA_MAX).tokensPerSec;
 }
 
 /** The room's total expected tokens/s under an association. */

@@ -2,7 +2,7 @@
 // the decoder's schedule, and the chosen gamma (and rounds in flight) move the way the costs say they should.
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../model/sampler.ts';
-import { DraftLengthController, bestGamma, bestParallel, bestSequential, expectedTokens, parallelTokensPerSec, roundMs, sequentialTokensPerSec } from './draftLength.ts';
+import { DraftLengthController, bestParallel, bestSequential, expectedTokens, parallelTokensPerSec, sequentialTokensPerSec } from './draftLength.ts';
 import type { RoundCosts } from './draftLength.ts';
 
 const costsOf = (alpha: number, draftMsPerToken: number, baseMs: number, perPositionMs = 0): RoundCosts => ({ alpha, draftMsPerToken, roundTripMs: (p) => baseMs + perPositionMs * p });
@@ -43,11 +43,11 @@ describe('draft length', () => {
 
   it('sequential: longer round trips and higher acceptance call for longer drafts', () => {
     const costs = (alpha: number, linkMs: number): RoundCosts => costsOf(alpha, 2, linkMs, 1);
-    expect(bestGamma(costs(0.8, 200), false, 1, 32)).toBeGreaterThan(bestGamma(costs(0.8, 10), false, 1, 32));
-    expect(bestGamma(costs(0.9, 50), false, 1, 32)).toBeGreaterThan(bestGamma(costs(0.4, 50), false, 1, 32));
+    const best = (c: RoundCosts) => bestSequential(c, 1, 32).gamma;
+    expect(best(costs(0.8, 200))).toBeGreaterThan(best(costs(0.8, 10)));
+    expect(best(costs(0.9, 50))).toBeGreaterThan(best(costs(0.4, 50)));
     const c = costs(0.7, 80);
     expect(sequentialTokensPerSec(3, c)).toBeCloseTo((1000 * expectedTokens(0.7, 3)) / (3 * 2 + 84), 9);
-    expect(bestSequential(c, 1, 32).gamma).toBe(bestGamma(c, false, 1, 32));
   });
 
   it('the parallel cycle model matches a step-by-step simulation of the same schedule', () => {
@@ -105,17 +105,16 @@ describe('draft length', () => {
     }
   });
 
-  it('roundMs keeps expectedTokens / roundMs as the rate in either mode', () => {
+  it('parallel rounds hide drafting behind the round trip; more rounds in flight help only a draft faster than it', () => {
     const c = costsOf(0.9, 5, 60);
-    expect(roundMs(8, c, true)).toBeLessThan(roundMs(8, c, false)); // the next round is drafted during the round trip
-    expect(roundMs(8, { ...c, alpha: 1 }, true)).toBeCloseTo(60, 9);
+    expect(parallelTokensPerSec(8, 1, c)).toBeGreaterThan(sequentialTokensPerSec(8, c)); // the next round is drafted during the round trip
+    expect(parallelTokensPerSec(8, 1, { ...c, alpha: 1 })).toBeCloseTo((1000 * 9) / 60, 9);
     const fast = costsOf(0.9, 2, 90);
-    expect(roundMs(4, fast, true, 3)).toBeLessThan(roundMs(4, fast, true, 1));
-    expect(roundMs(4, { ...fast, alpha: 1 }, true, 3)).toBeCloseTo(30, 9);
+    expect(parallelTokensPerSec(4, 3, fast)).toBeGreaterThan(parallelTokensPerSec(4, 1, fast));
+    expect(parallelTokensPerSec(4, 3, { ...fast, alpha: 1 })).toBeCloseTo((1000 * 5) / 30, 9);
     // a draft slower than the round trip gains nothing from more rounds in flight
     const slow = { ...fast, draftMsPerToken: 40 };
-    expect(roundMs(4, slow, true, 3)).toBeCloseTo(roundMs(4, slow, true, 1), 9);
-    expect((1000 * expectedTokens(0.9, 4)) / roundMs(4, fast, true, 3)).toBeCloseTo(parallelTokensPerSec(4, 3, fast), 9);
+    expect(parallelTokensPerSec(4, 3, slow)).toBeCloseTo(parallelTokensPerSec(4, 1, slow), 9);
   });
 
   it('the controller follows the measured acceptance', () => {

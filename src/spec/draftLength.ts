@@ -106,26 +106,6 @@ export function bestParallel(c: RoundCosts, gammaMin: number, gammaMax: number, 
   return { gamma: gammaMin, inFlight: 1, tokensPerSec: top };
 }
 
-/**
- * Wall time per expectedTokens(alpha, gamma) tokens, so that expectedTokens / roundMs is the rate in either mode.
- * Sequential: one round, draft gamma then verify. Parallel: from the cycle model above with `inFlight` rounds.
- */
-export function roundMs(gamma: number, c: RoundCosts, parallel: boolean, inFlight = 1): number {
-  if (!parallel) return gamma * c.draftMsPerToken + c.roundTripMs(gamma + 1);
-  return (1000 * expectedTokens(c.alpha, gamma)) / parallelTokensPerSec(gamma, inFlight, c);
-}
-
-/** Best gamma for a mode (parallel: with exactly `inFlight` rounds in flight; bestParallel also picks that). */
-export function bestGamma(c: RoundCosts, parallel: boolean, gammaMin: number, gammaMax: number, inFlight = 1): number {
-  if (!parallel) return bestSequential(c, gammaMin, gammaMax).gamma;
-  let best = gammaMin, bestRate = -Infinity;
-  for (let g = gammaMin; g <= gammaMax; g++) {
-    const rate = parallelTokensPerSec(g, inFlight, c);
-    if (rate > bestRate + 1e-12) { best = g; bestRate = rate; }
-  }
-  return best;
-}
-
 export interface DraftLengthOptions {
   initial?: number;
   gammaMin?: number;

@@ -5,6 +5,7 @@
 // `read*` is awaited. The CPU backend simply runs each op eagerly. The WebGPU backend records
 // ops into one command encoder and submits it on the first read, which gives one submit per
 // token per stage when the Stage reads once per step.
+import { ShoalError } from '../errors.ts';
 
 export type WeightDtype = 'F32' | 'F16' | 'BF16';
 
@@ -48,6 +49,11 @@ export interface Backend {
   /** f32 activations or i32 ids from the host, shape (rows, cols) or (n). */
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor;
   createKvCache(maxSeq: number, kvDim: number): KvCache;
+  /**
+   * Copy K and V rows [srcRow, srcRow+rows) of one cache into rows dstRow.. of another (or the same) cache, ordered
+   * with the recorded ops (a stage saves and restores the rows a branch overwrites this way).
+   */
+  copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void;
   /** Release device memory; using the handle afterwards is a bug. */
   free(t: Tensor | KvCache): void;
 
@@ -92,4 +98,12 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const s of shape) n *= s;
   return n;
+}
+
+/** Both backends: a copy must stay inside both caches, whose rows must have the same width. */
+export function checkKvCopy(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
+  if (src.kvDim !== dst.kvDim) throw new ShoalError('ERR_BACKEND', `copyKvRows: rows of ${src.kvDim} into rows of ${dst.kvDim}`);
+  if (!(Number.isInteger(rows) && rows >= 0 && srcRow >= 0 && dstRow >= 0 && srcRow + rows <= src.maxSeq && dstRow + rows <= dst.maxSeq)) {
+    throw new ShoalError('ERR_BACKEND', `copyKvRows: rows ${srcRow}+${rows} of ${src.maxSeq} into ${dstRow}+${rows} of ${dst.maxSeq}`);
+  }
 }

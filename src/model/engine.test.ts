@@ -92,6 +92,33 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
     for (let i = 4; i < ids.length; i++) assertAllClose(got.subarray((i - 4) * V, (i - 3) * V), c.logits[i], ATOL, RTOL, `after rollback pos ${i}`);
   });
 
+  it('a branch computes exactly its own path and then gives the main line back untouched', async () => {
+    const backend = createCpuBackend();
+    const c = cases[cases.length - 1];
+    const ids = c.input_ids, n = ids.length, at = 3;
+    const ranges = [{ start: 0, end: 1 }, { start: 1, end: model.spec.nLayers }];
+    const stages = await loadStages(model, backend, ranges);
+    await runChain(stages, Int32Array.from(ids.slice(0, n - 2)), { logits: 'none', argmax: false });
+    // An alternative continuation from position `at`, longer than what the main line holds past it.
+    const alt = [5, 6, 7, 8, 9, 10].slice(0, n - at);
+    for (const s of stages) await s.beginBranch(at, alt.length);
+    const branch = (await runChain(stages, Int32Array.from(alt), { logits: 'all', argmax: false })).logits!;
+    for (const s of stages) await s.endBranch();
+    expect(stages.map((s) => s.pos)).toEqual([n - 2, n - 2]);
+    const fresh = await loadStages(model, backend, ranges);
+    const ref = (await runChain(fresh, Int32Array.from([...ids.slice(0, at), ...alt]), { logits: 'all', argmax: false })).logits!;
+    const V = model.spec.vocabSize;
+    assertAllClose(branch, ref.subarray(at * V), 1e-6, 1e-6, 'branch vs its path from scratch');
+    // The main line goes on as if the branch never ran (its overwritten rows were restored).
+    const got = (await runChain(stages, Int32Array.from(ids.slice(n - 2)), { logits: 'all', argmax: false })).logits!;
+    for (let i = n - 2; i < n; i++) assertAllClose(got.subarray((i - n + 2) * V, (i - n + 3) * V), c.logits[i], ATOL, RTOL, `main line after a branch, pos ${i}`);
+    // A branch cannot write past the positions it asked for, nor start past the stage's position.
+    await stages[0].beginBranch(1, 1);
+    await expect(stages[0].forward(Int32Array.of(1, 2))).rejects.toThrow(/this branch holds 1 positions/);
+    await stages[0].endBranch();
+    await expect(stages[0].beginBranch(n + 1, 1)).rejects.toThrow(/cannot branch/);
+  });
+
   it('rejects an out-of-vocabulary id and a layer range outside the model', async () => {
     await expect(runInfer({ model, backend: createCpuBackend(), ids: [model.spec.vocabSize], steps: 1 })).rejects.toThrow(/outside the vocabulary/);
     expect(() => new Stage(createCpuBackend(), model.spec, { start: 0, end: model.spec.nLayers + 1 })).toThrow(/not within/);

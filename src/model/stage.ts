@@ -78,6 +78,9 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/** Most positions a branch may write (its saved rows live in a per-layer scratch cache of this size). */
+export const MAX_BRANCH_ROWS = 64;
+
 export class Stage {
   readonly isFirst: boolean;
   readonly isLast: boolean;
@@ -88,6 +91,9 @@ export class Stage {
   private embedding = deferred<Tensor>();
   private head = deferred<{ norm: Tensor; lmHead: Tensor }>();
   private uploaded: (Tensor | KvCache)[] = [];
+  /** Per layer: rows a branch saves before it overwrites them (allocated on the first branch). */
+  private scratch: KvCache[] = [];
+  private branchState: { pos: number; from: number; limit: number; rows: number } | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -186,6 +192,8 @@ export class Stage {
     const T = this.isFirst ? input.length : input.length / s.dim;
     if (!Number.isInteger(T) || T < 1) throw new ShoalError('ERR_BAD_ARGS', `stage input of ${input.length} values is not a whole number of rows`);
     if (this.pos + T > this.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `context full: ${this.pos + T} positions exceed ${this.maxSeq}`);
+    const branch = this.branchState;
+    if (branch && this.pos + T > branch.limit) throw new ShoalError('ERR_BAD_ARGS', `this branch holds ${branch.limit - branch.from} positions from ${branch.from}; ${this.pos + T - branch.from} asked`);
     const temps: Tensor[] = [];
     const keep = <X extends Tensor>(t: X): X => { temps.push(t); return t; };
     let x: Tensor;
@@ -259,6 +267,47 @@ export class Stage {
     }
   }
 
+  /**
+   * Start a branch at `pos`: later forward() calls write at most `rows` positions from there, and endBranch() puts
+   * back the cache rows they overwrote and the current position. Speculative decoding verifies (and drafts) an
+   * alternative continuation this way while the main line's later positions stay in the cache.
+   */
+  async beginBranch(pos: number, rows: number): Promise<void> {
+    if (this.branchState) throw new ShoalError('ERR_BAD_ARGS', 'a branch is already open on this stage');
+    if (!(Number.isInteger(pos) && pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot branch at ${pos} (at ${this.pos})`);
+    if (!(Number.isInteger(rows) && rows >= 1 && rows <= MAX_BRANCH_ROWS && pos + rows <= this.maxSeq)) {
+      throw new ShoalError('ERR_BAD_ARGS', `a branch of ${rows} positions at ${pos} must hold 1..${MAX_BRANCH_ROWS} positions within ${this.maxSeq}`);
+    }
+    const s = this.spec;
+    const saved = Math.min(rows, this.pos - pos); // rows past the current position hold nothing to keep
+    for (let i = 0; i < this.layers.length; i++) {
+      const w = await this.layers[i].promise;
+      if (!this.scratch[i]) {
+        this.scratch[i] = this.backend.createKvCache(MAX_BRANCH_ROWS, s.nKvHeads * s.headDim);
+        this.uploaded.push(this.scratch[i]);
+      }
+      if (saved > 0) this.backend.copyKvRows(w.cache, pos, this.scratch[i], 0, saved);
+    }
+    this.branchState = { pos: this.pos, from: pos, limit: pos + rows, rows: saved };
+    this.pos = pos;
+  }
+
+  /** Close the branch: the overwritten rows and the position from before beginBranch() come back. */
+  async endBranch(): Promise<void> {
+    const b = this.branchState;
+    if (!b) throw new ShoalError('ERR_BAD_ARGS', 'no branch is open on this stage');
+    this.branchState = null;
+    for (let i = 0; i < this.layers.length; i++) {
+      const w = await this.layers[i].promise;
+      if (b.rows > 0) this.backend.copyKvRows(this.scratch[i], 0, w.cache, b.from, b.rows);
+    }
+    this.pos = b.pos;
+  }
+
+  get inBranch(): boolean {
+    return this.branchState !== null;
+  }
+
   /** Forget every position from `pos` on (speculative decoding rejects drafted tokens this way). */
   rollback(pos: number): void {
     if (!(pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot roll back to ${pos} (at ${this.pos})`);
@@ -268,6 +317,7 @@ export class Stage {
 
   /** Start a new sequence (keeps the weights). */
   reset(): void {
+    this.branchState = null;
     this.pos = 0;
   }
 

@@ -2,7 +2,7 @@
 // collects tokens, load progress and every tab's timeline, and reuses the cached prefix across turns.
 import { ShoalError } from '../errors.ts';
 import type { Interval } from '../planner/timeline.ts';
-import type { PipelineMessage, SamplingConfig, StageAssignment, Transport } from './messages.ts';
+import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { nowMs } from './recorder.ts';
 import { commonPrefixLength } from '../model/prefix.ts';
 
@@ -188,17 +188,20 @@ export class Coordinator {
   /**
    * One verification pass: run `ids` at pos0 through every stage (their caches roll back to pos0 first) and return
    * the target's prediction after each position from keepFrom on. Several may be in flight; each stage runs them in
-   * order. The caller must not mix this with generate().
+   * order. The caller must not mix this with generate(). With `branch` the stages compute an alternative
+   * continuation from pos0 and then restore what their caches held (a hedge; see VerifyFlags).
    */
-  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean }): Promise<VerifyResult> {
+  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean; branch?: boolean }): Promise<VerifyResult> {
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
     if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
     if (ids.length === 0 || !(opts.keepFrom >= 0 && opts.keepFrom < ids.length)) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'verify needs ids and a keepFrom inside them'));
     const runId = ++this.runId;
-    this.history = this.history.slice(0, Math.min(pos0, this.history.length));
+    if (!opts.branch) this.history = this.history.slice(0, Math.min(pos0, this.history.length));
     return new Promise<VerifyResult>((resolve, reject) => {
       this.verifies.set(runId, { t0: nowMs(), resolve, reject });
-      const msg: PipelineMessage = { kind: 'verify', planId: this.planId, runId, pos0, ids, verify: { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits } };
+      const flags: VerifyFlags = { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits };
+      if (opts.branch) flags.branch = true;
+      const msg: PipelineMessage = { kind: 'verify', planId: this.planId, runId, pos0, ids, verify: flags };
       this.transport.send(this.stages[0].peer, msg).catch((e) => { this.verifies.delete(runId); reject(e); });
     });
   }

@@ -8,8 +8,12 @@ export interface StageAssignment { peer: string; start: number; end: number } //
 
 export interface SamplingConfig { temperature: number; topP: number; seed: number }
 
-/** A verification pass: return rows from keepFrom on (earlier rows are prompt positions), with logits when sampling. */
-export interface VerifyFlags { keepFrom: number; wantLogits: boolean }
+/**
+ * A verification pass: return rows from keepFrom on (earlier rows are prompt positions), with logits when sampling.
+ * `branch`: an alternative continuation from pos0 (a hedge): every stage computes it and then restores the cache
+ * rows it overwrote and its position, so the main line's rounds sent before and after it stay valid.
+ */
+export interface VerifyFlags { keepFrom: number; wantLogits: boolean; branch?: boolean }
 
 export type PipelineMessage =
   /** Coordinator -> every tab of the room: the plan. Tabs not in `stages` drop any stage they hold. */
@@ -63,8 +67,10 @@ function parseInterval(x: unknown): Interval | null {
 }
 
 function parseVerify(v: unknown): VerifyFlags | null {
-  if (!isObj(v) || !uint(v.keepFrom) || typeof v.wantLogits !== 'boolean') return null;
-  return { keepFrom: v.keepFrom, wantLogits: v.wantLogits };
+  if (!isObj(v) || !uint(v.keepFrom) || typeof v.wantLogits !== 'boolean' || (v.branch !== undefined && typeof v.branch !== 'boolean')) return null;
+  const flags: VerifyFlags = { keepFrom: v.keepFrom, wantLogits: v.wantLogits };
+  if (v.branch) flags.branch = true;
+  return flags;
 }
 
 function parseSampling(s: unknown): SamplingConfig | null {

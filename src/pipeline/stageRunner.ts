@@ -235,8 +235,15 @@ export class StageRunner {
   private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags): Promise<void> {
     if (this.active !== a) return;
     const stage = await a.stage;
-    if (pos0 < stage.pos) stage.rollback(pos0);
-    if (pos0 !== stage.pos) throw new Error(`stage holds ${stage.pos} positions but the step starts at ${pos0}; run from cold to rebuild the caches`);
+    const rowsIn = stage.isFirst ? input.length : input.length / stage.spec.dim;
+    if (verify?.branch) {
+      // An alternative continuation (speculative hedge): computed from pos0 on, then the main line's rows come back.
+      if (pos0 > stage.pos) throw new Error(`a branch at ${pos0} starts past the ${stage.pos} positions this stage holds`);
+      await stage.beginBranch(pos0, rowsIn);
+    } else {
+      if (pos0 < stage.pos) stage.rollback(pos0);
+      if (pos0 !== stage.pos) throw new Error(`stage holds ${stage.pos} positions but the step starts at ${pos0}; run from cold to rebuild the caches`);
+    }
     const rec = this.recorder;
     let t0 = nowMs();
     let computeMs = 0;
@@ -253,7 +260,7 @@ export class StageRunner {
         t0 = t;
         void layer;
       },
-    });
+    }).finally(() => (verify?.branch ? stage.endBranch() : undefined));
     let t1 = nowMs();
     computeMs = Math.max(0, computeMs + t1 - t0 - out.yieldedMs); // other tasks' time is not this stage's compute
     if (this.deps.afterCompute) {

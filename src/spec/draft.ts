@@ -69,6 +69,45 @@ export class DraftModel {
     return out.logits!;
   }
 
+  /**
+   * Greedy continuation of `prefix` + `first` (an alternative to the token the main line drafted after `prefix`),
+   * `steps` tokens long, drafted in a branch of the cache: the main line's cached positions past `prefix` stay, so
+   * drafting resumes there afterwards without recomputing them. Returns the drafted tokens (after `first`).
+   */
+  async branch(prefix: number[], first: number, steps: number): Promise<number[]> {
+    if (prefix.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'a draft branch needs at least one token of context');
+    const out: number[] = [];
+    if (steps < 1) return out;
+    const common = commonPrefixLength(this.cached, prefix);
+    if (common < prefix.length) {
+      // The main line's cache does not reach the branch point: draft it on the main line (nothing to keep).
+      let ctx = [...prefix, first];
+      for (let i = 0; i < steps; i++) { const t = argmaxRow(await this.nextLogits(ctx)); out.push(t); ctx = [...ctx, t]; }
+      return out;
+    }
+    const saved = this.stage.pos;
+    await this.stage.beginBranch(prefix.length, steps);
+    try {
+      let next = first;
+      for (let i = 0; i < steps; i++) {
+        const t0 = performance.now();
+        const res = await this.stage.forward(Int32Array.of(next), { logits: 'last' });
+        if (this.afterCompute) await this.afterCompute(performance.now() - t0 - res.yieldedMs);
+        const ms = performance.now() - t0;
+        this.computeMs += ms;
+        this.positions++;
+        this.tokenSteps++;
+        this.tokenStepMs += ms;
+        next = argmaxRow(res.logits!);
+        out.push(next);
+      }
+    } finally {
+      await this.stage.endBranch();
+    }
+    if (this.stage.pos !== saved) throw new ShoalError('ERR_BACKEND', `internal: the draft's branch left it at ${this.stage.pos}, not ${saved}`);
+    return out;
+  }
+
   /** Forget the cached context (the next call recomputes from position 0), e.g. to time runs from cold. */
   reset(): void {
     this.stage.rollback(0);
@@ -78,4 +117,10 @@ export class DraftModel {
   dispose(): void {
     this.stage.dispose();
   }
+}
+
+function argmaxRow(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
 }

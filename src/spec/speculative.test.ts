@@ -160,6 +160,36 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     coordinator.dispose();
   }, 60_000);
 
+  it('hedges (alternatives verified in a branch beside the main line): greedy stays exact, hits are used, no stale state', async () => {
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 3);
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const spec = new SpeculativeDecoder(coordinator, draft);
+    const prompt = [5, 17, 99, 3, 250, 41];
+    const want = await targetAlone(model, prompt, 32);
+    let sent = 0, hits = 0, hedgeTokens = 0;
+    // A forced corruption makes the draft's own choice the alternative: the hedge that should win there.
+    for (const [gamma, maxInFlight, hedges, corruptDraft] of [[3, 2, 1, (k: number) => k % 4 === 1], [2, 4, 3, (k: number) => k % 5 === 2], ['auto', 3, 2, undefined], [4, 1, 2, (k: number) => k % 3 === 0]] as const) {
+      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, hedges, corruptDraft, maxSeq });
+      expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight} hedges ${hedges}`).toEqual(want);
+      expect(r.stoppedBy).toBe('maxTokens');
+      sent += r.hedgesSent;
+      hits += r.hedgeHits;
+      hedgeTokens += r.hedgeTokens;
+    }
+    expect(sent, 'hedges went out while rounds were in flight').toBeGreaterThan(0);
+    expect(hits, 'some hedges held the target\'s token').toBeGreaterThan(0);
+    expect(hedgeTokens).toBeGreaterThanOrEqual(hits);
+    // Branches restored every stage's rows: the next turns see no trace of them.
+    const later = [5, 17, 99, 8, 8];
+    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
+    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, corruptDraft: (k) => k % 3 === 1, maxSeq });
+    expect(r.tokens).toEqual(await targetAlone(model, later, 12));
+    // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
+    const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, hedges: 2, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
+    expect(sampled.hedgesSent).toBe(0);
+    coordinator.dispose();
+  }, 60_000);
+
   it('a stop ends the turn after the round in flight with a prefix of the target\'s output', async () => {
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'));
     const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());

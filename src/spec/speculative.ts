@@ -36,6 +36,14 @@ export interface SpecOptions {
    * that holds only the draft is idle while it waits, and always drafts the whole next round ahead.
    */
   sharesCompute?: boolean;
+  /**
+   * Greedy parallel mode: most hedges in flight (default 0, none). A hedge is a short branch sent while the rounds
+   * are in flight and the draft would otherwise idle: at the drafted position most likely to be rejected, the
+   * draft's second choice plus a few tokens drafted after it. Every stage computes it beside the main line and
+   * restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in favour of that very
+   * token, the hedge's verified tokens are used at once instead of costing another round trip.
+   */
+  hedges?: number;
   /** Test hook: replace the k-th drafted token of the turn (0-based) by another, forcing a rejection there. */
   corruptDraft?: (k: number) => boolean;
   /** Positions the target's caches can hold (the plan's maxSeq). */
@@ -77,6 +85,10 @@ export interface SpecResult {
   /** Drafts made while a verification was in flight; drafts thrown away after a rejection. */
   draftedAhead: number;
   discarded: number;
+  /** Hedges sent, hedges whose alternative was the target's token, and the tokens they emitted. */
+  hedgesSent: number;
+  hedgeHits: number;
+  hedgeTokens: number;
   /** Rounds where the first drafted-ahead token was accepted in place of the target's own token. */
   usedAhead: number;
   /** Rounds sent while an earlier one was still in flight, and those of them dropped after a rejection. */
@@ -89,7 +101,17 @@ export interface SpecResult {
   gammas: number[];
 }
 
-interface Drafted { token: number; q?: Float64Array }
+/** A drafted token; greedy with hedging also keeps the draft's second choice and its share of the top two. */
+interface Drafted { token: number; q?: Float64Array; alt?: number; altShare?: number }
+
+/** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
+interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> }
+
+/** A hedge worth less than this (chance its position is reached, rejected, and won by the alternative) is not sent. */
+const MIN_HEDGE_VALUE = 0.03;
+/** Longest continuation drafted after a hedge's alternative, and the share of a round trip that drafting may take. */
+const MAX_HEDGE_DRAFTS = 8;
+const HEDGE_DRAFT_SHARE = 0.15;
 
 interface Round {
   gamma: number;
@@ -135,7 +157,8 @@ export class SpeculativeDecoder {
     while (targetPos < history.length && targetPos < ids.length - 1 && history[targetPos] === ids[targetPos]) targetPos++;
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
-    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, gammas: [] as number[] };
+    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, gammas: [] as number[] };
+    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? 0)) : 0;
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
     const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;
@@ -147,6 +170,12 @@ export class SpeculativeDecoder {
         let best = 0;
         for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
         d = { token: best };
+        if (maxHedges > 0) {
+          let second = best === 0 ? 1 : 0;
+          for (let i = 0; i < V; i++) if (i !== best && logits[i] > logits[second]) second = i;
+          d.alt = second;
+          d.altShare = 1 / (1 + Math.exp(logits[best] - logits[second]));
+        }
       } else {
         const q = samplingProbs(logits, sampling.temperature, sampling.topP);
         d = { token: sampleFrom(q, rand), q };
@@ -154,7 +183,8 @@ export class SpeculativeDecoder {
       if (opts.corruptDraft?.(draftIndex)) {
         // A token the draft did not propose: as a proposal from a point mass it stays exact under the sampling rule.
         const token = (d.token + 1) % V;
-        d = greedy ? { token } : { token, q: oneHot(V, token) };
+        // The draft's own choice is then the natural alternative to hedge.
+        d = greedy ? (maxHedges > 0 ? { token, alt: d.token, altShare: 0.5 } : { token }) : { token, q: oneHot(V, token) };
       }
       draftIndex++;
       drafts.push(d);
@@ -216,6 +246,48 @@ export class SpeculativeDecoder {
       inflight.push(round);
     };
 
+    /** Hedges in flight, and the absolute positions already hedged since the last rejection. */
+    let hedges: Hedge[] = [];
+    const hedged = new Set<number>();
+    /** The drafted position most worth hedging now: reached and rejected in favour of its alternative, likely. */
+    const hedgeTarget = (): number => {
+      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0) return -1;
+      let best = -1, bestValue = MIN_HEDGE_VALUE, reach = 1;
+      // drafts[k] for k <= covered() follows positions every sent round already holds.
+      for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
+        const d = drafts[k];
+        const value = reach * (d.altShare ?? 0);
+        const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
+        if (d.alt !== undefined && fits && !hedged.has(ctx.length + k) && value > bestValue) { best = k; bestValue = value; }
+        reach *= control.alpha;
+      }
+      return best;
+    };
+    const launchHedge = async (k: number): Promise<void> => {
+      const pos = ctx.length + k;
+      hedged.add(pos);
+      const alt = drafts[k].alt!;
+      // Drafting after the alternative holds up the main line's replies, so it takes a small share of a round trip.
+      const rtt = control.costs().roundTripMs(Math.max(1, fixedGamma ?? control.gamma) + 1);
+      const room = Math.min(MAX_HEDGE_DRAFTS, fixedGamma ?? control.gamma, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
+      const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
+      const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
+      const tokens = [alt, ...more];
+      const promise = this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true });
+      promise.catch(() => undefined);
+      hedges.push({ pos, tokens, promise });
+      stats.hedgesSent++;
+    };
+    /** Hedges that can no longer be used still run through the stages: awaited before the turn returns. */
+    const dropHedges = (keep: (h: Hedge) => boolean): void => {
+      const kept: Hedge[] = [];
+      for (const h of hedges) {
+        if (keep(h)) kept.push(h);
+        else abandoned.push(h.promise.catch(() => undefined));
+      }
+      hedges = kept;
+    };
+
     const resolveOldest = async (): Promise<void> => {
       const round = inflight[0];
       const res: VerifyResult = await round.promise;
@@ -224,6 +296,7 @@ export class SpeculativeDecoder {
       stats.rounds++;
       stats.gammas.push(gamma);
       stats.drafted += gamma;
+      const ctxBefore = ctx.length; // drafts[i] sits at absolute position ctxBefore + i
       // Row i is the target's prediction after ctx's last token (i = 0) or after sent draft i - 1.
       let accepted = 0, emitted = 0, lastAccepted = true;
       for (let i = 0; i <= gamma && stoppedBy === null; i++) {
@@ -244,14 +317,33 @@ export class SpeculativeDecoder {
       // A rejection among the sent drafts (not an early stop on eos or max tokens, nor a rejected candidate).
       const rejected = !lastAccepted && emitted - 1 < gamma;
       if (rejected) stats.rejections++;
-      if (lastAccepted && emitted === gamma + 1) drafts = drafts.slice(emitted); // the next round in flight starts here
-      else {
+      // A hedge on the rejected position whose alternative is the target's token: its verified tokens follow now.
+      const rejectedPos = ctxBefore + emitted - 1;
+      const hit = !lastAccepted && stoppedBy === null ? hedges.find((h) => h.pos === rejectedPos && h.tokens[0] === ctx[rejectedPos]) : undefined;
+      if (hit) {
+        const hres = await hit.promise;
+        stats.hedgeHits++;
+        // Row r is the target's token after hit.tokens[r]: it confirms the hedge's next draft, or corrects it.
+        for (let r = 0; r < hit.tokens.length && stoppedBy === null; r++) {
+          emit(hres.tokens[r]);
+          emitted++;
+          stats.hedgeTokens++;
+          if (hres.tokens[r] !== hit.tokens[r + 1]) break;
+        }
+      }
+      if (lastAccepted && emitted === gamma + 1) {
+        drafts = drafts.slice(emitted); // the next round in flight starts here
+        dropHedges((h) => h.pos >= ctx.length);
+      } else {
         // A rejection (or a stop) discards every speculative token past it, and the rounds sent on top of them.
         stats.discarded += Math.max(0, drafts.length - emitted);
         drafts = [];
         for (const r of inflight.splice(0)) { stats.staleRounds++; abandoned.push(r.promise.catch(() => undefined)); }
+        dropHedges(() => false);
+        hedged.clear();
       }
-      targetPos = ctx.length - 1;
+      // After a hedge, the stages hold the main line from its position on: the next round recomputes from there.
+      targetPos = hit ? hit.pos : ctx.length - 1;
       const steps = this.draft.tokenSteps - stepsMark, stepMs = this.draft.tokenStepMs - stepMsMark;
       stepsMark = this.draft.tokenSteps;
       stepMsMark = this.draft.tokenStepMs;
@@ -282,12 +374,16 @@ export class SpeculativeDecoder {
           continue;
         }
         if (inflight.length === 0) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
+        // Nothing left to draft on the main line: hedge the position most likely to be rejected, or wait.
+        const k = hedgeTarget();
+        if (k >= 0) { await launchHedge(k); await yieldToEvents(); continue; }
         await resolveOldest();
       }
     } finally {
       // Rounds sent on top of the last one (stale) still run through the stages: let them finish, so the next turn
       // finds the stages idle. Their results are not used.
       for (const r of inflight.splice(0)) abandoned.push(r.promise.catch(() => undefined));
+      dropHedges(() => false);
     }
     const elapsedMs = performance.now() - t0;
     await Promise.all(abandoned);

@@ -3,7 +3,7 @@
 // (wasmGemm.ts); every other op is the same JavaScript either way.
 import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
-import { numel } from '../types.ts';
+import { checkKvCopy, numel } from '../types.ts';
 import { decodeToF32 } from './dtype.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
 import type { HeapBlock, HeapKind } from './wasmGemm.ts';
@@ -145,6 +145,14 @@ export class CpuBackend implements Backend {
 
   createKvCache(maxSeq: number, kvDim: number): KvCache {
     return new CpuKvCache(maxSeq, kvDim);
+  }
+
+  copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
+    const a = src as CpuKvCache, b = dst as CpuKvCache;
+    checkKvCopy(a, srcRow, b, dstRow, rows);
+    const n = rows * a.kvDim;
+    b.k.set(a.k.subarray(srcRow * a.kvDim, srcRow * a.kvDim + n), dstRow * b.kvDim);
+    b.v.set(a.v.subarray(srcRow * a.kvDim, srcRow * a.kvDim + n), dstRow * b.kvDim);
   }
 
   free(t: Tensor | KvCache): void {

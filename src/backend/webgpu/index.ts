@@ -1,7 +1,7 @@
 // The WebGPU Backend: weights stay in their file dtype (split by rows across bindings when too big), activations
 // are pooled f32 buffers, and every op since the last read goes into one command encoder and one submit.
 import { ShoalError, errorMessage } from '../../errors.ts';
-import { numel } from '../types.ts';
+import { checkKvCopy, numel } from '../types.ts';
 import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
 import { requestGpuContext } from './device.ts';
 import type { GpuContext } from './device.ts';
@@ -227,8 +227,19 @@ class WebGpuBackendImpl implements WebGpuBackend {
     if (bytes > this.ctx.maxBindingBytes) {
       throw new ShoalError('ERR_DOES_NOT_FIT', `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ${this.ctx.maxBindingBytes} bytes: use a shorter context`);
     }
-    const buffer = this.device.createBuffer({ label: 'kv-cache', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    const buffer = this.device.createBuffer({ label: 'kv-cache', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     return new GpuKvCache(maxSeq, kvDim, buffer);
+  }
+
+  copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
+    this.live();
+    const a = this.cache(src, 'copyKvRows source'), b = this.cache(dst, 'copyKvRows target');
+    checkKvCopy(a, srcRow, b, dstRow, rows);
+    if (rows === 0) return;
+    const row = a.kvDim * 4, size = rows * row;
+    // K occupies the first maxSeq rows of a cache's buffer, V the next maxSeq.
+    this.rec.copy(a.buffer, srcRow * row, b.buffer, dstRow * row, size);
+    this.rec.copy(a.buffer, (a.maxSeq + srcRow) * row, b.buffer, (b.maxSeq + dstRow) * row, size);
   }
 
   free(t: Tensor | KvCache): void {

@@ -21,6 +21,8 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   parallel: boolean;
   /** Parallel: most verification rounds in flight at once (see SpecOptions.maxInFlight for the defaults). */
   maxInFlight?: number;
+  /** Greedy parallel mode: most hedges in flight (see SpecOptions.hedges). */
+  hedges?: number;
   /** Tests: corrupt every n-th drafted token (forces rejections). */
   corruptEvery?: number;
 }
@@ -70,7 +72,7 @@ export class SpecSession {
       this.abort = new AbortController();
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
-        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight,
+        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight, hedges: opts.hedges,
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         // A tab holding only the draft (and the coordinator) is idle while a round is verified.
         sharesCompute: this.session.runner.range !== null,

@@ -71,6 +71,9 @@ export interface RoundReport {
   inFlight: number;
   /** Parallel: the most rounds that will be kept in flight next (the controller's proposal under 'auto'). */
   nextInFlight: number;
+  /** Tokens a hedge gave after this round's rejection (0: none held the target's token), and the wait for its reply. */
+  hedgeTokens: number;
+  hedgeWaitMs: number;
 }
 
 export interface SpecResult {
@@ -109,9 +112,12 @@ interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> 
 
 /** A hedge worth less than this (chance its position is reached, rejected, and won by the alternative) is not sent. */
 const MIN_HEDGE_VALUE = 0.03;
-/** Longest continuation drafted after a hedge's alternative, and the share of a round trip that drafting may take. */
+/**
+ * Longest continuation drafted after a hedge's alternative, and the share of a round trip that drafting may take
+ * (it holds up the main line: a slow draft hedges with the alternative alone, which costs it no draft step).
+ */
 const MAX_HEDGE_DRAFTS = 8;
-const HEDGE_DRAFT_SHARE = 0.15;
+const HEDGE_DRAFT_SHARE = 0.05;
 
 interface Round {
   gamma: number;
@@ -267,9 +273,8 @@ export class SpeculativeDecoder {
       const pos = ctx.length + k;
       hedged.add(pos);
       const alt = drafts[k].alt!;
-      // Drafting after the alternative holds up the main line's replies, so it takes a small share of a round trip.
       const rtt = control.costs().roundTripMs(Math.max(1, fixedGamma ?? control.gamma) + 1);
-      const room = Math.min(MAX_HEDGE_DRAFTS, fixedGamma ?? control.gamma, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
+      const room = Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
       const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
       const tokens = [alt, ...more];
@@ -320,14 +325,18 @@ export class SpeculativeDecoder {
       // A hedge on the rejected position whose alternative is the target's token: its verified tokens follow now.
       const rejectedPos = ctxBefore + emitted - 1;
       const hit = !lastAccepted && stoppedBy === null ? hedges.find((h) => h.pos === rejectedPos && h.tokens[0] === ctx[rejectedPos]) : undefined;
+      let hedgeTokens = 0, hedgeWaitMs = 0;
       if (hit) {
+        const tWait = performance.now();
         const hres = await hit.promise;
+        hedgeWaitMs = performance.now() - tWait;
         stats.hedgeHits++;
         // Row r is the target's token after hit.tokens[r]: it confirms the hedge's next draft, or corrects it.
         for (let r = 0; r < hit.tokens.length && stoppedBy === null; r++) {
           emit(hres.tokens[r]);
           emitted++;
           stats.hedgeTokens++;
+          hedgeTokens++;
           if (hres.tokens[r] !== hit.tokens[r + 1]) break;
         }
       }
@@ -349,7 +358,7 @@ export class SpeculativeDecoder {
       stepMsMark = this.draft.tokenStepMs;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength, draftMsPerToken: steps > 0 ? stepMs / steps : undefined });
       const elapsed = performance.now() - t0;
-      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit() });
+      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit(), hedgeTokens, hedgeWaitMs });
     };
 
     try {
@@ -361,6 +370,10 @@ export class SpeculativeDecoder {
           launch(gamma);
         }
         if (inflight[0]?.settled) { await resolveOldest(); continue; }
+        // Hedge the likeliest rejection among the positions sent, before drafting further ahead: sent right behind
+        // its round, it reaches every stage (and comes back) just after it.
+        const k = hedgeTarget();
+        if (k >= 0) { await launchHedge(k); await yieldToEvents(); continue; }
         // Draft: the first round's tokens (the pipeline waits), or ahead while rounds are in flight (parallel only):
         // the next round's candidate and tokens, or only the candidate when drafting ahead is not allowed.
         const gamma = nextGamma();
@@ -374,9 +387,6 @@ export class SpeculativeDecoder {
           continue;
         }
         if (inflight.length === 0) throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
-        // Nothing left to draft on the main line: hedge the position most likely to be rejected, or wait.
-        const k = hedgeTarget();
-        if (k >= 0) { await launchHedge(k); await yieldToEvents(); continue; }
         await resolveOldest();
       }
     } finally {

@@ -51,12 +51,12 @@ async function openMesh(browser: Browser): Promise<{ pages: Page[]; ids: string[
   return { pages, ids, close: async () => { await ctxA.close(); await ctxB.close(); } };
 }
 
-interface SpecOut { tokens: number[]; drafted: number; accepted: number; rounds: number; gammas: number[]; draftedAhead: number }
+interface SpecOut { tokens: number[]; drafted: number; accepted: number; rounds: number; gammas: number[]; draftedAhead: number; hedgesSent: number; hedgeHits: number }
 
 function speculate(page: Page, model: string, ids: number[], opts: SpecTurnOptions): Promise<SpecOut> {
   return page.evaluate(async ({ model, ids, opts }) => {
     const r = await (window as unknown as Win).shoalSpec.generateIds(model, ids, opts);
-    return { tokens: r.tokens, drafted: r.drafted, accepted: r.accepted, rounds: r.rounds, gammas: r.gammas, draftedAhead: r.draftedAhead };
+    return { tokens: r.tokens, drafted: r.drafted, accepted: r.accepted, rounds: r.rounds, gammas: r.gammas, draftedAhead: r.draftedAhead, hedgesSent: r.hedgesSent, hedgeHits: r.hedgeHits };
   }, { model, ids, opts });
 }
 
@@ -77,15 +77,18 @@ test.describe('speculative decoding over 3 tabs', () => {
         const cases = (JSON.parse(readFileSync(resolve(FIXTURES, name, 'expected.json'), 'utf8')) as { cases: FixtureCase[] }).cases;
         const L = (JSON.parse(readFileSync(resolve(FIXTURES, name, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
         const stages = chain(mesh.ids, L);
-        let rejected = 0;
-        for (const [gamma, parallel, corruptEvery] of [[1, false, undefined], [3, true, 3], [6, true, undefined], ['auto', true, 4]] as const) {
+        let rejected = 0, hedges = 0;
+        // The third entry hedges (alternatives verified in a branch of every stage's cache, then restored).
+        for (const [gamma, parallel, corruptEvery, hedgeCap] of [[1, false, undefined, 0], [3, true, 3, 0], [4, true, 3, 2], [6, true, undefined, 0], ['auto', true, 4, 0]] as const) {
           for (const [i, c] of cases.entries()) {
-            const r = await speculate(mesh.pages[0], `/fixtures/${name}/`, c.input_ids, { maxTokens: c.greedy.length, strategy: 'even', stages, draft: { layers: 1 }, gamma, parallel, corruptEvery });
-            expect(r.tokens, `${name} case ${i} gamma ${gamma} parallel ${parallel}`).toEqual(c.greedy);
+            const r = await speculate(mesh.pages[0], `/fixtures/${name}/`, c.input_ids, { maxTokens: c.greedy.length, strategy: 'even', stages, draft: { layers: 1 }, gamma, parallel, corruptEvery, hedges: hedgeCap });
+            expect(r.tokens, `${name} case ${i} gamma ${gamma} parallel ${parallel} hedges ${hedgeCap}`).toEqual(c.greedy);
             if (corruptEvery) rejected += r.drafted - r.accepted;
+            hedges += r.hedgesSent;
           }
         }
         expect(rejected, 'forced corruptions were rejected').toBeGreaterThan(0);
+        expect(hedges, 'hedges went out').toBeGreaterThan(0);
       }
     } finally {
       await mesh.close();
@@ -104,9 +107,9 @@ test.describe('speculative decoding over 3 tabs', () => {
       const stages = chain(mesh.ids, model.spec.nLayers);
       const target = `/models/${PAIR.target}/`, draft = { url: `/models/${PAIR.draft}/` };
       let accepted = 0, drafted = 0;
-      for (const [gamma, parallel, corruptEvery] of [[2, false, undefined], [4, true, undefined], [8, true, 5], ['auto', true, undefined]] as const) {
-        const r = await speculate(mesh.pages[0], target, prompt, { maxTokens: steps, strategy: 'csgo', stages, draft, gamma, parallel, corruptEvery });
-        expect(r.tokens, `gamma ${gamma} parallel ${parallel} corrupt ${corruptEvery}`).toEqual(want);
+      for (const [gamma, parallel, corruptEvery, hedges] of [[2, false, undefined, 0], [4, true, undefined, 0], [8, true, 5, 0], [3, true, 2, 3], ['auto', true, undefined, 0]] as const) {
+        const r = await speculate(mesh.pages[0], target, prompt, { maxTokens: steps, strategy: 'csgo', stages, draft, gamma, parallel, corruptEvery, hedges });
+        expect(r.tokens, `gamma ${gamma} parallel ${parallel} corrupt ${corruptEvery} hedges ${hedges}`).toEqual(want);
         if (!corruptEvery) { accepted += r.accepted; drafted += r.drafted; }
       }
       expect(accepted / drafted, 'the 0.05-strength draft mostly agrees with the target').toBeGreaterThan(0.5);

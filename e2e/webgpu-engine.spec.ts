@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { openReady, startEngineServer } from '../scripts/webgpu-runner.ts';
 import type { EngineServer } from '../scripts/webgpu-runner.ts';
 import { makeModel } from '../scripts/make-model.ts';
-import type { PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
+import type { PageBranchArgs, PageBranchReply, PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
 import { allClose } from '../src/testing/allClose.ts';
 import type { FixtureCase } from '../src/testing/allClose.ts';
 import { fixtureCases } from '../src/testing/fixturesNode.ts';
@@ -80,6 +80,16 @@ for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
     const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all', maxBindingBytesOverride: 4096 });
     expectLogitsClose(r.logits, c.logits, `${fixture} split bindings`);
     expect(r.generated).toEqual(c.greedy);
+  });
+
+  test(`${fixture}: a stage branch computes its own path and gives the main line back untouched`, async () => {
+    const c = cases[cases.length - 1];
+    const n = c.input_ids.length, at = 3;
+    const alt = [5, 6, 7, 8, 9, 10].slice(0, n - at); // longer than what the main line holds past `at`
+    const reply = await page.evaluate((a) => (window as unknown as { shoalBranch: (x: PageBranchArgs) => Promise<PageBranchReply> }).shoalBranch(a), { model, ids: c.input_ids, at, alt });
+    if (!reply.ok) throw new Error(reply.message);
+    expectLogitsClose(reply.branch, reply.pathRef, `${fixture} branch vs its path from scratch`);
+    expectLogitsClose(reply.main, c.logits.slice(n - 2), `${fixture} main line after a branch`);
   });
 
   test(`${fixture}: decode with the KV cache equals a full recompute`, async () => {

@@ -8,7 +8,7 @@ import type { OpShape } from './webgpu-kernel-bench.ts';
 import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import { errorMessage } from '../../src/errors.ts';
-import { parseStages, runInfer } from '../../src/model/infer.ts';
+import { loadStages, parseStages, runChain, runInfer } from '../../src/model/infer.ts';
 import type { InferResult } from '../../src/model/infer.ts';
 import type { LogitsMode } from '../../src/model/stage.ts';
 import { httpModelFiles, openModel } from '../../src/weights/model.ts';
@@ -59,9 +59,42 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
   }
 }
 
+export interface PageBranchArgs { model: string; ids: number[]; at: number; alt: number[] }
+export type PageBranchReply = { ok: true; branch: number[][]; pathRef: number[][]; main: number[][] } | { ok: false; message: string };
+
+/**
+ * A stage branch on WebGPU (speculative hedges): prefill all but the last two ids, branch at `at` with `alt`, end
+ * the branch, then run the last two ids. Returns the branch's logits, the same path's logits on a fresh WebGPU
+ * stage (no branch), and the main line's last two rows (which must match the fixtures as if no branch ran).
+ */
+async function shoalBranch(args: PageBranchArgs): Promise<PageBranchReply> {
+  const backend = (await createBestBackend({ device: (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined) })).backend;
+  try {
+    if (backend.name !== 'webgpu') throw new Error('no WebGPU here');
+    const model = await openModel(httpModelFiles(args.model));
+    const V = model.spec.vocabSize, L = model.spec.nLayers, n = args.ids.length;
+    const ranges = [{ start: 0, end: 1 }, { start: 1, end: L }];
+    const rows = (x: Float32Array) => Array.from({ length: x.length / V }, (_, r) => Array.from(x.subarray(r * V, (r + 1) * V)));
+    const stages = await loadStages(model, backend, ranges, 64);
+    await runChain(stages, Int32Array.from(args.ids.slice(0, n - 2)), { logits: 'none', argmax: false });
+    for (const s of stages) await s.beginBranch(args.at, args.alt.length);
+    const branch = (await runChain(stages, Int32Array.from(args.alt), { logits: 'all', argmax: false })).logits!;
+    for (const s of stages) await s.endBranch();
+    const main = (await runChain(stages, Int32Array.from(args.ids.slice(n - 2)), { logits: 'all', argmax: false })).logits!;
+    const fresh = await loadStages(model, backend, ranges, 64);
+    const path = (await runChain(fresh, Int32Array.from([...args.ids.slice(0, args.at), ...args.alt]), { logits: 'all', argmax: false })).logits!;
+    return { ok: true, branch: rows(branch), pathRef: rows(path.subarray(args.at * V)), main: rows(main) };
+  } catch (e) {
+    return { ok: false, message: errorMessage(e) };
+  } finally {
+    backend.destroy();
+  }
+}
+
 async function shoalKernelBench(shape: OpShape, gemvKind?: GemvKind): Promise<Record<string, number>> {
   return kernelBench(shape, (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined), gemvKind);
 }
 
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
 (window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;
+(window as unknown as { shoalBranch: typeof shoalBranch }).shoalBranch = shoalBranch;

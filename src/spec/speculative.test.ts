@@ -161,7 +161,8 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
   }, 60_000);
 
   it('hedges (alternatives verified in a branch beside the main line): greedy stays exact, hits are used, no stale state', async () => {
-    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 3);
+    // A 10 ms link: a hedge's drafts may take 5% of a round trip, and it needs room for two (MIN_HEDGE_DRAFTS).
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 10);
     const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
     const spec = new SpeculativeDecoder(coordinator, draft);
     const prompt = [5, 17, 99, 3, 250, 41];

@@ -37,7 +37,8 @@ export interface SpecOptions {
    */
   sharesCompute?: boolean;
   /**
-   * Greedy parallel mode: most hedges in flight (default 0, none). A hedge is a short branch sent while the rounds
+   * Greedy parallel mode: most hedges in flight (default 2 in a tab that holds only the draft, 0 in a tab that also
+   * runs a stage, whose compute hedging would take). A hedge is a short branch sent while the rounds
    * are in flight and the draft would otherwise idle: at the drafted position most likely to be rejected, the
    * draft's second choice plus a few tokens drafted after it. Every stage computes it beside the main line and
    * restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in favour of that very
@@ -112,11 +113,15 @@ interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> 
 
 /** A hedge worth less than this (chance its position is reached, rejected, and won by the alternative) is not sent. */
 const MIN_HEDGE_VALUE = 0.03;
+const DEFAULT_HEDGES = 2;
 /**
- * Longest continuation drafted after a hedge's alternative, and the share of a round trip that drafting may take
- * (it holds up the main line: a slow draft hedges with the alternative alone, which costs it no draft step).
+ * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
+ * each stage about as much as a main-line row on the CPU engine), and within a share of a round trip of draft time
+ * (drafting them holds up the main line). Below MIN a hit gains too little for the stages' compute: no hedge (a slow
+ * draft does not hedge).
  */
-const MAX_HEDGE_DRAFTS = 8;
+const MAX_HEDGE_DRAFTS = 4;
+const MIN_HEDGE_DRAFTS = 2;
 const HEDGE_DRAFT_SHARE = 0.05;
 
 interface Round {
@@ -164,7 +169,7 @@ export class SpeculativeDecoder {
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
     const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, gammas: [] as number[] };
-    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? 0)) : 0;
+    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? (sharesCompute ? 0 : DEFAULT_HEDGES))) : 0;
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
     const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;
@@ -257,7 +262,7 @@ export class SpeculativeDecoder {
     const hedged = new Set<number>();
     /** The drafted position most worth hedging now: reached and rejected in favour of its alternative, likely. */
     const hedgeTarget = (): number => {
-      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0) return -1;
+      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0 || hedgeDrafts() < MIN_HEDGE_DRAFTS) return -1;
       let best = -1, bestValue = MIN_HEDGE_VALUE, reach = 1;
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
@@ -269,12 +274,16 @@ export class SpeculativeDecoder {
       }
       return best;
     };
+    /** Drafts a hedge may carry after its alternative now (see MAX_HEDGE_DRAFTS). */
+    const hedgeDrafts = (): number => {
+      const rtt = control.costs().roundTripMs(Math.max(1, fixedGamma ?? control.gamma) + 1);
+      return Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)));
+    };
     const launchHedge = async (k: number): Promise<void> => {
       const pos = ctx.length + k;
       hedged.add(pos);
       const alt = drafts[k].alt!;
-      const rtt = control.costs().roundTripMs(Math.max(1, fixedGamma ?? control.gamma) + 1);
-      const room = Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
+      const room = Math.min(hedgeDrafts(), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
       const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
       const tokens = [alt, ...more];

@@ -267,37 +267,85 @@ export class CpuBackend implements Backend {
     this.dispatches++;
     const { nHeads, nKvHeads, headDim } = shape;
     const c = cache as CpuKvCache;
+    const K = c.k, V = c.v;
     const qd = f32(q);
     const T = (q as CpuTensor).rows;
     const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
     const group = nHeads / nKvHeads;
     const scale = 1 / Math.sqrt(headDim);
     const out = new Float32Array(T * qDim);
-    const scores = new Float32Array(pos0 + T);
+    // Scores for every head of a KV group (heads go in pairs below, so each key and value element loaded serves two).
+    const scores = new Float32Array(group * (pos0 + T));
+    const d4 = headDim & ~3;
     for (let t = 0; t < T; t++) {
       const nCtx = pos0 + t + 1; // causal: positions 0..pos0+t
-      for (let h = 0; h < nHeads; h++) {
-        const kvh = Math.floor(h / group);
-        const qo = t * qDim + h * headDim;
-        let max = -Infinity;
-        for (let p = 0; p < nCtx; p++) {
-          const ko = p * kvDim + kvh * headDim;
-          let s = 0;
-          for (let i = 0; i < headDim; i++) s += qd[qo + i] * c.k[ko + i];
-          s *= scale;
-          scores[p] = s;
-          if (s > max) max = s;
+      for (let g = 0; g < nKvHeads; g++) {
+        const h0 = g * group, kvo = g * headDim;
+        let j = 0;
+        // Two heads at a time: each key element loaded once serves both dot products.
+        for (; j + 1 < group; j += 2) {
+          const qa = t * qDim + (h0 + j) * headDim, qb = qa + headDim, sa = j * nCtx, sb = sa + nCtx;
+          for (let p = 0; p < nCtx; p++) {
+            const ko = p * kvDim + kvo;
+            let a0 = 0, a1 = 0, b0 = 0, b1 = 0, i = 0;
+            for (; i < d4; i += 4) {
+              const k0 = K[ko + i], k1 = K[ko + i + 1], k2 = K[ko + i + 2], k3 = K[ko + i + 3];
+              a0 += qd[qa + i] * k0 + qd[qa + i + 2] * k2;
+              a1 += qd[qa + i + 1] * k1 + qd[qa + i + 3] * k3;
+              b0 += qd[qb + i] * k0 + qd[qb + i + 2] * k2;
+              b1 += qd[qb + i + 1] * k1 + qd[qb + i + 3] * k3;
+            }
+            for (; i < headDim; i++) { a0 += qd[qa + i] * K[ko + i]; b0 += qd[qb + i] * K[ko + i]; }
+            scores[sa + p] = (a0 + a1) * scale;
+            scores[sb + p] = (b0 + b1) * scale;
+          }
         }
-        let sum = 0;
-        for (let p = 0; p < nCtx; p++) {
-          scores[p] = Math.exp(scores[p] - max);
-          sum += scores[p];
+        for (; j < group; j++) {
+          const qo = t * qDim + (h0 + j) * headDim, so = j * nCtx;
+          for (let p = 0; p < nCtx; p++) {
+            const ko = p * kvDim + kvo;
+            let s0 = 0, s1 = 0, i = 0;
+            for (; i < d4; i += 4) {
+              s0 += qd[qo + i] * K[ko + i] + qd[qo + i + 2] * K[ko + i + 2];
+              s1 += qd[qo + i + 1] * K[ko + i + 1] + qd[qo + i + 3] * K[ko + i + 3];
+            }
+            for (; i < headDim; i++) s0 += qd[qo + i] * K[ko + i];
+            scores[so + p] = (s0 + s1) * scale;
+          }
         }
-        const oo = t * qDim + h * headDim;
-        for (let p = 0; p < nCtx; p++) {
-          const wgt = scores[p] / sum;
-          const vo = p * kvDim + kvh * headDim;
-          for (let i = 0; i < headDim; i++) out[oo + i] += wgt * c.v[vo + i];
+        for (let j = 0; j < group; j++) {
+          const so = j * nCtx;
+          let max = -Infinity;
+          for (let p = 0; p < nCtx; p++) if (scores[so + p] > max) max = scores[so + p];
+          let sum = 0;
+          for (let p = 0; p < nCtx; p++) {
+            const e = Math.exp(scores[so + p] - max);
+            scores[so + p] = e;
+            sum += e;
+          }
+          const inv = 1 / sum;
+          for (let p = 0; p < nCtx; p++) scores[so + p] *= inv;
+        }
+        let jv = 0;
+        for (; jv + 1 < group; jv += 2) {
+          const oa = t * qDim + (h0 + jv) * headDim, ob = oa + headDim, sa = jv * nCtx, sb = sa + nCtx;
+          for (let p = 0; p < nCtx; p++) {
+            const wa = scores[sa + p], wb = scores[sb + p];
+            const vo = p * kvDim + kvo;
+            for (let i = 0; i < headDim; i++) {
+              const v = V[vo + i];
+              out[oa + i] += wa * v;
+              out[ob + i] += wb * v;
+            }
+          }
+        }
+        for (; jv < group; jv++) {
+          const oo = t * qDim + (h0 + jv) * headDim, so = jv * nCtx;
+          for (let p = 0; p < nCtx; p++) {
+            const wgt = scores[so + p];
+            const vo = p * kvDim + kvo;
+            for (let i = 0; i < headDim; i++) out[oo + i] += wgt * V[vo + i];
+          }
         }
       }
     }

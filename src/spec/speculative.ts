@@ -10,6 +10,7 @@ import { acceptGreedy, acceptSampled, samplingProbs } from './acceptance.ts';
 import type { Decision } from './acceptance.ts';
 import type { DraftModel } from './draft.ts';
 import { DraftLengthController } from './draftLength.ts';
+import { HedgeCalibrator, hedgePays } from './hedge.ts';
 
 export interface SpecOptions {
   maxTokens: number;
@@ -105,14 +106,15 @@ export interface SpecResult {
   gammas: number[];
 }
 
-/** A drafted token; greedy with hedging also keeps the draft's second choice and its share of the top two. */
-interface Drafted { token: number; q?: Float64Array; alt?: number; altShare?: number }
+/**
+ * A drafted token; greedy with hedging also keeps the draft's second choice, its share of the top two (the prior for
+ * the calibrator) and the top-two logit gap (what the calibrator learns from).
+ */
+interface Drafted { token: number; q?: Float64Array; alt?: number; altShare?: number; gap?: number }
 
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
 interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> }
 
-/** A hedge worth less than this (chance its position is reached, rejected, and won by the alternative) is not sent. */
-const MIN_HEDGE_VALUE = 0.03;
 const DEFAULT_HEDGES = 2;
 /**
  * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
@@ -185,7 +187,8 @@ export class SpeculativeDecoder {
           let second = best === 0 ? 1 : 0;
           for (let i = 0; i < V; i++) if (i !== best && logits[i] > logits[second]) second = i;
           d.alt = second;
-          d.altShare = 1 / (1 + Math.exp(logits[best] - logits[second]));
+          d.gap = logits[best] - logits[second];
+          d.altShare = 1 / (1 + Math.exp(d.gap));
         }
       } else {
         const q = samplingProbs(logits, sampling.temperature, sampling.topP);
@@ -195,7 +198,7 @@ export class SpeculativeDecoder {
         // A token the draft did not propose: as a proposal from a point mass it stays exact under the sampling rule.
         const token = (d.token + 1) % V;
         // The draft's own choice is then the natural alternative to hedge.
-        d = greedy ? (maxHedges > 0 ? { token, alt: d.token, altShare: 0.5 } : { token }) : { token, q: oneHot(V, token) };
+        d = greedy ? (maxHedges > 0 ? { token, alt: d.token, altShare: 0.5, gap: 0 } : { token }) : { token, q: oneHot(V, token) };
       }
       draftIndex++;
       drafts.push(d);
@@ -260,16 +263,25 @@ export class SpeculativeDecoder {
     /** Hedges in flight, and the absolute positions already hedged since the last rejection. */
     let hedges: Hedge[] = [];
     const hedged = new Set<number>();
-    /** The drafted position most worth hedging now: reached and rejected in favour of its alternative, likely. */
+    const calibrator = new HedgeCalibrator();
+    /**
+     * The drafted position most worth hedging now: the one most likely reached and then rejected in favour of its
+     * alternative, if that chance times a round trip beats the hedge's rows at the round trip's price per position.
+     */
     const hedgeTarget = (): number => {
-      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0 || hedgeDrafts() < MIN_HEDGE_DRAFTS) return -1;
-      let best = -1, bestValue = MIN_HEDGE_VALUE, reach = 1;
+      const L = hedgeDrafts();
+      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0 || L < MIN_HEDGE_DRAFTS) return -1;
+      const fit = control.roundTripModel();
+      const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
+      let best = -1, bestValue = 0, reach = 1;
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
         const d = drafts[k];
-        const value = reach * (d.altShare ?? 0);
-        const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
-        if (d.alt !== undefined && fits && !hedged.has(ctx.length + k) && value > bestValue) { best = k; bestValue = value; }
+        if (d.alt !== undefined && d.gap !== undefined) {
+          const value = reach * calibrator.altWins(d.gap, d.altShare ?? 0);
+          const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
+          if (fits && !hedged.has(ctx.length + k) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs)) { best = k; bestValue = value; }
+        }
         reach *= control.alpha;
       }
       return best;
@@ -320,6 +332,7 @@ export class SpeculativeDecoder {
         let decision: Decision;
         if (!cand) decision = { accepted: false, token: greedy ? res.tokens[i] : sampleFrom(p!, rand) };
         else decision = greedy ? acceptGreedy(cand.token, res.tokens[i]) : acceptSampled(cand.token, p!, cand.q!, rand);
+        if (cand?.gap !== undefined) calibrator.observe(cand.gap, !decision.accepted && decision.token === cand.alt);
         emit(decision.token);
         emitted++;
         lastAccepted = decision.accepted;

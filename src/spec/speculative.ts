@@ -38,8 +38,8 @@ export interface SpecOptions {
    */
   sharesCompute?: boolean;
   /**
-   * Greedy parallel mode: most hedges in flight (default 2 in a tab that holds only the draft, 0 in a tab that also
-   * runs a stage, whose compute hedging would take). A hedge is a short branch sent while the rounds
+   * Greedy parallel mode: most hedges in flight (default 0: on the 2-core bench machine they paid at 50 ms links,
+   * +12-16%, and cost up to 9% at 20 ms, where a hedge's stage compute is worth about what it saves). A hedge is a short branch sent while the rounds
    * are in flight and the draft would otherwise idle: at the drafted position most likely to be rejected, the
    * draft's second choice plus a few tokens drafted after it. Every stage computes it beside the main line and
    * restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in favour of that very
@@ -115,7 +115,6 @@ interface Drafted { token: number; q?: Float64Array; alt?: number; altShare?: nu
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
 interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> }
 
-const DEFAULT_HEDGES = 2;
 /**
  * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
  * each stage about as much as a main-line row on the CPU engine), and within a share of a round trip of draft time
@@ -171,7 +170,7 @@ export class SpeculativeDecoder {
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
     const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, gammas: [] as number[] };
-    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? (sharesCompute ? 0 : DEFAULT_HEDGES))) : 0;
+    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? 0)) : 0;
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
     const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;

@@ -11,8 +11,8 @@ import { h } from './dom.ts';
 
 export interface SpecPanel { el: HTMLElement; spec: SpecSession }
 
-/** Hedges in flight the panel starts with. */
-const DEFAULT_HEDGES = 2;
+/** Hedges in flight the panel starts with (off: they pay on long links only; see README, speculative decoding). */
+const DEFAULT_HEDGES = 0;
 
 export function mountSpecPanel(session: Session, backend: () => Promise<Backend>, defaults: { model?: string } = {}): SpecPanel {
   const spec = new SpecSession(session, backend, { afterCompute: payComputeDebt });

@@ -304,10 +304,6 @@ export class Stage {
     this.pos = b.pos;
   }
 
-  get inBranch(): boolean {
-    return this.branchState !== null;
-  }
-
   /** Forget every position from `pos` on (speculative decoding rejects drafted tokens this way). */
   rollback(pos: number): void {
     if (!(pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot roll back to ${pos} (at ${this.pos})`);

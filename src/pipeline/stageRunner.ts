@@ -235,11 +235,11 @@ export class StageRunner {
   private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags): Promise<void> {
     if (this.active !== a) return;
     const stage = await a.stage;
-    const rowsIn = stage.isFirst ? input.length : input.length / stage.spec.dim;
+    const rows = stage.isFirst ? input.length : input.length / stage.spec.dim;
     if (verify?.branch) {
       // An alternative continuation (speculative hedge): computed from pos0 on, then the main line's rows come back.
       if (pos0 > stage.pos) throw new Error(`a branch at ${pos0} starts past the ${stage.pos} positions this stage holds`);
-      await stage.beginBranch(pos0, rowsIn);
+      await stage.beginBranch(pos0, rows);
     } else {
       if (pos0 < stage.pos) stage.rollback(pos0);
       if (pos0 !== stage.pos) throw new Error(`stage holds ${stage.pos} positions but the step starts at ${pos0}; run from cold to rebuild the caches`);
@@ -269,7 +269,6 @@ export class StageRunner {
     }
     rec.add('compute', t0, t1, { tokenIndex: index });
     const planId = a.assign.planId;
-    const rows = stage.isFirst ? input.length : input.length / stage.spec.dim;
     if (!stage.isLast) {
       const next = a.assign.stages[a.index + 1];
       const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };

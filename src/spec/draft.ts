@@ -7,6 +7,7 @@ import type { ModelSpec } from '../model/config.ts';
 import { Stage } from '../model/stage.ts';
 import type { WeightProvider } from '../model/stage.ts';
 import { commonPrefixLength } from '../model/prefix.ts';
+import { argmax } from '../model/sampler.ts';
 
 export interface DraftOptions {
   /**
@@ -54,18 +55,24 @@ export class DraftModel {
     if (context.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'the draft needs at least one token of context');
     let common = commonPrefixLength(this.cached, context);
     if (common === context.length) common--; // one position must run to produce logits
-    const t0 = performance.now();
     this.stage.rollback(common);
     this.cached.length = common;
     const fresh = context.slice(common);
-    const out = await this.stage.forward(Int32Array.from(fresh), { logits: 'last' });
+    const logits = await this.step(fresh);
     this.cached.push(...fresh);
+    return logits;
+  }
+
+  /** Run `tokens` at the stage's position and return the last logits, with the timing (and slowdown) accounting. */
+  private async step(tokens: number[]): Promise<Float32Array> {
+    const t0 = performance.now();
+    const out = await this.stage.forward(Int32Array.from(tokens), { logits: 'last' });
     // The slowdown scales this step's own compute, not the other tasks (replies, acks) that ran while it yielded.
     if (this.afterCompute) await this.afterCompute(performance.now() - t0 - out.yieldedMs);
     const ms = performance.now() - t0;
     this.computeMs += ms;
-    this.positions += fresh.length;
-    if (fresh.length === 1) { this.tokenSteps++; this.tokenStepMs += ms; }
+    this.positions += tokens.length;
+    if (tokens.length === 1) { this.tokenSteps++; this.tokenStepMs += ms; }
     return out.logits!;
   }
 
@@ -78,33 +85,22 @@ export class DraftModel {
     if (prefix.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'a draft branch needs at least one token of context');
     const out: number[] = [];
     if (steps < 1) return out;
-    const common = commonPrefixLength(this.cached, prefix);
-    if (common < prefix.length) {
+    if (commonPrefixLength(this.cached, prefix) < prefix.length) {
       // The main line's cache does not reach the branch point: draft it on the main line (nothing to keep).
       let ctx = [...prefix, first];
-      for (let i = 0; i < steps; i++) { const t = argmaxRow(await this.nextLogits(ctx)); out.push(t); ctx = [...ctx, t]; }
+      for (let i = 0; i < steps; i++) { const t = argmax(await this.nextLogits(ctx)); out.push(t); ctx = [...ctx, t]; }
       return out;
     }
-    const saved = this.stage.pos;
     await this.stage.beginBranch(prefix.length, steps);
     try {
       let next = first;
       for (let i = 0; i < steps; i++) {
-        const t0 = performance.now();
-        const res = await this.stage.forward(Int32Array.of(next), { logits: 'last' });
-        if (this.afterCompute) await this.afterCompute(performance.now() - t0 - res.yieldedMs);
-        const ms = performance.now() - t0;
-        this.computeMs += ms;
-        this.positions++;
-        this.tokenSteps++;
-        this.tokenStepMs += ms;
-        next = argmaxRow(res.logits!);
+        next = argmax(await this.step([next]));
         out.push(next);
       }
     } finally {
       await this.stage.endBranch();
     }
-    if (this.stage.pos !== saved) throw new ShoalError('ERR_BACKEND', `internal: the draft's branch left it at ${this.stage.pos}, not ${saved}`);
     return out;
   }
 
@@ -117,10 +113,4 @@ export class DraftModel {
   dispose(): void {
     this.stage.dispose();
   }
-}
-
-function argmaxRow(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
 }

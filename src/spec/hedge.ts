@@ -12,6 +12,8 @@ const PRIOR_WEIGHT = 4;
 export class HedgeCalibrator {
   private gaps: number[] = [];
   private won: boolean[] = [];
+  /** The window sorted by gap, rebuilt on the first estimate after an observation (estimates run per draft step). */
+  private sorted: { gap: number; won: boolean }[] | null = null;
 
   /** A position the target judged: the draft's top-two logit gap there, and whether the second choice was its token. */
   observe(gap: number, altWon: boolean): void {
@@ -19,6 +21,7 @@ export class HedgeCalibrator {
     this.gaps.push(gap);
     this.won.push(altWon);
     if (this.gaps.length > WINDOW) { this.gaps.shift(); this.won.shift(); }
+    this.sorted = null;
   }
 
   get samples(): number {
@@ -32,9 +35,18 @@ export class HedgeCalibrator {
   altWins(gap: number, prior: number): number {
     const n = this.gaps.length;
     if (n === 0) return prior;
-    const order = this.gaps.map((g, i) => [Math.abs(g - gap), i] as const).sort((a, b) => a[0] - b[0]).slice(0, NEIGHBOURS);
-    const hits = order.reduce((s, [, i]) => s + (this.won[i] ? 1 : 0), 0);
-    return (hits + PRIOR_WEIGHT * prior) / (order.length + PRIOR_WEIGHT);
+    const sorted = (this.sorted ??= this.gaps.map((g, i) => ({ gap: g, won: this.won[i] })).sort((a, b) => a.gap - b.gap));
+    // Grow [lo, hi) around the insertion point of `gap`, always taking the nearer side.
+    let hi = 0, top = n;
+    while (hi < top) { const mid = (hi + top) >> 1; if (sorted[mid].gap < gap) hi = mid + 1; else top = mid; }
+    let lo = hi, hits = 0;
+    const k = Math.min(NEIGHBOURS, n);
+    for (let taken = 0; taken < k; taken++) {
+      const takeLow = hi >= n || (lo > 0 && gap - sorted[lo - 1].gap <= sorted[hi].gap - gap);
+      if (takeLow) lo--; else hi++;
+      if (sorted[takeLow ? lo : hi - 1].won) hits++;
+    }
+    return (hits + PRIOR_WEIGHT * prior) / (k + PRIOR_WEIGHT);
   }
 }
 

@@ -267,11 +267,12 @@ export class SpeculativeDecoder {
      * The drafted position most worth hedging now: the one most likely reached and then rejected in favour of its
      * alternative, if that chance times a round trip beats the hedge's rows at the round trip's price per position.
      */
-    const hedgeTarget = (): number => {
-      const L = hedgeDrafts();
-      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0 || L < MIN_HEDGE_DRAFTS) return -1;
+    const hedgeTarget = (): { k: number; drafts: number } | null => {
+      if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0) return null;
       const fit = control.roundTripModel();
       const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
+      const L = hedgeDrafts(rtt);
+      if (L < MIN_HEDGE_DRAFTS) return null;
       let best = -1, bestValue = 0, reach = 1;
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
@@ -283,18 +284,15 @@ export class SpeculativeDecoder {
         }
         reach *= control.alpha;
       }
-      return best;
+      return best >= 0 ? { k: best, drafts: L } : null;
     };
-    /** Drafts a hedge may carry after its alternative now (see MAX_HEDGE_DRAFTS). */
-    const hedgeDrafts = (): number => {
-      const rtt = control.costs().roundTripMs(Math.max(1, fixedGamma ?? control.gamma) + 1);
-      return Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rtt) / Math.max(0.01, control.draftMsPerToken)));
-    };
-    const launchHedge = async (k: number): Promise<void> => {
+    /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
+    const hedgeDrafts = (rttMs: number): number => Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rttMs) / Math.max(0.01, control.draftMsPerToken)));
+    const launchHedge = async ({ k, drafts: L }: { k: number; drafts: number }): Promise<void> => {
       const pos = ctx.length + k;
       hedged.add(pos);
       const alt = drafts[k].alt!;
-      const room = Math.min(hedgeDrafts(), maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
+      const room = Math.min(L, maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
       const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
       const tokens = [alt, ...more];
@@ -393,8 +391,8 @@ export class SpeculativeDecoder {
         if (inflight[0]?.settled) { await resolveOldest(); continue; }
         // Hedge the likeliest rejection among the positions sent, before drafting further ahead: sent right behind
         // its round, it reaches every stage (and comes back) just after it.
-        const k = hedgeTarget();
-        if (k >= 0) { await launchHedge(k); await yieldToEvents(); continue; }
+        const hedge = hedgeTarget();
+        if (hedge) { await launchHedge(hedge); await yieldToEvents(); continue; }
         // Draft: the first round's tokens (the pipeline waits), or ahead while rounds are in flight (parallel only):
         // the next round's candidate and tokens, or only the candidate when drafting ahead is not allowed.
         const gamma = nextGamma();

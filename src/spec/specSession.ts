@@ -6,6 +6,7 @@ import { ShoalError } from '../errors.ts';
 import type { Session, TurnOptions } from '../pipeline/session.ts';
 import { modelBaseUrl } from '../weights/model.ts';
 import { DraftModel } from './draft.ts';
+import { HedgeCalibrator } from './hedge.ts';
 import { SpeculativeDecoder } from './speculative.ts';
 import type { RoundReport, SpecResult } from './speculative.ts';
 
@@ -33,6 +34,8 @@ export type SpecSessionEvent = { type: 'round'; report: RoundReport } | { type: 
 
 export class SpecSession {
   private drafts = new Map<string, Promise<DraftModel>>();
+  /** Per draft/target pair: where the target picks the draft's second choice, learnt over every turn. */
+  private calibrators = new Map<string, HedgeCalibrator>();
   private listeners = new Set<(e: SpecSessionEvent) => void>();
   busy = false;
   private abort: AbortController | null = null;
@@ -49,9 +52,20 @@ export class SpecSession {
     for (const l of this.listeners) l(e);
   }
 
+  private draftKey(targetUrl: string, choice: DraftChoice): string {
+    return `${choice.url ? modelBaseUrl(choice.url) : targetUrl}#${choice.layers ?? 'all'}`;
+  }
+
+  private calibrator(targetUrl: string, choice: DraftChoice): HedgeCalibrator {
+    const key = `${this.draftKey(targetUrl, choice)} for ${targetUrl}`;
+    let c = this.calibrators.get(key);
+    if (!c) { c = new HedgeCalibrator(); this.calibrators.set(key, c); }
+    return c;
+  }
+
   private draftModel(targetUrl: string, choice: DraftChoice): Promise<DraftModel> {
     const url = choice.url ? modelBaseUrl(choice.url) : targetUrl;
-    const key = `${url}#${choice.layers ?? 'all'}`;
+    const key = this.draftKey(targetUrl, choice);
     let d = this.drafts.get(key);
     if (!d) {
       d = (async () => DraftModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers, afterCompute: this.opts.afterCompute }))();
@@ -75,6 +89,7 @@ export class SpecSession {
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
         maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight, hedges: opts.hedges, branches: opts.branches,
+        calibrator: this.calibrator(targetUrl, opts.draft),
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         // A tab holding only the draft (and the coordinator) is idle while a round is verified.
         sharesCompute: this.session.runner.range !== null,

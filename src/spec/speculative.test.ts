@@ -18,6 +18,7 @@ import { openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
 import { makeModel } from '../../scripts/make-model.ts';
 import { DraftModel } from './draft.ts';
+import { HedgeCalibrator } from './hedge.ts';
 import { SpeculativeDecoder } from './speculative.ts';
 
 async function mesh(dir: string, maxSeq = 96, delayMs = 0) {
@@ -238,9 +239,15 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     expect(drafted, 'branches were prepared while rounds were in flight').toBeGreaterThan(0);
     expect(hits, "some branches held the target's token").toBeGreaterThan(0);
     expect(tokens).toBeGreaterThanOrEqual(hits);
+    // A calibrator passed in learns across turns (SpecSession keeps one per draft/target pair).
     const later = [5, 17, 99, 8, 8];
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 2, branches: true, corruptDraft: (k) => k % 3 === 1, maxSeq });
+    const calibrator = new HedgeCalibrator();
+    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 2, branches: true, corruptDraft: (k) => k % 3 === 1, maxSeq, calibrator });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
+    const learnt = calibrator.samples;
+    expect(learnt, 'the judged positions were observed').toBeGreaterThan(0);
+    await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 2, branches: true, maxSeq, calibrator });
+    expect(calibrator.samples, 'and kept for the next turn').toBeGreaterThan(learnt);
     // Greedy only, and only in a tab that holds no stage (branch drafting would take that stage's compute).
     const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, branches: true, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
     expect(sampled.branchesDrafted).toBe(0);

@@ -54,6 +54,12 @@ export interface SpecOptions {
    * the draft to draft them: what a slow draft spends after every rejection. It costs only draft time.
    */
   branches?: boolean;
+  /**
+   * What hedges and branches learn about where the target picks the draft's second choice. Pass the same one to
+   * every turn of a draft/target pair (SpecSession does): a fresh one starts from the draft's own top-two shares, which
+   * on flat logits overstate the chance, so every turn would spend its first rounds learning that again.
+   */
+  calibrator?: HedgeCalibrator;
   /** Test hook: replace the k-th drafted token of the turn (0-based) by another, forcing a rejection there. */
   corruptDraft?: (k: number) => boolean;
   /** Positions the target's caches can hold (the plan's maxSeq). */
@@ -282,7 +288,7 @@ export class SpeculativeDecoder {
     /** Hedges in flight, and the absolute positions already hedged since the last rejection. */
     let hedges: Hedge[] = [];
     const hedged = new Set<number>();
-    const calibrator = new HedgeCalibrator();
+    const calibrator = opts.calibrator ?? new HedgeCalibrator();
     /**
      * The drafted position most worth hedging now: the one most likely reached and then rejected in favour of its
      * alternative, if that chance times a round trip beats the hedge's rows at the round trip's price per position.

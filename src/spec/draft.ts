@@ -77,30 +77,26 @@ export class DraftModel {
   }
 
   /**
-   * Greedy continuation of `prefix` + `first` (an alternative to what the main line drafted after `prefix`, possibly
-   * with tokens already drafted after it), `steps` tokens long, drafted in a branch of the cache: the main line's
-   * cached positions past `prefix` stay, so drafting resumes there afterwards without recomputing them. Returns the
-   * drafted tokens (after `first`); with `stop`, fewer when it turns true after a step (at least one is drafted).
+   * Greedy continuation of `prefix` + `first` (an alternative to the token the main line drafted after `prefix`),
+   * `steps` tokens long, drafted in a branch of the cache: the main line's cached positions past `prefix` stay, so
+   * drafting resumes there afterwards without recomputing them. Returns the drafted tokens (after `first`).
    */
-  async branch(prefix: number[], first: number | number[], steps: number, stop?: () => boolean): Promise<number[]> {
+  async branch(prefix: number[], first: number, steps: number): Promise<number[]> {
     if (prefix.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'a draft branch needs at least one token of context');
-    const head = typeof first === 'number' ? [first] : first;
-    if (head.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'a draft branch starts with at least one token');
     const out: number[] = [];
     if (steps < 1) return out;
     if (commonPrefixLength(this.cached, prefix) < prefix.length) {
       // The main line's cache does not reach the branch point: draft it on the main line (nothing to keep).
-      let ctx = [...prefix, ...head];
-      for (let i = 0; i < steps && !(i > 0 && stop?.()); i++) { const t = argmax(await this.nextLogits(ctx)); out.push(t); ctx = [...ctx, t]; }
+      let ctx = [...prefix, first];
+      for (let i = 0; i < steps; i++) { const t = argmax(await this.nextLogits(ctx)); out.push(t); ctx = [...ctx, t]; }
       return out;
     }
-    await this.stage.beginBranch(prefix.length, head.length - 1 + steps);
+    await this.stage.beginBranch(prefix.length, steps);
     try {
-      let next = head;
-      for (let i = 0; i < steps && !(i > 0 && stop?.()); i++) {
-        const t = argmax(await this.step(next));
-        out.push(t);
-        next = [t];
+      let next = first;
+      for (let i = 0; i < steps; i++) {
+        next = argmax(await this.step([next]));
+        out.push(next);
       }
     } finally {
       await this.stage.endBranch();

@@ -24,8 +24,6 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   maxInFlight?: number;
   /** Greedy parallel mode: most hedges in flight (see SpecOptions.hedges). */
   hedges?: number;
-  /** Greedy parallel mode, draft-only tab: prepared branches (see SpecOptions.branches). */
-  branches?: boolean;
   /** Tests: corrupt every n-th drafted token (forces rejections). */
   corruptEvery?: number;
 }
@@ -88,7 +86,7 @@ export class SpecSession {
       this.abort = new AbortController();
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
-        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight, hedges: opts.hedges, branches: opts.branches,
+        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight, hedges: opts.hedges,
         calibrator: this.calibrator(targetUrl, opts.draft),
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         // A tab holding only the draft (and the coordinator) is idle while a round is verified.

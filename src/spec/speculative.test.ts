@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import { runInfer } from '../model/infer.ts';
-import { argmax } from '../model/sampler.ts';
 import { Coordinator } from '../pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../pipeline/memoryBus.ts';
 import { StageRunner } from '../pipeline/stageRunner.ts';
@@ -185,75 +184,17 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     // Branches restored every stage's rows: the next turns see no trace of them.
     const later = [5, 17, 99, 8, 8];
     expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, corruptDraft: (k) => k % 3 === 1, maxSeq });
-    expect(r.tokens).toEqual(await targetAlone(model, later, 12));
-    // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
-    const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, hedges: 2, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
-    expect(sampled.hedgesSent).toBe(0);
-    coordinator.dispose();
-  }, 60_000);
-
-  it("a draft branch (from one token, or grown from tokens drafted before) is the greedy path from scratch and leaves the main line's cache alone", async () => {
-    const open = async () => DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
-    const draft = await open(), fresh = await open();
-    const greedyFrom = async (ctx: number[], n: number): Promise<number[]> => {
-      const out: number[] = [];
-      for (let i = 0; i < n; i++) { fresh.reset(); out.push(argmax(await fresh.nextLogits([...ctx, ...out]))); }
-      return out;
-    };
-    const main = [5, 17, 99, 3, 250, 41, 7, 8, 9, 10];
-    const mainNext = await greedyFrom(main, 1);
-    expect(argmax(await draft.nextLogits(main))).toBe(mainNext[0]); // the main line's cache now holds main
-    const prefix = main.slice(0, 6), alt = 300;
-    const want = await greedyFrom([...prefix, alt], 5);
-    const first = await draft.branch(prefix, alt, 2);
-    expect(first).toEqual(want.slice(0, 2));
-    const grown = await draft.branch(prefix, [alt, ...first], 3);
-    expect(grown).toEqual(want.slice(2, 5));
-    // A stop after the first step: at least one token, no more.
-    expect(await draft.branch(prefix, alt, 4, () => true)).toEqual(want.slice(0, 1));
-    // The main line resumes from its cache as if no branch had run.
-    const positions = draft.positions;
-    expect(argmax(await draft.nextLogits(main))).toBe(mainNext[0]);
-    expect(draft.positions - positions, 'one position re-run for the logits, not the whole line').toBe(1);
-    draft.dispose();
-    fresh.dispose();
-  }, 60_000);
-
-  it('prepared branches (continuations of likely rejections, drafted beside the main line): greedy stays exact, hits are used', async () => {
-    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 10);
-    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
-    const spec = new SpeculativeDecoder(coordinator, draft);
-    const prompt = [5, 17, 99, 3, 250, 41];
-    const want = await targetAlone(model, prompt, 32);
-    let drafted = 0, hits = 0, tokens = 0;
-    // A forced corruption makes the draft's own choice the second choice there: the branch that should win.
-    for (const [gamma, maxInFlight, corruptDraft] of [[1, 2, (k: number) => k % 4 === 1], [3, 1, (k: number) => k % 5 === 2], ['auto', 3, undefined], [2, 4, (k: number) => k % 3 === 0]] as const) {
-      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, branches: true, corruptDraft, maxSeq });
-      expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight}`).toEqual(want);
-      expect(r.stoppedBy).toBe('maxTokens');
-      drafted += r.branchesDrafted;
-      hits += r.branchHits;
-      tokens += r.branchTokens;
-    }
-    expect(drafted, 'branches were prepared while rounds were in flight').toBeGreaterThan(0);
-    expect(hits, "some branches held the target's token").toBeGreaterThan(0);
-    expect(tokens).toBeGreaterThanOrEqual(hits);
     // A calibrator passed in learns across turns (SpecSession keeps one per draft/target pair).
-    const later = [5, 17, 99, 8, 8];
     const calibrator = new HedgeCalibrator();
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 2, branches: true, corruptDraft: (k) => k % 3 === 1, maxSeq, calibrator });
+    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, corruptDraft: (k) => k % 3 === 1, maxSeq, calibrator });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     const learnt = calibrator.samples;
     expect(learnt, 'the judged positions were observed').toBeGreaterThan(0);
-    await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 2, branches: true, maxSeq, calibrator });
+    await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, maxSeq, calibrator });
     expect(calibrator.samples, 'and kept for the next turn').toBeGreaterThan(learnt);
-    // Greedy only, and only in a tab that holds no stage (branch drafting would take that stage's compute).
-    const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, branches: true, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
-    expect(sampled.branchesDrafted).toBe(0);
-    const shared = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: true, branches: true, corruptDraft: (k) => k % 3 === 1, maxSeq });
-    expect(shared.branchesDrafted).toBe(0);
-    expect(shared.tokens).toEqual(await targetAlone(model, later, 8));
+    // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
+    const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, hedges: 2, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
+    expect(sampled.hedgesSent).toBe(0);
     coordinator.dispose();
   }, 60_000);
 

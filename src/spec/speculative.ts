@@ -38,8 +38,8 @@ export interface SpecOptions {
    */
   sharesCompute?: boolean;
   /**
-   * Greedy parallel mode: most hedges in flight (default 0: on the 2-core bench machine they paid at 50 ms links,
-   * +12-16%, and cost up to 9% at 20 ms, where a hedge's stage compute is worth about what it saves). A hedge is a short branch sent while the rounds
+   * Greedy parallel mode: most hedges in flight (default DEFAULT_HEDGES in a tab that holds no stage, 0 in one that
+   * does, where a hedge's rows would take that stage's compute on top of the draft's). A hedge is a short branch sent while the rounds
    * are in flight and the draft would otherwise idle: at the drafted position most likely to be rejected, the
    * draft's second choice plus a few tokens drafted after it. Every stage computes it beside the main line and
    * restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in favour of that very
@@ -47,17 +47,9 @@ export interface SpecOptions {
    */
   hedges?: number;
   /**
-   * Greedy parallel mode in a tab that holds only the draft (default false): while rounds are in flight, also draft
-   * short continuations of the draft's second choice at the positions likeliest to be rejected ("prepared
-   * branches"), when that is worth more than drafting the main line deeper. When the target rejects such a position
-   * in favour of that very token, the next round goes out at once with the prepared tokens instead of waiting for
-   * the draft to draft them: what a slow draft spends after every rejection. It costs only draft time.
-   */
-  branches?: boolean;
-  /**
-   * What hedges and branches learn about where the target picks the draft's second choice. Pass the same one to
-   * every turn of a draft/target pair (SpecSession does): a fresh one starts from the draft's own top-two shares, which
-   * on flat logits overstate the chance, so every turn would spend its first rounds learning that again.
+   * What hedges learn about where the target picks the draft's second choice. Pass the same one to every turn of a
+   * draft/target pair (SpecSession does): a fresh one starts from the draft's own top-two shares, which on flat
+   * logits overstate the chance, so every turn would spend its first rounds learning that again.
    */
   calibrator?: HedgeCalibrator;
   /** Test hook: replace the k-th drafted token of the turn (0-based) by another, forcing a rejection there. */
@@ -90,8 +82,6 @@ export interface RoundReport {
   /** Tokens a hedge gave after this round's rejection (0: none held the target's token), and the wait for its reply. */
   hedgeTokens: number;
   hedgeWaitMs: number;
-  /** Prepared-branch tokens the next round starts with after this round's rejection (0: none was prepared for it). */
-  branchTokens: number;
 }
 
 export interface SpecResult {
@@ -110,10 +100,6 @@ export interface SpecResult {
   hedgesSent: number;
   hedgeHits: number;
   hedgeTokens: number;
-  /** Branches prepared (drafted beside the main line), those that held the target's token, and their tokens used. */
-  branchesDrafted: number;
-  branchHits: number;
-  branchTokens: number;
   /** Rounds where the first drafted-ahead token was accepted in place of the target's own token. */
   usedAhead: number;
   /** Rounds sent while an earlier one was still in flight, and those of them dropped after a rejection. */
@@ -142,10 +128,14 @@ interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> 
  * draft does not hedge).
  */
 const MAX_HEDGE_DRAFTS = 4;
+/**
+ * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine, with the calibrator kept
+ * across turns, hedged parallel mode was -3% to +20% against plain parallel (mostly +3% to +20%) at 20 and 50 ms with
+ * a fast draft; a slow draft does not hedge (MIN_HEDGE_DRAFTS), so there it is plain parallel mode.
+ */
+const DEFAULT_HEDGES = 3;
 const MIN_HEDGE_DRAFTS = 2;
 const HEDGE_DRAFT_SHARE = 0.05;
-/** Most tokens a prepared branch holds after its alternative (drafted in one go; each is worth less than the last). */
-const MAX_BRANCH_DRAFTS = 6;
 
 interface Round {
   gamma: number;
@@ -191,12 +181,8 @@ export class SpeculativeDecoder {
     while (targetPos < history.length && targetPos < ids.length - 1 && history[targetPos] === ids[targetPos]) targetPos++;
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
-    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, branchesDrafted: 0, branchHits: 0, branchTokens: 0, gammas: [] as number[] };
-    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? 0)) : 0;
-    // Branch drafting takes the draft's time from the main line: only where nothing else needs this tab's compute.
-    const draftBranches = opts.parallel && greedy && !sharesCompute && opts.branches === true;
-    /** Keep each draft's second choice and top-two gap (hedges and branches start from it). */
-    const wantAlt = maxHedges > 0 || draftBranches;
+    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, gammas: [] as number[] };
+    const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? (sharesCompute ? 0 : DEFAULT_HEDGES))) : 0;
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
     const steps0 = this.draft.tokenSteps, stepMs0 = this.draft.tokenStepMs;
@@ -208,7 +194,7 @@ export class SpeculativeDecoder {
         let best = 0;
         for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
         d = { token: best };
-        if (wantAlt) {
+        if (maxHedges > 0) {
           let second = best === 0 ? 1 : 0;
           for (let i = 0; i < V; i++) if (i !== best && logits[i] > logits[second]) second = i;
           d.alt = second;
@@ -223,7 +209,7 @@ export class SpeculativeDecoder {
         // A token the draft did not propose: as a proposal from a point mass it stays exact under the sampling rule.
         const token = (d.token + 1) % V;
         // The draft's own choice is then the natural alternative to hedge.
-        d = greedy ? (wantAlt ? { token, alt: d.token, altShare: 0.5, gap: 0 } : { token }) : { token, q: oneHot(V, token) };
+        d = greedy ? (maxHedges > 0 ? { token, alt: d.token, altShare: 0.5, gap: 0 } : { token }) : { token, q: oneHot(V, token) };
       }
       draftIndex++;
       drafts.push(d);
@@ -337,46 +323,6 @@ export class SpeculativeDecoder {
       hedges = kept;
     };
 
-    /** Prepared branches by absolute position: the alternative there and the draft's continuation after it. */
-    const prepared = new Map<number, { first: number; tokens: number[] }>();
-    /**
-     * The drafted position worth a prepared branch now, and how long a branch: its i-th token pays when that position
-     * is reached and then rejected in favour of its alternative, and the i - 1 before it are accepted; the main
-     * line's next draft (`mainOpen`: it may go deeper) pays when every draft before it is accepted. Null when the
-     * main line's next draft is worth more.
-     */
-    const branchTarget = (mainOpen: boolean): { k: number; steps: number } | null => {
-      if (!draftBranches || inflight.length === 0) return null;
-      const a = Math.min(0.99, Math.max(0, control.alpha));
-      const mainValue = mainOpen ? a ** drafts.length : 0;
-      let best = -1, bestValue = 0, reach = 1;
-      for (let k = 0; k < drafts.length; k++) {
-        const d = drafts[k], pos = ctx.length + k;
-        const held = prepared.get(pos)?.tokens.length ?? 0; // a prepared branch grows from where it stopped
-        if (d.alt !== undefined && d.gap !== undefined && held < MAX_BRANCH_DRAFTS && pos + held + 2 <= Math.min(maxSeq, this.draft.stage.maxSeq)) {
-          const value = reach * calibrator.altWins(d.gap, d.altShare ?? 0) * a ** held;
-          if (value > bestValue) { best = k; bestValue = value; }
-        }
-        reach *= a;
-      }
-      if (best < 0 || bestValue <= mainValue) return null;
-      const held = prepared.get(ctx.length + best)?.tokens.length ?? 0;
-      let steps = 1;
-      while (held + steps < MAX_BRANCH_DRAFTS && bestValue * a ** steps > mainValue) steps++;
-      return { k: best, steps };
-    };
-    const prepareBranch = async ({ k, steps }: { k: number; steps: number }): Promise<void> => {
-      const pos = ctx.length + k;
-      const first = drafts[k].alt!;
-      const held = prepared.get(pos)?.tokens ?? [];
-      if (held.length === 0) stats.branchesDrafted++;
-      const room = Math.min(steps, maxSeq - pos - held.length - 1, this.draft.stage.maxSeq - pos - held.length - 1);
-      const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
-      // A reply that arrives meanwhile cuts the branch short (the reply may need the draft now); it grows later.
-      const more = room > 0 ? await this.draft.branch(prefix, [first, ...held], room, () => inflight[0]?.settled === true) : [];
-      prepared.set(pos, { first, tokens: [...held, ...more] });
-    };
-
     const resolveOldest = async (): Promise<void> => {
       const round = inflight[0];
       const res: VerifyResult = await round.promise;
@@ -410,7 +356,7 @@ export class SpeculativeDecoder {
       // A hedge on the rejected position whose alternative is the target's token: its verified tokens follow now.
       const rejectedPos = ctxBefore + emitted - 1;
       const hit = !lastAccepted && stoppedBy === null ? hedges.find((h) => h.pos === rejectedPos && h.tokens[0] === ctx[rejectedPos]) : undefined;
-      let hedgeTokens = 0, hedgeWaitMs = 0, branchTokens = 0;
+      let hedgeTokens = 0, hedgeWaitMs = 0;
       if (hit) {
         const tWait = performance.now();
         const hres = await hit.promise;
@@ -428,15 +374,10 @@ export class SpeculativeDecoder {
       if (lastAccepted && emitted === gamma + 1) {
         drafts = drafts.slice(emitted); // the next round in flight starts here
         dropHedges((h) => h.pos >= ctx.length);
-        for (const pos of prepared.keys()) if (pos < ctx.length) prepared.delete(pos);
       } else {
         // A rejection (or a stop) discards every speculative token past it, and the rounds sent on top of them.
         stats.discarded += Math.max(0, drafts.length - emitted);
-        // A branch prepared for the rejected position on the target's token: its drafts are the main line now.
-        const branch = !hit && stoppedBy === null ? prepared.get(rejectedPos) : undefined;
-        drafts = branch && branch.first === ctx[rejectedPos] ? branch.tokens.map((token) => ({ token })) : [];
-        if (drafts.length > 0) { stats.branchHits++; stats.branchTokens += drafts.length; branchTokens = drafts.length; }
-        prepared.clear();
+        drafts = [];
         for (const r of inflight.splice(0)) { stats.staleRounds++; abandoned.push(r.promise.catch(() => undefined)); }
         dropHedges(() => false);
         hedged.clear();
@@ -448,7 +389,7 @@ export class SpeculativeDecoder {
       stepMsMark = this.draft.tokenStepMs;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength, draftMsPerToken: steps > 0 ? stepMs / steps : undefined });
       const elapsed = performance.now() - t0;
-      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit(), hedgeTokens, hedgeWaitMs, branchTokens });
+      opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit(), hedgeTokens, hedgeWaitMs });
     };
 
     try {
@@ -468,11 +409,7 @@ export class SpeculativeDecoder {
         // the next round's candidate and tokens, or only the candidate when drafting ahead is not allowed.
         const gamma = nextGamma();
         const cap = inflight.length === 0 ? need(gamma) : !opts.parallel ? 0 : aheadAllowed() && gamma >= 0 ? need(gamma) : covered() + 1;
-        const mainOpen = drafts.length < cap && ctx.length + drafts.length < this.draft.stage.maxSeq;
-        // Or prepare for a likely rejection, when that is worth more than the main line's next draft.
-        const branch = branchTarget(mainOpen);
-        if (branch) { await prepareBranch(branch); await yieldToEvents(); continue; }
-        if (mainOpen) {
+        if (drafts.length < cap && ctx.length + drafts.length < this.draft.stage.maxSeq) {
           const tDraft = performance.now();
           await draftOne();
           if (inflight.length === 0) waitMs += performance.now() - tDraft;

@@ -12,7 +12,6 @@ import { h } from './dom.ts';
 export interface SpecPanel { el: HTMLElement; spec: SpecSession }
 
 /** Hedges in flight the panel starts with (off: they pay on long links only; see README, speculative decoding). */
-const DEFAULT_HEDGES = 0;
 
 export function mountSpecPanel(session: Session, backend: () => Promise<Backend>, defaults: { model?: string } = {}): SpecPanel {
   const spec = new SpecSession(session, backend, { afterCompute: payComputeDebt });
@@ -22,9 +21,8 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
   const gamma = h('select', { 'aria-label': 'draft length' }, h('option', { value: 'auto' }, 'auto'), ...[1, 2, 4, 6, 8, 12, 16].map((g) => h('option', { value: String(g) }, `γ = ${g}`)));
   const parallel = h('input', { type: 'checkbox', checked: true, 'aria-label': 'parallel drafting' });
   // Hedges (greedy parallel mode): alternatives at likely rejections, verified beside the main line.
-  const hedges = h('input', { type: 'number', min: 0, max: 8, value: DEFAULT_HEDGES, 'aria-label': 'hedges in flight', style: 'width: 4em' });
-  // Prepared branches (greedy parallel mode, a tab holding no stage): the draft's continuations of likely rejections.
-  const branches = h('input', { type: 'checkbox', 'aria-label': 'prepared branches' });
+  // Empty: the default (SpecOptions.hedges: some in a tab that holds no stage, none in one that does).
+  const hedges = h('input', { type: 'number', min: 0, max: 8, placeholder: 'auto', 'aria-label': 'hedges in flight', style: 'width: 4em' });
   const prompt = h('input', { value: 'Once upon a time', 'aria-label': 'speculative prompt', size: 30 });
   const maxTokens = h('input', { type: 'number', min: 1, value: 48, 'aria-label': 'max tokens', style: 'width: 5em' });
   const live = h('div', { class: 'spec-live', role: 'status', 'aria-live': 'polite', style: 'overflow-wrap: anywhere' }, 'Not run yet.');
@@ -40,7 +38,7 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
       const r = await spec.generateIds(model.value, ids, {
         draft: draftUrl.value.trim() ? { url: draftUrl.value.trim() } : { layers: Number(draftLayers.value) || 1 },
         gamma: gamma.value === 'auto' ? 'auto' : Number(gamma.value),
-        parallel: parallel.checked, hedges: Math.max(0, Math.floor(Number(hedges.value) || 0)), branches: branches.checked, maxTokens: Number(maxTokens.value) || 32, strategy: 'csgo',
+        parallel: parallel.checked, hedges: hedges.value.trim() === '' ? undefined : Math.max(0, Math.floor(Number(hedges.value) || 0)), maxTokens: Number(maxTokens.value) || 32, strategy: 'csgo',
       });
       output.textContent = tok.decode(r.tokens);
     } catch (e) {
@@ -55,21 +53,19 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
       const r = e.report;
       live.textContent = `round ${r.round}: γ ${r.gamma} -> next ${r.nextGamma}${r.nextInFlight > 1 ? ` (${r.nextInFlight} in flight)` : ''}, accepted ${r.accepted}/${r.gamma}, acceptance ${(r.alpha * 100).toFixed(0)}%, ` +
         `draft ${r.draftMsPerToken.toFixed(1)} ms/token, round trip ${r.roundTripMs.toFixed(0)} ms, ${r.tokensPerSec.toFixed(1)} tokens/s` +
-        (r.hedgeTokens > 0 ? `; a hedge gave ${r.hedgeTokens} tokens` : '') + (r.branchTokens > 0 ? `; a prepared branch gave ${r.branchTokens} drafts` : '');
+        (r.hedgeTokens > 0 ? `; a hedge gave ${r.hedgeTokens} tokens` : '');
     } else {
       const r = e.result;
       live.textContent = `done: ${r.tokens.length} tokens in ${r.rounds} rounds, acceptance ${(r.acceptanceRate * 100).toFixed(0)}%, ${r.tokensPerSec.toFixed(1)} tokens/s, ` +
         `γ ${r.gammas.join(' ')}; drafted ahead ${r.draftedAhead}, discarded ${r.discarded}` +
-        (r.hedgesSent > 0 ? `; hedges ${r.hedgeHits}/${r.hedgesSent} held the target's token (${r.hedgeTokens} tokens)` : '') +
-        (r.branchesDrafted > 0 ? `; prepared branches ${r.branchHits}/${r.branchesDrafted} held the target's token (${r.branchTokens} drafts)` : '');
+        (r.hedgesSent > 0 ? `; hedges ${r.hedgeHits}/${r.hedgesSent} held the target's token (${r.hedgeTokens} tokens)` : '');
     }
   });
   const el = h('details', { class: 'spec-panel', style: 'max-width: 100%' },
     h('summary', {}, 'Speculative decoding (draft here, verify across the mesh)'),
     h('div', { class: 'spec-controls', style: 'display: flex; flex-wrap: wrap; gap: 0.5em; align-items: center' },
       h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
-      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', { title: 'greedy parallel mode: alternatives at the likeliest rejections, verified beside the main line' }, 'hedges ', hedges),
-      h('label', { title: 'greedy parallel mode, in a tab that holds no stage: the draft also drafts its second choice at the likeliest rejections, so a rejection there costs no drafting' }, branches, ' branches'), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
+      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', { title: 'greedy parallel mode: alternatives at the likeliest rejections, verified beside the main line' }, 'hedges ', hedges), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
     live, output, associationView());
   return { el, spec };
 }

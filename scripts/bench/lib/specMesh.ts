@@ -33,8 +33,6 @@ export interface MeshBenchOptions {
   maxInFlight: number;
   /** Also run parallel mode with this many hedges in flight (0: not run). */
   hedges: number;
-  /** Also run parallel mode with prepared branches (SpecOptions.branches). */
-  branches?: boolean;
   /** Log every round of every speculative run. */
   trace?: boolean;
 }
@@ -43,7 +41,7 @@ export interface MeshRow {
   strength: number;
   delayMs: number;
   slowdown: number;
-  mode: 'target only' | 'sequential spec' | 'parallel spec' | 'parallel hedged' | 'parallel branches';
+  mode: 'target only' | 'sequential spec' | 'parallel spec' | 'parallel hedged';
   gamma: string;
   acceptance: number | null;
   tokens: number;
@@ -53,12 +51,9 @@ export interface MeshRow {
   /** Parallel hedged: hedges sent and those that held the target's token (medians). */
   hedgesSent: number | null;
   hedgeHits: number | null;
-  /** Parallel branches: branches prepared and those that held the target's token (medians). */
-  branchesDrafted: number | null;
-  branchHits: number | null;
 }
 
-interface RunOut { trace?: string; tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null; hedgesSent?: number; hedgeHits?: number; branchesDrafted?: number; branchHits?: number }
+interface RunOut { trace?: string; tokens: number[]; ms: number; acceptance: number | null; draftMsPerToken: number | null; gammas: number[]; draftedAhead: number | null; hedgesSent?: number; hedgeHits?: number }
 
 /** Three stages of equal layer count, on the given peers. */
 function chain(peers: string[], nLayers: number): StageAssignment[] {
@@ -76,18 +71,18 @@ function targetOnly(page: Page, model: string, ids: number[], maxTokens: number,
   }, { model, ids, maxTokens, stages });
 }
 
-function speculative(page: Page, model: string, draftUrl: string, ids: number[], maxTokens: number, stages: StageAssignment[], gamma: number | 'auto', parallel: boolean, maxInFlight: number, hedges: number, branches: boolean): Promise<RunOut> {
-  return page.evaluate(async ({ model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight, hedges, branches }) => {
+function speculative(page: Page, model: string, draftUrl: string, ids: number[], maxTokens: number, stages: StageAssignment[], gamma: number | 'auto', parallel: boolean, maxInFlight: number, hedges: number): Promise<RunOut> {
+  return page.evaluate(async ({ model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight, hedges }) => {
     const w = window as unknown as Win;
     w.shoal.session.coordinator.adoptHistory([]);
     await w.shoalSpec.resetDrafts();
     const t0 = performance.now();
     const trace: string[] = [];
-    const off = w.shoalSpec.on((e) => { if (e.type === 'round') trace.push(`${(performance.now() - t0).toFixed(0)}:g${e.report.gamma}/a${e.report.accepted}/e${e.report.emitted}/rtt${e.report.roundTripMs.toFixed(0)}/wait${e.report.draftWaitMs.toFixed(0)}/inflight${e.report.inFlight}${e.report.hedgeTokens > 0 ? `/hedge${e.report.hedgeTokens}+${e.report.hedgeWaitMs.toFixed(0)}ms` : ''}${e.report.branchTokens > 0 ? `/branch${e.report.branchTokens}` : ''}`); });
-    const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel, maxInFlight, hedges, branches });
+    const off = w.shoalSpec.on((e) => { if (e.type === 'round') trace.push(`${(performance.now() - t0).toFixed(0)}:g${e.report.gamma}/a${e.report.accepted}/e${e.report.emitted}/rtt${e.report.roundTripMs.toFixed(0)}/wait${e.report.draftWaitMs.toFixed(0)}/inflight${e.report.inFlight}${e.report.hedgeTokens > 0 ? `/hedge${e.report.hedgeTokens}+${e.report.hedgeWaitMs.toFixed(0)}ms` : ''}`); });
+    const r = await w.shoalSpec.generateIds(model, ids, { maxTokens, strategy: 'even', stages, draft: { url: draftUrl }, gamma, parallel, maxInFlight, hedges });
     off();
-    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead, hedgesSent: r.hedgesSent, hedgeHits: r.hedgeHits, branchesDrafted: r.branchesDrafted, branchHits: r.branchHits, trace: trace.join(' ') };
-  }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight, hedges, branches });
+    return { tokens: r.tokens, ms: performance.now() - t0, acceptance: r.acceptanceRate, draftMsPerToken: r.draftMsPerToken, gammas: r.gammas, draftedAhead: r.draftedAhead, hedgesSent: r.hedgesSent, hedgeHits: r.hedgeHits, trace: trace.join(' ') };
+  }, { model, draftUrl, ids, maxTokens, stages, gamma, parallel, maxInFlight, hedges });
 }
 
 export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => void): Promise<MeshRow[]> {
@@ -111,16 +106,15 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
           log(`${nTabs} tabs, link delay ${delayMs} ms, person's tab slowdown x${slowdown}, engine ${backend}`);
           for (const p of urls) {
             const stages = chain(stagePeers, p.nLayers);
-            type Mode = { mode: MeshRow['mode']; gamma: number | 'auto' | null; parallel: boolean; hedges: number; branches?: boolean };
+            type Mode = { mode: MeshRow['mode']; gamma: number | 'auto' | null; parallel: boolean; hedges: number };
             const modes: Mode[] = [{ mode: 'target only', gamma: null, parallel: false, hedges: 0 }];
             for (const g of o.gammas) {
               modes.push({ mode: 'sequential spec', gamma: g, parallel: false, hedges: 0 }, { mode: 'parallel spec', gamma: g, parallel: true, hedges: 0 });
               if (o.hedges > 0) modes.push({ mode: 'parallel hedged', gamma: g, parallel: true, hedges: o.hedges });
-              if (o.branches) modes.push({ mode: 'parallel branches', gamma: g, parallel: true, hedges: 0, branches: true });
             }
             const run = (m: Mode, tokens: number): Promise<RunOut> => m.gamma === null
               ? targetOnly(person, p.targetUrl, o.prompt, tokens, stages)
-              : speculative(person, p.targetUrl, p.draftUrl, o.prompt, tokens, stages, m.gamma, m.parallel, o.maxInFlight, m.hedges, m.branches === true);
+              : speculative(person, p.targetUrl, p.draftUrl, o.prompt, tokens, stages, m.gamma, m.parallel, o.maxInFlight, m.hedges);
             // warm-up: loads, first-touch, the draft model (not timed)
             for (const m of modes) await run(m, 4);
             const outs: RunOut[][] = modes.map(() => []);
@@ -128,7 +122,7 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
               for (const [i, m] of modes.entries()) {
                 const out = await run(m, o.tokens);
                 outs[i].push(out);
-                log(`  strength ${p.strength} ${m.mode} gamma ${m.gamma ?? '-'} run ${r + 1}: ${out.tokens.length} tokens in ${out.ms.toFixed(0)} ms${out.acceptance !== null ? `, acceptance ${out.acceptance.toFixed(2)}, draft ${out.draftMsPerToken?.toFixed(1)} ms/token, drafted ahead ${out.draftedAhead}${m.hedges > 0 ? `, hedges ${out.hedgeHits}/${out.hedgesSent} hit` : ''}${m.branches ? `, branches ${out.branchHits}/${out.branchesDrafted} hit` : ''}` : ''}`);
+                log(`  strength ${p.strength} ${m.mode} gamma ${m.gamma ?? '-'} run ${r + 1}: ${out.tokens.length} tokens in ${out.ms.toFixed(0)} ms${out.acceptance !== null ? `, acceptance ${out.acceptance.toFixed(2)}, draft ${out.draftMsPerToken?.toFixed(1)} ms/token, drafted ahead ${out.draftedAhead}${m.hedges > 0 ? `, hedges ${out.hedgeHits}/${out.hedgesSent} hit` : ''}` : ''}`);
                 if (o.trace && out.trace) log(`    rounds (ms since start: gamma/accepted/emitted/round trip ms/ms waiting for drafts/rounds still in flight[/tokens from a hedge+ms waiting for its reply]): ${out.trace}`);
               }
             }
@@ -149,8 +143,6 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
                 draftedAhead: spec.length ? median(spec.map((x) => x.draftedAhead!)) : null,
                 hedgesSent: m.hedges > 0 ? median(spec.map((x) => x.hedgesSent ?? 0)) : null,
                 hedgeHits: m.hedges > 0 ? median(spec.map((x) => x.hedgeHits ?? 0)) : null,
-                branchesDrafted: m.branches ? median(spec.map((x) => x.branchesDrafted ?? 0)) : null,
-                branchHits: m.branches ? median(spec.map((x) => x.branchHits ?? 0)) : null,
               });
             }
           }
@@ -169,27 +161,27 @@ export async function runMeshBench(o: MeshBenchOptions, log: (line: string) => v
 /** The markdown table: speed-up against target-only of the same cell, parallel against sequential at the same gamma. */
 export function meshTable(rows: MeshRow[]): string[] {
   const lines = [
-    '| draft strength | acceptance | link delay ms | person slowdown | draft ms/token | mode | gamma | tokens/s | ms/token | speed-up vs target-only | parallel vs sequential | hedges or branches hit/sent |',
+    '| draft strength | acceptance | link delay ms | person slowdown | draft ms/token | mode | gamma | tokens/s | ms/token | speed-up vs target-only | parallel vs sequential | hedges hit/sent |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const cell = (r: MeshRow) => `${r.strength}|${r.delayMs}|${r.slowdown}`;
   for (const r of rows) {
     const base = rows.find((x) => cell(x) === cell(r) && x.mode === 'target only')!;
-    const seq = r.mode.startsWith('parallel') ? rows.find((x) => cell(x) === cell(r) && x.mode === 'sequential spec' && x.gamma.split(' ')[0] === r.gamma.split(' ')[0]) : undefined;
+    const seq = r.mode === 'parallel spec' || r.mode === 'parallel hedged' ? rows.find((x) => cell(x) === cell(r) && x.mode === 'sequential spec' && x.gamma.split(' ')[0] === r.gamma.split(' ')[0]) : undefined;
     const tps = (r.tokens * 1000) / r.ms;
-    lines.push(`| ${r.strength} | ${r.acceptance === null ? '-' : r.acceptance.toFixed(2)} | ${r.delayMs} | x${r.slowdown} | ${r.draftMsPerToken === null ? '-' : r.draftMsPerToken.toFixed(1)} | ${r.mode} | ${r.gamma} | ${tps.toFixed(1)} | ${(r.ms / r.tokens).toFixed(1)} | ${(base.ms / r.ms).toFixed(2)}x | ${seq ? `${(100 * (seq.ms / r.ms - 1)).toFixed(0)}%` : '-'} | ${r.hedgesSent !== null ? `${r.hedgeHits}/${r.hedgesSent}` : r.branchesDrafted !== null ? `${r.branchHits}/${r.branchesDrafted}` : '-'} |`);
+    lines.push(`| ${r.strength} | ${r.acceptance === null ? '-' : r.acceptance.toFixed(2)} | ${r.delayMs} | x${r.slowdown} | ${r.draftMsPerToken === null ? '-' : r.draftMsPerToken.toFixed(1)} | ${r.mode} | ${r.gamma} | ${tps.toFixed(1)} | ${(r.ms / r.tokens).toFixed(1)} | ${(base.ms / r.ms).toFixed(2)}x | ${seq ? `${(100 * (seq.ms / r.ms - 1)).toFixed(0)}%` : '-'} | ${r.hedgesSent === null ? '-' : `${r.hedgeHits}/${r.hedgesSent}`} |`);
   }
   // The same gamma is not the fair comparison when the best gamma differs by mode: best against best, per cell.
-  lines.push('', '| draft strength | link delay ms | person slowdown | best sequential (gamma: tokens/s) | best parallel (gamma: tokens/s) | best parallel vs target-only | best parallel vs best sequential | best hedged (gamma: tokens/s) | best hedged vs best sequential | best with branches (gamma: tokens/s) | best with branches vs best sequential |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('', '| draft strength | link delay ms | person slowdown | best sequential (gamma: tokens/s) | best parallel (gamma: tokens/s) | best parallel vs target-only | best parallel vs best sequential | best hedged (gamma: tokens/s) | best hedged vs best sequential |', '|---|---|---|---|---|---|---|---|---|');
   for (const key of [...new Set(rows.map(cell))]) {
     const inCell = rows.filter((x) => cell(x) === key);
     const base = inCell.find((x) => x.mode === 'target only')!;
     const best = (mode: MeshRow['mode']) => inCell.filter((x) => x.mode === mode).sort((a, b) => a.ms / a.tokens - b.ms / b.tokens)[0];
-    const seq = best('sequential spec'), par = best('parallel spec');
+    const seq = best('sequential spec'), par = best('parallel spec'), hedged = best('parallel hedged');
     if (!seq || !par) continue;
     const tps = (r: MeshRow) => (r.tokens * 1000) / r.ms;
-    const against = (r: MeshRow | undefined): string => (r ? `${r.gamma}: ${tps(r).toFixed(1)} | ${(100 * (seq.ms / r.ms - 1)).toFixed(0)}%` : '- | -');
-    lines.push(`| ${base.strength} | ${base.delayMs} | x${base.slowdown} | ${seq.gamma}: ${tps(seq).toFixed(1)} | ${par.gamma}: ${tps(par).toFixed(1)} | ${(base.ms / par.ms).toFixed(2)}x | ${(100 * (seq.ms / par.ms - 1)).toFixed(0)}% | ${against(best('parallel hedged'))} | ${against(best('parallel branches'))} |`);
+    const h = hedged ? `${hedged.gamma}: ${tps(hedged).toFixed(1)} | ${(100 * (seq.ms / hedged.ms - 1)).toFixed(0)}%` : '- | -';
+    lines.push(`| ${base.strength} | ${base.delayMs} | x${base.slowdown} | ${seq.gamma}: ${tps(seq).toFixed(1)} | ${par.gamma}: ${tps(par).toFixed(1)} | ${(base.ms / par.ms).toFixed(2)}x | ${(100 * (seq.ms / par.ms - 1)).toFixed(0)}% | ${h} |`);
   }
   return lines;
 }

@@ -11,8 +11,6 @@ import { h } from './dom.ts';
 
 export interface SpecPanel { el: HTMLElement; spec: SpecSession }
 
-/** Hedges in flight the panel starts with (off: they pay on long links only; see README, speculative decoding). */
-
 export function mountSpecPanel(session: Session, backend: () => Promise<Backend>, defaults: { model?: string } = {}): SpecPanel {
   const spec = new SpecSession(session, backend, { afterCompute: payComputeDebt });
   const model = h('input', { value: defaults.model ?? '/models/demo/', 'aria-label': 'target model', size: 22 });

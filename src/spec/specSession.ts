@@ -50,8 +50,12 @@ export class SpecSession {
     for (const l of this.listeners) l(e);
   }
 
+  private draftUrl(targetUrl: string, choice: DraftChoice): string {
+    return choice.url ? modelBaseUrl(choice.url) : targetUrl;
+  }
+
   private draftKey(targetUrl: string, choice: DraftChoice): string {
-    return `${choice.url ? modelBaseUrl(choice.url) : targetUrl}#${choice.layers ?? 'all'}`;
+    return `${this.draftUrl(targetUrl, choice)}#${choice.layers ?? 'all'}`;
   }
 
   private calibrator(targetUrl: string, choice: DraftChoice): HedgeCalibrator {
@@ -62,7 +66,7 @@ export class SpecSession {
   }
 
   private draftModel(targetUrl: string, choice: DraftChoice): Promise<DraftModel> {
-    const url = choice.url ? modelBaseUrl(choice.url) : targetUrl;
+    const url = this.draftUrl(targetUrl, choice);
     const key = this.draftKey(targetUrl, choice);
     let d = this.drafts.get(key);
     if (!d) {

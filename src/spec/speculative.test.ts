@@ -106,6 +106,14 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
   }, 60_000);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
+  /** The pair over a 3-stage pipeline whose links add `delayMs`, and the target's own 32 tokens after a prompt. */
+  const pairOverLinks = async (delayMs: number) => {
+    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, delayMs);
+    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const prompt = [5, 17, 99, 3, 250, 41];
+    return { coordinator, model, maxSeq, spec: new SpeculativeDecoder(coordinator, draft), prompt, want: await targetAlone(model, prompt, 32) };
+  };
+
   it('greedy equals the target alone; later turns (plain and speculative) equal a fresh session', async () => {
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160);
     const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
@@ -136,14 +144,10 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
 
   it('a draft-only tab sends rounds ahead (several in flight): greedy stays exact with rejections, stale rounds leave no state', async () => {
     // a link delay, so rounds are still in flight while the draft works ahead
-    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 3);
-    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
-    const spec = new SpeculativeDecoder(coordinator, draft);
-    const prompt = [5, 17, 99, 3, 250, 41];
-    const want = await targetAlone(model, prompt, 32);
+    const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(3);
     let sentAhead = 0, stale = 0, usedAhead = 0;
     for (const [gamma, maxInFlight, corruptDraft] of [[2, 3, undefined], [1, 4, undefined], [3, 2, (k: number) => k % 7 === 5], ['auto', 3, (k: number) => k % 5 === 3]] as const) {
-      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, corruptDraft, maxSeq });
+      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, hedges: 0, corruptDraft, maxSeq });
       expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight}`).toEqual(want);
       expect(r.stoppedBy).toBe('maxTokens');
       sentAhead += r.sentAhead;
@@ -156,18 +160,14 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     // the stages' caches hold stale rounds' positions; the next turns must not see them
     const later = [5, 17, 99, 8, 8];
     expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 3, corruptDraft: (k) => k === 2, maxSeq });
+    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 3, hedges: 0, corruptDraft: (k) => k === 2, maxSeq });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     coordinator.dispose();
   }, 60_000);
 
   it('hedges (alternatives verified in a branch beside the main line): greedy stays exact, hits are used, no stale state', async () => {
     // A 10 ms link: a hedge's drafts may take 5% of a round trip, and it needs room for two (MIN_HEDGE_DRAFTS).
-    const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, 10);
-    const draft = await DraftModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
-    const spec = new SpeculativeDecoder(coordinator, draft);
-    const prompt = [5, 17, 99, 3, 250, 41];
-    const want = await targetAlone(model, prompt, 32);
+    const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(10);
     let sent = 0, hits = 0, hedgeTokens = 0;
     // A forced corruption makes the draft's own choice the alternative: the hedge that should win there.
     for (const [gamma, maxInFlight, hedges, corruptDraft] of [[3, 2, 1, (k: number) => k % 4 === 1], [2, 4, 3, (k: number) => k % 5 === 2], ['auto', 3, 2, undefined], [4, 1, 2, (k: number) => k % 3 === 0]] as const) {

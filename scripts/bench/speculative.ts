@@ -1,5 +1,5 @@
 // `npm run bench -- speculative [--tokens 32] [--delays 5,20,50] [--strengths 0.1,0.15] [--gammas 2,4,auto] [--repeat 3]
-//  [--slowdowns 1,8] [--in-flight 8] [--hedges 2] [--layout draft-tab|shared] [--engine mesh|node] [--trace]`: target-only vs sequential vs parallel
+//  [--slowdowns 1,8] [--in-flight 8] [--hedges 6] [--layout draft-tab|shared] [--engine mesh|node] [--trace]`: target-only vs sequential vs parallel
 // speculative decoding, tokens/s, ms per output token, acceptance and the draft's ms per token.
 // --engine mesh (default): a real mesh in headless Chromium (scripts/bench/specMesh.ts): one renderer process per
 // tab, real WebRTC, link delay and the person's compute slowdown set by URL knobs; the person's tab holds the draft
@@ -14,7 +14,7 @@ import { Coordinator } from '../../src/pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
 import { StageRunner } from '../../src/pipeline/stageRunner.ts';
 import { DraftModel } from '../../src/spec/draft.ts';
-import { SpeculativeDecoder } from '../../src/spec/speculative.ts';
+import { DEFAULT_HEDGES, SpeculativeDecoder } from '../../src/spec/speculative.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
 import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
@@ -60,7 +60,7 @@ await runCli(async () => {
       pairs.push({ strength, draftDir: draft, targetDir: target, nLayers: 12 });
     }
     console.log(`speculative decoding on a real mesh: headless Chromium on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), one context per tab, WebRTC; ${PRESET} preset (12 layers) as 3 stages of 4 layers on ${layout === 'draft-tab' ? "3 tabs, the person's tab (4th) holds the draft" : "the person's tab and 2 others, the person's tab also holds the draft"} (${DRAFT_LAYERS} layers) and coordinates; ${tokens} greedy tokens from an ${prompt.length}-token prompt (prefill included); median of ${repeat} interleaved runs; the link delay is added to every send of every tab, the slowdown only on the person's tab`);
-    const rows = await runMeshBench({ tokens, delays, pairs, gammas, repeat, slowdowns, layout, prompt, maxInFlight: intFlag(f, 'in-flight', 8, 1), hedges: intFlag(f, 'hedges', 2, 0), trace: f.trace === true }, (line) => process.stderr.write(line + '\n'));
+    const rows = await runMeshBench({ tokens, delays, pairs, gammas, repeat, slowdowns, layout, prompt, maxInFlight: intFlag(f, 'in-flight', 8, 1), hedges: intFlag(f, 'hedges', DEFAULT_HEDGES, 0), trace: f.trace === true }, (line) => process.stderr.write(line + '\n'));
     for (const line of meshTable(rows)) console.log(line);
     return;
   }

@@ -1,6 +1,6 @@
 // The hedge calibrator learns where the draft's second choice wins from judged positions; the prior rules until then.
 import { describe, expect, it } from 'vitest';
-import { HedgeCalibrator, hedgePays } from './hedge.ts';
+import { alternatives, HedgeCalibrator, hedgePays } from './hedge.ts';
 
 describe('hedge calibrator', () => {
   it('starts from the prior, then follows what the target judged, by gap', () => {
@@ -13,7 +13,7 @@ describe('hedge calibrator', () => {
     }
     expect(c.altWins(0.08, 0.45)).toBeGreaterThan(0.6);
     expect(c.altWins(3.5, 0.45)).toBeLessThan(0.1);
-    expect(c.samples).toBe(200);
+    expect(c.samples()).toBe(200);
   });
 
   it('forgets old positions past its window and ignores gaps that are not numbers', () => {
@@ -21,8 +21,29 @@ describe('hedge calibrator', () => {
     for (let i = 0; i < 300; i++) c.observe(1, true);
     for (let i = 0; i < 256; i++) c.observe(1, false);
     c.observe(Number.NaN, true);
-    expect(c.samples).toBe(256);
+    expect(c.samples()).toBe(256);
     expect(c.altWins(1, 0.5)).toBeLessThan(0.1);
+  });
+
+  it('keeps each choice of the draft apart: the third choice learns from its own judged positions', () => {
+    const c = new HedgeCalibrator();
+    for (let i = 0; i < 50; i++) { c.observe(0.1, true, 1); c.observe(0.1, false, 2); }
+    expect(c.altWins(0.1, 0.5, 1)).toBeGreaterThan(0.9);
+    expect(c.altWins(0.1, 0.5, 2)).toBeLessThan(0.1);
+    expect(c.altWins(0.1, 0.5, 3), 'a choice never observed: its prior').toBe(0.5);
+    expect([c.samples(1), c.samples(2), c.samples(3)]).toEqual([50, 50, 0]);
+  });
+
+  it('alternatives: the next choices after the greedy token, best first, with their gaps and shares of the top ones', () => {
+    const logits = Float32Array.from([0.5, 3, -1, 2.5, 2.9, 2.5]);
+    const alts = alternatives(logits, 1, 2);
+    expect(alts.map((a) => a.token)).toEqual([4, 3]); // 2.9, then the first of the two 2.5s
+    expect(alts[0].gap).toBeCloseTo(0.1, 6);
+    expect(alts[1].gap).toBeCloseTo(0.5, 6);
+    const z = 1 + Math.exp(-0.1) + Math.exp(-0.5);
+    expect(alts[0].share).toBeCloseTo(Math.exp(-0.1) / z, 6);
+    expect(alts[1].share).toBeCloseTo(Math.exp(-0.5) / z, 6);
+    expect(alternatives(Float32Array.from([1, 2]), 1, 2).map((a) => a.token), 'fewer tokens than asked for').toEqual([0]);
   });
 
   it('a hedge pays when its expected saving beats its rows at the round trip\'s price per position', () => {

@@ -1,7 +1,7 @@
 // Which drafted positions are worth a hedge (speculative.ts): the chance that the target rejects a position in favour
-// of the draft's second choice there, learnt online from the positions the target has judged, as a function of the
-// draft's top-two logit gap (small gap, likely rejection). A fixed reading of the draft's probabilities fails on
-// drafts whose logits are flat: their top-two share is near one half everywhere.
+// of the draft's second (or third) choice there, learnt online from the positions the target has judged, as a
+// function of the draft's logit gap from its top choice to that one (small gap, likely rejection). A fixed reading of
+// the draft's probabilities fails on drafts whose logits are flat: their top-two share is near one half everywhere.
 
 /** Judged positions remembered, and how many of the nearest (by gap) an estimate looks at. */
 const WINDOW = 256;
@@ -9,13 +9,14 @@ const NEIGHBOURS = 24;
 /** Weight of the prior (the draft's own top-two share) in pseudo-positions. */
 const PRIOR_WEIGHT = 4;
 
-export class HedgeCalibrator {
+/** One choice's judged positions (gap, whether that choice was the target's token) and the estimate from them. */
+class ChoiceWindow {
   private gaps: number[] = [];
   private won: boolean[] = [];
   /** The window sorted by gap, rebuilt on the first estimate after an observation (estimates run per draft step). */
   private sorted: { gap: number; won: boolean }[] | null = null;
 
-  /** A position the target judged: the draft's top-two logit gap there, and whether the second choice was its token. */
+  /** A position the target judged: the draft's logit gap there, and whether this choice was its token. */
   observe(gap: number, altWon: boolean): void {
     if (!Number.isFinite(gap)) return;
     this.gaps.push(gap);
@@ -29,8 +30,8 @@ export class HedgeCalibrator {
   }
 
   /**
-   * P(the target picks the second choice at a position with this gap): the share among the judged positions with
-   * the nearest gaps, pulled towards `prior` (the draft's own top-two share) while few are known.
+   * P(the target picks this choice at a position with this gap): the share among the judged positions with the
+   * nearest gaps, pulled towards `prior` (the draft's own share for it) while few are known.
    */
   altWins(gap: number, prior: number): number {
     const n = this.gaps.length;
@@ -48,6 +49,56 @@ export class HedgeCalibrator {
     }
     return (hits + PRIOR_WEIGHT * prior) / (k + PRIOR_WEIGHT);
   }
+}
+
+/**
+ * What the target picks at rejected positions, per choice of the draft: rank 1 is its second choice, rank 2 its
+ * third. On the bench pairs at acceptance ~0.8, the second choice held 58% of the target's tokens at rejections and
+ * the third another 25%, so a third-choice hedge is worth sending where the gap to it is small.
+ */
+export class HedgeCalibrator {
+  private ranks = new Map<number, ChoiceWindow>();
+
+  private window(rank: number): ChoiceWindow {
+    let w = this.ranks.get(rank);
+    if (!w) { w = new ChoiceWindow(); this.ranks.set(rank, w); }
+    return w;
+  }
+
+  /** A judged position: the gap from the draft's top logit to its `rank`-th alternative, and whether that won. */
+  observe(gap: number, altWon: boolean, rank = 1): void {
+    this.window(rank).observe(gap, altWon);
+  }
+
+  /** Judged positions remembered for this rank. */
+  samples(rank = 1): number {
+    return this.ranks.get(rank)?.samples ?? 0;
+  }
+
+  /** P(the target picks the draft's `rank`-th alternative at a position with this gap), from `prior` while few are known. */
+  altWins(gap: number, prior: number, rank = 1): number {
+    return this.ranks.get(rank)?.altWins(gap, prior) ?? prior;
+  }
+}
+
+/** One of the draft's next choices at a drafted position. */
+export interface Alternative { token: number; gap: number; share: number }
+
+/**
+ * The draft's `n` best tokens after `best` (the greedy choice), each with its logit gap from `best` and its share of
+ * the softmax over the top n + 1 (one pass over the vocabulary, keeping a sorted top list).
+ */
+export function alternatives(logits: Float32Array, best: number, n: number): Alternative[] {
+  const top: number[] = []; // token ids, best first
+  for (let i = 0; i < logits.length; i++) {
+    if (i === best || (top.length === n && logits[i] <= logits[top[n - 1]])) continue;
+    let j = Math.min(top.length, n - 1);
+    while (j > 0 && logits[top[j - 1]] < logits[i]) j--;
+    top.splice(j, 0, i);
+    if (top.length > n) top.pop();
+  }
+  const z = 1 + top.reduce((s, t) => s + Math.exp(logits[t] - logits[best]), 0);
+  return top.map((t) => ({ token: t, gap: logits[best] - logits[t], share: Math.exp(logits[t] - logits[best]) / z }));
 }
 
 /**

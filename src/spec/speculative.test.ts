@@ -188,10 +188,11 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     const calibrator = new HedgeCalibrator();
     const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, corruptDraft: (k) => k % 3 === 1, maxSeq, calibrator });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
-    const learnt = calibrator.samples;
+    const learnt = calibrator.samples();
     expect(learnt, 'the judged positions were observed').toBeGreaterThan(0);
+    expect(calibrator.samples(2), 'for the draft\'s third choice too (a forced corruption has only one alternative)').toBeGreaterThan(0);
     await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, maxSeq, calibrator });
-    expect(calibrator.samples, 'and kept for the next turn').toBeGreaterThan(learnt);
+    expect(calibrator.samples(), 'and kept for the next turn').toBeGreaterThan(learnt);
     // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
     const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, hedges: 2, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
     expect(sampled.hedgesSent).toBe(0);

@@ -10,7 +10,8 @@ import { acceptGreedy, acceptSampled, samplingProbs } from './acceptance.ts';
 import type { Decision } from './acceptance.ts';
 import type { DraftModel } from './draft.ts';
 import { DraftLengthController } from './draftLength.ts';
-import { HedgeCalibrator, hedgePays } from './hedge.ts';
+import { alternatives, HedgeCalibrator, hedgePays } from './hedge.ts';
+import type { Alternative } from './hedge.ts';
 
 export interface SpecOptions {
   maxTokens: number;
@@ -113,10 +114,11 @@ export interface SpecResult {
 }
 
 /**
- * A drafted token; greedy with hedging also keeps the draft's second choice, its share of the top two (the prior for
- * the calibrator) and the top-two logit gap (what the calibrator learns from).
+ * A drafted token; greedy with hedging also keeps the draft's next choices (alts[0] its second, alts[1] its third):
+ * each with its logit gap from the top choice (what the calibrator learns from) and its share among the top choices
+ * (the calibrator's prior).
  */
-interface Drafted { token: number; q?: Float64Array; alt?: number; altShare?: number; gap?: number }
+interface Drafted { token: number; q?: Float64Array; alts?: Alternative[] }
 
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
 interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> }
@@ -129,13 +131,19 @@ interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> 
  */
 const MAX_HEDGE_DRAFTS = 4;
 /**
- * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine, with the calibrator kept
- * across turns and a fast draft, hedged parallel mode was at or above plain parallel in 11 of 12 cells (gammas 1, 4,
- * auto at 20 and 50 ms; -14% to +20%). A slow draft does not hedge (MIN_HEDGE_DRAFTS): there it is plain parallel.
+ * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine with a fast draft (acceptance
+ * ~0.8, gammas 4 and auto), hedging the draft's second and third choices with 6 in flight was -2% to +2% against plain
+ * parallel at 20 ms and +7% to +25% at 50 ms; 10 in flight cost up to 12% at 20 ms (the four tabs share two cores),
+ * and 3 in flight hit too few rejections to pay at 50 ms. A slow draft does not hedge (MIN_HEDGE_DRAFTS).
  */
-const DEFAULT_HEDGES = 3;
+export const DEFAULT_HEDGES = 6;
 const MIN_HEDGE_DRAFTS = 2;
 const HEDGE_DRAFT_SHARE = 0.05;
+/**
+ * Alternatives per drafted position a hedge may try: the draft's second and third choices. On the bench pairs at
+ * acceptance ~0.8 they held 58% and 25% of the target's tokens at rejected positions (the fourth and later, 17%).
+ */
+const HEDGE_CHOICES = 2;
 
 interface Round {
   gamma: number;
@@ -194,13 +202,7 @@ export class SpeculativeDecoder {
         let best = 0;
         for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
         d = { token: best };
-        if (maxHedges > 0) {
-          let second = best === 0 ? 1 : 0;
-          for (let i = 0; i < V; i++) if (i !== best && logits[i] > logits[second]) second = i;
-          d.alt = second;
-          d.gap = logits[best] - logits[second];
-          d.altShare = 1 / (1 + Math.exp(d.gap));
-        }
+        if (maxHedges > 0) d.alts = alternatives(logits, best, HEDGE_CHOICES);
       } else {
         const q = samplingProbs(logits, sampling.temperature, sampling.topP);
         d = { token: sampleFrom(q, rand), q };
@@ -209,7 +211,7 @@ export class SpeculativeDecoder {
         // A token the draft did not propose: as a proposal from a point mass it stays exact under the sampling rule.
         const token = (d.token + 1) % V;
         // The draft's own choice is then the natural alternative to hedge.
-        d = greedy ? (maxHedges > 0 ? { token, alt: d.token, altShare: 0.5, gap: 0 } : { token }) : { token, q: oneHot(V, token) };
+        d = greedy ? (maxHedges > 0 ? { token, alts: [{ token: d.token, gap: 0, share: 0.5 }] } : { token }) : { token, q: oneHot(V, token) };
       }
       draftIndex++;
       drafts.push(d);
@@ -271,39 +273,38 @@ export class SpeculativeDecoder {
       inflight.push(round);
     };
 
-    /** Hedges in flight, and the absolute positions already hedged since the last rejection. */
+    /** Hedges in flight, and the (position, alternative) pairs already hedged since the last rejection. */
     let hedges: Hedge[] = [];
-    const hedged = new Set<number>();
+    const hedged = new Set<string>();
     const calibrator = opts.calibrator ?? new HedgeCalibrator();
     /**
-     * The drafted position most worth hedging now: the one most likely reached and then rejected in favour of its
-     * alternative, if that chance times a round trip beats the hedge's rows at the round trip's price per position.
+     * The drafted position and alternative most worth hedging now: the pair most likely reached and then rejected in
+     * favour of that alternative, if that chance times a round trip beats the hedge's rows at the round trip's price
+     * per position.
      */
-    const hedgeTarget = (): { k: number; drafts: number } | null => {
+    const hedgeTarget = (): { k: number; alt: number; drafts: number } | null => {
       if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0) return null;
       const fit = control.roundTripModel();
       const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
       const L = hedgeDrafts(rtt);
       if (L < MIN_HEDGE_DRAFTS) return null;
-      let best = -1, bestValue = 0, reach = 1;
+      let best: { k: number; alt: number; drafts: number } | null = null, bestValue = 0, reach = 1;
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
-        const d = drafts[k];
-        if (d.alt !== undefined && d.gap !== undefined) {
-          const value = reach * calibrator.altWins(d.gap, d.altShare ?? 0);
-          const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
-          if (fits && !hedged.has(ctx.length + k) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs)) { best = k; bestValue = value; }
-        }
+        const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
+        (drafts[k].alts ?? []).forEach((a, i) => {
+          const value = reach * calibrator.altWins(a.gap, a.share, i + 1);
+          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
+        });
         reach *= control.alpha;
       }
-      return best >= 0 ? { k: best, drafts: L } : null;
+      return best;
     };
     /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
     const hedgeDrafts = (rttMs: number): number => Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rttMs) / Math.max(0.01, control.draftMsPerToken)));
-    const launchHedge = async ({ k, drafts: L }: { k: number; drafts: number }): Promise<void> => {
+    const launchHedge = async ({ k, alt, drafts: L }: { k: number; alt: number; drafts: number }): Promise<void> => {
       const pos = ctx.length + k;
-      hedged.add(pos);
-      const alt = drafts[k].alt!;
+      hedged.add(`${pos}:${alt}`);
       const room = Math.min(L, maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
       const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
@@ -341,7 +342,7 @@ export class SpeculativeDecoder {
         let decision: Decision;
         if (!cand) decision = { accepted: false, token: greedy ? res.tokens[i] : sampleFrom(p!, rand) };
         else decision = greedy ? acceptGreedy(cand.token, res.tokens[i]) : acceptSampled(cand.token, p!, cand.q!, rand);
-        if (cand?.gap !== undefined) calibrator.observe(cand.gap, !decision.accepted && decision.token === cand.alt);
+        cand?.alts?.forEach((a, r) => calibrator.observe(a.gap, !decision.accepted && decision.token === a.token, r + 1));
         emit(decision.token);
         emitted++;
         lastAccepted = decision.accepted;

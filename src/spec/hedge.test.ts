@@ -47,7 +47,11 @@ describe('hedge calibrator', () => {
   });
 
   it('a hedge pays when its expected saving beats its rows at the round trip\'s price per position', () => {
-    expect(hedgePays(0.3, 100, 5, 2)).toBe(true); // 30 ms saved against 10 ms of rows
-    expect(hedgePays(0.05, 100, 5, 2)).toBe(false); // 5 ms against 10 ms
+    // 4 drafts at alpha 0.8: a hit saves 1 - 0.8^5 = 67% of a round trip.
+    expect(hedgePays(0.3, 100, 4, 2, 0.8)).toBe(true); // 20 ms saved against 10 ms of rows
+    expect(hedgePays(0.1, 100, 4, 2, 0.8)).toBe(false); // 6.7 ms against 10 ms
+    // No drafts (a slow draft): a hit gives one token, 20% of a round trip, for one row.
+    expect(hedgePays(0.3, 100, 0, 2, 0.8)).toBe(true); // 6 ms against 2 ms
+    expect(hedgePays(0.3, 100, 0, 2, 0.95)).toBe(false); // 1.5 ms against 2 ms: at high acceptance one token is little
   });
 });

@@ -102,9 +102,12 @@ export function alternatives(logits: Float32Array, best: number, n: number): Alt
 }
 
 /**
- * Whether a hedge pays: a hit saves about a round trip; the hedge's rows cost every stage about what a round's rows
- * cost, priced at the fitted round trip's slope per position.
+ * Whether a hedge pays. A hit emits the hedge's verified tokens at once: with `drafts` drafted after its alternative,
+ * 1 + alpha + ... + alpha^drafts of them on average, each worth (1 - alpha) of a round trip (a round trip yields
+ * 1 / (1 - alpha) tokens), so it saves (1 - alpha^(drafts + 1)) of one. Its rows cost every stage about what a round's
+ * rows cost, priced at the fitted round trip's slope per position.
  */
-export function hedgePays(pHit: number, roundTripMs: number, rows: number, perPositionMs: number): boolean {
-  return pHit * roundTripMs > rows * perPositionMs;
+export function hedgePays(pHit: number, roundTripMs: number, drafts: number, perPositionMs: number, alpha: number): boolean {
+  const saved = 1 - Math.min(1, Math.max(0, alpha)) ** (drafts + 1);
+  return pHit * saved * roundTripMs > (drafts + 1) * perPositionMs;
 }

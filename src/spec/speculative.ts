@@ -101,6 +101,8 @@ export interface SpecResult {
   hedgesSent: number;
   hedgeHits: number;
   hedgeTokens: number;
+  /** Hedges that held the target's token but were left: their reply was further off than their tokens were worth. */
+  hedgesLate: number;
   /** Rounds where the first drafted-ahead token was accepted in place of the target's own token. */
   usedAhead: number;
   /** Rounds sent while an earlier one was still in flight, and those of them dropped after a rejection. */
@@ -121,23 +123,29 @@ export interface SpecResult {
 interface Drafted { token: number; q?: Float64Array; alts?: Alternative[] }
 
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
-interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult> }
+interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult>; sentAtMs: number; settled: boolean }
 
 /**
  * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
  * each stage about as much as a main-line row on the CPU engine), and within a share of a round trip of draft time
- * (drafting them holds up the main line). Below MIN a hit gains too little for the stages' compute: no hedge (a slow
- * draft does not hedge).
+ * (drafting them holds up the main line). A slow draft fits none: its hedges are the alternative alone, which costs
+ * it no drafting and still gives one token (the target's after it) on a hit; hedgePays weighs that.
  */
 const MAX_HEDGE_DRAFTS = 4;
 /**
  * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine with a fast draft (acceptance
  * ~0.8, gammas 4 and auto), hedging the draft's second and third choices with 6 in flight was -2% to +2% against plain
  * parallel at 20 ms and +7% to +25% at 50 ms; 10 in flight cost up to 12% at 20 ms (the four tabs share two cores),
- * and 3 in flight hit too few rejections to pay at 50 ms. A slow draft does not hedge (MIN_HEDGE_DRAFTS).
+ * and 3 in flight hit too few rejections to pay at 50 ms.
  */
 export const DEFAULT_HEDGES = 6;
-const MIN_HEDGE_DRAFTS = 2;
+/**
+ * Most stage compute the hedges in flight may take, as a share of the round trip (rows x the fitted price of a
+ * position). Hedges pay for their rows with idle stage time, which shrinks as links get faster: on the bench machine,
+ * where four tabs share two cores, 6 hedges of 5 rows cut a fast draft's tokens/s by 14-24% at 20 ms, yet gained up
+ * to 25% at 50 ms.
+ */
+const HEDGE_LOAD_SHARE = 0.4;
 const HEDGE_DRAFT_SHARE = 0.05;
 /**
  * Alternatives per drafted position a hedge may try: the draft's second and third choices. On the bench pairs at
@@ -147,6 +155,7 @@ const HEDGE_CHOICES = 2;
 
 interface Round {
   gamma: number;
+  sentAtMs: number;
   inputLength: number;
   promise: Promise<VerifyResult>;
   settled: boolean;
@@ -189,7 +198,7 @@ export class SpeculativeDecoder {
     while (targetPos < history.length && targetPos < ids.length - 1 && history[targetPos] === ids[targetPos]) targetPos++;
     let drafts: Drafted[] = []; // drafted continuation of ctx, on the bet that everything is accepted
     let draftIndex = 0;
-    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, gammas: [] as number[] };
+    const stats = { rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0, staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, hedgesLate: 0, gammas: [] as number[] };
     const maxHedges = opts.parallel && greedy ? Math.max(0, Math.floor(opts.hedges ?? (sharesCompute ? 0 : DEFAULT_HEDGES))) : 0;
     let stoppedBy: SpecResult['stoppedBy'] | null = null;
     const t0 = performance.now();
@@ -266,7 +275,7 @@ export class SpeculativeDecoder {
         input = drafts.slice(c, c + 1 + gamma).map((d) => d.token);
         keepFrom = 0;
       }
-      const round: Round = { gamma, inputLength: input.length, settled: false, draftWaitMs: waitMs, promise: this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !greedy }) };
+      const round: Round = { gamma, sentAtMs: performance.now(), inputLength: input.length, settled: false, draftWaitMs: waitMs, promise: this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !greedy }) };
       waitMs = 0;
       if (inflight.length > 0) stats.sentAhead++;
       round.promise.then(() => { round.settled = true; }, () => { round.settled = true; });
@@ -287,18 +296,35 @@ export class SpeculativeDecoder {
       const fit = control.roundTripModel();
       const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
       const L = hedgeDrafts(rtt);
-      if (L < MIN_HEDGE_DRAFTS) return null;
+      // The stages' compute for hedges in flight stays within a share of the round trip.
+      const hedgeRows = hedges.reduce((n, h) => n + h.tokens.length, 0) + L + 1;
+      if (hedgeRows * fit.perPositionMs > HEDGE_LOAD_SHARE * rtt) return null;
       let best: { k: number; alt: number; drafts: number } | null = null, bestValue = 0, reach = 1;
+      // A hedge comes back about a round trip after it leaves; past (1 - alpha^(L+1)) of one behind the round that
+      // judges its position, waiting for it costs more than its tokens give (hedgeWaitTooLong): too late to send.
+      const lateMs = (1 - Math.min(1, control.alpha) ** (L + 1)) * rtt, now = performance.now();
+      let j = 0, judgedTo = inflight[0].gamma; // inflight[j] judges drafts up to index judgedTo (its candidate's row)
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
-        const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq);
+        while (k > judgedTo && j + 1 < inflight.length) judgedTo += inflight[++j].gamma + 1;
+        const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq) && now - inflight[j].sentAtMs < lateMs;
         (drafts[k].alts ?? []).forEach((a, i) => {
           const value = reach * calibrator.altWins(a.gap, a.share, i + 1);
-          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
+          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L, fit.perPositionMs, control.alpha)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
         });
         reach *= control.alpha;
       }
       return best;
+    };
+    /**
+     * Whether waiting for a hit's reply costs more than it gives: its tokens, 1 + alpha + ... on average, are each
+     * worth (1 - alpha) of a round trip (see hedgePays), so it is worth waiting up to (1 - alpha^rows) of one; past
+     * that the next round, sent now, is the better bet (a hedge sent late, just before its round came back).
+     */
+    const hedgeWaitTooLong = (h: Hedge): boolean => {
+      const fit = control.roundTripModel();
+      const remainingMs = h.sentAtMs + fit.baseMs + fit.perPositionMs * h.tokens.length - performance.now();
+      return remainingMs > (1 - Math.min(1, control.alpha) ** h.tokens.length) * (fit.baseMs + fit.perPositionMs * h.tokens.length);
     };
     /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
     const hedgeDrafts = (rttMs: number): number => Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rttMs) / Math.max(0.01, control.draftMsPerToken)));
@@ -311,7 +337,9 @@ export class SpeculativeDecoder {
       const tokens = [alt, ...more];
       const promise = this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true });
       promise.catch(() => undefined);
-      hedges.push({ pos, tokens, promise });
+      const hedge: Hedge = { pos, tokens, promise, sentAtMs: performance.now(), settled: false };
+      promise.then(() => { hedge.settled = true; }, () => { hedge.settled = true; });
+      hedges.push(hedge);
       stats.hedgesSent++;
     };
     /** Hedges that can no longer be used still run through the stages: awaited before the turn returns. */
@@ -356,7 +384,8 @@ export class SpeculativeDecoder {
       if (rejected) stats.rejections++;
       // A hedge on the rejected position whose alternative is the target's token: its verified tokens follow now.
       const rejectedPos = ctxBefore + emitted - 1;
-      const hit = !lastAccepted && stoppedBy === null ? hedges.find((h) => h.pos === rejectedPos && h.tokens[0] === ctx[rejectedPos]) : undefined;
+      let hit = !lastAccepted && stoppedBy === null ? hedges.find((h) => h.pos === rejectedPos && h.tokens[0] === ctx[rejectedPos]) : undefined;
+      if (hit && !hit.settled && hedgeWaitTooLong(hit)) { stats.hedgesLate++; hit = undefined; }
       let hedgeTokens = 0, hedgeWaitMs = 0;
       if (hit) {
         const tWait = performance.now();

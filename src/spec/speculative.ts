@@ -40,11 +40,11 @@ export interface SpecOptions {
   sharesCompute?: boolean;
   /**
    * Greedy parallel mode: most hedges in flight (default DEFAULT_HEDGES in a tab that holds no stage, 0 in one that
-   * does, where a hedge's rows would take that stage's compute on top of the draft's). A hedge is a short branch sent while the rounds
-   * are in flight and the draft would otherwise idle: at the drafted position most likely to be rejected, the
-   * draft's second choice plus a few tokens drafted after it. Every stage computes it beside the main line and
-   * restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in favour of that very
-   * token, the hedge's verified tokens are used at once instead of costing another round trip.
+   * does, where a hedge's rows would take that stage's compute on top of the draft's). A hedge is a short branch sent
+   * while the rounds are in flight: at a drafted position likely to be rejected, the draft's second or third choice
+   * plus the few tokens the draft has time to draft after it (none for a slow draft). Every stage computes it beside
+   * the main line and restores its cache afterwards (VerifyFlags.branch); when the target rejects that position in
+   * favour of that very token, the hedge's verified tokens are used at once instead of costing another round trip.
    */
   hedges?: number;
   /**

@@ -1,6 +1,6 @@
 // The hedge calibrator learns where the draft's second choice wins from judged positions; the prior rules until then.
 import { describe, expect, it } from 'vitest';
-import { alternatives, HedgeCalibrator, hedgePays } from './hedge.ts';
+import { alternatives, HedgeCalibrator, hedgePays, hitWorth } from './hedge.ts';
 
 describe('hedge calibrator', () => {
   it('starts from the prior, then follows what the target judged, by gap', () => {
@@ -46,12 +46,19 @@ describe('hedge calibrator', () => {
     expect(alternatives(Float32Array.from([1, 2]), 1, 2).map((a) => a.token), 'fewer tokens than asked for').toEqual([0]);
   });
 
+  it('a hit saves 1 - alpha^rows of a round trip: its tokens, 1 + alpha + ..., each worth 1 - alpha of one', () => {
+    expect(hitWorth(0.8, 5)).toBeCloseTo(1 - 0.8 ** 5, 12);
+    expect(hitWorth(0.8, 1)).toBeCloseTo(0.2, 12);
+    expect(hitWorth(1, 3), 'everything accepted anyway: a hit saves nothing').toBe(0);
+    expect(hitWorth(0, 3), 'nothing accepted: a hit saves the whole round trip').toBe(1);
+  });
+
   it('a hedge pays when its expected saving beats its rows at the round trip\'s price per position', () => {
-    // 4 drafts at alpha 0.8: a hit saves 1 - 0.8^5 = 67% of a round trip.
-    expect(hedgePays(0.3, 100, 4, 2, 0.8)).toBe(true); // 20 ms saved against 10 ms of rows
-    expect(hedgePays(0.1, 100, 4, 2, 0.8)).toBe(false); // 6.7 ms against 10 ms
-    // No drafts (a slow draft): a hit gives one token, 20% of a round trip, for one row.
-    expect(hedgePays(0.3, 100, 0, 2, 0.8)).toBe(true); // 6 ms against 2 ms
-    expect(hedgePays(0.3, 100, 0, 2, 0.95)).toBe(false); // 1.5 ms against 2 ms: at high acceptance one token is little
+    // 5 rows at alpha 0.8: a hit saves 67% of a round trip.
+    expect(hedgePays(0.3, 100, 5, 2, 0.8)).toBe(true); // 20 ms saved against 10 ms of rows
+    expect(hedgePays(0.1, 100, 5, 2, 0.8)).toBe(false); // 6.7 ms against 10 ms
+    // The alternative alone (a slow draft): a hit gives one token, 20% of a round trip, for one row.
+    expect(hedgePays(0.3, 100, 1, 2, 0.8)).toBe(true); // 6 ms against 2 ms
+    expect(hedgePays(0.3, 100, 1, 2, 0.95)).toBe(false); // 1.5 ms against 2 ms: at high acceptance one token is little
   });
 });

@@ -102,12 +102,19 @@ export function alternatives(logits: Float32Array, best: number, n: number): Alt
 }
 
 /**
- * Whether a hedge pays. A hit emits the hedge's verified tokens at once: with `drafts` drafted after its alternative,
- * 1 + alpha + ... + alpha^drafts of them on average, each worth (1 - alpha) of a round trip (a round trip yields
- * 1 / (1 - alpha) tokens), so it saves (1 - alpha^(drafts + 1)) of one. Its rows cost every stage about what a round's
- * rows cost, priced at the fitted round trip's slope per position.
+ * Share of a round trip a hedge hit saves. It emits the hedge's verified tokens at once: with `rows` tokens sent
+ * (the alternative and the drafts after it), 1 + alpha + ... + alpha^(rows-1) of them on average, each worth
+ * (1 - alpha) of a round trip (a round trip yields 1 / (1 - alpha) tokens): 1 - alpha^rows of one. It also bounds
+ * how long a hit is worth waiting for, and how late after its round a hedge is worth sending.
  */
-export function hedgePays(pHit: number, roundTripMs: number, drafts: number, perPositionMs: number, alpha: number): boolean {
-  const saved = 1 - Math.min(1, Math.max(0, alpha)) ** (drafts + 1);
-  return pHit * saved * roundTripMs > (drafts + 1) * perPositionMs;
+export function hitWorth(alpha: number, rows: number): number {
+  return 1 - Math.min(1, Math.max(0, alpha)) ** rows;
+}
+
+/**
+ * Whether a hedge of `rows` pays: its chance of a hit times what a hit saves beats its rows, which cost every stage
+ * about what a round's rows cost, priced at the fitted round trip's slope per position.
+ */
+export function hedgePays(pHit: number, roundTripMs: number, rows: number, perPositionMs: number, alpha: number): boolean {
+  return pHit * hitWorth(alpha, rows) * roundTripMs > rows * perPositionMs;
 }

@@ -10,7 +10,7 @@ import { acceptGreedy, acceptSampled, samplingProbs } from './acceptance.ts';
 import type { Decision } from './acceptance.ts';
 import type { DraftModel } from './draft.ts';
 import { DraftLengthController } from './draftLength.ts';
-import { alternatives, HedgeCalibrator, hedgePays } from './hedge.ts';
+import { alternatives, HedgeCalibrator, hedgePays, hitWorth } from './hedge.ts';
 import type { Alternative } from './hedge.ts';
 
 export interface SpecOptions {
@@ -300,9 +300,9 @@ export class SpeculativeDecoder {
       const hedgeRows = hedges.reduce((n, h) => n + h.tokens.length, 0) + L + 1;
       if (hedgeRows * fit.perPositionMs > HEDGE_LOAD_SHARE * rtt) return null;
       let best: { k: number; alt: number; drafts: number } | null = null, bestValue = 0, reach = 1;
-      // A hedge comes back about a round trip after it leaves; past (1 - alpha^(L+1)) of one behind the round that
-      // judges its position, waiting for it costs more than its tokens give (hedgeWaitTooLong): too late to send.
-      const lateMs = (1 - Math.min(1, control.alpha) ** (L + 1)) * rtt, now = performance.now();
+      // A hedge comes back about a round trip after it leaves; past what a hit saves (hitWorth) behind the round
+      // that judges its position, waiting for it costs more than its tokens give (hedgeWaitTooLong): too late to send.
+      const lateMs = hitWorth(control.alpha, L + 1) * rtt, now = performance.now();
       let j = 0, judgedTo = inflight[0].gamma; // inflight[j] judges drafts up to index judgedTo (its candidate's row)
       // drafts[k] for k <= covered() follows positions every sent round already holds.
       for (let k = 0; k <= Math.min(covered(), drafts.length - 1); k++) {
@@ -310,21 +310,21 @@ export class SpeculativeDecoder {
         const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq) && now - inflight[j].sentAtMs < lateMs;
         (drafts[k].alts ?? []).forEach((a, i) => {
           const value = reach * calibrator.altWins(a.gap, a.share, i + 1);
-          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L, fit.perPositionMs, control.alpha)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
+          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs, control.alpha)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
         });
         reach *= control.alpha;
       }
       return best;
     };
     /**
-     * Whether waiting for a hit's reply costs more than it gives: its tokens, 1 + alpha + ... on average, are each
-     * worth (1 - alpha) of a round trip (see hedgePays), so it is worth waiting up to (1 - alpha^rows) of one; past
-     * that the next round, sent now, is the better bet (a hedge sent late, just before its round came back).
+     * Whether waiting for a hit's reply costs more than it gives: it is worth waiting up to what a hit saves
+     * (hitWorth); past that the next round, sent now, is the better bet (a hedge sent late, just before its round
+     * came back).
      */
     const hedgeWaitTooLong = (h: Hedge): boolean => {
       const fit = control.roundTripModel();
-      const remainingMs = h.sentAtMs + fit.baseMs + fit.perPositionMs * h.tokens.length - performance.now();
-      return remainingMs > (1 - Math.min(1, control.alpha) ** h.tokens.length) * (fit.baseMs + fit.perPositionMs * h.tokens.length);
+      const rttMs = fit.baseMs + fit.perPositionMs * h.tokens.length;
+      return h.sentAtMs + rttMs - performance.now() > hitWorth(control.alpha, h.tokens.length) * rttMs;
     };
     /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
     const hedgeDrafts = (rttMs: number): number => Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * rttMs) / Math.max(0.01, control.draftMsPerToken)));

@@ -134,18 +134,12 @@ interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult>;
 const MAX_HEDGE_DRAFTS = 4;
 /**
  * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine with a fast draft (acceptance
- * ~0.8, gammas 4 and auto), hedging the draft's second and third choices with 6 in flight was -2% to +2% against plain
- * parallel at 20 ms and +7% to +25% at 50 ms; 10 in flight cost up to 12% at 20 ms (the four tabs share two cores),
- * and 3 in flight hit too few rejections to pay at 50 ms.
+ * ~0.8, gammas 4 and auto), second- and third-choice hedges with 6 in flight were -2% to +2% against plain parallel at
+ * 20 ms and +7% to +25% at 50 ms, where 10 cost up to 12% at 20 ms and 3 hit too few rejections to pay at 50 ms (before
+ * the send-late and wait rules of hedgeTarget and hedgeWaitTooLong, which took the 20 ms cells to -4% to +13% and the
+ * 50 ms ones to +16% to +31%).
  */
 export const DEFAULT_HEDGES = 6;
-/**
- * Most stage compute the hedges in flight may take, as a share of the round trip (rows x the fitted price of a
- * position). Hedges pay for their rows with idle stage time, which shrinks as links get faster: on the bench machine,
- * where four tabs share two cores, 6 hedges of 5 rows cut a fast draft's tokens/s by 14-24% at 20 ms, yet gained up
- * to 25% at 50 ms.
- */
-const HEDGE_LOAD_SHARE = 0.4;
 const HEDGE_DRAFT_SHARE = 0.05;
 /**
  * Alternatives per drafted position a hedge may try: the draft's second and third choices. On the bench pairs at
@@ -296,9 +290,6 @@ export class SpeculativeDecoder {
       const fit = control.roundTripModel();
       const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
       const L = hedgeDrafts(rtt);
-      // The stages' compute for hedges in flight stays within a share of the round trip.
-      const hedgeRows = hedges.reduce((n, h) => n + h.tokens.length, 0) + L + 1;
-      if (hedgeRows * fit.perPositionMs > HEDGE_LOAD_SHARE * rtt) return null;
       let best: { k: number; alt: number; drafts: number } | null = null, bestValue = 0, reach = 1;
       // A hedge comes back about a round trip after it leaves; past what a hit saves (hitWorth) behind the round
       // that judges its position, waiting for it costs more than its tokens give (hedgeWaitTooLong): too late to send.

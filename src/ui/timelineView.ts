@@ -2,6 +2,7 @@
 // the gap), with a load progress bar per tab and the run's TTFT and tokens/s. Scrolls sideways on a phone.
 import type { Interval, IntervalKind } from '../planner/timeline.ts';
 import { fmtBytes, h } from './dom.ts';
+import { IntervalWindow } from './timelineWindow.ts';
 
 export const KIND_COLORS: Record<IntervalKind, string> = {
   load: '#f59e0b',
@@ -25,7 +26,7 @@ export class TimelineView {
   private bars: HTMLElement;
   private devices: DeviceRow[] = [];
   private planned: Interval[] = [];
-  private actual: Interval[] = [];
+  private actual = new IntervalWindow();
   private progress = new Map<string, { loadedBytes: number; totalBytes: number }>();
   private frame = 0;
 
@@ -50,14 +51,14 @@ export class TimelineView {
   }
 
   resetActual(): void {
-    this.actual = [];
+    this.actual.clear();
     this.progress.clear();
     this.renderBars();
     this.schedule();
   }
 
   addActual(intervals: Interval[]): void {
-    this.actual.push(...intervals);
+    this.actual.add(intervals);
     this.schedule();
   }
 
@@ -102,15 +103,16 @@ export class TimelineView {
     if (!ctx) return;
     ctx.scale(dpr, dpr);
     ctx.clearRect(0, 0, cssWidth, cssHeight);
-    const all = [...this.planned, ...this.actual];
-    const tMax = Math.max(0.001, ...all.map((i) => i.endSec));
+    // The axis runs over the intervals kept (a long session keeps only the newest: timelineWindow.ts) and the plan.
+    const { startSec: t0 } = this.actual.range();
+    const tMax = this.planned.reduce((m, i) => Math.max(m, i.endSec), this.actual.range().endSec);
     const plotW = cssWidth - LABEL_PX - 8;
-    const x = (t: number) => LABEL_PX + (Math.max(0, t) / tMax) * plotW;
+    const x = (t: number) => LABEL_PX + ((Math.max(t0, t) - t0) / (tMax - t0)) * plotW;
     // axis
     ctx.fillStyle = '#64748b';
     ctx.font = '11px system-ui, sans-serif';
-    const step = niceStep(tMax / 6);
-    for (let t = 0; t <= tMax + 1e-9; t += step) {
+    const step = niceStep((tMax - t0) / 6);
+    for (let t = Math.ceil(t0 / step) * step; t <= tMax + 1e-9; t += step) {
       ctx.fillRect(x(t), AXIS_PX - 4, 1, cssHeight);
       ctx.fillText(`${t.toFixed(step < 0.1 ? 2 : step < 1 ? 1 : 0)}s`, x(t) + 2, 11);
     }
@@ -122,8 +124,8 @@ export class TimelineView {
       ctx.fillText(d.label.slice(0, 12), 2, y + 14);
       ctx.fillStyle = '#64748b';
       ctx.fillText(d.stage.slice(0, 14), 2, y + 26);
-      for (const iv of this.planned) if (iv.device === d.id) lane(ctx, iv, x, y + 1, 7, 0.55);
-      for (const iv of this.actual) if (iv.device === d.id) lane(ctx, iv, x, y + 10, 16, 1);
+      for (const iv of this.planned) if (iv.device === d.id && iv.endSec >= t0) lane(ctx, iv, x, y + 1, 7, 0.55);
+      for (const iv of this.actual.intervals) if (iv.device === d.id) lane(ctx, iv, x, y + 10, 16, 1);
     });
   }
 }

@@ -48,7 +48,7 @@ export interface SpecOptions {
    */
   hedges?: number;
   /**
-   * What hedges learn about where the target picks the draft's second choice. Pass the same one to every turn of a
+   * What hedges learn about where the target picks the draft's second or third choice. Pass the same one to every turn of a
    * draft/target pair (SpecSession does): a fresh one starts from the draft's own top-two shares, which on flat
    * logits overstate the chance, so every turn would spend its first rounds learning that again.
    */
@@ -122,8 +122,18 @@ export interface SpecResult {
  */
 interface Drafted { token: number; q?: Float64Array; alts?: Alternative[] }
 
+/** A verification sent to the pipeline: when it left, and whether its reply (or failure) is in. */
+interface Sent { promise: Promise<VerifyResult>; sentAtMs: number; settled: boolean }
+
+/** Track a verification just sent (rounds and hedges alike). */
+function sent(promise: Promise<VerifyResult>): Sent {
+  const s: Sent = { promise, sentAtMs: performance.now(), settled: false };
+  promise.then(() => { s.settled = true; }, () => { s.settled = true; });
+  return s;
+}
+
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
-interface Hedge { pos: number; tokens: number[]; promise: Promise<VerifyResult>; sentAtMs: number; settled: boolean }
+interface Hedge extends Sent { pos: number; tokens: number[] }
 
 /**
  * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
@@ -147,12 +157,9 @@ const HEDGE_DRAFT_SHARE = 0.05;
  */
 const HEDGE_CHOICES = 2;
 
-interface Round {
+interface Round extends Sent {
   gamma: number;
-  sentAtMs: number;
   inputLength: number;
-  promise: Promise<VerifyResult>;
-  settled: boolean;
   draftWaitMs: number;
 }
 
@@ -269,10 +276,9 @@ export class SpeculativeDecoder {
         input = drafts.slice(c, c + 1 + gamma).map((d) => d.token);
         keepFrom = 0;
       }
-      const round: Round = { gamma, sentAtMs: performance.now(), inputLength: input.length, settled: false, draftWaitMs: waitMs, promise: this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !greedy }) };
+      const round: Round = Object.assign(sent(this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !greedy })), { gamma, inputLength: input.length, draftWaitMs: waitMs });
       waitMs = 0;
       if (inflight.length > 0) stats.sentAhead++;
-      round.promise.then(() => { round.settled = true; }, () => { round.settled = true; });
       inflight.push(round);
     };
 
@@ -313,8 +319,7 @@ export class SpeculativeDecoder {
      * came back).
      */
     const hedgeWaitTooLong = (h: Hedge): boolean => {
-      const fit = control.roundTripModel();
-      const rttMs = fit.baseMs + fit.perPositionMs * h.tokens.length;
+      const rttMs = control.costs().roundTripMs(h.tokens.length);
       return h.sentAtMs + rttMs - performance.now() > hitWorth(control.alpha, h.tokens.length) * rttMs;
     };
     /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
@@ -326,11 +331,8 @@ export class SpeculativeDecoder {
       const prefix = [...ctx, ...drafts.slice(0, k).map((x) => x.token)];
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
       const tokens = [alt, ...more];
-      const promise = this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true });
-      promise.catch(() => undefined);
-      const hedge: Hedge = { pos, tokens, promise, sentAtMs: performance.now(), settled: false };
-      promise.then(() => { hedge.settled = true; }, () => { hedge.settled = true; });
-      hedges.push(hedge);
+      // (sent() handles a failure: a hedge's reply is only awaited on a hit.)
+      hedges.push(Object.assign(sent(this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true })), { pos, tokens }));
       stats.hedgesSent++;
     };
     /** Hedges that can no longer be used still run through the stages: awaited before the turn returns. */

@@ -104,8 +104,8 @@ export class TimelineView {
     ctx.scale(dpr, dpr);
     ctx.clearRect(0, 0, cssWidth, cssHeight);
     // The axis runs over the intervals kept (a long session keeps only the newest: timelineWindow.ts) and the plan.
-    const { startSec: t0 } = this.actual.range();
-    const tMax = this.planned.reduce((m, i) => Math.max(m, i.endSec), this.actual.range().endSec);
+    const { startSec: t0, endSec } = this.actual.range();
+    const tMax = this.planned.reduce((m, i) => Math.max(m, i.endSec), endSec);
     const plotW = cssWidth - LABEL_PX - 8;
     const x = (t: number) => LABEL_PX + ((Math.max(t0, t) - t0) / (tMax - t0)) * plotW;
     // axis

@@ -8,6 +8,7 @@ import { Stage } from '../model/stage.ts';
 import type { WeightProvider } from '../model/stage.ts';
 import { commonPrefixLength } from '../model/prefix.ts';
 import { argmax } from '../model/sampler.ts';
+import { ComputeFloor } from '../profile/emulation.ts';
 
 export interface DraftOptions {
   /**
@@ -17,8 +18,8 @@ export interface DraftOptions {
   layers?: number;
   maxSeq?: number;
   /**
-   * Called after each draft step with its measured compute time (the tab's emulated slowdown pays its debt here,
-   * as the stages do), so a "phone" drafts as slowly as it computes.
+   * Called after each draft step with its compute time (the tab's emulated slowdown pays its debt here, as the
+   * stages do), so a "phone" drafts as slowly as it computes: the step's uncontended time (ComputeFloor).
    */
   afterCompute?: (computeMs: number) => Promise<unknown>;
 }
@@ -33,6 +34,7 @@ export class DraftModel {
   /** Steps that ran exactly one position (one drafted token each), and their wall time: the draft's ms per token. */
   tokenSteps = 0;
   tokenStepMs = 0;
+  private readonly floor = new ComputeFloor();
 
   private constructor(readonly stage: Stage, private readonly afterCompute?: (computeMs: number) => Promise<unknown>) {}
 
@@ -67,8 +69,9 @@ export class DraftModel {
   private async step(tokens: number[]): Promise<Float32Array> {
     const t0 = performance.now();
     const out = await this.stage.forward(Int32Array.from(tokens), { logits: 'last' });
-    // The slowdown scales this step's own compute, not the other tasks (replies, acks) that ran while it yielded.
-    if (this.afterCompute) await this.afterCompute(performance.now() - t0 - out.yieldedMs);
+    // The slowdown scales this step's own compute: not the other tasks (replies, acks) that ran while it yielded, nor
+    // the time other tabs on this machine's cores took from it (ComputeFloor).
+    if (this.afterCompute) await this.afterCompute(this.floor.observe(tokens.length, performance.now() - t0 - out.yieldedMs));
     const ms = performance.now() - t0;
     this.computeMs += ms;
     this.positions += tokens.length;

@@ -63,7 +63,7 @@ export function mountSpecPanel(session: Session, backend: () => Promise<Backend>
     h('summary', {}, 'Speculative decoding (draft here, verify across the mesh)'),
     h('div', { class: 'spec-controls', style: 'display: flex; flex-wrap: wrap; gap: 0.5em; align-items: center' },
       h('label', {}, 'target ', model), h('label', {}, 'draft ', draftUrl), h('label', {}, 'or layers ', draftLayers),
-      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', { title: 'greedy parallel mode: alternatives at the likeliest rejections, verified beside the main line (empty: 6 in a tab that holds no stage, none in one that does)' }, 'hedges ', hedges), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
+      h('label', {}, gamma), h('label', {}, parallel, ' parallel'), h('label', { title: 'greedy parallel mode: alternatives at the likeliest rejections, verified beside the main line (empty: 6 in a tab that holds no stage, none in one that does); they pay on slow links (20 ms and more a hop), set 0 where compute, not the links, makes up the round trip' }, 'hedges ', hedges), h('label', {}, 'prompt ', prompt), h('label', {}, 'tokens ', maxTokens), run, stop),
     live, output, associationView());
   return { el, spec };
 }

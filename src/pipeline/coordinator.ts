@@ -50,6 +50,8 @@ export interface VerifyResult {
   logits?: Float32Array;
   /** From send to answer. */
   roundTripMs: number;
+  /** The compute every stage spent on this pass, summed, ms (absent from a peer that does not report it). */
+  computeMs?: number;
 }
 
 interface PendingVerify { t0: number; resolve: (r: VerifyResult) => void; reject: (e: unknown) => void }
@@ -281,7 +283,7 @@ export class Coordinator {
         const v = this.verifies.get(msg.runId);
         if (!v || msg.planId !== this.planId) return;
         this.verifies.delete(msg.runId);
-        v.resolve({ pos0: msg.pos0, tokens: msg.tokens, logits: payload, roundTripMs: nowMs() - v.t0 });
+        v.resolve({ pos0: msg.pos0, tokens: msg.tokens, logits: payload, roundTripMs: nowMs() - v.t0, computeMs: msg.computeMs });
         return;
       }
       case 'token': {

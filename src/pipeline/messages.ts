@@ -20,15 +20,21 @@ export type PipelineMessage =
   | { kind: 'assign'; planId: string; modelUrl: string; stages: StageAssignment[]; maxSeq: number; clockOffsetMs: number; runStartMs: number }
   /** Coordinator -> stage 0: start a sequence step at position pos0 (earlier positions stay cached). */
   | { kind: 'start'; planId: string; runId: number; pos0: number; ids: number[]; maxTokens: number; eos: number[]; sampling: SamplingConfig }
-  /** Stage k -> stage k+1: hidden state for positions pos0.. (payload: f32 (T, dim)). `verify` marks a verification pass. */
-  | { kind: 'act'; planId: string; runId: number; pos0: number; rows: number; index: number; maxTokens: number; eos: number[]; sampling: SamplingConfig; sentAtSec: number; verify?: VerifyFlags }
+  /**
+   * Stage k -> stage k+1: hidden state for positions pos0.. (payload: f32 (T, dim)). `verify` marks a verification
+   * pass; then computeMs is the compute the stages so far spent on it.
+   */
+  | { kind: 'act'; planId: string; runId: number; pos0: number; rows: number; index: number; maxTokens: number; eos: number[]; sampling: SamplingConfig; sentAtSec: number; verify?: VerifyFlags; computeMs?: number }
   /**
    * Coordinator -> stage 0 (speculative decoding, issue 8): run ids at pos0 in one pass and answer with the target's
    * prediction at every position from row keepFrom on; nothing is fed back (the speculative controller drives rounds).
    */
   | { kind: 'verify'; planId: string; runId: number; pos0: number; ids: number[]; verify: VerifyFlags }
-  /** Last stage -> coordinator: argmax of each kept row; with wantLogits the payload holds those rows' logits (R, vocab). */
-  | { kind: 'verified'; planId: string; runId: number; pos0: number; tokens: number[] }
+  /**
+   * Last stage -> coordinator: argmax of each kept row; with wantLogits the payload holds those rows' logits (R, vocab).
+   * computeMs: the compute every stage spent on the pass, summed (what a pass of this size costs the pipeline).
+   */
+  | { kind: 'verified'; planId: string; runId: number; pos0: number; tokens: number[]; computeMs?: number }
   /** Last stage -> coordinator and stage 0: the sampled token at position `pos` (the index of the token it follows). */
   | { kind: 'token'; planId: string; runId: number; index: number; pos: number; token: number; done: boolean }
   /** Coordinator -> stage 0: stop generating. */
@@ -48,6 +54,8 @@ export type PipelineMessage =
 type Obj = Record<string, unknown>;
 const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+/** A duration a peer reports, ms: finite, not negative, under an hour. */
+const ms = (x: unknown): x is number => num(x) && x >= 0 && x < 3_600_000;
 const uint = (x: unknown): x is number => num(x) && Number.isInteger(x) && x >= 0;
 const str = (x: unknown, max = 256): x is string => typeof x === 'string' && x.length <= max;
 const uintArr = (x: unknown, max: number): x is number[] => Array.isArray(x) && x.length <= max && x.every(uint);
@@ -109,6 +117,10 @@ export function parsePipelineMessage(x: unknown): PipelineMessage | string {
         if (!verify) return 'act: bad verify flags';
         act.verify = verify;
       }
+      if (x.computeMs !== undefined) {
+        if (!ms(x.computeMs)) return 'act: bad computeMs';
+        act.computeMs = x.computeMs;
+      }
       return act;
     }
     case 'verify': {
@@ -116,9 +128,13 @@ export function parsePipelineMessage(x: unknown): PipelineMessage | string {
       if (!planOk || !uint(x.runId) || !uint(x.pos0) || !uintArr(x.ids, MAX_IDS) || x.ids.length === 0 || !verify || verify.keepFrom >= x.ids.length) return 'verify: bad fields';
       return { kind: 'verify', planId: x.planId as string, runId: x.runId, pos0: x.pos0, ids: x.ids, verify };
     }
-    case 'verified':
+    case 'verified': {
       if (!planOk || !uint(x.runId) || !uint(x.pos0) || !uintArr(x.tokens, MAX_IDS)) return 'verified: bad fields';
-      return { kind: 'verified', planId: x.planId as string, runId: x.runId, pos0: x.pos0, tokens: x.tokens };
+      if (x.computeMs !== undefined && !ms(x.computeMs)) return 'verified: bad computeMs';
+      const v: Extract<PipelineMessage, { kind: 'verified' }> = { kind: 'verified', planId: x.planId as string, runId: x.runId, pos0: x.pos0, tokens: x.tokens };
+      if (x.computeMs !== undefined) v.computeMs = x.computeMs;
+      return v;
+    }
     case 'token':
       if (!planOk || !uint(x.runId) || !uint(x.index) || !uint(x.pos) || !uint(x.token) || typeof x.done !== 'boolean') return 'token: bad fields';
       return { kind: 'token', planId: x.planId as string, runId: x.runId, index: x.index, pos: x.pos, token: x.token, done: x.done };

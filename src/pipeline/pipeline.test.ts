@@ -101,6 +101,8 @@ describe('pipeline control', () => {
     const [r1, r2] = await Promise.all([first, second]);
     expect(held.length).toBeGreaterThanOrEqual(2); // b's two activations: neither reported sent yet
     expect([...r1.tokens, ...r2.tokens]).toEqual(c.greedy.slice(0, 3));
+    // Each reply carries the compute the three stages spent on its pass, summed (what prices a speculative hedge).
+    for (const r of [r1, r2]) expect(r.computeMs).toBeGreaterThan(0);
     for (const release of held) release();
     coordinator.dispose();
     for (const r of runners) r.dispose();
@@ -135,5 +137,10 @@ describe('pipeline control', () => {
     for (const bad of [null, 1, 'x', [], {}, { kind: 'act' }, { kind: 'token', planId: 'p', runId: -1 }, { kind: 'assign', planId: 'p', stages: 'no' }, { kind: 'timeline', planId: 'p', intervals: [{ kind: 'nap' }] }, { kind: 'zzz' }]) {
       expect(typeof parsePipelineMessage(bad)).toBe('string');
     }
+    // A reported compute time must be a duration: a peer cannot make a hedge look free or infinitely dear.
+    const verified = { kind: 'verified', planId: 'p', runId: 1, pos0: 0, tokens: [3] };
+    expect(parsePipelineMessage({ ...verified, computeMs: 4.5 })).toEqual({ ...verified, computeMs: 4.5 });
+    expect(parsePipelineMessage(verified)).toEqual(verified);
+    for (const computeMs of [-1, Infinity, 'x', 1e9]) expect(parsePipelineMessage({ ...verified, computeMs })).toMatch(/computeMs/);
   });
 });

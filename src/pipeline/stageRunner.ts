@@ -114,7 +114,7 @@ export class StageRunner {
         // The transfer began when the sender handed it to its link (sentAtSec, shared clock).
         const arrivedSec = this.recorder.toSec(nowMs());
         this.recorder.push({ device: this.deps.transport.selfId, kind: 'recv', startSec: Math.min(msg.sentAtSec, arrivedSec), endSec: arrivedSec, bytes: payload.byteLength, tokenIndex: msg.index });
-        this.enqueue(() => this.compute(msg.runId, msg.pos0, payload, msg.index, msg, a, msg.verify));
+        this.enqueue(() => this.compute(msg.runId, msg.pos0, payload, msg.index, msg, a, msg.verify, msg.computeMs ?? 0));
         return;
       }
       default:
@@ -232,7 +232,8 @@ export class StageRunner {
     await this.compute(runId, pos0, ids, index, a.run, a);
   }
 
-  private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags): Promise<void> {
+  /** computeBeforeMs: what the stages before this one spent on this verification pass (passed on, summed). */
+  private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags, computeBeforeMs = 0): Promise<void> {
     if (this.active !== a) return;
     const stage = await a.stage;
     const rows = stage.isFirst ? input.length : input.length / stage.spec.dim;
@@ -263,23 +264,26 @@ export class StageRunner {
     }).finally(() => (verify?.branch ? stage.endBranch() : undefined));
     let t1 = nowMs();
     computeMs = Math.max(0, computeMs + t1 - t0 - out.yieldedMs); // other tasks' time is not this stage's compute
+    let passMs = computeMs;
     if (this.deps.afterCompute) {
       await this.deps.afterCompute(computeMs);
+      passMs += nowMs() - t1; // an emulated slowdown's wait is this stage's compute too
       t1 = nowMs();
     }
+    const computeSoFarMs = computeBeforeMs + passMs;
     rec.add('compute', t0, t1, { tokenIndex: index });
     const planId = a.assign.planId;
     if (!stage.isLast) {
       const next = a.assign.stages[a.index + 1];
       const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };
-      if (verify) act.verify = verify;
+      if (verify) { act.verify = verify; act.computeMs = computeSoFarMs; }
       await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: index, bytes: out.hidden!.byteLength });
     } else if (verify) {
       // The target's next-token prediction after each kept position; logits rows too when the controller samples.
       const V = stage.spec.vocabSize;
       const logits = out.logits!.subarray(verify.keepFrom * V);
       const tokens = Array.from({ length: rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
-      const msg: PipelineMessage = { kind: 'verified', planId, runId, pos0, tokens };
+      const msg: PipelineMessage = { kind: 'verified', planId, runId, pos0, tokens, computeMs: computeSoFarMs };
       await this.dispatch(() => this.deps.transport.send(a.coordinator, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: index });
     } else {
       if (!a.sampler || a.sampler.runId !== runId) a.sampler = { runId, sampler: new Sampler({ temperature: run.sampling.temperature, topP: run.sampling.topP, seed: run.sampling.seed }) };

@@ -159,3 +159,22 @@ describe('draft length', () => {
     expect(one.inFlight).toBe(1);
   });
 });
+
+describe('DraftLengthController.passComputeMs', () => {
+  it('fits what a verification pass costs the stages: a fixed cost plus a cost per row', () => {
+    const c = new DraftLengthController({ parallel: true });
+    expect(c.passComputeMs(3), 'nothing reported yet').toBeNull();
+    for (let i = 0; i < 20; i++) { const rows = 1 + (i % 5); c.observePass(rows, 2 + 0.5 * rows + (i % 2 ? 0.1 : -0.1)); }
+    expect(c.passComputeMs(1)).toBeCloseTo(2.5, 1);
+    expect(c.passComputeMs(5)).toBeCloseTo(4.5, 1);
+  });
+
+  it('ignores reports that are not durations, and scales one size to the others without a negative cost', () => {
+    const c = new DraftLengthController({ parallel: true });
+    c.observePass(4, NaN);
+    c.observePass(0, 3);
+    expect(c.passComputeMs(4)).toBeNull();
+    for (let i = 0; i < 5; i++) c.observePass(4, 6);
+    expect(c.passComputeMs(1)).toBe(6); // one size seen: no cost per row can be told apart, the pass costs what it cost
+  });
+});

@@ -129,6 +129,8 @@ export class DraftLengthController {
   draftMsPerToken = 1;
   /** Recent (positions, round trip ms) samples for the linear fit. */
   private samples: [number, number][] = [];
+  /** Recent verification passes, rounds and hedges alike: (rows, the stages' summed compute ms). */
+  private passes: [number, number][] = [];
   private rounds = 0;
 
   constructor(private readonly opts: DraftLengthOptions) {
@@ -174,6 +176,30 @@ export class DraftLengthController {
     for (const [x, y] of this.samples) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
     const b = sxx > 0 ? Math.max(0, sxy / sxx) : (0.1 * my) / mx;
     return { baseMs: Math.max(0, my - b * mx), perPositionMs: b };
+  }
+
+  /** A verification pass of `rows` came back having cost the stages `computeMs` of compute, summed. */
+  observePass(rows: number, computeMs: number): void {
+    if (!(rows >= 1 && Number.isFinite(computeMs) && computeMs >= 0)) return;
+    this.passes.push([rows, computeMs]);
+    if (this.passes.length > 48) this.passes.shift();
+  }
+
+  /**
+   * What a pass of `rows` costs the stages in compute, summed, ms: a least-squares line in rows over the recent passes
+   * (a fixed cost per pass plus a cost per row, neither negative), or null before any pass was reported. Unlike the
+   * round trip, which the links dominate and whose noise swamps a row's cost, this is measured by the stages
+   * themselves.
+   */
+  passComputeMs(rows: number): number | null {
+    const n = this.passes.length;
+    if (n === 0) return null;
+    const mx = this.passes.reduce((s, [x]) => s + x, 0) / n;
+    const my = this.passes.reduce((s, [, y]) => s + y, 0) / n;
+    let sxx = 0, sxy = 0;
+    for (const [x, y] of this.passes) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
+    const b = sxx > 0 ? Math.min(my / mx, Math.max(0, sxy / sxx)) : 0;
+    return Math.max(0, my - b * mx) + b * rows;
   }
 
   costs(): RoundCosts {

@@ -53,10 +53,10 @@ describe('hedge calibrator', () => {
     expect(hitWorth(0, 3), 'nothing accepted: a hit saves the whole round trip').toBe(1);
   });
 
-  it('a hedge pays when its expected saving beats its rows at the round trip\'s price per position', () => {
+  it('a hedge pays when its expected saving beats what computing it costs the stages', () => {
     // 5 rows at alpha 0.8: a hit saves 67% of a round trip.
-    expect(hedgePays(0.3, 100, 5, 2, 0.8)).toBe(true); // 20 ms saved against 10 ms of rows
-    expect(hedgePays(0.1, 100, 5, 2, 0.8)).toBe(false); // 6.7 ms against 10 ms
+    expect(hedgePays(0.3, 100, 5, 10, 0.8)).toBe(true); // 20 ms saved against 10 ms of the stages' compute
+    expect(hedgePays(0.1, 100, 5, 10, 0.8)).toBe(false); // 6.7 ms against 10 ms
     // The alternative alone (a slow draft): a hit gives one token, 20% of a round trip, for one row.
     expect(hedgePays(0.3, 100, 1, 2, 0.8)).toBe(true); // 6 ms against 2 ms
     expect(hedgePays(0.3, 100, 1, 2, 0.95)).toBe(false); // 1.5 ms against 2 ms: at high acceptance one token is little

@@ -112,9 +112,9 @@ export function hitWorth(alpha: number, rows: number): number {
 }
 
 /**
- * Whether a hedge of `rows` pays: its chance of a hit times what a hit saves beats its rows, which cost every stage
- * about what a round's rows cost, priced at the fitted round trip's slope per position.
+ * Whether a hedge of `rows` pays: its chance of a hit times what a hit saves beats `costMs`, what computing it costs
+ * the stages (measured: the stages report each pass's compute; see DraftLengthController.passComputeMs).
  */
-export function hedgePays(pHit: number, roundTripMs: number, rows: number, perPositionMs: number, alpha: number): boolean {
-  return pHit * hitWorth(alpha, rows) * roundTripMs > rows * perPositionMs;
+export function hedgePays(pHit: number, roundTripMs: number, rows: number, costMs: number, alpha: number): boolean {
+  return pHit * hitWorth(alpha, rows) * roundTripMs > costMs;
 }

@@ -296,6 +296,9 @@ export class SpeculativeDecoder {
       const fit = control.roundTripModel();
       const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, fixedGamma ?? control.gamma) + 1);
       const L = hedgeDrafts(rtt);
+      // What the hedge costs: the stages' compute for a pass of its rows, as they report it; before any report, its
+      // rows at the round trip's fitted price per position.
+      const costMs = control.passComputeMs(L + 1) ?? (L + 1) * fit.perPositionMs;
       let best: { k: number; alt: number; drafts: number } | null = null, bestValue = 0, reach = 1;
       // A hedge comes back about a round trip after it leaves; past what a hit saves (hitWorth) behind the round
       // that judges its position, waiting for it costs more than its tokens give (hedgeWaitTooLong): too late to send.
@@ -307,7 +310,7 @@ export class SpeculativeDecoder {
         const fits = ctx.length + k + 1 <= Math.min(maxSeq, this.draft.stage.maxSeq) && now - inflight[j].sentAtMs < lateMs;
         (drafts[k].alts ?? []).forEach((a, i) => {
           const value = reach * calibrator.altWins(a.gap, a.share, i + 1);
-          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L + 1, fit.perPositionMs, control.alpha)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
+          if (fits && !hedged.has(`${ctx.length + k}:${a.token}`) && value > bestValue && hedgePays(value, rtt, L + 1, costMs, control.alpha)) { best = { k, alt: a.token, drafts: L }; bestValue = value; }
         });
         reach *= control.alpha;
       }
@@ -332,7 +335,9 @@ export class SpeculativeDecoder {
       const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
       const tokens = [alt, ...more];
       // (sent() handles a failure: a hedge's reply is only awaited on a hit.)
-      hedges.push(Object.assign(sent(this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true })), { pos, tokens }));
+      const h = Object.assign(sent(this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true })), { pos, tokens });
+      h.promise.then((r) => { if (r.computeMs !== undefined) control.observePass(tokens.length, r.computeMs); }, () => undefined);
+      hedges.push(h);
       stats.hedgesSent++;
     };
     /** Hedges that can no longer be used still run through the stages: awaited before the turn returns. */
@@ -411,6 +416,7 @@ export class SpeculativeDecoder {
       stepsMark = this.draft.tokenSteps;
       stepMsMark = this.draft.tokenStepMs;
       control.observe({ sent: gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength, draftMsPerToken: steps > 0 ? stepMs / steps : undefined });
+      if (res.computeMs !== undefined) control.observePass(round.inputLength, res.computeMs);
       const elapsed = performance.now() - t0;
       opts.onRound?.({ round: stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: control.alpha, nextGamma: fixedGamma ?? control.gamma, draftMsPerToken: control.draftMsPerToken, tokensPerSec: (out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs, inFlight: inflight.length, nextInFlight: inFlightLimit(), hedgeTokens, hedgeWaitMs });
     };

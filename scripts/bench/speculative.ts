@@ -1,7 +1,7 @@
 // `npm run bench -- speculative [--tokens 64] [--delays 5,20,50] [--strengths 0.065,0.15] [--gammas 1,4,auto] [--repeat 3]
 //  [--slowdowns 1,8] [--in-flight 8] [--hedges 6] [--layout draft-tab|shared] [--engine mesh|node] [--trace]`: target-only vs sequential vs parallel
 // speculative decoding, tokens/s, ms per output token, acceptance and the draft's ms per token. The defaults are the
-// README's table: acceptance about 0.8 (strength 0.065) and 0.5 (0.15), a fast and an 8x slower draft (about 90 min).
+// README's table: acceptance ~0.8 (strength 0.065) and ~0.5 (0.15), a fast and an 8x slower draft (about 25 minutes).
 // --engine mesh (default): a real mesh in headless Chromium (scripts/bench/specMesh.ts): one renderer process per
 // tab, real WebRTC, link delay and the person's compute slowdown set by URL knobs; the person's tab holds the draft
 // and the coordinator, three other tabs hold the target's stages (--layout shared: the person's tab holds stage 1).

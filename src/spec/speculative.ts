@@ -288,8 +288,8 @@ export class SpeculativeDecoder {
     const calibrator = opts.calibrator ?? new HedgeCalibrator();
     /**
      * The drafted position and alternative most worth hedging now: the pair most likely reached and then rejected in
-     * favour of that alternative, if that chance times a round trip beats the hedge's rows at the round trip's price
-     * per position.
+     * favour of that alternative, if that chance times what a hit saves of a round trip beats what the hedge's pass
+     * costs the stages' compute.
      */
     const hedgeTarget = (): { k: number; alt: number; drafts: number } | null => {
       if (maxHedges === 0 || hedges.length >= maxHedges || inflight.length === 0) return null;

@@ -267,8 +267,9 @@ export class StageRunner {
     let passMs = computeMs;
     if (this.deps.afterCompute) {
       await this.deps.afterCompute(computeMs);
-      passMs += nowMs() - t1; // an emulated slowdown's wait is this stage's compute too
-      t1 = nowMs();
+      const t = nowMs();
+      passMs += t - t1; // an emulated slowdown's wait is this stage's compute too
+      t1 = t;
     }
     const computeSoFarMs = computeBeforeMs + passMs;
     rec.add('compute', t0, t1, { tokenIndex: index });

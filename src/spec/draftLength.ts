@@ -106,6 +106,16 @@ export function bestParallel(c: RoundCosts, gammaMin: number, gammaMax: number, 
   return { gamma: gammaMin, inFlight: 1, tokensPerSec: top };
 }
 
+/** Means and centred sums of (x, y) points (non-empty), for a least-squares line y = a + b x. */
+function moments(points: [number, number][]): { mx: number; my: number; sxx: number; sxy: number } {
+  const n = points.length;
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  let sxx = 0, sxy = 0;
+  for (const [x, y] of points) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
+  return { mx, my, sxx, sxy };
+}
+
 export interface DraftLengthOptions {
   initial?: number;
   gammaMin?: number;
@@ -168,12 +178,8 @@ export class DraftLengthController {
 
   /** Round trip as a + b * positions (least squares; b >= 0, with a small prior before two sizes were seen). */
   roundTripModel(): { baseMs: number; perPositionMs: number } {
-    const n = this.samples.length;
-    if (n === 0) return { baseMs: 10, perPositionMs: 1 };
-    const mx = this.samples.reduce((s, [x]) => s + x, 0) / n;
-    const my = this.samples.reduce((s, [, y]) => s + y, 0) / n;
-    let sxx = 0, sxy = 0;
-    for (const [x, y] of this.samples) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
+    if (this.samples.length === 0) return { baseMs: 10, perPositionMs: 1 };
+    const { mx, my, sxx, sxy } = moments(this.samples);
     const b = sxx > 0 ? Math.max(0, sxy / sxx) : (0.1 * my) / mx;
     return { baseMs: Math.max(0, my - b * mx), perPositionMs: b };
   }
@@ -192,12 +198,8 @@ export class DraftLengthController {
    * themselves.
    */
   passComputeMs(rows: number): number | null {
-    const n = this.passes.length;
-    if (n === 0) return null;
-    const mx = this.passes.reduce((s, [x]) => s + x, 0) / n;
-    const my = this.passes.reduce((s, [, y]) => s + y, 0) / n;
-    let sxx = 0, sxy = 0;
-    for (const [x, y] of this.passes) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
+    if (this.passes.length === 0) return null;
+    const { mx, my, sxx, sxy } = moments(this.passes);
     const b = sxx > 0 ? Math.min(my / mx, Math.max(0, sxy / sxx)) : 0;
     return Math.max(0, my - b * mx) + b * rows;
   }

@@ -10,7 +10,7 @@ export default defineConfig({
     shoalDevPlugin(),
   ],
   // Browser tests set SHOAL_NO_HMR: a file saved mid-run must not reload the tabs under test.
-  server: { host: true, fs: { allow: ['.', '../shared'] }, hmr: !process.env.SHOAL_NO_HMR, watch: process.env.SHOAL_NO_HMR ? null : undefined },
+  server: { host: true, fs: { allow: ['.'] }, hmr: !process.env.SHOAL_NO_HMR, watch: process.env.SHOAL_NO_HMR ? null : undefined },
   // Pre-bundle every dependency up front: discovering one mid-test makes Vite reload the page.
   optimizeDeps: { include: ['comlink', 'simple-peer', '@huggingface/transformers'] },
   worker: { format: 'es' },

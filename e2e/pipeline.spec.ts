@@ -16,7 +16,7 @@ import type { StageAssignment } from '../src/pipeline/messages.ts';
 import type { FixtureCase } from '../src/testing/allClose.ts';
 
 type Handle = { mesh: Mesh; session: Session };
-const FIXTURES = resolve(import.meta.dirname, '../../shared/fixtures');
+const FIXTURES = resolve(import.meta.dirname, '../test/fixtures');
 const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 interface Mesh3 { pages: Page[]; ids: string[]; close(): Promise<void> }

@@ -22,7 +22,7 @@ type PanelModule = typeof PanelModuleNs;
 type ScorerModule = typeof ScorerModuleNs;
 
 type Handle = { mesh: Mesh; session: Session };
-const FIXTURES = resolve(import.meta.dirname, '../../shared/fixtures');
+const FIXTURES = resolve(import.meta.dirname, '../test/fixtures');
 const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 interface Mesh3 { pages: Page[]; ids: string[]; close(): Promise<void> }

@@ -20,7 +20,7 @@ import { makeModel } from '../scripts/make-model.ts';
 
 type Handle = { mesh: Mesh; session: Session };
 type Win = { shoal: Handle; shoalSpec: SpecSession };
-const FIXTURES = resolve(import.meta.dirname, '../../shared/fixtures');
+const FIXTURES = resolve(import.meta.dirname, '../test/fixtures');
 const MODELS = resolve(import.meta.dirname, '../public/models');
 const PAIR = { draft: 'spec-demo-draft', target: 'spec-demo-target', preset: 'demo', draftLayers: 2, draftStrength: 0.05, seed: 0 };
 

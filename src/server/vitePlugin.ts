@@ -7,7 +7,7 @@ import { serveFiles } from './rangeFiles.ts';
 import { throttleFromRequest } from './app.ts';
 import { SignalingServer } from './signaling.ts';
 
-export const FIXTURES_DIR = resolve(import.meta.dirname, '../../../shared/fixtures');
+export const FIXTURES_DIR = resolve(import.meta.dirname, '../../test/fixtures');
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
 
 export function shoalDevPlugin(): Plugin {

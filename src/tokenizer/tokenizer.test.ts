@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalError } from '../errors.ts';
+import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import { serveDir, type TestServer } from '../weights/testServer.ts';
 import { loadTokenizer, type Tokenizer } from './index.ts';
 
-const FIXTURES = '/work/shared/fixtures';
+const FIXTURES = FIXTURES_DIR;
 const TEXTS = ['Hello world', 'The quick brown fox jumps over the lazy dog.\n\nNew paragraph\twith a tab.', '  leading and trailing spaces  ', 'üñíçødé — 日本語 🙂', '<|im_start|>user\nhi<|im_end|>', ''];
 const MESSAGES = [
   { role: 'system', content: 'Be brief.' },

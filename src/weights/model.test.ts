@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalError } from '../errors.ts';
+import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import type { HostTensor } from '../backend/types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames } from '../model/config.ts';
 import { localModelFiles } from './localFiles.ts';
@@ -13,7 +14,7 @@ import { fileSource } from './fileSource.ts';
 import { serveDir, startServer, type TestServer } from './testServer.ts';
 import { shardFileName, shardIndex, writeSafetensors } from './writer.ts';
 
-const FIXTURES = '/work/shared/fixtures';
+const FIXTURES = FIXTURES_DIR;
 
 let tmp: string;
 let fixtureServer: TestServer;

@@ -14,8 +14,8 @@ import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
 import { StageRunner } from '../../src/pipeline/stageRunner.ts';
-import { DraftModel } from '../../src/spec/draft.ts';
-import { DEFAULT_HEDGES, SpeculativeDecoder } from '../../src/spec/speculative.ts';
+import { DraftModel } from '../../src/speculative/draft.ts';
+import { DEFAULT_HEDGES, SpeculativeDecoder } from '../../src/speculative/speculative.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
 import { openModel } from '../../src/weights/model.ts';
 import { makeModel } from '../make-model.ts';
@@ -117,7 +117,7 @@ await runCli(async () => {
 
 // Association (issue 8 item 6): the example room, matching vs the paper's baselines (model figures, not measured).
 {
-  const { compareStrategies, exampleRoom } = await import('../../src/spec/associationExample.ts');
+  const { compareStrategies, exampleRoom } = await import('../../src/speculative/associationExample.ts');
   const { users, pipelines } = exampleRoom();
   console.log('\nassociation, example room (6 people, pipelines desk/laptops/phones; expected tokens/s from the cost model):');
   console.log('| strategy | room tokens/s | ' + users.map((u) => u.id).join(' | ') + ' |');

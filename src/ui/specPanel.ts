@@ -3,10 +3,10 @@
 import type { Backend } from '../backend/types.ts';
 import { errorMessage } from '../errors.ts';
 import type { Session } from '../pipeline/session.ts';
-import { compareStrategies, exampleRoom } from '../spec/associationExample.ts';
+import { compareStrategies, exampleRoom } from '../speculative/associationExample.ts';
 import { payComputeDebt } from '../profile/emulation.ts';
-import { SpecSession } from '../spec/specSession.ts';
-import type { SpecSessionEvent } from '../spec/specSession.ts';
+import { SpecSession } from '../speculative/specSession.ts';
+import type { SpecSessionEvent } from '../speculative/specSession.ts';
 import { h } from './dom.ts';
 
 export interface SpecPanel { el: HTMLElement; spec: SpecSession }

@@ -9,7 +9,7 @@ import { ShoalError } from '../../../src/errors.ts';
 import type { Mesh } from '../../../src/mesh/mesh.ts';
 import type { StageAssignment } from '../../../src/pipeline/messages.ts';
 import type { Session } from '../../../src/pipeline/session.ts';
-import type { SpecSession } from '../../../src/spec/specSession.ts';
+import type { SpecSession } from '../../../src/speculative/specSession.ts';
 import { chromiumLaunchOptions } from '../../chromium.ts';
 import { startEngineServer } from '../../webgpu-runner.ts';
 import { median, openBenchTabs } from './tabs.ts';

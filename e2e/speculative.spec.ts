@@ -15,7 +15,7 @@ import type { Session } from '../src/pipeline/session.ts';
 import type { Mesh } from '../src/mesh/mesh.ts';
 import type { StageAssignment } from '../src/pipeline/messages.ts';
 import type { FixtureCase } from '../src/testing/allClose.ts';
-import type { SpecSession, SpecTurnOptions } from '../src/spec/specSession.ts';
+import type { SpecSession, SpecTurnOptions } from '../src/speculative/specSession.ts';
 import { makeModel } from '../scripts/make-model.ts';
 
 type Handle = { mesh: Mesh; session: Session };

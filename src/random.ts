@@ -17,3 +17,14 @@ export function seededRandom(seed: number): () => number {
   const next = mulberry32(seed);
   return () => next() / 4294967296;
 }
+
+/** mulberry32's state advances by this constant per draw, so draw k of a seed is reachable without the k before it. */
+const MULBERRY_STEP = 0x6d2b79f5;
+
+/**
+ * Draw k (0-based) of seededRandom(seed), computed directly: a sampler addressed by token index is stateless, so a
+ * turn restarted or recovered at token k draws exactly what an uninterrupted run would have.
+ */
+export function seededDraw(seed: number, k: number): number {
+  return seededRandom((seed + Math.imul(k, MULBERRY_STEP)) >>> 0)();
+}

@@ -1,5 +1,5 @@
 // Token sampling: greedy, or temperature + top-p with a seeded generator (reproducible runs).
-import { seededRandom } from '../random.ts';
+import { seededDraw, seededRandom } from '../random.ts';
 
 export { seededRandom };
 
@@ -48,16 +48,22 @@ export function sampleFrom(probs: Float64Array, rand: () => number): number {
 
 export interface SamplerOptions { temperature?: number; topP?: number; seed?: number }
 
+/**
+ * Greedy, or temperature + top-p sampling where token k uses draw k of the seed (seededDraw): the k-th token depends
+ * only on its logits, the seed and k, never on what this object saw before, so a turn resumed at token k (a re-plan,
+ * a lost tab) samples exactly as an uninterrupted one.
+ */
 export class Sampler {
-  private readonly rand: () => number;
-  constructor(readonly opts: SamplerOptions = {}) {
-    this.rand = seededRandom(opts.seed ?? 0);
-  }
+  /** Index of the next token when the caller does not give one. */
+  private next = 0;
+  constructor(readonly opts: SamplerOptions = {}) {}
   get greedy(): boolean {
     return !this.opts.temperature || this.opts.temperature <= 0;
   }
-  sample(logits: Float32Array): number {
+  sample(logits: Float32Array, index = this.next): number {
+    this.next = index + 1;
     if (this.greedy) return argmax(logits);
-    return sampleFrom(topP(softmax(logits, this.opts.temperature), this.opts.topP ?? 1), this.rand);
+    const seed = this.opts.seed ?? 0;
+    return sampleFrom(topP(softmax(logits, this.opts.temperature), this.opts.topP ?? 1), () => seededDraw(seed, index));
   }
 }

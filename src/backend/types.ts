@@ -80,6 +80,11 @@ export interface Backend {
   argmax(x: Tensor): Tensor;
   /** Row `row` of a (T, D) tensor as (1, D) (e.g. the last position before the LM head). */
   sliceRows(x: Tensor, start: number, count: number): Tensor;
+  /**
+   * Stack (T_i, D) tensors into one (sum T_i, D), ordered with the recorded ops: a batch of several conversations
+   * runs its matmuls over every row at once (one read of each weight) and its attention per conversation.
+   */
+  concatRows(parts: Tensor[]): Tensor;
 
   /** Flush pending work and copy to the host. */
   read(t: Tensor): Promise<Float32Array>;

@@ -119,6 +119,34 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
     await expect(stages[0].beginBranch(n + 1, 1)).rejects.toThrow(/cannot branch/);
   });
 
+  it('a batch of conversations computes what each computes alone (and every case matches the reference)', async () => {
+    const backend = createCpuBackend();
+    const L = model.spec.nLayers, V = model.spec.vocabSize;
+    const stages = await loadStages(model, backend, [{ start: 0, end: 1 }, { start: 1, end: L }]);
+    // Each fixture case is a conversation: prefill them one by one into their own sequences, then decode their
+    // greedy continuations together, one batched pass per step, as a stage serving several people does.
+    const next = new Map<string, number>();
+    for (const [i, c] of cases.entries()) {
+      const h = (await stages[0].forward(Int32Array.from(c.input_ids), { logits: 'none' }, `c${i}`)).hidden!;
+      const out = await stages[1].forward(h, { logits: 'all', argmax: true }, `c${i}`);
+      c.logits.forEach((row, p) => assertAllClose(out.logits!.subarray(p * V, (p + 1) * V), row, ATOL, RTOL, `c${i} prefill pos ${p}`));
+      next.set(`c${i}`, out.nextToken!);
+    }
+    const got = cases.map((c, i) => [next.get(`c${i}`)!]);
+    const steps = Math.min(...cases.map((c) => c.greedy.length)) - 1;
+    for (let t = 0; t < steps; t++) {
+      const seqs = cases.map((_, i) => `c${i}`);
+      const mid = await stages[0].forwardBatch(seqs.map((seq, i) => ({ seq, input: Int32Array.of(got[i][t]) })));
+      const last = await stages[1].forwardBatch(seqs.map((seq, i) => ({ seq, input: mid.items[i].hidden!, logits: 'none', argmax: true })));
+      last.items.forEach((r, i) => got[i].push(r.nextToken!));
+    }
+    cases.forEach((c, i) => expect(got[i], `case ${i} batched`).toEqual(c.greedy.slice(0, steps + 1)));
+    expect(stages[0].sequenceIds().sort()).toEqual(cases.map((_, i) => `c${i}`).sort());
+    stages[0].dropSequence('c0');
+    expect(stages[0].hasSequence('c0')).toBe(false);
+    await expect(stages[0].forwardBatch([{ seq: 'c1', input: Int32Array.of(1) }, { seq: 'c1', input: Int32Array.of(2) }])).rejects.toThrow(/one step per sequence/);
+  });
+
   it('rejects an out-of-vocabulary id and a layer range outside the model', async () => {
     await expect(runInfer({ model, backend: createCpuBackend(), ids: [model.spec.vocabSize], steps: 1 })).rejects.toThrow(/outside the vocabulary/);
     expect(() => new Stage(createCpuBackend(), model.spec, { start: 0, end: model.spec.nLayers + 1 })).toThrow(/not within/);

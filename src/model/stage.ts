@@ -1,6 +1,7 @@
-// A pipeline stage: layers [start, end) of one model with their KV caches; the first stage embeds
-// tokens, the last applies the final norm and LM head. Layers may arrive one by one (streaming
-// load): forward() waits for each layer only when it reaches it.
+// A pipeline stage: layers [start, end) of one model, and one KV cache per conversation (a Sequence); the first
+// stage embeds tokens, the last applies the final norm and LM head. Layers may arrive one by one (streaming load):
+// forward() waits for each layer only when it reaches it. forwardBatch() runs several conversations in one pass:
+// every matmul over all their rows (one read of each weight), attention per conversation over its own cache.
 import { ShoalError } from '../errors.ts';
 import type { Backend, HostTensor, KvCache, Tensor } from '../backend/types.ts';
 import type { ModelSpec } from './config.ts';
@@ -23,7 +24,29 @@ interface LayerWeights {
   wo: Tensor;
   postNorm: Tensor;
   wGate: Tensor; wUp: Tensor; wDown: Tensor;
-  cache: KvCache;
+}
+
+/** The sequence that callers without conversations (one model, one context: the CLI, a draft, a local model) use. */
+export const DEFAULT_SEQUENCE = '';
+
+/** One conversation's state in a stage: a KV cache per layer, (maxSeq, kvDim) each, and the positions they hold. */
+export class Sequence {
+  /** Next position to be written (= tokens processed so far). */
+  pos = 0;
+  /** Per layer: rows a branch saves before it overwrites them (allocated on the first branch). */
+  scratch: KvCache[] = [];
+  branch: { pos: number; from: number; limit: number; rows: number } | null = null;
+  constructor(readonly id: string, readonly caches: KvCache[]) {}
+}
+
+/** One conversation's rows in a batched pass (see Stage.forwardBatch). */
+export interface BatchItem {
+  seq: string;
+  /** Token ids (first stage) or hidden rows (T, dim). */
+  input: Int32Array | Float32Array;
+  /** Last stage: 'last' or 'none' in a batch of several; 'all' only alone. Default 'last'. */
+  logits?: LogitsMode;
+  argmax?: boolean;
 }
 
 export interface StageRange { start: number; end: number } // 0-based layers, end exclusive
@@ -84,16 +107,12 @@ export const MAX_BRANCH_ROWS = 64;
 export class Stage {
   readonly isFirst: boolean;
   readonly isLast: boolean;
-  /** Next position to be written into the KV cache (= tokens processed so far). */
-  pos = 0;
   private readonly invFreq: Float32Array;
   private readonly layers: Deferred<LayerWeights>[] = [];
   private embedding = deferred<Tensor>();
   private head = deferred<{ norm: Tensor; lmHead: Tensor }>();
   private uploaded: (Tensor | KvCache)[] = [];
-  /** Per layer: rows a branch saves before it overwrites them (allocated on the first branch). */
-  private scratch: KvCache[] = [];
-  private branchState: { pos: number; from: number; limit: number; rows: number } | null = null;
+  private readonly seqs = new Map<string, Sequence>();
 
   constructor(
     readonly backend: Backend,
@@ -126,8 +145,6 @@ export class Stage {
       return h;
     };
     const s = this.spec;
-    const cache = this.backend.createKvCache(this.maxSeq, s.nKvHeads * s.headDim);
-    this.uploaded.push(cache);
     const w: LayerWeights = {
       inputNorm: up('input_layernorm.weight')!,
       wq: up('self_attn.q_proj.weight')!, wk: up('self_attn.k_proj.weight')!, wv: up('self_attn.v_proj.weight')!,
@@ -139,7 +156,6 @@ export class Stage {
       wo: up('self_attn.o_proj.weight')!,
       postNorm: up('post_attention_layernorm.weight')!,
       wGate: up('mlp.gate_proj.weight')!, wUp: up('mlp.up_proj.weight')!, wDown: up('mlp.down_proj.weight')!,
-      cache,
     };
     this.layers[idx].resolve(w);
   }
@@ -183,81 +199,176 @@ export class Stage {
     }
   }
 
+  /** Positions the default sequence holds (callers with one context). */
+  get pos(): number {
+    return this.seqs.get(DEFAULT_SEQUENCE)?.pos ?? 0;
+  }
+
+  /** Bytes of KV cache one sequence takes on this stage (K and V, f32, every layer). */
+  get kvBytesPerSequence(): number {
+    return this.layers.length * 2 * this.maxSeq * this.spec.nKvHeads * this.spec.headDim * 4;
+  }
+
+  /** A conversation's state, created (caches allocated) on first use. */
+  sequence(id: string): Sequence {
+    let q = this.seqs.get(id);
+    if (!q) {
+      const kvDim = this.spec.nKvHeads * this.spec.headDim;
+      q = new Sequence(id, this.layers.map(() => this.backend.createKvCache(this.maxSeq, kvDim)));
+      this.seqs.set(id, q);
+    }
+    return q;
+  }
+
+  hasSequence(id: string): boolean {
+    return this.seqs.has(id);
+  }
+
+  sequenceIds(): string[] {
+    return [...this.seqs.keys()];
+  }
+
+  /** Free a conversation's caches (memory ran short, or the conversation ended); it starts from 0 if it comes back. */
+  dropSequence(id: string): void {
+    const q = this.seqs.get(id);
+    if (!q) return;
+    this.seqs.delete(id);
+    for (const c of [...q.caches, ...q.scratch]) this.backend.free(c);
+  }
+
   /**
-   * Run T new positions through this stage. The first stage takes token ids; the others take the
+   * Run T new positions of one sequence through this stage. The first stage takes token ids; the others take the
    * hidden state (T, dim) from upstream.
    */
-  async forward(input: Int32Array | Float32Array, opts: ForwardOptions = {}): Promise<ForwardResult> {
+  async forward(input: Int32Array | Float32Array, opts: ForwardOptions = {}, seq = DEFAULT_SEQUENCE): Promise<ForwardResult> {
+    const r = await this.forwardBatch([{ seq, input, logits: opts.logits, argmax: opts.argmax }], opts);
+    return { ...r.items[0], yieldedMs: r.yieldedMs };
+  }
+
+  /**
+   * Run several sequences' new positions as one pass: the rows are stacked, every matmul reads each weight once
+   * for all of them, and RoPE, the cache write and attention run per sequence on its own cache at its own position.
+   * A row's result does not depend on the rows beside it, so a batched conversation computes what it would alone.
+   */
+  async forwardBatch(items: BatchItem[], opts: Pick<ForwardOptions, 'onLayer' | 'onWait'> = {}): Promise<{ items: Omit<ForwardResult, 'yieldedMs'>[]; yieldedMs: number }> {
     const s = this.spec, b = this.backend;
-    const T = this.isFirst ? input.length : input.length / s.dim;
-    if (!Number.isInteger(T) || T < 1) throw new ShoalError('ERR_BAD_ARGS', `stage input of ${input.length} values is not a whole number of rows`);
-    if (this.pos + T > this.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `context full: ${this.pos + T} positions exceed ${this.maxSeq}`);
-    const branch = this.branchState;
-    if (branch && this.pos + T > branch.limit) throw new ShoalError('ERR_BAD_ARGS', `this branch holds ${branch.limit - branch.from} positions from ${branch.from}; ${this.pos + T - branch.from} asked`);
+    const rows = this.checkBatch(items);
+    const seqs = items.map((it) => this.sequence(it.seq));
     const temps: Tensor[] = [];
     const keep = <X extends Tensor>(t: X): X => { temps.push(t); return t; };
+    const total = rows.reduce((n, r) => n + r, 0);
+    const offsets = rows.map((_, i) => rows.slice(0, i).reduce((n, r) => n + r, 0));
     let x: Tensor;
     if (this.isFirst) {
-      if (!(input instanceof Int32Array)) throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
-      // Checked here for every backend: a GPU gather would read past the table silently.
-      for (const id of input) if (!(id >= 0 && id < s.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
-      const ids = keep(b.fromHost(input, [T]));
+      const ids = keep(b.fromHost(stack(items.map((it) => it.input as Int32Array), Int32Array), [total]));
       x = keep(b.embed(ids, await this.waitFor(this.embedding, this.range.start, opts)));
     } else {
-      if (!(input instanceof Float32Array)) throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
-      x = keep(b.fromHost(input, [T, s.dim]));
+      x = keep(b.fromHost(stack(items.map((it) => it.input as Float32Array), Float32Array), [total, s.dim]));
     }
-    const pos0 = this.pos;
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
+    /** A sequence's rows of a stacked tensor (the tensor itself when the batch has one sequence). */
+    const part = (t: Tensor, i: number): Tensor => (items.length === 1 ? t : keep(b.sliceRows(t, offsets[i], rows[i])));
     let yieldedMs = 0;
-    for (let i = 0; i < this.layers.length; i++) {
-      const w = await this.waitFor(this.layers[i], this.range.start + i, opts);
-      const norm = { weight: w.inputNorm, eps: s.normEps };
-      // attention block: x + o(attn(rope(q), cache))
-      const q = keep(b.matmul(x, w.wq, { norm, bias: w.bq }));
-      const k = keep(b.matmul(x, w.wk, { norm, bias: w.bk }));
-      const v = keep(b.matmul(x, w.wv, { norm, bias: w.bv }));
-      const qkNorm = w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps: s.normEps } : undefined;
-      const qr = keep(b.ropeAndCache(q, k, v, w.cache, pos0, this.invFreq, shape, qkNorm));
-      const att = keep(b.attention(qr, w.cache, pos0, shape));
-      const h = keep(b.matmul(att, w.wo, { residual: x }));
-      // MLP block: h + down(silu(gate(n(h))) * up(n(h)))
-      const g = keep(b.gateUp(h, w.wGate, w.wUp, { weight: w.postNorm, eps: s.normEps }));
-      x = keep(b.matmul(g, w.wDown, { residual: h }));
-      opts.onLayer?.(this.range.start + i);
-      // The CPU backend computes on the page's thread: yield between layers so heartbeats and messages get through.
-      if (b.name === 'cpu') {
-        const t = performance.now();
-        await yieldToEventLoop();
-        yieldedMs += performance.now() - t;
-      }
-    }
-    this.pos += T;
     try {
-      if (!this.isLast) return { hidden: await b.read(x), yieldedMs };
-      const head = await this.waitFor(this.head, this.range.end - 1, opts);
-      const mode = opts.logits ?? 'last';
-      const out: ForwardResult = { yieldedMs };
-      const last = T === 1 ? x : keep(b.sliceRows(x, T - 1, 1));
-      let lastLogits: Tensor | undefined;
-      if (mode === 'all') {
-        const logits = keep(b.matmul(x, head.lmHead, { norm: { weight: head.norm, eps: s.normEps } }));
-        lastLogits = T === 1 ? logits : keep(b.sliceRows(logits, T - 1, 1));
-        if (opts.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
-        out.logits = await b.read(logits);
-      } else if (mode === 'last' || opts.argmax) {
-        lastLogits = keep(b.matmul(last, head.lmHead, { norm: { weight: head.norm, eps: s.normEps } }));
-        if (opts.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
-        if (mode === 'last') out.logits = await b.read(lastLogits);
+      for (let i = 0; i < this.layers.length; i++) {
+        const w = await this.waitFor(this.layers[i], this.range.start + i, opts);
+        const norm = { weight: w.inputNorm, eps: s.normEps };
+        // attention block: x + o(attn(rope(q), cache))
+        const q = keep(b.matmul(x, w.wq, { norm, bias: w.bq }));
+        const k = keep(b.matmul(x, w.wk, { norm, bias: w.bk }));
+        const v = keep(b.matmul(x, w.wv, { norm, bias: w.bv }));
+        const qkNorm = w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps: s.normEps } : undefined;
+        const atts = seqs.map((seq, j) => {
+          const cache = seq.caches[i];
+          const qr = keep(b.ropeAndCache(part(q, j), part(k, j), part(v, j), cache, seq.pos, this.invFreq, shape, qkNorm));
+          return keep(b.attention(qr, cache, seq.pos, shape));
+        });
+        const att = atts.length === 1 ? atts[0] : keep(b.concatRows(atts));
+        const h = keep(b.matmul(att, w.wo, { residual: x }));
+        // MLP block: h + down(silu(gate(n(h))) * up(n(h)))
+        const g = keep(b.gateUp(h, w.wGate, w.wUp, { weight: w.postNorm, eps: s.normEps }));
+        x = keep(b.matmul(g, w.wDown, { residual: h }));
+        opts.onLayer?.(this.range.start + i);
+        // The CPU backend computes on the page's thread: yield between layers so heartbeats and messages get through.
+        if (b.name === 'cpu') {
+          const t = performance.now();
+          await yieldToEventLoop();
+          yieldedMs += performance.now() - t;
+        }
       }
-      return out;
+      seqs.forEach((seq, j) => (seq.pos += rows[j]));
+      if (!this.isLast) {
+        const hidden = await b.read(x);
+        return { items: items.map((_, j) => ({ hidden: items.length === 1 ? hidden : hidden.slice(offsets[j] * s.dim, (offsets[j] + rows[j]) * s.dim) })), yieldedMs };
+      }
+      const head = await this.waitFor(this.head, this.range.end - 1, opts);
+      const out = items.length === 1 ? await this.headOne(x, rows[0], items[0], head, keep) : await this.headBatch(x, rows, offsets, items, head, keep);
+      return { items: out, yieldedMs };
     } finally {
       for (const t of temps) b.free(t);
     }
   }
 
+  /** Rows per item, after checking the batch: distinct sequences, whole rows, room in each cache and branch. */
+  private checkBatch(items: BatchItem[]): number[] {
+    const s = this.spec;
+    if (items.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'an empty batch');
+    if (new Set(items.map((it) => it.seq)).size !== items.length) throw new ShoalError('ERR_BAD_ARGS', 'a batch holds one step per sequence');
+    return items.map((it) => {
+      const T = this.isFirst ? it.input.length : it.input.length / s.dim;
+      if (!Number.isInteger(T) || T < 1) throw new ShoalError('ERR_BAD_ARGS', `stage input of ${it.input.length} values is not a whole number of rows`);
+      if (this.isFirst) {
+        if (!(it.input instanceof Int32Array)) throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
+        // Checked here for every backend: a GPU gather would read past the table silently.
+        for (const id of it.input) if (!(id >= 0 && id < s.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
+      } else if (!(it.input instanceof Float32Array)) throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
+      if (items.length > 1 && it.logits === 'all') throw new ShoalError('ERR_BAD_ARGS', 'every row\'s logits are only read for a pass of one sequence');
+      const q = this.seqs.get(it.seq), pos = q?.pos ?? 0;
+      if (pos + T > this.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `context full: ${pos + T} positions exceed ${this.maxSeq}`);
+      const br = q?.branch;
+      if (br && pos + T > br.limit) throw new ShoalError('ERR_BAD_ARGS', `this branch holds ${br.limit - br.from} positions from ${br.from}; ${pos + T - br.from} asked`);
+      return T;
+    });
+  }
+
+  /** The LM head for one sequence: every row's logits, or the last row's, and its argmax on the device. */
+  private async headOne(x: Tensor, T: number, it: BatchItem, head: { norm: Tensor; lmHead: Tensor }, keep: <X extends Tensor>(t: X) => X): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
+    const b = this.backend, norm = { weight: head.norm, eps: this.spec.normEps };
+    const mode = it.logits ?? 'last';
+    const out: Omit<ForwardResult, 'yieldedMs'> = {};
+    if (mode === 'all') {
+      const logits = keep(b.matmul(x, head.lmHead, { norm }));
+      const lastLogits = T === 1 ? logits : keep(b.sliceRows(logits, T - 1, 1));
+      if (it.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
+      out.logits = await b.read(logits);
+    } else if (mode === 'last' || it.argmax) {
+      const last = T === 1 ? x : keep(b.sliceRows(x, T - 1, 1));
+      const lastLogits = keep(b.matmul(last, head.lmHead, { norm }));
+      if (it.argmax) out.nextToken = (await b.readInt(keep(b.argmax(lastLogits))))[0];
+      if (mode === 'last') out.logits = await b.read(lastLogits);
+    }
+    return [out];
+  }
+
+  /** The LM head for a batch: the last row of every sequence that wants a token, in one matmul. */
+  private async headBatch(x: Tensor, rows: number[], offsets: number[], items: BatchItem[], head: { norm: Tensor; lmHead: Tensor }, keep: <X extends Tensor>(t: X) => X): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
+    const b = this.backend, V = this.spec.vocabSize;
+    const want = items.map((it, j) => ((it.logits ?? 'last') === 'last' || it.argmax ? j : -1)).filter((j) => j >= 0);
+    const out: Omit<ForwardResult, 'yieldedMs'>[] = items.map(() => ({}));
+    if (want.length === 0) return out;
+    const lasts = keep(b.concatRows(want.map((j) => keep(b.sliceRows(x, offsets[j] + rows[j] - 1, 1)))));
+    const logits = keep(b.matmul(lasts, head.lmHead, { norm: { weight: head.norm, eps: this.spec.normEps } }));
+    const tokens = want.some((j) => items[j].argmax) ? await b.readInt(keep(b.argmax(logits))) : null;
+    const values = want.some((j) => (items[j].logits ?? 'last') === 'last') ? await b.read(logits) : null;
+    want.forEach((j, r) => {
+      if (items[j].argmax && tokens) out[j].nextToken = tokens[r];
+      if ((items[j].logits ?? 'last') === 'last' && values) out[j].logits = values.slice(r * V, (r + 1) * V);
+    });
+    return out;
+  }
+
   /** Await weights that may still be loading, telling the caller (timelines) when compute is blocked on them. */
-  private async waitFor<T>(d: Deferred<T>, layer: number, opts: ForwardOptions): Promise<T> {
+  private async waitFor<T>(d: Deferred<T>, layer: number, opts: Pick<ForwardOptions, 'onWait'>): Promise<T> {
     if (d.settled) return d.promise;
     opts.onWait?.(layer, 'start');
     try {
@@ -268,58 +379,70 @@ export class Stage {
   }
 
   /**
-   * Start a branch at `pos`: later forward() calls write at most `rows` positions from there, and endBranch() puts
-   * back the cache rows they overwrote and the current position. Speculative decoding verifies (and drafts) an
-   * alternative continuation this way while the main line's later positions stay in the cache.
+   * Start a branch of a sequence at `pos`: later forward() calls write at most `rows` positions from there, and
+   * endBranch() puts back the cache rows they overwrote and the current position. Speculative decoding verifies
+   * (and drafts) an alternative continuation this way while the main line's later positions stay in the cache.
    */
-  async beginBranch(pos: number, rows: number): Promise<void> {
-    if (this.branchState) throw new ShoalError('ERR_BAD_ARGS', 'a branch is already open on this stage');
-    if (!(Number.isInteger(pos) && pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot branch at ${pos} (at ${this.pos})`);
+  async beginBranch(pos: number, rows: number, seq = DEFAULT_SEQUENCE): Promise<void> {
+    const q = this.sequence(seq);
+    if (q.branch) throw new ShoalError('ERR_BAD_ARGS', 'a branch is already open on this stage');
+    if (!(Number.isInteger(pos) && pos >= 0 && pos <= q.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot branch at ${pos} (at ${q.pos})`);
     if (!(Number.isInteger(rows) && rows >= 1 && rows <= MAX_BRANCH_ROWS && pos + rows <= this.maxSeq)) {
       throw new ShoalError('ERR_BAD_ARGS', `a branch of ${rows} positions at ${pos} must hold 1..${MAX_BRANCH_ROWS} positions within ${this.maxSeq}`);
     }
     const s = this.spec;
-    const saved = Math.min(rows, this.pos - pos); // rows past the current position hold nothing to keep
+    const saved = Math.min(rows, q.pos - pos); // rows past the current position hold nothing to keep
     for (let i = 0; i < this.layers.length; i++) {
-      const w = await this.layers[i].promise;
-      if (!this.scratch[i]) {
-        this.scratch[i] = this.backend.createKvCache(MAX_BRANCH_ROWS, s.nKvHeads * s.headDim);
-        this.uploaded.push(this.scratch[i]);
-      }
-      if (saved > 0) this.backend.copyKvRows(w.cache, pos, this.scratch[i], 0, saved);
+      await this.layers[i].promise;
+      q.scratch[i] ??= this.backend.createKvCache(MAX_BRANCH_ROWS, s.nKvHeads * s.headDim);
+      if (saved > 0) this.backend.copyKvRows(q.caches[i], pos, q.scratch[i], 0, saved);
     }
-    this.branchState = { pos: this.pos, from: pos, limit: pos + rows, rows: saved };
-    this.pos = pos;
+    q.branch = { pos: q.pos, from: pos, limit: pos + rows, rows: saved };
+    q.pos = pos;
   }
 
-  /** Close the branch: the overwritten rows and the position from before beginBranch() come back. */
-  async endBranch(): Promise<void> {
-    const b = this.branchState;
-    if (!b) throw new ShoalError('ERR_BAD_ARGS', 'no branch is open on this stage');
-    this.branchState = null;
+  /** Close the sequence's branch: the overwritten rows and the position from before beginBranch() come back. */
+  async endBranch(seq = DEFAULT_SEQUENCE): Promise<void> {
+    const q = this.seqs.get(seq);
+    const br = q?.branch;
+    if (!q || !br) throw new ShoalError('ERR_BAD_ARGS', 'no branch is open on this stage');
+    q.branch = null;
     for (let i = 0; i < this.layers.length; i++) {
-      const w = await this.layers[i].promise;
-      if (b.rows > 0) this.backend.copyKvRows(this.scratch[i], 0, w.cache, b.from, b.rows);
+      await this.layers[i].promise;
+      if (br.rows > 0) this.backend.copyKvRows(q.scratch[i], 0, q.caches[i], br.from, br.rows);
     }
-    this.pos = b.pos;
+    q.pos = br.pos;
   }
 
-  /** Forget every position from `pos` on (speculative decoding rejects drafted tokens this way). */
-  rollback(pos: number): void {
-    if (!(pos >= 0 && pos <= this.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot roll back to ${pos} (at ${this.pos})`);
+  /** Forget every position of a sequence from `pos` on (speculative decoding rejects drafted tokens this way). */
+  rollback(pos: number, seq = DEFAULT_SEQUENCE): void {
+    const q = this.sequence(seq);
+    if (!(pos >= 0 && pos <= q.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot roll back to ${pos} (at ${q.pos})`);
     // Rows >= pos are simply overwritten by later writes; attention only reads rows < pos + T.
-    this.pos = pos;
+    q.pos = pos;
   }
 
-  /** Start a new sequence (keeps the weights). */
-  reset(): void {
-    this.branchState = null;
-    this.pos = 0;
+  /** Start a sequence over (keeps the weights and the caches' memory). */
+  reset(seq = DEFAULT_SEQUENCE): void {
+    const q = this.seqs.get(seq);
+    if (!q) return;
+    q.branch = null;
+    q.pos = 0;
   }
 
   /** Drop every weight and cache from the device. */
   dispose(): void {
+    for (const id of [...this.seqs.keys()]) this.dropSequence(id);
     for (const t of this.uploaded) this.backend.free(t);
     this.uploaded = [];
   }
+}
+
+/** Concatenate typed arrays (a batch's inputs on the host; one array is passed through). */
+function stack<A extends Int32Array | Float32Array>(parts: A[], Ctor: { new (n: number): A }): A {
+  if (parts.length === 1) return parts[0];
+  const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) { out.set(p, off); off += p.length; }
+  return out;
 }

@@ -372,6 +372,18 @@ export class CpuBackend implements Backend {
     return new CpuTensor([count, D], c.dtype, c.data.slice(start * D, (start + count) * D));
   }
 
+  concatRows(parts: Tensor[]): Tensor {
+    const cs = parts as CpuTensor[];
+    if (cs.length === 0) throw new ShoalError('ERR_BACKEND', 'concatRows: no parts');
+    const D = cs[0].cols, dtype = cs[0].dtype;
+    if (cs.some((c) => c.cols !== D || c.dtype !== dtype)) throw new ShoalError('ERR_BACKEND', 'concatRows: parts differ in width or type');
+    const rows = cs.reduce((n, c) => n + c.rows, 0);
+    const data = dtype === 'I32' ? new Int32Array(rows * D) : new Float32Array(rows * D);
+    let off = 0;
+    for (const c of cs) { data.set(c.data.subarray(0, c.rows * D), off); off += c.rows * D; }
+    return new CpuTensor([rows, D], dtype, data);
+  }
+
   async read(t: Tensor): Promise<Float32Array> {
     return f32(t).slice();
   }

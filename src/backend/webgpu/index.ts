@@ -451,6 +451,24 @@ class WebGpuBackendImpl implements WebGpuBackend {
     return y;
   }
 
+  concatRows(parts: Tensor[]): Tensor {
+    this.live();
+    const ts = parts.map((p, i) => this.use(p, `concatRows part ${i}`));
+    if (ts.length === 0) throw new ShoalError('ERR_BACKEND', 'concatRows: no parts');
+    const cols = rowsCols(ts[0].shape).cols, dtype = ts[0].dtype === 'I32' ? 'I32' : 'F32';
+    if (ts.some((t) => rowsCols(t.shape).cols !== cols || (t.dtype === 'I32') !== (dtype === 'I32'))) {
+      throw new ShoalError('ERR_BACKEND', 'concatRows: parts differ in width or type');
+    }
+    const y = this.act([ts.reduce((n, t) => n + rowsCols(t.shape).rows, 0), cols], dtype);
+    let off = 0;
+    for (const t of ts) {
+      const bytes = rowsCols(t.shape).rows * cols * 4;
+      this.rec.copy(t.buffer, 0, y.buffer, off, bytes);
+      off += bytes;
+    }
+    return y;
+  }
+
   private cache(c: KvCache, what: string): GpuKvCache {
     if (!(c instanceof GpuKvCache)) throw new ShoalError('ERR_BACKEND', `${what}: not a WebGPU KV cache`);
     if (c.freed) throw new ShoalError('ERR_BACKEND', `${what}: KV cache used after free()`);

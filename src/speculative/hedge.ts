@@ -1,7 +1,10 @@
-// Which drafted positions are worth a hedge (speculative.ts): the chance that the target rejects a position in favour
-// of the draft's second (or third) choice there, learnt online from the positions the target has judged, as a
-// function of the draft's logit gap from its top choice to that one (small gap, likely rejection). A fixed reading of
-// the draft's probabilities fails on drafts whose logits are flat: their top-two share is near one half everywhere.
+// Hedges (speculative.ts): short branches verified beside the main line at drafted positions likely to be rejected.
+// The calibrator learns the chance that the target rejects a position in favour of the draft's second (or third)
+// choice there, online from the positions the target has judged, as a function of the draft's logit gap from its top
+// choice to that one (small gap, likely rejection); a fixed reading of the draft's probabilities fails on drafts whose
+// logits are flat: their top-two share is near one half everywhere. The policy decides when a hedge goes, when it is
+// too late to send, and when a hit is worth waiting for, on an injected clock.
+import type { Clock, Sent } from './clock.ts';
 
 /** Judged positions remembered, and how many of the nearest (by gap) an estimate looks at. */
 const WINDOW = 256;
@@ -36,7 +39,8 @@ class ChoiceWindow {
   altWins(gap: number, prior: number): number {
     const n = this.gaps.length;
     if (n === 0) return prior;
-    const sorted = (this.sorted ??= this.gaps.map((g, i) => ({ gap: g, won: this.won[i] })).sort((a, b) => a.gap - b.gap));
+    this.sorted ??= this.gaps.map((g, i) => ({ gap: g, won: this.won[i] })).sort((a, b) => a.gap - b.gap);
+    const sorted = this.sorted;
     // Grow [lo, hi) around the insertion point of `gap`, always taking the nearer side.
     let hi = 0, top = n;
     while (hi < top) { const mid = (hi + top) >> 1; if (sorted[mid].gap < gap) hi = mid + 1; else top = mid; }
@@ -75,7 +79,7 @@ export class HedgeCalibrator {
     return this.ranks.get(rank)?.samples ?? 0;
   }
 
-  /** P(the target picks the draft's `rank`-th alternative at a position with this gap), from `prior` while few are known. */
+  /** P(the target picks the draft's `rank`-th alternative where the gap is `gap`), from `prior` while few are known. */
   altWins(gap: number, prior: number, rank = 1): number {
     return this.ranks.get(rank)?.altWins(gap, prior) ?? prior;
   }
@@ -117,4 +121,160 @@ export function hitWorth(alpha: number, rows: number): number {
  */
 export function hedgePays(pHit: number, roundTripMs: number, rows: number, costMs: number, alpha: number): boolean {
   return pHit * hitWorth(alpha, rows) * roundTripMs > costMs;
+}
+
+/**
+ * Drafts after a hedge's alternative: at most MAX (row i pays only when the first i are right, and every row costs
+ * each stage about as much as a main-line row on the CPU engine), and within a share of a round trip of draft time
+ * (drafting them holds up the main line). A slow draft fits none: its hedges are the alternative alone, which costs
+ * it no drafting and still gives one token (the target's after it) on a hit; hedgePays weighs that.
+ */
+const MAX_HEDGE_DRAFTS = 4;
+const HEDGE_DRAFT_SHARE = 0.05;
+/**
+ * Hedges in flight by default in a tab that holds no stage. On the 2-core bench machine with a fast draft (acceptance
+ * ~0.8, gammas 4 and auto), second- and third-choice hedges with 6 in flight were -2% to +2% against plain parallel at
+ * 20 ms and +7% to +25% at 50 ms, where 10 cost up to 12% at 20 ms and 3 hit too few rejections to pay at 50 ms (before
+ * the late and wait rules, tooLateToSend and HedgePolicy.worthWaiting, which took the 20 ms cells to -4% to +13% and
+ * the 50 ms ones to +16% to +31%).
+ */
+export const DEFAULT_HEDGES = 6;
+/**
+ * Alternatives per drafted position a hedge may try: the draft's second and third choices. On the bench pairs at
+ * acceptance ~0.8 they held 58% and 25% of the target's tokens at rejected positions (the fourth and later, 17%).
+ */
+export const HEDGE_CHOICES = 2;
+
+/**
+ * The late rule: a hedge comes back about a round trip after it leaves, so one sent `sinceRoundMs` after the round
+ * that judges its position comes back that long after it. Past what a hit saves (hitWorth) of a round trip, waiting
+ * for it would cost more than its tokens give (the wait rule): too late to send.
+ */
+export function tooLateToSend(sinceRoundMs: number, roundTripMs: number, rows: number, alpha: number): boolean {
+  return !(sinceRoundMs < hitWorth(alpha, rows) * roundTripMs);
+}
+
+/** What the policy reads of the turn's measurements (DraftLengthController provides them). */
+export interface HedgeCosts {
+  readonly alpha: number;
+  readonly draftMsPerToken: number;
+  /** The round trip as baseMs + perPositionMs x positions. */
+  roundTripModel(): { baseMs: number; perPositionMs: number };
+  /** The stages' summed compute for a pass of `rows`, or null before any was reported. */
+  passComputeMs(rows: number): number | null;
+}
+
+/** The main line as the policy sees it: drafts[k] sits at absolute position `pos` + k. */
+export interface HedgeLine {
+  pos: number;
+  drafts: readonly { alts?: readonly Alternative[] }[];
+  /** Rounds in flight, oldest first: the first judges drafts[0, gamma]; each later one its gamma + 1 after that. */
+  rounds: readonly { gamma: number; sentAtMs: number }[];
+  /** Drafts the rounds in flight have sent: drafts[k] for k <= covered follows positions every round holds. */
+  covered: number;
+  /** Positions both the target's and the draft's caches can hold. */
+  maxSeq: number;
+  /** The draft length rounds go out at (the round trip a hit saves is one of that size). */
+  gamma: number;
+}
+
+/** A hedge to send: the alternative `alt` at drafts[k], followed by `drafts` tokens drafted after it. */
+export interface HedgePick { k: number; alt: number; drafts: number }
+
+/** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
+export interface Hedge extends Sent { pos: number; tokens: number[] }
+
+/** The hedges of one turn: those in flight, the (position, alternative) pairs tried, and the rules for sending. */
+export class HedgePolicy {
+  private inFlight: Hedge[] = [];
+  /** (position, alternative) pairs hedged since the last rejection: each is tried once. */
+  private readonly tried = new Set<string>();
+
+  constructor(
+    readonly maxHedges: number,
+    readonly calibrator: HedgeCalibrator,
+    private readonly costs: HedgeCosts,
+    private readonly clock: Clock,
+  ) {}
+
+  get hedges(): readonly Hedge[] {
+    return this.inFlight;
+  }
+
+  /**
+   * The drafted position and alternative most worth hedging now: the pair most likely reached and then rejected in
+   * favour of that alternative, if that chance times what a hit saves of a round trip beats what the hedge's pass
+   * costs the stages' compute, and its round is not too far gone (tooLateToSend). Null: send none.
+   */
+  pick(line: HedgeLine): HedgePick | null {
+    if (this.maxHedges === 0 || this.inFlight.length >= this.maxHedges || line.rounds.length === 0) return null;
+    const { alpha } = this.costs;
+    const fit = this.costs.roundTripModel();
+    const rtt = fit.baseMs + fit.perPositionMs * (Math.max(1, line.gamma) + 1);
+    const L = this.draftsFor(rtt);
+    // What the hedge costs: the stages' compute for a pass of its rows, as they report it; before any report, its
+    // rows at the round trip's fitted price per position.
+    const costMs = this.costs.passComputeMs(L + 1) ?? (L + 1) * fit.perPositionMs;
+    const now = this.clock.nowMs();
+    let best: HedgePick | null = null, bestValue = 0, reach = 1;
+    let j = 0, judgedTo = line.rounds[0].gamma; // rounds[j] judges drafts up to index judgedTo (its candidate's row)
+    for (let k = 0; k <= Math.min(line.covered, line.drafts.length - 1); k++) {
+      while (k > judgedTo && j + 1 < line.rounds.length) judgedTo += line.rounds[++j].gamma + 1;
+      const fits = line.pos + k + 1 <= line.maxSeq && !tooLateToSend(now - line.rounds[j].sentAtMs, rtt, L + 1, alpha);
+      (line.drafts[k].alts ?? []).forEach((a, i) => {
+        const value = reach * this.calibrator.altWins(a.gap, a.share, i + 1);
+        const fresh = !this.tried.has(`${line.pos + k}:${a.token}`);
+        if (fits && fresh && value > bestValue && hedgePays(value, rtt, L + 1, costMs, alpha)) {
+          best = { k, alt: a.token, drafts: L };
+          bestValue = value;
+        }
+      });
+      reach *= alpha;
+    }
+    return best;
+  }
+
+  /** Drafts a hedge may carry after its alternative, for this round trip (see MAX_HEDGE_DRAFTS). */
+  draftsFor(roundTripMs: number): number {
+    const perToken = Math.max(0.01, this.costs.draftMsPerToken);
+    return Math.min(MAX_HEDGE_DRAFTS, Math.floor((HEDGE_DRAFT_SHARE * roundTripMs) / perToken));
+  }
+
+  /** A hedge of `alt` at `pos` is being sent: it is not tried again until the next rejection. */
+  claim(pos: number, alt: number): void {
+    this.tried.add(`${pos}:${alt}`);
+  }
+
+  add(h: Hedge): void {
+    this.inFlight.push(h);
+  }
+
+  /** The hedge in flight at the rejected position `pos` whose alternative is the target's token there, if any. */
+  hitAt(pos: number, token: number): Hedge | undefined {
+    return this.inFlight.find((h) => h.pos === pos && h.tokens[0] === token);
+  }
+
+  /**
+   * The wait rule: a hit's reply is worth waiting for up to what a hit saves of a round trip (hitWorth); past that
+   * the next round, sent now, is the better bet (a hedge sent late, just before its round came back).
+   */
+  worthWaiting(h: Hedge): boolean {
+    if (h.settled) return true;
+    const fit = this.costs.roundTripModel();
+    const rttMs = fit.baseMs + fit.perPositionMs * h.tokens.length;
+    return !(h.sentAtMs + rttMs - this.clock.nowMs() > hitWorth(this.costs.alpha, h.tokens.length) * rttMs);
+  }
+
+  /** Stop tracking the hedges `keep` rejects; returns them (they still run through the stages). */
+  drop(keep: (h: Hedge) => boolean): Hedge[] {
+    const dropped = this.inFlight.filter((h) => !keep(h));
+    this.inFlight = this.inFlight.filter(keep);
+    return dropped;
+  }
+
+  /** After a rejection: no hedge in flight is of use, and every position may be hedged again. */
+  restart(): Hedge[] {
+    this.tried.clear();
+    return this.drop(() => false);
+  }
 }

@@ -3,7 +3,7 @@
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { WeightDtype } from '../src/backend/types.ts';
+import type { WeightDtype } from '../src/weights/types.ts';
 import { ShoalError } from '../src/errors.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../src/model/config.ts';
 import { PRESETS, presetNames, type GenDtype } from '../src/model/presets.ts';

@@ -6,16 +6,7 @@
 // ops into one command encoder and submits it on the first read, which gives one submit per
 // token per stage when the Stage reads once per step.
 import { ShoalError } from '../errors.ts';
-
-export type WeightDtype = 'F32' | 'F16' | 'BF16';
-
-/** A tensor as it comes out of a safetensors file: raw little-endian bytes in the file's dtype. */
-export interface HostTensor {
-  name: string;
-  dtype: WeightDtype;
-  shape: number[];
-  data: Uint8Array; // byte length = prod(shape) * bytes(dtype)
-}
+import type { HostTensor, WeightDtype } from '../weights/types.ts';
 
 /** Opaque device handle. Weights keep their file dtype; activations are f32 (or i32 for ids). */
 export interface Tensor {
@@ -93,16 +84,6 @@ export interface Backend {
   stats(): { dispatches: number; submits: number };
   resetStats(): void;
   destroy(): void;
-}
-
-export function dtypeBytes(d: WeightDtype | 'I32'): number {
-  return d === 'F32' || d === 'I32' ? 4 : 2;
-}
-
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
 }
 
 /** Both backends: a copy must stay inside both caches, whose rows must have the same width. */

@@ -3,7 +3,8 @@
 // forward() waits for each layer only when it reaches it. forwardBatch() runs several conversations in one pass:
 // every matmul over all their rows (one read of each weight), attention per conversation over its own cache.
 import { ShoalError } from '../errors.ts';
-import type { Backend, HostTensor, KvCache, Tensor } from '../backend/types.ts';
+import type { Backend, KvCache, Tensor } from '../backend/types.ts';
+import type { HostTensor } from '../weights/types.ts';
 import type { ModelSpec } from './config.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR } from './config.ts';
 import { ropeInvFreq } from './rope.ts';

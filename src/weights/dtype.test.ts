@@ -1,7 +1,7 @@
 // f32 <-> bf16/f16 conversions: exhaustive round trips over every 16-bit pattern, and nearest-even
 // rounding checked against the neighbouring representable values.
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtype.ts';
+import { bf16ToF32, decodeToF32, f16BitsToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtype.ts';
 
 const ALL16 = Uint16Array.from({ length: 65536 }, (_, i) => i);
 
@@ -75,6 +75,11 @@ describe('f16', () => {
     expect(Object.is(v[0x8000], -0)).toBe(true);
   });
 
+  it('decodes through its table exactly as value by value', () => {
+    const v = f16ToF32(ALL16);
+    for (let h = 0; h < 65536; h++) if (!Object.is(v[h], Math.fround(f16BitsToF32(h)))) throw new Error(`0x${h.toString(16)}`);
+  });
+
   it('round-trips every f16 bit pattern exactly (NaNs stay NaN)', () => {
     const back = f32ToF16(f16ToF32(ALL16));
     for (let h = 0; h < 65536; h++) {
@@ -111,5 +116,24 @@ describe('f16', () => {
     ];
     const got = f32ToF16(Float32Array.from(cases.map((c) => c[0])));
     cases.forEach(([x, want], i) => expect(got[i], `f32ToF16(${x})`).toBe(want));
+  });
+});
+
+describe('decodeToF32', () => {
+  it('decodes file bytes of each dtype at any byte offset, into a fresh array', () => {
+    const x = Float32Array.of(1, -2.5, 0.1, 65504, -0);
+    const encoded = {
+      F32: new Uint8Array(x.buffer), F16: new Uint8Array(f32ToF16(x).buffer), BF16: new Uint8Array(f32ToBf16(x).buffer),
+    };
+    for (const [dtype, bytes] of Object.entries(encoded) as [keyof typeof encoded, Uint8Array][]) {
+      const want = dtype === 'F32' ? x : dtype === 'F16' ? f16ToF32(f32ToF16(x)) : bf16ToF32(f32ToBf16(x));
+      for (const offset of [0, 1, 2, 3]) {
+        const file = new Uint8Array(bytes.length + offset);
+        file.set(bytes, offset);
+        const got = decodeToF32(dtype, file.subarray(offset));
+        expect(Array.from(got), `${dtype} at +${offset}`).toEqual(Array.from(want));
+        expect(got.buffer).not.toBe(file.buffer);
+      }
+    }
   });
 });

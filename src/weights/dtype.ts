@@ -1,4 +1,6 @@
-// Float conversions between f32 and the 16-bit weight formats (bf16, IEEE f16), bit-exact and pure.
+// Float conversions between f32 and the 16-bit weight formats (bf16, IEEE f16), bit-exact and pure, and the one
+// decoder of a file's bytes into f32 (the CPU backend, tests and tools all decode here).
+import type { WeightDtype } from './types.ts';
 
 // One shared scratch word reinterpreted as f32 / u32, so conversions never allocate per element.
 const scratchF32 = new Float32Array(1);
@@ -20,10 +22,9 @@ export function f32ToBf16(x: Float32Array): Uint16Array {
   return out;
 }
 
-/** bf16 bits -> f32 (exact: bf16 is the top half of an f32). */
-export function bf16ToF32(x: Uint16Array): Float32Array {
-  const out = new Float32Array(x.length);
-  const bits = new Uint32Array(out.buffer);
+/** bf16 bits -> f32 (exact: bf16 is the top half of an f32), into `out` when given (x.length values). */
+export function bf16ToF32(x: Uint16Array, out = new Float32Array(x.length)): Float32Array {
+  const bits = new Uint32Array(out.buffer, out.byteOffset, x.length);
   for (let i = 0; i < x.length; i++) bits[i] = x[i] << 16;
   return out;
 }
@@ -75,9 +76,29 @@ export function f16BitsToF32(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-/** f16 bits -> f32 (exact). */
+let f16Table: Float32Array | null = null;
+
+/** f16 bits -> f32 (exact), through a table of all 65536 values built on first use: faster than decoding each. */
 export function f16ToF32(x: Uint16Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = f16BitsToF32(x[i]);
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
+  }
+  const t = f16Table, out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = t[x[i]];
   return out;
+}
+
+/** Safetensors bytes (little-endian F32, F16 or BF16) -> a fresh f32 array (never a view of `bytes`). */
+export function decodeToF32(dtype: WeightDtype, bytes: Uint8Array): Float32Array {
+  if (dtype === 'F32') {
+    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    return new Float32Array(bytes.slice().buffer);
+  }
+  const n = bytes.byteLength / 2;
+  // A view when aligned, else a copy: a tensor's data may start at any byte of a safetensors file.
+  const u16 = bytes.byteOffset % 2 === 0
+    ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+    : new Uint16Array(bytes.slice().buffer);
+  return dtype === 'BF16' ? bf16ToF32(u16) : f16ToF32(u16);
 }

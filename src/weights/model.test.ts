@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalError } from '../errors.ts';
 import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
-import type { HostTensor } from '../backend/types.ts';
+import type { HostTensor } from './types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames } from '../model/config.ts';
 import { localModelFiles } from './localFiles.ts';
 import { INDEX_FILE, MAX_GAP_BYTES, httpModelFiles, isHubRepoId, modelBaseUrl, openModel, planReads, resolveModelFiles, type ModelFiles, type ModelSource } from './model.ts';

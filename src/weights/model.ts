@@ -1,6 +1,6 @@
 // A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer coalesced reads.
 import { ShoalError, errorMessage } from '../errors.ts';
-import { dtypeBytes, numel, type HostTensor, type WeightDtype } from '../backend/types.ts';
+import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
 import type * as LocalFiles from './localFiles.ts';

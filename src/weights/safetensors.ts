@@ -1,7 +1,7 @@
 // safetensors header: read the 8-byte length + JSON from any ByteSource and validate every tensor entry.
 // Format: https://huggingface.co/docs/safetensors (u64 LE header length N, N bytes of JSON, then the data).
 import { ShoalError, errorMessage } from '../errors.ts';
-import { dtypeBytes, numel, type WeightDtype } from '../backend/types.ts';
+import { dtypeBytes, numel, type WeightDtype } from './types.ts';
 import type { ByteSource } from './source.ts';
 
 export interface TensorInfo {

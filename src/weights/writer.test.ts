@@ -1,6 +1,6 @@
 // The safetensors writer against the project's reader: layout, padding, sharding and the index.
 import { describe, expect, it } from 'vitest';
-import type { HostTensor } from '../backend/types.ts';
+import type { HostTensor } from './types.ts';
 import { parseSafetensorsHeader, readSafetensorsHeader } from './safetensors.ts';
 import { memorySource } from './source.ts';
 import { planShards, safetensorsLayout, shardFileName, shardIndex, writeSafetensors } from './writer.ts';

@@ -1,6 +1,6 @@
 // Serialize tensors to the safetensors format (in memory, or header first for streaming to disk).
 // Format: u64 little-endian header length N, N bytes of JSON padded with spaces, then the data.
-import { dtypeBytes, numel, type HostTensor, type WeightDtype } from '../backend/types.ts';
+import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
 import { ShoalError } from '../errors.ts';
 
 /** What the header needs to know about a tensor: no data, so shards can be planned before generating. */

@@ -2,9 +2,10 @@
 // With `simd`, 2-D weights live in a WebAssembly memory (bf16 kept as bf16) and matmuls run as WebAssembly SIMD
 // (wasmGemm.ts); every other op is the same JavaScript either way.
 import { ShoalError } from '../../errors.ts';
-import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
-import { checkKvCopy, numel } from '../types.ts';
-import { decodeToF32 } from './dtype.ts';
+import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
+import { checkKvCopy } from '../types.ts';
+import { numel, type HostTensor, type WeightDtype } from '../../weights/types.ts';
+import { bf16ToF32, decodeToF32 } from '../../weights/dtype.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
 import type { HeapBlock, HeapKind } from './wasmGemm.ts';
 
@@ -175,11 +176,7 @@ export class CpuBackend implements Backend {
       if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
       if (heap && tab.heap) {
         if (tab.heap.kind === 'f32') out.set(new Float32Array(heap.buffer, heap.byteOffset + id * D * 4, D), t * D);
-        else {
-          const src = new Uint16Array(heap.buffer, heap.byteOffset + id * D * 2, D);
-          const dst = new Uint32Array(out.buffer, t * D * 4, D);
-          for (let i = 0; i < D; i++) dst[i] = src[i] << 16;
-        }
+        else bf16ToF32(new Uint16Array(heap.buffer, heap.byteOffset + id * D * 2, D), out.subarray(t * D, t * D + D));
       } else out.set(tab.data.subarray(id * D, id * D + D), t * D);
     }
     return new CpuTensor([idv.length, D], 'F32', out);

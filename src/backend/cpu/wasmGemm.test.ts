@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { assembleGemm } from '../../../scripts/wasm-assemble.ts';
 import { CpuBackend } from './index.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
-import type { WeightDtype } from '../types.ts';
+import type { WeightDtype } from '../../weights/types.ts';
 
 function weightBytes(w: Float32Array, dtype: WeightDtype): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(w.slice().buffer);

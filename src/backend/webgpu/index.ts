@@ -1,8 +1,9 @@
 // The WebGPU Backend: weights stay in their file dtype (split by rows across bindings when too big), activations
 // are pooled f32 buffers, and every op since the last read goes into one command encoder and one submit.
 import { ShoalError, errorMessage } from '../../errors.ts';
-import { checkKvCopy, numel } from '../types.ts';
-import type { AttentionShape, Backend, HostTensor, KvCache, MatmulOptions, Tensor, WeightDtype } from '../types.ts';
+import { checkKvCopy } from '../types.ts';
+import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
+import { numel, type HostTensor, type WeightDtype } from '../../weights/types.ts';
 import { requestGpuContext } from './device.ts';
 import type { GpuContext } from './device.ts';
 import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';

@@ -1,7 +1,6 @@
 // Pure planning for WebGPU weight storage: how a tensor is split across bindings and whether a stage fits at all.
 import { ShoalError } from '../../errors.ts';
-import { dtypeBytes, numel } from '../types.ts';
-import type { WeightDtype } from '../types.ts';
+import { dtypeBytes, numel, type WeightDtype } from '../../weights/types.ts';
 
 /** One binding-sized piece of a weight: rows [rowStart, rowStart + rows) of a (rows, cols) matrix. */
 export interface RowChunk {

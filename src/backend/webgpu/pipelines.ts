@@ -1,6 +1,6 @@
 // Compute pipelines, built once per (kernel, dtypes, fused flags) with explicit bind group layouts so optional
 // inputs can be bound to a dummy buffer and switched off by a constant.
-import type { WeightDtype } from '../types.ts';
+import type { WeightDtype } from '../../weights/types.ts';
 import { buildShader } from './shaderGen.ts';
 import gemvSrc from './kernels/gemv.wgsl?raw';
 import gemvRowsSrc from './kernels/gemv_rows.wgsl?raw';

@@ -1,6 +1,6 @@
 // Builds WGSL modules from the static kernel files: the only generated parts are the weight bindings (their WGSL
 // type and unpacking depend on the file dtype) and the boolean constants that switch fused steps on and off.
-import type { WeightDtype } from '../types.ts';
+import type { WeightDtype } from '../../weights/types.ts';
 import weightF32 from './kernels/weight_f32.wgsl?raw';
 import weightF16 from './kernels/weight_f16.wgsl?raw';
 import weightBf16 from './kernels/weight_bf16.wgsl?raw';

@@ -34,6 +34,12 @@ export interface AttentionShape {
 
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
+  /**
+   * Ops compute on the calling thread before they return (the CPU backend): a caller running many of them yields to
+   * the event loop between steps, or the page's heartbeats and messages wait for the whole pass. WebGPU records ops
+   * and computes on the GPU.
+   */
+  readonly blocksThread: boolean;
 
   /** Keep a weight on the device in its file dtype (bf16/f16 unpack inside the kernels). */
   uploadWeight(t: HostTensor): Tensor;

@@ -290,8 +290,8 @@ export class Stage {
         const g = keep(b.gateUp(h, w.wGate, w.wUp, { weight: w.postNorm, eps: s.normEps }));
         x = keep(b.matmul(g, w.wDown, { residual: h }));
         opts.onLayer?.(this.range.start + i);
-        // The CPU backend computes on the page's thread: yield between layers so heartbeats and messages get through.
-        if (b.name === 'cpu') {
+        // A backend that computes on the page's thread: yield between layers so heartbeats and messages get through.
+        if (b.blocksThread) {
           const t = performance.now();
           await yieldToEventLoop();
           yieldedMs += performance.now() - t;

@@ -105,6 +105,7 @@ export interface CpuBackendOptions {
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  readonly blocksThread = true;
   /** Which matmul this engine runs: 'simd' (WebAssembly) or 'js' (the scalar reference). */
   readonly variant: 'simd' | 'js';
   private dispatches = 0;

@@ -111,6 +111,7 @@ class BufferPool {
 
 class WebGpuBackendImpl implements WebGpuBackend {
   readonly name = 'webgpu' as const;
+  readonly blocksThread = false;
   readonly adapterInfo: string;
   readonly limits: FitLimits;
   readonly device: GPUDevice;

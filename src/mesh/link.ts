@@ -23,6 +23,8 @@ export const PING_INTERVAL_MS = 1000;
 export const PROBE_BYTES = 512 * 1024;
 /** Weight of a new RTT sample in the running average. */
 const RTT_EWMA = 0.3;
+/** How far behind the emulated link cap (?linkBps) a link may fall and still catch up in a burst, ms (see Pacer). */
+const LINK_PACE_CREDIT_MS = 1000;
 
 export type LinkState = 'connecting' | 'open' | 'closed';
 
@@ -79,7 +81,7 @@ export class PeerLink {
   constructor(private opts: LinkOptions, private h: LinkHandlers) {
     this.linkId = opts.linkId;
     this.remoteId = opts.remoteId;
-    this.pacer = new Pacer(opts.knobs.linkBytesPerSec);
+    this.pacer = new Pacer(opts.knobs.linkBytesPerSec, LINK_PACE_CREDIT_MS);
     this.peer = new SimplePeer({ initiator: opts.initiator, trickle: true, config: { iceServers: opts.iceServers } });
     this.peer.on('signal', (data) => this.state !== 'closed' && h.sendSignal(data));
     this.peer.on('connect', () => this.sendHello());

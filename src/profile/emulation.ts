@@ -1,6 +1,7 @@
 // Emulation knobs (URL parameters) that let one machine stand in for a phone, a laptop and a desktop:
 // ?slowdown=4&loadBps=2000000&linkDelayMs=50&linkBps=1000000&memoryMB=2048. The profiler, the weight
 // reader, the mesh links and the engine all read them from here, so what is measured is what is emulated.
+import { ShoalError } from '../errors.ts';
 import type { EmulationKnobs } from './types.ts';
 
 export const NO_EMULATION: EmulationKnobs = { slowdown: 1, loadBytesPerSec: null, linkDelayMs: 0, linkBytesPerSec: null, memoryBytes: null };
@@ -38,7 +39,25 @@ export function setEmulation(knobs: EmulationKnobs): void {
   active = { ...knobs };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Wait `ms` (at least 0); with a signal, an abort rejects at once with the signal's reason. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted', 'AbortError');
+}
 
 /**
  * Call after every compute step that took `elapsedMs` of real time: waits (slowdown - 1) x elapsedMs so the
@@ -85,28 +104,35 @@ export async function emulatedCompute<T>(step: () => Promise<T> | T, knobs: Emul
 }
 
 /**
- * Paces a byte stream to at most `bytesPerSec` (null = unpaced): await take(n) before handing on n bytes.
- * Used for the weight-loading cap (on reads) and the link bandwidth cap (on data-channel frames).
+ * Caps a byte stream at `bytesPerSec` (null = unpaced): each chunk is handed on only at the end of its slot, so the
+ * bytes delivered by time t stay at or under rate * t. The weight loader paces its reads with take() (one pacer for
+ * every file of a model: the cap is the tab's); a mesh link paces its data-channel frames with reserve().
+ * `creditMs`: after a gap of at most this long, the bytes the gap could have carried may go at once (the link gives
+ * 1 s, as it always did; the weight loader none); after a longer gap the budget restarts from now, so a long silence
+ * never buys a burst.
  */
 export class Pacer {
-  private startMs = -1;
-  private bytes = 0;
-  constructor(readonly bytesPerSec: number | null) {}
+  /** When the bytes reserved so far have all gone at the cap (performance.now clock). */
+  private dueMs = -Infinity;
 
-  /** How long to wait before `n` more bytes may go, ms (and account for them). */
-  reserve(n: number, nowMs = performance.now()): number {
-    if (!this.bytesPerSec) return 0;
-    // Restart the budget after an idle gap, so a burst after silence is not "owed" old credit forever.
-    if (this.startMs < 0 || nowMs - this.startMs > (this.bytes / this.bytesPerSec) * 1000 + 1000) {
-      this.startMs = nowMs;
-      this.bytes = 0;
+  constructor(readonly bytesPerSec: number | null, private readonly creditMs = 0) {
+    if (bytesPerSec !== null && !(bytesPerSec > 0 && Number.isFinite(bytesPerSec))) {
+      throw new ShoalError('ERR_BAD_ARGS', `a byte rate cap must be a positive number (got ${bytesPerSec})`);
     }
-    this.bytes += n;
-    return this.startMs + (this.bytes / this.bytesPerSec) * 1000 - nowMs;
   }
 
-  async take(n: number): Promise<void> {
-    const waitMs = this.reserve(n);
-    if (waitMs > 1) await sleep(waitMs);
+  /** Account for `n` more bytes: how long until they may go, ms (<= 0: now). */
+  reserve(n: number, nowMs = performance.now()): number {
+    if (this.bytesPerSec === null) return 0;
+    const from = nowMs - this.dueMs > this.creditMs ? nowMs : this.dueMs;
+    this.dueMs = from + (n / this.bytesPerSec) * 1000;
+    return this.dueMs - nowMs;
+  }
+
+  /** Reserve `n` bytes and wait for their slot to end. */
+  async take(n: number, signal?: AbortSignal): Promise<void> {
+    // Round up: timers take whole milliseconds and truncate, which would deliver a little early.
+    const waitMs = Math.ceil(this.reserve(n));
+    if (waitMs > 0) await sleep(waitMs, signal);
   }
 }

@@ -4,7 +4,8 @@ import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
 import type * as LocalFiles from './localFiles.ts';
-import { FileNotFoundError, Pacer, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
+import { Pacer } from '../profile/emulation.ts';
+import { FileNotFoundError, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
 
 /** The files of one model folder, wherever they live. */
 export interface ModelFiles {

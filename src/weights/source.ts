@@ -1,5 +1,6 @@
 // Byte sources for weight files: the ByteSource contract, HTTP Range reads (with an optional pace cap) and an in-memory source.
 import { ShoalError, errorMessage } from '../errors.ts';
+import { Pacer } from '../profile/emulation.ts';
 
 /** Random access to one file's bytes. `read` returns exactly `length` bytes or throws. */
 export interface ByteSource {
@@ -30,49 +31,6 @@ export class FileNotFoundError extends ShoalError {
  */
 export function isHtmlFallback(res: Response, url: string): boolean {
   return /text\/html/i.test(res.headers.get('Content-Type') ?? '') && !/\.html?(\?|#|$)/i.test(url);
-}
-
-/** Shared client-side cap on delivered bytes/s; one per tab (or per model) so all files share it. */
-export class Pacer {
-  readonly bytesPerSec: number;
-  private nextFreeMs = 0; // time at which the budget reserved so far is used up (performance.now clock)
-
-  constructor(bytesPerSec: number) {
-    if (!(bytesPerSec > 0) || !Number.isFinite(bytesPerSec)) throw new ShoalError('ERR_BAD_ARGS', `maxBytesPerSec must be a positive number (got ${bytesPerSec})`);
-    this.bytesPerSec = bytesPerSec;
-  }
-
-  /**
-   * Reserve the time to deliver n bytes and wait until that slot ends. Delivering a chunk only at
-   * the end of its slot keeps the cumulative bytes delivered by time t at or under rate * t.
-   */
-  async take(n: number, signal?: AbortSignal): Promise<void> {
-    const now = performance.now();
-    const start = Math.max(now, this.nextFreeMs);
-    this.nextFreeMs = start + (n / this.bytesPerSec) * 1000;
-    // Round up: timers take whole milliseconds and truncate, which would deliver a little early.
-    const waitMs = Math.ceil(this.nextFreeMs - now);
-    if (waitMs > 0) await sleep(waitMs, signal);
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The read was aborted', 'AbortError');
 }
 
 export interface HttpSourceOptions {

@@ -1,6 +1,7 @@
 // The coordinator: the tab where the person types. It assigns layer ranges, starts each turn at stage 0,
 // collects tokens, load progress and every tab's timeline, and reuses the cached prefix across turns.
 import { ShoalError } from '../errors.ts';
+import { Emitter } from '../mesh/emitter.ts';
 import type { Interval } from '../planner/timeline.ts';
 import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { nowMs } from './recorder.ts';
@@ -75,19 +76,18 @@ export class Coordinator {
   private clockWaiters = new Map<number, (t1: number) => void>();
   private verifies = new Map<number, PendingVerify>();
   private readonly unsubscribe: () => void;
-  private listeners = new Set<(e: CoordinatorEvent) => void>();
+  private readonly events = new Emitter<{ event: [CoordinatorEvent] }>();
 
   constructor(private readonly transport: Transport) {
     this.unsubscribe = transport.onMessage((from, msg, payload) => this.onMessage(from, msg, payload));
   }
 
   on(fn: (e: CoordinatorEvent) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.events.on('event', fn);
   }
 
   private emit(e: CoordinatorEvent): void {
-    for (const l of this.listeners) l(e);
+    this.events.emit('event', e);
   }
 
   dispose(): void {

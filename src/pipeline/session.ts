@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import type { Backend } from '../backend/types.ts';
 import { ShoalError, errorMessage } from '../errors.ts';
+import { Emitter } from '../mesh/emitter.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import type { PlannerApi } from '../planner/api.ts';
 import type { Plan, StrategyName } from '../planner/types.ts';
@@ -67,7 +68,7 @@ export class Session {
   private models = new Map<string, Promise<ModelSource>>();
   private planKey = '';
   private lastPlan: Plan | null = null;
-  private listeners = new Set<(e: SessionEvent) => void>();
+  private readonly events = new Emitter<{ event: [SessionEvent] }>();
   /** The tab that last assigned us layers (to say so plainly if it leaves). */
   private coordinatorPeer: string | null = null;
   busy = false;
@@ -93,12 +94,11 @@ export class Session {
   }
 
   on(fn: (e: SessionEvent) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.events.on('event', fn);
   }
 
   private emit(e: SessionEvent): void {
-    for (const l of this.listeners) l(e);
+    this.events.emit('event', e);
   }
 
   /** Model folders are opened once per tab (config + headers); the loading cap is this tab's emulation knob. */

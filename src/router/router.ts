@@ -2,6 +2,7 @@
 // policy, runs the turn on one side and feeds the measured time back into the predictor. Each side keeps its
 // own KV cache of the conversation; the router only keeps the conversation itself.
 import { ShoalError } from '../errors.ts';
+import { Emitter } from '../mesh/emitter.ts';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.ts';
 import type { DifficultyScorer } from './difficulty.ts';
 import type { LatencyPredictor, Prediction, Side, SideParams } from './predictor.ts';
@@ -58,7 +59,7 @@ export class Router {
   conversation: number[] = [];
   readonly messages: ChatMessage[] = [];
   readonly records: TurnRecord[] = [];
-  private listeners = new Set<(r: TurnRecord) => void>();
+  private readonly events = new Emitter<{ turn: [TurnRecord] }>();
   busy = false;
 
   constructor(
@@ -70,8 +71,7 @@ export class Router {
   ) {}
 
   on(fn: (r: TurnRecord) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.events.on('turn', fn);
   }
 
   stats(): RouterStats {
@@ -135,7 +135,7 @@ export class Router {
         tokens: run.tokens, stoppedBy: run.stoppedBy, ttftMs: run.ttftMs, decodeMs: run.decodeMs, latencyMs: scoreMs + sideMs,
       };
       this.records.push(record);
-      for (const l of this.listeners) l(record);
+      this.events.emit('turn', record);
       return record;
     } finally {
       this.busy = false;

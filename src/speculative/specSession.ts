@@ -3,6 +3,7 @@
 // verification rounds through the pipeline.
 import type { Backend } from '../backend/types.ts';
 import { ShoalError } from '../errors.ts';
+import { Emitter } from '../mesh/emitter.ts';
 import type { Session, TurnOptions } from '../pipeline/session.ts';
 import { modelBaseUrl } from '../weights/model.ts';
 import { DraftModel } from './draft.ts';
@@ -34,7 +35,7 @@ export class SpecSession {
   private drafts = new Map<string, Promise<DraftModel>>();
   /** Per draft/target pair: where the target picks the draft's second choice, learnt over every turn. */
   private calibrators = new Map<string, HedgeCalibrator>();
-  private listeners = new Set<(e: SpecSessionEvent) => void>();
+  private readonly events = new Emitter<{ event: [SpecSessionEvent] }>();
   busy = false;
   private abort: AbortController | null = null;
 
@@ -42,12 +43,11 @@ export class SpecSession {
   constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>, private readonly opts: { afterCompute?: (computeMs: number) => Promise<unknown> } = {}) {}
 
   on(fn: (e: SpecSessionEvent) => void): () => void {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    return this.events.on('event', fn);
   }
 
   private emit(e: SpecSessionEvent): void {
-    for (const l of this.listeners) l(e);
+    this.events.emit('event', e);
   }
 
   private draftUrl(targetUrl: string, choice: DraftChoice): string {

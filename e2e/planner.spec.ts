@@ -11,7 +11,7 @@ test('planner worker plans, simulates and reports infeasible scenarios', async (
     all: ReturnType<typeof planAll>;
     sim: { ttftSeconds: number; intervals: number; devices: string[] };
     engine: { device: string; start: number; end: number }[];
-    error: { name: string; message: string } | null;
+    error: { name: string; message: string; code?: string } | null;
   };
   expect(r.fatal).toBeUndefined();
   // the browser's answer is Node's answer, strategy by strategy
@@ -28,4 +28,5 @@ test('planner worker plans, simulates and reports infeasible scenarios', async (
   expect(r.engine[r.engine.length - 1].end).toBe(40);
   expect(r.error?.name).toBe('ShoalError');
   expect(r.error?.message).toMatch(/no plan fits/);
+  expect(r.error?.code).toBe('ERR_INFEASIBLE_PLAN');
 });

@@ -1,11 +1,11 @@
 // One tab's pipeline session: its stage runner (always on), and, when the person types here, the coordinator
 // that plans over the room's live profiles, assigns layers and streams the chat.
-import * as Comlink from 'comlink';
 import type { Backend } from '../backend/types.ts';
 import { ShoalError, errorMessage } from '../errors.ts';
 import { Emitter } from '../mesh/emitter.ts';
 import type { Mesh } from '../mesh/mesh.ts';
 import type { PlannerApi } from '../planner/api.ts';
+import { wrapPlanner, type RemotePlanner } from '../planner/remote.ts';
 import type { Plan, StrategyName } from '../planner/types.ts';
 import type { Timeline } from '../planner/timeline.ts';
 import type { EmulationKnobs } from '../profile/types.ts';
@@ -28,7 +28,7 @@ export interface SessionOptions {
   backend: () => Promise<Backend>;
   /** Compute slowdown (emulation) after each step. */
   afterCompute?: (computeMs: number) => Promise<void>;
-  planner?: Comlink.Remote<PlannerApi> | PlannerApi;
+  planner?: RemotePlanner | PlannerApi;
 }
 
 export interface TurnOptions {
@@ -63,7 +63,7 @@ export class Session {
   readonly runner: StageRunner;
   readonly coordinator: Coordinator;
   readonly conversation: ChatMessage[] = [];
-  private planner: Comlink.Remote<PlannerApi> | PlannerApi | null;
+  private planner: RemotePlanner | PlannerApi | null;
   private tokenizers = new Map<string, Promise<Tokenizer>>();
   private models = new Map<string, Promise<ModelSource>>();
   private planKey = '';
@@ -130,10 +130,10 @@ export class Session {
     return [self, ...mesh.peers().map((p) => ({ peerId: p.peerId, profile: p.profile, links: p.links }))];
   }
 
-  private getPlanner(): Comlink.Remote<PlannerApi> | PlannerApi {
+  private getPlanner(): RemotePlanner | PlannerApi {
     if (!this.planner) {
       const worker = new Worker(new URL('../planner/planner.worker.ts', import.meta.url), { type: 'module' });
-      this.planner = Comlink.wrap<PlannerApi>(worker);
+      this.planner = wrapPlanner(worker);
     }
     return this.planner;
   }

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as Comlink from 'comlink';
-import { plan, planAll, simulate, toEngineStages, plannerApi, STRATEGIES, type PlannerApi, type Scenario } from './index.ts';
+import { plan, planAll, simulate, toEngineStages, STRATEGIES, type Scenario } from './index.ts';
+import { exposePlanner, keepErrorCodesAcrossComlink, wrapPlanner } from './remote.ts';
 import { compileScenario } from './scenario.ts';
 import { evaluatePlan, segmentMemoryBytes } from './costModel.ts';
 import { PAPER_FIG3A, paperScenario } from './paper.ts';
@@ -159,10 +160,10 @@ describe('planning time (Node)', () => {
 });
 
 describe('worker API over a MessageChannel (Node)', () => {
-  it('plans, simulates and keeps the error name across the channel', async () => {
+  it('plans, simulates and keeps a ShoalError, its code included, across the channel', async () => {
     const { port1, port2 } = new MessageChannel();
-    Comlink.expose(plannerApi, port1);
-    const remote = Comlink.wrap<PlannerApi>(port2);
+    exposePlanner(port1);
+    const remote = wrapPlanner(port2);
     try {
       const sc = paperScenario(1024);
       const pl = await remote.plan(sc, 'csgo');
@@ -170,7 +171,29 @@ describe('worker API over a MessageChannel (Node)', () => {
       const sim = await remote.simulate(sc, pl);
       expect(sim.ttftSeconds).toBeCloseTo(pl.predictedSeconds, 9);
       const devices = sc.devices.map((d) => ({ ...d, memoryBytes: 1e9 }));
-      await expect(remote.plan({ ...sc, devices }, 'csgo')).rejects.toMatchObject({ name: 'ShoalError', message: expect.stringMatching(/no plan fits/) });
+      const infeasible = await remote.plan({ ...sc, devices }, 'csgo').then(() => null, (e: unknown) => e);
+      expect(infeasible).toBeInstanceOf(ShoalError);
+      expect(infeasible).toMatchObject({
+        name: 'ShoalError', code: 'ERR_INFEASIBLE_PLAN', message: expect.stringMatching(/no plan fits/),
+      });
+      await expect(remote.plan(null as unknown as Scenario, 'csgo')).rejects.toMatchObject({ code: 'ERR_BAD_SCENARIO' });
+    } finally {
+      port2.close();
+      port1.close();
+    }
+  });
+
+  it('leaves other errors to Comlink (name and message kept, no code invented)', async () => {
+    const { port1, port2 } = new MessageChannel();
+    keepErrorCodesAcrossComlink();
+    Comlink.expose({ fail: () => { throw new TypeError('not a plan'); }, text: () => { throw 'plain'; } }, port1);
+    const remote = Comlink.wrap<{ fail(): void; text(): void }>(port2);
+    try {
+      const e = await remote.fail().then(() => null, (x: unknown) => x);
+      expect(e).not.toBeInstanceOf(ShoalError);
+      expect(e).toMatchObject({ name: 'TypeError', message: 'not a plan' });
+      expect((e as { code?: unknown }).code).toBeUndefined();
+      await expect(remote.text()).rejects.toBe('plain');
     } finally {
       port2.close();
       port1.close();

@@ -1,5 +1,5 @@
-// The planner in a Web Worker: Comlink.expose of the same API Node imports, and nothing else.
-import * as Comlink from 'comlink';
-import { plannerApi } from './api.ts';
+// The planner in a Web Worker: the same API Node imports, exposed through Comlink (errors keep their code), and
+// nothing else.
+import { exposePlanner } from './remote.ts';
 
-Comlink.expose(plannerApi);
+exposePlanner();

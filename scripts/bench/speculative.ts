@@ -11,10 +11,10 @@ import { existsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
+import { LocalModel } from '../../src/model/localModel.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
 import { StageRunner } from '../../src/pipeline/stageRunner.ts';
-import { DraftModel } from '../../src/speculative/draft.ts';
 import { DEFAULT_HEDGES } from '../../src/speculative/hedge.ts';
 import { SpeculativeDecoder } from '../../src/speculative/speculative.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
@@ -86,7 +86,7 @@ await runCli(async () => {
   console.log('|---|---|---|---|---|---|---|---|');
   for (const strength of strengths) {
     const { draft: draftDir, target: targetDir } = await pair(strength);
-    const draft = await DraftModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
+    const draft = await LocalModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
     for (const delay of delays) {
       const bus = new MemoryBus();
       for (const id of ['a', 'b', 'c']) new StageRunner({ transport: withDelay(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });

@@ -4,9 +4,9 @@
 import type { Backend } from '../backend/types.ts';
 import { ShoalError } from '../errors.ts';
 import { Emitter } from '../mesh/emitter.ts';
+import { LocalModel } from '../model/localModel.ts';
 import type { Session, TurnOptions } from '../pipeline/session.ts';
 import { modelBaseUrl } from '../weights/model.ts';
-import { DraftModel } from './draft.ts';
 import { HedgeCalibrator } from './hedge.ts';
 import { SpeculativeDecoder } from './speculative.ts';
 import type { RoundReport, SpecResult } from './speculative.ts';
@@ -32,7 +32,7 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
 export type SpecSessionEvent = { type: 'round'; report: RoundReport } | { type: 'done'; result: SpecResult } | { type: 'start'; parallel: boolean; gamma: number | 'auto' };
 
 export class SpecSession {
-  private drafts = new Map<string, Promise<DraftModel>>();
+  private drafts = new Map<string, Promise<LocalModel>>();
   /** Per draft/target pair: where the target picks the draft's second choice, learnt over every turn. */
   private calibrators = new Map<string, HedgeCalibrator>();
   private readonly events = new Emitter<{ event: [SpecSessionEvent] }>();
@@ -65,12 +65,12 @@ export class SpecSession {
     return c;
   }
 
-  private draftModel(targetUrl: string, choice: DraftChoice): Promise<DraftModel> {
+  private draftModel(targetUrl: string, choice: DraftChoice): Promise<LocalModel> {
     const url = this.draftUrl(targetUrl, choice);
     const key = this.draftKey(targetUrl, choice);
     let d = this.drafts.get(key);
     if (!d) {
-      d = (async () => DraftModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers, afterCompute: this.opts.afterCompute }))();
+      d = (async () => LocalModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers, afterCompute: this.opts.afterCompute }))();
       d.catch(() => this.drafts.delete(key));
       this.drafts.set(key, d);
     }

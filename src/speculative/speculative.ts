@@ -6,9 +6,9 @@ import { ShoalError } from '../errors.ts';
 import { seededRandom, sampleFrom } from '../model/sampler.ts';
 import type { Coordinator, VerifyResult } from '../pipeline/coordinator.ts';
 import type { SamplingConfig } from '../pipeline/messages.ts';
+import type { LocalModel } from '../model/localModel.ts';
 import { acceptGreedy, acceptSampled, samplingProbs } from './acceptance.ts';
 import type { Decision } from './acceptance.ts';
-import type { DraftModel } from './draft.ts';
 import { DraftLengthController } from './draftLength.ts';
 import { alternatives, DEFAULT_HEDGES, HEDGE_CHOICES, HedgeCalibrator, HedgePolicy } from './hedge.ts';
 import type { Hedge, HedgeLine, HedgePick } from './hedge.ts';
@@ -136,7 +136,7 @@ export class SpeculativeDecoder {
   /** `clock` times the rounds and hedges (the hedge rules compare their age with what waiting is worth). */
   constructor(
     private readonly coordinator: Coordinator,
-    private readonly draft: DraftModel,
+    private readonly draft: LocalModel,
     private readonly clock: Clock = performanceClock,
   ) {}
 
@@ -195,7 +195,7 @@ class SpecTurn {
 
   constructor(
     private readonly coordinator: Coordinator,
-    private readonly draft: DraftModel,
+    private readonly draft: LocalModel,
     private readonly clock: Clock,
     ids: number[],
     private readonly opts: SpecOptions,
@@ -259,7 +259,7 @@ class SpecTurn {
       await yieldToEvents();
       return;
     }
-    if (line.drafts.length < line.draftsWanted() && line.ctx.length + line.drafts.length < this.draft.stage.maxSeq) {
+    if (line.drafts.length < line.draftsWanted() && line.ctx.length + line.drafts.length < this.draft.maxSeq) {
       const tDraft = this.clock.nowMs();
       await this.draftOne();
       if (line.inflight.length === 0) this.waitMs += this.clock.nowMs() - tDraft;
@@ -268,7 +268,7 @@ class SpecTurn {
       return;
     }
     if (line.inflight.length === 0) {
-      throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.stage.maxSeq} positions) is full`);
+      throw new ShoalError('ERR_BAD_ARGS', `the draft's context (${this.draft.maxSeq} positions) is full`);
     }
     await this.resolveOldest();
   }
@@ -322,7 +322,7 @@ class SpecTurn {
 
   private hedgeLine(): HedgeLine {
     const l = this.line;
-    const maxSeq = Math.min(this.maxSeq, this.draft.stage.maxSeq);
+    const maxSeq = Math.min(this.maxSeq, this.draft.maxSeq);
     return { pos: l.ctx.length, drafts: l.drafts, rounds: l.inflight, covered: l.covered(), maxSeq, gamma: l.gamma };
   }
 
@@ -330,7 +330,7 @@ class SpecTurn {
     const ctx = this.line.ctx;
     const pos = ctx.length + k;
     this.hedges.claim(pos, alt);
-    const room = Math.min(L, this.maxSeq - pos - 1, this.draft.stage.maxSeq - pos - 1);
+    const room = Math.min(L, this.maxSeq - pos - 1, this.draft.maxSeq - pos - 1);
     const prefix = [...ctx, ...this.line.drafts.slice(0, k).map((x) => x.token)];
     const more = room > 0 ? await this.draft.branch(prefix, alt, room) : [];
     const tokens = [alt, ...more];

@@ -1,26 +1,51 @@
-// Shared command-line plumbing: --flag value parsing and the "one line on stderr, non-zero exit" error rule.
+// Shared command-line plumbing: flags parsed by node:util parseArgs, checked into one-line errors, and the "one line on
+// stderr, non-zero exit" error rule.
+import { parseArgs } from 'node:util';
 import { ShoalError, errorMessage, isShoalError } from '../src/errors.ts';
 
-export type Flags = Record<string, string | true>;
+/** Parsed flags: a value flag's text, a switch's true; absent when not given. */
+export type Flags<V extends string, S extends string> = { [K in V]?: string } & { [K in S]?: true };
+/** Any parsed flags, by name. */
+export type FlagValues = Partial<Record<string, string | true>>;
 
-/** Parse `--name value` and bare `--switch` flags; rejects anything not in `known`. */
-export function parseFlags(argv: string[], known: { values: string[]; switches: string[] }): Flags {
-  const out: Flags = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new ShoalError('ERR_BAD_ARGS', `unexpected argument "${a}"`);
-    const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
-    if (known.switches.includes(name)) out[name] = true;
-    else if (known.values.includes(name)) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new ShoalError('ERR_BAD_ARGS', `--${name} needs a value`);
-      out[name] = v;
-    } else throw new ShoalError('ERR_BAD_ARGS', `unknown flag --${name} (known: ${[...known.values, ...known.switches].map((f) => '--' + f).join(' ')})`);
+/**
+ * Parse `--name value`, `--name=value` and bare `--switch` flags (a `help` switch also answers to -h). Anything else is
+ * an ERR_BAD_ARGS with one line: an unknown flag (the known ones listed), a positional, a missing value (a value flag
+ * followed by another flag or nothing), a value given to a switch. `hint` is appended to each message (a usage line).
+ * parseArgs' own strict mode is not used: it rejects a value that starts with '-' (`--seed -1`) before we can say why.
+ */
+export function parseFlags<const V extends string, const S extends string = never>(
+  argv: string[],
+  known: { values: readonly V[]; switches: readonly S[] },
+  hint = '',
+): Flags<V, S> {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
+  for (const name of known.values) options[name] = { type: 'string' };
+  for (const name of known.switches) options[name] = { type: 'boolean', ...(name === 'help' ? { short: 'h' } : {}) };
+  const bad = (message: string) => new ShoalError('ERR_BAD_ARGS', message + hint);
+  const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+  const out: Record<string, string | true> = {};
+  for (const t of tokens) {
+    if (t.kind === 'positional') throw bad(`unexpected argument "${t.value}"`);
+    if (t.kind === 'option-terminator') throw bad('unexpected argument "--"');
+    const option = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+    if (!option) {
+      const all = [...known.values, ...known.switches].map((f) => '--' + f).join(' ');
+      throw bad(`unknown flag ${t.rawName} (known: ${all})`);
+    }
+    if (option.type === 'boolean') {
+      if (t.value !== undefined) throw bad(`${t.rawName} takes no value`);
+      out[t.name] = true;
+    } else {
+      const missing = t.value === undefined || (!t.inlineValue && t.value.startsWith('--'));
+      if (missing) throw bad(`${t.rawName} needs a value`);
+      out[t.name] = t.value;
+    }
   }
-  return out;
+  return out as Flags<V, S>;
 }
 
-export function intFlag(flags: Flags, name: string, fallback: number, min = 0): number {
+export function intFlag(flags: FlagValues, name: string, fallback: number, min = 0): number {
   const v = flags[name];
   if (v === undefined) return fallback;
   const n = Number(v);

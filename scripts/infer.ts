@@ -15,9 +15,9 @@ await runCli(async () => {
     switches: ['json', 'chat'],
   });
   if (typeof f.model !== 'string') throw new ShoalError('ERR_BAD_ARGS', 'usage: infer --model DIR|URL (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] [--backend cpu|webgpu] [--stages 0-2,2-4] [--logits all|last|none] --json');
-  const backendName = (f.backend as string | undefined) ?? 'cpu';
+  const backendName = f.backend ?? 'cpu';
   if (backendName !== 'cpu' && backendName !== 'webgpu') throw new ShoalError('ERR_BAD_ARGS', `--backend must be cpu or webgpu (got ${backendName})`);
-  const logits = ((f.logits as string | undefined) ?? 'all') as LogitsMode;
+  const logits = (f.logits ?? 'all') as LogitsMode;
   if (!['all', 'last', 'none'].includes(logits)) throw new ShoalError('ERR_BAD_ARGS', `--logits must be all, last or none (got ${logits})`);
   const steps = intFlag(f, 'steps', 0);
   if ((f.ids === undefined) === (f.prompt === undefined)) throw new ShoalError('ERR_BAD_ARGS', 'give exactly one of --ids or --prompt');
@@ -40,7 +40,7 @@ await runCli(async () => {
   let result: InferResult;
   if (backendName === 'webgpu') {
     const { runInferInBrowser } = await import('./webgpu-runner.ts');
-    result = await runInferInBrowser({ model: f.model, ids, steps, stages: f.stages as string | undefined, logits });
+    result = await runInferInBrowser({ model: f.model, ids, steps, stages: f.stages, logits });
   } else {
     const model = await openModel(await resolveModelFiles(f.model));
     const stages = typeof f.stages === 'string' ? parseStages(f.stages, model.spec.nLayers) : undefined;

@@ -2,30 +2,18 @@
 import { readFileSync } from 'node:fs';
 import { ShoalError, errorMessage, isShoalError } from '../src/errors.ts';
 import { plan, planAll, STRATEGIES, type Plan, type Scenario } from '../src/planner/index.ts';
+import { parseFlags } from './cli.ts';
 
 const USAGE = `usage: npm run --silent plan -- --scenario <file.json> [--strategy ${STRATEGIES.join('|')}|all] [--json]`;
 
 function parseArgs(argv: string[]): { scenario: string; strategy: string; json: boolean } {
-  let scenario: string | undefined;
-  let strategy = 'csgo';
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new ShoalError('ERR_BAD_ARGS', `${a} needs a value; ${USAGE}`);
-      return v;
-    };
-    if (a === '--scenario') scenario = value();
-    else if (a === '--strategy') strategy = value();
-    else if (a === '--json') json = true;
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new ShoalError('ERR_BAD_ARGS', `unknown argument ${JSON.stringify(a)}; ${USAGE}`);
+  const f = parseFlags(argv, { values: ['scenario', 'strategy'], switches: ['json', 'help'] }, `; ${USAGE}`);
+  if (f.help) {
+    console.log(USAGE);
+    process.exit(0);
   }
-  if (!scenario) throw new ShoalError('ERR_BAD_ARGS', `--scenario is required; ${USAGE}`);
-  return { scenario, strategy, json };
+  if (!f.scenario) throw new ShoalError('ERR_BAD_ARGS', `--scenario is required; ${USAGE}`);
+  return { scenario: f.scenario, strategy: f.strategy ?? 'csgo', json: !!f.json };
 }
 
 function readScenario(path: string): Scenario {

@@ -9,6 +9,7 @@ import { ensureCertificate } from '../src/server/certs.ts';
 import { lanAddresses } from '../src/server/lan.ts';
 import { FIXTURES_DIR, MODELS_DIR } from '../src/server/vitePlugin.ts';
 import { errorMessage } from '../src/errors.ts';
+import { parseFlags } from './cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
@@ -33,36 +34,25 @@ function usage(): string {
 }
 
 function parseArgs(argv: string[]) {
-  const o = {
-    httpPort: Number(process.env.SHOAL_HTTP_PORT ?? 8080),
-    httpsPort: (process.env.SHOAL_HTTPS_PORT ?? '8443') === 'off' ? null : Number(process.env.SHOAL_HTTPS_PORT ?? 8443),
-    host: process.env.SHOAL_HOST ?? '0.0.0.0',
-    secret: process.env.SHOAL_ROOM_SECRET || undefined,
-    modelBps: parseBps(process.env.SHOAL_MODEL_BPS ?? String(DEFAULT_MODEL_BPS)),
-    build: true,
-    model: true,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${usage()}`);
-      return v;
-    };
-    if (a === '--http-port') o.httpPort = Number(val());
-    else if (a === '--https-port') {
-      const v = val();
-      o.httpsPort = v === 'off' ? null : Number(v);
-    } else if (a === '--host') o.host = val();
-    else if (a === '--secret') o.secret = val();
-    else if (a === '--model-bps') o.modelBps = parseBps(val());
-    else if (a === '--no-build') o.build = false;
-    else if (a === '--no-model') o.model = false;
-    else if (a === '--help' || a === '-h') {
-      console.log(usage());
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${usage()}`);
+  const f = parseFlags(argv, {
+    values: ['http-port', 'https-port', 'host', 'secret', 'model-bps'],
+    switches: ['no-build', 'no-model', 'help'],
+  }, `\n${usage()}`);
+  if (f.help) {
+    console.log(usage());
+    process.exit(0);
   }
+  // A flag wins over its environment variable, which wins over the default.
+  const httpsPort = f['https-port'] ?? process.env.SHOAL_HTTPS_PORT ?? '8443';
+  const o = {
+    httpPort: Number(f['http-port'] ?? process.env.SHOAL_HTTP_PORT ?? 8080),
+    httpsPort: httpsPort === 'off' ? null : Number(httpsPort),
+    host: f.host ?? process.env.SHOAL_HOST ?? '0.0.0.0',
+    secret: f.secret ?? (process.env.SHOAL_ROOM_SECRET || undefined),
+    modelBps: parseBps(f['model-bps'] ?? process.env.SHOAL_MODEL_BPS ?? String(DEFAULT_MODEL_BPS)),
+    build: !f['no-build'],
+    model: !f['no-model'],
+  };
   for (const p of [o.httpPort, o.httpsPort]) if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
   return o;
 }

@@ -1,4 +1,5 @@
-// Vite: the app (index.html), in-browser test pages under e2e/pages, Node polyfills for simple-peer.
+// Vite: the app (index.html), the CLI's engine page (scripts/pages), in-browser test pages (e2e/pages), Node polyfills
+// for simple-peer.
 import { defineConfig } from 'vite';
 import { nodePolyfills } from 'vite-plugin-node-polyfills';
 import { shoalDevPlugin } from './src/server/vitePlugin.ts';

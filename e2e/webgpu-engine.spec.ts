@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { openReady, startEngineServer } from '../scripts/webgpu-runner.ts';
 import type { EngineServer } from '../scripts/webgpu-runner.ts';
 import { makeModel } from '../scripts/make-model.ts';
-import type { PageBranchArgs, PageBranchReply, PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
+import type { PageBranchArgs, PageBranchReply, PageInferArgs, PageInferReply } from '../scripts/pages/webgpu-infer.ts';
 import { allClose } from '../src/testing/allClose.ts';
 import type { FixtureCase } from '../src/testing/allClose.ts';
 import { fixtureCases } from '../src/testing/fixturesNode.ts';
@@ -27,7 +27,7 @@ test.beforeAll(async ({ browser }) => {
   page = await browser.newPage();
   // 404s are expected: the loader probes for model.safetensors.index.json before model.safetensors.
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
-  await openReady(page, server.baseUrl + '/e2e/pages/webgpu-infer.html', 'shoalInfer');
+  await openReady(page, server.baseUrl + '/scripts/pages/webgpu-infer.html', 'shoalInfer');
 });
 test.afterAll(async () => {
   await page.close();
@@ -121,7 +121,7 @@ test('a page without WebGPU falls back to the CPU backend and says so', async ({
   const p = await browser.newPage();
   try {
     await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
-    await openReady(p, server.baseUrl + '/e2e/pages/webgpu-infer.html', 'shoalInfer');
+    await openReady(p, server.baseUrl + '/scripts/pages/webgpu-infer.html', 'shoalInfer');
     const reply = await p.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), { model: '/fixtures/tiny-llama', ids: [5, 6], steps: 2, logits: 'none' as const });
     expect(reply.ok).toBe(true);
     if (!reply.ok) return;

@@ -1,5 +1,5 @@
 // Drives the engine inside headless Chromium (WebGPU via SwiftShader): a programmatic Vite server (no HMR, no file
-// watching, so edits elsewhere never reload the page mid-run) serves e2e/pages/webgpu-infer.html, local model
+// watching, so edits elsewhere never reload the page mid-run) serves scripts/pages/webgpu-infer.html, local model
 // folders are mounted under a URL prefix, and runInfer's JSON comes back. Used by `npm run infer -- --backend
 // webgpu`, the engine benchmark and the WebGPU specs.
 import { existsSync, statSync } from 'node:fs';
@@ -15,10 +15,10 @@ import type { InferResult } from '../src/model/infer.ts';
 import type { LogitsMode } from '../src/model/stage.ts';
 import { serveFiles } from '../src/server/rangeFiles.ts';
 import { chromiumLaunchOptions } from './chromium.ts';
-import type { PageInferArgs, PageInferReply } from '../e2e/pages/webgpu-infer.ts';
+import type { PageInferArgs, PageInferReply } from './pages/webgpu-infer.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const PAGE = '/e2e/pages/webgpu-infer.html';
+const PAGE = '/scripts/pages/webgpu-infer.html';
 const PAGE_READY_TIMEOUT_MS = 120_000;
 
 export interface EngineServer {

@@ -6,6 +6,7 @@ import { profileDevice } from '../profile/profiler.ts';
 import type { DeviceProfile, EmulationKnobs } from '../profile/types.ts';
 import { errorMessage } from '../errors.ts';
 import { mountPeersTable } from './peersTable.ts';
+import { StageQueues } from './stageQueues.ts';
 import type { MeshReport } from '../mesh/mesh.ts';
 import './style.css';
 
@@ -111,6 +112,8 @@ export interface AppSections {
   peers: HTMLElement;
   /** Where the pipeline UI (chat, controls, timeline) mounts. */
   main: HTMLElement;
+  /** Each stage's queue: the pipeline UI reports it, the peers table shows it. */
+  queues: StageQueues;
 }
 
 /** Lay out the page: a header, the peers section and an empty main section for other modules. */
@@ -129,6 +132,7 @@ export function mountShell(root: HTMLElement, tab: Tab): AppSections {
   const main = document.createElement('section');
   main.className = 'main-section';
   root.append(header, peers, main);
-  mountPeersTable(peers, { mesh: tab.mesh, ownProfile: () => tab.profile, ownState: () => tab.state });
-  return { header, peers, main };
+  const queues = new StageQueues();
+  mountPeersTable(peers, { mesh: tab.mesh, ownProfile: () => tab.profile, ownState: () => tab.state, queues });
+  return { header, peers, main, queues };
 }

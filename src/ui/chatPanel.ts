@@ -14,6 +14,9 @@ export const MODEL_CHOICES = [
   { value: '/fixtures/tiny-qwen2/', label: 'tiny-qwen2 fixture' },
 ];
 
+/** Status lines kept in the log (a flapping mesh re-plans often; the answers matter more). */
+export const MAX_NOTICES = 50;
+
 export interface ChatPanelOptions { defaultModel?: string; defaultStrategy?: StrategyName }
 
 export class ChatPanel {
@@ -76,6 +79,14 @@ export class ChatPanel {
     this.errorBox.textContent = message ?? '';
   }
 
+  /** A line from the mesh in the log (a plan from another tab, a turn rebuilt): said, not alarming. */
+  notice(message: string): void {
+    const old = this.log.querySelectorAll('.msg.notice');
+    if (old.length >= MAX_NOTICES) old[0].remove();
+    this.log.append(h('div', { class: 'msg notice' }, message));
+    this.log.scrollTop = this.log.scrollHeight;
+  }
+
   private onModelChange(): void {
     this.customModel.hidden = this.model.value !== 'custom';
     const loc = this.modelLocation;
@@ -112,7 +123,9 @@ export class ChatPanel {
     try {
       const r: TurnResult = await this.session.chat(loc, text, { ...this.turnOptions(cold), onText: (t) => { answer.textContent = t; this.log.scrollTop = this.log.scrollHeight; } });
       answer.textContent = r.text;
-      answer.append(h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSec.toFixed(1)} tok/s · ${r.stoppedBy}`));
+      const restarts = r.restarts > 0 ? ` · rebuilt ${r.restarts}×` : '';
+      const speed = `TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSec.toFixed(1)} tok/s`;
+      answer.append(h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · ${speed} · ${r.stoppedBy}${restarts}`));
     } catch (e) {
       answer.remove();
       this.showError(errorMessage(e));

@@ -5,7 +5,7 @@ import { mountPipeline } from './pipelineUi.ts';
 const root = document.getElementById('app');
 const tab = new Tab(tabConfigFromUrl(location.search));
 const sections = root ? mountShell(root, tab) : null;
-const pipeline = sections ? mountPipeline(sections.main, tab) : null;
+const pipeline = sections ? mountPipeline(sections.main, tab, sections.queues) : null;
 void tab.profileNow().catch(() => undefined); // the failure is shown in this tab's row
 
 // Debug and test handle: everything here is already reachable by any script on the page, so exposing it

@@ -1,11 +1,18 @@
 // The peers table: one row per tab in the room (this one first) with its profile and this tab's link to it,
-// redrawn on mesh events and once a second (RTT and throughput move on their own).
+// redrawn on mesh events, on queue reports (at most every QUEUE_REFRESH_MS) and once a second (RTT and throughput
+// move on their own).
 import type { Mesh } from '../mesh/mesh.ts';
 import type { DeviceProfile, LinkStats } from '../profile/types.ts';
+import { fmtQueue } from './stageQueues.ts';
+import type { StageQueues } from './stageQueues.ts';
 
 export const REFRESH_MS = 1000;
+/** A stage reports its queue after every pass (hundreds a second): the table follows at most this often. */
+export const QUEUE_REFRESH_MS = 250;
 
-const COLUMNS = ['name', 'backend', 'GFLOP/s (matmul / gemv)', 'memory', 'load MB/s', 'RTT', 'throughput', 'state'];
+const COLUMNS = [
+  'name', 'backend', 'GFLOP/s (matmul / gemv)', 'memory', 'load MB/s', 'RTT', 'throughput', 'queue (steps)', 'state',
+];
 
 export interface PeersTableSource {
   mesh: Mesh;
@@ -13,13 +20,15 @@ export interface PeersTableSource {
   ownProfile(): DeviceProfile | null;
   /** What this tab is doing ('profiling: compute', 'ready', ...). */
   ownState(): string;
+  /** Each stage's queue (issue 18); the column shows '-' without it. */
+  queues?: StageQueues;
 }
 
 const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 const mb = (bytesPerSec: number | null | undefined): string => (bytesPerSec ? fmt(bytesPerSec / 1e6, 2) : '-');
 const gib = (bytes: number | undefined): string => (bytes ? `${fmt(bytes / 1024 ** 3, 2)} GiB` : '-');
 
-function cells(name: string, p: DeviceProfile | null, link: LinkStats | null, state: string): string[] {
+function cells(name: string, p: DeviceProfile | null, link: LinkStats | null, queue: string, state: string): string[] {
   return [
     name,
     p ? p.backend + (p.emulation.slowdown > 1 ? ` (x${p.emulation.slowdown} slower)` : '') : '-',
@@ -28,6 +37,7 @@ function cells(name: string, p: DeviceProfile | null, link: LinkStats | null, st
     mb(p?.loadBytesPerSec),
     link?.rttMs != null ? `${fmt(link.rttMs, 1)} ms` : '-',
     link?.bytesPerSec ? `${mb(link.bytesPerSec)} MB/s` : '-',
+    queue,
     state,
   ];
 }
@@ -43,11 +53,19 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
   const caption = table.createCaption();
   root.append(table);
 
+  const queue = (peerId: string): string => fmtQueue(src.queues?.get(peerId));
   const render = (): void => {
     const rows: { id: string; self: boolean; values: string[] }[] = [
-      { id: src.mesh.peerId, self: true, values: cells(`${src.mesh.name} (this tab)`, src.ownProfile(), null, src.ownState()) },
+      {
+        id: src.mesh.peerId,
+        self: true,
+        values: cells(`${src.mesh.name} (this tab)`, src.ownProfile(), null, queue(src.mesh.peerId), src.ownState()),
+      },
     ];
-    for (const p of src.mesh.peers()) rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, p.state === 'reconnecting' ? 'reconnecting' : p.profile ? 'connected' : 'connected, profiling') });
+    for (const p of src.mesh.peers()) {
+      const state = p.state === 'reconnecting' ? 'reconnecting' : p.profile ? 'connected' : 'connected, profiling';
+      rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, queue(p.peerId), state) });
+    }
     caption.textContent = `room "${src.mesh.room}": ${rows.length} tab${rows.length === 1 ? '' : 's'}, signaling ${src.mesh.signalingState}`;
     // Rebuild rows in place: a handful of rows, once a second.
     while (body.rows.length > rows.length) body.deleteRow(-1);
@@ -68,10 +86,19 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
     src.mesh.on('profile', render),
     src.mesh.on('signaling', render),
   ];
+  let queueTimer: ReturnType<typeof setTimeout> | null = null;
+  const offQueues = src.queues?.onChange(() => {
+    queueTimer ??= setTimeout(() => {
+      queueTimer = null;
+      render();
+    }, QUEUE_REFRESH_MS);
+  });
   const timer = setInterval(render, REFRESH_MS);
   render();
   return () => {
     clearInterval(timer);
+    if (queueTimer) clearTimeout(queueTimer);
+    offQueues?.();
     for (const off of offs) off();
     table.remove();
   };

@@ -1,13 +1,22 @@
-// Mounts the pipeline part of the page (chat, controls, timeline) and wires this tab's Session to it.
+// Mounts the pipeline part of the page (chat, controls, timeline) and wires this tab's Session to it: the timeline,
+// the stages' queues (peers table), and lines in the chat when the mesh acts on its own (a plan from another tab,
+// a turn rebuilt). A failure in here is shown in the page, never thrown into the session's event loop.
 import { createBestBackend } from '../backend/select.ts';
 import type { Backend } from '../backend/types.ts';
 import { Session } from '../pipeline/session.ts';
 import type { SessionEvent } from '../pipeline/session.ts';
+import type { CoordinatorEvent } from '../pipeline/coordinator.ts';
+import type { StageAssignment } from '../pipeline/messages.ts';
+import type { StageEvent } from '../pipeline/stageRunner.ts';
 import { payComputeDebt } from '../profile/emulation.ts';
 import type { StrategyName } from '../planner/types.ts';
 import type { Tab } from './app.ts';
+import { errorMessage } from '../errors.ts';
 import { ChatPanel } from './chatPanel.ts';
+import { convLabel, namePeers, planLine, restartLine } from './conversations.ts';
 import { h } from './dom.ts';
+import type { DeviceRow } from './timelineView.ts';
+import { StageQueues, totalQueued } from './stageQueues.ts';
 import { RouterPanel } from './routerPanel.ts';
 import { TimelineView } from './timelineView.ts';
 import { mountSpecPanel } from './specPanel.ts';
@@ -15,7 +24,7 @@ import './pipeline.css';
 
 export interface PipelineUi { session: Session; chat: ChatPanel; timeline: TimelineView; router: RouterPanel; backendNote: () => string }
 
-export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
+export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQueues()): PipelineUi {
   let note = '';
   let backend: Promise<Backend> | null = null;
   const status = h('div', { class: 'stage-status', role: 'status' }, 'This tab holds no layers yet.');
@@ -29,7 +38,14 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
     return backend;
   };
   const session = new Session({ mesh: tab.mesh, knobs: tab.config.knobs, backend: getBackend, afterCompute: async (ms) => void (await payComputeDebt(ms)) });
-  const timeline = new TimelineView();
+  const self = tab.mesh.peerId;
+  /** A tab's name (conversation labels, status lines). */
+  const peerName = (peerId: string): string => {
+    if (peerId === self) return tab.mesh.name;
+    return tab.mesh.peers().find((p) => p.peerId === peerId)?.name ?? peerId.slice(0, 8);
+  };
+  const named = (text: string): string => namePeers(text, [{ peerId: self, name: tab.mesh.name }, ...tab.mesh.peers()]);
+  const timeline = new TimelineView({ peerName });
   const q = new URLSearchParams(location.search);
   const chat = new ChatPanel(session, timeline, { defaultModel: tab.config.modelUrl ?? undefined, defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined });
   main.append(h('div', { class: 'pipeline-grid' }, h('div', {}, chat.el, status), timeline.el));
@@ -41,39 +57,88 @@ export function mountPipeline(main: HTMLElement, tab: Tab): PipelineUi {
   main.append(specPanel.el);
   Object.defineProperty(window, 'shoalSpec', { value: specPanel.spec, configurable: true });
 
-  const nameOf = (peerId: string): string => {
-    if (peerId === tab.mesh.peerId) return `${tab.mesh.name} (this tab)`;
-    return tab.mesh.peers().find((p) => p.peerId === peerId)?.name ?? peerId.slice(0, 8);
+  const nameOf = (peerId: string): string => (peerId === self ? `${tab.mesh.name} (this tab)` : peerName(peerId));
+  const rows = (stages: StageAssignment[]): DeviceRow[] =>
+    stages.map((s, i) => ({ id: s.peer, label: nameOf(s.peer), stage: `stage ${i + 1}: L${s.start + 1}-${s.end}` }));
+  const onCoordinator = (c: CoordinatorEvent): void => {
+    switch (c.type) {
+      case 'timeline':
+        timeline.addActual(c.intervals);
+        break;
+      case 'progress':
+        timeline.setProgress(c.peer, c.progress.loadedBytes, c.progress.totalBytes);
+        break;
+      case 'queue':
+        if (c.peer !== self) queues.set(c.peer, { queued: c.queued }); // this tab's own stage reports more itself
+        break;
+      case 'plan':
+        // The coordinator starts the new plan's timeline now (whoever made it); a plan made here adds its planned
+        // lanes with the session's 'plan' event.
+        timeline.setDevices(rows(c.stages));
+        timeline.resetActual();
+        timeline.setPlanned([]);
+        queues.clear();
+        if (c.by !== self) chat.notice(planLine(peerName(c.by), c.stages.length, c.restarted));
+        break;
+      case 'restart':
+        chat.notice(restartLine(convLabel(c.conv, peerName), c.positions, named(c.reason)));
+        break;
+      case 'error':
+        chat.showError(`${nameOf(c.peer)}: ${c.message}`);
+        break;
+    }
   };
-  session.on((e: SessionEvent) => {
+  const onStage = (s: StageEvent): void => {
+    if (s.type === 'assigned') {
+      status.textContent = s.range
+        ? `This tab runs stage ${s.index + 1} of ${s.of}: layers ${s.range.start + 1}-${s.range.end}.`
+        : 'This tab holds no layers in the current plan.';
+    } else if (s.type === 'progress') {
+      const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+      status.textContent = `Loading layers: ${s.layersLoaded}/${s.layersTotal} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
+    } else if (s.type === 'queue') {
+      queues.set(self, { queued: totalQueued(s.depths), depths: s.depths, conversations: s.conversations });
+    } else if (s.type === 'error') status.textContent = `Error in this tab: ${s.message}`;
+    else if (s.type === 'dropped') status.textContent = 'Weights and caches dropped (run from cold).';
+  };
+  const onSession = (e: SessionEvent): void => {
     switch (e.type) {
       case 'plan':
-        timeline.setDevices(e.stages.map((s, i) => ({ id: s.peer, label: nameOf(s.peer), stage: `stage ${i + 1}: L${s.start + 1}-${s.end}` })));
-        timeline.resetActual();
+        timeline.setDevices(rows(e.stages));
         timeline.setPlanned(e.planned?.intervals ?? []);
         break;
       case 'coordinator':
-        if (e.event.type === 'timeline') timeline.addActual(e.event.intervals);
-        else if (e.event.type === 'progress') timeline.setProgress(e.event.peer, e.event.progress.loadedBytes, e.event.progress.totalBytes);
-        else if (e.event.type === 'error') chat.showError(`${nameOf(e.event.peer)}: ${e.event.message}`);
+        onCoordinator(e.event);
         break;
-      case 'stage': {
-        const s = e.event;
-        if (s.type === 'assigned') status.textContent = s.range ? `This tab runs stage ${s.index + 1} of ${s.of}: layers ${s.range.start + 1}-${s.range.end}.` : 'This tab holds no layers in the current plan.';
-        else if (s.type === 'progress') status.textContent = `Loading layers: ${s.layersLoaded}/${s.layersTotal} (${(s.loadedBytes / 1e6).toFixed(1)} of ${(s.totalBytes / 1e6).toFixed(1)} MB).`;
-        else if (s.type === 'error') status.textContent = `Error in this tab: ${s.message}`;
-        else if (s.type === 'dropped') status.textContent = 'Weights and caches dropped (run from cold).';
+      case 'stage':
+        onStage(e.event);
         break;
-      }
+      case 'notice':
+        chat.notice(named(e.message));
+        break;
       case 'turn': {
         const r = e.result;
         const predicted = r.plan?.ttftSeconds ?? r.plan?.predictedSeconds;
-        timeline.setStats(`TTFT ${(r.ttftMs / 1000).toFixed(2)} s${e.cold ? ' (from cold)' : ''} · ${r.decodeTokensPerSec.toFixed(1)} tokens/s · ${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}${predicted !== undefined ? ` · predicted TTFT ${predicted.toFixed(2)} s` : ''}`);
+        const parts = [
+          `TTFT ${(r.ttftMs / 1000).toFixed(2)} s${e.cold ? ' (from cold)' : ''}`,
+          `${r.decodeTokensPerSec.toFixed(1)} tokens/s`,
+          `${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}`,
+          predicted !== undefined ? `predicted TTFT ${predicted.toFixed(2)} s` : '',
+          r.restarts > 0 ? `rebuilt ${r.restarts}×` : '',
+        ];
+        timeline.setStats(parts.filter(Boolean).join(' · '));
         break;
       }
       case 'peer-left':
         if (e.wasCoordinator) status.textContent = 'The tab that coordinated the last run has left. Type a prompt here to start a new run from this tab.';
         break;
+    }
+  };
+  session.on((e: SessionEvent) => {
+    try {
+      onSession(e);
+    } catch (err) {
+      chat.showError(`the page could not show an event (${e.type}): ${errorMessage(err)}`);
     }
   });
   return { session, chat, timeline, router, backendNote: () => note };

@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'ERR_BAD_MESSAGE'
   | 'ERR_PEER_GONE'
   | 'ERR_SIGNALING'
-  | 'ERR_PIPELINE';
+  | 'ERR_PIPELINE'
+  | 'ERR_BUSY';
 
 export class ShoalError extends Error {
   readonly code: ErrorCode;

@@ -132,7 +132,7 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
       c.logits.forEach((row, p) => assertAllClose(out.logits!.subarray(p * V, (p + 1) * V), row, ATOL, RTOL, `c${i} prefill pos ${p}`));
       next.set(`c${i}`, out.nextToken!);
     }
-    const got = cases.map((c, i) => [next.get(`c${i}`)!]);
+    const got = cases.map((_, i) => [next.get(`c${i}`)!]);
     const steps = Math.min(...cases.map((c) => c.greedy.length)) - 1;
     for (let t = 0; t < steps; t++) {
       const seqs = cases.map((_, i) => `c${i}`);

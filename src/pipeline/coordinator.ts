@@ -1,8 +1,11 @@
-// The coordinator: the tab where the person types. It assigns layer ranges, starts each turn at stage 0,
-// collects tokens, load progress and every tab's timeline, and reuses the cached prefix across turns.
+// The coordinator: one per tab, for the conversations typed (or asked through the API) in that tab. It plans or
+// adopts the room's plan (the newest wins everywhere), starts each turn at stage 0, collects its tokens, load
+// progress and every tab's timeline, reuses each conversation's cached prefix across turns, and restarts a turn
+// from its tokens when the plan changes under it or a stage lost its cache.
 import { ShoalError } from '../errors.ts';
 import { Emitter } from '../mesh/emitter.ts';
 import type { Interval } from '../planner/timeline.ts';
+import { DEFAULT_MAX_CONVERSATIONS, planIsNewer } from './messages.ts';
 import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { nowMs } from './recorder.ts';
 import { commonPrefixLength } from '../model/prefix.ts';
@@ -11,6 +14,8 @@ export interface GenerateOptions {
   maxTokens: number;
   eos: number[];
   sampling?: SamplingConfig;
+  /** The conversation this turn continues (default: this tab's own, DEFAULT_CONV). Turns of different ones run at once. */
+  conv?: string;
   onToken?: (token: number, index: number) => void;
 }
 
@@ -21,6 +26,8 @@ export interface GenerateResult {
   ttftMs: number;
   /** Tokens after the first, per second. */
   decodeTokensPerSec: number;
+  /** Times the turn was restarted from its tokens (a re-plan, an evicted cache). */
+  restarts: number;
 }
 
 export interface LoadProgress { loadedBytes: number; totalBytes: number; layersLoaded: number; layersTotal: number }
@@ -28,9 +35,15 @@ export interface LoadProgress { loadedBytes: number; totalBytes: number; layersL
 export type CoordinatorEvent =
   | { type: 'progress'; peer: string; progress: LoadProgress }
   | { type: 'timeline'; intervals: Interval[] }
+  | { type: 'queue'; peer: string; queued: number }
+  /** A plan took effect here: made by this tab, or another tab's adopted (turns in flight continue on it). */
+  | { type: 'plan'; by: string; stages: StageAssignment[]; restarted: number }
+  /** A turn restarts from its tokens: `positions` are recomputed (an evicted cache, a new plan). */
+  | { type: 'restart'; conv: string; positions: number; reason: string }
   | { type: 'error'; peer: string; message: string };
 
 interface Pending {
+  conv: string;
   runId: number;
   /** The turn's full context (the cached history is rebuilt from it when the turn ends). */
   ids: number[];
@@ -38,6 +51,7 @@ interface Pending {
   tokens: number[];
   t0: number;
   tFirst?: number;
+  restarts: number;
   resolve: (r: GenerateResult) => void;
   reject: (e: unknown) => void;
 }
@@ -57,22 +71,40 @@ export interface VerifyResult {
 
 interface PendingVerify { t0: number; resolve: (r: VerifyResult) => void; reject: (e: unknown) => void }
 
+type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
+
+export interface AssignOptions {
+  strategy?: string;
+  /** Conversations whose caches every stage keeps (default DEFAULT_MAX_CONVERSATIONS). */
+  maxConversations?: number;
+}
+
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
 const CLOCK_PROBES = 5;
 const CLOCK_TIMEOUT_MS = 3000;
+/** This tab's own conversation when the caller names none (the chat box, the speculative controller). */
+export const DEFAULT_CONV = '0';
 
 export class Coordinator {
   planId = '';
+  /** The current plan's epoch: a plan made here gets one more, so every tab can tell the newest (planIsNewer). */
+  epoch = 0;
   stages: StageAssignment[] = [];
+  members: string[] = [];
+  strategy = '';
+  maxConversations = DEFAULT_MAX_CONVERSATIONS;
   modelUrl = '';
   /** Timeline intervals reported by every tab for the current plan (shared clock, seconds from runStartMs). */
   intervals: Interval[] = [];
   readonly progress = new Map<string, LoadProgress>();
+  /** Steps queued at each stage, as it last reported. */
+  readonly queued = new Map<string, number>();
   runStartMs = 0;
-  /** Tokens every stage holds in its KV cache, in order (the reusable prefix for the next turn). */
-  private history: number[] = [];
+  /** Per conversation: tokens every stage holds in its KV cache, in order (the reusable prefix for the next turn). */
+  private histories = new Map<string, number[]>();
   private runId = 0;
-  private pending: Pending | null = null;
+  /** Turns in flight, by conversation. */
+  private turns = new Map<string, Pending>();
   private clockWaiters = new Map<number, (t1: number) => void>();
   private verifies = new Map<number, PendingVerify>();
   private readonly unsubscribe: () => void;
@@ -90,9 +122,19 @@ export class Coordinator {
     this.events.emit('event', e);
   }
 
+  /** A conversation's id in the room: this tab's id and the caller's name for it. */
+  convId(conv = DEFAULT_CONV): string {
+    return `${this.transport.selfId}/${conv}`;
+  }
+
+  /** Turns in flight from this tab. */
+  get turnsInFlight(): number {
+    return this.turns.size;
+  }
+
   dispose(): void {
     this.unsubscribe();
-    this.pending?.reject(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
+    this.failTurns(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
     this.failVerifies(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
   }
 
@@ -115,24 +157,37 @@ export class Coordinator {
 
   /**
    * Send every member of the room its range (members outside `stages` drop theirs). Loading starts at once on
-   * every tab; the run clock starts now.
+   * every tab; the run clock starts now. Turns in flight, from this tab or any other, continue on the new plan.
    */
-  async assign(modelUrl: string, stages: StageAssignment[], members: string[], maxSeq: number): Promise<void> {
+  async assign(modelUrl: string, stages: StageAssignment[], members: string[], maxSeq: number, opts: AssignOptions = {}): Promise<void> {
     if (stages.length === 0) throw new ShoalError('ERR_PIPELINE', 'the plan has no stages');
     const offsets = await Promise.all(members.map((m) => this.clockOffset(m).catch(() => 0)));
-    this.pending?.reject(new ShoalError('ERR_PIPELINE', 'superseded by a new plan'));
+    const planId = `${this.transport.selfId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
+    const runStartMs = nowMs();
+    const base: Omit<Assign, 'clockOffsetMs'> = {
+      kind: 'assign', planId, epoch: this.epoch + 1, modelUrl, stages, maxSeq, runStartMs, members,
+      strategy: opts.strategy ?? '', maxConversations: opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
+    };
+    this.adopt(this.transport.selfId, { ...base, clockOffsetMs: 0 });
+    await Promise.all(members.map((m, i) => this.transport.send(m, { ...base, clockOffsetMs: offsets[i] })));
+  }
+
+  /**
+   * Take a plan as the current one if it is newer than ours (the room converges on the newest), and restart every
+   * turn in flight on it from its tokens: a re-plan applies between steps and never mixes two plans' caches.
+   */
+  private adopt(from: string, msg: Assign): void {
+    if (this.planId && !planIsNewer(msg, this)) return;
     this.failVerifies(new ShoalError('ERR_PIPELINE', 'superseded by a new plan'));
-    this.pending = null;
-    this.planId = `${this.transport.selfId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
-    this.stages = stages;
-    this.modelUrl = modelUrl;
+    Object.assign(this, { planId: msg.planId, epoch: msg.epoch, stages: msg.stages, members: msg.members, strategy: msg.strategy, maxConversations: msg.maxConversations, modelUrl: msg.modelUrl });
+    this.runStartMs = from === this.transport.selfId ? msg.runStartMs : msg.runStartMs + msg.clockOffsetMs;
     this.intervals = [];
     this.progress.clear();
-    this.history = [];
-    this.runStartMs = nowMs();
-    await Promise.all(members.map((m, i) => this.transport.send(m, {
-      kind: 'assign', planId: this.planId, modelUrl, stages, maxSeq, clockOffsetMs: offsets[i], runStartMs: this.runStartMs,
-    })));
+    this.queued.clear();
+    this.histories.clear();
+    const turns = [...this.turns.values()];
+    for (const p of turns) this.restart(p, from === this.transport.selfId ? 'a new plan' : `a new plan from ${from}`);
+    this.emit({ type: 'plan', by: from, stages: msg.stages, restarted: turns.length });
   }
 
   /** Resolves once every stage of the current plan reports all its tensors loaded. */
@@ -150,60 +205,84 @@ export class Coordinator {
     });
   }
 
-  /** Drop weights and caches everywhere (Run from cold). */
+  /** Drop weights and caches everywhere (Run from cold). Turns in flight continue on the next plan. */
   async drop(members: string[]): Promise<void> {
-    this.history = [];
+    this.histories.clear();
     this.planId = '';
     await Promise.all(members.map((m) => this.transport.send(m, { kind: 'drop' }).catch(() => {})));
   }
 
   /** Generate from the full conversation `ids`; the prefix the stages already hold is not recomputed. */
   generate(ids: number[], opts: GenerateOptions): Promise<GenerateResult> {
+    const conv = this.convId(opts.conv);
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
-    if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
-    if (this.verifies.size > 0) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
+    if (this.turns.has(conv)) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running'));
+    if (this.verifies.size > 0 && conv === this.convId()) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
     if (ids.length === 0) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'empty prompt'));
-    let common = commonPrefixLength(this.history, ids);
+    const history = this.histories.get(conv) ?? [];
+    let common = commonPrefixLength(history, ids);
     if (common === ids.length) common--; // at least one new position must run to produce a token
-    const runId = ++this.runId;
     return new Promise<GenerateResult>((resolve, reject) => {
-      this.pending = { runId, ids, opts, tokens: [], t0: nowMs(), resolve, reject };
-      this.history = ids.slice(0, common);
-      const msg: PipelineMessage = {
-        kind: 'start', planId: this.planId, runId, pos0: common, ids: ids.slice(common),
-        maxTokens: opts.maxTokens, eos: opts.eos, sampling: opts.sampling ?? GREEDY,
-      };
-      this.transport.send(this.stages[0].peer, msg).catch((e) => this.finishWithError(e));
+      const p: Pending = { conv, runId: ++this.runId, ids, opts, tokens: [], t0: nowMs(), restarts: 0, resolve, reject };
+      this.turns.set(conv, p);
+      this.histories.set(conv, ids.slice(0, common));
+      this.sendStart(p, common, ids.slice(common));
     });
   }
 
-  /** Tokens every stage holds in its KV cache (a speculative controller reads it to reuse the prefix). */
+  private sendStart(p: Pending, pos0: number, ids: number[]): void {
+    const msg: PipelineMessage = {
+      kind: 'start', planId: this.planId, conv: p.conv, runId: p.runId, pos0, index0: p.tokens.length, ids,
+      maxTokens: p.opts.maxTokens, eos: p.opts.eos, sampling: p.opts.sampling ?? GREEDY,
+    };
+    this.transport.send(this.stages[0].peer, msg).catch((e) => this.finishWithError(p, e));
+  }
+
+  /**
+   * Run the turn again from position 0 over its prompt and the tokens it has produced: the stages rebuild its
+   * caches and the next token follows. Token k is sampled from draw k of the seed, so the answer is unchanged.
+   */
+  private restart(p: Pending, reason: string): void {
+    p.runId = ++this.runId;
+    p.restarts++;
+    this.histories.set(p.conv, []);
+    if (!this.planId) return; // dropped: the next plan restarts it
+    const ids = [...p.ids, ...p.tokens];
+    this.emit({ type: 'restart', conv: p.conv, positions: ids.length, reason });
+    this.sendStart(p, 0, ids);
+  }
+
+  /** Tokens every stage holds in its KV cache for this tab's own conversation (a speculative controller reuses it). */
   get cachedHistory(): readonly number[] {
-    return this.history;
+    return this.histories.get(this.convId()) ?? [];
   }
 
   /** A speculative controller says what the stages' caches hold after its rounds (the next turn reuses it). */
-  adoptHistory(tokens: number[]): void {
-    this.history = tokens.slice();
+  adoptHistory(tokens: number[], conv?: string): void {
+    this.histories.set(this.convId(conv), tokens.slice());
   }
 
   /**
    * One verification pass: run `ids` at pos0 through every stage (their caches roll back to pos0 first) and return
    * the target's prediction after each position from keepFrom on. Several may be in flight; each stage runs them in
-   * order. The caller must not mix this with generate(). With `branch` the stages compute an alternative
-   * continuation from pos0 and then restore what their caches held (a hedge; see VerifyFlags).
+   * order. The caller must not mix this with generate() on the same conversation. With `branch` the stages compute
+   * an alternative continuation from pos0 and then restore what their caches held (a hedge; see VerifyFlags).
    */
-  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean; branch?: boolean }): Promise<VerifyResult> {
+  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean; branch?: boolean; conv?: string }): Promise<VerifyResult> {
+    const conv = this.convId(opts.conv);
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
-    if (this.pending) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
+    if (this.turns.has(conv)) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
     if (ids.length === 0 || !(opts.keepFrom >= 0 && opts.keepFrom < ids.length)) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'verify needs ids and a keepFrom inside them'));
     const runId = ++this.runId;
-    if (!opts.branch) this.history = this.history.slice(0, Math.min(pos0, this.history.length));
+    if (!opts.branch) {
+      const history = this.histories.get(conv) ?? [];
+      this.histories.set(conv, history.slice(0, Math.min(pos0, history.length)));
+    }
     return new Promise<VerifyResult>((resolve, reject) => {
       this.verifies.set(runId, { t0: nowMs(), resolve, reject });
       const flags: VerifyFlags = { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits };
       if (opts.branch) flags.branch = true;
-      const msg: PipelineMessage = { kind: 'verify', planId: this.planId, runId, pos0, ids, verify: flags };
+      const msg: PipelineMessage = { kind: 'verify', planId: this.planId, conv, runId, pos0, ids, verify: flags };
       this.transport.send(this.stages[0].peer, msg).catch((e) => { this.verifies.delete(runId); reject(e); });
     });
   }
@@ -213,47 +292,57 @@ export class Coordinator {
     this.verifies.clear();
   }
 
-  /** Stop button: stage 0 stops after the step in flight. */
-  stop(): void {
-    const p = this.pending;
-    if (!p) return;
-    void this.transport.send(this.stages[0].peer, { kind: 'stop', planId: this.planId, runId: p.runId }).catch(() => {});
-    this.finish('stop');
+  private failTurns(e: unknown): void {
+    for (const p of [...this.turns.values()]) this.finishWithError(p, e);
   }
 
-  /** A peer of the plan left: fail the turn in flight with a plain message. */
+  /** Stop button: stage 0 stops the conversation's turn after the step in flight. */
+  stop(conv?: string): void {
+    const p = this.turns.get(this.convId(conv));
+    if (!p) return;
+    void this.transport.send(this.stages[0].peer, { kind: 'stop', planId: this.planId, conv: p.conv, runId: p.runId }).catch(() => {});
+    this.finish(p, 'stop');
+  }
+
+  /** A peer of the plan left: fail the turns in flight with a plain message. */
   peerLeft(peer: string): void {
     if (!this.stages.some((s) => s.peer === peer)) return;
     const message = `tab ${peer} left the room while holding layers; the next prompt will re-plan over the remaining tabs`;
     this.planId = '';
     this.emit({ type: 'error', peer, message });
-    this.finishWithError(new ShoalError('ERR_PEER_GONE', message));
+    this.failTurns(new ShoalError('ERR_PEER_GONE', message));
     this.failVerifies(new ShoalError('ERR_PEER_GONE', message));
   }
 
-  private finish(stoppedBy: GenerateResult['stoppedBy']): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = null;
+  /** The turn is over: every stage may count the conversation idle (its caches are evicted first when memory is short). */
+  private endTurn(p: Pending): void {
+    this.turns.delete(p.conv);
+    if (!this.planId) return;
+    for (const s of this.stages) void this.transport.send(s.peer, { kind: 'end', planId: this.planId, conv: p.conv }).catch(() => {});
+  }
+
+  private finish(p: Pending, stoppedBy: GenerateResult['stoppedBy']): void {
+    if (this.turns.get(p.conv) !== p) return;
+    this.endTurn(p);
     // Every token but the last was fed back through the pipeline.
-    this.history = [...p.ids, ...p.tokens.slice(0, -1)];
+    this.histories.set(p.conv, [...p.ids, ...p.tokens.slice(0, -1)]);
     const tEnd = nowMs();
     const ttftMs = (p.tFirst ?? tEnd) - p.t0;
     const decodeTokensPerSec = p.tokens.length > 1 && p.tFirst ? ((p.tokens.length - 1) * 1000) / (tEnd - p.tFirst) : 0;
-    p.resolve({ tokens: p.tokens, stoppedBy, ttftMs, decodeTokensPerSec });
+    p.resolve({ tokens: p.tokens, stoppedBy, ttftMs, decodeTokensPerSec, restarts: p.restarts });
   }
 
-  private finishWithError(e: unknown): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pending = null;
-    this.history = [];
+  private finishWithError(p: Pending, e: unknown): void {
+    if (this.turns.get(p.conv) !== p) return;
+    this.endTurn(p);
+    this.histories.delete(p.conv);
     p.reject(e);
   }
 
   /** For cold runs the TTFT clock starts at the assignment, not at the prompt. */
-  startClockAtAssignment(): void {
-    if (this.pending) this.pending.t0 = this.runStartMs;
+  startClockAtAssignment(conv?: string): void {
+    const p = this.turns.get(this.convId(conv));
+    if (p) p.t0 = this.runStartMs;
   }
 
   private onMessage(from: string, msg: PipelineMessage, payload?: Float32Array): void {
@@ -263,36 +352,59 @@ export class Coordinator {
         if (w) { this.clockWaiters.delete(msg.t0); w(msg.t1); }
         return;
       }
+      case 'assign':
+        if (from !== this.transport.selfId) this.adopt(from, msg);
+        return;
+      case 'drop':
+        if (from !== this.transport.selfId) { this.histories.clear(); this.planId = ''; }
+        return;
+      default:
+        if ('planId' in msg && msg.planId === this.planId) this.onPlanMessage(from, msg, payload);
+    }
+  }
+
+  /** Messages about the current plan. */
+  private onPlanMessage(from: string, msg: PipelineMessage, payload?: Float32Array): void {
+    switch (msg.kind) {
       case 'progress':
-        if (msg.planId !== this.planId) return;
         this.progress.set(from, msg);
         this.emit({ type: 'progress', peer: from, progress: msg });
         return;
       case 'timeline':
-        if (msg.planId !== this.planId) return;
         this.intervals.push(...msg.intervals);
         this.emit({ type: 'timeline', intervals: msg.intervals });
+        if (msg.queued !== undefined) { this.queued.set(from, msg.queued); this.emit({ type: 'queue', peer: from, queued: msg.queued }); }
         return;
-      case 'error':
-        if (msg.planId !== this.planId) return;
+      case 'error': {
         this.emit({ type: 'error', peer: from, message: msg.message });
-        this.finishWithError(new ShoalError('ERR_PIPELINE', msg.message));
-        this.failVerifies(new ShoalError('ERR_PIPELINE', msg.message));
+        const err = new ShoalError('ERR_PIPELINE', msg.message);
+        const p = msg.conv !== undefined ? this.turns.get(msg.conv) : undefined;
+        if (p) { if (p.runId === msg.runId) this.finishWithError(p, err); return; }
+        if (msg.conv === undefined) { this.failTurns(err); this.failVerifies(err); }
+        else if (msg.runId !== undefined) this.verifies.get(msg.runId)?.reject(err);
         return;
+      }
+      case 'resync': {
+        const p = this.turns.get(msg.conv);
+        if (p?.runId === msg.runId) { this.restart(p, `tab ${from} holds ${msg.held} of its positions`); return; }
+        const v = this.verifies.get(msg.runId);
+        if (v) { this.verifies.delete(msg.runId); v.reject(new ShoalError('ERR_PIPELINE', `tab ${from} holds ${msg.held} positions of this conversation, fewer than the pass needs`)); }
+        return;
+      }
       case 'verified': {
         const v = this.verifies.get(msg.runId);
-        if (!v || msg.planId !== this.planId) return;
+        if (!v) return;
         this.verifies.delete(msg.runId);
         v.resolve({ pos0: msg.pos0, tokens: msg.tokens, logits: payload, roundTripMs: nowMs() - v.t0, computeMs: msg.computeMs });
         return;
       }
       case 'token': {
-        const p = this.pending;
-        if (!p || msg.planId !== this.planId || msg.runId !== p.runId || msg.index !== p.tokens.length) return;
+        const p = this.turns.get(msg.conv);
+        if (!p || msg.runId !== p.runId || msg.index !== p.tokens.length) return;
         if (p.tFirst === undefined) p.tFirst = nowMs();
         p.tokens.push(msg.token);
         p.opts.onToken?.(msg.token, msg.index);
-        if (msg.done) this.finish(p.opts.eos.includes(msg.token) ? 'eos' : msg.index + 1 >= p.opts.maxTokens ? 'maxTokens' : 'context');
+        if (msg.done) this.finish(p, p.opts.eos.includes(msg.token) ? 'eos' : msg.index + 1 >= p.opts.maxTokens ? 'maxTokens' : 'context');
         return;
       }
       default:

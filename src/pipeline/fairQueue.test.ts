@@ -12,9 +12,9 @@ describe('FairQueue', () => {
     for (let i = 0; i < 4; i++) q.push(step('long', i, 16));
     q.push(step('a', 0));
     q.push(step('b', 0));
-    expect(q.next().map((s) => `${s.conv}${s.n}`)).toEqual(['long0', 'a0', 'b0']);
+    expect(q.next().map((s) => `${s.conv}${s.n}`)).toEqual(['a0', 'b0', 'long0']);
     q.push(step('a', 1));
-    expect(q.next().map((s) => `${s.conv}${s.n}`)).toEqual(['long1', 'a1']);
+    expect(q.next().map((s) => `${s.conv}${s.n}`)).toEqual(['a1', 'long1']);
     expect(q.size).toBe(2);
   });
 
@@ -57,5 +57,37 @@ describe('FairQueue', () => {
     q.drop('a');
     expect(q.depths()).toEqual({ b: 1 });
     expect(q.next().map((s) => s.conv)).toEqual(['b']);
+  });
+});
+
+describe('FairQueue with splitting (chunked prefill)', () => {
+  const split = (s: Step, rows: number): [Step, Step] => [{ ...s, rows }, { ...s, rows: s.rows - rows }];
+
+  it('cuts a long prompt to what the pass has left after the decode steps', () => {
+    const q = new FairQueue<Step>();
+    q.push(step('long', 0, 100));
+    q.push(step('a', 0));
+    q.push(step('b', 0));
+    expect(q.next(8, split).map((s) => `${s.conv}:${s.rows}`)).toEqual(['a:1', 'b:1', 'long:6']);
+    expect(q.next(8, split).map((s) => `${s.conv}:${s.rows}`)).toEqual(['long:8']);
+    expect(q.depths()).toEqual({ long: 1 });
+  });
+
+  it('every row of every step is served, in order, within the budget (property)', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ conv: fc.constantFrom('a', 'b', 'c'), rows: fc.integer({ min: 1, max: 90 }) }), { maxLength: 30 }),
+      fc.integer({ min: 1, max: 40 }),
+      (steps, budget) => {
+        const q = new FairQueue<Step>();
+        steps.forEach((s, n) => q.push({ ...s, n, alone: false }));
+        const rows = new Map<string, number>();
+        while (q.size > 0) {
+          const batch = q.next(budget, split);
+          expect(batch.reduce((r, s) => r + s.rows, 0)).toBeLessThanOrEqual(budget);
+          for (const s of batch) rows.set(s.conv, (rows.get(s.conv) ?? 0) + s.rows);
+        }
+        for (const conv of ['a', 'b', 'c']) expect(rows.get(conv) ?? 0).toBe(steps.filter((s) => s.conv === conv).reduce((r, s) => r + s.rows, 0));
+      },
+    ));
   });
 });

@@ -5,9 +5,12 @@ import fc from 'fast-check';
 import { MAX_IDS, parsePipelineMessage, type PipelineMessage } from './messages.ts';
 
 const sampling = { temperature: 0.7, topP: 0.9, seed: 42 };
+const conv = 'a/0';
 const act: Extract<PipelineMessage, { kind: 'act' }> = {
   kind: 'act',
   planId: 'p1',
+  conv,
+  owner: 'a',
   runId: 3,
   pos0: 10,
   rows: 2,
@@ -22,19 +25,23 @@ const good: PipelineMessage[] = [
   {
     kind: 'assign',
     planId: 'p1',
+    epoch: 1,
     modelUrl: '/m',
     stages: [{ peer: 'a', start: 0, end: 2 }],
     maxSeq: 256,
     clockOffsetMs: -4,
     runStartMs: 1e12,
+    members: ['a'],
+    strategy: 'balanced',
+    maxConversations: 4,
   },
-  { kind: 'start', planId: 'p1', runId: 3, pos0: 0, ids: [1, 5], maxTokens: 16, eos: [], sampling },
+  { kind: 'start', planId: 'p1', conv, runId: 3, pos0: 0, index0: 0, ids: [1, 5], maxTokens: 16, eos: [], sampling },
   act,
   { ...act, verify: { keepFrom: 1, wantLogits: true, branch: true }, computeMs: 12.5 },
-  { kind: 'verify', planId: 'p1', runId: 3, pos0: 4, ids: [7, 8, 9], verify: { keepFrom: 2, wantLogits: false } },
-  { kind: 'verified', planId: 'p1', runId: 3, pos0: 4, tokens: [8], computeMs: 0 },
-  { kind: 'token', planId: 'p1', runId: 3, index: 0, pos: 2, token: 9, done: true },
-  { kind: 'stop', planId: 'p1', runId: 3 },
+  { kind: 'verify', planId: 'p1', conv, runId: 3, pos0: 4, ids: [7, 8, 9], verify: { keepFrom: 2, wantLogits: false } },
+  { kind: 'verified', planId: 'p1', conv, runId: 3, pos0: 4, tokens: [8], computeMs: 0 },
+  { kind: 'token', planId: 'p1', conv, runId: 3, index: 0, pos: 2, token: 9, done: true },
+  { kind: 'stop', planId: 'p1', conv, runId: 3 },
   { kind: 'drop' },
   { kind: 'progress', planId: 'p1', loadedBytes: 10, totalBytes: 20, layersLoaded: 1, layersTotal: 2 },
   {

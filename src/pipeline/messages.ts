@@ -26,6 +26,20 @@ export type StageAssignment = v.InferOutput<typeof StageAssignmentSchema>;
 export const SamplingConfigSchema = v.object({ temperature: finite, topP: finite, seed: uint });
 export type SamplingConfig = v.InferOutput<typeof SamplingConfigSchema>;
 
+/** Conversations whose KV caches a stage keeps by default (the planner's memory model counts them too). */
+export const DEFAULT_MAX_CONVERSATIONS = 4;
+
+/**
+ * Two tabs may plan at the same moment: every tab keeps the newest plan, by epoch (one more than the plan it
+ * replaces) and then by plan id, so the room converges on one plan whichever assignment arrives first.
+ */
+export function planIsNewer(a: { epoch: number; planId: string }, b: { epoch: number; planId: string }): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.planId > b.planId);
+}
+
+/** A conversation: `<owner tab>/<n>`, unique in the room. */
+const conv = text(128);
+
 /**
  * A verification pass: return rows from keepFrom on (earlier rows are prompt positions), with logits when sampling.
  * `branch`: an alternative continuation from pos0 (a hedge): every stage computes it and then restores the cache
@@ -51,6 +65,7 @@ const IntervalSchema = v.pipe(
     tokenIndex: v.fallback(v.optional(uint), undefined),
     bytes: v.fallback(v.optional(uint), undefined),
     label: v.fallback(v.optional(text(128)), undefined),
+    conv: v.fallback(v.optional(text(512)), undefined),
   }),
   v.transform((iv) => dropUndefinedKeys(iv)),
 ) satisfies v.GenericSchema<unknown, Interval>;
@@ -63,30 +78,47 @@ export const PipelineMessageSchema = v.variant('kind', [
   v.object({
     kind: v.literal('assign'),
     planId,
+    /** One more than the plan it replaces (see planIsNewer). */
+    epoch: uint,
     modelUrl: text(2048),
     stages: list(StageAssignmentSchema, MAX_STAGES),
     maxSeq: uint,
     clockOffsetMs: finite,
     runStartMs: finite,
+    /** Every tab the plan was made over (each hears progress and timelines). */
+    members: list(text(64), MAX_STAGES),
+    /** The planner's strategy (a tab that adopts the plan reuses it for the same strategy). */
+    strategy: text(64),
+    /** Conversations whose caches each stage keeps (the rest are evicted when idle, rebuilt if they come back). */
+    maxConversations: positiveInt,
   }),
-  /** Coordinator -> stage 0: start a sequence step at position pos0 (earlier positions stay cached). */
+  /**
+   * A conversation's coordinator -> stage 0: start a turn of `conv` at position pos0 (earlier positions stay cached);
+   * its first token is token index0 of the turn (0, or the next one when a turn restarts).
+   */
   v.object({
     kind: v.literal('start'),
     planId,
+    conv,
     runId: uint,
     pos0: uint,
+    index0: uint,
     ids,
     maxTokens: uint,
     eos,
     sampling: SamplingConfigSchema,
   }),
   /**
-   * Stage k -> stage k+1: hidden state for positions pos0.. (payload: f32 (T, dim)). `verify` marks a verification
-   * pass; then computeMs is the compute the stages so far spent on it.
+   * Stage k -> stage k+1: hidden state for positions pos0.. of `conv`, whose tokens go to tab `owner` (payload: f32
+   * (T, dim)). `partial`: a prompt chunk before the last (no token follows it). `verify` marks a verification pass;
+   * then computeMs is the compute the stages so far spent on it.
    */
   v.object({
     kind: v.literal('act'),
     planId,
+    conv,
+    owner: text(64),
+    partial: v.optional(v.boolean()),
     runId: uint,
     pos0: uint,
     rows: positiveInt,
@@ -103,7 +135,7 @@ export const PipelineMessageSchema = v.variant('kind', [
    * prediction at every position from row keepFrom on; nothing is fed back (the speculative controller drives rounds).
    */
   v.pipe(
-    v.object({ kind: v.literal('verify'), planId, runId: uint, pos0: uint, ids, verify: VerifyFlagsSchema }),
+    v.object({ kind: v.literal('verify'), planId, conv, runId: uint, pos0: uint, ids, verify: VerifyFlagsSchema }),
     v.forward(
       v.check((m) => m.verify.keepFrom < m.ids.length, 'must be below the number of ids'),
       ['verify', 'keepFrom'],
@@ -116,6 +148,7 @@ export const PipelineMessageSchema = v.variant('kind', [
   v.object({
     kind: v.literal('verified'),
     planId,
+    conv,
     runId: uint,
     pos0: uint,
     tokens: list(uint, MAX_IDS),
@@ -125,6 +158,7 @@ export const PipelineMessageSchema = v.variant('kind', [
   v.object({
     kind: v.literal('token'),
     planId,
+    conv,
     runId: uint,
     index: uint,
     pos: uint,
@@ -132,7 +166,14 @@ export const PipelineMessageSchema = v.variant('kind', [
     done: v.boolean(),
   }),
   /** Coordinator -> stage 0: stop generating. */
-  v.object({ kind: v.literal('stop'), planId, runId: uint }),
+  v.object({ kind: v.literal('stop'), planId, conv, runId: uint }),
+  /** Coordinator -> every stage: the conversation's turn is over (its caches may be evicted when memory is short). */
+  v.object({ kind: v.literal('end'), planId, conv }),
+  /**
+   * A stage -> the conversation's coordinator: this stage holds only `held` positions of the conversation (its cache
+   * was evicted, or the layers moved here), fewer than the step needs: restart the turn from position 0.
+   */
+  v.object({ kind: v.literal('resync'), planId, conv, runId: uint, held: uint }),
   /** Coordinator -> all: drop weights and caches (Run from cold). */
   v.object({ kind: v.literal('drop') }),
   /** Any stage -> coordinator: load progress. */
@@ -144,10 +185,13 @@ export const PipelineMessageSchema = v.variant('kind', [
     layersLoaded: uint,
     layersTotal: uint,
   }),
-  /** Any stage -> coordinator: recorded intervals (times on the coordinator's clock, seconds from runStartMs). */
-  v.object({ kind: v.literal('timeline'), planId, intervals: list(IntervalSchema, MAX_INTERVALS) }),
-  /** Any tab -> coordinator: something failed on this tab. */
-  v.object({ kind: v.literal('error'), planId, message: text(2000) }),
+  /**
+   * Any stage -> the plan's tabs: recorded intervals (on the planning tab's clock, seconds from runStartMs) and the
+   * steps queued at the stage now.
+   */
+  v.object({ kind: v.literal('timeline'), planId, intervals: list(IntervalSchema, MAX_INTERVALS), queued: v.optional(uint) }),
+  /** Any tab -> coordinator: something failed on this tab (in one conversation's turn, when conv is given). */
+  v.object({ kind: v.literal('error'), planId, message: text(2000), conv: v.optional(conv), runId: v.optional(uint) }),
   /** Clock sync: t0 = sender's clock; reply carries the receiver's clock t1. */
   v.object({ kind: v.literal('clock'), t0: finite }),
   v.object({ kind: v.literal('clockReply'), t0: finite, t1: finite }),

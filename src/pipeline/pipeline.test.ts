@@ -138,9 +138,112 @@ describe('pipeline control', () => {
       expect(typeof parsePipelineMessage(bad)).toBe('string');
     }
     // A reported compute time must be a duration: a peer cannot make a hedge look free or infinitely dear.
-    const verified = { kind: 'verified', planId: 'p', runId: 1, pos0: 0, tokens: [3] };
+    const verified = { kind: 'verified', planId: 'p', conv: 'a/0', runId: 1, pos0: 0, tokens: [3] };
     expect(parsePipelineMessage({ ...verified, computeMs: 4.5 })).toEqual({ ...verified, computeMs: 4.5 });
     expect(parsePipelineMessage(verified)).toEqual(verified);
     for (const computeMs of [-1, Infinity, 'x', 1e9]) expect(parsePipelineMessage({ ...verified, computeMs })).toMatch(/computeMs/);
+  });
+});
+
+describe('several conversations on one mesh', () => {
+  /** Three tabs, each with its own coordinator (the page's), over one plan; the tiny-llama fixture. */
+  async function room(maxConversations?: number) {
+    const name = 'tiny-llama';
+    const bus = new MemoryBus();
+    const tabs = ['a', 'b', 'c'];
+    const runners = tabs.map((id) => new StageRunner({ transport: bus.transport(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(fixtureDir(name))) }));
+    const coordinators = tabs.map((id) => new Coordinator(bus.transport(`${id}-ui`)));
+    const members = [...tabs, ...tabs.map((t) => `${t}-ui`)];
+    const stages = [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, { peer: 'c', start: 3, end: 4 }];
+    const model = await openModel(localModelFiles(fixtureDir(name)));
+    const solo = async (ids: number[], steps: number, sampling?: { temperature: number; topP: number; seed: number }) => {
+      if (!sampling) return (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
+      const b = new MemoryBus();
+      const r = new StageRunner({ transport: b.transport('x'), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(fixtureDir(name))) });
+      const c = new Coordinator(b.transport('x-ui'));
+      await c.assign('fixture', [{ peer: 'x', start: 0, end: 4 }], ['x', 'x-ui'], 64);
+      const out = (await c.generate(ids, { maxTokens: steps, eos: [], sampling })).tokens;
+      c.dispose(); r.dispose();
+      return out;
+    };
+    const close = () => { for (const c of coordinators) c.dispose(); for (const r of runners) r.dispose(); };
+    /** Tab i plans; resolves once every tab has adopted the plan the room settles on. */
+    const assign = async (...planners: number[]) => {
+      await Promise.all(planners.map((i) => coordinators[i].assign('fixture', stages, members, 64, { maxConversations })));
+      await expect.poll(() => new Set(coordinators.map((c) => c.planId)).size).toBe(1);
+    };
+    return { coordinators, runners, members, stages, model, solo, close, assign };
+  }
+
+  it('two tabs that plan and send at the same moment both finish, each with its answer alone', async () => {
+    const r = await room();
+    const cases = fixtureCases('tiny-llama');
+    // Both tabs plan at once: the room converges on the newer plan and the other tab's turn restarts on it.
+    await r.assign(0, 1);
+    const [t0, t1] = await Promise.all([
+      r.coordinators[0].generate(cases[0].input_ids, { maxTokens: 8, eos: [] }),
+      r.coordinators[1].generate(cases[1].input_ids, { maxTokens: 8, eos: [] }),
+    ]);
+    expect(t0.tokens).toEqual(cases[0].greedy.slice(0, 8));
+    expect(t1.tokens).toEqual(cases[1].greedy.slice(0, 8));
+    expect(r.coordinators[0].planId).toBe(r.coordinators[1].planId);
+    r.close();
+  });
+
+  it('two tabs that each plan and send at once without waiting for each other: the superseded turn restarts exactly', async () => {
+    const r = await room();
+    const cases = fixtureCases('tiny-llama');
+    const seeded = { temperature: 0.8, topP: 1, seed: 3 };
+    const turn = (i: number) => r.coordinators[i].assign('fixture', r.stages, r.members, 64)
+      .then(() => r.coordinators[i].generate(cases[i].input_ids, { maxTokens: 8, eos: [], sampling: i === 1 ? seeded : undefined }));
+    const [t0, t1] = await Promise.all([turn(0), turn(1)]);
+    expect(t0.tokens).toEqual(cases[0].greedy.slice(0, 8));
+    expect(t1.tokens).toEqual(await r.solo(cases[1].input_ids, 8, seeded));
+    r.close();
+  });
+
+  it('three conversations from one tab and two others, greedy and seeded, equal their answers alone; a long prompt is chunked', async () => {
+    const r = await room();
+    await r.assign(2);
+    const seeded = { temperature: 0.9, topP: 0.95, seed: 11 };
+    const long = Array.from({ length: 50 }, (_, i) => (i * 37 + 5) % 256);
+    const jobs = [
+      { c: 0, conv: 'x', ids: [5, 9, 33, 41], steps: 10 },
+      { c: 0, conv: 'y', ids: [7, 7, 1], steps: 6, sampling: seeded },
+      { c: 1, conv: undefined, ids: long, steps: 5 },
+      { c: 2, conv: undefined, ids: [100, 3], steps: 9, sampling: seeded },
+    ];
+    const got = await Promise.all(jobs.map((j) => r.coordinators[j.c].generate(j.ids, { maxTokens: j.steps, eos: [], conv: j.conv, sampling: j.sampling })));
+    for (const [i, j] of jobs.entries()) expect(got[i].tokens, `job ${i}`).toEqual(await r.solo(j.ids, j.steps, j.sampling));
+    // The 50-position prompt ran as chunks: two compute passes at the first stage at least carry it.
+    const chunked = r.coordinators[2].intervals.filter((iv) => iv.device === 'a' && iv.kind === 'compute' && iv.conv?.includes('b-ui/0'));
+    expect(chunked.length).toBeGreaterThanOrEqual(2);
+    r.close();
+  });
+
+  it('a conversation whose caches were evicted continues correctly on its next turn', async () => {
+    const r = await room(1);
+    await r.assign(0);
+    const a1 = await r.coordinators[0].generate([5, 9, 33, 41], { maxTokens: 4, eos: [] });
+    // Another conversation takes the only cache every stage keeps.
+    await r.coordinators[1].generate([1, 2, 3], { maxTokens: 3, eos: [] });
+    const restarts: string[] = [];
+    r.coordinators[0].on((e) => { if (e.type === 'restart') restarts.push(e.reason); });
+    const turn2 = [5, 9, 33, 41, ...a1.tokens, 7, 8];
+    const a2 = await r.coordinators[0].generate(turn2, { maxTokens: 5, eos: [] });
+    expect(a2.tokens).toEqual(await r.solo(turn2, 5));
+    expect(a2.restarts).toBe(1);
+    expect(restarts[0]).toMatch(/holds 0 of its positions/);
+    r.close();
+  });
+
+  it('a turn started while the only cache is in use fails with a clear message, and the other turn is unharmed', async () => {
+    const r = await room(1);
+    await r.assign(0);
+    const first = r.coordinators[0].generate([5, 9, 33, 41], { maxTokens: 12, eos: [] });
+    const second = r.coordinators[1].generate([1, 2, 3], { maxTokens: 3, eos: [] });
+    await expect(second).rejects.toThrow(/conversations in flight/);
+    expect((await first).tokens).toEqual(await r.solo([5, 9, 33, 41], 12));
+    r.close();
   });
 });

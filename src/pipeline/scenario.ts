@@ -41,11 +41,16 @@ export function tabDevice(t: TabInfo): DeviceProfile {
   return dev;
 }
 
-export function buildScenario(config: Record<string, unknown>, bytesPerParam: number, tabs: TabInfo[], promptTokens: number, decodeTokens: number): Scenario {
+/**
+ * The planner's view of the room. Memory reserves the KV of `conversations` conversations of this turn's length at
+ * once (the stages keep that many caches; more are evicted when idle and rebuilt if they come back).
+ */
+export function buildScenario(config: Record<string, unknown>, bytesPerParam: number, tabs: TabInfo[], promptTokens: number, decodeTokens: number, conversations = 1): Scenario {
   return {
     costModel: 'shoal',
     promptTokens: Math.max(1, promptTokens),
     decodeTokens,
+    contextTokens: Math.max(1, conversations) * (Math.max(1, promptTokens) + decodeTokens),
     model: { config, bytesPerParam },
     devices: tabs.map(tabDevice),
   };

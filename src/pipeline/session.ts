@@ -1,5 +1,6 @@
-// One tab's pipeline session: its stage runner (always on), and, when the person types here, the coordinator
-// that plans over the room's live profiles, assigns layers and streams the chat.
+// One tab's pipeline session: its stage runner (always on), and the coordinator for the conversations started in
+// this tab, which plans over the room's live profiles (or reuses the plan another tab made), assigns layers and
+// streams the chat. Several conversations, from this tab and others, share the mesh at once.
 import type { Backend } from '../backend/types.ts';
 import { ShoalError, errorMessage } from '../errors.ts';
 import { Emitter } from '../mesh/emitter.ts';
@@ -13,8 +14,9 @@ import { loadTokenizer } from '../tokenizer/index.ts';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.ts';
 import { httpModelFiles, modelBaseUrl, openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
-import { Coordinator } from './coordinator.ts';
+import { Coordinator, DEFAULT_CONV } from './coordinator.ts';
 import type { CoordinatorEvent, GenerateResult } from './coordinator.ts';
+import { DEFAULT_MAX_CONVERSATIONS } from './messages.ts';
 import type { SamplingConfig, StageAssignment } from './messages.ts';
 import { meshTransport } from './meshTransport.ts';
 import { buildScenario, planToAssignments } from './scenario.ts';
@@ -41,6 +43,10 @@ export interface TurnOptions {
   loadFirst?: boolean;
   /** Force these stages instead of asking the planner (tests, experiments). */
   stages?: StageAssignment[];
+  /** The conversation this turn continues (default: the tab's own chat). Turns of different ones run at once. */
+  conv?: string;
+  /** Conversations the plan keeps caches for on every stage (default DEFAULT_MAX_CONVERSATIONS). */
+  maxConversations?: number;
   onText?: (textSoFar: string, tokens: number[]) => void;
 }
 
@@ -55,6 +61,8 @@ export type SessionEvent =
   | { type: 'coordinator'; event: CoordinatorEvent }
   | { type: 'plan'; plan: Plan | null; stages: StageAssignment[]; planned: Timeline | null }
   | { type: 'peer-left'; peerId: string; wasCoordinator: boolean }
+  /** A line for the page: something the mesh did on its own (a re-plan while turns were in flight). */
+  | { type: 'notice'; message: string }
   | { type: 'turn'; result: TurnResult; cold: boolean };
 
 const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
@@ -66,12 +74,12 @@ export class Session {
   private planner: RemotePlanner | PlannerApi | null;
   private tokenizers = new Map<string, Promise<Tokenizer>>();
   private models = new Map<string, Promise<ModelSource>>();
-  private planKey = '';
   private lastPlan: Plan | null = null;
   private readonly events = new Emitter<{ event: [SessionEvent] }>();
   /** The tab that last assigned us layers (to say so plainly if it leaves). */
   private coordinatorPeer: string | null = null;
-  busy = false;
+  /** Conversations with a turn in flight from this tab. */
+  private readonly busyConvs = new Set<string>();
 
   constructor(private readonly opts: SessionOptions) {
     const transport = meshTransport(opts.mesh);
@@ -88,7 +96,6 @@ export class Session {
     this.planner = opts.planner ?? null;
     opts.mesh.on('peer-left', (peerId) => {
       this.coordinator.peerLeft(peerId);
-      if (this.lastPlan?.stages.some((s) => s.device === peerId)) this.planKey = '';
       this.emit({ type: 'peer-left', peerId, wasCoordinator: peerId === this.coordinatorPeer });
     });
   }
@@ -99,6 +106,11 @@ export class Session {
 
   private emit(e: SessionEvent): void {
     this.events.emit('event', e);
+  }
+
+  /** True while this tab's own chat has a turn in flight. */
+  get busy(): boolean {
+    return this.busyConvs.has(DEFAULT_CONV);
   }
 
   /** Model folders are opened once per tab (config + headers); the loading cap is this tab's emulation knob. */
@@ -142,8 +154,7 @@ export class Session {
   async ensurePlan(modelLocation: string, promptTokens: number, opts: TurnOptions): Promise<{ assigned: boolean; stages: StageAssignment[] }> {
     const modelUrl = modelBaseUrl(modelLocation);
     const tabs = this.members();
-    const key = JSON.stringify([modelUrl, opts.strategy, opts.stages ?? null, tabs.map((t) => t.peerId).sort()]);
-    if (!opts.cold && key === this.planKey && this.coordinator.planId) return { assigned: false, stages: this.coordinator.stages };
+    if (!opts.cold && this.planFits(modelUrl, tabs, opts)) return { assigned: false, stages: this.coordinator.stages };
     const model = await this.openModel(modelUrl);
     let plan: Plan | null = null;
     let planned: Timeline | null = null;
@@ -151,26 +162,40 @@ export class Session {
     if (opts.stages) stages = opts.stages;
     else {
       const dtype = String(model.config.torch_dtype ?? 'bfloat16');
-      const scenario = buildScenario(model.config, MODEL_BYTES_PER_PARAM[dtype] ?? 2, tabs, promptTokens, opts.maxTokens);
+      const conversations = opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
+      const scenario = buildScenario(model.config, MODEL_BYTES_PER_PARAM[dtype] ?? 2, tabs, promptTokens, opts.maxTokens, conversations);
       const planner = this.getPlanner();
       plan = await planner.plan(scenario, opts.strategy);
       if (!plan.feasible) throw new ShoalError('ERR_DOES_NOT_FIT', `the ${opts.strategy} plan does not fit the tabs' memory; open the page on more devices or pick a smaller model`);
       stages = planToAssignments(plan);
       planned = (await planner.simulate(scenario, plan)).timeline;
     }
+    const inFlight = this.coordinator.turnsInFlight;
+    if (inFlight > 0) this.emit({ type: 'notice', message: `re-planning: ${inFlight} turn(s) in flight continue on the new plan from their last token` });
     if (opts.cold) await this.coordinator.drop(tabs.map((t) => t.peerId));
     const maxSeq = Math.min(model.spec.maxSeqLen, 4096);
-    await this.coordinator.assign(modelUrl, stages, tabs.map((t) => t.peerId), maxSeq);
-    this.planKey = key;
+    await this.coordinator.assign(modelUrl, stages, tabs.map((t) => t.peerId), maxSeq, { strategy: opts.strategy, maxConversations: opts.maxConversations });
     this.lastPlan = plan;
     this.emit({ type: 'plan', plan, stages, planned });
     return { assigned: true, stages };
   }
 
+  /**
+   * The room's current plan (made here or adopted from another tab) serves this turn: same model, same tabs, and
+   * the forced stages or the strategy asked for. Then no tab reloads anything and turns in flight go on untouched.
+   */
+  private planFits(modelUrl: string, tabs: TabInfo[], opts: TurnOptions): boolean {
+    const c = this.coordinator;
+    if (!c.planId || c.modelUrl !== modelUrl) return false;
+    if (JSON.stringify([...c.members].sort()) !== JSON.stringify(tabs.map((t) => t.peerId).sort())) return false;
+    return opts.stages ? JSON.stringify(opts.stages) === JSON.stringify(c.stages) : c.strategy === opts.strategy;
+  }
+
   /** Generate from raw ids (tests and benchmarks): same path as chat, without the template. */
   async generateIds(modelLocation: string, ids: number[], opts: TurnOptions): Promise<TurnResult> {
-    if (this.busy) throw new ShoalError('ERR_PIPELINE', 'a generation is already running in this tab');
-    this.busy = true;
+    const conv = opts.conv ?? DEFAULT_CONV;
+    if (this.busyConvs.has(conv)) throw new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running in this tab');
+    this.busyConvs.add(conv);
     try {
       const model = await this.openModel(modelBaseUrl(modelLocation));
       const { assigned, stages } = await this.ensurePlan(modelLocation, ids.length, opts);
@@ -181,18 +206,19 @@ export class Session {
         maxTokens: opts.maxTokens,
         eos: model.spec.eosTokenIds,
         sampling: opts.sampling,
+        conv,
         onToken: (t) => {
           collected.push(t);
           opts.onText?.(tok ? tok.decode(collected) : '', collected);
         },
       });
-      if (assigned && opts.cold) this.coordinator.startClockAtAssignment();
+      if (assigned && opts.cold) this.coordinator.startClockAtAssignment(conv);
       const r = await promise;
       const result: TurnResult = { ...r, text: tok ? tok.decode(r.tokens) : '', plan: this.lastPlan, stages };
       this.emit({ type: 'turn', result, cold: !!opts.cold });
       return result;
     } finally {
-      this.busy = false;
+      this.busyConvs.delete(conv);
     }
   }
 
@@ -213,8 +239,8 @@ export class Session {
     }
   }
 
-  stop(): void {
-    this.coordinator.stop();
+  stop(conv?: string): void {
+    this.coordinator.stop(conv);
   }
 
   /** Forget the conversation (the caches are rebuilt from the next prompt). */

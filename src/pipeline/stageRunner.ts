@@ -1,19 +1,35 @@
 // One tab's part of the pipeline: on assignment it streams its layers in execution order and uploads each as it
-// arrives; activations are computed as soon as a layer and its input are ready, then passed downstream.
+// arrives; steps of every conversation in flight queue per conversation (FairQueue) and run in batched passes as
+// soon as a layer and their input are ready, each conversation on its own KV cache; results go downstream.
 import type { Backend } from '../backend/types.ts';
-import { errorMessage } from '../errors.ts';
-import { Sampler } from '../model/sampler.ts';
+import { ShoalError, errorMessage } from '../errors.ts';
+import { Sampler, argmax } from '../model/sampler.ts';
 import { Stage } from '../model/stage.ts';
+import type { BatchItem } from '../model/stage.ts';
 import type { ModelSource } from '../weights/model.ts';
-import { argmax } from '../model/sampler.ts';
+import type { Interval } from '../planner/timeline.ts';
+import { CostLine } from '../fit.ts';
+import { StepCadence } from './cadence.ts';
+import { FairQueue, MAX_BATCH_ROWS } from './fairQueue.ts';
+import type { QueuedStep } from './fairQueue.ts';
+import { DEFAULT_MAX_CONVERSATIONS, planIsNewer } from './messages.ts';
 import type { PipelineMessage, SamplingConfig, StageAssignment, Transport, VerifyFlags } from './messages.ts';
 import { TimelineRecorder, nowMs } from './recorder.ts';
-import type { Interval } from '../planner/timeline.ts';
 
 /** Results a stage may have handed to links and not yet sent before it waits (see StageRunner.dispatch). */
 const MAX_SENDS_IN_FLIGHT = 8;
 /** Shortest gap between two timeline messages from one stage (the page's timeline redraws at most per frame). */
 const TIMELINE_FLUSH_MS = 100;
+/** Most rows in one pass when one conversation has the stage to itself (a whole short prompt, one pass). */
+export const MAX_PASS_ROWS = 512;
+/**
+ * While other conversations are in flight here, a pass that carries a prompt chunk may take this many times what
+ * a pass of their decode steps alone takes (from the measured cost per pass and per row), so their tokens keep
+ * coming during a long prefill (chunked prefill with a time budget, as Sarathi-Serve does with a token budget).
+ */
+export const SHARED_PASS_SLOWDOWN = 1.5;
+/** Rows per shared pass before this stage has measured its costs. */
+const SHARED_PASS_ROWS = 8;
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -27,13 +43,33 @@ export interface StageRunnerDeps {
   /** Emulated compute slowdown: called after each compute step with its measured time. */
   afterCompute?: (computeMs: number) => Promise<void>;
   onEvent?: (e: StageEvent) => void;
+  /** ms clock (default: the wall clock); tests inject one where timing decides what runs. */
+  clock?: () => number;
 }
 
 export type StageEvent =
   | { type: 'assigned'; range: StageAssignment | null; index: number; of: number }
   | { type: 'progress'; layersLoaded: number; layersTotal: number; loadedBytes: number; totalBytes: number }
+  | { type: 'queue'; depths: Record<string, number>; conversations: number }
   | { type: 'error'; message: string }
   | { type: 'dropped' };
+
+/** One step of one conversation waiting at this stage. */
+interface Step extends QueuedStep {
+  runId: number;
+  /** The tab whose conversation it is (tokens and errors go there). */
+  owner: string;
+  pos0: number;
+  input: Int32Array | Float32Array;
+  /** Index of the token this step leads to (0: the prompt's). */
+  index: number;
+  run: Omit<RunInfo, 'runId'>;
+  /** A prompt chunk before the last: downstream computes it, nobody samples after it. */
+  partial: boolean;
+  verify?: VerifyFlags;
+  /** What the stages before this one spent on this verification pass (passed on, summed). */
+  computeBeforeMs: number;
+}
 
 interface Active {
   assign: Assign;
@@ -42,23 +78,36 @@ interface Active {
   range: StageAssignment;
   /** Resolves once the model header is read and the Stage exists; its layers may still be loading. */
   stage: Promise<Stage>;
-  sampler?: { runId: number; sampler: Sampler };
-  /** Stage 0: the run in progress and its stop flag. */
-  run?: RunInfo & { stopped: boolean };
+  queue: FairQueue<Step>;
+  /** Stage 0: the run in progress per conversation, and its stop flag. */
+  runs: Map<string, RunInfo & { owner: string; stopped: boolean }>;
+  /** Newest run seen per conversation: steps of an older run (a restarted turn) are dropped. */
+  latestRun: Map<string, number>;
+  /** Conversations whose turn is in flight (not evictable); the rest are idle. */
+  busy: Set<string>;
+  /** A pass's time in rows at this stage (fixed cost + cost per row), measured. */
+  passCost: CostLine;
+  /** When each decoding conversation's next step is due here. */
+  cadence: StepCadence;
+  /** Set while a prompt chunk waits for a decode step that is due (see holdMs). */
+  holdTimer: ReturnType<typeof setTimeout> | null;
+  /** When each conversation last ran here (the idle one unused longest is evicted first). */
+  lastUsed: Map<string, number>;
+  pumping: boolean;
 }
 
 export class StageRunner {
   private active: Active | null = null;
   private readonly recorder: TimelineRecorder;
-  /** Serialises compute: steps run one after another in arrival order. */
-  private queue: Promise<void> = Promise.resolve();
   /** Results handed to a link and not yet sent (see dispatch). */
   private sending: Promise<void>[] = [];
   private timelineTimer: ReturnType<typeof setTimeout> | null = null;
   private lastTimelineMs = -Infinity;
   private readonly unsubscribe: () => void;
+  private readonly clock: () => number;
 
   constructor(private readonly deps: StageRunnerDeps) {
+    this.clock = deps.clock ?? nowMs;
     this.recorder = new TimelineRecorder(deps.transport.selfId);
     this.unsubscribe = deps.transport.onMessage((from, msg, payload) => this.onMessage(from, msg, payload));
   }
@@ -67,12 +116,18 @@ export class StageRunner {
     return this.active?.range ?? null;
   }
 
+  /** Steps queued here now, per conversation. */
+  get queueDepths(): Record<string, number> {
+    return this.active?.queue.depths() ?? {};
+  }
+
   dispose(): void {
     this.unsubscribe();
     this.drop();
   }
 
   private onMessage(from: string, msg: PipelineMessage, payload: Float32Array | undefined): void {
+    const a = this.active;
     switch (msg.kind) {
       case 'clock':
         void this.deps.transport.send(from, { kind: 'clockReply', t0: msg.t0, t1: nowMs() }).catch(() => {});
@@ -85,36 +140,35 @@ export class StageRunner {
         this.deps.onEvent?.({ type: 'dropped' });
         return;
       case 'start':
-        if (!this.matches(msg.planId) || this.active!.index !== 0) return;
-        this.active!.run = { runId: msg.runId, maxTokens: msg.maxTokens, eos: msg.eos, sampling: msg.sampling, stopped: false };
-        this.enqueue(() => this.step(msg.runId, msg.pos0, Int32Array.from(msg.ids), 0, msg.planId));
+        if (!a || !this.matches(msg.planId) || a.index !== 0) return;
+        this.onStart(a, from, msg);
         return;
-      case 'verify': {
+      case 'verify':
         // Speculative decoding: one pass over [last accepted, drafts...]; the answer goes to the coordinator only.
-        if (!this.matches(msg.planId) || this.active!.index !== 0) return;
-        const a = this.active!;
-        const run = { maxTokens: 0, eos: [], sampling: { temperature: 0, topP: 1, seed: 0 } };
-        this.enqueue(() => this.compute(msg.runId, msg.pos0, Int32Array.from(msg.ids), msg.pos0, run, a, msg.verify));
+        if (!a || !this.matches(msg.planId) || a.index !== 0) return;
+        this.push(a, { conv: msg.conv, rows: msg.ids.length, alone: true, runId: msg.runId, owner: from, pos0: msg.pos0, input: Int32Array.from(msg.ids), index: msg.pos0, run: VERIFY_RUN, partial: false, verify: msg.verify, computeBeforeMs: 0 });
+        return;
+      case 'stop': {
+        const run = a && this.matches(msg.planId) ? a.runs.get(msg.conv) : undefined;
+        if (run?.runId === msg.runId) { run.stopped = true; a!.queue.drop(msg.conv); }
         return;
       }
-      case 'stop':
-        if (this.matches(msg.planId) && this.active!.run?.runId === msg.runId) this.active!.run.stopped = true;
+      case 'end':
+        if (a && this.matches(msg.planId)) { a.busy.delete(msg.conv); a.runs.delete(msg.conv); a.cadence.forget(msg.conv); }
         return;
       case 'token': {
         // Stage 0 feeds the sampled token back in for the next step.
-        const a = this.active;
-        if (!this.matches(msg.planId) || a!.index !== 0 || !a!.run || a!.run.runId !== msg.runId) return;
-        if (msg.done || a!.run.stopped) return;
-        this.enqueue(() => this.step(msg.runId, msg.pos + 1, Int32Array.of(msg.token), msg.index + 1, msg.planId));
+        const run = a && this.matches(msg.planId) && a.index === 0 ? a.runs.get(msg.conv) : undefined;
+        if (!run || run.runId !== msg.runId || msg.done || run.stopped) return;
+        this.push(a!, { conv: msg.conv, rows: 1, alone: false, runId: msg.runId, owner: run.owner, pos0: msg.pos + 1, input: Int32Array.of(msg.token), index: msg.index + 1, run, partial: false, computeBeforeMs: 0 });
         return;
       }
       case 'act': {
-        if (!this.matches(msg.planId) || !payload) return;
-        const a = this.active!;
+        if (!a || !this.matches(msg.planId) || !payload) return;
         // The transfer began when the sender handed it to its link (sentAtSec, shared clock).
         const arrivedSec = this.recorder.toSec(nowMs());
-        this.recorder.push({ device: this.deps.transport.selfId, kind: 'recv', startSec: Math.min(msg.sentAtSec, arrivedSec), endSec: arrivedSec, bytes: payload.byteLength, tokenIndex: msg.index });
-        this.enqueue(() => this.compute(msg.runId, msg.pos0, payload, msg.index, msg, a, msg.verify, msg.computeMs ?? 0));
+        this.recorder.push({ device: this.deps.transport.selfId, kind: 'recv', startSec: Math.min(msg.sentAtSec, arrivedSec), endSec: arrivedSec, bytes: payload.byteLength, tokenIndex: msg.index, conv: msg.conv });
+        this.push(a, { conv: msg.conv, rows: msg.rows, alone: !!msg.verify, runId: msg.runId, owner: msg.owner, pos0: msg.pos0, input: payload, index: msg.index, run: msg, partial: !!msg.partial, verify: msg.verify, computeBeforeMs: msg.computeMs ?? 0 });
         return;
       }
       default:
@@ -122,36 +176,119 @@ export class StageRunner {
     }
   }
 
+  /** Stage 0: a turn starts (or restarts); its prompt is cut into chunks when it is its turn (see rowBudget). */
+  private onStart(a: Active, from: string, msg: Extract<PipelineMessage, { kind: 'start' }>): void {
+    const run = { runId: msg.runId, maxTokens: msg.maxTokens, eos: msg.eos, sampling: msg.sampling, owner: from, stopped: false };
+    a.runs.set(msg.conv, run);
+    this.push(a, { conv: msg.conv, rows: msg.ids.length, alone: false, runId: msg.runId, owner: from, pos0: msg.pos0, input: Int32Array.from(msg.ids), index: msg.index0, run, partial: false, computeBeforeMs: 0 });
+  }
+
   private matches(planId: string): boolean {
     return this.active !== null && this.active.assign.planId === planId;
   }
 
-  private enqueue(fn: () => Promise<void>): void {
-    this.queue = this.queue.then(fn).catch((e) => this.fail(e));
+  /** Queue a step (dropping what an older run of its conversation left queued) and make sure the pump runs. */
+  private push(a: Active, step: Step): void {
+    if (!step.verify) {
+      const latest = a.latestRun.get(step.conv) ?? -1;
+      if (step.runId < latest) return; // a restarted turn's old steps
+      if (step.runId > latest) { a.latestRun.set(step.conv, step.runId); a.queue.drop(step.conv); }
+    }
+    a.busy.add(step.conv);
+    if (step.rows === 1 && !step.verify) a.cadence.seen(step.conv);
+    a.queue.push(step);
+    this.reportQueue(a);
+    if (!a.pumping) void this.pump(a);
   }
 
-  private fail(e: unknown): void {
+  /** Run passes while steps are queued: each pass is what the fair queue hands out (one step per conversation). */
+  private async pump(a: Active): Promise<void> {
+    a.pumping = true;
+    try {
+      while (this.active === a && a.queue.size > 0) {
+        const holdMs = this.holdMs(a);
+        if (holdMs > 0) {
+          if (a.holdTimer !== null) clearTimeout(a.holdTimer);
+          a.holdTimer = setTimeout(() => { a.holdTimer = null; if (!a.pumping) void this.pump(a); }, holdMs);
+          break;
+        }
+        const batch = a.queue.next(this.rowBudget(a), splitStep);
+        this.reportQueue(a);
+        try {
+          await this.runPass(a, batch);
+        } catch (e) {
+          this.fail(e, batch);
+        }
+      }
+    } finally {
+      a.pumping = false;
+    }
+  }
+
+  /**
+   * Rows the next pass may hold: a whole prompt when its conversation is alone here; with others in flight, as many
+   * as keep the pass within SHARED_PASS_SLOWDOWN times a pass of their decode steps alone.
+   */
+  private rowBudget(a: Active): number {
+    const others = a.busy.size - 1;
+    if (others <= 0) return MAX_PASS_ROWS;
+    const line = a.passCost.line();
+    if (!line || line.b === 0) return SHARED_PASS_ROWS + others;
+    const rows = Math.floor((SHARED_PASS_SLOWDOWN * (line.a + line.b * others) - line.a) / line.b);
+    return Math.min(MAX_BATCH_ROWS, Math.max(others + 1, rows));
+  }
+
+  /**
+   * How long to hold back a pass that would carry only prompt rows: while another conversation decoding here has
+   * its next step due, the chunk waits for it and rides in the same pass (one pass where there would be two, and
+   * that step never waits behind a chunk). A conversation that went quiet stops counting (StepCadence).
+   */
+  private holdMs(a: Active): number {
+    const heads = a.queue.heads();
+    if (heads.some((h) => h.alone || h.rows <= 1)) return 0;
+    const queued = new Set(heads.map((h) => h.conv));
+    let hold = 0;
+    for (const conv of a.busy) if (!queued.has(conv)) hold = Math.max(hold, a.cadence.dueWithinMs(conv));
+    return hold;
+  }
+
+  private reportQueue(a: Active): void {
+    this.deps.onEvent?.({ type: 'queue', depths: a.queue.depths(), conversations: a.busy.size });
+  }
+
+  private fail(e: unknown, steps: Step[] = []): void {
     const message = errorMessage(e);
     this.deps.onEvent?.({ type: 'error', message });
     const a = this.active;
-    if (a) void this.deps.transport.send(a.coordinator, { kind: 'error', planId: a.assign.planId, message: `${this.deps.transport.selfId}: ${message}` }).catch(() => {});
+    if (!a) return;
+    const body = (conv?: string, runId?: number): PipelineMessage => ({ kind: 'error', planId: a.assign.planId, message: `${this.deps.transport.selfId}: ${message}`, ...(conv !== undefined ? { conv, runId } : {}) });
+    // A failed pass fails the turns in it (their owners are told); a failed load fails the plan for its assigner.
+    if (steps.length === 0) void this.deps.transport.send(a.coordinator, body()).catch(() => {});
+    for (const s of steps) void this.deps.transport.send(s.owner, body(s.conv, s.runId)).catch(() => {});
   }
 
   /** Forget the stage, its weights and caches. */
   drop(): void {
     this.flushTimeline();
+    if (this.active?.holdTimer) clearTimeout(this.active.holdTimer);
     void this.active?.stage.then((s) => s.dispose(), () => undefined);
     this.active = null;
   }
 
+  private newActive(msg: Assign, from: string, index: number, range: StageAssignment, stage: Promise<Stage>): Active {
+    return { assign: msg, coordinator: from, index, range, stage, queue: new FairQueue(), runs: new Map(), latestRun: new Map(), busy: new Set(), lastUsed: new Map(), passCost: new CostLine(), cadence: new StepCadence(this.clock), holdTimer: null, pumping: false };
+  }
+
   private onAssign(from: string, msg: Assign): void {
+    const prev = this.active;
+    // Two tabs may plan at once: every tab keeps the newest plan (epoch, then plan id), so they all agree.
+    if (prev && !planIsNewer(msg, prev.assign)) return;
     this.recorder.rebase(msg.clockOffsetMs, msg.runStartMs);
     const index = msg.stages.findIndex((s) => s.peer === this.deps.transport.selfId);
     const range = index >= 0 ? msg.stages[index] : null;
-    const prev = this.active;
-    // Same model, same layers: keep the loaded weights and caches (a warm run); anything else starts over.
+    // Same model, same layers: keep the loaded weights and every conversation's cache (a warm run).
     if (prev && range && prev.assign.modelUrl === msg.modelUrl && prev.range.start === range.start && prev.range.end === range.end) {
-      this.active = { ...prev, assign: msg, coordinator: from, index, run: undefined, sampler: undefined };
+      this.active = { ...this.newActive(msg, from, index, range, prev.stage), lastUsed: prev.lastUsed, passCost: prev.passCost, cadence: prev.cadence };
       this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
       return;
     }
@@ -161,17 +298,25 @@ export class StageRunner {
     let resolveStage!: (s: Stage) => void, rejectStage!: (e: unknown) => void;
     const stage = new Promise<Stage>((res, rej) => { resolveStage = res; rejectStage = rej; });
     stage.catch(() => undefined);
-    this.active = { assign: msg, coordinator: from, index, range, stage };
-    void this.load(msg, from, range, resolveStage).catch((e) => { rejectStage(e); this.fail(e); });
+    this.active = this.newActive(msg, from, index, range, stage);
+    void this.load(msg, range, resolveStage).catch((e) => { rejectStage(e); this.fail(e); });
   }
 
-  private async load(msg: Assign, coordinator: string, range: StageAssignment, resolveStage: (s: Stage) => void): Promise<void> {
+  /** Every tab of the plan hears progress and timelines, so each page can show the mesh whoever planned it. */
+  private tellMembers(msg: PipelineMessage): void {
+    const a = this.active;
+    if (!a) return;
+    for (const m of new Set([a.coordinator, ...a.assign.members])) void this.deps.transport.send(m, msg).catch(() => {});
+  }
+
+  private async load(msg: Assign, range: StageAssignment, resolveStage: (s: Stage) => void): Promise<void> {
     // Fetching starts as soon as the model header is read; the engine may still be starting (a tab that has not
     // finished profiling), so uploads queue behind it while the bytes keep coming.
+    const mine = this.active!.stage;
+    // A newer plan with the same layers keeps this stage (and this load); any other replaces it.
+    const stillOurs = () => this.active?.stage === mine;
     const model = await this.deps.openModel(msg.modelUrl);
-    const a = this.active;
-    if (!a || a.assign.planId !== msg.planId) return; // superseded while opening
-    const stillOurs = () => this.active === a;
+    if (!stillOurs()) return; // superseded while opening
     const stageReady = this.deps.backend().then((backend) => {
       const stage = new Stage(backend, model.spec, range, msg.maxSeq);
       if (stillOurs()) resolveStage(stage);
@@ -186,9 +331,10 @@ export class StageRunner {
     const progress = (bytes: number) => {
       loadedBytes += bytes;
       layersLoaded++;
-      const p = { planId: msg.planId, loadedBytes, totalBytes, layersLoaded, layersTotal };
+      const planId = this.active?.assign.planId ?? msg.planId;
+      const p = { planId, loadedBytes, totalBytes, layersLoaded, layersTotal };
       this.deps.onEvent?.({ type: 'progress', ...p });
-      void this.deps.transport.send(coordinator, { kind: 'progress', ...p }).catch(() => {});
+      this.tellMembers({ kind: 'progress', ...p });
       this.sendTimeline();
     };
     let uploads: Promise<Stage> = stageReady;
@@ -225,43 +371,75 @@ export class StageRunner {
     }
   }
 
-  /** Stage 0: embed and run ids at pos0. */
-  private async step(runId: number, pos0: number, ids: Int32Array, index: number, planId: string): Promise<void> {
-    const a = this.active;
-    if (!a || a.assign.planId !== planId || !a.run || a.run.runId !== runId || a.run.stopped) return;
-    await this.compute(runId, pos0, ids, index, a.run, a);
+  /**
+   * Make each step's conversation hold exactly the positions before its pos0 here: roll back what is ahead (an
+   * edited history, a rejected draft), make room for a new conversation, and ask the owner to rebuild one whose
+   * cache is gone (evicted, or the tab took the layers over mid-conversation). Returns the steps that can run.
+   */
+  private prepare(a: Active, stage: Stage, steps: Step[]): Step[] {
+    return steps.filter((s) => {
+      if (s.verify?.branch) {
+        const held = stage.hasSequence(s.conv) ? stage.sequence(s.conv).pos : 0;
+        if (s.pos0 > held) throw new ShoalError('ERR_PIPELINE', `a branch at ${s.pos0} starts past the ${held} positions this stage holds`);
+        return true;
+      }
+      if (!stage.hasSequence(s.conv)) {
+        try {
+          this.makeRoom(a, stage);
+        } catch (e) {
+          a.queue.drop(s.conv);
+          this.fail(e, [s]);
+          return false;
+        }
+      }
+      const held = stage.sequence(s.conv).pos;
+      if (s.pos0 < held) stage.rollback(s.pos0, s.conv);
+      if (s.pos0 <= held) return true;
+      a.queue.drop(s.conv);
+      const resync: PipelineMessage = { kind: 'resync', planId: a.assign.planId, conv: s.conv, runId: s.runId, held };
+      void this.deps.transport.send(s.owner, resync).catch(() => {});
+      return false;
+    });
   }
 
-  /** computeBeforeMs: what the stages before this one spent on this verification pass (passed on, summed). */
-  private async compute(runId: number, pos0: number, input: Int32Array | Float32Array, index: number, run: Omit<RunInfo, 'runId'>, a: Active, verify?: VerifyFlags, computeBeforeMs = 0): Promise<void> {
-    if (this.active !== a) return;
-    const stage = await a.stage;
-    const rows = stage.isFirst ? input.length : input.length / stage.spec.dim;
-    if (verify?.branch) {
-      // An alternative continuation (speculative hedge): computed from pos0 on, then the main line's rows come back.
-      if (pos0 > stage.pos) throw new Error(`a branch at ${pos0} starts past the ${stage.pos} positions this stage holds`);
-      await stage.beginBranch(pos0, rows);
-    } else {
-      if (pos0 < stage.pos) stage.rollback(pos0);
-      if (pos0 !== stage.pos) throw new Error(`stage holds ${stage.pos} positions but the step starts at ${pos0}; run from cold to rebuild the caches`);
+  /**
+   * Memory holds the caches of assign.maxConversations conversations: past that, the idle one unused longest is
+   * dropped (its owner rebuilds it from its tokens if it comes back: a slower first token, nothing lost).
+   */
+  private makeRoom(a: Active, stage: Stage): void {
+    const max = a.assign.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
+    const held = stage.sequenceIds();
+    if (held.length < max) return;
+    const idle = held.filter((c) => !a.busy.has(c)).sort((x, y) => (a.lastUsed.get(x) ?? 0) - (a.lastUsed.get(y) ?? 0));
+    if (idle.length === 0) {
+      throw new ShoalError('ERR_BUSY', `this stage holds the caches of ${max} conversations in flight, the most the plan counts on; wait for one to finish, or re-plan with more conversations`);
     }
+    stage.dropSequence(idle[0]);
+    a.lastUsed.delete(idle[0]);
+  }
+
+  /** One pass over a batch of steps (one per conversation), then each result to where it goes. */
+  private async runPass(a: Active, batch: Step[]): Promise<void> {
+    const stage = await a.stage;
+    if (this.active !== a) return;
+    const steps = this.prepare(a, stage, batch);
+    if (steps.length === 0) return;
     const rec = this.recorder;
-    let t0 = nowMs();
-    let computeMs = 0;
-    const greedy = run.sampling.temperature <= 0;
-    const out = await stage.forward(input, {
-      logits: stage.isLast && verify ? 'all' : stage.isLast && !greedy ? 'last' : 'none',
-      argmax: stage.isLast && greedy && !verify,
-      onWait: (layer, phase) => {
-        const t = nowMs();
-        if (phase === 'start') {
-          if (t > t0) rec.add('compute', t0, t, { tokenIndex: index });
-          computeMs += t - t0;
-        }
-        t0 = t;
-        void layer;
-      },
-    }).finally(() => (verify?.branch ? stage.endBranch() : undefined));
+    let t0 = nowMs(), computeMs = 0;
+    const label = steps.length > 1 ? { conv: steps.map((s) => s.conv).join(','), label: `batch of ${steps.length}` } : { conv: steps[0].conv };
+    const extra = { tokenIndex: steps[0].index, ...label };
+    const onWait = (_layer: number, phase: 'start' | 'end') => {
+      const t = nowMs();
+      if (phase === 'start') {
+        if (t > t0) rec.add('compute', t0, t, extra);
+        computeMs += t - t0;
+      }
+      t0 = t;
+    };
+    const items = steps.map((s) => this.batchItem(stage, s));
+    const branch = steps.length === 1 && steps[0].verify?.branch ? steps[0] : null;
+    if (branch) await stage.beginBranch(branch.pos0, branch.rows, branch.conv);
+    const out = await stage.forwardBatch(items, { onWait }).finally(() => (branch ? stage.endBranch(branch.conv) : undefined));
     let t1 = nowMs();
     computeMs = Math.max(0, computeMs + t1 - t0 - out.yieldedMs); // other tasks' time is not this stage's compute
     let passMs = computeMs;
@@ -271,32 +449,48 @@ export class StageRunner {
       passMs += t - t1; // an emulated slowdown's wait is this stage's compute too
       t1 = t;
     }
-    const computeSoFarMs = computeBeforeMs + passMs;
-    rec.add('compute', t0, t1, { tokenIndex: index });
+    rec.add('compute', t0, t1, extra);
+    a.passCost.observe(steps.reduce((n, s) => n + s.rows, 0), passMs);
+    for (const s of steps) a.lastUsed.set(s.conv, t1);
+    await Promise.all(steps.map((s, i) => this.deliver(a, stage, s, out.items[i], passMs)));
+  }
+
+  private batchItem(stage: Stage, s: Step): BatchItem {
+    const greedy = s.run.sampling.temperature <= 0;
+    if (!stage.isLast || s.partial) return { seq: s.conv, input: s.input, logits: 'none' };
+    if (s.verify) return { seq: s.conv, input: s.input, logits: 'all' };
+    return { seq: s.conv, input: s.input, logits: greedy ? 'none' : 'last', argmax: greedy };
+  }
+
+  /** A step's result: activations downstream, or (last stage) the verification answer or the sampled token. */
+  private async deliver(a: Active, stage: Stage, s: Step, out: { hidden?: Float32Array; logits?: Float32Array; nextToken?: number }, passMs: number): Promise<void> {
     const planId = a.assign.planId;
+    const computeSoFarMs = s.computeBeforeMs + passMs;
     if (!stage.isLast) {
       const next = a.assign.stages[a.index + 1];
-      const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, runId, pos0, rows, index, maxTokens: run.maxTokens, eos: run.eos, sampling: run.sampling, sentAtSec: rec.toSec(nowMs()) };
-      if (verify) { act.verify = verify; act.computeMs = computeSoFarMs; }
-      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: index, bytes: out.hidden!.byteLength });
-    } else if (verify) {
+      const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, conv: s.conv, owner: s.owner, runId: s.runId, pos0: s.pos0, rows: s.rows, index: s.index, maxTokens: s.run.maxTokens, eos: s.run.eos, sampling: s.run.sampling, sentAtSec: this.recorder.toSec(nowMs()) };
+      if (s.partial) act.partial = true;
+      if (s.verify) { act.verify = s.verify; act.computeMs = computeSoFarMs; }
+      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: s.index, bytes: out.hidden!.byteLength, conv: s.conv });
+    } else if (s.verify) {
       // The target's next-token prediction after each kept position; logits rows too when the controller samples.
-      const V = stage.spec.vocabSize;
+      const V = stage.spec.vocabSize, verify = s.verify;
       const logits = out.logits!.subarray(verify.keepFrom * V);
-      const tokens = Array.from({ length: rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
-      const msg: PipelineMessage = { kind: 'verified', planId, runId, pos0, tokens, computeMs: computeSoFarMs };
-      await this.dispatch(() => this.deps.transport.send(a.coordinator, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: index });
-    } else {
-      if (!a.sampler || a.sampler.runId !== runId) a.sampler = { runId, sampler: new Sampler({ temperature: run.sampling.temperature, topP: run.sampling.topP, seed: run.sampling.seed }) };
-      const token = greedy ? out.nextToken! : a.sampler.sampler.sample(out.logits!);
-      const pos = pos0 + rows - 1;
-      const done = run.eos.includes(token) || index + 1 >= run.maxTokens || pos + 2 > stage.maxSeq;
-      const msg: PipelineMessage = { kind: 'token', planId, runId, index, pos, token, done };
+      const tokens = Array.from({ length: s.rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
+      const msg: PipelineMessage = { kind: 'verified', planId, conv: s.conv, runId: s.runId, pos0: s.pos0, tokens, computeMs: computeSoFarMs };
+      await this.dispatch(() => this.deps.transport.send(s.owner, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: s.index, conv: s.conv });
+    } else if (!s.partial) {
+      const greedy = s.run.sampling.temperature <= 0;
+      // Token k of a turn is drawn from draw k of the seed, so a restarted turn samples as an uninterrupted one.
+      const token = greedy ? out.nextToken! : new Sampler(s.run.sampling).sample(out.logits!, s.index);
+      const pos = s.pos0 + s.rows - 1;
+      const done = s.run.eos.includes(token) || s.index + 1 >= s.run.maxTokens || pos + 2 > stage.maxSeq;
+      const msg: PipelineMessage = { kind: 'token', planId, conv: s.conv, runId: s.runId, index: s.index, pos, token, done };
       const first = a.assign.stages[0].peer;
       await this.dispatch(() => Promise.all([
-        this.deps.transport.send(a.coordinator, msg),
-        first !== a.coordinator ? this.deps.transport.send(first, msg) : Promise.resolve(),
-      ]), { tokenIndex: index });
+        this.deps.transport.send(s.owner, msg),
+        first !== s.owner ? this.deps.transport.send(first, msg) : Promise.resolve(),
+      ]), { tokenIndex: s.index, conv: s.conv });
     }
   }
 
@@ -316,7 +510,7 @@ export class StageRunner {
   }
 
   /**
-   * Report recorded intervals to the coordinator, at most one message per TIMELINE_FLUSH_MS (the rest are sent by
+   * Report recorded intervals to the plan's tabs, at most one message per TIMELINE_FLUSH_MS (the rest are sent by
    * a timer): with short steps (decode tokens, speculative rounds sent ahead) a message per step kept the person's
    * tab busy handling timeline traffic between its own draft steps.
    */
@@ -336,6 +530,18 @@ export class StageRunner {
     const a = this.active;
     const intervals = this.recorder.drain();
     if (!a || intervals.length === 0) return;
-    void this.deps.transport.send(a.coordinator, { kind: 'timeline', planId: a.assign.planId, intervals }).catch(() => {});
+    this.tellMembers({ kind: 'timeline', planId: a.assign.planId, intervals, queued: a.queue.size });
   }
+}
+
+/** A verification pass samples nothing: the controller reads the target's argmax (and logits) itself. */
+const VERIFY_RUN: Omit<RunInfo, 'runId'> = { maxTokens: 0, eos: [], sampling: { temperature: 0, topP: 1, seed: 0 } };
+
+/** Cut a step's first `rows` positions off as a step of their own (a prompt chunk; nothing is sampled after it). */
+function splitStep(s: Step, rows: number): [Step, Step] {
+  const width = s.input.length / s.rows;
+  return [
+    { ...s, rows, input: s.input.subarray(0, rows * width), partial: true },
+    { ...s, rows: s.rows - rows, pos0: s.pos0 + rows, input: s.input.subarray(rows * width) },
+  ];
 }

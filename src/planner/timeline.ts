@@ -13,6 +13,8 @@ export interface Interval {
   tokenIndex?: number;
   bytes?: number;
   label?: string;
+  /** The conversation(s) the work was for (comma-separated when a pass batched several). */
+  conv?: string;
 }
 
 export interface Timeline {

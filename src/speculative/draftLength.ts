@@ -1,6 +1,7 @@
 // Adaptive draft length: pick gamma (and, in parallel mode, how many rounds to keep in flight) to maximise expected
 // tokens per second from the measured acceptance rate, draft time per token and the pipeline round trip (a linear
 // fit in the verified positions).
+import { moments } from '../fit.ts';
 
 /** Expected tokens per round with per-token acceptance alpha: accepted prefix plus the target's own token. */
 export function expectedTokens(alpha: number, gamma: number): number {
@@ -104,16 +105,6 @@ export function bestParallel(c: RoundCosts, gammaMin: number, gammaMax: number, 
     }
   }
   return { gamma: gammaMin, inFlight: 1, tokensPerSec: top };
-}
-
-/** Means and centred sums of (x, y) points (non-empty), for a least-squares line y = a + b x. */
-function moments(points: [number, number][]): { mx: number; my: number; sxx: number; sxy: number } {
-  const n = points.length;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  let sxx = 0, sxy = 0;
-  for (const [x, y] of points) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
-  return { mx, my, sxx, sxy };
 }
 
 export interface DraftLengthOptions {

@@ -1,0 +1,124 @@
+// Several people on one mesh (issue 18), in real headless Chromium over real WebRTC: two tabs press Send at the same
+// moment and both answers equal their answers alone; three conversations of different lengths, one with a
+// 512-token prompt started while the others decode, all equal their solo answers and the others keep decoding
+// during the long prefill (chunked, batched with their steps).
+import { expect, test } from '@playwright/test';
+import type { Browser, Page } from '@playwright/test';
+import { resolve } from 'node:path';
+import { createCpuBackend } from '../src/backend/cpu/index.ts';
+import { runInfer } from '../src/model/infer.ts';
+import { loadTokenizer } from '../src/tokenizer/index.ts';
+import { localModelFiles } from '../src/weights/localFiles.ts';
+import { openModel } from '../src/weights/model.ts';
+import type { Session } from '../src/pipeline/session.ts';
+import type { Mesh } from '../src/mesh/mesh.ts';
+import type { StageAssignment } from '../src/pipeline/messages.ts';
+
+type Handle = { mesh: Mesh; session: Session };
+type Win = { shoal: Handle; e2eTurns?: number[][]; e2eTimes?: number[] };
+const DEMO_DIR = resolve(import.meta.dirname, '../public/models/demo');
+const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+
+interface Room { pages: Page[]; ids: string[]; close(): Promise<void> }
+
+/** n tabs over two browser contexts, on the demo model; waits until each sees every other. */
+async function openRoom(browser: Browser, n: number): Promise<Room> {
+  const ctxs = [await browser.newContext(), await browser.newContext()];
+  const room = uniqueRoom('conv');
+  const pages: Page[] = [];
+  for (let i = 0; i < n; i++) pages.push(await ctxs[i % 2].newPage());
+  await Promise.all(pages.map((p, i) => p.goto(`/?room=${room}&name=tab${i + 1}&model=/models/demo/`)));
+  for (const p of pages) await p.waitForFunction(() => !!(window as unknown as { shoal?: unknown }).shoal);
+  for (const p of pages) await expect.poll(() => p.evaluate(() => (window as unknown as Win).shoal.mesh.peers().length), { timeout: 30_000 }).toBe(n - 1);
+  const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
+  return { pages, ids, close: async () => { for (const c of ctxs) await c.close(); } };
+}
+
+/** The single-tab CPU engine's greedy answer, cut after the first end-of-sequence token as the mesh stops there. */
+async function soloGreedy(ids: number[], steps: number): Promise<number[]> {
+  const model = await openModel(localModelFiles(DEMO_DIR));
+  const r = await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' });
+  const eos = r.generated.findIndex((t) => model.spec.eosTokenIds.includes(t));
+  return eos >= 0 ? r.generated.slice(0, eos + 1) : r.generated;
+}
+
+test.describe('several conversations on one mesh', () => {
+  test('3 tabs: two people press Send at the same moment; both answers finish, each equal to its answer alone', async ({ browser }) => {
+    const room = await openRoom(browser, 3);
+    try {
+      const prompts = ['Tell me about the sea.', 'What do fish eat at night?'];
+      const tok = await loadTokenizer(DEMO_DIR);
+      const maxTokens = 12;
+      const solo = await Promise.all(prompts.map((p) => soloGreedy(tok.applyChatTemplate([{ role: 'user', content: p }], { addGenerationPrompt: true }), maxTokens)));
+      const senders = room.pages.slice(0, 2);
+      for (const [i, page] of senders.entries()) {
+        await page.evaluate(() => {
+          const w = window as unknown as Win;
+          w.e2eTurns = [];
+          w.shoal.session.on((e) => { if (e.type === 'turn') w.e2eTurns!.push(e.result.tokens); });
+        });
+        await page.locator('section.chat').getByLabel('max tokens').fill(String(maxTokens));
+        await page.locator('section.chat').getByLabel('prompt').fill(prompts[i]);
+      }
+      // Both press Send at the same moment: neither tab has a plan yet, so both plan and the room settles on one.
+      await Promise.all(senders.map((p) => p.locator('section.chat').getByRole('button', { name: 'Send', exact: true }).click()));
+      for (const [i, page] of senders.entries()) {
+        await expect.poll(() => page.evaluate(() => (window as unknown as Win).e2eTurns!.length), { timeout: 120_000, message: `tab ${i + 1} answered` }).toBe(1);
+        expect(await page.evaluate(() => (window as unknown as Win).e2eTurns![0]), `tab ${i + 1}'s answer`).toEqual(solo[i]);
+        await expect(page.locator('section.chat').getByRole('button', { name: 'Send', exact: true })).toBeEnabled();
+      }
+      const plans = await Promise.all(room.pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.session.coordinator.planId)));
+      expect(new Set(plans).size, 'every tab holds the same plan').toBe(1);
+    } finally {
+      await room.close();
+    }
+  });
+
+  test('4 tabs, three conversations, a 512-token prompt among them: all equal their solo answers, the others keep decoding', async ({ browser }) => {
+    const room = await openRoom(browser, 4);
+    try {
+      const model = await openModel(localModelFiles(DEMO_DIR));
+      const L = model.spec.nLayers;
+      const stages: StageAssignment[] = room.ids.map((peer, i) => ({ peer, start: (i * L) / 4, end: ((i + 1) * L) / 4 }));
+      const long = Array.from({ length: 512 }, (_, i) => 260 + ((i * 131) % 1500));
+      const jobs = [
+        { tab: 0, ids: [257, 117, 416, 10, 260], steps: 64 },
+        { tab: 1, ids: [300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 310, 311, 312], steps: 48 },
+        { tab: 2, ids: long, steps: 6 },
+      ];
+      type Run = { tokens: number[]; times: number[]; startMs: number };
+      const run = (j: (typeof jobs)[number], conv: string): Promise<Run> => room.pages[j.tab].evaluate(async ({ ids, steps, stages, conv }) => {
+        const s = (window as unknown as Win).shoal.session;
+        const times: number[] = [];
+        (window as unknown as Win).e2eTimes = times;
+        const startMs = performance.timeOrigin + performance.now();
+        const r = await s.generateIds('/models/demo/', ids, { maxTokens: steps, strategy: 'even', stages, conv, onText: () => times.push(performance.timeOrigin + performance.now()) });
+        return { tokens: r.tokens, times, startMs };
+      }, { ids: j.ids, steps: j.steps, stages, conv });
+      // Alone, one after the other (the first run also loads the layers).
+      const solo: Run[] = [];
+      for (const j of jobs) solo.push(await run(j, 'solo'));
+      for (const [i, j] of jobs.entries()) expect(solo[i].tokens, `job ${i} alone`).toEqual(await soloGreedy(j.ids, j.steps));
+      // Together: the long prompt starts once the other two are decoding.
+      const a = run(jobs[0], 'together'), b = run(jobs[1], 'together');
+      const tokensSoFar = (tab: number) => room.pages[tab].evaluate(() => (window as unknown as Win).e2eTimes?.length ?? 0);
+      for (const tab of [0, 1]) await expect.poll(() => tokensSoFar(tab), { timeout: 60_000 }).toBeGreaterThanOrEqual(4);
+      const c = run(jobs[2], 'together');
+      const together = [await a, await b, await c];
+      for (const [i] of jobs.entries()) expect(together[i].tokens, `job ${i} together`).toEqual(solo[i].tokens);
+      // During the long prefill (its start to its first token) the others' time per token stays within 3x alone.
+      const prefill = { from: together[2].startMs, to: together[2].times[0] };
+      const gaps = (r: Run, from = -Infinity, to = Infinity) => r.times.slice(1).map((t, k) => ({ t0: r.times[k], ms: t - r.times[k] })).filter((g) => g.t0 >= from && g.t0 < to).map((g) => g.ms);
+      const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+      for (const i of [0, 1]) {
+        const during = gaps(together[i], prefill.from, prefill.to);
+        const alone = mean(gaps(solo[i]));
+        console.log(`job ${i}: ${alone.toFixed(1)} ms per token alone, ${mean(during).toFixed(1)} during the 512-token prefill (${during.length} tokens; prefill ${(prefill.to - prefill.from).toFixed(0)} ms, alone ${(solo[2].times[0] - solo[2].startMs).toFixed(0)} ms)`);
+        expect(during.length, `job ${i} decoded during the long prefill`).toBeGreaterThanOrEqual(2);
+        expect(mean(during), `job ${i}: ms per token during the prefill (alone ${alone.toFixed(1)} ms)`).toBeLessThanOrEqual(3 * alone);
+      }
+    } finally {
+      await room.close();
+    }
+  });
+});

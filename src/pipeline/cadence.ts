@@ -1,0 +1,40 @@
+// When a conversation's next step is due at a stage: the gap between its decode steps, learnt as they arrive. A
+// stage holds a prompt chunk back briefly while a decoding conversation's next step is due, so the chunk rides in
+// the same pass instead of making that step wait behind a pass of its own.
+
+/** Longest a prompt chunk is held back for a step that is due, ms (a conversation that went quiet stops counting). */
+export const MAX_HOLD_MS = 250;
+/** A step is due until this many of its usual gaps have passed since the last one. */
+const DUE_GAPS = 1.5;
+/** Weight of the newest gap in the running estimate. */
+const GAP_WEIGHT = 0.3;
+
+export class StepCadence {
+  private readonly last = new Map<string, number>();
+  private readonly gapMs = new Map<string, number>();
+
+  constructor(private readonly clock: () => number) {}
+
+  /** A decode step of `conv` arrived now. */
+  seen(conv: string): void {
+    const t = this.clock(), prev = this.last.get(conv);
+    if (prev !== undefined) {
+      const g = this.gapMs.get(conv);
+      this.gapMs.set(conv, g === undefined ? t - prev : g + GAP_WEIGHT * (t - prev - g));
+    }
+    this.last.set(conv, t);
+  }
+
+  forget(conv: string): void {
+    this.last.delete(conv);
+    this.gapMs.delete(conv);
+  }
+
+  /** How long from now `conv`'s next step is still due, ms (0: not expected, or overdue past the hold). */
+  dueWithinMs(conv: string): number {
+    const last = this.last.get(conv), gap = this.gapMs.get(conv);
+    if (last === undefined || gap === undefined) return 0;
+    const now = this.clock();
+    return Math.max(0, Math.min(last + DUE_GAPS * gap, last + MAX_HOLD_MS) - now);
+  }
+}

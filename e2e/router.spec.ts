@@ -79,11 +79,11 @@ test('a 3-tab mesh plus the small model answer a multi-turn conversation where t
     let prev: Side | null = null;
     const sides: Side[] = [];
     for (const [i, step] of SCRIPT.entries()) {
-      const r = await page.evaluate(async ({ query, maxTokens }) => {
+      const r: TurnRecord = await page.evaluate(async ({ query, maxTokens }) => {
         const panelUrl = '/src/ui/routerPanel.ts';
         const { routerPanels } = await import(/* @vite-ignore */ panelUrl) as PanelModule;
         return routerPanels[0].page!.router.turnIds(query, { maxTokens });
-      }, { query: step.query, maxTokens: MAX_TOKENS }) as TurnRecord;
+      }, { query: step.query, maxTokens: MAX_TOKENS });
       const context = [...conversation, ...step.query];
       expect(r.p).toBe(step.p);
       expect(r.contextTokens).toBe(context.length);

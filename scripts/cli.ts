@@ -54,7 +54,7 @@ export function intFlag(flags: FlagValues, name: string, fallback: number, min =
 }
 
 /** Run a CLI main: bad input prints one line and exits 1; an unexpected bug keeps its stack. */
-export async function runCli(main: () => Promise<void>): Promise<void> {
+export async function runCli(main: () => Promise<void> | void): Promise<void> {
   try {
     await main();
   } catch (e) {

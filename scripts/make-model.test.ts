@@ -40,6 +40,12 @@ function stats(x: Float32Array) {
   return { mean, std: Math.sqrt(s2 / x.length - mean * mean) };
 }
 
+/** The fields of the generated JSON files that these tests read. */
+interface ConfigJson { torch_dtype: string; eos_token_id: number; pad_token_id: number; vocab_size: number; shoal_generator: unknown }
+interface IndexJson { weight_map: Record<string, string>; metadata: { total_size: number } }
+interface TokenizerJson { model: { vocab: Record<string, number> } }
+const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as T;
+
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 describe('make-model', () => {
@@ -47,7 +53,7 @@ describe('make-model', () => {
     const byDtype = new Map<string, HostTensor[]>();
     for (const dtype of ['f32', 'f16', 'bf16'] as const) {
       const r = await make({ preset: 'tiny', seed: 3, dtype });
-      const config = JSON.parse(readFileSync(join(r.dir, 'config.json'), 'utf8'));
+      const config = readJson<ConfigJson>(join(r.dir, 'config.json'));
       expect(config.torch_dtype).toBe({ f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype]);
       expect(r.model.spec.tiedEmbeddings).toBe(false);
       const tensors = await allTensors(r.model);
@@ -124,7 +130,7 @@ describe('make-model', () => {
     expect(shards.length).toBeGreaterThan(3);
     expect(existsSync(join(sharded.dir, 'model.safetensors'))).toBe(false);
     expect(shards[0]).toBe(`model-00001-of-${String(shards.length).padStart(5, '0')}.safetensors`);
-    const index = JSON.parse(readFileSync(join(sharded.dir, 'model.safetensors.index.json'), 'utf8'));
+    const index = readJson<IndexJson>(join(sharded.dir, 'model.safetensors.index.json'));
     expect(Object.keys(index.weight_map).sort()).toEqual(single.model.requiredTensors().sort());
     expect(new Set(Object.values(index.weight_map))).toEqual(new Set(shards));
     expect(index.metadata.total_size).toBe(single.weightBytes);
@@ -139,10 +145,10 @@ describe('make-model', () => {
 
   it('writes config, generation config and tokenizer files that agree on the special tokens', async () => {
     const r = await make({ preset: 'demo', seed: 0 });
-    const config = JSON.parse(readFileSync(join(r.dir, 'config.json'), 'utf8'));
-    const gen = JSON.parse(readFileSync(join(r.dir, 'generation_config.json'), 'utf8'));
-    const tok = JSON.parse(readFileSync(join(r.dir, 'tokenizer.json'), 'utf8'));
-    const tokConfig = JSON.parse(readFileSync(join(r.dir, 'tokenizer_config.json'), 'utf8'));
+    const config = readJson<ConfigJson>(join(r.dir, 'config.json'));
+    const gen = readJson<{ eos_token_id: number }>(join(r.dir, 'generation_config.json'));
+    const tok = readJson<TokenizerJson>(join(r.dir, 'tokenizer.json'));
+    const tokConfig = readJson<{ eos_token: string }>(join(r.dir, 'tokenizer_config.json'));
     expect(config.eos_token_id).toBe(tok.model.vocab['<|im_end|>']);
     expect(config.pad_token_id).toBe(tok.model.vocab['<|endoftext|>']);
     expect(gen.eos_token_id).toBe(config.eos_token_id);
@@ -176,7 +182,7 @@ describe('make-model', () => {
     const [pO, pQ] = await plain.model.loadTensors([o, q]);
     expect(stats(decodeToF32(tO.dtype, tO.data)).std / stats(decodeToF32(pO.dtype, pO.data)).std).toBeCloseTo(0.25, 2);
     expect(Buffer.from(tQ.data).equals(Buffer.from(pQ.data))).toBe(true);
-    const meta = JSON.parse(readFileSync(join(draft.dir, 'config.json'), 'utf8')).shoal_generator;
+    const meta = readJson<ConfigJson>(join(draft.dir, 'config.json')).shoal_generator;
     expect(meta).toMatchObject({ role: 'draft', draft_layers: 2, seed: 9 });
   });
 

@@ -232,7 +232,7 @@ async function checkArgmaxSlice(): Promise<CheckReport[]> {
     const want = await p.cpu.readInt(p.cpu.argmax(p.cpu.fromHost(x, [T, V])));
     const got = await p.gpu.readInt(p.gpu.argmax(p.gpu.fromHost(x, [T, V])));
     const same = want.every((v, i) => v === got[i]);
-    out.push({ label: `argmax T=${T} V=${V}`, ok: same, maxAbsErr: same ? 0 : Infinity, mismatches: same ? [] : [`got ${Array.from(got)}, want ${Array.from(want)}`] });
+    out.push({ label: `argmax T=${T} V=${V}`, ok: same, maxAbsErr: same ? 0 : Infinity, mismatches: same ? [] : [`got ${Array.from(got).join(',')}, want ${Array.from(want).join(',')}`] });
     if (T > 1) out.push(await compare(`sliceRows T=${T} V=${V}`, p, (b) => b.sliceRows(b.fromHost(x, [T, V]), 1, T - 1)));
   }
   return out;

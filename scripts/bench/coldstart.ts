@@ -75,7 +75,7 @@ await runCli(async () => {
 
     const turn = (ids: number[], opts: Record<string, unknown>) => coord.evaluate(async ({ model, ids, opts }) => {
       const s = (window as unknown as { shoal: Handle }).shoal.session;
-      const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts } as Parameters<Session['generateIds']>[2]);
+      const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts });
       const intervals: Interval[] = s.coordinator.intervals;
       return { ttftMs: r.ttftMs, predicted: r.plan?.ttftSeconds ?? null, stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','), peers: r.stages.map((st) => st.peer), loads: intervals.filter((i) => i.kind === 'load'), intervals };
     }, { model: urlPath, ids, opts });

@@ -22,7 +22,7 @@ const scaled = (p: SideParams, s: number): SideParams => ({
   prefillSecPerPosition: (p.prefillSecPerPosition ?? 0) * s, decodeSecPerPosition: (p.decodeSecPerPosition ?? 0) * s,
 });
 
-await runCli(async () => {
+await runCli(() => {
   const f = parseFlags(process.argv.slice(2), { values: ['params'], switches: [] });
   const base: Record<Side, SideParams> = typeof f.params === 'string' ? JSON.parse(readFileSync(f.params, 'utf8')) as Record<Side, SideParams> : MESH_FITTED;
   console.log('| turns per conversation | small side slowdown | always-large ms | static ms (theta) | latency-aware ms (alpha, theta) | vs best static, calibration set | vs best static, held-out set | held-out coverage | large calls held-out (aware / always-large) |');

@@ -26,7 +26,7 @@ import { meshTable, runMeshBench } from './lib/specMesh.ts';
 import type { Layout } from './lib/specMesh.ts';
 
 const PRESET = 'demo', DRAFT_LAYERS = 2, SEED = 0;
-const list = (s: unknown, d: string) => String(s ?? d).split(',').map(Number);
+const list = (s: string | boolean | undefined, d: string) => String(s ?? d).split(',').map(Number);
 
 /** Draft/target pair of the demo preset at this strength, generated once into the temp folder. */
 async function pair(strength: number): Promise<{ draft: string; target: string }> {
@@ -89,7 +89,7 @@ await runCli(async () => {
     const draft = await LocalModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
     for (const delay of delays) {
       const bus = new MemoryBus();
-      for (const id of ['a', 'b', 'c']) new StageRunner({ transport: withDelay(bus.transport(id), delay), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(targetDir)) });
+      for (const id of ['a', 'b', 'c']) new StageRunner({ transport: withDelay(bus.transport(id), delay), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(targetDir)) });
       const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), delay));
       coordinatorRef = coordinator;
       await coordinator.assign(targetDir, [{ peer: 'a', start: 0, end: 4 }, { peer: 'b', start: 4, end: 8 }, { peer: 'c', start: 8, end: 12 }], ['a', 'b', 'c'], 512);

@@ -188,8 +188,8 @@ const DTYPE_CODE: Record<TensorDtype, number> = { f32: 1, i32: 2 };
 
 export function encodeTensor(t: WireTensor): Uint8Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.shape.length > MAX_TENSOR_DIMS || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff)) throw new RangeError(`bad tensor shape [${t.shape}]`);
-  if (n !== t.data.length) throw new RangeError(`tensor shape [${t.shape}] holds ${n} elements, data has ${t.data.length}`);
+  if (t.shape.length > MAX_TENSOR_DIMS || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff)) throw new RangeError(`bad tensor shape [${t.shape.join(',')}]`);
+  if (n !== t.data.length) throw new RangeError(`tensor shape [${t.shape.join(',')}] holds ${n} elements, data has ${t.data.length}`);
   if ((t.dtype === 'f32') !== t.data instanceof Float32Array) throw new TypeError(`tensor dtype ${t.dtype} does not match its data array`);
   const headerBytes = 8 + 4 * t.shape.length;
   const out = new Uint8Array(headerBytes + n * 4);
@@ -224,7 +224,7 @@ export function decodeTensor(bytes: Uint8Array): WireTensor | string {
       shape.push(d);
       n *= d;
     }
-    if (bytes.length !== headerBytes + n * 4) return `tensor [${shape}] needs ${headerBytes + n * 4} bytes, got ${bytes.length}`;
+    if (bytes.length !== headerBytes + n * 4) return `tensor [${shape.join(',')}] needs ${headerBytes + n * 4} bytes, got ${bytes.length}`;
     const raw = bytes.slice(headerBytes); // copy: aligned and independent of the frame buffers
     const data = dtype === 'f32' ? new Float32Array(raw.buffer, 0, n) : new Int32Array(raw.buffer, 0, n);
     return { dtype, shape, data };

@@ -14,7 +14,7 @@ export interface Outgoing {
   binary: Uint8Array | undefined;
   bytes: number;
   /** Resolve the caller's send() promise (idempotent): the message has been handed to a link at least once. */
-  handed(): void;
+  handed: () => void;
 }
 
 export type Receipt =

@@ -196,7 +196,7 @@ export class PeerLink {
     try {
       this.lastHeardMs = performance.now();
       this.bytesReceived += d.byteLength;
-      const res = this.reasm.push(d instanceof Uint8Array ? d : new Uint8Array(d as ArrayBuffer));
+      const res = this.reasm.push(d instanceof Uint8Array ? d : new Uint8Array(d));
       if (!res) return;
       if (!res.ok) {
         this.dropped++;

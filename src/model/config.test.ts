@@ -5,8 +5,8 @@ import { parseConfig, layerParamCount } from './config.ts';
 import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import { ropeInvFreq } from './rope.ts';
 
-const llama = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-llama/config.json'), 'utf8'));
-const qwen2 = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-qwen2/config.json'), 'utf8'));
+const llama = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-llama/config.json'), 'utf8')) as Record<string, unknown>;
+const qwen2 = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-qwen2/config.json'), 'utf8')) as Record<string, unknown>;
 
 describe('parseConfig', () => {
   it('reads the fixtures', () => {

@@ -69,7 +69,7 @@ export function parseConfig(raw: unknown): ModelSpec {
     throw new ShoalError('ERR_UNSUPPORTED_ARCH', `config.json: model_type "${modelType}" is not supported (supported: ${Object.keys(ARCH_BY_MODEL_TYPE).join(', ')})`);
   }
   const act = c.hidden_act ?? 'silu';
-  if (act !== 'silu') fail('hidden_act', `"${String(act)}" is not supported (only silu)`);
+  if (act !== 'silu') fail('hidden_act', `${JSON.stringify(act)} is not supported (only silu)`);
 
   const dim = posInt(c, 'hidden_size');
   const nLayers = posInt(c, 'num_hidden_layers');

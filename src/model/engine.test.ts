@@ -59,7 +59,7 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
         const ranges = bounds.slice(1).map((end, i) => ({ start: bounds[i], end }));
         const stages = await loadStages(model, backend, ranges);
         const got = (await runChain(stages, ids, { logits: 'all', argmax: false })).logits!;
-        assertAllClose(got, ref, 1e-6, 1e-6, `cuts ${cuts}`);
+        assertAllClose(got, ref, 1e-6, 1e-6, `cuts ${cuts.join(',')}`);
       }),
       { numRuns: 12, seed: 42 },
     );

@@ -83,7 +83,7 @@ describe('LocalModel', () => {
 
   it("the emulated slowdown scales the step's own compute, not other tasks that ran while it yielded", async () => {
     const seen: number[] = [];
-    const m = await LocalModel.open(model, createCpuBackend(), { afterCompute: async (ms) => { seen.push(ms); } });
+    const m = await LocalModel.open(model, createCpuBackend(), { afterCompute: (ms) => { seen.push(ms); return Promise.resolve(); } });
     // A 40 ms task queued before the step runs at the step's first yield between layers (a message handler, say).
     const ch = new MessageChannel();
     ch.port1.onmessage = () => {

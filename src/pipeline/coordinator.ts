@@ -283,7 +283,7 @@ export class Coordinator {
       const flags: VerifyFlags = { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits };
       if (opts.branch) flags.branch = true;
       const msg: PipelineMessage = { kind: 'verify', planId: this.planId, conv, runId, pos0, ids, verify: flags };
-      this.transport.send(this.stages[0].peer, msg).catch((e) => { this.verifies.delete(runId); reject(e); });
+      this.transport.send(this.stages[0].peer, msg).catch((e: unknown) => { this.verifies.delete(runId); reject(e); });
     });
   }
 

@@ -18,7 +18,7 @@ function mesh(name: string, tabs: string[]) {
   const errors: string[] = [];
   const runners = tabs.map((id) => new StageRunner({
     transport: bus.transport(id),
-    backend: async () => createCpuBackend(),
+    backend: () => Promise.resolve(createCpuBackend()),
     openModel: () => openModel(localModelFiles(fixtureDir(name))),
     onEvent: (e) => { if (e.type === 'error') errors.push(e.message); },
   }));
@@ -90,7 +90,7 @@ describe('pipeline control', () => {
     const gated = (t: Transport): Transport => ({ ...t, send: (to, msg, payload) => { void t.send(to, msg, payload); return new Promise<void>((r) => held.push(r)); } });
     const runners = ['a', 'b', 'c'].map((id) => new StageRunner({
       transport: id === 'b' ? gated(bus.transport(id)) : bus.transport(id),
-      backend: async () => createCpuBackend(),
+      backend: () => Promise.resolve(createCpuBackend()),
       openModel: () => openModel(localModelFiles(fixtureDir(name))),
     }));
     const coordinator = new Coordinator(bus.transport('a-ui'));
@@ -110,7 +110,7 @@ describe('pipeline control', () => {
 
   it('a tab whose model fails to load reports a clear error to the coordinator', async () => {
     const bus = new MemoryBus();
-    new StageRunner({ transport: bus.transport('a'), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles('/nonexistent/model')) });
+    new StageRunner({ transport: bus.transport('a'), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles('/nonexistent/model')) });
     const coordinator = new Coordinator(bus.transport('ui'));
     const errors: string[] = [];
     coordinator.on((e) => { if (e.type === 'error') errors.push(e.message); });
@@ -151,7 +151,7 @@ describe('several conversations on one mesh', () => {
     const name = 'tiny-llama';
     const bus = new MemoryBus();
     const tabs = ['a', 'b', 'c'];
-    const runners = tabs.map((id) => new StageRunner({ transport: bus.transport(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(fixtureDir(name))) }));
+    const runners = tabs.map((id) => new StageRunner({ transport: bus.transport(id), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(fixtureDir(name))) }));
     const coordinators = tabs.map((id) => new Coordinator(bus.transport(`${id}-ui`)));
     const members = [...tabs, ...tabs.map((t) => `${t}-ui`)];
     const stages = [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, { peer: 'c', start: 3, end: 4 }];
@@ -159,7 +159,7 @@ describe('several conversations on one mesh', () => {
     const solo = async (ids: number[], steps: number, sampling?: { temperature: number; topP: number; seed: number }) => {
       if (!sampling) return (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
       const b = new MemoryBus();
-      const r = new StageRunner({ transport: b.transport('x'), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(fixtureDir(name))) });
+      const r = new StageRunner({ transport: b.transport('x'), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(fixtureDir(name))) });
       const c = new Coordinator(b.transport('x-ui'));
       await c.assign('fixture', [{ peer: 'x', start: 0, end: 4 }], ['x', 'x-ui'], 64);
       const out = (await c.generate(ids, { maxTokens: steps, eos: [], sampling })).tokens;

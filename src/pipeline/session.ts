@@ -161,7 +161,7 @@ export class Session {
     let stages: StageAssignment[];
     if (opts.stages) stages = opts.stages;
     else {
-      const dtype = String(model.config.torch_dtype ?? 'bfloat16');
+      const dtype = typeof model.config.torch_dtype === 'string' ? model.config.torch_dtype : 'bfloat16';
       const conversations = opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
       const scenario = buildScenario(model.config, MODEL_BYTES_PER_PARAM[dtype] ?? 2, tabs, promptTokens, opts.maxTokens, conversations);
       const planner = this.getPlanner();

@@ -1,6 +1,6 @@
 // The planner's public API: plan, planAll, simulate, layerCosts. Pure; the same object is exposed by the worker.
 import { ShoalError } from '../errors.ts';
-import { baseline, type BaselineName } from './baselines.ts';
+import { baseline } from './baselines.ts';
 import { evaluatePlan, isValidChain, segmentFits, type Seg } from './costModel.ts';
 import { exactDp, exactWork } from './exactDp.ts';
 import { heuristic } from './heuristic.ts';
@@ -45,7 +45,7 @@ function planCsgo(p: Problem): Plan {
 
 function planCompiled(p: Problem, strategy: StrategyName): Plan {
   if (strategy === 'csgo') return planCsgo(p);
-  return toPlan(p, strategy, baseline(p, strategy as BaselineName));
+  return toPlan(p, strategy, baseline(p, strategy));
 }
 
 /** Plan one scenario with one strategy. Throws ERR_BAD_SCENARIO, ERR_BAD_ARGS or ERR_INFEASIBLE_PLAN. */

@@ -159,7 +159,7 @@ function paretoDp(T: Tables, cls: DeviceClasses): DpResult {
   const C = cls.members.length;
   const N = cls.nStates;
   const rep = cls.members.map((m) => m[0]);
-  const fronts: (Label[] | undefined)[] = new Array(N * L * C);
+  const fronts: (Label[] | undefined)[] = new Array<Label[] | undefined>(N * L * C);
   const counts = new Int32Array(C);
   for (let S = 1; S < N; S++) {
     stateCounts(cls, S, counts);

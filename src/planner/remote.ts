@@ -24,7 +24,7 @@ export function keepErrorCodesAcrossComlink(): void {
   registered = true;
   const comlinks = Comlink.transferHandlers.get('throw')!;
   const handler: Comlink.TransferHandler<unknown, unknown> = {
-    canHandle: comlinks.canHandle,
+    canHandle: (value): value is unknown => comlinks.canHandle(value),
     serialize(thrown) {
       const value = (thrown as { value: unknown }).value;
       if (!(value instanceof Error) || !isShoalError(value)) return comlinks.serialize(thrown);

@@ -118,9 +118,9 @@ export async function startShoalServer(opts: ShoalServerOptions): Promise<ShoalS
   if (opts.httpsPort !== null) {
     if (!opts.tls) throw new Error('HTTPS needs a certificate (tls option)');
     const https = createHttps({ key: opts.tls.key, cert: opts.tls.cert }, handler);
-    signaling.attach(https as unknown as Server);
-    httpsPort = await listen(https as unknown as Server, opts.httpsPort, opts.httpsHost ?? '0.0.0.0');
-    servers.push(https as unknown as Server);
+    signaling.attach(https);
+    httpsPort = await listen(https, opts.httpsPort, opts.httpsHost ?? '0.0.0.0');
+    servers.push(https);
   }
   return {
     httpPort,

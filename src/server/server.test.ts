@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request as httpsRequest } from 'node:https';
-import { WebSocket } from 'ws';
+import { WebSocket, type RawData } from 'ws';
 import { startShoalServer, type ShoalServer } from './app.ts';
 import { ensureCertificate } from './certs.ts';
 import { FIXTURES_DIR } from './vitePlugin.ts';
@@ -28,6 +28,9 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** A frame's text: ws hands a Buffer, or an ArrayBuffer or fragments depending on binaryType. */
+const rawText = (d: RawData): string => (Array.isArray(d) ? Buffer.concat(d) : d instanceof ArrayBuffer ? Buffer.from(d) : d).toString('utf8');
+
 /** A raw signaling socket that records what the server says. */
 class Probe {
   ws: WebSocket;
@@ -40,7 +43,7 @@ class Probe {
       this.ws.once('open', () => res());
       this.ws.once('error', rej);
     });
-    this.ws.on('message', (d) => this.got.push(JSON.parse(String(d)) as ServerMessage));
+    this.ws.on('message', (d) => this.got.push(JSON.parse(rawText(d)) as ServerMessage));
     this.ws.on('close', (code) => (this.closeCode = code));
     this.ws.on('error', () => undefined);
   }

@@ -24,7 +24,7 @@ async function mesh(dir: string, maxSeq = 96, delayMs = 0) {
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
   const link = (id: string) => (delayMs > 0 ? withDelay(bus.transport(id), delayMs) : bus.transport(id));
-  for (const id of tabs) new StageRunner({ transport: link(id), backend: async () => createCpuBackend(), openModel: () => openModel(localModelFiles(dir)) });
+  for (const id of tabs) new StageRunner({ transport: link(id), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(dir)) });
   const coordinator = new Coordinator(link('a-ui'));
   const model = await openModel(localModelFiles(dir));
   const L = model.spec.nLayers;

@@ -239,7 +239,7 @@ class SpecTurn {
     this.coordinator.adoptHistory(this.line.ctx.slice(0, -1));
     const s = this.stats, d = this.draft;
     return {
-      tokens: this.out, stoppedBy: this.stoppedBy!, ...s,
+      tokens: this.out, stoppedBy: this.stoppedBy, ...s,
       acceptanceRate: s.accepted + s.rejections > 0 ? s.accepted / (s.accepted + s.rejections) : 0,
       draftMsPerToken: d.tokenSteps > this.steps0 ? (d.tokenStepMs - this.stepMs0) / (d.tokenSteps - this.steps0) : 0,
       elapsedMs, tokensPerSec: (this.out.length * 1000) / elapsedMs,

@@ -74,7 +74,7 @@ describe('generateTokenizer', () => {
     const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }];
     const text = tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: true });
     expect(text).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n');
-    const ids = Array.from(tok.apply_chat_template(messages, { add_generation_prompt: true, return_tensor: false, return_dict: false }) as number[]);
+    const ids = Array.from(tok.apply_chat_template<true, false, false>(messages, { add_generation_prompt: true, return_tensor: false, return_dict: false }));
     expect(ids[0]).toBe(g.imStartId);
     expect(ids.filter((id) => id === g.imEndId)).toHaveLength(2);
     expect(tok.decode(ids)).toBe(text);

@@ -47,7 +47,7 @@ function bytesToUnicode(): string[] {
   for (let b = 0x21; b <= 0x7e; b++) keep.push(b);
   for (let b = 0xa1; b <= 0xac; b++) keep.push(b);
   for (let b = 0xae; b <= 0xff; b++) keep.push(b);
-  const table: string[] = new Array(256);
+  const table = new Array<string>(256);
   let extra = 0;
   for (let b = 0; b < 256; b++) table[b] = keep.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
   return table;

@@ -31,7 +31,7 @@ function tokenizerClass(config: Record<string, unknown>): Ctor {
   const name = typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
   const cls = (transformers as unknown as Record<string, unknown>)[name];
   if (typeof cls === 'function' && (cls === PreTrainedTokenizer || cls.prototype instanceof PreTrainedTokenizer)) return cls as Ctor;
-  return PreTrainedTokenizer as unknown as Ctor;
+  return PreTrainedTokenizer;
 }
 
 async function readJson(files: ModelFiles, name: string, required: boolean): Promise<Record<string, unknown> | null> {
@@ -75,7 +75,7 @@ function wrap(tok: PreTrainedTokenizer, base: string): Tokenizer {
   };
   const render = (messages: ChatMessage[], addGenerationPrompt: boolean): string => {
     if (!tok.chat_template) throw new ShoalError('ERR_TOKENIZER', `${base}: tokenizer_config.json has no chat_template; use a plain prompt instead of --chat`);
-    return guard('applying the chat template', () => tok.apply_chat_template(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false }) as string);
+    return guard('applying the chat template', () => tok.apply_chat_template<false>(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false }));
   };
   const eos = tok.eos_token_id;
   return {

@@ -350,7 +350,8 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
   const config = parseJson(configText, `${files.base} config.json`, 'ERR_BAD_CONFIG');
   const spec = parseConfig(config);
   const rawConfig = config as Record<string, unknown>;
-  const torchDtype = TORCH_DTYPES[String(rawConfig.torch_dtype ?? rawConfig.dtype ?? '')];
+  const dtypeName = rawConfig.torch_dtype ?? rawConfig.dtype;
+  const torchDtype = typeof dtypeName === 'string' ? TORCH_DTYPES[dtypeName] : undefined;
 
   let indexText: string | null = null;
   try {

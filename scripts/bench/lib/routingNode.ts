@@ -26,7 +26,7 @@ export async function nodeEngine(dirs: { small: string; large: string }, o: { de
   const local = await LocalEngine.load(smallModel, createCpuBackend(), MAX_SEQ, o.smallSlowdown > 1 ? (ms) => sleep((o.smallSlowdown - 1) * ms) : undefined);
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
-  for (const id of tabs) new StageRunner({ transport: withDelay(bus.transport(id), o.delayMs), backend: async () => createCpuBackend(), openModel: async () => largeModel });
+  for (const id of tabs) new StageRunner({ transport: withDelay(bus.transport(id), o.delayMs), backend: () => Promise.resolve(createCpuBackend()), openModel: () => Promise.resolve(largeModel) });
   const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), o.delayMs));
   const a = Math.floor(L / 3), b = Math.floor((2 * L) / 3);
   const stages: StageAssignment[] = [{ peer: 'a', start: 0, end: a }, { peer: 'b', start: a, end: b }, { peer: 'c', start: b, end: L }];
@@ -51,6 +51,6 @@ export async function nodeEngine(dirs: { small: string; large: string }, o: { de
     description: `Node, in-memory bus: small = ${smallModel.spec.nLayers}-layer model whole in this tab (CPU engine, compute slowdown x${o.smallSlowdown}); large = ${L} layers as 3 stages a|b|c (CPU engine), ${o.delayMs} ms one-way delay per send`,
     async time(side) { return timeSide(sides[side], vocab); },
     run: (conv, policy, params, seed) => runConversation(sides, params, conv, policy, seed, vocab),
-    async close() { local.dispose(); coordinator.dispose(); },
+    close() { local.dispose(); coordinator.dispose(); return Promise.resolve(); },
   };
 }

@@ -118,7 +118,7 @@ export class CpuBackend implements Backend {
 
   uploadWeight(t: HostTensor): Tensor {
     const expected = numel(t.shape) * (t.dtype === 'F32' ? 4 : 2);
-    if (t.data.byteLength !== expected) throw new ShoalError('ERR_BACKEND', `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype} (expected ${expected})`);
+    if (t.data.byteLength !== expected) throw new ShoalError('ERR_BACKEND', `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape.join(',')}] ${t.dtype} (expected ${expected})`);
     if (this.wasm && t.shape.length === 2) {
       // bf16 as is (half the bytes to stream per token); f16 widened to f32 once (no cheap in-register unpack)
       const kind: HeapKind = t.dtype === 'BF16' ? 'bf16' : 'f32';
@@ -141,7 +141,7 @@ export class CpuBackend implements Backend {
   }
 
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
-    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape}]`);
+    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(',')}]`);
     return new CpuTensor([...shape], data instanceof Int32Array ? 'I32' : 'F32', data.slice());
   }
 
@@ -382,6 +382,8 @@ export class CpuBackend implements Backend {
     return new CpuTensor([rows, D], dtype, data);
   }
 
+  // async without await: a wrong-dtype tensor rejects, as the WebGPU backend's reads do, instead of throwing
+  /* eslint-disable @typescript-eslint/require-await */
   async read(t: Tensor): Promise<Float32Array> {
     return f32(t).slice();
   }
@@ -391,6 +393,7 @@ export class CpuBackend implements Backend {
     if (!(c.data instanceof Int32Array)) throw new ShoalError('ERR_BACKEND', 'readInt on a float tensor');
     return c.data.slice();
   }
+  /* eslint-enable @typescript-eslint/require-await */
 
   stats(): { dispatches: number; submits: number } {
     return { dispatches: this.dispatches, submits: 0 };

@@ -16,17 +16,22 @@ import type { StageAssignment } from '../../src/pipeline/messages.ts';
 type Win = { shoal: { session: Session }; benchTimes?: number[] };
 interface Run { tokens: number; times: number[]; startMs: number; endMs: number }
 
+/**
+ * In-page code of one turn, as text: tsx names every function it compiles with a helper that does not exist in the
+ * page, so a function with a callback inside cannot be handed to page.evaluate as a function.
+ */
+const TURN_IN_PAGE = `async ({ model, ids, steps, stages, conv }) => {
+  const times = [];
+  window.benchTimes = times;
+  const startMs = performance.timeOrigin + performance.now();
+  const r = await window.shoal.session.generateIds(model, ids, { maxTokens: steps, strategy: 'even', stages, conv,
+    onText: () => { times.push(performance.timeOrigin + performance.now()); } });
+  return { tokens: r.tokens.length, times, startMs, endMs: performance.timeOrigin + performance.now() };
+}`;
+
 /** One turn from `page` on conversation `conv`; token arrival times on the shared wall clock. */
 function turn(page: Page, model: string, ids: number[], steps: number, stages: StageAssignment[], conv: string): Promise<Run> {
-  return page.evaluate(async ({ model, ids, steps, stages, conv }) => {
-    const w = window as unknown as Win;
-    const times: number[] = [];
-    w.benchTimes = times;
-    const now = () => performance.timeOrigin + performance.now();
-    const startMs = now();
-    const r = await w.shoal.session.generateIds(model, ids, { maxTokens: steps, strategy: 'even', stages, conv, onText: () => times.push(now()) });
-    return { tokens: r.tokens.length, times, startMs, endMs: now() };
-  }, { model, ids, steps, stages, conv });
+  return page.evaluate(`(${TURN_IN_PAGE})(${JSON.stringify({ model, ids, steps, stages, conv })})`) as Promise<Run>;
 }
 
 const msPerToken = (r: Run, from = -Infinity, to = Infinity): number[] =>

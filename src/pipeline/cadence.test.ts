@@ -3,14 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { MAX_HOLD_MS, StepCadence } from './cadence.ts';
 
 describe('StepCadence', () => {
-  it('expects the next step within one and a half usual gaps', () => {
+  it('expects the next step within four usual gaps', () => {
     let now = 0;
     const c = new StepCadence(() => now);
     expect(c.dueWithinMs('a')).toBe(0);
     for (const t of [0, 40, 80, 120]) { now = t; c.seen('a'); }
     now = 130;
-    expect(c.dueWithinMs('a')).toBeCloseTo(120 + 60 - 130);
-    now = 200;
+    expect(c.dueWithinMs('a')).toBeCloseTo(120 + 160 - 130);
+    now = 290;
     expect(c.dueWithinMs('a'), 'overdue: it went quiet').toBe(0);
   });
 

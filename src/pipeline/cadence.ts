@@ -4,8 +4,8 @@
 
 /** Longest a prompt chunk is held back for a step that is due, ms (a conversation that went quiet stops counting). */
 export const MAX_HOLD_MS = 250;
-/** A step is due until this many of its usual gaps have passed since the last one. */
-const DUE_GAPS = 1.5;
+/** A step is due until this many of its usual gaps have passed since the last one (past that it went quiet). */
+const DUE_GAPS = 4;
 /** Weight of the newest gap in the running estimate. */
 const GAP_WEIGHT = 0.3;
 

@@ -8,8 +8,8 @@ import { Stage } from '../model/stage.ts';
 import type { BatchItem } from '../model/stage.ts';
 import type { ModelSource } from '../weights/model.ts';
 import type { Interval } from '../planner/timeline.ts';
-import { CostLine } from '../fit.ts';
 import { StepCadence } from './cadence.ts';
+import { ChunkBudget } from './chunkBudget.ts';
 import { FairQueue, MAX_BATCH_ROWS } from './fairQueue.ts';
 import type { QueuedStep } from './fairQueue.ts';
 import { DEFAULT_MAX_CONVERSATIONS, planIsNewer } from './messages.ts';
@@ -22,14 +22,6 @@ const MAX_SENDS_IN_FLIGHT = 8;
 const TIMELINE_FLUSH_MS = 100;
 /** Most rows in one pass when one conversation has the stage to itself (a whole short prompt, one pass). */
 export const MAX_PASS_ROWS = 512;
-/**
- * While other conversations are in flight here, a pass that carries a prompt chunk may take this many times what
- * a pass of their decode steps alone takes (from the measured cost per pass and per row), so their tokens keep
- * coming during a long prefill (chunked prefill with a time budget, as Sarathi-Serve does with a token budget).
- */
-export const SHARED_PASS_SLOWDOWN = 1.5;
-/** Rows per shared pass before this stage has measured its costs. */
-const SHARED_PASS_ROWS = 8;
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -85,8 +77,8 @@ interface Active {
   latestRun: Map<string, number>;
   /** Conversations whose turn is in flight (not evictable); the rest are idle. */
   busy: Set<string>;
-  /** A pass's time in rows at this stage (fixed cost + cost per row), measured. */
-  passCost: CostLine;
+  /** Prompt rows a pass may carry beside other conversations' decode steps (chunked prefill). */
+  chunks: ChunkBudget;
   /** When each decoding conversation's next step is due here. */
   cadence: StepCadence;
   /** Set while a prompt chunk waits for a decode step that is due (see holdMs). */
@@ -226,16 +218,13 @@ export class StageRunner {
   }
 
   /**
-   * Rows the next pass may hold: a whole prompt when its conversation is alone here; with others in flight, as many
-   * as keep the pass within SHARED_PASS_SLOWDOWN times a pass of their decode steps alone.
+   * Rows the next pass may hold: a whole prompt when its conversation is alone here; with others in flight, their
+   * decode steps and as many prompt rows as the chunk budget allows (measured against passes of decode steps alone).
    */
   private rowBudget(a: Active): number {
-    const others = a.busy.size - 1;
-    if (others <= 0) return MAX_PASS_ROWS;
-    const line = a.passCost.line();
-    if (!line || line.b === 0) return SHARED_PASS_ROWS + others;
-    const rows = Math.floor((SHARED_PASS_SLOWDOWN * (line.a + line.b * others) - line.a) / line.b);
-    return Math.min(MAX_BATCH_ROWS, Math.max(others + 1, rows));
+    if (a.busy.size <= 1) return MAX_PASS_ROWS;
+    const decodeSteps = a.queue.heads().filter((h) => h.rows <= 1).length;
+    return decodeSteps + a.chunks.promptRows;
   }
 
   /**
@@ -276,7 +265,7 @@ export class StageRunner {
   }
 
   private newActive(msg: Assign, from: string, index: number, range: StageAssignment, stage: Promise<Stage>): Active {
-    return { assign: msg, coordinator: from, index, range, stage, queue: new FairQueue(), runs: new Map(), latestRun: new Map(), busy: new Set(), lastUsed: new Map(), passCost: new CostLine(), cadence: new StepCadence(this.clock), holdTimer: null, pumping: false };
+    return { assign: msg, coordinator: from, index, range, stage, queue: new FairQueue(), runs: new Map(), latestRun: new Map(), busy: new Set(), lastUsed: new Map(), chunks: new ChunkBudget(MAX_BATCH_ROWS), cadence: new StepCadence(this.clock), holdTimer: null, pumping: false };
   }
 
   private onAssign(from: string, msg: Assign): void {
@@ -288,7 +277,7 @@ export class StageRunner {
     const range = index >= 0 ? msg.stages[index] : null;
     // Same model, same layers: keep the loaded weights and every conversation's cache (a warm run).
     if (prev && range && prev.assign.modelUrl === msg.modelUrl && prev.range.start === range.start && prev.range.end === range.end) {
-      this.active = { ...this.newActive(msg, from, index, range, prev.stage), lastUsed: prev.lastUsed, passCost: prev.passCost, cadence: prev.cadence };
+      this.active = { ...this.newActive(msg, from, index, range, prev.stage), lastUsed: prev.lastUsed, chunks: prev.chunks, cadence: prev.cadence };
       this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
       return;
     }
@@ -426,7 +415,8 @@ export class StageRunner {
     if (steps.length === 0) return;
     const rec = this.recorder;
     let t0 = nowMs(), computeMs = 0;
-    const label = steps.length > 1 ? { conv: steps.map((s) => s.conv).join(','), label: `batch of ${steps.length}` } : { conv: steps[0].conv };
+    const rows = steps.reduce((n, s) => n + s.rows, 0);
+    const label = { conv: steps.map((s) => s.conv).join(','), label: steps.length > 1 ? `batch of ${steps.length}, ${rows} rows` : `${rows} rows` };
     const extra = { tokenIndex: steps[0].index, ...label };
     const onWait = (_layer: number, phase: 'start' | 'end') => {
       const t = nowMs();
@@ -450,7 +440,8 @@ export class StageRunner {
       t1 = t;
     }
     rec.add('compute', t0, t1, extra);
-    a.passCost.observe(steps.reduce((n, s) => n + s.rows, 0), passMs);
+    const decodeSteps = steps.filter((s) => s.rows === 1 && !s.partial).length;
+    a.chunks.observe(decodeSteps, rows - decodeSteps, passMs);
     for (const s of steps) a.lastUsed.set(s.conv, t1);
     await Promise.all(steps.map((s, i) => this.deliver(a, stage, s, out.items[i], passMs)));
   }

@@ -121,4 +121,36 @@ test.describe('several conversations on one mesh', () => {
       await room.close();
     }
   });
+
+  test('3 tabs: an evicted conversation continues correctly; a re-plan mid-answer continues it exactly and says so', async ({ browser }) => {
+    const room = await openRoom(browser, 3);
+    try {
+      const model = await openModel(localModelFiles(DEMO_DIR));
+      const L = model.spec.nLayers;
+      const stages: StageAssignment[] = room.ids.map((peer, i) => ({ peer, start: Math.floor((i * L) / 3), end: Math.floor(((i + 1) * L) / 3) }));
+      type Opts = { ids: number[]; steps: number; conv: string; stages: StageAssignment[]; maxConversations?: number };
+      const gen = (tab: number, o: Opts) => room.pages[tab].evaluate(async (o) => {
+        const r = await (window as unknown as Win).shoal.session.generateIds('/models/demo/', o.ids, { maxTokens: o.steps, strategy: 'even', ...o });
+        return { tokens: r.tokens, restarts: r.restarts };
+      }, o);
+      // Every stage keeps one conversation's cache: y's turn evicts x's, and x's second turn rebuilds it.
+      const x1 = await gen(0, { ids: [257, 117, 416], steps: 6, conv: 'x', stages, maxConversations: 1 });
+      await gen(1, { ids: [300, 301], steps: 4, conv: 'y', stages, maxConversations: 1 });
+      const turn2 = [257, 117, 416, ...x1.tokens, 10, 260];
+      const x2 = await gen(0, { ids: turn2, steps: 6, conv: 'x', stages, maxConversations: 1 });
+      expect(x2.tokens).toEqual(await soloGreedy(turn2, 6));
+      expect(x2.restarts, 'the evicted cache was rebuilt from the tokens').toBe(1);
+      // A long answer in tab 1; tab 2 re-plans (the stages in another order) while it streams.
+      const long = gen(0, { ids: [5, 6, 7, 8], steps: 96, conv: 'z', stages });
+      await expect.poll(() => room.pages[0].evaluate(() => (window as unknown as Win).shoal.session.coordinator.turnsInFlight)).toBe(1);
+      const reversed = [...room.ids].reverse().map((peer, i) => ({ ...stages[i], peer }));
+      await gen(1, { ids: [9, 10], steps: 2, conv: 'w', stages: reversed });
+      const z = await long;
+      expect(z.tokens).toEqual(await soloGreedy([5, 6, 7, 8], 96));
+      expect(z.restarts).toBeGreaterThanOrEqual(1);
+      await expect(room.pages[0].locator('section.chat')).toContainText(/plan from .*continue/);
+    } finally {
+      await room.close();
+    }
+  });
 });

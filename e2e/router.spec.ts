@@ -23,9 +23,14 @@ type ScorerModule = typeof ScorerModuleNs;
 
 type Handle = { mesh: Mesh; session: Session };
 const FIXTURES = resolve(import.meta.dirname, '../test/fixtures');
-const uniqueRoom = (tag: string): string => `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+const uniqueRoom = (tag: string): string =>
+  `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
-interface Mesh3 { pages: Page[]; ids: string[]; close(): Promise<void> }
+interface Mesh3 {
+  pages: Page[];
+  ids: string[];
+  close(): Promise<void>;
+}
 
 /** Three tabs: one in the first browser context, two in a second; waits until each sees the other two. */
 async function openMesh(browser: Browser): Promise<Mesh3> {
@@ -35,9 +40,23 @@ async function openMesh(browser: Browser): Promise<Mesh3> {
   const pages = [await ctxA.newPage(), await ctxB.newPage(), await ctxB.newPage()];
   await Promise.all(pages.map((p, i) => p.goto(`/?room=${room}&name=tab${i + 1}`)));
   for (const p of pages) await p.waitForFunction(() => !!(window as unknown as { shoal?: unknown }).shoal);
-  for (const p of pages) await expect.poll(() => p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.mesh.peers().length), { timeout: 20_000 }).toBe(2);
-  const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.mesh.peerId)));
-  return { pages, ids, close: async () => { await ctxA.close(); await ctxB.close(); } };
+  for (const p of pages)
+    await expect
+      .poll(() => p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.mesh.peers().length), {
+        timeout: 20_000,
+      })
+      .toBe(2);
+  const ids = await Promise.all(
+    pages.map((p) => p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.mesh.peerId)),
+  );
+  return {
+    pages,
+    ids,
+    close: async () => {
+      await ctxA.close();
+      await ctxB.close();
+    },
+  };
 }
 
 const MAX_TOKENS = 5;
@@ -59,36 +78,58 @@ test('a 3-tab mesh plus the small model answer a multi-turn conversation where t
   const mesh = await openMesh(browser);
   try {
     const page = mesh.pages[0];
-    const stages = [{ peer: mesh.ids[0], start: 0, end: 2 }, { peer: mesh.ids[1], start: 2, end: 4 }, { peer: mesh.ids[2], start: 4, end: 6 }];
+    const stages = [
+      { peer: mesh.ids[0], start: 0, end: 2 },
+      { peer: mesh.ids[1], start: 2, end: 4 },
+      { peer: mesh.ids[2], start: 4, end: 6 },
+    ];
     // through the page's routing panel (same module instances as the page: Vite serves one graph)
-    await page.evaluate(async ({ stages, script }) => {
-      const panelUrl = '/src/ui/routerPanel.ts', scorerUrl = '/src/router/difficulty.ts'; // page URLs, not Node paths
-      const { routerPanels } = await import(/* @vite-ignore */ panelUrl) as PanelModule;
-      const { scorerFrom } = await import(/* @vite-ignore */ scorerUrl) as ScorerModule;
-      let turn = 0;
-      await routerPanels[0].load({
-        smallModel: '/fixtures/tiny-llama/', largeModel: '/fixtures/tiny-qwen2/', strategy: 'even', stages,
-        // alpha small enough that a loaded CI machine (seconds of predicted latency) cannot push every turn to one side;
-        // the test checks each turn against the rule with the live predictions, whatever they are
-        policy: { name: 'latency-aware', alpha: 0.1, theta: 0.5 },
-        scorer: scorerFrom('scripted', () => script[turn++]),
-      });
-    }, { stages, script: SCRIPT.map((s) => s.p) });
+    await page.evaluate(
+      async ({ stages, script }) => {
+        const panelUrl = '/src/ui/routerPanel.ts',
+          scorerUrl = '/src/router/difficulty.ts'; // page URLs, not Node paths
+        const { routerPanels } = (await import(/* @vite-ignore */ panelUrl)) as PanelModule;
+        const { scorerFrom } = (await import(/* @vite-ignore */ scorerUrl)) as ScorerModule;
+        let turn = 0;
+        await routerPanels[0].load({
+          smallModel: '/fixtures/tiny-llama/',
+          largeModel: '/fixtures/tiny-qwen2/',
+          strategy: 'even',
+          stages,
+          // alpha small enough that a loaded CI machine (seconds of predicted latency) cannot push every turn to one
+          // side; the test checks each turn against the rule with the live predictions, whatever they are
+          policy: { name: 'latency-aware', alpha: 0.1, theta: 0.5 },
+          scorer: scorerFrom('scripted', () => script[turn++]),
+        });
+      },
+      { stages, script: SCRIPT.map((s) => s.p) },
+    );
 
     let conversation: number[] = [];
     let prev: Side | null = null;
     const sides: Side[] = [];
     for (const [i, step] of SCRIPT.entries()) {
-      const r: TurnRecord = await page.evaluate(async ({ query, maxTokens }) => {
-        const panelUrl = '/src/ui/routerPanel.ts';
-        const { routerPanels } = await import(/* @vite-ignore */ panelUrl) as PanelModule;
-        return routerPanels[0].page!.router.turnIds(query, { maxTokens });
-      }, { query: step.query, maxTokens: MAX_TOKENS });
+      const r: TurnRecord = await page.evaluate(
+        async ({ query, maxTokens }) => {
+          const panelUrl = '/src/ui/routerPanel.ts';
+          const { routerPanels } = (await import(/* @vite-ignore */ panelUrl)) as PanelModule;
+          return routerPanels[0].page!.router.turnIds(query, { maxTokens });
+        },
+        { query: step.query, maxTokens: MAX_TOKENS },
+      );
       const context = [...conversation, ...step.query];
       expect(r.p).toBe(step.p);
       expect(r.contextTokens).toBe(context.length);
-      expect(r.side, `turn ${i + 1}: ${r.decision.reason}`).toBe(decide(r.policy, r.p, r.predicted.small.totalSec, r.predicted.large.totalSec).side);
-      const ref = await runInfer({ model: models[r.side], backend: createCpuBackend(), ids: context, steps: MAX_TOKENS, logits: 'none' });
+      expect(r.side, `turn ${i + 1}: ${r.decision.reason}`).toBe(
+        decide(r.policy, r.p, r.predicted.small.totalSec, r.predicted.large.totalSec).side,
+      );
+      const ref = await runInfer({
+        model: models[r.side],
+        backend: createCpuBackend(),
+        ids: context,
+        steps: MAX_TOKENS,
+        logits: 'none',
+      });
       expect(r.tokens, `turn ${i + 1} on the ${r.side} side`).toEqual(ref.generated.slice(0, r.tokens.length));
       expect(r.tokens.length).toBeGreaterThan(0);
       if (prev === null) expect(r.switchSec).toBe(0);

@@ -26,7 +26,9 @@ test.beforeAll(async ({ browser }) => {
   server = await startEngineServer(); // no HMR: other work in this tree must not reload the page
   page = await browser.newPage();
   // 404s are expected: the loader probes for model.safetensors.index.json before model.safetensors.
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('404')) console.log(`[page] ${m.text()}`);
+  });
   await openReady(page, server.baseUrl + '/scripts/pages/webgpu-infer.html', 'shoalInfer');
 });
 test.afterAll(async () => {
@@ -35,7 +37,10 @@ test.afterAll(async () => {
 });
 
 async function infer(args: PageInferArgs): Promise<InferResult> {
-  const reply = await page.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), args);
+  const reply = await page.evaluate(
+    (a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a),
+    args,
+  );
   if (!reply.ok) throw new Error(`${reply.code}: ${reply.message}`);
   if (args.backend !== 'cpu') expect(reply.fellBack, reply.reason).toBe(false);
   return reply.result;
@@ -77,16 +82,26 @@ for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
   test(`${fixture}: embedding and LM head split across small bindings give the same result`, async () => {
     const c = cases[1];
     // 4 KiB bindings: the (314, dim) embedding / LM head and the MLP matrices all split into many chunks.
-    const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all', maxBindingBytesOverride: 4096 });
+    const r = await infer({
+      model,
+      ids: c.input_ids,
+      steps: c.greedy.length,
+      logits: 'all',
+      maxBindingBytesOverride: 4096,
+    });
     expectLogitsClose(r.logits, c.logits, `${fixture} split bindings`);
     expect(r.generated).toEqual(c.greedy);
   });
 
   test(`${fixture}: a stage branch computes its own path and gives the main line back untouched`, async () => {
     const c = cases[cases.length - 1];
-    const n = c.input_ids.length, at = 3;
+    const n = c.input_ids.length,
+      at = 3;
     const alt = [5, 6, 7, 8, 9, 10].slice(0, n - at); // longer than what the main line holds past `at`
-    const reply = await page.evaluate((a) => (window as unknown as { shoalBranch: (x: PageBranchArgs) => Promise<PageBranchReply> }).shoalBranch(a), { model, ids: c.input_ids, at, alt });
+    const reply = await page.evaluate(
+      (a) => (window as unknown as { shoalBranch: (x: PageBranchArgs) => Promise<PageBranchReply> }).shoalBranch(a),
+      { model, ids: c.input_ids, at, alt },
+    );
     if (!reply.ok) throw new Error(reply.message);
     expectLogitsClose(reply.branch, reply.pathRef, `${fixture} branch vs its path from scratch`);
     expectLogitsClose(reply.main, c.logits.slice(n - 2), `${fixture} main line after a branch`);
@@ -96,7 +111,12 @@ for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
     const c = cases[1];
     const cached = await infer({ model, ids: c.input_ids, steps: 6, logits: 'none' });
     // Prefill the prompt plus what was generated: row i's argmax is the token after position i.
-    const full = await infer({ model, ids: [...c.input_ids, ...cached.generated.slice(0, 5)], steps: 1, logits: 'all' });
+    const full = await infer({
+      model,
+      ids: [...c.input_ids, ...cached.generated.slice(0, 5)],
+      steps: 1,
+      logits: 'all',
+    });
     const argmax = (row: number[]) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
     const recomputed = full.logits.slice(c.input_ids.length - 1).map(argmax);
     expect(recomputed).toEqual(cached.generated);
@@ -104,7 +124,7 @@ for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
 }
 
 for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-  test(`generated tiny model in ${dtype.toUpperCase()}: WebGPU greedy ids equal the CPU backend's on the same files`, async () => {
+  test(`generated tiny model in ${dtype.toUpperCase()}: WebGPU greedy ids equal the CPU backend's`, async () => {
     const dir = resolve(MODELS_DIR, `webgpu-test-tiny-${dtype}`);
     if (!existsSync(resolve(dir, 'config.json'))) await makeModel({ preset: 'tiny', out: dir, dtype, seed: 7 });
     const model = server.mount(dir);
@@ -122,13 +142,16 @@ test('a page without WebGPU falls back to the CPU backend and says so', async ({
   try {
     await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
     await openReady(p, server.baseUrl + '/scripts/pages/webgpu-infer.html', 'shoalInfer');
-    const reply = await p.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), { model: '/fixtures/tiny-llama', ids: [5, 6], steps: 2, logits: 'none' as const });
+    const reply = await p.evaluate(
+      (a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a),
+      { model: '/fixtures/tiny-llama', ids: [5, 6], steps: 2, logits: 'none' as const },
+    );
     expect(reply.ok).toBe(true);
     if (!reply.ok) return;
     expect(reply.fellBack).toBe(true);
     expect(reply.reason).toMatch(/WebGPU is not available/);
     expect(reply.result.backend).toBe('cpu');
-    // ...whose matmuls run as WebAssembly SIMD in the browser too (the module compiles synchronously on the main thread)
+    // ...whose matmuls run as WebAssembly SIMD in the browser too (the module compiles synchronously, main thread)
     const simd = await p.evaluate(async () => {
       const url = '/src/backend/cpu/wasmGemm.ts';
       return ((await import(/* @vite-ignore */ url)) as { wasmSimdSupported(): boolean }).wasmSimdSupported();

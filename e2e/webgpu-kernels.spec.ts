@@ -9,13 +9,18 @@ import type { EngineServer } from '../scripts/webgpu-runner.ts';
 type SuiteWindow = { shoalKernels: KernelSuite };
 
 async function open(page: Page, baseUrl: string): Promise<void> {
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('WebGPU error: ') && !m.text().includes('404')) console.log(`[page] ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('WebGPU error: ') && !m.text().includes('404'))
+      console.log(`[page] ${m.text()}`);
+  });
   await openReady(page, baseUrl + '/e2e/pages/webgpu-kernels.html', 'shoalKernels');
 }
 
 function expectAllOk(reports: CheckReport[]): void {
   expect(reports.length).toBeGreaterThan(0);
-  const bad = reports.filter((r) => !r.ok).map((r) => `${r.label}: max err ${r.maxAbsErr}\n    ${r.mismatches.join('\n    ')}`);
+  const bad = reports
+    .filter((r) => !r.ok)
+    .map((r) => `${r.label}: max err ${r.maxAbsErr}\n    ${r.mismatches.join('\n    ')}`);
   expect(bad, bad.join('\n')).toEqual([]);
 }
 

@@ -49,7 +49,8 @@ export function intFlag(flags: FlagValues, name: string, fallback: number, min =
   const v = flags[name];
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min) throw new ShoalError('ERR_BAD_ARGS', `--${name} must be an integer >= ${min} (got ${String(v)})`);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min)
+    throw new ShoalError('ERR_BAD_ARGS', `--${name} must be an integer >= ${min} (got ${String(v)})`);
   return n;
 }
 

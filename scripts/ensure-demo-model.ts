@@ -15,9 +15,17 @@ let tmpCounter = 0;
 /** True when `dir` holds a complete model from this generator version (else it is rebuilt). */
 function isCurrent(dir: string, preset: string): boolean {
   try {
-    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { shoal_generator?: { version?: number; preset?: string; seed?: number } };
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
+      shoal_generator?: { version?: number; preset?: string; seed?: number };
+    };
     const g = config.shoal_generator;
-    return g?.version === GENERATOR_VERSION && g.preset === preset && g.seed === DEMO_SEED && existsSync(join(dir, 'model.safetensors')) && existsSync(join(dir, 'tokenizer.json'));
+    return (
+      g?.version === GENERATOR_VERSION &&
+      g.preset === preset &&
+      g.seed === DEMO_SEED &&
+      existsSync(join(dir, 'model.safetensors')) &&
+      existsSync(join(dir, 'tokenizer.json'))
+    );
   } catch {
     return false;
   }
@@ -28,7 +36,10 @@ function isCurrent(dir: string, preset: string): boolean {
  * temporary folder and renames it into place, so an interrupted run never leaves half a model.
  * Returns the demo model's folder.
  */
-export async function ensureDemoModel(modelsDir = 'public/models', log: (line: string) => void = () => {}): Promise<string> {
+export async function ensureDemoModel(
+  modelsDir = 'public/models',
+  log: (line: string) => void = () => {},
+): Promise<string> {
   const root = resolve(modelsDir);
   for (const preset of DEMO_PRESETS) {
     const dir = join(root, preset);

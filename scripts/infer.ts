@@ -14,25 +14,36 @@ await runCli(async () => {
     values: ['model', 'ids', 'prompt', 'steps', 'backend', 'stages', 'logits'],
     switches: ['json', 'chat'],
   });
-  if (typeof f.model !== 'string') throw new ShoalError('ERR_BAD_ARGS', 'usage: infer --model DIR|URL (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] [--backend cpu|webgpu] [--stages 0-2,2-4] [--logits all|last|none] --json');
+  if (typeof f.model !== 'string')
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      'usage: infer --model DIR|URL (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] [--backend cpu|webgpu] ' +
+        '[--stages 0-2,2-4] [--logits all|last|none] --json',
+    );
   const backendName = f.backend ?? 'cpu';
-  if (backendName !== 'cpu' && backendName !== 'webgpu') throw new ShoalError('ERR_BAD_ARGS', `--backend must be cpu or webgpu (got ${backendName})`);
+  if (backendName !== 'cpu' && backendName !== 'webgpu')
+    throw new ShoalError('ERR_BAD_ARGS', `--backend must be cpu or webgpu (got ${backendName})`);
   const logits = (f.logits ?? 'all') as LogitsMode;
-  if (!['all', 'last', 'none'].includes(logits)) throw new ShoalError('ERR_BAD_ARGS', `--logits must be all, last or none (got ${logits})`);
+  if (!['all', 'last', 'none'].includes(logits))
+    throw new ShoalError('ERR_BAD_ARGS', `--logits must be all, last or none (got ${logits})`);
   const steps = intFlag(f, 'steps', 0);
-  if ((f.ids === undefined) === (f.prompt === undefined)) throw new ShoalError('ERR_BAD_ARGS', 'give exactly one of --ids or --prompt');
+  if ((f.ids === undefined) === (f.prompt === undefined))
+    throw new ShoalError('ERR_BAD_ARGS', 'give exactly one of --ids or --prompt');
 
   let tokenizer: Tokenizer | undefined;
   let ids: number[];
   if (typeof f.prompt === 'string') {
     const { loadTokenizer } = await import('../src/tokenizer/index.ts');
     tokenizer = await loadTokenizer(f.model);
-    ids = f.chat ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }], { addGenerationPrompt: true }) : tokenizer.encode(f.prompt);
+    ids = f.chat
+      ? tokenizer.applyChatTemplate([{ role: 'user', content: f.prompt }], { addGenerationPrompt: true })
+      : tokenizer.encode(f.prompt);
   } else {
     const idsText = String(f.ids);
     ids = idsText.split(',').map((s) => {
       const n = Number(s.trim());
-      if (!Number.isInteger(n) || n < 0 || s.trim() === '') throw new ShoalError('ERR_BAD_ARGS', `--ids: "${s}" is not a token id`);
+      if (!Number.isInteger(n) || n < 0 || s.trim() === '')
+        throw new ShoalError('ERR_BAD_ARGS', `--ids: "${s}" is not a token id`);
       return n;
     });
   }
@@ -52,6 +63,7 @@ await runCli(async () => {
   else {
     process.stdout.write(`input_ids: ${ids.join(',')}\ngenerated: ${result.generated.join(',')}\n`);
     if (result.text !== undefined) process.stdout.write(`text: ${JSON.stringify(result.text)}\n`);
-    if (stats) process.stdout.write(`prefill ${stats.prefillMs.toFixed(1)} ms, decode ${stats.decodeMs.toFixed(1)} ms\n`);
+    if (stats)
+      process.stdout.write(`prefill ${stats.prefillMs.toFixed(1)} ms, decode ${stats.decodeMs.toFixed(1)} ms\n`);
   }
 });

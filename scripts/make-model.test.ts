@@ -34,16 +34,31 @@ async function allTensors(model: ModelSource): Promise<HostTensor[]> {
 }
 
 function stats(x: Float32Array) {
-  let s = 0, s2 = 0;
-  for (const v of x) { s += v; s2 += v * v; }
+  let s = 0,
+    s2 = 0;
+  for (const v of x) {
+    s += v;
+    s2 += v * v;
+  }
   const mean = s / x.length;
   return { mean, std: Math.sqrt(s2 / x.length - mean * mean) };
 }
 
 /** The fields of the generated JSON files that these tests read. */
-interface ConfigJson { torch_dtype: string; eos_token_id: number; pad_token_id: number; vocab_size: number; shoal_generator: unknown }
-interface IndexJson { weight_map: Record<string, string>; metadata: { total_size: number } }
-interface TokenizerJson { model: { vocab: Record<string, number> } }
+interface ConfigJson {
+  torch_dtype: string;
+  eos_token_id: number;
+  pad_token_id: number;
+  vocab_size: number;
+  shoal_generator: unknown;
+}
+interface IndexJson {
+  weight_map: Record<string, string>;
+  metadata: { total_size: number };
+}
+interface TokenizerJson {
+  model: { vocab: Record<string, number> };
+}
 const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as T;
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -99,23 +114,42 @@ describe('make-model', () => {
     const c = await make({ preset: 'tiny', seed: 43 });
     for (const f of a.files) expect(sha(join(b.dir, f)), f).toBe(sha(join(a.dir, f)));
     expect(sha(join(c.dir, 'model.safetensors'))).not.toBe(sha(join(a.dir, 'model.safetensors')));
-    expect(readFileSync(join(c.dir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(a.dir, 'tokenizer.json'), 'utf8'));
+    expect(readFileSync(join(c.dir, 'tokenizer.json'), 'utf8')).toBe(
+      readFileSync(join(a.dir, 'tokenizer.json'), 'utf8'),
+    );
   });
 
-  it('writes qwen2 biases and qwen3 q/k norms where the architecture has them (shapes checked by the reader)', async () => {
+  it('writes qwen2 biases and qwen3 q/k norms where the architecture has them (the reader checks shapes)', async () => {
     // Shrunk real configs: the same architecture features at a size a test can afford.
     const { PRESETS } = await import('../src/model/presets.ts');
-    for (const [name, extra] of [['qwen2.5-0.5b', 'self_attn.q_proj.bias'], ['qwen3-0.6b', 'self_attn.q_norm.weight']] as const) {
+    for (const [name, extra] of [
+      ['qwen2.5-0.5b', 'self_attn.q_proj.bias'],
+      ['qwen3-0.6b', 'self_attn.q_norm.weight'],
+    ] as const) {
       const base = PRESETS[name];
       const key = `shrunk-${name}`;
-      PRESETS[key] = { ...base, config: { ...base.config, num_hidden_layers: 2, hidden_size: 64, intermediate_size: 96, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, vocab_size: 300 } };
+      PRESETS[key] = {
+        ...base,
+        config: {
+          ...base.config,
+          num_hidden_layers: 2,
+          hidden_size: 64,
+          intermediate_size: 96,
+          num_attention_heads: 4,
+          num_key_value_heads: 2,
+          head_dim: 16,
+          vocab_size: 300,
+        },
+      };
       try {
         const r = await make({ preset: key, seed: 0 });
         const layer = await r.model.loadLayer(1);
         expect(layer.has(`model.layers.1.${extra}`)).toBe(true);
         expect(r.model.spec.tiedEmbeddings).toBe(true);
         expect(() => r.model.fileOf(LM_HEAD_TENSOR)).not.toThrow(); // single file: no lookup failure
-        const header = readFileSync(join(r.dir, 'model.safetensors')).subarray(8, 8 + 65536).toString('utf8');
+        const header = readFileSync(join(r.dir, 'model.safetensors'))
+          .subarray(8, 8 + 65536)
+          .toString('utf8');
         expect(header).not.toContain(LM_HEAD_TENSOR); // tied: no separate head written
       } finally {
         delete PRESETS[key];
@@ -126,7 +160,9 @@ describe('make-model', () => {
   it('shards past --shard-mb with a Hugging Face index, and the shards hold the same tensors', async () => {
     const single = await make({ preset: 'tiny', seed: 5 });
     const sharded = await make({ preset: 'tiny', seed: 5, shardMb: 0.05 }); // 50 KB per shard
-    const shards = readdirSync(sharded.dir).filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)).sort();
+    const shards = readdirSync(sharded.dir)
+      .filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f))
+      .sort();
     expect(shards.length).toBeGreaterThan(3);
     expect(existsSync(join(sharded.dir, 'model.safetensors'))).toBe(false);
     expect(shards[0]).toBe(`model-00001-of-${String(shards.length).padStart(5, '0')}.safetensors`);
@@ -159,13 +195,16 @@ describe('make-model', () => {
 
   it('the demo model greedily generates varied tokens, not one token repeated', async () => {
     const r = await make({ preset: 'demo', seed: 0 });
-    for (const ids of [[295, 330, 341, 107, 441], [257, 117, 416, 10, 72, 105, 258, 10, 257]]) {
+    for (const ids of [
+      [295, 330, 341, 107, 441],
+      [257, 117, 416, 10, 72, 105, 258, 10, 257],
+    ]) {
       const out = await runInfer({ model: r.model, backend: createCpuBackend(), ids, steps: 24, logits: 'none' });
       expect(new Set(out.generated).size, out.generated.join(',')).toBeGreaterThanOrEqual(12);
     }
   });
 
-  it('a draft shares the target\'s embedding, first layers and head byte for byte; the strength scales only the rest', async () => {
+  it("a draft copies the target's embedding, first layers, head byte for byte; strength scales the rest", async () => {
     const target = await make({ preset: 'tiny', seed: 9, draftLayers: 2, draftStrength: 0.25 });
     const draft = await make({ preset: 'tiny', seed: 9, role: 'draft', draftLayers: 2 });
     const plain = await make({ preset: 'tiny', seed: 9 });
@@ -199,17 +238,30 @@ describe('make-model', () => {
 
 describe('make-model CLI', () => {
   const run = promisify(execFile);
-  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/make-model.ts', ...args], { cwd: join(import.meta.dirname, '..') });
+  const cli = (...args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', 'scripts/make-model.ts', ...args], {
+      cwd: join(import.meta.dirname, '..'),
+    });
 
   it('writes a model and says what it wrote', async () => {
     const out = outDir('cli');
     const { stdout } = await cli('--preset', 'tiny', '--out', out, '--seed', '7', '--dtype', 'bf16');
     expect(stdout).toMatch(/tiny, 4 layers, dim 64, vocab 512/);
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'generation_config.json',
+    ])
+      expect(existsSync(join(out, f)), f).toBe(true);
   });
 
   it('fails on bad input with one line on stderr, a non-zero exit and no stack trace', async () => {
-    const err = await cli('--preset', 'nope', '--out', outDir('never')).then(() => null, (e: { code: number; stderr: string }) => e);
+    const err = await cli('--preset', 'nope', '--out', outDir('never')).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(err, 'should have failed').not.toBeNull();
     expect(err!.code).not.toBe(0);
     const lines = err!.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('npm warn'));
@@ -226,7 +278,10 @@ describe('make-model CLI', () => {
     [['--preset', 'tiny', '--draft-of', 'tiny', '--out', 'x'], /either --preset or --draft-of/],
     [['--draft-of', 'tiny', '--out', 'x'], /--draft-of needs --draft-layers/],
     [['--draft-of', 'tiny', '--draft-layers', '9', '--out', 'x'], /--draft-layers must be an integer in 1\.\.4/],
-    [['--draft-of', 'tiny', '--draft-layers', '2', '--draft-strength', '-1', '--out', 'x'], /--draft-strength must be a number >= 0/],
+    [
+      ['--draft-of', 'tiny', '--draft-layers', '2', '--draft-strength', '-1', '--out', 'x'],
+      /--draft-strength must be a number >= 0/,
+    ],
     [['--preset', 'tiny', '--out', 'x', '--target-out', 'y'], /--target-out only goes with --draft-of/],
     [['--preset', 'tiny', '--out', 'x', '--draft-strength', '0.5'], /--draft-strength needs --draft-layers/],
     [['--preset', 'tiny', '--out', 'x', '--bogus'], /unknown flag --bogus/],
@@ -235,7 +290,20 @@ describe('make-model CLI', () => {
   });
 
   it('parses a draft with its target', () => {
-    const runs = parseMakeModelArgs(['--draft-of', 'demo', '--draft-layers', '2', '--draft-strength', '0.1', '--out', 'd', '--target-out', 't', '--seed', '4']);
+    const runs = parseMakeModelArgs([
+      '--draft-of',
+      'demo',
+      '--draft-layers',
+      '2',
+      '--draft-strength',
+      '0.1',
+      '--out',
+      'd',
+      '--target-out',
+      't',
+      '--seed',
+      '4',
+    ]);
     expect(runs.map((r) => [r.role, r.out, r.preset, r.draftLayers, r.draftStrength, r.seed])).toEqual([
       ['draft', 'd', 'demo', 2, 0.1, 4],
       ['model', 't', 'demo', 2, 0.1, 4],

@@ -5,11 +5,26 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { WeightDtype } from '../src/weights/types.ts';
 import { ShoalError } from '../src/errors.ts';
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../src/model/config.ts';
+import {
+  EMBED_TENSOR,
+  FINAL_NORM_TENSOR,
+  LM_HEAD_TENSOR,
+  expectedShape,
+  layerTensorNames,
+  parseConfig,
+  type ModelSpec,
+} from '../src/model/config.ts';
 import { PRESETS, presetNames, type GenDtype } from '../src/model/presets.ts';
 import { generateTokenizer } from '../src/tokenizer/generate.ts';
 import { f32ToBf16, f32ToF16 } from '../src/weights/dtype.ts';
-import { planShards, safetensorsLayout, shardFileName, shardIndex, tensorBytes, type TensorEntry } from '../src/weights/writer.ts';
+import {
+  planShards,
+  safetensorsLayout,
+  shardFileName,
+  shardIndex,
+  tensorBytes,
+  type TensorEntry,
+} from '../src/weights/writer.ts';
 import { intFlag, parseFlags, runCli } from './cli.ts';
 
 /** Hugging Face's default max_shard_size is "2GB", which it reads as 2 * 10^9 bytes: --shard-mb counts 10^6 bytes. */
@@ -77,19 +92,33 @@ function streamSeed(seed: number, name: string): number {
 
 /** Inverse standard normal CDF (Acklam's rational approximation, relative error < 1.2e-9). */
 function normalQuantile(p: number): number {
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const lo = 0.02425;
   if (p < lo) {
     const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    return (
+      (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+      ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+    );
   }
   if (p > 1 - lo) return -normalQuantile(1 - p);
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+  return (
+    ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) /
+    (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+  );
 }
 
 // Standard normal at the 65536 mid-quantiles: a 16-bit random index then picks a normal sample with
@@ -123,7 +152,10 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 async function fillTensor(t: InitTensor, seed: number, sink: (bytes: Uint8Array) => Promise<void>): Promise<void> {
   const table = valueTable(t.dtype, t.mean, t.std);
   const n = tensorBytes(t) / table.BYTES_PER_ELEMENT;
-  const chunk = table instanceof Float32Array ? new Float32Array(Math.min(n, CHUNK_ELEMENTS)) : new Uint16Array(Math.min(n, CHUNK_ELEMENTS));
+  const chunk =
+    table instanceof Float32Array
+      ? new Float32Array(Math.min(n, CHUNK_ELEMENTS))
+      : new Uint16Array(Math.min(n, CHUNK_ELEMENTS));
   let state = streamSeed(seed, t.name);
   for (let done = 0; done < n; done += chunk.length) {
     const m = Math.min(chunk.length, n - done);
@@ -163,10 +195,24 @@ export interface InitScheme {
   normNoise: number;
 }
 
-export const DEFAULT_INIT: InitScheme = { embed: 1, qk: 1, v: 1, o: 0.5, gateUp: 1.5, down: 1, bias: 0.02, normNoise: 0.05 };
+export const DEFAULT_INIT: InitScheme = {
+  embed: 1,
+  qk: 1,
+  v: 1,
+  o: 0.5,
+  gateUp: 1.5,
+  down: 1,
+  bias: 0.02,
+  normNoise: 0.05,
+};
 
 /** Every tensor of the model in file order (embedding, layers, final norm, LM head if separate) with its init. */
-export function modelTensors(spec: ModelSpec, dtype: GenDtype, residualScale: (layer: number) => number, init: InitScheme = DEFAULT_INIT): InitTensor[] {
+export function modelTensors(
+  spec: ModelSpec,
+  dtype: GenDtype,
+  residualScale: (layer: number) => number,
+  init: InitScheme = DEFAULT_INIT,
+): InitTensor[] {
   const fileDtype = FILE_DTYPE[dtype];
   const entry = (name: string, mean: number, std: number | ((fanIn: number) => number)): InitTensor => {
     const shape = expectedShape(spec, name);
@@ -194,29 +240,47 @@ export function modelTensors(spec: ModelSpec, dtype: GenDtype, residualScale: (l
 
 function checkOptions(o: MakeModelOptions) {
   const preset = PRESETS[o.preset];
-  if (!preset) throw new ShoalError('ERR_BAD_ARGS', `unknown preset "${o.preset}" (valid: ${presetNames().join(', ')})`);
+  if (!preset)
+    throw new ShoalError('ERR_BAD_ARGS', `unknown preset "${o.preset}" (valid: ${presetNames().join(', ')})`);
   const seed = o.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new ShoalError('ERR_BAD_ARGS', `--seed must be a non-negative integer (got ${seed})`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new ShoalError('ERR_BAD_ARGS', `--seed must be a non-negative integer (got ${seed})`);
   const dtype = o.dtype ?? preset.defaultDtype;
-  if (!(dtype in TORCH_DTYPE)) throw new ShoalError('ERR_BAD_ARGS', `--dtype must be f32, f16 or bf16 (got ${String(dtype)})`);
+  if (!(dtype in TORCH_DTYPE))
+    throw new ShoalError('ERR_BAD_ARGS', `--dtype must be f32, f16 or bf16 (got ${String(dtype)})`);
   const shardMb = o.shardMb ?? DEFAULT_SHARD_MB;
-  if (!(Number.isFinite(shardMb) && shardMb > 0)) throw new ShoalError('ERR_BAD_ARGS', `--shard-mb must be a positive number (got ${shardMb})`);
+  if (!(Number.isFinite(shardMb) && shardMb > 0))
+    throw new ShoalError('ERR_BAD_ARGS', `--shard-mb must be a positive number (got ${shardMb})`);
   const nLayers = preset.config.num_hidden_layers as number;
   const draftLayers = o.draftLayers ?? nLayers;
   if (!Number.isInteger(draftLayers) || draftLayers < 1 || draftLayers > nLayers) {
-    throw new ShoalError('ERR_BAD_ARGS', `--draft-layers must be an integer in 1..${nLayers} for preset ${o.preset} (got ${draftLayers})`);
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `--draft-layers must be an integer in 1..${nLayers} for preset ${o.preset} (got ${draftLayers})`,
+    );
   }
   const draftStrength = o.draftStrength ?? 1;
-  if (!(Number.isFinite(draftStrength) && draftStrength >= 0)) throw new ShoalError('ERR_BAD_ARGS', `--draft-strength must be a number >= 0 (got ${draftStrength})`);
-  if (o.draftStrength !== undefined && o.draftLayers === undefined) throw new ShoalError('ERR_BAD_ARGS', '--draft-strength needs --draft-layers N (the layers it leaves unscaled)');
-  if (o.role === 'draft' && o.draftLayers === undefined) throw new ShoalError('ERR_BAD_ARGS', '--draft-of needs --draft-layers N (how many of the target\'s layers the draft keeps)');
+  if (!(Number.isFinite(draftStrength) && draftStrength >= 0))
+    throw new ShoalError('ERR_BAD_ARGS', `--draft-strength must be a number >= 0 (got ${draftStrength})`);
+  if (o.draftStrength !== undefined && o.draftLayers === undefined)
+    throw new ShoalError('ERR_BAD_ARGS', '--draft-strength needs --draft-layers N (the layers it leaves unscaled)');
+  if (o.role === 'draft' && o.draftLayers === undefined)
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      "--draft-of needs --draft-layers N (how many of the target's layers the draft keeps)",
+    );
   return { preset, seed, dtype, shardMb, draftLayers, draftStrength, role: o.role ?? 'model' };
 }
 
 /** Remove weight files a previous run may have left (a stale index would shadow a new single file). */
 async function clearWeights(dir: string): Promise<void> {
   for (const f of await readdir(dir)) {
-    if (f === 'model.safetensors' || f === 'model.safetensors.index.json' || /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)) await rm(join(dir, f));
+    if (
+      f === 'model.safetensors' ||
+      f === 'model.safetensors.index.json' ||
+      /^model-\d{5}-of-\d{5}\.safetensors$/.test(f)
+    )
+      await rm(join(dir, f));
   }
 }
 
@@ -224,10 +288,16 @@ async function clearWeights(dir: string): Promise<void> {
 export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult> {
   const t0 = performance.now();
   const o = checkOptions(opts);
-  if (!LITTLE_ENDIAN) throw new ShoalError('ERR_BAD_ARGS', 'make-model writes little-endian safetensors and needs a little-endian machine');
+  if (!LITTLE_ENDIAN)
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      'make-model writes little-endian safetensors and needs a little-endian machine',
+    );
   const log = opts.log ?? (() => {});
   const dir = resolve(opts.out);
-  const tok = generateTokenizer(o.preset.config.vocab_size as number, { modelMaxLength: o.preset.config.max_position_embeddings as number });
+  const tok = generateTokenizer(o.preset.config.vocab_size as number, {
+    modelMaxLength: o.preset.config.max_position_embeddings as number,
+  });
 
   const config: Record<string, unknown> = {
     ...o.preset.config,
@@ -238,8 +308,14 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
   };
   if (o.role === 'draft') config.num_hidden_layers = o.draftLayers;
   config.shoal_generator = {
-    version: GENERATOR_VERSION, preset: opts.preset, seed: o.seed, dtype: o.dtype, role: o.role,
-    ...(o.draftLayers < (o.preset.config.num_hidden_layers as number) ? { draft_layers: o.draftLayers, draft_strength: o.draftStrength } : {}),
+    version: GENERATOR_VERSION,
+    preset: opts.preset,
+    seed: o.seed,
+    dtype: o.dtype,
+    role: o.role,
+    ...(o.draftLayers < (o.preset.config.num_hidden_layers as number)
+      ? { draft_layers: o.draftLayers, draft_strength: o.draftStrength }
+      : {}),
   };
   const spec = parseConfig(config);
   // Layers a draft also has keep full strength; only the target's extra layers are scaled.
@@ -268,7 +344,15 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
     files.push('model.safetensors.index.json');
   }
   await writeFile(join(dir, 'config.json'), json(config));
-  await writeFile(join(dir, 'generation_config.json'), json({ _from_model_config: true, bos_token_id: tok.endOfTextId, eos_token_id: tok.imEndId, pad_token_id: tok.endOfTextId }));
+  await writeFile(
+    join(dir, 'generation_config.json'),
+    json({
+      _from_model_config: true,
+      bos_token_id: tok.endOfTextId,
+      eos_token_id: tok.imEndId,
+      pad_token_id: tok.endOfTextId,
+    }),
+  );
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tok.tokenizer));
   await writeFile(join(dir, 'tokenizer_config.json'), json(tok.tokenizerConfig));
   files.push('config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json');
@@ -277,12 +361,15 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
 }
 
 // One line, as every CLI error here: the draft/target options are described in MakeModelOptions.
-const USAGE = 'usage: make-model (--preset NAME | --draft-of NAME --draft-layers N [--draft-strength S] [--target-out DIR2]) --out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N]';
+const USAGE =
+  'usage: make-model (--preset NAME | --draft-of NAME --draft-layers N [--draft-strength S] [--target-out DIR2]) ' +
+  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N]';
 
 function numberFlag(v: string | true | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n)) throw new ShoalError('ERR_BAD_ARGS', `--${name} must be a number (got ${String(v)})`);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n))
+    throw new ShoalError('ERR_BAD_ARGS', `--${name} must be a number (got ${String(v)})`);
   return n;
 }
 
@@ -292,12 +379,16 @@ export function parseMakeModelArgs(argv: string[]): MakeModelOptions[] {
     values: ['preset', 'out', 'seed', 'dtype', 'shard-mb', 'draft-of', 'draft-layers', 'draft-strength', 'target-out'],
     switches: [],
   });
-  if (f.preset !== undefined && f['draft-of'] !== undefined) throw new ShoalError('ERR_BAD_ARGS', 'give either --preset or --draft-of, not both');
+  if (f.preset !== undefined && f['draft-of'] !== undefined)
+    throw new ShoalError('ERR_BAD_ARGS', 'give either --preset or --draft-of, not both');
   const preset = f.preset ?? f['draft-of'];
-  if (typeof preset !== 'string' || typeof f.out !== 'string') throw new ShoalError('ERR_BAD_ARGS', `${USAGE} (presets: ${presetNames().join(', ')})`);
-  if (f['target-out'] !== undefined && f['draft-of'] === undefined) throw new ShoalError('ERR_BAD_ARGS', '--target-out only goes with --draft-of');
+  if (typeof preset !== 'string' || typeof f.out !== 'string')
+    throw new ShoalError('ERR_BAD_ARGS', `${USAGE} (presets: ${presetNames().join(', ')})`);
+  if (f['target-out'] !== undefined && f['draft-of'] === undefined)
+    throw new ShoalError('ERR_BAD_ARGS', '--target-out only goes with --draft-of');
   const dtype = f.dtype as GenDtype | undefined;
-  if (dtype !== undefined && !(dtype in TORCH_DTYPE)) throw new ShoalError('ERR_BAD_ARGS', `--dtype must be f32, f16 or bf16 (got ${String(dtype)})`);
+  if (dtype !== undefined && !(dtype in TORCH_DTYPE))
+    throw new ShoalError('ERR_BAD_ARGS', `--dtype must be f32, f16 or bf16 (got ${String(dtype)})`);
   const common = {
     preset,
     seed: intFlag(f, 'seed', 0),
@@ -317,9 +408,11 @@ async function main(): Promise<void> {
   for (const run of runs) {
     const r = await makeModel({ ...run, log: (line) => process.stderr.write(line + '\n') });
     const s = r.spec;
+    const weightFiles = r.files.filter((x) => x.endsWith('.safetensors')).length;
     process.stdout.write(
-      `${r.dir}: ${run.preset}${run.role === 'draft' ? ' draft' : ''}, ${s.nLayers} layers, dim ${s.dim}, vocab ${s.vocabSize}, ` +
-        `${(r.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${r.files.filter((x) => x.endsWith('.safetensors')).length} file(s), ${r.seconds.toFixed(1)} s\n`,
+      `${r.dir}: ${run.preset}${run.role === 'draft' ? ' draft' : ''}, ${s.nLayers} layers, dim ${s.dim}, ` +
+        `vocab ${s.vocabSize}, ${(r.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${weightFiles} file(s), ` +
+        `${r.seconds.toFixed(1)} s\n`,
     );
   }
 }

@@ -4,13 +4,17 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'scripts/plan.ts', ...args], { cwd: root, encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'scripts/plan.ts', ...args], { cwd: root, encoding: 'utf8' });
 
 describe('plan CLI', () => {
   it('prints every strategy as {predictedSeconds, stages[{device, first, last}]}', () => {
     const r = run('--scenario', 'scripts/scenarios/csgo-paper-t1024.json', '--strategy', 'all', '--json');
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, { predictedSeconds: number; stages: { device: string; first: number; last: number }[]; method?: string }>;
+    const out = JSON.parse(r.stdout) as Record<
+      string,
+      { predictedSeconds: number; stages: { device: string; first: number; last: number }[]; method?: string }
+    >;
     expect(Object.keys(out)).toEqual(['csgo', 'even', 'harmonic', 'memory', 'single', 'compute']);
     for (const pl of Object.values(out)) {
       expect(pl.predictedSeconds).toBeGreaterThan(0);
@@ -22,7 +26,11 @@ describe('plan CLI', () => {
   });
 
   it('fails in one line, without a stack, on bad input', () => {
-    for (const args of [['--scenario', 'missing.json', '--json'], ['--scenario', 'scripts/scenarios/browser-4tabs.json', '--strategy', 'nope'], ['--json']]) {
+    for (const args of [
+      ['--scenario', 'missing.json', '--json'],
+      ['--scenario', 'scripts/scenarios/browser-4tabs.json', '--strategy', 'nope'],
+      ['--json'],
+    ]) {
       const r = run(...args);
       expect(r.status).not.toBe(0);
       expect(r.stdout).toBe('');

@@ -4,7 +4,8 @@ import { ShoalError, errorMessage, isShoalError } from '../src/errors.ts';
 import { plan, planAll, STRATEGIES, type Plan, type Scenario } from '../src/planner/index.ts';
 import { parseFlags } from './cli.ts';
 
-const USAGE = `usage: npm run --silent plan -- --scenario <file.json> [--strategy ${STRATEGIES.join('|')}|all] [--json]`;
+const strategies = `${STRATEGIES.join('|')}|all`;
+const USAGE = `usage: npm run --silent plan -- --scenario <file.json> [--strategy ${strategies}] [--json]`;
 
 function parseArgs(argv: string[]): { scenario: string; strategy: string; json: boolean } {
   const f = parseFlags(argv, { values: ['scenario', 'strategy'], switches: ['json', 'help'] }, `; ${USAGE}`);
@@ -48,7 +49,11 @@ try {
   let plans: Record<string, Plan>;
   if (args.strategy === 'all') plans = planAll(scenario);
   else {
-    if (!(STRATEGIES as readonly string[]).includes(args.strategy)) throw new ShoalError('ERR_BAD_ARGS', `unknown strategy ${JSON.stringify(args.strategy)} (one of: ${STRATEGIES.join(', ')}, all)`);
+    if (!(STRATEGIES as readonly string[]).includes(args.strategy))
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `unknown strategy ${JSON.stringify(args.strategy)} (one of: ${STRATEGIES.join(', ')}, all)`,
+      );
     plans = { [args.strategy]: plan(scenario, args.strategy as Plan['strategy']) };
   }
   if (args.json) {

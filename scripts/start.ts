@@ -21,23 +21,30 @@ const DEFAULT_MODEL_BPS = 4_000_000;
 function parseBps(v: string): number | undefined {
   if (v === 'off' || v === '0') return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--model-bps must be a positive number of bytes/s or "off" (got ${v})`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`--model-bps must be a positive number of bytes/s or "off" (got ${v})`);
   return n;
 }
 
 function usage(): string {
   return [
-    'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] [--no-build] [--no-model]',
+    'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] ' +
+      '[--no-build] [--no-model]',
     'env: SHOAL_HTTP_PORT (8080), SHOAL_HTTPS_PORT (8443, "off" disables), SHOAL_HOST (0.0.0.0), SHOAL_ROOM_SECRET,',
-    `     SHOAL_MODEL_BPS (model downloads paced to ${DEFAULT_MODEL_BPS} bytes/s per request, like a home network; "off" disables)`,
+    `     SHOAL_MODEL_BPS (model downloads paced to ${DEFAULT_MODEL_BPS} bytes/s per request, like a home network; ` +
+      '"off" disables)',
   ].join('\n');
 }
 
 function parseArgs(argv: string[]) {
-  const f = parseFlags(argv, {
-    values: ['http-port', 'https-port', 'host', 'secret', 'model-bps'],
-    switches: ['no-build', 'no-model', 'help'],
-  }, `\n${usage()}`);
+  const f = parseFlags(
+    argv,
+    {
+      values: ['http-port', 'https-port', 'host', 'secret', 'model-bps'],
+      switches: ['no-build', 'no-model', 'help'],
+    },
+    `\n${usage()}`,
+  );
   if (f.help) {
     console.log(usage());
     process.exit(0);
@@ -53,7 +60,8 @@ function parseArgs(argv: string[]) {
     build: !f['no-build'],
     model: !f['no-model'],
   };
-  for (const p of [o.httpPort, o.httpsPort]) if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
+  for (const p of [o.httpPort, o.httpsPort])
+    if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
   return o;
 }
 
@@ -73,7 +81,9 @@ function newestMtimeMs(path: string): number {
 function distIsStale(): boolean {
   const built = join(DIST, 'index.html');
   if (!existsSync(built)) return true;
-  const sources = Math.max(...['src', 'public', 'index.html', 'vite.config.ts', 'package.json'].map((p) => newestMtimeMs(join(ROOT, p))));
+  const sources = Math.max(
+    ...['src', 'public', 'index.html', 'vite.config.ts', 'package.json'].map((p) => newestMtimeMs(join(ROOT, p))),
+  );
   return sources > statSync(built).mtimeMs;
 }
 
@@ -97,7 +107,8 @@ async function main(): Promise<void> {
     console.log('building the app (vite build -> dist/) ...');
     await build({ root: ROOT, logLevel: 'warn' });
   }
-  if (!existsSync(join(DIST, 'index.html'))) throw new Error('dist/index.html is missing: run `npm run build` (or drop --no-build)');
+  if (!existsSync(join(DIST, 'index.html')))
+    throw new Error('dist/index.html is missing: run `npm run build` (or drop --no-build)');
   const lan = lanAddresses();
   const tls = o.httpsPort === null ? undefined : await ensureCertificate(CERTS, lan);
   if (tls?.created) console.log(`made a self-signed certificate in ${CERTS} (browsers will ask you to accept it once)`);
@@ -115,7 +126,11 @@ async function main(): Promise<void> {
     log: (l) => console.log(l),
   });
   console.log(`\nShoal is up.\n  this machine: ${server.httpUrl}/?room=default`);
-  if (o.modelBps) console.log(`  model downloads are paced to ${(o.modelBps / 1e6).toFixed(1)} MB/s per request, like a home network (--model-bps off for full speed)`);
+  if (o.modelBps)
+    console.log(
+      `  model downloads are paced to ${(o.modelBps / 1e6).toFixed(1)} MB/s per request, like a home network ` +
+        '(--model-bps off for full speed)',
+    );
   if (server.httpsPort !== null) {
     console.log(`  this machine (https): https://localhost:${server.httpsPort}/?room=default`);
     const urls = lan.map((ip) => `https://${ip}:${server.httpsPort}/?room=default`);

@@ -62,11 +62,14 @@ export async function startEngineServer(): Promise<EngineServer> {
       const prefix = `/__local/${mounts.length}/`;
       const serve = serveFiles(prefix, dir);
       // A missing file under the mount is a 404, not Vite's index.html fallback (the loader probes for shard indexes).
-      mounts.push((req, res, next) => void serve(req, res, () => {
-        if (!(req.url ?? '').startsWith(prefix)) return next();
-        res.statusCode = 404;
-        res.end('not found');
-      }));
+      mounts.push(
+        (req, res, next) =>
+          void serve(req, res, () => {
+            if (!(req.url ?? '').startsWith(prefix)) return next();
+            res.statusCode = 404;
+            res.end('not found');
+          }),
+      );
       return prefix;
     },
     close: () => server.close(),
@@ -93,11 +96,16 @@ export async function openReady(page: Page, url: string, globalName: string, pag
     if (attempt === 0) await page.goto(url);
     else await page.reload();
     try {
-      await page.waitForFunction((name) => name in window, globalName, { timeout: Math.min(30_000, Math.max(1000, deadline - Date.now())) });
+      await page.waitForFunction((name) => name in window, globalName, {
+        timeout: Math.min(30_000, Math.max(1000, deadline - Date.now())),
+      });
       return;
     } catch {
       if (Date.now() >= deadline || attempt >= 3) {
-        throw new ShoalError('ERR_BACKEND', `the engine page ${url} did not load${pageErrors.length ? `: ${pageErrors.join('; ')}` : ''}`);
+        throw new ShoalError(
+          'ERR_BACKEND',
+          `the engine page ${url} did not load${pageErrors.length ? `: ${pageErrors.join('; ')}` : ''}`,
+        );
       }
     }
   }
@@ -116,15 +124,24 @@ export async function openEngineSession(): Promise<EngineSession> {
     await openReady(page, server.baseUrl + PAGE, 'shoalInfer', pageErrors);
     const b = browser;
     return {
-      server, browser: b, page,
+      server,
+      browser: b,
+      page,
       modelUrl(model: string) {
         if (/^https?:\/\//i.test(model)) return model;
         if (existsSync(model) && statSync(model).isDirectory()) return server.mount(resolve(model));
         if (/^\/(fixtures|models)\//.test(model)) return model; // already a path on the dev server
         if (/^[\w.-]+\/[\w.-]+$/.test(model)) return model; // a Hub repo id: the page resolves it (needs network)
-        throw new ShoalError('ERR_BAD_ARGS', `--model ${model}: no such folder (give a model folder, an http(s) URL or a Hub repo id)`);
+        throw new ShoalError(
+          'ERR_BAD_ARGS',
+          `--model ${model}: no such folder (give a model folder, an http(s) URL or a Hub repo id)`,
+        );
       },
-      infer: (args) => page.evaluate((a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a), args),
+      infer: (args) =>
+        page.evaluate(
+          (a) => (window as unknown as { shoalInfer: (x: PageInferArgs) => Promise<PageInferReply> }).shoalInfer(a),
+          args,
+        ),
       async close() {
         await b.close();
         await server.close();

@@ -32,7 +32,13 @@ export class ShoalError extends Error {
 
 /** True for errors we raised on purpose (bad input, unsupported model): print the message, not a stack. */
 export function isShoalError(e: unknown): e is ShoalError {
-  return e instanceof ShoalError || (typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('ERR_'));
+  return (
+    e instanceof ShoalError ||
+    (typeof e === 'object' &&
+      e !== null &&
+      typeof (e as { code?: unknown }).code === 'string' &&
+      String((e as { code: string }).code).startsWith('ERR_'))
+  );
 }
 
 export function errorMessage(e: unknown): string {

@@ -5,7 +5,11 @@ export function moments(points: [number, number][]): { mx: number; my: number; s
   const n = points.length;
   const mx = points.reduce((s, [x]) => s + x, 0) / n;
   const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  let sxx = 0, sxy = 0;
-  for (const [x, y] of points) { sxx += (x - mx) ** 2; sxy += (x - mx) * (y - my); }
+  let sxx = 0,
+    sxy = 0;
+  for (const [x, y] of points) {
+    sxx += (x - mx) ** 2;
+    sxy += (x - mx) * (y - my);
+  }
   return { mx, my, sxx, sxy };
 }

@@ -22,7 +22,12 @@ async function main(): Promise<unknown> {
     error = { name: (e as Error).name, message: (e as Error).message, code: (e as { code?: unknown }).code };
   }
   worker.terminate();
-  return { all, sim: { ttftSeconds: sim.ttftSeconds, intervals: sim.timeline.intervals.length, devices: sim.timeline.devices }, engine, error };
+  return {
+    all,
+    sim: { ttftSeconds: sim.ttftSeconds, intervals: sim.timeline.intervals.length, devices: sim.timeline.devices },
+    engine,
+    error,
+  };
 }
 
 main().then(

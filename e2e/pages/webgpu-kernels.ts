@@ -11,11 +11,15 @@ import { allClose } from '../../src/testing/allClose.ts';
 import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.ts';
 import { seededRandom as rng } from '../../src/random.ts';
 
-export interface CheckReport { label: string; ok: boolean; maxAbsErr: number; mismatches: string[] }
+export interface CheckReport {
+  label: string;
+  ok: boolean;
+  maxAbsErr: number;
+  mismatches: string[];
+}
 
 const ATOL = 1e-4;
 const RTOL = 1e-4;
-
 
 function randn(r: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
@@ -25,11 +29,17 @@ function randn(r: () => number, n: number, scale = 1): Float32Array {
 
 /** The same values as file bytes in `dtype` (proper rounding), so both backends see identical weights. */
 function hostTensor(name: string, values: Float32Array, shape: number[], dtype: WeightDtype): HostTensor {
-  const data = dtype === 'F32' ? new Uint8Array(values.slice().buffer) : new Uint8Array((dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values)).buffer);
+  const data =
+    dtype === 'F32'
+      ? new Uint8Array(values.slice().buffer)
+      : new Uint8Array((dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values)).buffer);
   return { name, dtype, shape, data };
 }
 
-interface Pair { cpu: Backend; gpu: WebGpuBackend }
+interface Pair {
+  cpu: Backend;
+  gpu: WebGpuBackend;
+}
 const gpus = new Map<number, WebGpuBackend>();
 
 let device: GPUDevice | undefined;
@@ -42,7 +52,11 @@ async function pair(maxBindingBytesOverride = 0): Promise<Pair> {
   if (!gpu) {
     device ??= (await requestWebGpuDevice()) ?? undefined;
     if (!device) throw new Error('WebGPU is not available in this browser');
-    const g = await createWebGpuBackend({ device, gemvKind, ...(maxBindingBytesOverride ? { maxBindingBytesOverride } : {}) });
+    const g = await createWebGpuBackend({
+      device,
+      gemvKind,
+      ...(maxBindingBytesOverride ? { maxBindingBytesOverride } : {}),
+    });
     if (!g) throw new Error('WebGPU is not available in this browser');
     gpus.set(key, (gpu = g));
   }
@@ -62,56 +76,104 @@ async function eachGemvKind(f: () => Promise<CheckReport[]>): Promise<CheckRepor
 }
 
 /** Run the same op on both backends and compare the f32 results. */
-async function compare(label: string, p: Pair, op: (b: Backend, w: (h: HostTensor) => Tensor) => Tensor | Promise<Tensor>, atol = ATOL, rtol = RTOL): Promise<CheckReport> {
+async function compare(
+  label: string,
+  p: Pair,
+  op: (b: Backend, w: (h: HostTensor) => Tensor) => Tensor | Promise<Tensor>,
+  atol = ATOL,
+  rtol = RTOL,
+): Promise<CheckReport> {
   const want = await p.cpu.read(await op(p.cpu, (h) => p.cpu.uploadWeight(h)));
   const gpuWeights: Tensor[] = [];
-  const got = await p.gpu.read(await op(p.gpu, (h) => { const t = p.gpu.uploadWeight(h); gpuWeights.push(t); return t; }));
+  const got = await p.gpu.read(
+    await op(p.gpu, (h) => {
+      const t = p.gpu.uploadWeight(h);
+      gpuWeights.push(t);
+      return t;
+    }),
+  );
   for (const t of gpuWeights) p.gpu.free(t);
   const r = allClose(got, want, atol, rtol, label);
   return { label, ok: r.ok, maxAbsErr: r.maxAbsErr, mismatches: r.mismatches };
 }
 
 const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16'];
-/** One artificial binding limit for every split check (one device, so pipelines compile once): 1 to 39 rows per chunk. */
+/** One artificial binding limit for every split check (one device: pipelines compile once): 1 to 39 rows a chunk. */
 const SPLIT_BINDING_BYTES = 1100;
 
 async function checkRmsNorm(): Promise<CheckReport[]> {
   const p = await pair();
   const out: CheckReport[] = [];
   let seed = 1;
-  for (const dtype of DTYPES) for (const T of [1, 7]) for (const D of [1, 7, 63, 65, 257, 1000]) {
-    const r = rng(seed++);
-    const x = randn(r, T * D, 3);
-    const w = randn(r, D);
-    out.push(await compare(`rmsNorm ${dtype} T=${T} D=${D}`, p, (b, up) => b.rmsNorm(b.fromHost(x, [T, D]), up(hostTensor('w', w, [D], dtype)), 1e-5)));
-  }
+  for (const dtype of DTYPES)
+    for (const T of [1, 7])
+      for (const D of [1, 7, 63, 65, 257, 1000]) {
+        const r = rng(seed++);
+        const x = randn(r, T * D, 3);
+        const w = randn(r, D);
+        out.push(
+          await compare(`rmsNorm ${dtype} T=${T} D=${D}`, p, (b, up) =>
+            b.rmsNorm(b.fromHost(x, [T, D]), up(hostTensor('w', w, [D], dtype)), 1e-5),
+          ),
+        );
+      }
   return out;
 }
 
 async function checkEmbed(split: boolean): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
   let seed = 100;
-  for (const dtype of DTYPES) for (const [V, D] of [[1, 1], [7, 63], [65, 7], [257, 65]]) {
-    // A binding of ~3 rows forces the table into many chunks.
-    const p = await pair(split ? Math.max(64, 3 * D * (dtype === 'F32' ? 4 : 2) + 4) : 0);
-    const r = rng(seed++);
-    const table = randn(r, V * D);
-    for (const T of [1, 7]) {
-      const ids = Int32Array.from({ length: T }, () => Math.floor(r() * V));
-      out.push(await compare(`embed${split ? ' split' : ''} ${dtype} V=${V} D=${D} T=${T}`, p, (b, up) => b.embed(b.fromHost(ids, [T]), up(hostTensor('emb', table, [V, D], dtype)))));
+  for (const dtype of DTYPES)
+    for (const [V, D] of [
+      [1, 1],
+      [7, 63],
+      [65, 7],
+      [257, 65],
+    ]) {
+      // A binding of ~3 rows forces the table into many chunks.
+      const p = await pair(split ? Math.max(64, 3 * D * (dtype === 'F32' ? 4 : 2) + 4) : 0);
+      const r = rng(seed++);
+      const table = randn(r, V * D);
+      for (const T of [1, 7]) {
+        const ids = Int32Array.from({ length: T }, () => Math.floor(r() * V));
+        out.push(
+          await compare(`embed${split ? ' split' : ''} ${dtype} V=${V} D=${D} T=${T}`, p, (b, up) =>
+            b.embed(b.fromHost(ids, [T]), up(hostTensor('emb', table, [V, D], dtype))),
+          ),
+        );
+      }
     }
-  }
   return out;
 }
 
-interface MatmulCase { T: number; K: number; N: number; bias: boolean; residual: boolean; norm: boolean }
+interface MatmulCase {
+  T: number;
+  K: number;
+  N: number;
+  bias: boolean;
+  residual: boolean;
+  norm: boolean;
+}
 
 function matmulCases(): MatmulCase[] {
   const cases: MatmulCase[] = [];
-  const shapes: [number, number, number][] = [[1, 1, 1], [1, 7, 65], [1, 63, 7], [1, 257, 33], [3, 65, 63], [4, 7, 1], [7, 65, 257], [33, 63, 65], [65, 257, 7]];
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [1, 7, 65],
+    [1, 63, 7],
+    [1, 257, 33],
+    [3, 65, 63],
+    [4, 7, 1],
+    [7, 65, 257],
+    [33, 63, 65],
+    [65, 257, 7],
+  ];
   let i = 0;
   for (const [T, K, N] of shapes) {
-    for (const flags of [[false, false, false], [true, true, true]]) {
+    for (const flags of [
+      [false, false, false],
+      [true, true, true],
+    ]) {
       cases.push({ T, K, N, bias: flags[0], residual: flags[1], norm: flags[2] });
     }
     // One extra mixed case per shape, so every flag is also exercised alone.
@@ -134,12 +196,17 @@ async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckRep
     const bias = randn(r, c.N);
     const res = randn(r, c.T * c.N);
     const nw = randn(r, c.K);
-    const label = `matmul${split ? ' split' : ''} ${dtype} T=${c.T} K=${c.K} N=${c.N}${c.bias ? ' +bias' : ''}${c.residual ? ' +residual' : ''}${c.norm ? ' +norm' : ''}`;
-    out.push(await compare(label, p, (b, up) => b.matmul(b.fromHost(x, [c.T, c.K]), up(hostTensor('w', w, [c.N, c.K], dtype)), {
-      bias: c.bias ? up(hostTensor('b', bias, [c.N], dtype)) : undefined,
-      residual: c.residual ? b.fromHost(res, [c.T, c.N]) : undefined,
-      norm: c.norm ? { weight: up(hostTensor('nw', nw, [c.K], dtype)), eps: 1e-6 } : undefined,
-    })));
+    const fused = `${c.bias ? ' +bias' : ''}${c.residual ? ' +residual' : ''}${c.norm ? ' +norm' : ''}`;
+    const label = `matmul${split ? ' split' : ''} ${dtype} T=${c.T} K=${c.K} N=${c.N}${fused}`;
+    out.push(
+      await compare(label, p, (b, up) =>
+        b.matmul(b.fromHost(x, [c.T, c.K]), up(hostTensor('w', w, [c.N, c.K], dtype)), {
+          bias: c.bias ? up(hostTensor('b', bias, [c.N], dtype)) : undefined,
+          residual: c.residual ? b.fromHost(res, [c.T, c.N]) : undefined,
+          norm: c.norm ? { weight: up(hostTensor('nw', nw, [c.K], dtype)), eps: 1e-6 } : undefined,
+        }),
+      ),
+    );
   }
   return out;
 }
@@ -147,7 +214,13 @@ async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckRep
 async function checkGateUp(dtype: WeightDtype, split: boolean): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
   let seed = 5000 + DTYPES.indexOf(dtype) * 100;
-  for (const [T, K, H] of [[1, 7, 1], [1, 65, 63], [1, 64, 257], [5, 63, 65], [33, 65, 7]]) {
+  for (const [T, K, H] of [
+    [1, 7, 1],
+    [1, 65, 63],
+    [1, 64, 257],
+    [5, 63, 65],
+    [33, 65, 7],
+  ]) {
     for (const norm of [false, true]) {
       const bytes = dtype === 'F32' ? 4 : 2;
       if (split && H * K * bytes <= SPLIT_BINDING_BYTES) continue; // would not split
@@ -157,9 +230,19 @@ async function checkGateUp(dtype: WeightDtype, split: boolean): Promise<CheckRep
       const wg = randn(r, H * K, 2 / Math.sqrt(K));
       const wu = randn(r, H * K, 1 / Math.sqrt(K));
       const nw = randn(r, K);
-      out.push(await compare(`gateUp${split ? ' split' : ''} ${dtype} T=${T} K=${K} H=${H}${norm ? ' +norm' : ''}`, p, (b, up) =>
-        b.gateUp(b.fromHost(x, [T, K]), up(hostTensor('g', wg, [H, K], dtype)), up(hostTensor('u', wu, [H, K], dtype)),
-          norm ? { weight: up(hostTensor('nw', nw, [K], dtype)), eps: 1e-5 } : undefined)));
+      out.push(
+        await compare(
+          `gateUp${split ? ' split' : ''} ${dtype} T=${T} K=${K} H=${H}${norm ? ' +norm' : ''}`,
+          p,
+          (b, up) =>
+            b.gateUp(
+              b.fromHost(x, [T, K]),
+              up(hostTensor('g', wg, [H, K], dtype)),
+              up(hostTensor('u', wu, [H, K], dtype)),
+              norm ? { weight: up(hostTensor('nw', nw, [K], dtype)), eps: 1e-5 } : undefined,
+            ),
+        ),
+      );
     }
   }
   return out;
@@ -186,37 +269,61 @@ async function checkAttention(dtype: WeightDtype): Promise<CheckReport[]> {
     { nHeads: 2, nKvHeads: 2, headDim: 130, steps: [65, 1] },
     { nHeads: 6, nKvHeads: 2, headDim: 64, steps: [130, 1, 7] },
   ];
-  for (const c of cases) for (const qkNorm of [false, true]) {
-    const r = rng(seed++);
-    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
-    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
-    const maxSeq = c.steps.reduce((a, b) => a + b, 0) + 1;
-    const inv = invFreq(c.headDim, 10000);
-    const qn = randn(r, c.headDim), kn = randn(r, c.headDim);
-    const inputs = c.steps.map((T) => ({ T, q: randn(r, T * qDim, 2), k: randn(r, T * kvDim, 2), v: randn(r, T * kvDim) }));
-    const run = async (b: Backend): Promise<Float32Array[]> => {
-      const cache = b.createKvCache(maxSeq, kvDim);
-      const norms = qkNorm ? { q: b.uploadWeight(hostTensor('qn', qn, [c.headDim], dtype)), k: b.uploadWeight(hostTensor('kn', kn, [c.headDim], dtype)), eps: 1e-6 } : undefined;
-      const results: Float32Array[] = [];
-      let pos0 = 0;
-      for (const s of inputs) {
-        const qr = b.ropeAndCache(b.fromHost(s.q, [s.T, qDim]), b.fromHost(s.k, [s.T, kvDim]), b.fromHost(s.v, [s.T, kvDim]), cache, pos0, inv, shape, norms);
-        results.push(await b.read(qr));
-        results.push(await b.read(b.attention(qr, cache, pos0, shape)));
-        pos0 += s.T;
-      }
-      b.free(cache);
-      return results;
-    };
-    const want = await run(p.cpu);
-    const got = await run(p.gpu);
-    want.forEach((w, i) => {
-      const what = i % 2 === 0 ? 'ropeAndCache q' : 'attention';
-      const label = `${what} ${qkNorm ? dtype + ' +qkNorm ' : ''}heads=${c.nHeads}/${c.nKvHeads} headDim=${c.headDim} step ${i >> 1} (T=${c.steps[i >> 1]})`;
-      const rep = allClose(got[i], w, ATOL, RTOL, label);
-      out.push({ label, ok: rep.ok, maxAbsErr: rep.maxAbsErr, mismatches: rep.mismatches });
-    });
-  }
+  for (const c of cases)
+    for (const qkNorm of [false, true]) {
+      const r = rng(seed++);
+      const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim };
+      const qDim = c.nHeads * c.headDim,
+        kvDim = c.nKvHeads * c.headDim;
+      const maxSeq = c.steps.reduce((a, b) => a + b, 0) + 1;
+      const inv = invFreq(c.headDim, 10000);
+      const qn = randn(r, c.headDim),
+        kn = randn(r, c.headDim);
+      const inputs = c.steps.map((T) => ({
+        T,
+        q: randn(r, T * qDim, 2),
+        k: randn(r, T * kvDim, 2),
+        v: randn(r, T * kvDim),
+      }));
+      const run = async (b: Backend): Promise<Float32Array[]> => {
+        const cache = b.createKvCache(maxSeq, kvDim);
+        const norms = qkNorm
+          ? {
+              q: b.uploadWeight(hostTensor('qn', qn, [c.headDim], dtype)),
+              k: b.uploadWeight(hostTensor('kn', kn, [c.headDim], dtype)),
+              eps: 1e-6,
+            }
+          : undefined;
+        const results: Float32Array[] = [];
+        let pos0 = 0;
+        for (const s of inputs) {
+          const qr = b.ropeAndCache(
+            b.fromHost(s.q, [s.T, qDim]),
+            b.fromHost(s.k, [s.T, kvDim]),
+            b.fromHost(s.v, [s.T, kvDim]),
+            cache,
+            pos0,
+            inv,
+            shape,
+            norms,
+          );
+          results.push(await b.read(qr));
+          results.push(await b.read(b.attention(qr, cache, pos0, shape)));
+          pos0 += s.T;
+        }
+        b.free(cache);
+        return results;
+      };
+      const want = await run(p.cpu);
+      const got = await run(p.gpu);
+      want.forEach((w, i) => {
+        const what = i % 2 === 0 ? 'ropeAndCache q' : 'attention';
+        const heads = `heads=${c.nHeads}/${c.nKvHeads} headDim=${c.headDim}`;
+        const label = `${what} ${qkNorm ? dtype + ' +qkNorm ' : ''}${heads} step ${i >> 1} (T=${c.steps[i >> 1]})`;
+        const rep = allClose(got[i], w, ATOL, RTOL, label);
+        out.push({ label, ok: rep.ok, maxAbsErr: rep.maxAbsErr, mismatches: rep.mismatches });
+      });
+    }
   return out;
 }
 
@@ -224,16 +331,32 @@ async function checkArgmaxSlice(): Promise<CheckReport[]> {
   const p = await pair();
   const out: CheckReport[] = [];
   let seed = 20000;
-  for (const [T, V] of [[1, 1], [1, 7], [3, 257], [2, 1000], [5, 65]]) {
+  for (const [T, V] of [
+    [1, 1],
+    [1, 7],
+    [3, 257],
+    [2, 1000],
+    [5, 65],
+  ]) {
     const r = rng(seed++);
     const x = randn(r, T * V);
     // Ties: the lowest index must win, as in the CPU reference.
-    if (V > 5) for (let t = 0; t < T; t++) { x[t * V + 2] = 5; x[t * V + V - 1] = 5; }
+    if (V > 5)
+      for (let t = 0; t < T; t++) {
+        x[t * V + 2] = 5;
+        x[t * V + V - 1] = 5;
+      }
     const want = await p.cpu.readInt(p.cpu.argmax(p.cpu.fromHost(x, [T, V])));
     const got = await p.gpu.readInt(p.gpu.argmax(p.gpu.fromHost(x, [T, V])));
     const same = want.every((v, i) => v === got[i]);
-    out.push({ label: `argmax T=${T} V=${V}`, ok: same, maxAbsErr: same ? 0 : Infinity, mismatches: same ? [] : [`got ${Array.from(got).join(',')}, want ${Array.from(want).join(',')}`] });
-    if (T > 1) out.push(await compare(`sliceRows T=${T} V=${V}`, p, (b) => b.sliceRows(b.fromHost(x, [T, V]), 1, T - 1)));
+    out.push({
+      label: `argmax T=${T} V=${V}`,
+      ok: same,
+      maxAbsErr: same ? 0 : Infinity,
+      mismatches: same ? [] : [`got ${Array.from(got).join(',')}, want ${Array.from(want).join(',')}`],
+    });
+    if (T > 1)
+      out.push(await compare(`sliceRows T=${T} V=${V}`, p, (b) => b.sliceRows(b.fromHost(x, [T, V]), 1, T - 1)));
   }
   return out;
 }

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { mdHeader, mdRow } from './lib/table.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
 import { median } from './lib/tabs.ts';
@@ -31,10 +32,19 @@ const FLEET = [
   { name: 'phone3', knobs: 'slowdown=5&loadBps=2500000' },
 ];
 
-interface RunOut { ttftSec: number; predictedSec: number | null; warmSec: number; loadSpanSec: number; stages: string }
+interface RunOut {
+  ttftSec: number;
+  predictedSec: number | null;
+  warmSec: number;
+  loadSpanSec: number;
+  stages: string;
+}
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), {
+    values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump'],
+    switches: [],
+  });
   const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
   const runs = intFlag(f, 'runs', 3, 1);
   const promptLen = intFlag(f, 'prompt', 64, 2);
@@ -47,46 +57,104 @@ await runCli(async () => {
     const pages: Page[] = [];
     for (const dev of FLEET.slice(0, nTabs)) {
       const page = await (await browser.newContext()).newPage();
-      await page.goto(`${server.baseUrl}/?room=${room}&name=${dev.name}&model=${encodeURIComponent(urlPath)}&${dev.knobs}`);
+      await page.goto(
+        `${server.baseUrl}/?room=${room}&name=${dev.name}&model=${encodeURIComponent(urlPath)}&${dev.knobs}`,
+      );
       pages.push(page);
     }
     const coord = pages[0];
     // every tab linked to every other, and every profile shared
-    await coord.waitForFunction((n) => {
-      const h = (window as unknown as { shoal?: Handle }).shoal;
-      return !!h && h.mesh.peers().length === n - 1 && h.mesh.peers().every((p) => p.profile) && !!h.mesh.profileOf(h.mesh.peerId);
-    }, nTabs, { timeout: 300_000, polling: 500 });
+    await coord.waitForFunction(
+      (n) => {
+        const h = (window as unknown as { shoal?: Handle }).shoal;
+        return (
+          !!h &&
+          h.mesh.peers().length === n - 1 &&
+          h.mesh.peers().every((p) => p.profile) &&
+          !!h.mesh.profileOf(h.mesh.peerId)
+        );
+      },
+      nTabs,
+      { timeout: 300_000, polling: 500 },
+    );
     // The start-up profiles were measured by all tabs at once on this machine's 2 cores: each emulated device starved
     // the others (one run measured 2.8 MB/s for the tab capped at 12 MB/s). Separate devices would not share a CPU,
     // so measure again one tab at a time, as the mesh e2e does for its twins, and wait until the room has the new ones.
     const stamps: number[] = [];
-    for (const p of pages) stamps.push(await p.evaluate(async () => (await (window as unknown as { shoal: Handle & { tab: { profileNow(): Promise<{ measuredAt: number }> } } }).shoal.tab.profileNow()).measuredAt));
-    await coord.waitForFunction((stamps) => {
-      const h = (window as unknown as { shoal: Handle }).shoal;
-      const all = [h.mesh.profileOf(h.mesh.peerId), ...h.mesh.peers().map((p) => p.profile)];
-      return all.every((p) => p && stamps.includes(p.measuredAt));
-    }, stamps, { timeout: 60_000, polling: 200 });
+    for (const p of pages)
+      stamps.push(
+        await p.evaluate(
+          async () =>
+            (
+              await (
+                window as unknown as { shoal: Handle & { tab: { profileNow(): Promise<{ measuredAt: number }> } } }
+              ).shoal.tab.profileNow()
+            ).measuredAt,
+        ),
+      );
+    await coord.waitForFunction(
+      (stamps) => {
+        const h = (window as unknown as { shoal: Handle }).shoal;
+        const all = [h.mesh.profileOf(h.mesh.peerId), ...h.mesh.peers().map((p) => p.profile)];
+        return all.every((p) => p && stamps.includes(p.measuredAt));
+      },
+      stamps,
+      { timeout: 60_000, polling: 200 },
+    );
     const profiles = await coord.evaluate(() => {
       const h = (window as unknown as { shoal: Handle }).shoal;
-      return [h.mesh.profileOf(h.mesh.peerId)!, ...h.mesh.peers().map((p) => p.profile!)].map((p) => ({ name: p.name, backend: p.backend, gflops: p.matmulGflops, loadMBs: p.loadBytesPerSec / 1e6 }));
+      return [h.mesh.profileOf(h.mesh.peerId)!, ...h.mesh.peers().map((p) => p.profile!)].map((p) => ({
+        name: p.name,
+        backend: p.backend,
+        gflops: p.matmulGflops,
+        loadMBs: p.loadBytesPerSec / 1e6,
+      }));
     });
-    console.log(`Cold start, ${nTabs} tabs in one headless Chromium (WebGPU via SwiftShader) on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy`);
-    console.log('profiles: ' + profiles.map((p) => `${p.name} ${p.backend} ${p.gflops.toFixed(1)} GFLOP/s ${p.loadMBs.toFixed(1)} MB/s`).join('; '));
+    console.log(
+      `Cold start, ${nTabs} tabs in one headless Chromium (WebGPU via SwiftShader) on ${cpus().length} cores ` +
+        `(${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy`,
+    );
+    console.log(
+      'profiles: ' +
+        profiles
+          .map((p) => `${p.name} ${p.backend} ${p.gflops.toFixed(1)} GFLOP/s ${p.loadMBs.toFixed(1)} MB/s`)
+          .join('; '),
+    );
 
-    const turn = (ids: number[], opts: Record<string, unknown>) => coord.evaluate(async ({ model, ids, opts }) => {
-      const s = (window as unknown as { shoal: Handle }).shoal.session;
-      const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts });
-      const intervals: Interval[] = s.coordinator.intervals;
-      return { ttftMs: r.ttftMs, predicted: r.plan?.ttftSeconds ?? null, stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','), peers: r.stages.map((st) => st.peer), loads: intervals.filter((i) => i.kind === 'load'), intervals };
-    }, { model: urlPath, ids, opts });
-    const prompt = (seed: number) => Array.from({ length: promptLen }, (_, i) => (i * 7919 + seed * 104729 + 13) % 2000 + 10);
-    const names = new Map<string, string>(await coord.evaluate(() => {
-      const h = (window as unknown as { shoal: Handle }).shoal;
-      return [[h.mesh.peerId, h.mesh.name] as [string, string], ...h.mesh.peers().map((p) => [p.peerId, p.name] as [string, string])];
-    }));
+    const turn = (ids: number[], opts: Record<string, unknown>) =>
+      coord.evaluate(
+        async ({ model, ids, opts }) => {
+          const s = (window as unknown as { shoal: Handle }).shoal.session;
+          const r: TurnResult = await s.generateIds(model, ids, { maxTokens: 1, strategy: 'csgo', ...opts });
+          const intervals: Interval[] = s.coordinator.intervals;
+          return {
+            ttftMs: r.ttftMs,
+            predicted: r.plan?.ttftSeconds ?? null,
+            stages: r.stages.map((st) => `${st.start}-${st.end}`).join(','),
+            peers: r.stages.map((st) => st.peer),
+            loads: intervals.filter((i) => i.kind === 'load'),
+            intervals,
+          };
+        },
+        { model: urlPath, ids, opts },
+      );
+    const prompt = (seed: number) =>
+      Array.from({ length: promptLen }, (_, i) => ((i * 7919 + seed * 104729 + 13) % 2000) + 10);
+    const names = new Map<string, string>(
+      await coord.evaluate(() => {
+        const h = (window as unknown as { shoal: Handle }).shoal;
+        return [
+          [h.mesh.peerId, h.mesh.name] as [string, string],
+          ...h.mesh.peers().map((p) => [p.peerId, p.name] as [string, string]),
+        ];
+      }),
+    );
 
     const table: { label: string; out: RunOut[] }[] = [];
-    const variants = [...strategies.map((s) => ({ label: s, opts: { strategy: s } })), { label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } }];
+    const variants = [
+      ...strategies.map((s) => ({ label: s, opts: { strategy: s } })),
+      { label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } },
+    ];
     for (const v of variants) {
       const out: RunOut[] = [];
       for (let r = 0; r < runs; r++) {
@@ -95,21 +163,51 @@ await runCli(async () => {
         const loadEnd = Math.max(0, ...cold.loads.map((i) => i.endSec));
         if (typeof f.dump === 'string') {
           mkdirSync(f.dump, { recursive: true });
-          writeFileSync(resolve(f.dump, `${v.label.replace(/\W+/g, '_')}-${r}.json`), JSON.stringify({ names: Object.fromEntries(names), stages: cold.stages, peers: cold.peers, ttftMs: cold.ttftMs, predicted: cold.predicted, intervals: cold.intervals }, null, 1));
+          writeFileSync(
+            resolve(f.dump, `${v.label.replace(/\W+/g, '_')}-${r}.json`),
+            JSON.stringify(
+              {
+                names: Object.fromEntries(names),
+                stages: cold.stages,
+                peers: cold.peers,
+                ttftMs: cold.ttftMs,
+                predicted: cold.predicted,
+                intervals: cold.intervals,
+              },
+              null,
+              1,
+            ),
+          );
         }
-        out.push({ ttftSec: cold.ttftMs / 1000, predictedSec: cold.predicted, warmSec: warm.ttftMs / 1000, loadSpanSec: loadEnd, stages: cold.peers.map((p, i) => `${names.get(p) ?? p}:${cold.stages.split(',')[i]}`).join(' ') });
-        process.stderr.write(`${v.label} run ${r + 1}: TTFT ${out[r].ttftSec.toFixed(2)} s (predicted ${cold.predicted?.toFixed(2) ?? '-'}), warm ${out[r].warmSec.toFixed(2)} s, loads end ${loadEnd.toFixed(2)} s, ${out[r].stages}\n`);
+        out.push({
+          ttftSec: cold.ttftMs / 1000,
+          predictedSec: cold.predicted,
+          warmSec: warm.ttftMs / 1000,
+          loadSpanSec: loadEnd,
+          stages: cold.peers.map((p, i) => `${names.get(p) ?? p}:${cold.stages.split(',')[i]}`).join(' '),
+        });
+        process.stderr.write(
+          `${v.label} run ${r + 1}: TTFT ${out[r].ttftSec.toFixed(2)} s ` +
+            `(predicted ${cold.predicted?.toFixed(2) ?? '-'}), warm ${out[r].warmSec.toFixed(2)} s, ` +
+            `loads end ${loadEnd.toFixed(2)} s, ${out[r].stages}\n`,
+        );
       }
       table.push({ label: v.label, out });
     }
-    console.log('\n| strategy | stages (device:layers) | measured median TTFT s | predicted TTFT s | measured/predicted | load hidden |');
-    console.log('|---|---|---|---|---|---|');
+    const columns = ['strategy', 'stages (device:layers)', 'measured median TTFT s', 'predicted TTFT s'];
+    console.log('\n' + mdHeader([...columns, 'measured/predicted', 'load hidden']));
     for (const row of table) {
       const ttft = median(row.out.map((o) => o.ttftSec));
       const pred = row.out[0].predictedSec;
       // Hidden share: of the load span, the part that did not add to TTFT beyond the warm (compute + comm) path.
-      const hidden = median(row.out.map((o) => Math.min(1, Math.max(0, 1 - (o.ttftSec - o.warmSec) / Math.max(1e-9, o.loadSpanSec)))));
-      console.log(`| ${row.label} | ${row.out[0].stages} | ${ttft.toFixed(2)} | ${pred === null ? '-' : pred.toFixed(2)} | ${pred ? (ttft / pred).toFixed(2) : '-'} | ${(hidden * 100).toFixed(0)}% |`);
+      const hidden = median(
+        row.out.map((o) => Math.min(1, Math.max(0, 1 - (o.ttftSec - o.warmSec) / Math.max(1e-9, o.loadSpanSec)))),
+      );
+      const predicted = pred === null ? '-' : pred.toFixed(2);
+      const ratio = pred ? (ttft / pred).toFixed(2) : '-';
+      console.log(
+        mdRow([row.label, row.out[0].stages, ttft.toFixed(2), predicted, ratio, `${(hidden * 100).toFixed(0)}%`]),
+      );
     }
     const ours = median(table[0].out.map((o) => o.ttftSec));
     const others = table.slice(1).map((r) => ({ label: r.label, ttft: median(r.out.map((o) => o.ttftSec)) }));

@@ -14,7 +14,12 @@ import type { Session } from '../../src/pipeline/session.ts';
 import type { StageAssignment } from '../../src/pipeline/messages.ts';
 
 type Win = { shoal: { session: Session }; benchTimes?: number[] };
-interface Run { tokens: number; times: number[]; startMs: number; endMs: number }
+interface Run {
+  tokens: number;
+  times: number[];
+  startMs: number;
+  endMs: number;
+}
 
 /**
  * In-page code of one turn, as text: tsx names every function it compiles with a helper that does not exist in the
@@ -30,56 +35,103 @@ const TURN_IN_PAGE = `async ({ model, ids, steps, stages, conv }) => {
 }`;
 
 /** One turn from `page` on conversation `conv`; token arrival times on the shared wall clock. */
-function turn(page: Page, model: string, ids: number[], steps: number, stages: StageAssignment[], conv: string): Promise<Run> {
-  return page.evaluate(`(${TURN_IN_PAGE})(${JSON.stringify({ model, ids, steps, stages, conv })})`) as Promise<Run>;
+function turn(
+  page: Page,
+  model: string,
+  ids: number[],
+  steps: number,
+  stages: StageAssignment[],
+  conv: string,
+): Promise<Run> {
+  return page.evaluate<Run>(`(${TURN_IN_PAGE})(${JSON.stringify({ model, ids, steps, stages, conv })})`);
 }
 
 const msPerToken = (r: Run, from = -Infinity, to = Infinity): number[] =>
-  r.times.slice(1).map((t, k) => ({ t0: r.times[k], ms: t - r.times[k] })).filter((g) => g.t0 >= from && g.t0 < to).map((g) => g.ms);
+  r.times
+    .slice(1)
+    .map((t, k) => ({ t0: r.times[k], ms: t - r.times[k] }))
+    .filter((g) => g.t0 >= from && g.t0 < to)
+    .map((g) => g.ms);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const prompt = (seed: number, n: number) => Array.from({ length: n }, (_, i) => 260 + ((i * 131 + seed * 17) % 1500));
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['tabs', 'preset', 'convs', 'tokens', 'long', 'runs'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), {
+    values: ['tabs', 'preset', 'convs', 'tokens', 'long', 'runs'],
+    switches: [],
+  });
   const nTabs = intFlag(f, 'tabs', 4, 2);
   const tokens = intFlag(f, 'tokens', 48, 2);
   const longLen = intFlag(f, 'long', 512, 2);
   const runs = intFlag(f, 'runs', 2, 1);
-  const convCounts = String(f.convs ?? '1,2,4').split(',').map(Number).filter((k) => k >= 1 && k <= nTabs);
+  const convCounts = String(f.convs ?? '1,2,4')
+    .split(',')
+    .map(Number)
+    .filter((k) => k >= 1 && k <= nTabs);
   const { urlPath } = await benchModel(String(f.preset ?? 'demo'), 'bf16');
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
   try {
-    const tabs = await openBenchTabs(browser, server.baseUrl, { n: nTabs, roomPrefix: 'bench-conv', delayMs: 0, slowdown: 1 });
-    const L = await tabs.pages[0].evaluate(async (m) => (await (window as unknown as Win).shoal.session.openModel(m)).spec.nLayers, urlPath);
-    const stages: StageAssignment[] = tabs.ids.map((peer, i) => ({ peer, start: Math.floor((i * L) / nTabs), end: Math.floor(((i + 1) * L) / nTabs) }));
+    const tabs = await openBenchTabs(browser, server.baseUrl, {
+      n: nTabs,
+      roomPrefix: 'bench-conv',
+      delayMs: 0,
+      slowdown: 1,
+    });
+    const L = await tabs.pages[0].evaluate(
+      async (m) => (await (window as unknown as Win).shoal.session.openModel(m)).spec.nLayers,
+      urlPath,
+    );
+    const stages: StageAssignment[] = tabs.ids.map((peer, i) => ({
+      peer,
+      start: Math.floor((i * L) / nTabs),
+      end: Math.floor(((i + 1) * L) / nTabs),
+    }));
     let n = 0;
     await turn(tabs.pages[0], urlPath, prompt(0, 8), 2, stages, `warm-${n++}`); // loads every layer
     console.log(`# ${nTabs} tabs, ${urlPath}, ${tokens} tokens per conversation, ${runs} runs (median)`);
     console.log('conversations | one after another, tok/s | at once, tok/s | speed-up');
     for (const k of convCounts) {
-      const seq: number[] = [], par: number[] = [];
+      const seq: number[] = [],
+        par: number[] = [];
       for (let r = 0; r < runs; r++) {
         let t0 = performance.timeOrigin + performance.now();
         for (let c = 0; c < k; c++) await turn(tabs.pages[c], urlPath, prompt(c, 16), tokens, stages, `s${n++}`);
         seq.push((k * tokens * 1000) / (performance.timeOrigin + performance.now() - t0));
         t0 = performance.timeOrigin + performance.now();
-        await Promise.all(Array.from({ length: k }, (_, c) => turn(tabs.pages[c], urlPath, prompt(c, 16), tokens, stages, `p${n++}`)));
+        await Promise.all(
+          Array.from({ length: k }, (_, c) => turn(tabs.pages[c], urlPath, prompt(c, 16), tokens, stages, `p${n++}`)),
+        );
         par.push((k * tokens * 1000) / (performance.timeOrigin + performance.now() - t0));
       }
-      console.log(`${k} | ${median(seq).toFixed(1)} | ${median(par).toFixed(1)} | ${(median(par) / median(seq)).toFixed(2)}x`);
+      console.log(
+        `${k} | ${median(seq).toFixed(1)} | ${median(par).toFixed(1)} | ${(median(par) / median(seq)).toFixed(2)}x`,
+      );
     }
-    console.log(`\n# decode beside a ${longLen}-token prefill (chunked): conversation A decodes, B's long prompt starts meanwhile`);
+    console.log(
+      `\n# decode beside a ${longLen}-token prefill (chunked): ` +
+        "conversation A decodes, B's long prompt starts meanwhile",
+    );
     console.log('run | A ms/token alone | A ms/token during prefill | ratio | B TTFT alone, ms | B TTFT beside A, ms');
     for (let r = 0; r < runs; r++) {
       const aloneA = await turn(tabs.pages[0], urlPath, prompt(1, 16), tokens * 2, stages, `a${n++}`);
       const aloneB = await turn(tabs.pages[1], urlPath, prompt(2, longLen), 2, stages, `b${n++}`);
       const a = turn(tabs.pages[0], urlPath, prompt(1, 16), tokens * 2, stages, `a${n++}`);
-      await tabs.pages[0].waitForFunction(() => ((window as unknown as Win).benchTimes?.length ?? 0) >= 4, undefined, { polling: 20 });
+      await tabs.pages[0].waitForFunction(() => ((window as unknown as Win).benchTimes?.length ?? 0) >= 4, undefined, {
+        polling: 20,
+      });
       const b = await turn(tabs.pages[1], urlPath, prompt(2, longLen), 2, stages, `b${n++}`);
       const during = msPerToken(await a, b.startMs, b.times[0]);
       const solo = mean(msPerToken(aloneA));
-      console.log(`${r + 1} | ${solo.toFixed(1)} | ${mean(during).toFixed(1)} (${during.length} tokens) | ${(mean(during) / solo).toFixed(2)}x | ${(aloneB.times[0] - aloneB.startMs).toFixed(0)} | ${(b.times[0] - b.startMs).toFixed(0)}`);
+      const cells = [
+        r + 1,
+        solo.toFixed(1),
+        `${mean(during).toFixed(1)} (${during.length} tokens)`,
+        `${(mean(during) / solo).toFixed(2)}x`,
+        (aloneB.times[0] - aloneB.startMs).toFixed(0),
+        (b.times[0] - b.startMs).toFixed(0),
+      ];
+      console.log(cells.join(' | '));
     }
     await tabs.close();
   } finally {

@@ -7,22 +7,43 @@ import { ShoalError } from '../../src/errors.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
+import { mdHeader, mdRow } from './lib/table.ts';
 import { openEngineSession } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['presets', 'prompt', 'decode', 'backends'], switches: ['ops'] });
+  const f = parseFlags(process.argv.slice(2), {
+    values: ['presets', 'prompt', 'decode', 'backends'],
+    switches: ['ops'],
+  });
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
   const promptLen = intFlag(f, 'prompt', 32, 1); // SwiftShader prefill is slow: keep the default run to a few minutes
   const decodeLen = intFlag(f, 'decode', 16, 1);
   const backends = String(f.backends ?? 'webgpu,cpu').split(',');
-  for (const b of backends) if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
+  for (const b of backends)
+    if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
   const session = await openEngineSession();
   try {
-    const ua = await session.page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? navigator.userAgent);
-    console.log(`engine benchmark in headless ${ua} (WebGPU adapter: SwiftShader on this machine), prompt ${promptLen}, decode ${decodeLen}, greedy, bf16 weights`);
-    console.log('| preset | backend | prefill tok/s | decode tok/s | dispatches/token | dispatches/layer | submits/token | weight MB read/token | effective GB/s |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    const ua = await session.page.evaluate(
+      () => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? navigator.userAgent,
+    );
+    console.log(
+      `engine benchmark in headless ${ua} (WebGPU adapter: SwiftShader on this machine), ` +
+        `prompt ${promptLen}, decode ${decodeLen}, greedy, bf16 weights`,
+    );
+    console.log(
+      mdHeader([
+        'preset',
+        'backend',
+        'prefill tok/s',
+        'decode tok/s',
+        'dispatches/token',
+        'dispatches/layer',
+        'submits/token',
+        'weight MB read/token',
+        'effective GB/s',
+      ]),
+    );
     for (const preset of presets) {
       const { dir } = await benchModel(preset, 'bf16');
       const spec = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')));
@@ -41,7 +62,19 @@ await runCli(async () => {
         const decodeTps = decodeLen / (st.decodeMs / 1000);
         const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
         const perLayer = st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
-        console.log(`| ${preset} | ${name} | ${prefillTps.toFixed(1)} | ${decodeTps.toFixed(2)} | ${st.dispatchesPerToken?.toFixed(1) ?? '-'} | ${perLayer} | ${st.submitsPerToken?.toFixed(2) ?? '-'} | ${(bytesPerToken / 1e6).toFixed(1)} | ${((bytesPerToken * decodeTps) / 1e9).toFixed(2)} |`);
+        console.log(
+          mdRow([
+            preset,
+            name,
+            prefillTps.toFixed(1),
+            decodeTps.toFixed(2),
+            st.dispatchesPerToken?.toFixed(1) ?? '-',
+            perLayer,
+            st.submitsPerToken?.toFixed(2) ?? '-',
+            (bytesPerToken / 1e6).toFixed(1),
+            ((bytesPerToken * decodeTps) / 1e9).toFixed(2),
+          ]),
+        );
       }
     }
     if (f.ops) {
@@ -49,8 +82,23 @@ await runCli(async () => {
       for (const preset of presets) {
         const { dir } = await benchModel(preset, 'bf16');
         const spec = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')));
-        const shape = { dim: spec.dim, hiddenDim: spec.hiddenDim, vocabSize: spec.vocabSize, nHeads: spec.nHeads, nKvHeads: spec.nKvHeads, headDim: spec.headDim, prefill: promptLen, ctx: promptLen };
-        const ms = await session.page.evaluate((sh) => (window as unknown as { shoalKernelBench: (x: typeof sh) => Promise<Record<string, number>> }).shoalKernelBench(sh), shape);
+        const shape = {
+          dim: spec.dim,
+          hiddenDim: spec.hiddenDim,
+          vocabSize: spec.vocabSize,
+          nHeads: spec.nHeads,
+          nKvHeads: spec.nKvHeads,
+          headDim: spec.headDim,
+          prefill: promptLen,
+          ctx: promptLen,
+        };
+        const ms = await session.page.evaluate(
+          (sh) =>
+            (
+              window as unknown as { shoalKernelBench: (x: typeof sh) => Promise<Record<string, number>> }
+            ).shoalKernelBench(sh),
+          shape,
+        );
         console.log(`\nWebGPU ops at ${preset} shapes (ms per dispatch, bf16 weights):`);
         for (const [op, t] of Object.entries(ms)) console.log(`  ${op.padEnd(36)} ${t.toFixed(3)}`);
       }

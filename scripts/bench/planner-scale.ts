@@ -28,7 +28,15 @@ for (const K of [2, 4, 6, 8, 9, 10, 11, 12, 16, 24, 32]) {
   const [h, hMs] = time(() => heuristic(T, { budgetMs: 400 }));
   const [pl, planMs] = time(() => plan(sc, 'csgo'));
   const gap = ((h.objectiveSec - exactS) / exactS) * 100;
-  console.log(
-    `${String(K).padStart(4)} | ${work.toExponential(2).padStart(10)} | ${exactMs.toFixed(1).padStart(8)} | ${exactS.toFixed(3).padStart(8)} | ${hMs.toFixed(1).padStart(12)} | ${h.objectiveSec.toFixed(3).padStart(11)} | ${Number.isNaN(gap) ? '   -  ' : gap.toFixed(2).padStart(6)} | ${pl.method}, ${planMs.toFixed(1)}`,
-  );
+  const cells = [
+    String(K).padStart(4),
+    work.toExponential(2).padStart(10),
+    exactMs.toFixed(1).padStart(8),
+    exactS.toFixed(3).padStart(8),
+    hMs.toFixed(1).padStart(12),
+    h.objectiveSec.toFixed(3).padStart(11),
+    Number.isNaN(gap) ? '   -  ' : gap.toFixed(2).padStart(6),
+    `${pl.method}, ${planMs.toFixed(1)}`,
+  ];
+  console.log(cells.join(' | '));
 }

@@ -31,54 +31,109 @@ import { intFlag, parseFlags, runCli } from '../cli.ts';
 import type { RoutingEngine } from './lib/routingEngine.ts';
 import { nodeEngine } from './lib/routingNode.ts';
 import { meshEngine } from './lib/routingMesh.ts';
+import { mdHeader, mdRow } from './lib/table.ts';
 
-const SEED = 0, SMALL_LAYERS = 2;
+const SEED = 0,
+  SMALL_LAYERS = 2;
 
 async function models(): Promise<{ small: string; large: string }> {
   const root = join(tmpdir(), `shoal-router-bench-demo-${SMALL_LAYERS}`);
-  const small = join(root, 'small'), large = join(root, 'large');
+  const small = join(root, 'small'),
+    large = join(root, 'large');
   if (!existsSync(join(large, 'tokenizer.json'))) {
     // the small one is a plain 2-layer model of the same shape family (strength 1: not a distilled draft)
-    await makeModel({ preset: 'demo', role: 'draft', draftLayers: SMALL_LAYERS, draftStrength: 1, seed: SEED, out: small });
+    await makeModel({
+      preset: 'demo',
+      role: 'draft',
+      draftLayers: SMALL_LAYERS,
+      draftStrength: 1,
+      seed: SEED,
+      out: small,
+    });
     await makeModel({ preset: 'demo', seed: SEED, out: large });
   }
   return { small, large };
 }
 
-const ms = (p: SideParams) => `fixed ${(p.fixedSec * 1e3).toFixed(1)} ms, prefill ${(p.prefillSecPerToken * 1e3).toFixed(3)} ms/token + ${((p.prefillSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position, decode ${(p.decodeSecPerToken * 1e3).toFixed(2)} ms/token + ${((p.decodeSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position`;
+const ms = (p: SideParams) =>
+  `fixed ${(p.fixedSec * 1e3).toFixed(1)} ms, ` +
+  `prefill ${(p.prefillSecPerToken * 1e3).toFixed(3)} ms/token + ` +
+  `${((p.prefillSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position, ` +
+  `decode ${(p.decodeSecPerToken * 1e3).toFixed(2)} ms/token + ` +
+  `${((p.decodeSecPerPosition ?? 0) * 1e6).toFixed(2)} us/token/position`;
 
 /** Mean |predicted - measured| / measured of the fit's own turns (how well the model shape fits the engine). */
 function fitError(p: SideParams, turns: TimedTurn[]): number {
-  return turns.reduce((s, t) => {
-    const r = rawTerms(p, { contextTokens: t.contextTokens, cachedTokens: t.cachedTokens, historyTokens: 0, outTokens: t.outTokens });
-    const meas = t.ttftSec + t.decodeSec;
-    return s + Math.abs(r.fixedSec + r.prefillSec + r.decodeSec - meas) / meas;
-  }, 0) / turns.length;
+  return (
+    turns.reduce((s, t) => {
+      const r = rawTerms(p, {
+        contextTokens: t.contextTokens,
+        cachedTokens: t.cachedTokens,
+        historyTokens: 0,
+        outTokens: t.outTokens,
+      });
+      const meas = t.ttftSec + t.decodeSec;
+      return s + Math.abs(r.fixedSec + r.prefillSec + r.decodeSec - meas) / meas;
+    }, 0) / turns.length
+  );
 }
 
 await runCli(async () => {
-  const f = parseFlags(process.argv.slice(2), { values: ['engine', 'conversations', 'turns', 'workload', 'delay-ms', 'hop-ms', 'objective', 'small-slowdown', 'repeat'], switches: [] });
+  const f = parseFlags(process.argv.slice(2), {
+    values: [
+      'engine',
+      'conversations',
+      'turns',
+      'workload',
+      'delay-ms',
+      'hop-ms',
+      'objective',
+      'small-slowdown',
+      'repeat',
+    ],
+    switches: [],
+  });
   const engineName = String(f.engine ?? 'mesh');
   if (engineName !== 'mesh' && engineName !== 'node') throw new ShoalError('ERR_BAD_ARGS', '--engine is mesh or node');
   const delayMs = intFlag(f, 'delay-ms', intFlag(f, 'hop-ms', 5, 0), 0);
   const smallSlowdown = Number(f['small-slowdown'] ?? 1);
-  if (!(smallSlowdown >= 1)) throw new ShoalError('ERR_BAD_ARGS', `--small-slowdown must be a number >= 1, got ${String(f['small-slowdown'])}`);
+  if (!(smallSlowdown >= 1))
+    throw new ShoalError('ERR_BAD_ARGS', `--small-slowdown must be a number >= 1, got ${String(f['small-slowdown'])}`);
   const objective = String(f.objective ?? 'latency');
-  if (objective !== 'latency' && objective !== 'largeCalls') throw new ShoalError('ERR_BAD_ARGS', `--objective must be latency or largeCalls, got ${objective}`);
+  if (objective !== 'latency' && objective !== 'largeCalls')
+    throw new ShoalError('ERR_BAD_ARGS', `--objective must be latency or largeCalls, got ${objective}`);
   const repeat = intFlag(f, 'repeat', 2, 1);
   const m = /^(\d+)-(\d+)$/.exec(String(f.turns ?? '2-8'));
   if (!m) throw new ShoalError('ERR_BAD_ARGS', `--turns takes a range like 2-8, got ${String(f.turns)}`);
   const turnsRange = { minTurns: Number(m[1]), maxTurns: Number(m[2]) };
-  const workload: Conversation[] = typeof f.workload === 'string' ? parseWorkload(readFileSync(f.workload, 'utf8')) : syntheticWorkload(intFlag(f, 'conversations', 8, 1), 11, turnsRange);
+  const workload: Conversation[] =
+    typeof f.workload === 'string'
+      ? parseWorkload(readFileSync(f.workload, 'utf8'))
+      : syntheticWorkload(intFlag(f, 'conversations', 8, 1), 11, turnsRange);
   const dirs = await models();
   const log = (line: string) => process.stderr.write(line + '\n');
-  const engine: RoutingEngine = engineName === 'node' ? await nodeEngine(dirs, { delayMs, smallSlowdown }) : await meshEngine(dirs, { delayMs, smallSlowdown, log });
+  const engine: RoutingEngine =
+    engineName === 'node'
+      ? await nodeEngine(dirs, { delayMs, smallSlowdown })
+      : await meshEngine(dirs, { delayMs, smallSlowdown, log });
   try {
     console.log(`routing bench on ${cpus().length} cores (${cpus()[0]?.model ?? '?'}): ${engine.description}`);
     const timed = { small: await engine.time('small'), large: await engine.time('large') };
     const fitted: Record<Side, SideParams> = { small: fitSideParams(timed.small), large: fitSideParams(timed.large) };
-    for (const side of ['small', 'large'] as const) for (const t of timed[side]) log(`timed ${side}: context ${t.contextTokens} (${t.cachedTokens} cached), ${t.outTokens} out: ttft ${(t.ttftSec * 1e3).toFixed(1)} ms, decode ${(t.decodeSec * 1e3).toFixed(1)} ms`);
-    for (const side of ['small', 'large'] as const) console.log(`${side} fitted to ${timed[side].length} timed turns (contexts ${timed[side].map((t) => `${t.contextTokens}${t.cachedTokens ? `/${t.cachedTokens} cached` : ''}`).join(', ')}; mean fit error ${(fitError(fitted[side], timed[side]) * 100).toFixed(0)}%): ${ms(fitted[side])}`);
+    for (const side of ['small', 'large'] as const)
+      for (const t of timed[side])
+        log(
+          `timed ${side}: context ${t.contextTokens} (${t.cachedTokens} cached), ${t.outTokens} out: ` +
+            `ttft ${(t.ttftSec * 1e3).toFixed(1)} ms, decode ${(t.decodeSec * 1e3).toFixed(1)} ms`,
+        );
+    for (const side of ['small', 'large'] as const) {
+      const contexts = timed[side].map((t) => `${t.contextTokens}${t.cachedTokens ? `/${t.cachedTokens} cached` : ''}`);
+      const fitErr = (fitError(fitted[side], timed[side]) * 100).toFixed(0);
+      console.log(
+        `${side} fitted to ${timed[side].length} timed turns (contexts ${contexts.join(', ')}; ` +
+          `mean fit error ${fitErr}%): ${ms(fitted[side])}`,
+      );
+    }
 
     // calibration: a separate synthetic workload (other seed, same shape), the fitted model
     const calib = syntheticWorkload(200, 5, typeof f.workload === 'string' ? {} : turnsRange);
@@ -86,18 +141,44 @@ await runCli(async () => {
     const stat = calibrate(calib, fitted, 'static', { objective });
     const alwaysLargeModel = replay(calib, { name: 'always-large', alpha: 0, theta: 0 }, fitted);
     const pc = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(1)}%`;
-    console.log(`calibrated (objective ${objective}, coverage kept at 100%) on 200 synthetic conversations (seed 5): latency-aware alpha ${aware.policy.alpha} theta ${aware.policy.theta} (model: ${(aware.result.meanLatencySec * 1e3).toFixed(0)} ms, ${aware.result.largeCalls} large of ${aware.result.turns}); static theta ${stat.policy.theta} (model: ${(stat.result.meanLatencySec * 1e3).toFixed(0)} ms, ${stat.result.largeCalls} large); always-large model ${(alwaysLargeModel.meanLatencySec * 1e3).toFixed(0)} ms; latency-aware vs best of those in the model: ${pc(aware.result.meanLatencySec, Math.min(stat.result.meanLatencySec, alwaysLargeModel.meanLatencySec))}`);
+    const msOf = (sec: number) => (sec * 1e3).toFixed(0);
+    const bestOther = Math.min(stat.result.meanLatencySec, alwaysLargeModel.meanLatencySec);
+    console.log(
+      `calibrated (objective ${objective}, coverage kept at 100%) on 200 synthetic conversations (seed 5): ` +
+        `latency-aware alpha ${aware.policy.alpha} theta ${aware.policy.theta} ` +
+        `(model: ${msOf(aware.result.meanLatencySec)} ms, ` +
+        `${aware.result.largeCalls} large of ${aware.result.turns}); ` +
+        `static theta ${stat.policy.theta} (model: ${msOf(stat.result.meanLatencySec)} ms, ` +
+        `${stat.result.largeCalls} large); always-large model ${msOf(alwaysLargeModel.meanLatencySec)} ms; ` +
+        `latency-aware vs best of those in the model: ${pc(aware.result.meanLatencySec, bestOther)}`,
+    );
     // what the rule could gain if a little quality were given up (model only, for context; the goal keeps 100%)
     for (const minCoverage of [0.98, 0.95]) {
       const a = calibrate(calib, fitted, 'latency-aware', { objective, minCoverage });
       const s2 = calibrate(calib, fitted, 'static', { objective, minCoverage });
-      console.log(`  (model only, coverage >= ${minCoverage * 100}% instead: latency-aware alpha ${a.policy.alpha} theta ${a.policy.theta} ${(a.result.meanLatencySec * 1e3).toFixed(0)} ms vs static ${(s2.result.meanLatencySec * 1e3).toFixed(0)} ms: ${pc(a.result.meanLatencySec, Math.min(s2.result.meanLatencySec, alwaysLargeModel.meanLatencySec))})`);
+      const best2 = Math.min(s2.result.meanLatencySec, alwaysLargeModel.meanLatencySec);
+      console.log(
+        `  (model only, coverage >= ${minCoverage * 100}% instead: latency-aware alpha ${a.policy.alpha} ` +
+          `theta ${a.policy.theta} ${msOf(a.result.meanLatencySec)} ms ` +
+          `vs static ${msOf(s2.result.meanLatencySec)} ms: ` +
+          `${pc(a.result.meanLatencySec, best2)})`,
+      );
     }
     const nTurns = workload.reduce((n, c) => n + c.turns.length, 0);
     const nNeed = workload.reduce((n, c) => n + c.turns.filter((t) => t.needsLarge).length, 0);
-    console.log(`workload: ${typeof f.workload === 'string' ? f.workload : 'synthetic (seed 11)'}, ${workload.length} conversations, ${nTurns} turns (${turnsRange.minTurns}-${turnsRange.maxTurns} per conversation), ${nNeed} need the large model; ${repeat} repeat(s), policies interleaved per conversation\n`);
+    const workloadName = typeof f.workload === 'string' ? f.workload : 'synthetic (seed 11)';
+    console.log(
+      `workload: ${workloadName}, ${workload.length} conversations, ${nTurns} turns ` +
+        `(${turnsRange.minTurns}-${turnsRange.maxTurns} per conversation), ${nNeed} need the large model; ` +
+        `${repeat} repeat(s), policies interleaved per conversation\n`,
+    );
 
-    const policies: PolicyConfig[] = [{ name: 'always-small', alpha: 0, theta: 0 }, { name: 'always-large', alpha: 0, theta: 0 }, stat.policy, aware.policy];
+    const policies: PolicyConfig[] = [
+      { name: 'always-small', alpha: 0, theta: 0 },
+      { name: 'always-large', alpha: 0, theta: 0 },
+      stat.policy,
+      aware.policy,
+    ];
     const runs: BenchTurn[][][] = policies.map(() => []); // [policy][repeat] -> turns in workload order
     for (let rep = 0; rep < repeat; rep++) {
       for (const pi of policies.keys()) runs[pi].push([]);
@@ -106,7 +187,8 @@ await runCli(async () => {
           const pi = (k + ci + rep) % policies.length;
           const turns = await engine.run(conv, policies[pi], fitted, 1000 + ci);
           runs[pi][rep].push(...turns);
-          log(`repeat ${rep + 1} conversation ${ci + 1}/${workload.length} ${policies[pi].name}: ${turns.map((t) => `${t.side[0]}${t.latencyMs.toFixed(0)}`).join(' ')} ms`);
+          const sides = turns.map((t) => `${t.side[0]}${t.latencyMs.toFixed(0)}`).join(' ');
+          log(`repeat ${rep + 1} conversation ${ci + 1}/${workload.length} ${policies[pi].name}: ${sides} ms`);
         }
       }
     }
@@ -118,24 +200,66 @@ await runCli(async () => {
       const large = first.filter((t) => t.side === 'large').length;
       const need = flat.filter((t) => t.needsLarge).length;
       const covered = flat.filter((t, i) => t.needsLarge && first[i].side === 'large').length;
-      let switches = 0, at = 0;
-      for (const c of workload) { for (let i = 1; i < c.turns.length; i++) if (first[at + i].side !== first[at + i - 1].side) switches++; at += c.turns.length; }
+      let switches = 0,
+        at = 0;
+      for (const c of workload) {
+        for (let i = 1; i < c.turns.length; i++) if (first[at + i].side !== first[at + i - 1].side) switches++;
+        at += c.turns.length;
+      }
       const sameSides = reps.every((r) => r.every((t, i) => t.side === first[i].side));
       const model = replay(workload, policy, fitted);
       return {
-        name: policy.name, meanMs: means.reduce((a, b) => a + b, 0) / means.length, minMs: Math.min(...means), maxMs: Math.max(...means), modelMs: model.meanLatencySec * 1000,
-        predictedMs: first.reduce((s, t) => s + t.predictedMs, 0) / first.length, large, coverage: need ? covered / need : 1, switches, sameSides,
+        name: policy.name,
+        meanMs: means.reduce((a, b) => a + b, 0) / means.length,
+        minMs: Math.min(...means),
+        maxMs: Math.max(...means),
+        modelMs: model.meanLatencySec * 1000,
+        predictedMs: first.reduce((s, t) => s + t.predictedMs, 0) / first.length,
+        large,
+        coverage: need ? covered / need : 1,
+        switches,
+        sameSides,
       };
     });
-    console.log('| policy | mean latency ms (measured) | per-repeat means | mean latency ms (fitted model replay) | router\'s own prediction ms | large-model calls | "needs large" coverage | side switches |');
-    console.log('|---|---|---|---|---|---|---|---|');
-    for (const r of rows) console.log(`| ${r.name} | ${r.meanMs.toFixed(0)} | ${r.minMs.toFixed(0)}..${r.maxMs.toFixed(0)} | ${r.modelMs.toFixed(0)} | ${r.predictedMs.toFixed(0)} | ${r.large}/${nTurns} | ${(r.coverage * 100).toFixed(0)}% | ${r.switches}${r.sameSides ? '' : ' (sides differed between repeats)'} |`);
+    console.log(
+      mdHeader([
+        'policy',
+        'mean latency ms (measured)',
+        'per-repeat means',
+        'mean latency ms (fitted model replay)',
+        "router's own prediction ms",
+        'large-model calls',
+        '"needs large" coverage',
+        'side switches',
+      ]),
+    );
+    for (const r of rows)
+      console.log(
+        mdRow([
+          r.name,
+          r.meanMs.toFixed(0),
+          `${r.minMs.toFixed(0)}..${r.maxMs.toFixed(0)}`,
+          r.modelMs.toFixed(0),
+          r.predictedMs.toFixed(0),
+          `${r.large}/${nTurns}`,
+          `${(r.coverage * 100).toFixed(0)}%`,
+          `${r.switches}${r.sameSides ? '' : ' (sides differed between repeats)'}`,
+        ]),
+      );
     const full = rows.filter((r) => r.coverage === 1 && r.name !== 'latency-aware');
     const best = full.reduce((a, b) => (a.meanMs <= b.meanMs ? a : b));
-    const ours = rows[3], alwaysLarge = rows[1];
+    const ours = rows[3],
+      alwaysLarge = rows[1];
     const same = runs[3][0].filter((t, i) => t.side === runs[2][0][i].side).length;
-    console.log(`\nlatency-aware chose the same side as static on ${same} of ${nTurns} turns${same === nTurns ? ' (so any measured difference between the two rows is run-to-run noise)' : ''}`);
-    console.log(`latency-aware vs best full-coverage static policy (${best.name}): mean latency ${pc(ours.meanMs, best.meanMs)} measured, ${pc(ours.modelMs, full.find((r) => r.name === best.name)!.modelMs)} in the model (goal: <= -10% at ${ours.coverage === 1 ? '' : 'NOT '}full coverage); large-model calls ${pc(ours.large, alwaysLarge.large)} vs always-large (goal: <= -10%)`);
+    const noise = same === nTurns ? ' (so any measured difference between the two rows is run-to-run noise)' : '';
+    console.log(`\nlatency-aware chose the same side as static on ${same} of ${nTurns} turns${noise}`);
+    const bestModelMs = full.find((r) => r.name === best.name)!.modelMs;
+    console.log(
+      `latency-aware vs best full-coverage static policy (${best.name}): mean latency ` +
+        `${pc(ours.meanMs, best.meanMs)} measured, ${pc(ours.modelMs, bestModelMs)} in the model ` +
+        `(goal: <= -10% at ${ours.coverage === 1 ? '' : 'NOT '}full coverage); large-model calls ` +
+        `${pc(ours.large, alwaysLarge.large)} vs always-large (goal: <= -10%)`,
+    );
   } finally {
     await engine.close();
   }

@@ -40,7 +40,9 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
     if (args.backend === 'cpu') backend = createCpuBackend();
     else {
       const choice = await createBestBackend({
-        onFailure: (e) => { failure = e; },
+        onFailure: (e) => {
+          failure = e;
+        },
         maxBindingBytesOverride: args.maxBindingBytesOverride,
         device: (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined),
       });
@@ -59,8 +61,14 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
   }
 }
 
-export interface PageBranchArgs { model: string; ids: number[]; at: number; alt: number[] }
-export type PageBranchReply = { ok: true; branch: number[][]; pathRef: number[][]; main: number[][] } | { ok: false; message: string };
+export interface PageBranchArgs {
+  model: string;
+  ids: number[];
+  at: number;
+  alt: number[];
+}
+export type PageBranchReply =
+  { ok: true; branch: number[][]; pathRef: number[][]; main: number[][] } | { ok: false; message: string };
 
 /**
  * A stage branch on WebGPU (speculative hedges): prefill all but the last two ids, branch at `at` with `alt`, end
@@ -68,21 +76,34 @@ export type PageBranchReply = { ok: true; branch: number[][]; pathRef: number[][
  * stage (no branch), and the main line's last two rows (which must match the fixtures as if no branch ran).
  */
 async function shoalBranch(args: PageBranchArgs): Promise<PageBranchReply> {
-  const backend = (await createBestBackend({ device: (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined) })).backend;
+  const backend = (await createBestBackend({ device: (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined) }))
+    .backend;
   try {
     if (backend.name !== 'webgpu') throw new Error('no WebGPU here');
     const model = await openModel(httpModelFiles(args.model));
-    const V = model.spec.vocabSize, L = model.spec.nLayers, n = args.ids.length;
-    const ranges = [{ start: 0, end: 1 }, { start: 1, end: L }];
-    const rows = (x: Float32Array) => Array.from({ length: x.length / V }, (_, r) => Array.from(x.subarray(r * V, (r + 1) * V)));
+    const V = model.spec.vocabSize,
+      L = model.spec.nLayers,
+      n = args.ids.length;
+    const ranges = [
+      { start: 0, end: 1 },
+      { start: 1, end: L },
+    ];
+    const rows = (x: Float32Array) =>
+      Array.from({ length: x.length / V }, (_, r) => Array.from(x.subarray(r * V, (r + 1) * V)));
     const stages = await loadStages(model, backend, ranges, 64);
     await runChain(stages, Int32Array.from(args.ids.slice(0, n - 2)), { logits: 'none', argmax: false });
     for (const s of stages) await s.beginBranch(args.at, args.alt.length);
     const branch = (await runChain(stages, Int32Array.from(args.alt), { logits: 'all', argmax: false })).logits!;
     for (const s of stages) await s.endBranch();
-    const main = (await runChain(stages, Int32Array.from(args.ids.slice(n - 2)), { logits: 'all', argmax: false })).logits!;
+    const main = (await runChain(stages, Int32Array.from(args.ids.slice(n - 2)), { logits: 'all', argmax: false }))
+      .logits!;
     const fresh = await loadStages(model, backend, ranges, 64);
-    const path = (await runChain(fresh, Int32Array.from([...args.ids.slice(0, args.at), ...args.alt]), { logits: 'all', argmax: false })).logits!;
+    const path = (
+      await runChain(fresh, Int32Array.from([...args.ids.slice(0, args.at), ...args.alt]), {
+        logits: 'all',
+        argmax: false,
+      })
+    ).logits!;
     return { ok: true, branch: rows(branch), pathRef: rows(path.subarray(args.at * V)), main: rows(main) };
   } catch (e) {
     return { ok: false, message: errorMessage(e) };

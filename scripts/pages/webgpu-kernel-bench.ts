@@ -5,22 +5,46 @@ import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import type { Tensor } from '../../src/backend/types.ts';
 import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 
-export interface OpShape { dim: number; hiddenDim: number; vocabSize: number; nHeads: number; nKvHeads: number; headDim: number; prefill: number; ctx: number }
+export interface OpShape {
+  dim: number;
+  hiddenDim: number;
+  vocabSize: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  prefill: number;
+  ctx: number;
+}
 
-export async function kernelBench(s: OpShape, device?: GPUDevice, gemvKind?: GemvKind): Promise<Record<string, number>> {
+export async function kernelBench(
+  s: OpShape,
+  device?: GPUDevice,
+  gemvKind?: GemvKind,
+): Promise<Record<string, number>> {
   const g = (await createWebGpuBackend({ device, gemvKind })) as WebGpuBackend;
   const res: Record<string, number> = {};
   const { dim: D, hiddenDim: H, vocabSize: V, nHeads, nKvHeads, headDim } = s;
-  const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+  const qDim = nHeads * headDim,
+    kvDim = nKvHeads * headDim;
   const bf16 = (n: number) => new Uint8Array(n * 2).fill(60); // small positive bf16 values
   const W = (n: number, k: number) => g.uploadWeight({ name: 'w', dtype: 'BF16', shape: [n, k], data: bf16(n * k) });
-  const wq = W(qDim, D), wk = W(kvDim, D), wo = W(D, qDim), wg = W(H, D), wu = W(H, D), wd = W(D, H), lm = W(V, D);
+  const wq = W(qDim, D),
+    wk = W(kvDim, D),
+    wo = W(D, qDim),
+    wg = W(H, D),
+    wu = W(H, D),
+    wd = W(D, H),
+    lm = W(V, D);
   const norm = { weight: g.uploadWeight({ name: 'n', dtype: 'BF16', shape: [D], data: bf16(D) }), eps: 1e-5 };
   const cache = g.createKvCache(s.ctx + s.prefill + 1, kvDim);
   const inv = new Float32Array(headDim / 2).fill(0.01);
   const shape = { nHeads, nKvHeads, headDim };
   const row = (n: number, T = 1) => g.fromHost(new Float32Array(T * n).fill(0.01), [T, n]);
-  const x = row(D), q = row(qDim), k = row(kvDim), h = row(H), logits = row(V);
+  const x = row(D),
+    q = row(qDim),
+    k = row(kvDim),
+    h = row(H),
+    logits = row(V);
   const ids = g.fromHost(Int32Array.of(3), [1]);
   async function time(name: string, f: () => Tensor, reps = 20): Promise<void> {
     const sync = (t: Tensor) => (t.dtype === 'I32' ? g.readInt(t) : g.read(t));
@@ -44,7 +68,8 @@ export async function kernelBench(s: OpShape, device?: GPUDevice, gemvKind?: Gem
   await time(`down ${D}x${H} +residual`, () => g.matmul(h, wd, { residual: x }));
   await time(`lm head ${V}x${D} +norm`, () => g.matmul(x, lm, { norm }));
   await time(`argmax ${V}`, () => g.argmax(logits));
-  const xp = row(D, s.prefill), qp = row(qDim, s.prefill);
+  const xp = row(D, s.prefill),
+    qp = row(qDim, s.prefill);
   await time(`prefill T=${s.prefill} q proj`, () => g.matmul(xp, wq, { norm }), 3);
   await time(`prefill T=${s.prefill} gateUp`, () => g.gateUp(xp, wg, wu, norm), 3);
   await time(`prefill T=${s.prefill} attention`, () => g.attention(qp, cache, 0, shape), 3);

@@ -12,13 +12,23 @@ export interface BackendChoice {
   reason?: string;
 }
 
-export async function createBestBackend(opts: WebGpuBackendOptions & { preferCpu?: boolean } = {}): Promise<BackendChoice> {
+export async function createBestBackend(
+  opts: WebGpuBackendOptions & { preferCpu?: boolean } = {},
+): Promise<BackendChoice> {
   if (opts.preferCpu) return { backend: createCpuBackend(), fellBack: false };
   try {
     const gpu = await createWebGpuBackend(opts);
     if (gpu) return { backend: gpu, fellBack: false };
-    return { backend: createCpuBackend(), fellBack: true, reason: 'WebGPU is not available here (no navigator.gpu or no adapter): running on the CPU backend' };
+    return {
+      backend: createCpuBackend(),
+      fellBack: true,
+      reason: 'WebGPU is not available here (no navigator.gpu or no adapter): running on the CPU backend',
+    };
   } catch (e) {
-    return { backend: createCpuBackend(), fellBack: true, reason: `WebGPU could not start (${errorMessage(e)}): running on the CPU backend` };
+    return {
+      backend: createCpuBackend(),
+      fellBack: true,
+      reason: `WebGPU could not start (${errorMessage(e)}): running on the CPU backend`,
+    };
   }
 }

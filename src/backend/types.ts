@@ -68,8 +68,14 @@ export interface Backend {
    * the cache rows pos0.. . Returns the rotated q (T, nHeads*headDim).
    */
   ropeAndCache(
-    q: Tensor, k: Tensor, v: Tensor, cache: KvCache, pos0: number, invFreq: Float32Array,
-    shape: AttentionShape, qkNorm?: { q: Tensor; k: Tensor; eps: number },
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    cache: KvCache,
+    pos0: number,
+    invFreq: Float32Array,
+    shape: AttentionShape,
+    qkNorm?: { q: Tensor; k: Tensor; eps: number },
   ): Tensor;
   /** Causal GQA attention of q (T, nHeads*headDim) at positions pos0.. over cache rows [0, pos0+T). */
   attention(q: Tensor, cache: KvCache, pos0: number, shape: AttentionShape): Tensor;
@@ -94,8 +100,19 @@ export interface Backend {
 
 /** Both backends: a copy must stay inside both caches, whose rows must have the same width. */
 export function checkKvCopy(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
-  if (src.kvDim !== dst.kvDim) throw new ShoalError('ERR_BACKEND', `copyKvRows: rows of ${src.kvDim} into rows of ${dst.kvDim}`);
-  if (!(Number.isInteger(rows) && rows >= 0 && srcRow >= 0 && dstRow >= 0 && srcRow + rows <= src.maxSeq && dstRow + rows <= dst.maxSeq)) {
-    throw new ShoalError('ERR_BACKEND', `copyKvRows: rows ${srcRow}+${rows} of ${src.maxSeq} into ${dstRow}+${rows} of ${dst.maxSeq}`);
+  if (src.kvDim !== dst.kvDim)
+    throw new ShoalError('ERR_BACKEND', `copyKvRows: rows of ${src.kvDim} into rows of ${dst.kvDim}`);
+  if (!(
+    Number.isInteger(rows) &&
+    rows >= 0 &&
+    srcRow >= 0 &&
+    dstRow >= 0 &&
+    srcRow + rows <= src.maxSeq &&
+    dstRow + rows <= dst.maxSeq
+  )) {
+    throw new ShoalError(
+      'ERR_BACKEND',
+      `copyKvRows: rows ${srcRow}+${rows} of ${src.maxSeq} into ${dstRow}+${rows} of ${dst.maxSeq}`,
+    );
   }
 }

@@ -23,8 +23,17 @@ const appMsg = fc.record({
 });
 const ctrlMsg = fc.oneof(
   fc.record({ type: fc.constant('heartbeat' as const), t: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
-  fc.record({ type: fc.constant('ping' as const), id: fc.nat(), t: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
-  fc.record({ type: fc.constant('pong' as const), id: fc.nat(), t: fc.double({ noNaN: true, noDefaultInfinity: true }), bytes: fc.nat() }),
+  fc.record({
+    type: fc.constant('ping' as const),
+    id: fc.nat(),
+    t: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  }),
+  fc.record({
+    type: fc.constant('pong' as const),
+    id: fc.nat(),
+    t: fc.double({ noNaN: true, noDefaultInfinity: true }),
+    bytes: fc.nat(),
+  }),
   fc.record({ type: fc.constant('ack' as const), seq: fc.nat() }),
 );
 const anyMsg: fc.Arbitrary<MeshMessage> = fc.oneof(appMsg, ctrlMsg);
@@ -87,15 +96,27 @@ describe('frames', () => {
   });
 
   it('reassembles interleaved messages', () => {
-    const a = encodeFrames(1, { type: 'app', seq: 1, channel: 'a', body: 1 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(1));
-    const b = encodeFrames(2, { type: 'app', seq: 1, channel: 'b', body: 2 }, new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(2));
+    const a = encodeFrames(
+      1,
+      { type: 'app', seq: 1, channel: 'a', body: 1 },
+      new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(1),
+    );
+    const b = encodeFrames(
+      2,
+      { type: 'app', seq: 1, channel: 'b', body: 2 },
+      new Uint8Array(FRAME_CHUNK_BYTES * 2).fill(2),
+    );
     const order = [a[0], b[0], a[1], b[1], b[2], a[2]];
     const res = feed(new Reassembler(), order);
     expect(res.map((r) => r.ok && (r.msg as { channel: string }).channel)).toEqual(['b', 'a']);
   });
 
   it('rejects a flipped bit anywhere (CRC or header checks), without throwing', () => {
-    const frames = encodeFrames(3, { type: 'app', seq: 1, channel: 'c', body: { k: [1, 2, 3] } }, new Uint8Array(100_000).fill(7));
+    const frames = encodeFrames(
+      3,
+      { type: 'app', seq: 1, channel: 'c', body: { k: [1, 2, 3] } },
+      new Uint8Array(100_000).fill(7),
+    );
     fc.assert(
       fc.property(fc.nat(frames.length - 1), fc.nat(), fc.integer({ min: 0, max: 7 }), (fi, pos, bit) => {
         const copy = frames.map((f) => f.slice());
@@ -141,7 +162,14 @@ describe('frames', () => {
 
   it('drops well-framed payloads with hostile JSON or unknown types', () => {
     const enc = new TextEncoder();
-    const bad = ['{"type":"nope"}', '[1,2]', 'not json', '{"type":"app","channel":""}', '{"type":"hello","v":99,"peerId":"a","name":"b"}', '{"type":"profile","profile":{"peerId":1}}'];
+    const bad = [
+      '{"type":"nope"}',
+      '[1,2]',
+      'not json',
+      '{"type":"app","channel":""}',
+      '{"type":"hello","v":99,"peerId":"a","name":"b"}',
+      '{"type":"profile","profile":{"peerId":1}}',
+    ];
     for (const s of bad) {
       const json = enc.encode(s);
       const payload = new Uint8Array(4 + json.length);
@@ -163,7 +191,10 @@ describe('frames', () => {
 
   it('bounds the partial messages a sender can open', () => {
     const r = new Reassembler();
-    for (let id = 0; id < 20; id++) r.push(encodeFrames(id, { type: 'app', seq: 1, channel: 'p', body: 0 }, new Uint8Array(FRAME_CHUNK_BYTES * 2))[0]);
+    for (let id = 0; id < 20; id++)
+      r.push(
+        encodeFrames(id, { type: 'app', seq: 1, channel: 'p', body: 0 }, new Uint8Array(FRAME_CHUNK_BYTES * 2))[0],
+      );
     expect(r.pendingMessages).toBeLessThanOrEqual(8);
   });
 });
@@ -196,10 +227,16 @@ describe('tensors', () => {
   it('never throws on random or truncated tensor bytes', () => {
     const good = encodeTensor({ dtype: 'i32', shape: [3, 4], data: new Int32Array(12).fill(5) });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.nat(good.length).map((n) => good.slice(0, n))), (b) => {
-        const t = decodeTensor(b);
-        if (typeof t !== 'string') expect(t.data.length).toBe(t.shape.reduce((x, y) => x * y, 1));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 100 }),
+          fc.nat(good.length).map((n) => good.slice(0, n)),
+        ),
+        (b) => {
+          const t = decodeTensor(b);
+          if (typeof t !== 'string') expect(t.data.length).toBe(t.shape.reduce((x, y) => x * y, 1));
+        },
+      ),
       { numRuns: 3000 },
     );
   });

@@ -25,7 +25,8 @@ const utf8Dec = new TextDecoder('utf-8', { fatal: true });
 /** Serialise one message (JSON + optional binary) into its payload bytes: u32 jsonBytes, json, binary. */
 export function encodePayload(msg: MeshMessage, binary?: Uint8Array): Uint8Array {
   const json = utf8Enc.encode(JSON.stringify(msg));
-  if (json.length > MAX_JSON_BYTES) throw new RangeError(`message JSON is ${json.length} bytes, over ${MAX_JSON_BYTES}`);
+  if (json.length > MAX_JSON_BYTES)
+    throw new RangeError(`message JSON is ${json.length} bytes, over ${MAX_JSON_BYTES}`);
   const binBytes = binary ? binary.length : 0;
   const total = 4 + json.length + binBytes;
   if (total > MAX_MESSAGE_BYTES) throw new RangeError(`message is ${total} bytes, over ${MAX_MESSAGE_BYTES}`);
@@ -61,15 +62,15 @@ export function encodeFrames(msgId: number, msg: MeshMessage, binary?: Uint8Arra
 }
 
 export type DecodeResult =
-  | { ok: true; msg: MeshMessage; binary: Uint8Array | null; bytes: number }
-  | { ok: false; error: string };
+  { ok: true; msg: MeshMessage; binary: Uint8Array | null; bytes: number } | { ok: false; error: string };
 
 /** Parse the payload bytes of one complete message. Never throws. */
 export function decodePayload(payload: Uint8Array): DecodeResult {
   try {
     if (payload.length < 4) return { ok: false, error: 'payload shorter than its length prefix' };
     const jsonBytes = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true);
-    if (jsonBytes > MAX_JSON_BYTES || 4 + jsonBytes > payload.length) return { ok: false, error: `bad JSON length ${jsonBytes}` };
+    if (jsonBytes > MAX_JSON_BYTES || 4 + jsonBytes > payload.length)
+      return { ok: false, error: `bad JSON length ${jsonBytes}` };
     let value: unknown;
     try {
       value = JSON.parse(utf8Dec.decode(payload.subarray(4, 4 + jsonBytes)));
@@ -115,11 +116,14 @@ export class Reassembler {
 
   private pushUnsafe(frame: Uint8Array): DecodeResult | null {
     if (!(frame instanceof Uint8Array)) return { ok: false, error: 'frame is not binary' };
-    if (frame.length < FRAME_HEADER_BYTES) return { ok: false, error: `frame of ${frame.length} bytes is shorter than its header` };
-    if (frame.length > MAX_FRAME_BYTES) return { ok: false, error: `frame of ${frame.length} bytes exceeds ${MAX_FRAME_BYTES}` };
+    if (frame.length < FRAME_HEADER_BYTES)
+      return { ok: false, error: `frame of ${frame.length} bytes is shorter than its header` };
+    if (frame.length > MAX_FRAME_BYTES)
+      return { ok: false, error: `frame of ${frame.length} bytes exceeds ${MAX_FRAME_BYTES}` };
     const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     if (dv.getUint16(0, true) !== FRAME_MAGIC) return { ok: false, error: 'bad frame magic' };
-    if (dv.getUint8(2) !== FRAME_VERSION) return { ok: false, error: `frame version ${dv.getUint8(2)} is not ${FRAME_VERSION}` };
+    if (dv.getUint8(2) !== FRAME_VERSION)
+      return { ok: false, error: `frame version ${dv.getUint8(2)} is not ${FRAME_VERSION}` };
     if (dv.getUint8(3) !== 0) return { ok: false, error: 'reserved frame flags are set' };
     const msgId = dv.getUint32(4, true);
     const index = dv.getUint32(8, true);
@@ -127,19 +131,24 @@ export class Reassembler {
     const totalBytes = dv.getUint32(16, true);
     const crc = dv.getUint32(20, true);
     const chunk = frame.subarray(FRAME_HEADER_BYTES);
-    if (totalBytes > MAX_MESSAGE_BYTES) return this.reject(msgId, `message of ${totalBytes} bytes exceeds ${MAX_MESSAGE_BYTES}`);
-    if (count !== Math.max(1, Math.ceil(totalBytes / FRAME_CHUNK_BYTES))) return this.reject(msgId, `frame count ${count} does not match ${totalBytes} bytes`);
+    if (totalBytes > MAX_MESSAGE_BYTES)
+      return this.reject(msgId, `message of ${totalBytes} bytes exceeds ${MAX_MESSAGE_BYTES}`);
+    if (count !== Math.max(1, Math.ceil(totalBytes / FRAME_CHUNK_BYTES)))
+      return this.reject(msgId, `frame count ${count} does not match ${totalBytes} bytes`);
     const expectChunk = index === count - 1 ? totalBytes - index * FRAME_CHUNK_BYTES : FRAME_CHUNK_BYTES;
-    if (index >= count || chunk.length !== expectChunk) return this.reject(msgId, `frame ${index}/${count} has ${chunk.length} bytes, expected ${expectChunk}`);
+    if (index >= count || chunk.length !== expectChunk)
+      return this.reject(msgId, `frame ${index}/${count} has ${chunk.length} bytes, expected ${expectChunk}`);
 
     let p = this.partial.get(msgId);
     if (!p) {
       if (index !== 0) return { ok: false, error: `frame ${index} of unknown message ${msgId}` };
-      if (this.partial.size >= MAX_PENDING_MESSAGES) return { ok: false, error: `more than ${MAX_PENDING_MESSAGES} partial messages` };
+      if (this.partial.size >= MAX_PENDING_MESSAGES)
+        return { ok: false, error: `more than ${MAX_PENDING_MESSAGES} partial messages` };
       p = { count, totalBytes, crc, next: 0, chunks: [], received: 0 };
       this.partial.set(msgId, p);
     }
-    if (p.count !== count || p.totalBytes !== totalBytes || p.crc !== crc) return this.reject(msgId, 'frame header disagrees with earlier frames of its message');
+    if (p.count !== count || p.totalBytes !== totalBytes || p.crc !== crc)
+      return this.reject(msgId, 'frame header disagrees with earlier frames of its message');
     if (index !== p.next) return this.reject(msgId, `frame ${index} arrived, expected ${p.next}`);
     p.chunks.push(chunk.slice()); // copy: the channel may reuse the frame's buffer
     p.received += chunk.length;
@@ -148,7 +157,8 @@ export class Reassembler {
 
     this.partial.delete(msgId);
     const payload = p.chunks.length === 1 ? p.chunks[0] : concat(p.chunks, p.received);
-    if (payload.length !== p.totalBytes) return { ok: false, error: `message ${msgId} length ${payload.length} != ${p.totalBytes}` };
+    if (payload.length !== p.totalBytes)
+      return { ok: false, error: `message ${msgId} length ${payload.length} != ${p.totalBytes}` };
     if (crc32(payload) !== p.crc) return { ok: false, error: `message ${msgId} failed its CRC-32 check` };
     return decodePayload(payload);
   }
@@ -173,7 +183,8 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-// ---- Tensors: magic u16 'TN', version u8, dtype u8 (1 = f32, 2 = i32), ndim u8, 3 pad bytes, ndim x u32 dims, data (LE).
+// ---- Tensors, little-endian: magic u16 'TN', version u8, dtype u8 (1 = f32, 2 = i32), ndim u8, 3 pad bytes,
+// ndim x u32 dims, data.
 
 export const TENSOR_MAGIC = 0x4e54;
 export const MAX_TENSOR_DIMS = 8;
@@ -188,9 +199,12 @@ const DTYPE_CODE: Record<TensorDtype, number> = { f32: 1, i32: 2 };
 
 export function encodeTensor(t: WireTensor): Uint8Array {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.shape.length > MAX_TENSOR_DIMS || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff)) throw new RangeError(`bad tensor shape [${t.shape.join(',')}]`);
-  if (n !== t.data.length) throw new RangeError(`tensor shape [${t.shape.join(',')}] holds ${n} elements, data has ${t.data.length}`);
-  if ((t.dtype === 'f32') !== t.data instanceof Float32Array) throw new TypeError(`tensor dtype ${t.dtype} does not match its data array`);
+  if (t.shape.length > MAX_TENSOR_DIMS || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff))
+    throw new RangeError(`bad tensor shape [${t.shape.join(',')}]`);
+  if (n !== t.data.length)
+    throw new RangeError(`tensor shape [${t.shape.join(',')}] holds ${n} elements, data has ${t.data.length}`);
+  if ((t.dtype === 'f32') !== t.data instanceof Float32Array)
+    throw new TypeError(`tensor dtype ${t.dtype} does not match its data array`);
   const headerBytes = 8 + 4 * t.shape.length;
   const out = new Uint8Array(headerBytes + n * 4);
   const dv = new DataView(out.buffer);
@@ -224,7 +238,8 @@ export function decodeTensor(bytes: Uint8Array): WireTensor | string {
       shape.push(d);
       n *= d;
     }
-    if (bytes.length !== headerBytes + n * 4) return `tensor [${shape.join(',')}] needs ${headerBytes + n * 4} bytes, got ${bytes.length}`;
+    if (bytes.length !== headerBytes + n * 4)
+      return `tensor [${shape.join(',')}] needs ${headerBytes + n * 4} bytes, got ${bytes.length}`;
     const raw = bytes.slice(headerBytes); // copy: aligned and independent of the frame buffers
     const data = dtype === 'f32' ? new Float32Array(raw.buffer, 0, n) : new Int32Array(raw.buffer, 0, n);
     return { dtype, shape, data };

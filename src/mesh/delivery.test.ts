@@ -1,5 +1,5 @@
-// Reliable delivery: numbering, cumulative acks, resend sets, duplicate suppression, session restarts, and a
-// property test that a stream cut by random link deaths (resend on reconnect) delivers every message exactly once, in order.
+// Reliable delivery: numbering, cumulative acks, resend sets, duplicate suppression, session restarts, and a property
+// test that a stream cut by random link deaths (resend on reconnect) delivers every message exactly once, in order.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PeerDelivery } from './delivery.ts';
@@ -27,7 +27,8 @@ describe('PeerDelivery', () => {
 
   it('resolves send() once handed, and acknowledgement implies handed', async () => {
     const d = new PeerDelivery('s');
-    const a = d.enqueue('c', 1), b = d.enqueue('c', 2);
+    const a = d.enqueue('c', 1),
+      b = d.enqueue('c', 2);
     a.out.handed();
     a.out.handed(); // idempotent
     await expect(a.sent).resolves.toBeUndefined();
@@ -92,7 +93,7 @@ describe('PeerDelivery', () => {
           let rnd = seed;
           const coin = (): boolean => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) & 1) === 1;
           for (let i = 0; i < count; i++) sender.enqueue('c', i);
-          // Each link: resend everything pending, then new traffic; frames (data one way, acks the other) until it dies.
+          // Each link: resend all pending, then new traffic; frames (data one way, acks the other) until it dies.
           for (const life of [...lifetimes, Infinity]) {
             const wire = sender.pending().map((o) => o.seq);
             const acks: number[] = [];

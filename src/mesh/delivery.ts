@@ -26,7 +26,8 @@ export type Receipt =
   | { kind: 'gap'; lost: number };
 
 export class PeerDelivery {
-  /** Identifies this side's outgoing stream to the peer; sent in every hello so the peer can tell a resume from a restart. */
+  /** Identifies this side's outgoing stream to the peer; sent in every hello so the peer can tell a resume from a
+   * restart. */
   readonly outSession: string;
   private nextSeq = 1;
   private unacked: Outgoing[] = [];
@@ -35,7 +36,10 @@ export class PeerDelivery {
   private delivered = 0;
   private rejecters = new Map<number, (e: Error) => void>();
 
-  constructor(outSession: string, private readonly maxUnackedBytes = MAX_UNACKED_BYTES) {
+  constructor(
+    outSession: string,
+    private readonly maxUnackedBytes = MAX_UNACKED_BYTES,
+  ) {
     this.outSession = outSession;
   }
 
@@ -49,8 +53,26 @@ export class PeerDelivery {
     let out!: Outgoing;
     const sent = new Promise<void>((resolve, reject) => {
       let settled = false;
-      out = { seq, channel, body, binary: binary?.slice(), bytes, handed: () => { if (!settled) { settled = true; this.rejecters.delete(seq); resolve(); } } };
-      this.rejecters.set(seq, (e) => { if (!settled) { settled = true; reject(e); } });
+      out = {
+        seq,
+        channel,
+        body,
+        binary: binary?.slice(),
+        bytes,
+        handed: () => {
+          if (!settled) {
+            settled = true;
+            this.rejecters.delete(seq);
+            resolve();
+          }
+        },
+      };
+      this.rejecters.set(seq, (e) => {
+        if (!settled) {
+          settled = true;
+          reject(e);
+        }
+      });
     });
     this.unacked.push(out);
     this.unackedBytes += bytes;
@@ -102,7 +124,8 @@ export class PeerDelivery {
 
   /**
    * The peer is gone for good, or it forgot us (it restarted its session): every send() still waiting for a link
-   * rejects with `reason`, nothing is resent, and numbering starts again at 1, which is what a peer that forgot us expects.
+   * rejects with `reason`, nothing is resent, and numbering starts again at 1, which is what a peer that forgot us
+   * expects.
    */
   fail(reason: string): void {
     const err = new Error(reason);

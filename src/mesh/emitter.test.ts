@@ -7,7 +7,10 @@ describe('Emitter', () => {
   it('calls the listeners of an event in order; one unsubscribed mid-emit still gets that event, not the next', () => {
     const e = new Emitter<{ n: [number]; s: [string, boolean] }>();
     const got: string[] = [];
-    const offA = e.on('n', (n) => { got.push(`a${n}`); offB(); });
+    const offA = e.on('n', (n) => {
+      got.push(`a${n}`);
+      offB();
+    });
     const offB = e.on('n', (n) => got.push(`b${n}`));
     e.on('s', (s, b) => got.push(`${s}${b}`));
     e.emit('n', 1); // b still runs: it was listening when the event was emitted
@@ -22,7 +25,9 @@ describe('Emitter', () => {
     const e = new Emitter<{ tick: [] }>();
     const error = vi.spyOn(console, 'error').mockImplementation(() => {});
     let later = 0;
-    e.on('tick', () => { throw new Error('boom'); });
+    e.on('tick', () => {
+      throw new Error('boom');
+    });
     e.on('tick', () => later++);
     expect(() => e.emit('tick')).not.toThrow();
     expect(later).toBe(1);

@@ -49,7 +49,11 @@ export interface LinkOptions {
   session(): string;
 }
 
-interface Outgoing { frame: Uint8Array; notBeforeMs: number; done?: () => void }
+interface Outgoing {
+  frame: Uint8Array;
+  notBeforeMs: number;
+  done?: () => void;
+}
 
 export class PeerLink {
   state: LinkState = 'connecting';
@@ -78,7 +82,10 @@ export class PeerLink {
   private timers: ReturnType<typeof setInterval>[] = [];
   private pacer: Pacer;
 
-  constructor(private opts: LinkOptions, private h: LinkHandlers) {
+  constructor(
+    private opts: LinkOptions,
+    private h: LinkHandlers,
+  ) {
     this.linkId = opts.linkId;
     this.remoteId = opts.remoteId;
     this.pacer = new Pacer(opts.knobs.linkBytesPerSec, LINK_PACE_CREDIT_MS);
@@ -86,11 +93,23 @@ export class PeerLink {
     this.peer.on('signal', (data) => this.state !== 'closed' && h.sendSignal(data));
     this.peer.on('connect', () => this.sendHello());
     this.peer.on('data', (d: Uint8Array) => this.onData(d));
-    this.peer.on('error', (e: Error & { code?: string }) => this.destroy(`link error ${e.code ?? ''} ${e.message}`.trim()));
+    this.peer.on('error', (e: Error & { code?: string }) =>
+      this.destroy(`link error ${e.code ?? ''} ${e.message}`.trim()),
+    );
     this.peer.on('close', () => this.destroy('data channel closed'));
     this.timers.push(setInterval(() => this.watchdog(), WATCHDOG_INTERVAL_MS));
-    this.timers.push(setInterval(() => this.state === 'open' && this.sendNow({ type: 'heartbeat', t: Date.now() }), HEARTBEAT_INTERVAL_MS));
-    this.timers.push(setInterval(() => this.state === 'open' && this.sendNow({ type: 'ping', id: this.nextPingId++, t: performance.now() }), PING_INTERVAL_MS));
+    this.timers.push(
+      setInterval(
+        () => this.state === 'open' && this.sendNow({ type: 'heartbeat', t: Date.now() }),
+        HEARTBEAT_INTERVAL_MS,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        () => this.state === 'open' && this.sendNow({ type: 'ping', id: this.nextPingId++, t: performance.now() }),
+        PING_INTERVAL_MS,
+      ),
+    );
   }
 
   /** Feed a relayed signal (offer/answer/candidate) from the remote peer. */
@@ -110,7 +129,9 @@ export class PeerLink {
     const queue = isControl(msg) && !binary ? this.control : this.bulk;
     const notBeforeMs = performance.now() + this.opts.knobs.linkDelayMs;
     return new Promise((resolve) => {
-      frames.forEach((frame, i) => queue.push({ frame, notBeforeMs, done: i === frames.length - 1 ? resolve : undefined }));
+      frames.forEach((frame, i) =>
+        queue.push({ frame, notBeforeMs, done: i === frames.length - 1 ? resolve : undefined }),
+      );
       void this.pump();
     });
   }
@@ -168,7 +189,13 @@ export class PeerLink {
   private sendHello(): void {
     if (this.helloSent) return;
     this.helloSent = true;
-    this.sendNow({ type: 'hello', v: PROTOCOL_VERSION, peerId: this.opts.selfId, name: this.opts.selfName, session: this.opts.session() });
+    this.sendNow({
+      type: 'hello',
+      v: PROTOCOL_VERSION,
+      peerId: this.opts.selfId,
+      name: this.opts.selfName,
+      session: this.opts.session(),
+    });
   }
 
   private sendNow(msg: MeshMessage): void {

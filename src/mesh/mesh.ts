@@ -1,7 +1,8 @@
 // The mesh a tab lives in: joins its room through signaling and keeps one PeerLink to every other tab
 // (lower peer id initiates), re-signals dead links, validates app messages by channel, shares profiles.
 // App messages are delivered reliably across re-dials (delivery.ts): a peer whose link dies while it is still in the
-// room is 'reconnecting' for RECONNECT_GRACE_MS, messages to it wait, and the new link resends what was not acknowledged.
+// room is 'reconnecting' for RECONNECT_GRACE_MS, messages to it wait, and the new link resends what was not
+// acknowledged.
 import { PeerDelivery, type Outgoing } from './delivery.ts';
 import { Emitter } from './emitter.ts';
 import { PeerLink, PROBE_BYTES } from './link.ts';
@@ -39,7 +40,11 @@ export interface PeerInfo {
   links: Record<string, LinkStats>;
 }
 
-export type MeshReport = { kind: 'bad-message' | 'link-error' | 'signaling-error' | 'unknown-channel'; peerId: string | null; detail: string };
+export type MeshReport = {
+  kind: 'bad-message' | 'link-error' | 'signaling-error' | 'unknown-channel';
+  peerId: string | null;
+  detail: string;
+};
 
 export type MeshEvents = {
   message: [from: string, msg: AppMessage, binary: Uint8Array | null];
@@ -146,7 +151,14 @@ export class Mesh extends Emitter<MeshEvents> {
     for (const [id, name] of this.members) {
       const l = this.links.get(id);
       const open = l?.state === 'open';
-      out.push({ peerId: id, name, state: open ? 'open' : 'reconnecting', link: open ? l.stats() : { rttMs: null, bytesPerSec: null }, profile: this.profiles.get(id) ?? null, links: this.remoteLinks.get(id) ?? {} });
+      out.push({
+        peerId: id,
+        name,
+        state: open ? 'open' : 'reconnecting',
+        link: open ? l.stats() : { rttMs: null, bytesPerSec: null },
+        profile: this.profiles.get(id) ?? null,
+        links: this.remoteLinks.get(id) ?? {},
+      });
     }
     return out.sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
   }
@@ -196,7 +208,8 @@ export class Mesh extends Emitter<MeshEvents> {
   /** Publish this tab's profile to everyone now and to every peer that joins later. */
   setProfile(profile: DeviceProfile): void {
     this.ownProfile = profile;
-    for (const l of this.links.values()) if (l.state === 'open') l.send({ type: 'profile', profile }).catch(() => undefined);
+    for (const l of this.links.values())
+      if (l.state === 'open') l.send({ type: 'profile', profile }).catch(() => undefined);
   }
 
   /** Measure throughput (and RTT) to one peer with a probe of `bytes`. */
@@ -230,7 +243,14 @@ export class Mesh extends Emitter<MeshEvents> {
 
   /** Deterministic initiator: of two peers, the lower id dials, so exactly one offer is made per pair. */
   private dialIfMine(peerId: string): void {
-    if (this.closed || peerId === this.peerId || !(this.peerId < peerId) || this.links.has(peerId) || this.relinkTimers.has(peerId)) return;
+    if (
+      this.closed ||
+      peerId === this.peerId ||
+      !(this.peerId < peerId) ||
+      this.links.has(peerId) ||
+      this.relinkTimers.has(peerId)
+    )
+      return;
     this.createLink(peerId, randomPeerId(), true);
   }
 
@@ -249,7 +269,16 @@ export class Mesh extends Emitter<MeshEvents> {
 
   private createLink(peerId: string, linkId: string, initiator: boolean): PeerLink {
     const link: PeerLink = new PeerLink(
-      { selfId: this.peerId, selfName: this.name, remoteId: peerId, linkId, initiator, iceServers: this.iceServers, knobs: this.knobs, session: () => this.deliveryFor(peerId).outSession },
+      {
+        selfId: this.peerId,
+        selfName: this.name,
+        remoteId: peerId,
+        linkId,
+        initiator,
+        iceServers: this.iceServers,
+        knobs: this.knobs,
+        session: () => this.deliveryFor(peerId).outSession,
+      },
       {
         sendSignal: (data) => this.signaling.send(peerId, linkId, data),
         onOpen: (name, session) => this.onLinkOpen(link, name, session),
@@ -293,17 +322,30 @@ export class Mesh extends Emitter<MeshEvents> {
     // What the dead link did not get acknowledged goes first, in order; the receiver drops what it already has.
     for (const out of d.pending()) this.transmit(link, out);
     if (resumed) this.emit('peer-link', peerId, 'open');
-    else this.emit('peer-joined', { peerId, name, state: 'open', link: link.stats(), profile: this.profiles.get(peerId) ?? null, links: {} });
+    else
+      this.emit('peer-joined', {
+        peerId,
+        name,
+        state: 'open',
+        link: link.stats(),
+        profile: this.profiles.get(peerId) ?? null,
+        links: {},
+      });
   }
 
   private transmit(link: PeerLink, out: Outgoing): void {
-    link.send({ type: 'app', channel: out.channel, body: out.body, seq: out.seq }, out.binary).then(out.handed, () => undefined);
+    link
+      .send({ type: 'app', channel: out.channel, body: out.body, seq: out.seq }, out.binary)
+      .then(out.handed, () => undefined);
   }
 
   private startGrace(peerId: string, reason: string): void {
     this.graceTimers.set(
       peerId,
-      setTimeout(() => this.peerGone(peerId, `${reason}; no new link within ${RECONNECT_GRACE_MS} ms`), RECONNECT_GRACE_MS),
+      setTimeout(
+        () => this.peerGone(peerId, `${reason}; no new link within ${RECONNECT_GRACE_MS} ms`),
+        RECONNECT_GRACE_MS,
+      ),
     );
     this.emit('peer-link', peerId, 'reconnecting');
   }
@@ -348,7 +390,8 @@ export class Mesh extends Emitter<MeshEvents> {
   private onLinkMessage(from: string, msg: MeshMessage, binary: Uint8Array | null): void {
     switch (msg.type) {
       case 'profile':
-        if (msg.profile.peerId !== from) return this.report('bad-message', from, `profile claims peer ${msg.profile.peerId}`);
+        if (msg.profile.peerId !== from)
+          return this.report('bad-message', from, `profile claims peer ${msg.profile.peerId}`);
         this.profiles.set(from, msg.profile);
         this.emit('profile', from, msg.profile);
         return;
@@ -362,11 +405,25 @@ export class Mesh extends Emitter<MeshEvents> {
         const d = this.deliveries.get(from);
         if (!d) return this.report('bad-message', from, 'app message from a peer with no delivery session');
         const receipt = d.receive(msg.seq);
-        this.links.get(from)?.send({ type: 'ack', seq: d.deliveredSeq }).catch(() => undefined);
+        this.links
+          .get(from)
+          ?.send({ type: 'ack', seq: d.deliveredSeq })
+          .catch(() => undefined);
         if (receipt.kind === 'duplicate') return;
-        if (receipt.kind === 'gap') this.report('link-error', from, `${receipt.lost} message(s) from this peer never arrived (sequence ${msg.seq - receipt.lost}..${msg.seq - 1})`);
+        if (receipt.kind === 'gap')
+          this.report(
+            'link-error',
+            from,
+            `${receipt.lost} message(s) from this peer never arrived ` +
+              `(sequence ${msg.seq - receipt.lost}..${msg.seq - 1})`,
+          );
         const validate = this.channels.get(msg.channel);
-        if (!validate) return this.report('unknown-channel', from, `app message on unregistered channel ${JSON.stringify(msg.channel)}`);
+        if (!validate)
+          return this.report(
+            'unknown-channel',
+            from,
+            `app message on unregistered channel ${JSON.stringify(msg.channel)}`,
+          );
         let body: unknown;
         try {
           body = validate(msg.body, binary);
@@ -375,7 +432,8 @@ export class Mesh extends Emitter<MeshEvents> {
           this.report('bad-message', from, `channel ${msg.channel}: ${String(e)}`);
           return;
         }
-        if (body === null || body === undefined) return this.report('bad-message', from, `channel ${msg.channel}: body refused by its validator`);
+        if (body === null || body === undefined)
+          return this.report('bad-message', from, `channel ${msg.channel}: body refused by its validator`);
         this.emit('message', from, { type: 'app', channel: msg.channel, body }, binary);
         return;
       }
@@ -386,6 +444,7 @@ export class Mesh extends Emitter<MeshEvents> {
 
   private shareLinks(): void {
     const links = this.linkStats();
-    for (const l of this.links.values()) if (l.state === 'open') l.send({ type: 'links', links }).catch(() => undefined);
+    for (const l of this.links.values())
+      if (l.state === 'open') l.send({ type: 'links', links }).catch(() => undefined);
   }
 }

@@ -20,7 +20,10 @@ export const MeshMessageSchema = v.variant('type', [
    */
   v.object({
     type: v.literal('hello'),
-    v: v.pipe(uint, v.value(PROTOCOL_VERSION, (i) => `protocol version ${String(i.input)} is not ${PROTOCOL_VERSION}`)),
+    v: v.pipe(
+      uint,
+      v.value(PROTOCOL_VERSION, (i) => `protocol version ${String(i.input)} is not ${PROTOCOL_VERSION}`),
+    ),
     peerId: nonEmptyText(MAX_ID_CHARS),
     name: text(MAX_NAME_CHARS),
     session: nonEmptyText(MAX_ID_CHARS),

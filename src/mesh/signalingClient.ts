@@ -77,7 +77,13 @@ export class SignalingClient extends Emitter<SignalingEvents> {
     }
     this.ws = ws;
     ws.onopen = () => {
-      const join: Record<string, unknown> = { type: 'join', v: SIGNALING_VERSION, room: this.opts.room, peerId: this.opts.peerId, name: this.opts.name };
+      const join: Record<string, unknown> = {
+        type: 'join',
+        v: SIGNALING_VERSION,
+        room: this.opts.room,
+        peerId: this.opts.peerId,
+        name: this.opts.name,
+      };
       if (this.opts.secret) join.secret = this.opts.secret;
       ws.send(JSON.stringify(join));
     };

@@ -5,15 +5,39 @@ import { parseConfig, layerParamCount } from './config.ts';
 import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import { ropeInvFreq } from './rope.ts';
 
-const llama = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-llama/config.json'), 'utf8')) as Record<string, unknown>;
-const qwen2 = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-qwen2/config.json'), 'utf8')) as Record<string, unknown>;
+const llama = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-llama/config.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
+const qwen2 = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'tiny-qwen2/config.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 describe('parseConfig', () => {
   it('reads the fixtures', () => {
     const a = parseConfig(llama);
-    expect(a).toMatchObject({ arch: 'llama', nLayers: 4, dim: 64, nHeads: 4, nKvHeads: 2, headDim: 16, tiedEmbeddings: false, qkvBias: false, eosTokenIds: [312] });
+    expect(a).toMatchObject({
+      arch: 'llama',
+      nLayers: 4,
+      dim: 64,
+      nHeads: 4,
+      nKvHeads: 2,
+      headDim: 16,
+      tiedEmbeddings: false,
+      qkvBias: false,
+      eosTokenIds: [312],
+    });
     const b = parseConfig(qwen2);
-    expect(b).toMatchObject({ arch: 'qwen2', nLayers: 6, dim: 96, qkvBias: true, tiedEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6 });
+    expect(b).toMatchObject({
+      arch: 'qwen2',
+      nLayers: 6,
+      dim: 96,
+      qkvBias: true,
+      tiedEmbeddings: true,
+      ropeTheta: 1e6,
+      normEps: 1e-6,
+    });
     expect(layerParamCount(a)).toBe(64 * (64 + 32 + 32) + 64 * 64 + 3 * 64 * 176 + 2 * 64);
   });
 
@@ -42,7 +66,20 @@ describe('parseConfig', () => {
   });
 
   it('llama3 rope scaling matches the transformers formula at the band edges', () => {
-    const spec = parseConfig({ ...llama, hidden_size: 2048, num_attention_heads: 32, num_key_value_heads: 8, rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+    const spec = parseConfig({
+      ...llama,
+      hidden_size: 2048,
+      num_attention_heads: 32,
+      num_key_value_heads: 8,
+      rope_theta: 500000,
+      rope_scaling: {
+        rope_type: 'llama3',
+        factor: 32,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: 8192,
+      },
+    });
     const f = ropeInvFreq(spec);
     const plain = ropeInvFreq({ ...spec, ropeScaling: null });
     expect(f[0]).toBeCloseTo(plain[0], 12); // high frequency: unscaled

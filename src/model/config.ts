@@ -40,33 +40,42 @@ function fail(field: string, why: string): never {
 function posInt(c: Record<string, unknown>, field: string, fallback?: number): number {
   const v = c[field] ?? fallback;
   if (v === undefined || v === null) fail(field, 'is missing');
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) fail(field, `must be a positive integer (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+    fail(field, `must be a positive integer (got ${JSON.stringify(v)})`);
   return v;
 }
 
 function posNum(c: Record<string, unknown>, field: string, fallback?: number): number {
   const v = c[field] ?? fallback;
   if (v === undefined || v === null) fail(field, 'is missing');
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(field, `must be a positive number (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    fail(field, `must be a positive number (got ${JSON.stringify(v)})`);
   return v;
 }
 
 function tokenIds(v: unknown, field: string): number[] {
   if (v === undefined || v === null) return [];
   const arr = Array.isArray(v) ? v : [v];
-  for (const x of arr) if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) fail(field, `must be a token id or a list of them (got ${JSON.stringify(v)})`);
+  for (const x of arr)
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0)
+      fail(field, `must be a token id or a list of them (got ${JSON.stringify(v)})`);
   return arr as number[];
 }
 
 /** Validate a parsed config.json. Throws ShoalError naming the offending field. */
 export function parseConfig(raw: unknown): ModelSpec {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ShoalError('ERR_BAD_CONFIG', 'config.json: expected a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ShoalError('ERR_BAD_CONFIG', 'config.json: expected a JSON object');
   const c = raw as Record<string, unknown>;
   const modelType = c.model_type;
   if (typeof modelType !== 'string') fail('model_type', 'is missing');
   const arch = ARCH_BY_MODEL_TYPE[modelType];
   if (!arch) {
-    throw new ShoalError('ERR_UNSUPPORTED_ARCH', `config.json: model_type "${modelType}" is not supported (supported: ${Object.keys(ARCH_BY_MODEL_TYPE).join(', ')})`);
+    throw new ShoalError(
+      'ERR_UNSUPPORTED_ARCH',
+      `config.json: model_type "${modelType}" is not supported ` +
+        `(supported: ${Object.keys(ARCH_BY_MODEL_TYPE).join(', ')})`,
+    );
   }
   const act = c.hidden_act ?? 'silu';
   if (act !== 'silu') fail('hidden_act', `${JSON.stringify(act)} is not supported (only silu)`);
@@ -81,7 +90,8 @@ export function parseConfig(raw: unknown): ModelSpec {
   let headDim: number;
   if (c.head_dim !== undefined && c.head_dim !== null) headDim = posInt(c, 'head_dim');
   else {
-    if (dim % nHeads !== 0) fail('hidden_size', `(${dim}) is not divisible by num_attention_heads (${nHeads}) and no head_dim is given`);
+    if (dim % nHeads !== 0)
+      fail('hidden_size', `(${dim}) is not divisible by num_attention_heads (${nHeads}) and no head_dim is given`);
     headDim = dim / nHeads;
   }
   if (headDim % 2 !== 0) fail('head_dim', `(${headDim}) must be even for RoPE`);
@@ -91,7 +101,8 @@ export function parseConfig(raw: unknown): ModelSpec {
       fail('sliding_window', `(${c.sliding_window}) is not supported: Shoal runs mistral with full attention only`);
     }
   }
-  if ((arch === 'qwen2' || arch === 'qwen3') && c.use_sliding_window === true) fail('use_sliding_window', 'is not supported');
+  if ((arch === 'qwen2' || arch === 'qwen3') && c.use_sliding_window === true)
+    fail('use_sliding_window', 'is not supported');
   if (c.attention_bias === true && arch !== 'qwen2') fail('attention_bias', `is not supported for ${arch}`);
   if (c.mlp_bias === true) fail('mlp_bias', 'is not supported');
 
@@ -110,7 +121,8 @@ export function parseConfig(raw: unknown): ModelSpec {
         highFreqFactor: posNum(r, 'high_freq_factor'),
         originalMaxPositionEmbeddings: posInt(r, 'original_max_position_embeddings'),
       };
-      if (ropeScaling.highFreqFactor <= ropeScaling.lowFreqFactor) fail('rope_scaling.high_freq_factor', 'must exceed low_freq_factor');
+      if (ropeScaling.highFreqFactor <= ropeScaling.lowFreqFactor)
+        fail('rope_scaling.high_freq_factor', 'must exceed low_freq_factor');
     } else fail('rope_scaling', `type "${String(type)}" is not supported (only llama3)`);
   }
 
@@ -141,10 +153,21 @@ export function parseConfig(raw: unknown): ModelSpec {
 /** Hugging Face tensor names of one decoder layer, in the order the layer uses them. */
 export function layerTensorNames(spec: ModelSpec, layer: number): string[] {
   const p = `model.layers.${layer}.`;
-  const names = [p + 'input_layernorm.weight', p + 'self_attn.q_proj.weight', p + 'self_attn.k_proj.weight', p + 'self_attn.v_proj.weight'];
+  const names = [
+    p + 'input_layernorm.weight',
+    p + 'self_attn.q_proj.weight',
+    p + 'self_attn.k_proj.weight',
+    p + 'self_attn.v_proj.weight',
+  ];
   if (spec.qkvBias) names.push(p + 'self_attn.q_proj.bias', p + 'self_attn.k_proj.bias', p + 'self_attn.v_proj.bias');
   if (spec.qkNorm) names.push(p + 'self_attn.q_norm.weight', p + 'self_attn.k_norm.weight');
-  names.push(p + 'self_attn.o_proj.weight', p + 'post_attention_layernorm.weight', p + 'mlp.gate_proj.weight', p + 'mlp.up_proj.weight', p + 'mlp.down_proj.weight');
+  names.push(
+    p + 'self_attn.o_proj.weight',
+    p + 'post_attention_layernorm.weight',
+    p + 'mlp.gate_proj.weight',
+    p + 'mlp.up_proj.weight',
+    p + 'mlp.down_proj.weight',
+  );
   return names;
 }
 
@@ -164,19 +187,28 @@ export function expectedShape(spec: ModelSpec, name: string): number[] | null {
     case 'input_layernorm.weight':
     case 'post_attention_layernorm.weight':
       return [spec.dim];
-    case 'self_attn.q_proj.weight': return [q, spec.dim];
+    case 'self_attn.q_proj.weight':
+      return [q, spec.dim];
     case 'self_attn.k_proj.weight':
-    case 'self_attn.v_proj.weight': return [kv, spec.dim];
-    case 'self_attn.q_proj.bias': return [q];
+    case 'self_attn.v_proj.weight':
+      return [kv, spec.dim];
+    case 'self_attn.q_proj.bias':
+      return [q];
     case 'self_attn.k_proj.bias':
-    case 'self_attn.v_proj.bias': return [kv];
+    case 'self_attn.v_proj.bias':
+      return [kv];
     case 'self_attn.q_norm.weight':
-    case 'self_attn.k_norm.weight': return [spec.headDim];
-    case 'self_attn.o_proj.weight': return [spec.dim, q];
+    case 'self_attn.k_norm.weight':
+      return [spec.headDim];
+    case 'self_attn.o_proj.weight':
+      return [spec.dim, q];
     case 'mlp.gate_proj.weight':
-    case 'mlp.up_proj.weight': return [spec.hiddenDim, spec.dim];
-    case 'mlp.down_proj.weight': return [spec.dim, spec.hiddenDim];
-    default: return null;
+    case 'mlp.up_proj.weight':
+      return [spec.hiddenDim, spec.dim];
+    case 'mlp.down_proj.weight':
+      return [spec.dim, spec.hiddenDim];
+    default:
+      return null;
   }
 }
 

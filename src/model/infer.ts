@@ -38,14 +38,24 @@ export function parseStages(text: string, nLayers: number): StageRange[] {
 export function validateStages(ranges: StageRange[], nLayers: number): void {
   let next = 0;
   for (const r of ranges) {
-    if (r.start !== next || r.end <= r.start) throw new ShoalError('ERR_BAD_ARGS', `stages must chain contiguously from layer 0: got ${r.start}-${r.end} where ${next}-... was expected`);
+    if (r.start !== next || r.end <= r.start)
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `stages must chain contiguously from layer 0: got ${r.start}-${r.end} where ${next}-... was expected`,
+      );
     next = r.end;
   }
-  if (next !== nLayers) throw new ShoalError('ERR_BAD_ARGS', `stages cover layers 0-${next} but the model has ${nLayers}`);
+  if (next !== nLayers)
+    throw new ShoalError('ERR_BAD_ARGS', `stages cover layers 0-${next} but the model has ${nLayers}`);
 }
 
 /** Load a chain of stages from one weight source. */
-export async function loadStages(model: InferRequest['model'], backend: Backend, ranges: StageRange[], maxSeq?: number): Promise<Stage[]> {
+export async function loadStages(
+  model: InferRequest['model'],
+  backend: Backend,
+  ranges: StageRange[],
+  maxSeq?: number,
+): Promise<Stage[]> {
   const stages = ranges.map((r) => new Stage(backend, model.spec, r, maxSeq));
   for (const s of stages) await s.loadAll(model);
   return stages;
@@ -62,7 +72,9 @@ export async function runInfer(req: InferRequest): Promise<InferResult> {
   const { model, backend, ids } = req;
   const spec = model.spec;
   if (ids.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'no input ids');
-  for (const id of ids) if (!(Number.isInteger(id) && id >= 0 && id < spec.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `input id ${id} is outside the vocabulary (${spec.vocabSize})`);
+  for (const id of ids)
+    if (!(Number.isInteger(id) && id >= 0 && id < spec.vocabSize))
+      throw new ShoalError('ERR_BAD_ARGS', `input id ${id} is outside the vocabulary (${spec.vocabSize})`);
   const ranges = req.stages ?? [{ start: 0, end: spec.nLayers }];
   validateStages(ranges, spec.nLayers);
   const maxSeq = Math.min(spec.maxSeqLen, ids.length + req.steps + 1);
@@ -74,7 +86,9 @@ export async function runInfer(req: InferRequest): Promise<InferResult> {
     const t1 = performance.now();
     const V = spec.vocabSize;
     const rows: number[][] = [];
-    if (first.logits) for (let r = 0; r < first.logits.length / V; r++) rows.push(Array.from(first.logits.subarray(r * V, (r + 1) * V)));
+    if (first.logits)
+      for (let r = 0; r < first.logits.length / V; r++)
+        rows.push(Array.from(first.logits.subarray(r * V, (r + 1) * V)));
     const generated: number[] = [];
     let next = first.nextToken!;
     backend.resetStats();
@@ -87,8 +101,16 @@ export async function runInfer(req: InferRequest): Promise<InferResult> {
     const st = backend.stats();
     const decoded = Math.max(1, req.steps - 1);
     return {
-      input_ids: ids, logits: rows, generated, backend: backend.name,
-      stats: { prefillMs: t1 - t0, decodeMs: t2 - t1, dispatchesPerToken: st.dispatches / decoded, submitsPerToken: st.submits / decoded },
+      input_ids: ids,
+      logits: rows,
+      generated,
+      backend: backend.name,
+      stats: {
+        prefillMs: t1 - t0,
+        decodeMs: t2 - t1,
+        dispatchesPerToken: st.dispatches / decoded,
+        submitsPerToken: st.submits / decoded,
+      },
     };
   } finally {
     for (const s of stages) s.dispose();

@@ -27,7 +27,7 @@ async function coldLogits(ids: number[], layers?: number): Promise<Float32Array>
 }
 
 describe('LocalModel', () => {
-  it('an edited context runs only what changed and gives a cold model\'s logits', async () => {
+  it("an edited context runs only what changed and gives a cold model's logits", async () => {
     const m = await LocalModel.open(model, createCpuBackend(), { maxSeq: 64 });
     const a = await m.prefill([1, 2, 3, 4, 5]);
     expect([a.reusedTokens, a.prefilledTokens]).toEqual([0, 5]);
@@ -43,7 +43,7 @@ describe('LocalModel', () => {
     m.dispose();
   });
 
-  it('a branch drafts beside the main line and leaves the main line\'s cache as it was', async () => {
+  it("a branch drafts beside the main line and leaves the main line's cache as it was", async () => {
     const m = await LocalModel.open(model, createCpuBackend(), { maxSeq: 64 });
     const main = [1, 2, 3, 4, 5, 6];
     await m.nextLogits(main);
@@ -83,12 +83,19 @@ describe('LocalModel', () => {
 
   it("the emulated slowdown scales the step's own compute, not other tasks that ran while it yielded", async () => {
     const seen: number[] = [];
-    const m = await LocalModel.open(model, createCpuBackend(), { afterCompute: (ms) => { seen.push(ms); return Promise.resolve(); } });
+    const m = await LocalModel.open(model, createCpuBackend(), {
+      afterCompute: (ms) => {
+        seen.push(ms);
+        return Promise.resolve();
+      },
+    });
     // A 40 ms task queued before the step runs at the step's first yield between layers (a message handler, say).
     const ch = new MessageChannel();
     ch.port1.onmessage = () => {
       const t = performance.now();
-      while (performance.now() - t < 40) { /* busy */ }
+      while (performance.now() - t < 40) {
+        /* busy */
+      }
       ch.port1.close();
     };
     ch.port2.postMessage(0);

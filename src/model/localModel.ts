@@ -30,7 +30,10 @@ export interface LocalModelOptions {
 }
 
 /** A forward's output: logits of the rows asked for, and the last row's argmax when asked for. */
-export interface LocalStep { logits?: Float32Array; nextToken?: number }
+export interface LocalStep {
+  logits?: Float32Array;
+  nextToken?: number;
+}
 
 export interface Prefilled extends LocalStep {
   /** Leading context tokens taken from the cache, and those run. */

@@ -162,7 +162,16 @@ const LLAMA_3_2_1B = {
 };
 
 /** A config.json in the llama layout for our own small presets. */
-function llamaConfig(o: { nLayers: number; dim: number; nHeads: number; nKvHeads: number; hiddenDim: number; vocabSize: number; tied: boolean; maxSeqLen: number }) {
+function llamaConfig(o: {
+  nLayers: number;
+  dim: number;
+  nHeads: number;
+  nKvHeads: number;
+  hiddenDim: number;
+  vocabSize: number;
+  tied: boolean;
+  maxSeqLen: number;
+}) {
   return {
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
@@ -194,7 +203,16 @@ export const PRESETS: Record<string, PresetConfig> = {
     label: 'Demo (llama, 12 layers, hidden 256, random weights)',
     hfRepo: null,
     defaultDtype: 'bf16',
-    config: llamaConfig({ nLayers: 12, dim: 256, nHeads: 8, nKvHeads: 4, hiddenDim: 768, vocabSize: 2048, tied: true, maxSeqLen: 2048 }),
+    config: llamaConfig({
+      nLayers: 12,
+      dim: 256,
+      nHeads: 8,
+      nKvHeads: 4,
+      hiddenDim: 768,
+      vocabSize: 2048,
+      tied: true,
+      maxSeqLen: 2048,
+    }),
   },
   tiny: {
     // Untied LM head and F16 on purpose: the shared fixtures cover F32 + separate head (tiny-llama)
@@ -202,13 +220,47 @@ export const PRESETS: Record<string, PresetConfig> = {
     label: 'Tiny (llama, 4 layers, hidden 64, for tests)',
     hfRepo: null,
     defaultDtype: 'f16',
-    config: llamaConfig({ nLayers: 4, dim: 64, nHeads: 4, nKvHeads: 2, hiddenDim: 128, vocabSize: 512, tied: false, maxSeqLen: 512 }),
+    config: llamaConfig({
+      nLayers: 4,
+      dim: 64,
+      nHeads: 4,
+      nKvHeads: 2,
+      hiddenDim: 128,
+      vocabSize: 512,
+      tied: false,
+      maxSeqLen: 512,
+    }),
   },
-  'smollm2-135m': { label: 'SmolLM2 135M shape (llama, 30 layers)', hfRepo: 'HuggingFaceTB/SmolLM2-135M', defaultDtype: 'bf16', config: SMOLLM2_135M },
-  'smollm2-360m': { label: 'SmolLM2 360M shape (llama, 32 layers)', hfRepo: 'HuggingFaceTB/SmolLM2-360M', defaultDtype: 'bf16', config: SMOLLM2_360M },
-  'qwen2.5-0.5b': { label: 'Qwen2.5 0.5B shape (qwen2, 24 layers, qkv bias)', hfRepo: 'Qwen/Qwen2.5-0.5B', defaultDtype: 'bf16', config: QWEN2_5_0_5B },
-  'qwen3-0.6b': { label: 'Qwen3 0.6B shape (qwen3, 28 layers, q/k norm)', hfRepo: 'Qwen/Qwen3-0.6B', defaultDtype: 'bf16', config: QWEN3_0_6B },
-  'llama-3.2-1b': { label: 'Llama 3.2 1B shape (llama3 rope scaling, 16 layers)', hfRepo: 'meta-llama/Llama-3.2-1B', defaultDtype: 'bf16', config: LLAMA_3_2_1B },
+  'smollm2-135m': {
+    label: 'SmolLM2 135M shape (llama, 30 layers)',
+    hfRepo: 'HuggingFaceTB/SmolLM2-135M',
+    defaultDtype: 'bf16',
+    config: SMOLLM2_135M,
+  },
+  'smollm2-360m': {
+    label: 'SmolLM2 360M shape (llama, 32 layers)',
+    hfRepo: 'HuggingFaceTB/SmolLM2-360M',
+    defaultDtype: 'bf16',
+    config: SMOLLM2_360M,
+  },
+  'qwen2.5-0.5b': {
+    label: 'Qwen2.5 0.5B shape (qwen2, 24 layers, qkv bias)',
+    hfRepo: 'Qwen/Qwen2.5-0.5B',
+    defaultDtype: 'bf16',
+    config: QWEN2_5_0_5B,
+  },
+  'qwen3-0.6b': {
+    label: 'Qwen3 0.6B shape (qwen3, 28 layers, q/k norm)',
+    hfRepo: 'Qwen/Qwen3-0.6B',
+    defaultDtype: 'bf16',
+    config: QWEN3_0_6B,
+  },
+  'llama-3.2-1b': {
+    label: 'Llama 3.2 1B shape (llama3 rope scaling, 16 layers)',
+    hfRepo: 'meta-llama/Llama-3.2-1B',
+    defaultDtype: 'bf16',
+    config: LLAMA_3_2_1B,
+  },
 };
 
 export function presetNames(): string[] {

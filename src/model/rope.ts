@@ -15,7 +15,8 @@ export function ropeInvFreq(spec: Pick<ModelSpec, 'headDim' | 'ropeTheta' | 'rop
       if (wavelen > lowFreqWavelen) f = f / rs.factor;
       else if (wavelen >= highFreqWavelen) {
         // medium band: interpolate between scaled and unscaled
-        const smooth = (rs.originalMaxPositionEmbeddings / wavelen - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
+        const smooth =
+          (rs.originalMaxPositionEmbeddings / wavelen - rs.lowFreqFactor) / (rs.highFreqFactor - rs.lowFreqFactor);
         f = (1 - smooth) * (f / rs.factor) + smooth * f;
       }
     }

@@ -13,7 +13,9 @@ describe('seededDraw', () => {
 });
 
 describe('Sampler', () => {
-  const rows = Array.from({ length: 20 }, (_, r) => Float32Array.from({ length: 16 }, (_, i) => Math.sin(r * 7 + i * 3)));
+  const rows = Array.from({ length: 20 }, (_, r) =>
+    Float32Array.from({ length: 16 }, (_, i) => Math.sin(r * 7 + i * 3)),
+  );
 
   it('greedy takes the argmax', () => {
     const s = new Sampler();

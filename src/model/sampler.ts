@@ -4,8 +4,13 @@ import { seededDraw, seededRandom } from '../random.ts';
 export { seededRandom };
 
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {
-  let best = 0, bv = -Infinity;
-  for (let i = 0; i < length; i++) if (logits[offset + i] > bv) { bv = logits[offset + i]; best = i; }
+  let best = 0,
+    bv = -Infinity;
+  for (let i = 0; i < length; i++)
+    if (logits[offset + i] > bv) {
+      bv = logits[offset + i];
+      best = i;
+    }
   return best;
 }
 
@@ -15,7 +20,10 @@ export function softmax(logits: Float32Array, temperature = 1): Float64Array {
   let max = -Infinity;
   for (const v of logits) if (v > max) max = v;
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) { p[i] = Math.exp((logits[i] - max) / temperature); sum += p[i]; }
+  for (let i = 0; i < logits.length; i++) {
+    p[i] = Math.exp((logits[i] - max) / temperature);
+    sum += p[i];
+  }
   for (let i = 0; i < p.length; i++) p[i] /= sum;
   return p;
 }
@@ -46,7 +54,11 @@ export function sampleFrom(probs: Float64Array, rand: () => number): number {
   return 0;
 }
 
-export interface SamplerOptions { temperature?: number; topP?: number; seed?: number }
+export interface SamplerOptions {
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
 
 /**
  * Greedy, or temperature + top-p sampling where token k uses draw k of the seed (seededDraw): the k-th token depends

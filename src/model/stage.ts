@@ -19,12 +19,19 @@ export interface WeightProvider {
 
 interface LayerWeights {
   inputNorm: Tensor;
-  wq: Tensor; wk: Tensor; wv: Tensor;
-  bq?: Tensor; bk?: Tensor; bv?: Tensor;
-  qNorm?: Tensor; kNorm?: Tensor;
+  wq: Tensor;
+  wk: Tensor;
+  wv: Tensor;
+  bq?: Tensor;
+  bk?: Tensor;
+  bv?: Tensor;
+  qNorm?: Tensor;
+  kNorm?: Tensor;
   wo: Tensor;
   postNorm: Tensor;
-  wGate: Tensor; wUp: Tensor; wDown: Tensor;
+  wGate: Tensor;
+  wUp: Tensor;
+  wDown: Tensor;
 }
 
 /** The sequence that callers without conversations (one model, one context: the CLI, a draft, a local model) use. */
@@ -37,7 +44,10 @@ export class Sequence {
   /** Per layer: rows a branch saves before it overwrites them (allocated on the first branch). */
   scratch: KvCache[] = [];
   branch: { pos: number; from: number; limit: number; rows: number } | null = null;
-  constructor(readonly id: string, readonly caches: KvCache[]) {}
+  constructor(
+    readonly id: string,
+    readonly caches: KvCache[],
+  ) {}
 }
 
 /** One conversation's rows in a batched pass (see Stage.forwardBatch). */
@@ -50,7 +60,10 @@ export interface BatchItem {
   argmax?: boolean;
 }
 
-export interface StageRange { start: number; end: number } // 0-based layers, end exclusive
+export interface StageRange {
+  start: number;
+  end: number;
+} // 0-based layers, end exclusive
 
 export type LogitsMode = 'all' | 'last' | 'none';
 
@@ -79,15 +92,30 @@ export interface ForwardResult {
   yieldedMs: number;
 }
 
-interface Deferred<T> { promise: Promise<T>; settled: boolean; resolve(v: T): void; reject(e: unknown): void }
+interface Deferred<T> {
+  promise: Promise<T>;
+  settled: boolean;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
 function deferred<T>(): Deferred<T> {
   let resolve!: (v: T) => void, reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   promise.catch(() => undefined); // a failed load is reported where it is awaited
   const d: Deferred<T> = {
-    promise, settled: false,
-    resolve: (v) => { d.settled = true; resolve(v); },
-    reject: (e) => { d.settled = true; reject(e); },
+    promise,
+    settled: false,
+    resolve: (v) => {
+      d.settled = true;
+      resolve(v);
+    },
+    reject: (e) => {
+      d.settled = true;
+      reject(e);
+    },
   };
   return d;
 }
@@ -97,7 +125,10 @@ function yieldToEventLoop(): Promise<void> {
   if (typeof MessageChannel === 'undefined') return new Promise((r) => setTimeout(r, 0));
   return new Promise((resolve) => {
     const ch = new MessageChannel();
-    ch.port1.onmessage = () => { ch.port1.close(); resolve(); };
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
     ch.port2.postMessage(null);
   });
 }
@@ -122,7 +153,10 @@ export class Stage {
     readonly maxSeq: number = Math.min(spec.maxSeqLen, 2048),
   ) {
     if (!(range.start >= 0 && range.end <= spec.nLayers && range.start < range.end)) {
-      throw new ShoalError('ERR_BAD_ARGS', `stage range [${range.start}, ${range.end}) is not within 0..${spec.nLayers} layers`);
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `stage range [${range.start}, ${range.end}) is not within 0..${spec.nLayers} layers`,
+      );
     }
     this.isFirst = range.start === 0;
     this.isLast = range.end === spec.nLayers;
@@ -133,7 +167,11 @@ export class Stage {
   /** Upload one layer's tensors (as read from the file) and make it available to forward(). */
   setLayer(layer: number, tensors: Map<string, HostTensor>): void {
     const idx = layer - this.range.start;
-    if (idx < 0 || idx >= this.layers.length) throw new ShoalError('ERR_BAD_ARGS', `layer ${layer} is not in this stage [${this.range.start}, ${this.range.end})`);
+    if (idx < 0 || idx >= this.layers.length)
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `layer ${layer} is not in this stage [${this.range.start}, ${this.range.end})`,
+      );
     const p = `model.layers.${layer}.`;
     const up = (name: string, optional = false): Tensor | undefined => {
       const t = tensors.get(p + name);
@@ -148,7 +186,9 @@ export class Stage {
     const s = this.spec;
     const w: LayerWeights = {
       inputNorm: up('input_layernorm.weight')!,
-      wq: up('self_attn.q_proj.weight')!, wk: up('self_attn.k_proj.weight')!, wv: up('self_attn.v_proj.weight')!,
+      wq: up('self_attn.q_proj.weight')!,
+      wk: up('self_attn.k_proj.weight')!,
+      wv: up('self_attn.v_proj.weight')!,
       bq: s.qkvBias ? up('self_attn.q_proj.bias') : undefined,
       bk: s.qkvBias ? up('self_attn.k_proj.bias') : undefined,
       bv: s.qkvBias ? up('self_attn.v_proj.bias') : undefined,
@@ -156,20 +196,24 @@ export class Stage {
       kNorm: s.qkNorm ? up('self_attn.k_norm.weight') : undefined,
       wo: up('self_attn.o_proj.weight')!,
       postNorm: up('post_attention_layernorm.weight')!,
-      wGate: up('mlp.gate_proj.weight')!, wUp: up('mlp.up_proj.weight')!, wDown: up('mlp.down_proj.weight')!,
+      wGate: up('mlp.gate_proj.weight')!,
+      wUp: up('mlp.up_proj.weight')!,
+      wDown: up('mlp.down_proj.weight')!,
     };
     this.layers[idx].resolve(w);
   }
 
   setEmbedding(t: HostTensor): void {
-    if (t.name !== EMBED_TENSOR && t.name !== LM_HEAD_TENSOR) throw new ShoalError('ERR_BAD_ARGS', `unexpected embedding tensor ${t.name}`);
+    if (t.name !== EMBED_TENSOR && t.name !== LM_HEAD_TENSOR)
+      throw new ShoalError('ERR_BAD_ARGS', `unexpected embedding tensor ${t.name}`);
     const h = this.backend.uploadWeight(t);
     this.uploaded.push(h);
     this.embedding.resolve(h);
   }
 
   setHead(finalNorm: HostTensor, lmHead: HostTensor): void {
-    if (finalNorm.name !== FINAL_NORM_TENSOR) throw new ShoalError('ERR_BAD_ARGS', `unexpected final norm tensor ${finalNorm.name}`);
+    if (finalNorm.name !== FINAL_NORM_TENSOR)
+      throw new ShoalError('ERR_BAD_ARGS', `unexpected final norm tensor ${finalNorm.name}`);
     const norm = this.backend.uploadWeight(finalNorm);
     const lm = this.backend.uploadWeight(lmHead);
     this.uploaded.push(norm, lm);
@@ -178,7 +222,11 @@ export class Stage {
 
   /** True once every layer (and the embedding/head this stage needs) has arrived. */
   get loaded(): boolean {
-    return this.layers.every((l) => l.settled) && (!this.isFirst || this.embedding.settled) && (!this.isLast || this.head.settled);
+    return (
+      this.layers.every((l) => l.settled) &&
+      (!this.isFirst || this.embedding.settled) &&
+      (!this.isLast || this.head.settled)
+    );
   }
 
   /** Mark a load failure so that a waiting forward() rejects instead of hanging. */
@@ -191,9 +239,18 @@ export class Stage {
   /** Load every tensor this stage needs, in execution order (embedding, layers, head). */
   async loadAll(src: WeightProvider, onLoaded?: (what: string) => void): Promise<void> {
     try {
-      if (this.isFirst) { this.setEmbedding(await src.loadEmbedding()); onLoaded?.('embedding'); }
-      for (let l = this.range.start; l < this.range.end; l++) { this.setLayer(l, await src.loadLayer(l)); onLoaded?.(`layer ${l}`); }
-      if (this.isLast) { this.setHead(await src.loadFinalNorm(), await src.loadLmHead()); onLoaded?.('head'); }
+      if (this.isFirst) {
+        this.setEmbedding(await src.loadEmbedding());
+        onLoaded?.('embedding');
+      }
+      for (let l = this.range.start; l < this.range.end; l++) {
+        this.setLayer(l, await src.loadLayer(l));
+        onLoaded?.(`layer ${l}`);
+      }
+      if (this.isLast) {
+        this.setHead(await src.loadFinalNorm(), await src.loadLmHead());
+        onLoaded?.('head');
+      }
     } catch (e) {
       this.failLoad(e);
       throw e;
@@ -215,7 +272,10 @@ export class Stage {
     let q = this.seqs.get(id);
     if (!q) {
       const kvDim = this.spec.nKvHeads * this.spec.headDim;
-      q = new Sequence(id, this.layers.map(() => this.backend.createKvCache(this.maxSeq, kvDim)));
+      q = new Sequence(
+        id,
+        this.layers.map(() => this.backend.createKvCache(this.maxSeq, kvDim)),
+      );
       this.seqs.set(id, q);
     }
     return q;
@@ -241,7 +301,11 @@ export class Stage {
    * Run T new positions of one sequence through this stage. The first stage takes token ids; the others take the
    * hidden state (T, dim) from upstream.
    */
-  async forward(input: Int32Array | Float32Array, opts: ForwardOptions = {}, seq = DEFAULT_SEQUENCE): Promise<ForwardResult> {
+  async forward(
+    input: Int32Array | Float32Array,
+    opts: ForwardOptions = {},
+    seq = DEFAULT_SEQUENCE,
+  ): Promise<ForwardResult> {
     const r = await this.forwardBatch([{ seq, input, logits: opts.logits, argmax: opts.argmax }], opts);
     return { ...r.items[0], yieldedMs: r.yieldedMs };
   }
@@ -251,20 +315,43 @@ export class Stage {
    * for all of them, and RoPE, the cache write and attention run per sequence on its own cache at its own position.
    * A row's result does not depend on the rows beside it, so a batched conversation computes what it would alone.
    */
-  async forwardBatch(items: BatchItem[], opts: Pick<ForwardOptions, 'onLayer' | 'onWait'> = {}): Promise<{ items: Omit<ForwardResult, 'yieldedMs'>[]; yieldedMs: number }> {
-    const s = this.spec, b = this.backend;
+  async forwardBatch(
+    items: BatchItem[],
+    opts: Pick<ForwardOptions, 'onLayer' | 'onWait'> = {},
+  ): Promise<{ items: Omit<ForwardResult, 'yieldedMs'>[]; yieldedMs: number }> {
+    const s = this.spec,
+      b = this.backend;
     const rows = this.checkBatch(items);
     const seqs = items.map((it) => this.sequence(it.seq));
     const temps: Tensor[] = [];
-    const keep = <X extends Tensor>(t: X): X => { temps.push(t); return t; };
+    const keep = <X extends Tensor>(t: X): X => {
+      temps.push(t);
+      return t;
+    };
     const total = rows.reduce((n, r) => n + r, 0);
     const offsets = rows.map((_, i) => rows.slice(0, i).reduce((n, r) => n + r, 0));
     let x: Tensor;
     if (this.isFirst) {
-      const ids = keep(b.fromHost(stack(items.map((it) => it.input as Int32Array), Int32Array), [total]));
+      const ids = keep(
+        b.fromHost(
+          stack(
+            items.map((it) => it.input as Int32Array),
+            Int32Array,
+          ),
+          [total],
+        ),
+      );
       x = keep(b.embed(ids, await this.waitFor(this.embedding, this.range.start, opts)));
     } else {
-      x = keep(b.fromHost(stack(items.map((it) => it.input as Float32Array), Float32Array), [total, s.dim]));
+      x = keep(
+        b.fromHost(
+          stack(
+            items.map((it) => it.input as Float32Array),
+            Float32Array,
+          ),
+          [total, s.dim],
+        ),
+      );
     }
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
     /** A sequence's rows of a stacked tensor (the tensor itself when the batch has one sequence). */
@@ -281,7 +368,9 @@ export class Stage {
         const qkNorm = w.qNorm && w.kNorm ? { q: w.qNorm, k: w.kNorm, eps: s.normEps } : undefined;
         const atts = seqs.map((seq, j) => {
           const cache = seq.caches[i];
-          const qr = keep(b.ropeAndCache(part(q, j), part(k, j), part(v, j), cache, seq.pos, this.invFreq, shape, qkNorm));
+          const qr = keep(
+            b.ropeAndCache(part(q, j), part(k, j), part(v, j), cache, seq.pos, this.invFreq, shape, qkNorm),
+          );
           return keep(b.attention(qr, cache, seq.pos, shape));
         });
         const att = atts.length === 1 ? atts[0] : keep(b.concatRows(atts));
@@ -300,10 +389,18 @@ export class Stage {
       seqs.forEach((seq, j) => (seq.pos += rows[j]));
       if (!this.isLast) {
         const hidden = await b.read(x);
-        return { items: items.map((_, j) => ({ hidden: items.length === 1 ? hidden : hidden.slice(offsets[j] * s.dim, (offsets[j] + rows[j]) * s.dim) })), yieldedMs };
+        return {
+          items: items.map((_, j) => ({
+            hidden: items.length === 1 ? hidden : hidden.slice(offsets[j] * s.dim, (offsets[j] + rows[j]) * s.dim),
+          })),
+          yieldedMs,
+        };
       }
       const head = await this.waitFor(this.head, this.range.end - 1, opts);
-      const out = items.length === 1 ? await this.headOne(x, rows[0], items[0], head, keep) : await this.headBatch(x, rows, offsets, items, head, keep);
+      const out =
+        items.length === 1
+          ? await this.headOne(x, rows[0], items[0], head, keep)
+          : await this.headBatch(x, rows, offsets, items, head, keep);
       return { items: out, yieldedMs };
     } finally {
       for (const t of temps) b.free(t);
@@ -314,27 +411,47 @@ export class Stage {
   private checkBatch(items: BatchItem[]): number[] {
     const s = this.spec;
     if (items.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'an empty batch');
-    if (new Set(items.map((it) => it.seq)).size !== items.length) throw new ShoalError('ERR_BAD_ARGS', 'a batch holds one step per sequence');
+    if (new Set(items.map((it) => it.seq)).size !== items.length)
+      throw new ShoalError('ERR_BAD_ARGS', 'a batch holds one step per sequence');
     return items.map((it) => {
       const T = this.isFirst ? it.input.length : it.input.length / s.dim;
-      if (!Number.isInteger(T) || T < 1) throw new ShoalError('ERR_BAD_ARGS', `stage input of ${it.input.length} values is not a whole number of rows`);
+      if (!Number.isInteger(T) || T < 1)
+        throw new ShoalError('ERR_BAD_ARGS', `stage input of ${it.input.length} values is not a whole number of rows`);
       if (this.isFirst) {
-        if (!(it.input instanceof Int32Array)) throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
+        if (!(it.input instanceof Int32Array))
+          throw new ShoalError('ERR_BAD_ARGS', 'the first stage takes token ids (Int32Array)');
         // Checked here for every backend: a GPU gather would read past the table silently.
-        for (const id of it.input) if (!(id >= 0 && id < s.vocabSize)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
-      } else if (!(it.input instanceof Float32Array)) throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
-      if (items.length > 1 && it.logits === 'all') throw new ShoalError('ERR_BAD_ARGS', 'every row\'s logits are only read for a pass of one sequence');
-      const q = this.seqs.get(it.seq), pos = q?.pos ?? 0;
-      if (pos + T > this.maxSeq) throw new ShoalError('ERR_BAD_ARGS', `context full: ${pos + T} positions exceed ${this.maxSeq}`);
+        for (const id of it.input)
+          if (!(id >= 0 && id < s.vocabSize))
+            throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${s.vocabSize})`);
+      } else if (!(it.input instanceof Float32Array))
+        throw new ShoalError('ERR_BAD_ARGS', 'a downstream stage takes a hidden state (Float32Array)');
+      if (items.length > 1 && it.logits === 'all')
+        throw new ShoalError('ERR_BAD_ARGS', "every row's logits are only read for a pass of one sequence");
+      const q = this.seqs.get(it.seq),
+        pos = q?.pos ?? 0;
+      if (pos + T > this.maxSeq)
+        throw new ShoalError('ERR_BAD_ARGS', `context full: ${pos + T} positions exceed ${this.maxSeq}`);
       const br = q?.branch;
-      if (br && pos + T > br.limit) throw new ShoalError('ERR_BAD_ARGS', `this branch holds ${br.limit - br.from} positions from ${br.from}; ${pos + T - br.from} asked`);
+      if (br && pos + T > br.limit)
+        throw new ShoalError(
+          'ERR_BAD_ARGS',
+          `this branch holds ${br.limit - br.from} positions from ${br.from}; ${pos + T - br.from} asked`,
+        );
       return T;
     });
   }
 
   /** The LM head for one sequence: every row's logits, or the last row's, and its argmax on the device. */
-  private async headOne(x: Tensor, T: number, it: BatchItem, head: { norm: Tensor; lmHead: Tensor }, keep: <X extends Tensor>(t: X) => X): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
-    const b = this.backend, norm = { weight: head.norm, eps: this.spec.normEps };
+  private async headOne(
+    x: Tensor,
+    T: number,
+    it: BatchItem,
+    head: { norm: Tensor; lmHead: Tensor },
+    keep: <X extends Tensor>(t: X) => X,
+  ): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
+    const b = this.backend,
+      norm = { weight: head.norm, eps: this.spec.normEps };
     const mode = it.logits ?? 'last';
     const out: Omit<ForwardResult, 'yieldedMs'> = {};
     if (mode === 'all') {
@@ -352,8 +469,16 @@ export class Stage {
   }
 
   /** The LM head for a batch: the last row of every sequence that wants a token, in one matmul. */
-  private async headBatch(x: Tensor, rows: number[], offsets: number[], items: BatchItem[], head: { norm: Tensor; lmHead: Tensor }, keep: <X extends Tensor>(t: X) => X): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
-    const b = this.backend, V = this.spec.vocabSize;
+  private async headBatch(
+    x: Tensor,
+    rows: number[],
+    offsets: number[],
+    items: BatchItem[],
+    head: { norm: Tensor; lmHead: Tensor },
+    keep: <X extends Tensor>(t: X) => X,
+  ): Promise<Omit<ForwardResult, 'yieldedMs'>[]> {
+    const b = this.backend,
+      V = this.spec.vocabSize;
     const want = items.map((it, j) => ((it.logits ?? 'last') === 'last' || it.argmax ? j : -1)).filter((j) => j >= 0);
     const out: Omit<ForwardResult, 'yieldedMs'>[] = items.map(() => ({}));
     if (want.length === 0) return out;
@@ -387,9 +512,13 @@ export class Stage {
   async beginBranch(pos: number, rows: number, seq = DEFAULT_SEQUENCE): Promise<void> {
     const q = this.sequence(seq);
     if (q.branch) throw new ShoalError('ERR_BAD_ARGS', 'a branch is already open on this stage');
-    if (!(Number.isInteger(pos) && pos >= 0 && pos <= q.pos)) throw new ShoalError('ERR_BAD_ARGS', `cannot branch at ${pos} (at ${q.pos})`);
+    if (!(Number.isInteger(pos) && pos >= 0 && pos <= q.pos))
+      throw new ShoalError('ERR_BAD_ARGS', `cannot branch at ${pos} (at ${q.pos})`);
     if (!(Number.isInteger(rows) && rows >= 1 && rows <= MAX_BRANCH_ROWS && pos + rows <= this.maxSeq)) {
-      throw new ShoalError('ERR_BAD_ARGS', `a branch of ${rows} positions at ${pos} must hold 1..${MAX_BRANCH_ROWS} positions within ${this.maxSeq}`);
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `a branch of ${rows} positions at ${pos} must hold 1..${MAX_BRANCH_ROWS} positions within ${this.maxSeq}`,
+      );
     }
     const s = this.spec;
     const saved = Math.min(rows, q.pos - pos); // rows past the current position hold nothing to keep
@@ -444,6 +573,9 @@ function stack<A extends Int32Array | Float32Array>(parts: A[], Ctor: { new (n: 
   if (parts.length === 1) return parts[0];
   const out = new Ctor(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }

@@ -7,7 +7,10 @@ describe('StepCadence', () => {
     let now = 0;
     const c = new StepCadence(() => now);
     expect(c.dueWithinMs('a')).toBe(0);
-    for (const t of [0, 40, 80, 120]) { now = t; c.seen('a'); }
+    for (const t of [0, 40, 80, 120]) {
+      now = t;
+      c.seen('a');
+    }
     now = 130;
     expect(c.dueWithinMs('a')).toBeCloseTo(120 + 160 - 130);
     now = 290;
@@ -17,7 +20,10 @@ describe('StepCadence', () => {
   it('never holds past MAX_HOLD_MS, and forgets a conversation', () => {
     let now = 0;
     const c = new StepCadence(() => now);
-    for (const t of [0, 1000, 2000]) { now = t; c.seen('slow'); }
+    for (const t of [0, 1000, 2000]) {
+      now = t;
+      c.seen('slow');
+    }
     expect(c.dueWithinMs('slow')).toBe(MAX_HOLD_MS);
     c.forget('slow');
     expect(c.dueWithinMs('slow')).toBe(0);

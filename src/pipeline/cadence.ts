@@ -17,7 +17,8 @@ export class StepCadence {
 
   /** A decode step of `conv` arrived now. */
   seen(conv: string): void {
-    const t = this.clock(), prev = this.last.get(conv);
+    const t = this.clock(),
+      prev = this.last.get(conv);
     if (prev !== undefined) {
       const g = this.gapMs.get(conv);
       this.gapMs.set(conv, g === undefined ? t - prev : g + GAP_WEIGHT * (t - prev - g));
@@ -32,7 +33,8 @@ export class StepCadence {
 
   /** How long from now `conv`'s next step is still due, ms (0: not expected, or overdue past the hold). */
   dueWithinMs(conv: string): number {
-    const last = this.last.get(conv), gap = this.gapMs.get(conv);
+    const last = this.last.get(conv),
+      gap = this.gapMs.get(conv);
     if (last === undefined || gap === undefined) return 0;
     const now = this.clock();
     return Math.max(0, Math.min(last + DUE_GAPS * gap, last + MAX_HOLD_MS) - now);

@@ -14,7 +14,10 @@ export class ChunkBudget {
   private rows = INITIAL_ROWS;
   private decodeMs: number | null = null;
 
-  constructor(private readonly maxRows: number, private readonly slowdown = SHARED_PASS_SLOWDOWN) {}
+  constructor(
+    private readonly maxRows: number,
+    private readonly slowdown = SHARED_PASS_SLOWDOWN,
+  ) {}
 
   /** Prompt rows the next pass may carry beside decode steps. */
   get promptRows(): number {

@@ -14,7 +14,7 @@ export interface GenerateOptions {
   maxTokens: number;
   eos: number[];
   sampling?: SamplingConfig;
-  /** The conversation this turn continues (default: this tab's own, DEFAULT_CONV). Turns of different ones run at once. */
+  /** The conversation this turn continues (default: this tab's own, DEFAULT_CONV); turns of others run at once. */
   conv?: string;
   onToken?: (token: number, index: number) => void;
 }
@@ -30,7 +30,12 @@ export interface GenerateResult {
   restarts: number;
 }
 
-export interface LoadProgress { loadedBytes: number; totalBytes: number; layersLoaded: number; layersTotal: number }
+export interface LoadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+  layersLoaded: number;
+  layersTotal: number;
+}
 
 export type CoordinatorEvent =
   | { type: 'progress'; peer: string; progress: LoadProgress }
@@ -69,7 +74,11 @@ export interface VerifyResult {
   computeMs?: number;
 }
 
-interface PendingVerify { t0: number; resolve: (r: VerifyResult) => void; reject: (e: unknown) => void }
+interface PendingVerify {
+  t0: number;
+  resolve: (r: VerifyResult) => void;
+  reject: (e: unknown) => void;
+}
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -145,8 +154,14 @@ export class Coordinator {
     for (let i = 0; i < CLOCK_PROBES; i++) {
       const t0 = nowMs() + i * 1e-6; // unique key per probe
       const t1 = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => { this.clockWaiters.delete(t0); reject(new ShoalError('ERR_PEER_GONE', `peer ${peer} did not answer a clock probe`)); }, CLOCK_TIMEOUT_MS);
-        this.clockWaiters.set(t0, (v) => { clearTimeout(timer); resolve(v); });
+        const timer = setTimeout(() => {
+          this.clockWaiters.delete(t0);
+          reject(new ShoalError('ERR_PEER_GONE', `peer ${peer} did not answer a clock probe`));
+        }, CLOCK_TIMEOUT_MS);
+        this.clockWaiters.set(t0, (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        });
         void this.transport.send(peer, { kind: 'clock', t0 }).catch(reject);
       });
       const t2 = nowMs();
@@ -159,14 +174,28 @@ export class Coordinator {
    * Send every member of the room its range (members outside `stages` drop theirs). Loading starts at once on
    * every tab; the run clock starts now. Turns in flight, from this tab or any other, continue on the new plan.
    */
-  async assign(modelUrl: string, stages: StageAssignment[], members: string[], maxSeq: number, opts: AssignOptions = {}): Promise<void> {
+  async assign(
+    modelUrl: string,
+    stages: StageAssignment[],
+    members: string[],
+    maxSeq: number,
+    opts: AssignOptions = {},
+  ): Promise<void> {
     if (stages.length === 0) throw new ShoalError('ERR_PIPELINE', 'the plan has no stages');
     const offsets = await Promise.all(members.map((m) => this.clockOffset(m).catch(() => 0)));
     const planId = `${this.transport.selfId}:${Date.now().toString(36)}:${Math.random().toString(36).slice(2, 8)}`;
     const runStartMs = nowMs();
     const base: Omit<Assign, 'clockOffsetMs'> = {
-      kind: 'assign', planId, epoch: this.epoch + 1, modelUrl, stages, maxSeq, runStartMs, members,
-      strategy: opts.strategy ?? '', maxConversations: opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
+      kind: 'assign',
+      planId,
+      epoch: this.epoch + 1,
+      modelUrl,
+      stages,
+      maxSeq,
+      runStartMs,
+      members,
+      strategy: opts.strategy ?? '',
+      maxConversations: opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
     };
     this.adopt(this.transport.selfId, { ...base, clockOffsetMs: 0 });
     await Promise.all(members.map((m, i) => this.transport.send(m, { ...base, clockOffsetMs: offsets[i] })));
@@ -179,7 +208,15 @@ export class Coordinator {
   private adopt(from: string, msg: Assign): void {
     if (this.planId && !planIsNewer(msg, this)) return;
     this.failVerifies(new ShoalError('ERR_PIPELINE', 'superseded by a new plan'));
-    Object.assign(this, { planId: msg.planId, epoch: msg.epoch, stages: msg.stages, members: msg.members, strategy: msg.strategy, maxConversations: msg.maxConversations, modelUrl: msg.modelUrl });
+    Object.assign(this, {
+      planId: msg.planId,
+      epoch: msg.epoch,
+      stages: msg.stages,
+      members: msg.members,
+      strategy: msg.strategy,
+      maxConversations: msg.maxConversations,
+      modelUrl: msg.modelUrl,
+    });
     this.runStartMs = from === this.transport.selfId ? msg.runStartMs : msg.runStartMs + msg.clockOffsetMs;
     this.intervals = [];
     this.progress.clear();
@@ -192,15 +229,21 @@ export class Coordinator {
 
   /** Resolves once every stage of the current plan reports all its tensors loaded. */
   whenLoaded(): Promise<void> {
-    const done = () => this.stages.every((s) => {
-      const p = this.progress.get(s.peer);
-      return p !== undefined && p.layersLoaded >= p.layersTotal;
-    });
+    const done = () =>
+      this.stages.every((s) => {
+        const p = this.progress.get(s.peer);
+        return p !== undefined && p.layersLoaded >= p.layersTotal;
+      });
     if (done()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const off = this.on((e) => {
-        if (e.type === 'error') { off(); reject(new ShoalError('ERR_PIPELINE', e.message)); }
-        else if (done()) { off(); resolve(); }
+        if (e.type === 'error') {
+          off();
+          reject(new ShoalError('ERR_PIPELINE', e.message));
+        } else if (done()) {
+          off();
+          resolve();
+        }
       });
     });
   }
@@ -216,14 +259,26 @@ export class Coordinator {
   generate(ids: number[], opts: GenerateOptions): Promise<GenerateResult> {
     const conv = this.convId(opts.conv);
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
-    if (this.turns.has(conv)) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running'));
-    if (this.verifies.size > 0 && conv === this.convId()) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
+    if (this.turns.has(conv))
+      return Promise.reject(new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running'));
+    if (this.verifies.size > 0 && conv === this.convId())
+      return Promise.reject(new ShoalError('ERR_PIPELINE', 'a speculative generation is already running'));
     if (ids.length === 0) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'empty prompt'));
     const history = this.histories.get(conv) ?? [];
     let common = commonPrefixLength(history, ids);
     if (common === ids.length) common--; // at least one new position must run to produce a token
     return new Promise<GenerateResult>((resolve, reject) => {
-      const p: Pending = { conv, runId: ++this.runId, ids, opts, tokens: [], t0: nowMs(), restarts: 0, resolve, reject };
+      const p: Pending = {
+        conv,
+        runId: ++this.runId,
+        ids,
+        opts,
+        tokens: [],
+        t0: nowMs(),
+        restarts: 0,
+        resolve,
+        reject,
+      };
       this.turns.set(conv, p);
       this.histories.set(conv, ids.slice(0, common));
       this.sendStart(p, common, ids.slice(common));
@@ -232,8 +287,16 @@ export class Coordinator {
 
   private sendStart(p: Pending, pos0: number, ids: number[]): void {
     const msg: PipelineMessage = {
-      kind: 'start', planId: this.planId, conv: p.conv, runId: p.runId, pos0, index0: p.tokens.length, ids,
-      maxTokens: p.opts.maxTokens, eos: p.opts.eos, sampling: p.opts.sampling ?? GREEDY,
+      kind: 'start',
+      planId: this.planId,
+      conv: p.conv,
+      runId: p.runId,
+      pos0,
+      index0: p.tokens.length,
+      ids,
+      maxTokens: p.opts.maxTokens,
+      eos: p.opts.eos,
+      sampling: p.opts.sampling ?? GREEDY,
     };
     this.transport.send(this.stages[0].peer, msg).catch((e) => this.finishWithError(p, e));
   }
@@ -268,11 +331,16 @@ export class Coordinator {
    * order. The caller must not mix this with generate() on the same conversation. With `branch` the stages compute
    * an alternative continuation from pos0 and then restore what their caches held (a hedge; see VerifyFlags).
    */
-  verify(pos0: number, ids: number[], opts: { keepFrom: number; wantLogits: boolean; branch?: boolean; conv?: string }): Promise<VerifyResult> {
+  verify(
+    pos0: number,
+    ids: number[],
+    opts: { keepFrom: number; wantLogits: boolean; branch?: boolean; conv?: string },
+  ): Promise<VerifyResult> {
     const conv = this.convId(opts.conv);
     if (!this.planId) return Promise.reject(new ShoalError('ERR_PIPELINE', 'no plan: assign layers first'));
     if (this.turns.has(conv)) return Promise.reject(new ShoalError('ERR_PIPELINE', 'a generation is already running'));
-    if (ids.length === 0 || !(opts.keepFrom >= 0 && opts.keepFrom < ids.length)) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'verify needs ids and a keepFrom inside them'));
+    if (ids.length === 0 || !(opts.keepFrom >= 0 && opts.keepFrom < ids.length))
+      return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'verify needs ids and a keepFrom inside them'));
     const runId = ++this.runId;
     if (!opts.branch) {
       const history = this.histories.get(conv) ?? [];
@@ -283,7 +351,10 @@ export class Coordinator {
       const flags: VerifyFlags = { keepFrom: opts.keepFrom, wantLogits: opts.wantLogits };
       if (opts.branch) flags.branch = true;
       const msg: PipelineMessage = { kind: 'verify', planId: this.planId, conv, runId, pos0, ids, verify: flags };
-      this.transport.send(this.stages[0].peer, msg).catch((e: unknown) => { this.verifies.delete(runId); reject(e); });
+      this.transport.send(this.stages[0].peer, msg).catch((e: unknown) => {
+        this.verifies.delete(runId);
+        reject(e);
+      });
     });
   }
 
@@ -300,25 +371,29 @@ export class Coordinator {
   stop(conv?: string): void {
     const p = this.turns.get(this.convId(conv));
     if (!p) return;
-    void this.transport.send(this.stages[0].peer, { kind: 'stop', planId: this.planId, conv: p.conv, runId: p.runId }).catch(() => {});
+    void this.transport
+      .send(this.stages[0].peer, { kind: 'stop', planId: this.planId, conv: p.conv, runId: p.runId })
+      .catch(() => {});
     this.finish(p, 'stop');
   }
 
   /** A peer of the plan left: fail the turns in flight with a plain message. */
   peerLeft(peer: string): void {
     if (!this.stages.some((s) => s.peer === peer)) return;
-    const message = `tab ${peer} left the room while holding layers; the next prompt will re-plan over the remaining tabs`;
+    const message =
+      `tab ${peer} left the room while holding layers; ` + 'the next prompt will re-plan over the remaining tabs';
     this.planId = '';
     this.emit({ type: 'error', peer, message });
     this.failTurns(new ShoalError('ERR_PEER_GONE', message));
     this.failVerifies(new ShoalError('ERR_PEER_GONE', message));
   }
 
-  /** The turn is over: every stage may count the conversation idle (its caches are evicted first when memory is short). */
+  /** The turn is over: every stage may count the conversation idle (its caches go first when memory is short). */
   private endTurn(p: Pending): void {
     this.turns.delete(p.conv);
     if (!this.planId) return;
-    for (const s of this.stages) void this.transport.send(s.peer, { kind: 'end', planId: this.planId, conv: p.conv }).catch(() => {});
+    for (const s of this.stages)
+      void this.transport.send(s.peer, { kind: 'end', planId: this.planId, conv: p.conv }).catch(() => {});
   }
 
   private finish(p: Pending, stoppedBy: GenerateResult['stoppedBy']): void {
@@ -349,14 +424,20 @@ export class Coordinator {
     switch (msg.kind) {
       case 'clockReply': {
         const w = this.clockWaiters.get(msg.t0);
-        if (w) { this.clockWaiters.delete(msg.t0); w(msg.t1); }
+        if (w) {
+          this.clockWaiters.delete(msg.t0);
+          w(msg.t1);
+        }
         return;
       }
       case 'assign':
         if (from !== this.transport.selfId) this.adopt(from, msg);
         return;
       case 'drop':
-        if (from !== this.transport.selfId) { this.histories.clear(); this.planId = ''; }
+        if (from !== this.transport.selfId) {
+          this.histories.clear();
+          this.planId = '';
+        }
         return;
       default:
         if ('planId' in msg && msg.planId === this.planId) this.onPlanMessage(from, msg, payload);
@@ -373,29 +454,54 @@ export class Coordinator {
       case 'timeline':
         this.intervals.push(...msg.intervals);
         this.emit({ type: 'timeline', intervals: msg.intervals });
-        if (msg.queued !== undefined) { this.queued.set(from, msg.queued); this.emit({ type: 'queue', peer: from, queued: msg.queued }); }
+        if (msg.queued !== undefined) {
+          this.queued.set(from, msg.queued);
+          this.emit({ type: 'queue', peer: from, queued: msg.queued });
+        }
         return;
       case 'error': {
         this.emit({ type: 'error', peer: from, message: msg.message });
         const err = new ShoalError('ERR_PIPELINE', msg.message);
         const p = msg.conv !== undefined ? this.turns.get(msg.conv) : undefined;
-        if (p) { if (p.runId === msg.runId) this.finishWithError(p, err); return; }
-        if (msg.conv === undefined) { this.failTurns(err); this.failVerifies(err); }
-        else if (msg.runId !== undefined) this.verifies.get(msg.runId)?.reject(err);
+        if (p) {
+          if (p.runId === msg.runId) this.finishWithError(p, err);
+          return;
+        }
+        if (msg.conv === undefined) {
+          this.failTurns(err);
+          this.failVerifies(err);
+        } else if (msg.runId !== undefined) this.verifies.get(msg.runId)?.reject(err);
         return;
       }
       case 'resync': {
         const p = this.turns.get(msg.conv);
-        if (p?.runId === msg.runId) { this.restart(p, `tab ${from} holds ${msg.held} of its positions`); return; }
+        if (p?.runId === msg.runId) {
+          this.restart(p, `tab ${from} holds ${msg.held} of its positions`);
+          return;
+        }
         const v = this.verifies.get(msg.runId);
-        if (v) { this.verifies.delete(msg.runId); v.reject(new ShoalError('ERR_PIPELINE', `tab ${from} holds ${msg.held} positions of this conversation, fewer than the pass needs`)); }
+        if (v) {
+          this.verifies.delete(msg.runId);
+          v.reject(
+            new ShoalError(
+              'ERR_PIPELINE',
+              `tab ${from} holds ${msg.held} positions of this conversation, fewer than the pass needs`,
+            ),
+          );
+        }
         return;
       }
       case 'verified': {
         const v = this.verifies.get(msg.runId);
         if (!v) return;
         this.verifies.delete(msg.runId);
-        v.resolve({ pos0: msg.pos0, tokens: msg.tokens, logits: payload, roundTripMs: nowMs() - v.t0, computeMs: msg.computeMs });
+        v.resolve({
+          pos0: msg.pos0,
+          tokens: msg.tokens,
+          logits: payload,
+          roundTripMs: nowMs() - v.t0,
+          computeMs: msg.computeMs,
+        });
         return;
       }
       case 'token': {
@@ -404,7 +510,11 @@ export class Coordinator {
         if (p.tFirst === undefined) p.tFirst = nowMs();
         p.tokens.push(msg.token);
         p.opts.onToken?.(msg.token, msg.index);
-        if (msg.done) this.finish(p, p.opts.eos.includes(msg.token) ? 'eos' : msg.index + 1 >= p.opts.maxTokens ? 'maxTokens' : 'context');
+        if (msg.done)
+          this.finish(
+            p,
+            p.opts.eos.includes(msg.token) ? 'eos' : msg.index + 1 >= p.opts.maxTokens ? 'maxTokens' : 'context',
+          );
         return;
       }
       default:

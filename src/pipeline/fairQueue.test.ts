@@ -18,7 +18,7 @@ describe('FairQueue', () => {
     expect(q.size).toBe(2);
   });
 
-  it('runs a step that must be alone by itself, in its conversation\'s turn', () => {
+  it("runs a step that must be alone by itself, in its conversation's turn", () => {
     const q = new FairQueue<Step>();
     q.push(step('a', 0, 1));
     q.push(step('v', 0, 4, true));
@@ -28,29 +28,43 @@ describe('FairQueue', () => {
     expect(q.next()).toEqual([]);
   });
 
-  it('keeps each conversation\'s order, serves every conversation, and respects the row budget (property)', () => {
-    fc.assert(fc.property(
-      fc.array(fc.record({ conv: fc.constantFrom('a', 'b', 'c', 'd'), rows: fc.integer({ min: 1, max: 40 }), alone: fc.boolean() }), { maxLength: 60 }),
-      (steps) => {
-        const q = new FairQueue<Step>();
-        steps.forEach((s, n) => q.push({ ...s, n }));
-        const seen: Step[] = [];
-        for (let pass = 0; q.size > 0; pass++) {
-          const batch = q.next(64);
-          expect(batch.length).toBeGreaterThan(0);
-          if (batch.length > 1) expect(batch.reduce((r, s) => r + s.rows, 0)).toBeLessThanOrEqual(64);
-          expect(new Set(batch.map((s) => s.conv)).size).toBe(batch.length);
-          if (batch.some((s) => s.alone)) expect(batch.length).toBe(1);
-          seen.push(...batch);
-        }
-        for (const conv of ['a', 'b', 'c', 'd']) {
-          expect(seen.filter((s) => s.conv === conv).map((s) => s.n)).toEqual(steps.map((s, n) => ({ ...s, n })).filter((s) => s.conv === conv).map((s) => s.n));
-        }
-      },
-    ));
+  it("keeps each conversation's order, serves every conversation, and respects the row budget (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            conv: fc.constantFrom('a', 'b', 'c', 'd'),
+            rows: fc.integer({ min: 1, max: 40 }),
+            alone: fc.boolean(),
+          }),
+          { maxLength: 60 },
+        ),
+        (steps) => {
+          const q = new FairQueue<Step>();
+          steps.forEach((s, n) => q.push({ ...s, n }));
+          const seen: Step[] = [];
+          for (let pass = 0; q.size > 0; pass++) {
+            const batch = q.next(64);
+            expect(batch.length).toBeGreaterThan(0);
+            if (batch.length > 1) expect(batch.reduce((r, s) => r + s.rows, 0)).toBeLessThanOrEqual(64);
+            expect(new Set(batch.map((s) => s.conv)).size).toBe(batch.length);
+            if (batch.some((s) => s.alone)) expect(batch.length).toBe(1);
+            seen.push(...batch);
+          }
+          for (const conv of ['a', 'b', 'c', 'd']) {
+            expect(seen.filter((s) => s.conv === conv).map((s) => s.n)).toEqual(
+              steps
+                .map((s, n) => ({ ...s, n }))
+                .filter((s) => s.conv === conv)
+                .map((s) => s.n),
+            );
+          }
+        },
+      ),
+    );
   });
 
-  it('drops a conversation\'s queued steps', () => {
+  it("drops a conversation's queued steps", () => {
     const q = new FairQueue<Step>();
     q.push(step('a', 0));
     q.push(step('b', 0));
@@ -61,7 +75,10 @@ describe('FairQueue', () => {
 });
 
 describe('FairQueue with splitting (chunked prefill)', () => {
-  const split = (s: Step, rows: number): [Step, Step] => [{ ...s, rows }, { ...s, rows: s.rows - rows }];
+  const split = (s: Step, rows: number): [Step, Step] => [
+    { ...s, rows },
+    { ...s, rows: s.rows - rows },
+  ];
 
   it('cuts a long prompt to what the pass has left after the decode steps', () => {
     const q = new FairQueue<Step>();
@@ -74,20 +91,25 @@ describe('FairQueue with splitting (chunked prefill)', () => {
   });
 
   it('every row of every step is served, in order, within the budget (property)', () => {
-    fc.assert(fc.property(
-      fc.array(fc.record({ conv: fc.constantFrom('a', 'b', 'c'), rows: fc.integer({ min: 1, max: 90 }) }), { maxLength: 30 }),
-      fc.integer({ min: 1, max: 40 }),
-      (steps, budget) => {
-        const q = new FairQueue<Step>();
-        steps.forEach((s, n) => q.push({ ...s, n, alone: false }));
-        const rows = new Map<string, number>();
-        while (q.size > 0) {
-          const batch = q.next(budget, split);
-          expect(batch.reduce((r, s) => r + s.rows, 0)).toBeLessThanOrEqual(budget);
-          for (const s of batch) rows.set(s.conv, (rows.get(s.conv) ?? 0) + s.rows);
-        }
-        for (const conv of ['a', 'b', 'c']) expect(rows.get(conv) ?? 0).toBe(steps.filter((s) => s.conv === conv).reduce((r, s) => r + s.rows, 0));
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ conv: fc.constantFrom('a', 'b', 'c'), rows: fc.integer({ min: 1, max: 90 }) }), {
+          maxLength: 30,
+        }),
+        fc.integer({ min: 1, max: 40 }),
+        (steps, budget) => {
+          const q = new FairQueue<Step>();
+          steps.forEach((s, n) => q.push({ ...s, n, alone: false }));
+          const rows = new Map<string, number>();
+          while (q.size > 0) {
+            const batch = q.next(budget, split);
+            expect(batch.reduce((r, s) => r + s.rows, 0)).toBeLessThanOrEqual(budget);
+            for (const s of batch) rows.set(s.conv, (rows.get(s.conv) ?? 0) + s.rows);
+          }
+          for (const conv of ['a', 'b', 'c'])
+            expect(rows.get(conv) ?? 0).toBe(steps.filter((s) => s.conv === conv).reduce((r, s) => r + s.rows, 0));
+        },
+      ),
+    );
   });
 });

@@ -83,7 +83,10 @@ export class FairQueue<S extends QueuedStep> {
     }
     for (const s of batch) if (this.queues.get(s.conv)!.length === 0) this.queues.delete(s.conv);
     const served = new Set(batch.map((s) => s.conv));
-    this.order = [...this.order.filter((c) => !served.has(c)), ...this.order.filter((c) => served.has(c) && this.queues.has(c))];
+    this.order = [
+      ...this.order.filter((c) => !served.has(c)),
+      ...this.order.filter((c) => served.has(c) && this.queues.has(c)),
+    ];
     return batch;
   }
 }

@@ -13,7 +13,8 @@ export class MemoryBus {
     this.handlers.set(selfId, handlers);
     return {
       selfId,
-      // eslint-disable-next-line @typescript-eslint/require-await -- async: a message JSON cannot carry rejects (as on the wire), never throws
+      // async without await: a message JSON cannot carry rejects (as over the wire) instead of throwing
+      // eslint-disable-next-line @typescript-eslint/require-await
       send: async (to, msg, payload) => {
         const body = JSON.parse(JSON.stringify(msg)) as unknown;
         const copy = payload ? payload.slice() : undefined;

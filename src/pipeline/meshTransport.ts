@@ -26,7 +26,8 @@ export function meshTransport(mesh: Mesh): Transport {
   mesh.registerChannel(PIPELINE_CHANNEL, (body, binary) => {
     const parsed = parsePipelineMessage(body);
     if (typeof parsed === 'string') throw new Error(parsed); // the mesh drops and reports it
-    if (binary && binary.byteLength % 4 !== 0) throw new Error('activation payload is not a whole number of f32 values');
+    if (binary && binary.byteLength % 4 !== 0)
+      throw new Error('activation payload is not a whole number of f32 values');
     return parsed;
   });
   mesh.on('message', (from, msg, binary) => {

@@ -189,7 +189,12 @@ export const PipelineMessageSchema = v.variant('kind', [
    * Any stage -> the plan's tabs: recorded intervals (on the planning tab's clock, seconds from runStartMs) and the
    * steps queued at the stage now.
    */
-  v.object({ kind: v.literal('timeline'), planId, intervals: list(IntervalSchema, MAX_INTERVALS), queued: v.optional(uint) }),
+  v.object({
+    kind: v.literal('timeline'),
+    planId,
+    intervals: list(IntervalSchema, MAX_INTERVALS),
+    queued: v.optional(uint),
+  }),
   /** Any tab -> coordinator: something failed on this tab (in one conversation's turn, when conv is given). */
   v.object({ kind: v.literal('error'), planId, message: text(2000), conv: v.optional(conv), runId: v.optional(uint) }),
   /** Clock sync: t0 = sender's clock; reply carries the receiver's clock t1. */

@@ -16,12 +16,17 @@ import type { Transport } from './messages.ts';
 function mesh(name: string, tabs: string[]) {
   const bus = new MemoryBus();
   const errors: string[] = [];
-  const runners = tabs.map((id) => new StageRunner({
-    transport: bus.transport(id),
-    backend: () => Promise.resolve(createCpuBackend()),
-    openModel: () => openModel(localModelFiles(fixtureDir(name))),
-    onEvent: (e) => { if (e.type === 'error') errors.push(e.message); },
-  }));
+  const runners = tabs.map(
+    (id) =>
+      new StageRunner({
+        transport: bus.transport(id),
+        backend: () => Promise.resolve(createCpuBackend()),
+        openModel: () => openModel(localModelFiles(fixtureDir(name))),
+        onEvent: (e) => {
+          if (e.type === 'error') errors.push(e.message);
+        },
+      }),
+  );
   // the coordinator lives in the first tab, beside its stage runner
   const coordinatorTransport = bus.transport(`${tabs[0]}-ui`);
   const coordinator = new Coordinator(coordinatorTransport);
@@ -33,7 +38,11 @@ describe.each(FIXTURE_NAMES)('pipeline over 3 tabs on %s', (name) => {
     const { coordinator, members } = mesh(name, ['a', 'b', 'c']);
     const cases = fixtureCases(name);
     const L = cases.length && (name === 'tiny-llama' ? 4 : 6);
-    const stages = [{ peer: 'b', start: 0, end: 1 }, { peer: 'a', start: 1, end: 3 }, { peer: 'c', start: 3, end: L }];
+    const stages = [
+      { peer: 'b', start: 0, end: 1 },
+      { peer: 'a', start: 1, end: 3 },
+      { peer: 'c', start: 3, end: L },
+    ];
     await coordinator.assign('fixture', stages, members, 64);
     for (const c of cases) {
       const r = await coordinator.generate(c.input_ids, { maxTokens: c.greedy.length, eos: [] });
@@ -51,7 +60,15 @@ describe.each(FIXTURE_NAMES)('pipeline over 3 tabs on %s', (name) => {
     const { coordinator, members } = mesh(name, ['a', 'b']);
     const model = await openModel(localModelFiles(fixtureDir(name)));
     const L = model.spec.nLayers;
-    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 2 }, { peer: 'b', start: 2, end: L }], members, 128);
+    await coordinator.assign(
+      'fixture',
+      [
+        { peer: 'a', start: 0, end: 2 },
+        { peer: 'b', start: 2, end: L },
+      ],
+      members,
+      128,
+    );
     const turn1 = [5, 9, 33, 41];
     const r1 = await coordinator.generate(turn1, { maxTokens: 4, eos: [] });
     // turn 2 extends the conversation: prompt 1 + answer 1 + new user tokens
@@ -73,31 +90,60 @@ describe('pipeline control', () => {
     const name = 'tiny-llama';
     const c = fixtureCases(name)[1];
     const { coordinator, members } = mesh(name, ['a', 'b']);
-    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 2 }, { peer: 'b', start: 2, end: 4 }], members, 64);
+    await coordinator.assign(
+      'fixture',
+      [
+        { peer: 'a', start: 0, end: 2 },
+        { peer: 'b', start: 2, end: 4 },
+      ],
+      members,
+      64,
+    );
     const eos = c.greedy[3];
     const r = await coordinator.generate(c.input_ids, { maxTokens: 12, eos: [eos] });
     expect(r.tokens).toEqual(c.greedy.slice(0, c.greedy.indexOf(eos) + 1));
     expect(r.stoppedBy).toBe('eos');
   });
 
-  it("a stage computes the next round while its last result is still on the link (latency does not occupy the sender)", async () => {
+  it('a stage computes the next round while its last result is on the link (latency does not hold it)', async () => {
     // Tab b's link hands messages over at once but reports them sent only when released, as an emulated link
     // delay does (Link.send resolves after the delay): two verification rounds in flight must both come back
     // while b's sends are still pending, i.e. b did not hold its compute queue on the first send.
     const name = 'tiny-llama';
     const bus = new MemoryBus();
     const held: (() => void)[] = [];
-    const gated = (t: Transport): Transport => ({ ...t, send: (to, msg, payload) => { void t.send(to, msg, payload); return new Promise<void>((r) => held.push(r)); } });
-    const runners = ['a', 'b', 'c'].map((id) => new StageRunner({
-      transport: id === 'b' ? gated(bus.transport(id)) : bus.transport(id),
-      backend: () => Promise.resolve(createCpuBackend()),
-      openModel: () => openModel(localModelFiles(fixtureDir(name))),
-    }));
+    const gated = (t: Transport): Transport => ({
+      ...t,
+      send: (to, msg, payload) => {
+        void t.send(to, msg, payload);
+        return new Promise<void>((r) => held.push(r));
+      },
+    });
+    const runners = ['a', 'b', 'c'].map(
+      (id) =>
+        new StageRunner({
+          transport: id === 'b' ? gated(bus.transport(id)) : bus.transport(id),
+          backend: () => Promise.resolve(createCpuBackend()),
+          openModel: () => openModel(localModelFiles(fixtureDir(name))),
+        }),
+    );
     const coordinator = new Coordinator(bus.transport('a-ui'));
-    await coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, { peer: 'c', start: 3, end: 4 }], ['a', 'b', 'c'], 64);
+    await coordinator.assign(
+      'fixture',
+      [
+        { peer: 'a', start: 0, end: 1 },
+        { peer: 'b', start: 1, end: 3 },
+        { peer: 'c', start: 3, end: 4 },
+      ],
+      ['a', 'b', 'c'],
+      64,
+    );
     const c = fixtureCases(name)[0];
     const first = coordinator.verify(0, c.input_ids, { keepFrom: c.input_ids.length - 1, wantLogits: false });
-    const second = coordinator.verify(c.input_ids.length, [c.greedy[0], c.greedy[1]], { keepFrom: 0, wantLogits: false });
+    const second = coordinator.verify(c.input_ids.length, [c.greedy[0], c.greedy[1]], {
+      keepFrom: 0,
+      wantLogits: false,
+    });
     const [r1, r2] = await Promise.all([first, second]);
     expect(held.length).toBeGreaterThanOrEqual(2); // b's two activations: neither reported sent yet
     expect([...r1.tokens, ...r2.tokens]).toEqual(c.greedy.slice(0, 3));
@@ -110,12 +156,20 @@ describe('pipeline control', () => {
 
   it('a tab whose model fails to load reports a clear error to the coordinator', async () => {
     const bus = new MemoryBus();
-    new StageRunner({ transport: bus.transport('a'), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles('/nonexistent/model')) });
+    new StageRunner({
+      transport: bus.transport('a'),
+      backend: () => Promise.resolve(createCpuBackend()),
+      openModel: () => openModel(localModelFiles('/nonexistent/model')),
+    });
     const coordinator = new Coordinator(bus.transport('ui'));
     const errors: string[] = [];
-    coordinator.on((e) => { if (e.type === 'error') errors.push(e.message); });
+    coordinator.on((e) => {
+      if (e.type === 'error') errors.push(e.message);
+    });
     await coordinator.assign('x', [{ peer: 'a', start: 0, end: 4 }], ['a'], 16);
-    await expect(coordinator.generate([1, 2], { maxTokens: 2, eos: [] })).rejects.toThrow(/config\.json|not found|nonexistent/i);
+    await expect(coordinator.generate([1, 2], { maxTokens: 2, eos: [] })).rejects.toThrow(
+      /config\.json|not found|nonexistent/i,
+    );
     expect(errors.length).toBeGreaterThan(0);
   });
 
@@ -123,7 +177,9 @@ describe('pipeline control', () => {
     const bus = new MemoryBus();
     const coordinator = new Coordinator(bus.transport('ui'));
     const errors: string[] = [];
-    coordinator.on((e) => { if (e.type === 'error') errors.push(e.message); });
+    coordinator.on((e) => {
+      if (e.type === 'error') errors.push(e.message);
+    });
     // tab "gone" holds the layers but never answers: it is about to vanish
     await coordinator.assign('x', [{ peer: 'gone', start: 0, end: 4 }], [], 16);
     const turn = coordinator.generate([1, 2], { maxTokens: 2, eos: [] });
@@ -134,14 +190,26 @@ describe('pipeline control', () => {
   });
 
   it('the validator drops malformed pipeline messages without throwing', () => {
-    for (const bad of [null, 1, 'x', [], {}, { kind: 'act' }, { kind: 'token', planId: 'p', runId: -1 }, { kind: 'assign', planId: 'p', stages: 'no' }, { kind: 'timeline', planId: 'p', intervals: [{ kind: 'nap' }] }, { kind: 'zzz' }]) {
+    for (const bad of [
+      null,
+      1,
+      'x',
+      [],
+      {},
+      { kind: 'act' },
+      { kind: 'token', planId: 'p', runId: -1 },
+      { kind: 'assign', planId: 'p', stages: 'no' },
+      { kind: 'timeline', planId: 'p', intervals: [{ kind: 'nap' }] },
+      { kind: 'zzz' },
+    ]) {
       expect(typeof parsePipelineMessage(bad)).toBe('string');
     }
     // A reported compute time must be a duration: a peer cannot make a hedge look free or infinitely dear.
     const verified = { kind: 'verified', planId: 'p', conv: 'a/0', runId: 1, pos0: 0, tokens: [3] };
     expect(parsePipelineMessage({ ...verified, computeMs: 4.5 })).toEqual({ ...verified, computeMs: 4.5 });
     expect(parsePipelineMessage(verified)).toEqual(verified);
-    for (const computeMs of [-1, Infinity, 'x', 1e9]) expect(parsePipelineMessage({ ...verified, computeMs })).toMatch(/computeMs/);
+    for (const computeMs of [-1, Infinity, 'x', 1e9])
+      expect(parsePipelineMessage({ ...verified, computeMs })).toMatch(/computeMs/);
   });
 });
 
@@ -151,25 +219,51 @@ describe('several conversations on one mesh', () => {
     const name = 'tiny-llama';
     const bus = new MemoryBus();
     const tabs = ['a', 'b', 'c'];
-    const runners = tabs.map((id) => new StageRunner({ transport: bus.transport(id), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(fixtureDir(name))) }));
+    const runners = tabs.map(
+      (id) =>
+        new StageRunner({
+          transport: bus.transport(id),
+          backend: () => Promise.resolve(createCpuBackend()),
+          openModel: () => openModel(localModelFiles(fixtureDir(name))),
+        }),
+    );
     const coordinators = tabs.map((id) => new Coordinator(bus.transport(`${id}-ui`)));
     const members = [...tabs, ...tabs.map((t) => `${t}-ui`)];
-    const stages = [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, { peer: 'c', start: 3, end: 4 }];
+    const stages = [
+      { peer: 'a', start: 0, end: 1 },
+      { peer: 'b', start: 1, end: 3 },
+      { peer: 'c', start: 3, end: 4 },
+    ];
     const model = await openModel(localModelFiles(fixtureDir(name)));
-    const solo = async (ids: number[], steps: number, sampling?: { temperature: number; topP: number; seed: number }) => {
-      if (!sampling) return (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
+    const solo = async (
+      ids: number[],
+      steps: number,
+      sampling?: { temperature: number; topP: number; seed: number },
+    ) => {
+      if (!sampling)
+        return (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
       const b = new MemoryBus();
-      const r = new StageRunner({ transport: b.transport('x'), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(fixtureDir(name))) });
+      const r = new StageRunner({
+        transport: b.transport('x'),
+        backend: () => Promise.resolve(createCpuBackend()),
+        openModel: () => openModel(localModelFiles(fixtureDir(name))),
+      });
       const c = new Coordinator(b.transport('x-ui'));
       await c.assign('fixture', [{ peer: 'x', start: 0, end: 4 }], ['x', 'x-ui'], 64);
       const out = (await c.generate(ids, { maxTokens: steps, eos: [], sampling })).tokens;
-      c.dispose(); r.dispose();
+      c.dispose();
+      r.dispose();
       return out;
     };
-    const close = () => { for (const c of coordinators) c.dispose(); for (const r of runners) r.dispose(); };
+    const close = () => {
+      for (const c of coordinators) c.dispose();
+      for (const r of runners) r.dispose();
+    };
     /** Tab i plans; resolves once every tab has adopted the plan the room settles on. */
     const assign = async (...planners: number[]) => {
-      await Promise.all(planners.map((i) => coordinators[i].assign('fixture', stages, members, 64, { maxConversations })));
+      await Promise.all(
+        planners.map((i) => coordinators[i].assign('fixture', stages, members, 64, { maxConversations })),
+      );
       await expect.poll(() => new Set(coordinators.map((c) => c.planId)).size).toBe(1);
     };
     return { coordinators, runners, members, stages, model, solo, close, assign };
@@ -190,19 +284,25 @@ describe('several conversations on one mesh', () => {
     r.close();
   });
 
-  it('two tabs that each plan and send at once without waiting for each other: the superseded turn restarts exactly', async () => {
+  it('two tabs plan and send at once, not waiting for each other: the superseded turn restarts exactly', async () => {
     const r = await room();
     const cases = fixtureCases('tiny-llama');
     const seeded = { temperature: 0.8, topP: 1, seed: 3 };
-    const turn = (i: number) => r.coordinators[i].assign('fixture', r.stages, r.members, 64)
-      .then(() => r.coordinators[i].generate(cases[i].input_ids, { maxTokens: 8, eos: [], sampling: i === 1 ? seeded : undefined }));
+    const turn = (i: number) =>
+      r.coordinators[i].assign('fixture', r.stages, r.members, 64).then(() =>
+        r.coordinators[i].generate(cases[i].input_ids, {
+          maxTokens: 8,
+          eos: [],
+          sampling: i === 1 ? seeded : undefined,
+        }),
+      );
     const [t0, t1] = await Promise.all([turn(0), turn(1)]);
     expect(t0.tokens).toEqual(cases[0].greedy.slice(0, 8));
     expect(t1.tokens).toEqual(await r.solo(cases[1].input_ids, 8, seeded));
     r.close();
   });
 
-  it('three conversations from one tab and two others, greedy and seeded, equal their answers alone; a long prompt is chunked', async () => {
+  it('three conversations (greedy, seeded; from one tab and two others) equal their answers alone', async () => {
     const r = await room();
     await r.assign(2);
     const seeded = { temperature: 0.9, topP: 0.95, seed: 11 };
@@ -213,10 +313,17 @@ describe('several conversations on one mesh', () => {
       { c: 1, conv: undefined, ids: long, steps: 5 },
       { c: 2, conv: undefined, ids: [100, 3], steps: 9, sampling: seeded },
     ];
-    const got = await Promise.all(jobs.map((j) => r.coordinators[j.c].generate(j.ids, { maxTokens: j.steps, eos: [], conv: j.conv, sampling: j.sampling })));
-    for (const [i, j] of jobs.entries()) expect(got[i].tokens, `job ${i}`).toEqual(await r.solo(j.ids, j.steps, j.sampling));
+    const got = await Promise.all(
+      jobs.map((j) =>
+        r.coordinators[j.c].generate(j.ids, { maxTokens: j.steps, eos: [], conv: j.conv, sampling: j.sampling }),
+      ),
+    );
+    for (const [i, j] of jobs.entries())
+      expect(got[i].tokens, `job ${i}`).toEqual(await r.solo(j.ids, j.steps, j.sampling));
     // The 50-position prompt ran as chunks: two compute passes at the first stage at least carry it.
-    const chunked = r.coordinators[2].intervals.filter((iv) => iv.device === 'a' && iv.kind === 'compute' && iv.conv?.includes('b-ui/0'));
+    const chunked = r.coordinators[2].intervals.filter(
+      (iv) => iv.device === 'a' && iv.kind === 'compute' && iv.conv?.includes('b-ui/0'),
+    );
     expect(chunked.length).toBeGreaterThanOrEqual(2);
     r.close();
   });
@@ -228,7 +335,9 @@ describe('several conversations on one mesh', () => {
     // Another conversation takes the only cache every stage keeps.
     await r.coordinators[1].generate([1, 2, 3], { maxTokens: 3, eos: [] });
     const restarts: string[] = [];
-    r.coordinators[0].on((e) => { if (e.type === 'restart') restarts.push(e.reason); });
+    r.coordinators[0].on((e) => {
+      if (e.type === 'restart') restarts.push(e.reason);
+    });
     const turn2 = [5, 9, 33, 41, ...a1.tokens, 7, 8];
     const a2 = await r.coordinators[0].generate(turn2, { maxTokens: 5, eos: [] });
     expect(a2.tokens).toEqual(await r.solo(turn2, 5));
@@ -237,7 +346,7 @@ describe('several conversations on one mesh', () => {
     r.close();
   });
 
-  it('a turn started while the only cache is in use fails with a clear message, and the other turn is unharmed', async () => {
+  it('a turn started while the only cache is in use fails clearly; the other turn is unharmed', async () => {
     const r = await room(1);
     await r.assign(0);
     const first = r.coordinators[0].generate([5, 9, 33, 41], { maxTokens: 12, eos: [] });

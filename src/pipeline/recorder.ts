@@ -1,4 +1,4 @@
-// Records this tab's timeline intervals on the coordinator's clock (seconds from the run start) and ships them in batches.
+// Records this tab's timeline intervals on the coordinator's clock (seconds from the run start), shipped in batches.
 import type { Interval, IntervalKind } from '../planner/timeline.ts';
 
 /** Wall clock in ms since the epoch, with sub-ms resolution where the platform has it. */
@@ -27,7 +27,13 @@ export class TimelineRecorder {
   }
 
   add(kind: IntervalKind, startMs: number, endMs: number, extra: Partial<Interval> = {}): Interval {
-    const iv: Interval = { ...extra, device: this.device, kind, startSec: this.toSec(startMs), endSec: this.toSec(endMs) };
+    const iv: Interval = {
+      ...extra,
+      device: this.device,
+      kind,
+      startSec: this.toSec(startMs),
+      endSec: this.toSec(endMs),
+    };
     this.pending.push(iv);
     return iv;
   }

@@ -16,12 +16,16 @@ export interface TabInfo {
 }
 
 function bestLinkRate(links: Record<string, LinkStats>, fallback: number): number {
-  const rates = Object.values(links).map((l) => l.bytesPerSec).filter((x): x is number => typeof x === 'number' && x > 0);
+  const rates = Object.values(links)
+    .map((l) => l.bytesPerSec)
+    .filter((x): x is number => typeof x === 'number' && x > 0);
   return rates.length ? Math.min(...rates) : fallback;
 }
 
 function meanRttSec(links: Record<string, LinkStats>): number {
-  const rtts = Object.values(links).map((l) => l.rttMs).filter((x): x is number => typeof x === 'number' && x >= 0);
+  const rtts = Object.values(links)
+    .map((l) => l.rttMs)
+    .filter((x): x is number => typeof x === 'number' && x >= 0);
   return rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length / 2000 : 0.001;
 }
 
@@ -45,7 +49,14 @@ export function tabDevice(t: TabInfo): DeviceProfile {
  * The planner's view of the room. Memory reserves the KV of `conversations` conversations of this turn's length at
  * once (the stages keep that many caches; more are evicted when idle and rebuilt if they come back).
  */
-export function buildScenario(config: Record<string, unknown>, bytesPerParam: number, tabs: TabInfo[], promptTokens: number, decodeTokens: number, conversations = 1): Scenario {
+export function buildScenario(
+  config: Record<string, unknown>,
+  bytesPerParam: number,
+  tabs: TabInfo[],
+  promptTokens: number,
+  decodeTokens: number,
+  conversations = 1,
+): Scenario {
   return {
     costModel: 'shoal',
     promptTokens: Math.max(1, promptTokens),

@@ -90,7 +90,9 @@ export class Session {
       afterCompute: opts.afterCompute,
       onEvent: (event) => this.emit({ type: 'stage', event }),
     });
-    transport.onMessage((from, msg) => { if (msg.kind === 'assign') this.coordinatorPeer = from; });
+    transport.onMessage((from, msg) => {
+      if (msg.kind === 'assign') this.coordinatorPeer = from;
+    });
     this.coordinator = new Coordinator(transport);
     this.coordinator.on((event) => this.emit({ type: 'coordinator', event }));
     this.planner = opts.planner ?? null;
@@ -151,7 +153,11 @@ export class Session {
   }
 
   /** Plan over the room (or take forced stages) and assign; a warm plan with the same inputs is reused. */
-  async ensurePlan(modelLocation: string, promptTokens: number, opts: TurnOptions): Promise<{ assigned: boolean; stages: StageAssignment[] }> {
+  async ensurePlan(
+    modelLocation: string,
+    promptTokens: number,
+    opts: TurnOptions,
+  ): Promise<{ assigned: boolean; stages: StageAssignment[] }> {
     const modelUrl = modelBaseUrl(modelLocation);
     const tabs = this.members();
     if (!opts.cold && this.planFits(modelUrl, tabs, opts)) return { assigned: false, stages: this.coordinator.stages };
@@ -163,18 +169,40 @@ export class Session {
     else {
       const dtype = typeof model.config.torch_dtype === 'string' ? model.config.torch_dtype : 'bfloat16';
       const conversations = opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
-      const scenario = buildScenario(model.config, MODEL_BYTES_PER_PARAM[dtype] ?? 2, tabs, promptTokens, opts.maxTokens, conversations);
+      const scenario = buildScenario(
+        model.config,
+        MODEL_BYTES_PER_PARAM[dtype] ?? 2,
+        tabs,
+        promptTokens,
+        opts.maxTokens,
+        conversations,
+      );
       const planner = this.getPlanner();
       plan = await planner.plan(scenario, opts.strategy);
-      if (!plan.feasible) throw new ShoalError('ERR_DOES_NOT_FIT', `the ${opts.strategy} plan does not fit the tabs' memory; open the page on more devices or pick a smaller model`);
+      if (!plan.feasible)
+        throw new ShoalError(
+          'ERR_DOES_NOT_FIT',
+          `the ${opts.strategy} plan does not fit the tabs' memory; ` +
+            'open the page on more devices or pick a smaller model',
+        );
       stages = planToAssignments(plan);
       planned = (await planner.simulate(scenario, plan)).timeline;
     }
     const inFlight = this.coordinator.turnsInFlight;
-    if (inFlight > 0) this.emit({ type: 'notice', message: `re-planning: ${inFlight} turn(s) in flight continue on the new plan from their last token` });
+    if (inFlight > 0)
+      this.emit({
+        type: 'notice',
+        message: `re-planning: ${inFlight} turn(s) in flight continue on the new plan from their last token`,
+      });
     if (opts.cold) await this.coordinator.drop(tabs.map((t) => t.peerId));
     const maxSeq = Math.min(model.spec.maxSeqLen, 4096);
-    await this.coordinator.assign(modelUrl, stages, tabs.map((t) => t.peerId), maxSeq, { strategy: opts.strategy, maxConversations: opts.maxConversations });
+    await this.coordinator.assign(
+      modelUrl,
+      stages,
+      tabs.map((t) => t.peerId),
+      maxSeq,
+      { strategy: opts.strategy, maxConversations: opts.maxConversations },
+    );
     this.lastPlan = plan;
     this.emit({ type: 'plan', plan, stages, planned });
     return { assigned: true, stages };
@@ -194,7 +222,8 @@ export class Session {
   /** Generate from raw ids (tests and benchmarks): same path as chat, without the template. */
   async generateIds(modelLocation: string, ids: number[], opts: TurnOptions): Promise<TurnResult> {
     const conv = opts.conv ?? DEFAULT_CONV;
-    if (this.busyConvs.has(conv)) throw new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running in this tab');
+    if (this.busyConvs.has(conv))
+      throw new ShoalError('ERR_PIPELINE', 'a turn of this conversation is already running in this tab');
     this.busyConvs.add(conv);
     try {
       const model = await this.openModel(modelBaseUrl(modelLocation));

@@ -25,7 +25,12 @@ export const MAX_PASS_ROWS = 512;
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
-export interface RunInfo { runId: number; maxTokens: number; eos: number[]; sampling: SamplingConfig }
+export interface RunInfo {
+  runId: number;
+  maxTokens: number;
+  eos: number[];
+  sampling: SamplingConfig;
+}
 
 export interface StageRunnerDeps {
   transport: Transport;
@@ -138,29 +143,82 @@ export class StageRunner {
       case 'verify':
         // Speculative decoding: one pass over [last accepted, drafts...]; the answer goes to the coordinator only.
         if (!a || !this.matches(msg.planId) || a.index !== 0) return;
-        this.push(a, { conv: msg.conv, rows: msg.ids.length, alone: true, runId: msg.runId, owner: from, pos0: msg.pos0, input: Int32Array.from(msg.ids), index: msg.pos0, run: VERIFY_RUN, partial: false, verify: msg.verify, computeBeforeMs: 0 });
+        this.push(a, {
+          conv: msg.conv,
+          rows: msg.ids.length,
+          alone: true,
+          runId: msg.runId,
+          owner: from,
+          pos0: msg.pos0,
+          input: Int32Array.from(msg.ids),
+          index: msg.pos0,
+          run: VERIFY_RUN,
+          partial: false,
+          verify: msg.verify,
+          computeBeforeMs: 0,
+        });
         return;
       case 'stop': {
         const run = a && this.matches(msg.planId) ? a.runs.get(msg.conv) : undefined;
-        if (run?.runId === msg.runId) { run.stopped = true; a!.queue.drop(msg.conv); }
+        if (run?.runId === msg.runId) {
+          run.stopped = true;
+          a!.queue.drop(msg.conv);
+        }
         return;
       }
       case 'end':
-        if (a && this.matches(msg.planId)) { a.busy.delete(msg.conv); a.runs.delete(msg.conv); a.cadence.forget(msg.conv); }
+        if (a && this.matches(msg.planId)) {
+          a.busy.delete(msg.conv);
+          a.runs.delete(msg.conv);
+          a.cadence.forget(msg.conv);
+        }
         return;
       case 'token': {
         // Stage 0 feeds the sampled token back in for the next step.
         const run = a && this.matches(msg.planId) && a.index === 0 ? a.runs.get(msg.conv) : undefined;
         if (!run || run.runId !== msg.runId || msg.done || run.stopped) return;
-        this.push(a!, { conv: msg.conv, rows: 1, alone: false, runId: msg.runId, owner: run.owner, pos0: msg.pos + 1, input: Int32Array.of(msg.token), index: msg.index + 1, run, partial: false, computeBeforeMs: 0 });
+        this.push(a!, {
+          conv: msg.conv,
+          rows: 1,
+          alone: false,
+          runId: msg.runId,
+          owner: run.owner,
+          pos0: msg.pos + 1,
+          input: Int32Array.of(msg.token),
+          index: msg.index + 1,
+          run,
+          partial: false,
+          computeBeforeMs: 0,
+        });
         return;
       }
       case 'act': {
         if (!a || !this.matches(msg.planId) || !payload) return;
         // The transfer began when the sender handed it to its link (sentAtSec, shared clock).
         const arrivedSec = this.recorder.toSec(nowMs());
-        this.recorder.push({ device: this.deps.transport.selfId, kind: 'recv', startSec: Math.min(msg.sentAtSec, arrivedSec), endSec: arrivedSec, bytes: payload.byteLength, tokenIndex: msg.index, conv: msg.conv });
-        this.push(a, { conv: msg.conv, rows: msg.rows, alone: !!msg.verify, runId: msg.runId, owner: msg.owner, pos0: msg.pos0, input: payload, index: msg.index, run: msg, partial: !!msg.partial, verify: msg.verify, computeBeforeMs: msg.computeMs ?? 0 });
+        this.recorder.push({
+          device: this.deps.transport.selfId,
+          kind: 'recv',
+          startSec: Math.min(msg.sentAtSec, arrivedSec),
+          endSec: arrivedSec,
+          bytes: payload.byteLength,
+          tokenIndex: msg.index,
+          conv: msg.conv,
+        });
+        this.push(a, {
+          conv: msg.conv,
+          rows: msg.rows,
+          alone: !!msg.verify,
+          runId: msg.runId,
+          owner: msg.owner,
+          pos0: msg.pos0,
+          input: payload,
+          index: msg.index,
+          run: msg,
+          partial: !!msg.partial,
+          verify: msg.verify,
+          computeBeforeMs: msg.computeMs ?? 0,
+        });
         return;
       }
       default:
@@ -170,9 +228,28 @@ export class StageRunner {
 
   /** Stage 0: a turn starts (or restarts); its prompt is cut into chunks when it is its turn (see rowBudget). */
   private onStart(a: Active, from: string, msg: Extract<PipelineMessage, { kind: 'start' }>): void {
-    const run = { runId: msg.runId, maxTokens: msg.maxTokens, eos: msg.eos, sampling: msg.sampling, owner: from, stopped: false };
+    const run = {
+      runId: msg.runId,
+      maxTokens: msg.maxTokens,
+      eos: msg.eos,
+      sampling: msg.sampling,
+      owner: from,
+      stopped: false,
+    };
     a.runs.set(msg.conv, run);
-    this.push(a, { conv: msg.conv, rows: msg.ids.length, alone: false, runId: msg.runId, owner: from, pos0: msg.pos0, input: Int32Array.from(msg.ids), index: msg.index0, run, partial: false, computeBeforeMs: 0 });
+    this.push(a, {
+      conv: msg.conv,
+      rows: msg.ids.length,
+      alone: false,
+      runId: msg.runId,
+      owner: from,
+      pos0: msg.pos0,
+      input: Int32Array.from(msg.ids),
+      index: msg.index0,
+      run,
+      partial: false,
+      computeBeforeMs: 0,
+    });
   }
 
   private matches(planId: string): boolean {
@@ -184,7 +261,10 @@ export class StageRunner {
     if (!step.verify) {
       const latest = a.latestRun.get(step.conv) ?? -1;
       if (step.runId < latest) return; // a restarted turn's old steps
-      if (step.runId > latest) { a.latestRun.set(step.conv, step.runId); a.queue.drop(step.conv); }
+      if (step.runId > latest) {
+        a.latestRun.set(step.conv, step.runId);
+        a.queue.drop(step.conv);
+      }
     }
     a.busy.add(step.conv);
     if (step.rows === 1 && !step.verify) a.cadence.seen(step.conv);
@@ -201,7 +281,10 @@ export class StageRunner {
         const holdMs = this.holdMs(a);
         if (holdMs > 0) {
           if (a.holdTimer !== null) clearTimeout(a.holdTimer);
-          a.holdTimer = setTimeout(() => { a.holdTimer = null; if (!a.pumping) void this.pump(a); }, holdMs);
+          a.holdTimer = setTimeout(() => {
+            a.holdTimer = null;
+            if (!a.pumping) void this.pump(a);
+          }, holdMs);
           break;
         }
         const batch = a.queue.next(this.rowBudget(a), splitStep);
@@ -250,7 +333,12 @@ export class StageRunner {
     this.deps.onEvent?.({ type: 'error', message });
     const a = this.active;
     if (!a) return;
-    const body = (conv?: string, runId?: number): PipelineMessage => ({ kind: 'error', planId: a.assign.planId, message: `${this.deps.transport.selfId}: ${message}`, ...(conv !== undefined ? { conv, runId } : {}) });
+    const body = (conv?: string, runId?: number): PipelineMessage => ({
+      kind: 'error',
+      planId: a.assign.planId,
+      message: `${this.deps.transport.selfId}: ${message}`,
+      ...(conv !== undefined ? { conv, runId } : {}),
+    });
     // A failed pass fails the turns in it (their owners are told); a failed load fails the plan for its assigner.
     if (steps.length === 0) void this.deps.transport.send(a.coordinator, body()).catch(() => {});
     for (const s of steps) void this.deps.transport.send(s.owner, body(s.conv, s.runId)).catch(() => {});
@@ -260,12 +348,30 @@ export class StageRunner {
   drop(): void {
     this.flushTimeline();
     if (this.active?.holdTimer) clearTimeout(this.active.holdTimer);
-    void this.active?.stage.then((s) => s.dispose(), () => undefined);
+    void this.active?.stage.then(
+      (s) => s.dispose(),
+      () => undefined,
+    );
     this.active = null;
   }
 
   private newActive(msg: Assign, from: string, index: number, range: StageAssignment, stage: Promise<Stage>): Active {
-    return { assign: msg, coordinator: from, index, range, stage, queue: new FairQueue(), runs: new Map(), latestRun: new Map(), busy: new Set(), lastUsed: new Map(), chunks: new ChunkBudget(MAX_BATCH_ROWS), cadence: new StepCadence(this.clock), holdTimer: null, pumping: false };
+    return {
+      assign: msg,
+      coordinator: from,
+      index,
+      range,
+      stage,
+      queue: new FairQueue(),
+      runs: new Map(),
+      latestRun: new Map(),
+      busy: new Set(),
+      lastUsed: new Map(),
+      chunks: new ChunkBudget(MAX_BATCH_ROWS),
+      cadence: new StepCadence(this.clock),
+      holdTimer: null,
+      pumping: false,
+    };
   }
 
   private onAssign(from: string, msg: Assign): void {
@@ -276,8 +382,19 @@ export class StageRunner {
     const index = msg.stages.findIndex((s) => s.peer === this.deps.transport.selfId);
     const range = index >= 0 ? msg.stages[index] : null;
     // Same model, same layers: keep the loaded weights and every conversation's cache (a warm run).
-    if (prev && range && prev.assign.modelUrl === msg.modelUrl && prev.range.start === range.start && prev.range.end === range.end) {
-      this.active = { ...this.newActive(msg, from, index, range, prev.stage), lastUsed: prev.lastUsed, chunks: prev.chunks, cadence: prev.cadence };
+    if (
+      prev &&
+      range &&
+      prev.assign.modelUrl === msg.modelUrl &&
+      prev.range.start === range.start &&
+      prev.range.end === range.end
+    ) {
+      this.active = {
+        ...this.newActive(msg, from, index, range, prev.stage),
+        lastUsed: prev.lastUsed,
+        chunks: prev.chunks,
+        cadence: prev.cadence,
+      };
       this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
       return;
     }
@@ -285,17 +402,24 @@ export class StageRunner {
     this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
     if (!range) return;
     let resolveStage!: (s: Stage) => void, rejectStage!: (e: unknown) => void;
-    const stage = new Promise<Stage>((res, rej) => { resolveStage = res; rejectStage = rej; });
+    const stage = new Promise<Stage>((res, rej) => {
+      resolveStage = res;
+      rejectStage = rej;
+    });
     stage.catch(() => undefined);
     this.active = this.newActive(msg, from, index, range, stage);
-    void this.load(msg, range, resolveStage).catch((e) => { rejectStage(e); this.fail(e); });
+    void this.load(msg, range, resolveStage).catch((e) => {
+      rejectStage(e);
+      this.fail(e);
+    });
   }
 
   /** Every tab of the plan hears progress and timelines, so each page can show the mesh whoever planned it. */
   private tellMembers(msg: PipelineMessage): void {
     const a = this.active;
     if (!a) return;
-    for (const m of new Set([a.coordinator, ...a.assign.members])) void this.deps.transport.send(m, msg).catch(() => {});
+    for (const m of new Set([a.coordinator, ...a.assign.members]))
+      void this.deps.transport.send(m, msg).catch(() => {});
   }
 
   private async load(msg: Assign, range: StageAssignment, resolveStage: (s: Stage) => void): Promise<void> {
@@ -311,12 +435,19 @@ export class StageRunner {
       if (stillOurs()) resolveStage(stage);
       return stage;
     });
-    const isFirst = range.start === 0, isLast = range.end === model.spec.nLayers;
+    const isFirst = range.start === 0,
+      isLast = range.end === model.spec.nLayers;
     const rec = this.recorder;
     const layersTotal = range.end - range.start + (isFirst ? 1 : 0) + (isLast ? 1 : 0);
-    const totalBytes = (isFirst ? model.embeddingBytes() : 0) + (isLast ? model.headBytes() : 0)
-      + Array.from({ length: range.end - range.start }, (_, i) => model.layerBytes(range.start + i)).reduce((x, y) => x + y, 0);
-    let loadedBytes = 0, layersLoaded = 0;
+    const totalBytes =
+      (isFirst ? model.embeddingBytes() : 0) +
+      (isLast ? model.headBytes() : 0) +
+      Array.from({ length: range.end - range.start }, (_, i) => model.layerBytes(range.start + i)).reduce(
+        (x, y) => x + y,
+        0,
+      );
+    let loadedBytes = 0,
+      layersLoaded = 0;
     const progress = (bytes: number) => {
       loadedBytes += bytes;
       layersLoaded++;
@@ -339,23 +470,33 @@ export class StageRunner {
     };
     try {
       if (isFirst) {
-        const t = await rec.time('load', () => model.loadEmbedding(), { label: 'embedding', bytes: model.embeddingBytes() });
+        const t = await rec.time('load', () => model.loadEmbedding(), {
+          label: 'embedding',
+          bytes: model.embeddingBytes(),
+        });
         upload(t.data.byteLength, { label: 'embedding' }, (s) => s.setEmbedding(t));
       }
       for (let l = range.start; l < range.end; l++) {
         const bytes = model.layerBytes(l);
-        const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes }); // timeline layers are 1-based, as in plans
+        // timeline layers are 1-based, as in plans
+        const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes });
         if (!stillOurs()) return; // dropped meanwhile
         upload(bytes, { layer: l + 1, bytes }, (s) => s.setLayer(l, tensors));
       }
       if (isLast) {
-        const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), { label: 'head', bytes: model.headBytes() });
+        const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), {
+          label: 'head',
+          bytes: model.headBytes(),
+        });
         if (!stillOurs()) return;
         upload(model.headBytes(), { label: 'head' }, (s) => s.setHead(norm, head));
       }
       await uploads;
     } catch (e) {
-      void stageReady.then((s) => s.failLoad(e), () => undefined);
+      void stageReady.then(
+        (s) => s.failLoad(e),
+        () => undefined,
+      );
       throw e;
     }
   }
@@ -369,7 +510,11 @@ export class StageRunner {
     return steps.filter((s) => {
       if (s.verify?.branch) {
         const held = stage.hasSequence(s.conv) ? stage.sequence(s.conv).pos : 0;
-        if (s.pos0 > held) throw new ShoalError('ERR_PIPELINE', `a branch at ${s.pos0} starts past the ${held} positions this stage holds`);
+        if (s.pos0 > held)
+          throw new ShoalError(
+            'ERR_PIPELINE',
+            `a branch at ${s.pos0} starts past the ${held} positions this stage holds`,
+          );
         return true;
       }
       if (!stage.hasSequence(s.conv)) {
@@ -401,7 +546,11 @@ export class StageRunner {
     if (held.length < max) return;
     const idle = held.filter((c) => !a.busy.has(c)).sort((x, y) => (a.lastUsed.get(x) ?? 0) - (a.lastUsed.get(y) ?? 0));
     if (idle.length === 0) {
-      throw new ShoalError('ERR_BUSY', `this stage holds the caches of ${max} conversations in flight, the most the plan counts on; wait for one to finish, or re-plan with more conversations`);
+      throw new ShoalError(
+        'ERR_BUSY',
+        `this stage holds the caches of ${max} conversations in flight, the most the plan counts on; ` +
+          'wait for one to finish, or re-plan with more conversations',
+      );
     }
     stage.dropSequence(idle[0]);
     a.lastUsed.delete(idle[0]);
@@ -414,9 +563,13 @@ export class StageRunner {
     const steps = this.prepare(a, stage, batch);
     if (steps.length === 0) return;
     const rec = this.recorder;
-    let t0 = nowMs(), computeMs = 0;
+    let t0 = nowMs(),
+      computeMs = 0;
     const rows = steps.reduce((n, s) => n + s.rows, 0);
-    const label = { conv: steps.map((s) => s.conv).join(','), label: steps.length > 1 ? `batch of ${steps.length}, ${rows} rows` : `${rows} rows` };
+    const label = {
+      conv: steps.map((s) => s.conv).join(','),
+      label: steps.length > 1 ? `batch of ${steps.length}, ${rows} rows` : `${rows} rows`,
+    };
     const extra = { tokenIndex: steps[0].index, ...label };
     const onWait = (_layer: number, phase: 'start' | 'end') => {
       const t = nowMs();
@@ -429,7 +582,9 @@ export class StageRunner {
     const items = steps.map((s) => this.batchItem(stage, s));
     const branch = steps.length === 1 && steps[0].verify?.branch ? steps[0] : null;
     if (branch) await stage.beginBranch(branch.pos0, branch.rows, branch.conv);
-    const out = await stage.forwardBatch(items, { onWait }).finally(() => (branch ? stage.endBranch(branch.conv) : undefined));
+    const out = await stage
+      .forwardBatch(items, { onWait })
+      .finally(() => (branch ? stage.endBranch(branch.conv) : undefined));
     let t1 = nowMs();
     computeMs = Math.max(0, computeMs + t1 - t0 - out.yieldedMs); // other tasks' time is not this stage's compute
     let passMs = computeMs;
@@ -454,34 +609,85 @@ export class StageRunner {
   }
 
   /** A step's result: activations downstream, or (last stage) the verification answer or the sampled token. */
-  private async deliver(a: Active, stage: Stage, s: Step, out: { hidden?: Float32Array; logits?: Float32Array; nextToken?: number }, passMs: number): Promise<void> {
+  private async deliver(
+    a: Active,
+    stage: Stage,
+    s: Step,
+    out: { hidden?: Float32Array; logits?: Float32Array; nextToken?: number },
+    passMs: number,
+  ): Promise<void> {
     const planId = a.assign.planId;
     const computeSoFarMs = s.computeBeforeMs + passMs;
     if (!stage.isLast) {
       const next = a.assign.stages[a.index + 1];
-      const act: Extract<PipelineMessage, { kind: 'act' }> = { kind: 'act', planId, conv: s.conv, owner: s.owner, runId: s.runId, pos0: s.pos0, rows: s.rows, index: s.index, maxTokens: s.run.maxTokens, eos: s.run.eos, sampling: s.run.sampling, sentAtSec: this.recorder.toSec(nowMs()) };
+      const act: Extract<PipelineMessage, { kind: 'act' }> = {
+        kind: 'act',
+        planId,
+        conv: s.conv,
+        owner: s.owner,
+        runId: s.runId,
+        pos0: s.pos0,
+        rows: s.rows,
+        index: s.index,
+        maxTokens: s.run.maxTokens,
+        eos: s.run.eos,
+        sampling: s.run.sampling,
+        sentAtSec: this.recorder.toSec(nowMs()),
+      };
       if (s.partial) act.partial = true;
-      if (s.verify) { act.verify = s.verify; act.computeMs = computeSoFarMs; }
-      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden!), { tokenIndex: s.index, bytes: out.hidden!.byteLength, conv: s.conv });
+      if (s.verify) {
+        act.verify = s.verify;
+        act.computeMs = computeSoFarMs;
+      }
+      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden), {
+        tokenIndex: s.index,
+        bytes: out.hidden!.byteLength,
+        conv: s.conv,
+      });
     } else if (s.verify) {
       // The target's next-token prediction after each kept position; logits rows too when the controller samples.
-      const V = stage.spec.vocabSize, verify = s.verify;
+      const V = stage.spec.vocabSize,
+        verify = s.verify;
       const logits = out.logits!.subarray(verify.keepFrom * V);
       const tokens = Array.from({ length: s.rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
-      const msg: PipelineMessage = { kind: 'verified', planId, conv: s.conv, runId: s.runId, pos0: s.pos0, tokens, computeMs: computeSoFarMs };
-      await this.dispatch(() => this.deps.transport.send(s.owner, msg, verify.wantLogits ? logits.slice() : undefined), { tokenIndex: s.index, conv: s.conv });
+      const msg: PipelineMessage = {
+        kind: 'verified',
+        planId,
+        conv: s.conv,
+        runId: s.runId,
+        pos0: s.pos0,
+        tokens,
+        computeMs: computeSoFarMs,
+      };
+      await this.dispatch(
+        () => this.deps.transport.send(s.owner, msg, verify.wantLogits ? logits.slice() : undefined),
+        { tokenIndex: s.index, conv: s.conv },
+      );
     } else if (!s.partial) {
       const greedy = s.run.sampling.temperature <= 0;
       // Token k of a turn is drawn from draw k of the seed, so a restarted turn samples as an uninterrupted one.
       const token = greedy ? out.nextToken! : new Sampler(s.run.sampling).sample(out.logits!, s.index);
       const pos = s.pos0 + s.rows - 1;
       const done = s.run.eos.includes(token) || s.index + 1 >= s.run.maxTokens || pos + 2 > stage.maxSeq;
-      const msg: PipelineMessage = { kind: 'token', planId, conv: s.conv, runId: s.runId, index: s.index, pos, token, done };
+      const msg: PipelineMessage = {
+        kind: 'token',
+        planId,
+        conv: s.conv,
+        runId: s.runId,
+        index: s.index,
+        pos,
+        token,
+        done,
+      };
       const first = a.assign.stages[0].peer;
-      await this.dispatch(() => Promise.all([
-        this.deps.transport.send(s.owner, msg),
-        first !== s.owner ? this.deps.transport.send(first, msg) : Promise.resolve(),
-      ]), { tokenIndex: s.index, conv: s.conv });
+      await this.dispatch(
+        () =>
+          Promise.all([
+            this.deps.transport.send(s.owner, msg),
+            first !== s.owner ? this.deps.transport.send(first, msg) : Promise.resolve(),
+          ]),
+        { tokenIndex: s.index, conv: s.conv },
+      );
     }
   }
 
@@ -494,9 +700,16 @@ export class StageRunner {
   private async dispatch(send: () => Promise<unknown>, extra: Partial<Interval>): Promise<void> {
     const sent = this.recorder.time('send', send, extra);
     // The step's intervals (its send included) go to the coordinator's timeline once the send is done.
-    const settled = sent.then(() => undefined, (e) => this.fail(e)).then(() => this.sendTimeline());
+    const settled = sent
+      .then(
+        () => undefined,
+        (e) => this.fail(e),
+      )
+      .then(() => this.sendTimeline());
     this.sending.push(settled);
-    void settled.then(() => { this.sending = this.sending.filter((p) => p !== settled); });
+    void settled.then(() => {
+      this.sending = this.sending.filter((p) => p !== settled);
+    });
     while (this.sending.length > MAX_SENDS_IN_FLIGHT) await this.sending[0];
   }
 
@@ -509,14 +722,20 @@ export class StageRunner {
     if (this.timelineTimer !== null) return;
     const waitMs = this.lastTimelineMs + TIMELINE_FLUSH_MS - nowMs();
     if (waitMs > 0) {
-      this.timelineTimer = setTimeout(() => { this.timelineTimer = null; this.flushTimeline(); }, waitMs);
+      this.timelineTimer = setTimeout(() => {
+        this.timelineTimer = null;
+        this.flushTimeline();
+      }, waitMs);
       return;
     }
     this.flushTimeline();
   }
 
   private flushTimeline(): void {
-    if (this.timelineTimer !== null) { clearTimeout(this.timelineTimer); this.timelineTimer = null; }
+    if (this.timelineTimer !== null) {
+      clearTimeout(this.timelineTimer);
+      this.timelineTimer = null;
+    }
     this.lastTimelineMs = nowMs();
     const a = this.active;
     const intervals = this.recorder.drain();

@@ -34,12 +34,24 @@ describe('scenario validation', () => {
   const good = paperScenario(256);
   it('names the bad field', () => {
     const devices = good.devices.map((d, i) => (i === 2 ? { ...d, loadBytesPerSec: -1 } : d));
-    expect(messageOf(() => plan({ ...good, devices }, 'csgo'))).toMatch(/devices\[2\]\.loadBytesPerSec must be positive/);
-    expect(messageOf(() => plan({ ...good, costModel: 'paper' } as unknown as Scenario, 'csgo'))).toMatch(/costModel must be "csgo" or "shoal"/);
+    expect(messageOf(() => plan({ ...good, devices }, 'csgo'))).toMatch(
+      /devices\[2\]\.loadBytesPerSec must be positive/,
+    );
+    expect(messageOf(() => plan({ ...good, costModel: 'paper' } as unknown as Scenario, 'csgo'))).toMatch(
+      /costModel must be "csgo" or "shoal"/,
+    );
     expect(messageOf(() => plan({ ...good, promptTokens: 1.5 }, 'csgo'))).toMatch(/promptTokens must be an integer/);
-    expect(messageOf(() => plan({ ...good, model: { config: { model_type: 'gpt2' }, bytesPerParam: 2 } }, 'csgo'))).toMatch(/model\.config .*not supported/);
-    expect(messageOf(() => plan({ ...good, model: { layers: [{ paramBytes: 1, flops: 'x' }] } } as unknown as Scenario, 'csgo'))).toMatch(/model\.layers\[0\]\.flops must be a finite number/);
-    expect(messageOf(() => plan({ ...good, devices: [good.devices[0], good.devices[0]] }, 'csgo'))).toMatch(/devices\[1\]\.id "device1" is used twice/);
+    expect(
+      messageOf(() => plan({ ...good, model: { config: { model_type: 'gpt2' }, bytesPerParam: 2 } }, 'csgo')),
+    ).toMatch(/model\.config .*not supported/);
+    expect(
+      messageOf(() =>
+        plan({ ...good, model: { layers: [{ paramBytes: 1, flops: 'x' }] } } as unknown as Scenario, 'csgo'),
+      ),
+    ).toMatch(/model\.layers\[0\]\.flops must be a finite number/);
+    expect(messageOf(() => plan({ ...good, devices: [good.devices[0], good.devices[0]] }, 'csgo'))).toMatch(
+      /devices\[1\]\.id "device1" is used twice/,
+    );
     expect(codeOf(() => plan(null as unknown as Scenario, 'csgo'))).toBe('ERR_BAD_SCENARIO');
     expect(codeOf(() => plan(good, 'fastest' as never))).toBe('ERR_BAD_ARGS');
   });
@@ -69,7 +81,10 @@ describe('plans', () => {
           const covered = pl.stages.flatMap((s) => Array.from({ length: s.last - s.first + 1 }, (_, k) => s.first + k));
           expect(covered).toEqual(Array.from({ length: p.layers.length }, (_, k) => k + 1));
           expect(new Set(pl.stages.map((s) => s.device)).size).toBe(pl.stages.length);
-          const fits = pl.stages.every((s) => segmentMemoryBytes(p, s.first - 1, s.last - 1) <= p.devices.find((d) => d.id === s.device)!.memoryBytes);
+          const fits = pl.stages.every(
+            (s) =>
+              segmentMemoryBytes(p, s.first - 1, s.last - 1) <= p.devices.find((d) => d.id === s.device)!.memoryBytes,
+          );
           expect(pl.feasible).toBe(fits);
           // the optimum is never beaten by a baseline that fits
           if (fits) expect(all.csgo.predictedSeconds).toBeLessThanOrEqual(pl.predictedSeconds * (1 + 1e-12));
@@ -81,8 +96,15 @@ describe('plans', () => {
     );
   });
 
-  it('converts to the engine\'s 0-based [start, end) stages', () => {
-    expect(toEngineStages({ stages: [{ device: 'a', first: 1, last: 3 }, { device: 'b', first: 4, last: 4 }] })).toEqual([
+  it("converts to the engine's 0-based [start, end) stages", () => {
+    expect(
+      toEngineStages({
+        stages: [
+          { device: 'a', first: 1, last: 3 },
+          { device: 'b', first: 4, last: 4 },
+        ],
+      }),
+    ).toEqual([
       { device: 'a', start: 0, end: 3 },
       { device: 'b', start: 3, end: 4 },
     ]);
@@ -103,7 +125,11 @@ describe('simulator', () => {
         const p = compileScenario(sc);
         const tol = 1e-9 * pl.predictedSeconds;
         expect(Math.abs(sim.totalSeconds - pl.predictedSeconds)).toBeLessThanOrEqual(tol);
-        const segs = pl.stages.map((s) => ({ d: p.devices.findIndex((d) => d.id === s.device), s: s.first - 1, e: s.last - 1 }));
+        const segs = pl.stages.map((s) => ({
+          d: p.devices.findIndex((d) => d.id === s.device),
+          s: s.first - 1,
+          e: s.last - 1,
+        }));
         expect(Math.abs(sim.ttftSeconds - evaluatePlan(p, segs).ttftSec)).toBeLessThanOrEqual(tol);
         expect(sim.timeline.ttftSec).toBe(sim.ttftSeconds);
         // every layer of the prefill is loaded and computed once, on its stage's device
@@ -155,7 +181,8 @@ describe('planning time (Node)', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(pl.method).toBe('heuristic');
     // and it beats every baseline that fits (not planAll's own csgo entry: an anytime search depends on the clock)
-    for (const b of Object.values(planAll(sc))) if (b.feasible && b.strategy !== 'csgo') expect(pl.predictedSeconds).toBeLessThanOrEqual(b.predictedSeconds);
+    for (const b of Object.values(planAll(sc)))
+      if (b.feasible && b.strategy !== 'csgo') expect(pl.predictedSeconds).toBeLessThanOrEqual(b.predictedSeconds);
   });
 });
 
@@ -171,11 +198,16 @@ describe('worker API over a MessageChannel (Node)', () => {
       const sim = await remote.simulate(sc, pl);
       expect(sim.ttftSeconds).toBeCloseTo(pl.predictedSeconds, 9);
       const devices = sc.devices.map((d) => ({ ...d, memoryBytes: 1e9 }));
-      const infeasible = await remote.plan({ ...sc, devices }, 'csgo').then(() => null, (e: unknown) => e);
+      const infeasible = await remote.plan({ ...sc, devices }, 'csgo').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(infeasible).toBeInstanceOf(ShoalError);
       expect(infeasible).toMatchObject({ name: 'ShoalError', code: 'ERR_INFEASIBLE_PLAN' });
       expect((infeasible as ShoalError).message).toMatch(/no plan fits/);
-      await expect(remote.plan(null as unknown as Scenario, 'csgo')).rejects.toMatchObject({ code: 'ERR_BAD_SCENARIO' });
+      await expect(remote.plan(null as unknown as Scenario, 'csgo')).rejects.toMatchObject({
+        code: 'ERR_BAD_SCENARIO',
+      });
     } finally {
       port2.close();
       port1.close();
@@ -186,14 +218,21 @@ describe('worker API over a MessageChannel (Node)', () => {
     const { port1, port2 } = new MessageChannel();
     keepErrorCodesAcrossComlink();
     const api = {
-      fail: () => { throw new TypeError('not a plan'); },
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test: a thrown value that is no Error
-      text: () => { throw 'plain'; },
+      fail: () => {
+        throw new TypeError('not a plan');
+      },
+      text: () => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test: a non-Error thrown
+        throw 'plain';
+      },
     };
     Comlink.expose(api, port1);
     const remote = Comlink.wrap<{ fail(): void; text(): void }>(port2);
     try {
-      const e = await remote.fail().then(() => null, (x: unknown) => x);
+      const e = await remote.fail().then(
+        () => null,
+        (x: unknown) => x,
+      );
       expect(e).not.toBeInstanceOf(ShoalError);
       expect(e).toMatchObject({ name: 'TypeError', message: 'not a plan' });
       expect((e as { code?: unknown }).code).toBeUndefined();

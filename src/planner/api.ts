@@ -29,7 +29,10 @@ function toPlan(p: Problem, strategy: StrategyName, segs: Seg[], extra: Partial<
 
 function parseStrategy(strategy: unknown): StrategyName {
   if (typeof strategy !== 'string' || !(STRATEGIES as readonly string[]).includes(strategy)) {
-    throw new ShoalError('ERR_BAD_ARGS', `unknown strategy ${JSON.stringify(strategy)} (one of: ${STRATEGIES.join(', ')}, or all)`);
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `unknown strategy ${JSON.stringify(strategy)} (one of: ${STRATEGIES.join(', ')}, or all)`,
+    );
   }
   return strategy as StrategyName;
 }
@@ -39,7 +42,11 @@ function planCsgo(p: Problem): Plan {
   const T = new Tables(p);
   const exact = exactWork(T) <= p.exactWorkLimit;
   const r = exact ? exactDp(T) : heuristic(T, { budgetMs: p.heuristicBudgetMs });
-  if (!isValidChain(p, r.segs)) throw new ShoalError('ERR_INFEASIBLE_PLAN', 'internal: the planner produced a chain that does not cover every layer once');
+  if (!isValidChain(p, r.segs))
+    throw new ShoalError(
+      'ERR_INFEASIBLE_PLAN',
+      'internal: the planner produced a chain that does not cover every layer once',
+    );
   return toPlan(p, 'csgo', r.segs, { method: exact ? 'exact' : 'heuristic' });
 }
 
@@ -66,11 +73,20 @@ function planSegs(p: Problem, pl: Pick<Plan, 'stages'>): Seg[] {
   if (!pl || !Array.isArray(pl.stages)) throw new ShoalError('ERR_BAD_ARGS', 'plan: stages must be an array');
   const segs = pl.stages.map((st, i) => {
     const d = p.devices.findIndex((dev) => dev.id === st?.device);
-    if (d < 0) throw new ShoalError('ERR_BAD_ARGS', `plan: stages[${i}].device ${JSON.stringify(st?.device)} is not a device of the scenario`);
-    if (!Number.isInteger(st.first) || !Number.isInteger(st.last)) throw new ShoalError('ERR_BAD_ARGS', `plan: stages[${i}].first and .last must be integers`);
+    if (d < 0)
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `plan: stages[${i}].device ${JSON.stringify(st?.device)} is not a device of the scenario`,
+      );
+    if (!Number.isInteger(st.first) || !Number.isInteger(st.last))
+      throw new ShoalError('ERR_BAD_ARGS', `plan: stages[${i}].first and .last must be integers`);
     return { d, s: st.first - 1, e: st.last - 1 };
   });
-  if (!isValidChain(p, segs)) throw new ShoalError('ERR_BAD_ARGS', `plan: stages must cover layers 1..${p.layers.length} once, contiguously, in order, each device at most once`);
+  if (!isValidChain(p, segs))
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `plan: stages must cover layers 1..${p.layers.length} once, contiguously, in order, each device at most once`,
+    );
   return segs;
 }
 

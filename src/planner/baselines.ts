@@ -14,7 +14,7 @@ export function strengthOrder(p: Problem): number[] {
   return p.devices.map((_, i) => i).sort((a, b) => alone[a] - alone[b] || a - b);
 }
 
-/** Split L layers in proportion to weights (largest remainder), in the given device order; zero-layer devices drop out. */
+/** Split L layers in proportion to weights (largest remainder), in the given device order; 0-layer devices drop out. */
 export function proportionalSplit(L: number, order: number[], weight: (d: number) => number): Seg[] {
   const w = order.map(weight);
   const total = w.reduce((a, b) => a + b, 0);

@@ -8,16 +8,46 @@ import { QWEN3_14B_CONFIG, shannonBytesPerSec } from './paper.ts';
 import type { Scenario } from './types.ts';
 
 const layer = { paramBytes: 1e9, flops: 1e12, activationBytes: 1e6 };
-const devA = { id: 'a', flops: 1e12, loadBytesPerSec: 1e9, memoryBytes: 1e10, uplinkBytesPerSec: 1e7, downlinkBytesPerSec: 1e8 };
-const devB = { id: 'b', flops: 2e12, loadBytesPerSec: 2e9, memoryBytes: 1e10, uplinkBytesPerSec: 1e8, downlinkBytesPerSec: 1e8 };
+const devA = {
+  id: 'a',
+  flops: 1e12,
+  loadBytesPerSec: 1e9,
+  memoryBytes: 1e10,
+  uplinkBytesPerSec: 1e7,
+  downlinkBytesPerSec: 1e8,
+};
+const devB = {
+  id: 'b',
+  flops: 2e12,
+  loadBytesPerSec: 2e9,
+  memoryBytes: 1e10,
+  uplinkBytesPerSec: 1e8,
+  downlinkBytesPerSec: 1e8,
+};
 
 describe('csgo cost model (PAPERS.md eq. 17-22)', () => {
   it('t_finish(n) = max(t_load(n), t_finish(n-1)) + t_comm(n) + t_comp(n)', () => {
-    const p = compileScenario({ costModel: 'csgo', promptTokens: 10, model: { layers: [layer, layer] }, devices: [devA, devB] });
-    // a: load 1 s, compute 1 s -> 2 s. b: load 0.5 s, comm 1e6 / min(1e7, 1e8) = 0.1 s, compute 0.5 s -> max(0.5, 2) + 0.6
-    expect(evaluatePlan(p, [{ d: 0, s: 0, e: 0 }, { d: 1, s: 1, e: 1 }]).objectiveSec).toBeCloseTo(2.6, 12);
+    const p = compileScenario({
+      costModel: 'csgo',
+      promptTokens: 10,
+      model: { layers: [layer, layer] },
+      devices: [devA, devB],
+    });
+    // a: load 1 s, compute 1 s -> 2 s.
+    // b: load 0.5 s, comm 1e6 / min(1e7, 1e8) = 0.1 s, compute 0.5 s -> max(0.5, 2) + 0.6
+    expect(
+      evaluatePlan(p, [
+        { d: 0, s: 0, e: 0 },
+        { d: 1, s: 1, e: 1 },
+      ]).objectiveSec,
+    ).toBeCloseTo(2.6, 12);
     // the other way round: b finishes at 1; a: max(1, 1) + 1e6 / min(1e8, 1e8) + 1 = 2.01
-    expect(evaluatePlan(p, [{ d: 1, s: 0, e: 0 }, { d: 0, s: 1, e: 1 }]).objectiveSec).toBeCloseTo(2.01, 12);
+    expect(
+      evaluatePlan(p, [
+        { d: 1, s: 0, e: 0 },
+        { d: 0, s: 1, e: 1 },
+      ]).objectiveSec,
+    ).toBeCloseTo(2.01, 12);
     // memory: max A + sum P
     expect(segmentMemoryBytes(p, 0, 1)).toBe(2e9 + 1e6);
   });
@@ -35,10 +65,21 @@ describe('csgo cost model (PAPERS.md eq. 17-22)', () => {
 });
 
 describe('shoal cost model', () => {
-  const base: Scenario = { costModel: 'shoal', promptTokens: 10, model: { layers: [{ ...layer, decodeFlops: 1e10 }, { ...layer, decodeFlops: 1e10 }] }, devices: [devA, devB] };
+  const base: Scenario = {
+    costModel: 'shoal',
+    promptTokens: 10,
+    model: {
+      layers: [
+        { ...layer, decodeFlops: 1e10 },
+        { ...layer, decodeFlops: 1e10 },
+      ],
+    },
+    devices: [devA, devB],
+  };
   it('streams layer by layer: a layer computes once it has loaded and its input is ready', () => {
     const p = compileScenario(base);
-    // ids in: 40 B / 1e8 B/s; layer 1 loaded at 1, computed 1..2; layer 2 loaded at 2, computed 2..3; token out 4 B / 1e7 B/s
+    // ids in: 40 B / 1e8 B/s; layer 1 loaded at 1, computed 1..2; layer 2 loaded at 2, computed 2..3;
+    // token out 4 B / 1e7 B/s
     expect(evaluatePlan(p, [{ d: 0, s: 0, e: 1 }]).ttftSec).toBeCloseTo(3 + 4 / 1e7, 12);
   });
 
@@ -46,12 +87,18 @@ describe('shoal cost model', () => {
     const p = compileScenario({
       ...base,
       model: { layers: [layer, layer], embedding: { paramBytes: 5e8 }, head: { paramBytes: 5e8, flops: 1e11 } },
-      devices: [{ ...devA, uploadBytesPerSec: 1e9, latencySec: 0.01 }, { ...devB, latencySec: 0.02 }],
+      devices: [
+        { ...devA, uploadBytesPerSec: 1e9, latencySec: 0.01 },
+        { ...devB, latencySec: 0.02 },
+      ],
     });
     // a: embedding loaded 0.5, uploaded 1.0; layer 1 loaded 1.5, uploaded 2.5, computed 2.5..3.5
     // hop a -> b: 0.01 + 0.02 + 1e6 / min(1e7, 1e8) = 0.13 -> arrives 3.63
     // b: layer 2 loaded 0.5, computed 3.63..4.13; head loaded 0.75, computed 4.13..4.18; out 0.02 + 4 / 1e8
-    const cost = evaluatePlan(p, [{ d: 0, s: 0, e: 0 }, { d: 1, s: 1, e: 1 }]);
+    const cost = evaluatePlan(p, [
+      { d: 0, s: 0, e: 0 },
+      { d: 1, s: 1, e: 1 },
+    ]);
     expect(cost.ttftSec).toBeCloseTo(4.18 + 0.02 + 4e-8, 12);
   });
 
@@ -62,7 +109,11 @@ describe('shoal cost model', () => {
     expect(cost.perTokenSec).toBeCloseTo(0.02 + 4e-7 + 4e-8, 12);
     expect(cost.objectiveSec).toBeCloseTo(cost.ttftSec + 10 * cost.perTokenSec, 12);
     // KV cache for promptTokens + decodeTokens is counted in memory
-    const withKv = compileScenario({ ...base, decodeTokens: 10, model: { layers: [{ ...layer, kvBytesPerToken: 1000 }] } });
+    const withKv = compileScenario({
+      ...base,
+      decodeTokens: 10,
+      model: { layers: [{ ...layer, kvBytesPerToken: 1000 }] },
+    });
     expect(segmentMemoryBytes(withKv, 0, 0)).toBe(1e9 + 20 * 1000);
   });
 
@@ -73,9 +124,19 @@ describe('shoal cost model', () => {
     expect(c.head.flops).toBe(2 * 5120 * 151936);
     expect(c.layers[0].kvBytesPerToken).toBe(2 * 8 * 128 * 4);
     expect(c.layers[0].activationBytes).toBe(4 * 100 * 5120);
-    const p = compileScenario({ costModel: 'shoal', promptTokens: 100, model: { config: { ...QWEN3_14B_CONFIG, num_hidden_layers: 2, tie_word_embeddings: true }, bytesPerParam: 2 }, devices: [devA] });
+    const p = compileScenario({
+      costModel: 'shoal',
+      promptTokens: 100,
+      model: { config: { ...QWEN3_14B_CONFIG, num_hidden_layers: 2, tie_word_embeddings: true }, bytesPerParam: 2 },
+      devices: [devA],
+    });
     const one = segmentMemoryBytes(p, 0, 1);
-    const untied = compileScenario({ costModel: 'shoal', promptTokens: 100, model: { config: { ...QWEN3_14B_CONFIG, num_hidden_layers: 2 }, bytesPerParam: 2 }, devices: [devA] });
+    const untied = compileScenario({
+      costModel: 'shoal',
+      promptTokens: 100,
+      model: { config: { ...QWEN3_14B_CONFIG, num_hidden_layers: 2 }, bytesPerParam: 2 },
+      devices: [devA],
+    });
     expect(segmentMemoryBytes(untied, 0, 1) - one).toBe(2 * 151936 * 5120);
   });
 });

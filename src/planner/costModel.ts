@@ -52,7 +52,7 @@ export interface PlanCost {
 
 const lat = (p: Problem, d: number): number => p.devices[d].latencySec ?? 0;
 
-/** Bytes of the head a segment must load: with tied embeddings on a device that already holds the matrix, only the norm. */
+/** Head bytes a segment must load: with tied embeddings on a device that already holds the matrix, only the norm. */
 export function headLoadBytes(p: Problem, s: number): number {
   if (p.tiedEmbeddings && s === 0) return Math.max(0, p.head.paramBytes - p.embedding.paramBytes);
   return p.head.paramBytes;
@@ -85,7 +85,7 @@ export function segmentFits(p: Problem, seg: Seg): boolean {
   return segmentMemoryBytes(p, seg.s, seg.e) <= p.devices[seg.d].memoryBytes;
 }
 
-/** Time for the input of a segment starting at layer s to reach device d from predecessor dp (-1: the first segment). */
+/** Time for the input of a segment starting at layer s to reach device d from predecessor dp (-1: first segment). */
 export function hopSec(p: Problem, dp: number, d: number, s: number): number {
   const dev = p.devices[d];
   if (p.costModel === 'csgo') {
@@ -93,7 +93,11 @@ export function hopSec(p: Problem, dp: number, d: number, s: number): number {
     return p.layers[s - 1].activationBytes / Math.min(p.devices[dp].uplinkBytesPerSec, dev.downlinkBytesPerSec);
   }
   if (dp < 0) return lat(p, d) + p.tokenInBytes / dev.downlinkBytesPerSec;
-  return lat(p, dp) + lat(p, d) + p.layers[s - 1].activationBytes / Math.min(p.devices[dp].uplinkBytesPerSec, dev.downlinkBytesPerSec);
+  return (
+    lat(p, dp) +
+    lat(p, d) +
+    p.layers[s - 1].activationBytes / Math.min(p.devices[dp].uplinkBytesPerSec, dev.downlinkBytesPerSec)
+  );
 }
 
 /** "shoal": the last segment's result back out (token id or logits). */
@@ -112,9 +116,12 @@ export interface SegItem {
 export function segmentItems(p: Problem, s: number, e: number): SegItem[] {
   const items: SegItem[] = [];
   const shoal = p.costModel === 'shoal';
-  if (shoal && s === 0 && (p.embedding.paramBytes > 0 || p.embedding.flops > 0)) items.push({ bytes: p.embedding.paramBytes, flops: p.embedding.flops, label: 'embedding' });
-  for (let l = s; l <= e; l++) items.push({ bytes: p.layers[l].paramBytes, flops: p.layers[l].flops, layer: l, label: `layer ${l + 1}` });
-  if (shoal && e === p.layers.length - 1 && (headLoadBytes(p, s) > 0 || p.head.flops > 0)) items.push({ bytes: headLoadBytes(p, s), flops: p.head.flops, label: 'head' });
+  if (shoal && s === 0 && (p.embedding.paramBytes > 0 || p.embedding.flops > 0))
+    items.push({ bytes: p.embedding.paramBytes, flops: p.embedding.flops, label: 'embedding' });
+  for (let l = s; l <= e; l++)
+    items.push({ bytes: p.layers[l].paramBytes, flops: p.layers[l].flops, layer: l, label: `layer ${l + 1}` });
+  if (shoal && e === p.layers.length - 1 && (headLoadBytes(p, s) > 0 || p.head.flops > 0))
+    items.push({ bytes: headLoadBytes(p, s), flops: p.head.flops, label: 'head' });
   return items;
 }
 
@@ -157,7 +164,10 @@ export function segmentDecodeSec(p: Problem, seg: Seg, dp: number): number {
     flops += p.embedding.decodeFlops;
     t += lat(p, seg.d) + TOKEN_ID_BYTES / dev.downlinkBytesPerSec;
   } else {
-    t += lat(p, dp) + lat(p, seg.d) + p.layers[seg.s - 1].decodeActivationBytes / Math.min(p.devices[dp].uplinkBytesPerSec, dev.downlinkBytesPerSec);
+    t +=
+      lat(p, dp) +
+      lat(p, seg.d) +
+      p.layers[seg.s - 1].decodeActivationBytes / Math.min(p.devices[dp].uplinkBytesPerSec, dev.downlinkBytesPerSec);
   }
   if (seg.e === p.layers.length - 1) {
     flops += p.head.decodeFlops;

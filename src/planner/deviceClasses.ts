@@ -12,7 +12,15 @@ export interface DeviceClasses {
 }
 
 function key(d: DeviceProfile): string {
-  return [d.flops, d.loadBytesPerSec, d.memoryBytes, d.uplinkBytesPerSec, d.downlinkBytesPerSec, d.uploadBytesPerSec ?? -1, d.latencySec ?? 0].join(',');
+  return [
+    d.flops,
+    d.loadBytesPerSec,
+    d.memoryBytes,
+    d.uplinkBytesPerSec,
+    d.downlinkBytesPerSec,
+    d.uploadBytesPerSec ?? -1,
+    d.latencySec ?? 0,
+  ].join(',');
 }
 
 export function deviceClasses(devices: DeviceProfile[]): DeviceClasses {

@@ -3,7 +3,8 @@
 // DP(S, j, d) = min over i < j, d' in S \ {d} of f(i+1..j on d after d' finished at DP(S \ {d}, i, d')),
 // only where i+1..j fits d's memory; base DP({d}, j, d) = f(1..j on d, first). Answer min over S, d of DP(S, L, d).
 // The paper's three slips are avoided here: the memory test is on i+1..j (Tables.minStart bounds s = i+1), the
-// comparison is against DP(S, j, d) itself (`best` below, per j), and the back-pointer i is the predecessor's last layer.
+// comparison is against DP(S, j, d) itself (`best` below, per j), and the back-pointer i is the predecessor's last
+// layer.
 // A device may get nothing: S ranges over every subset. f is nondecreasing in its predecessor's finish, so the
 // earliest finish per state is all the DP needs to keep. With decode (decodeTokens > 0) the objective
 // TTFT + D x tau is no longer a function of one number per state, so each state keeps the Pareto front of
@@ -40,11 +41,23 @@ export function exactWork(T: Tables, cls: DeviceClasses = deviceClasses(T.p.devi
 function infeasible(T: Tables): never {
   const need = T.p.layers.reduce((a, l) => a + l.paramBytes, 0);
   const have = T.p.devices.reduce((a, d) => a + d.memoryBytes, 0);
-  throw new ShoalError('ERR_INFEASIBLE_PLAN', `no plan fits: the ${T.L} layers need ${(need / 1e9).toFixed(2)} GB of parameters (plus activations / KV cache), the ${T.K} devices have ${(have / 1e9).toFixed(2)} GB in all, and no contiguous split fits every device's memory`);
+  throw new ShoalError(
+    'ERR_INFEASIBLE_PLAN',
+    `no plan fits: the ${T.L} layers need ${(need / 1e9).toFixed(2)} GB of parameters (plus activations / KV cache), ` +
+      `the ${T.K} devices have ${(have / 1e9).toFixed(2)} GB in all, ` +
+      "and no contiguous split fits every device's memory",
+  );
 }
 
 /** Rebuild the chain from back-pointers; class members are handed out from the highest index down. */
-function rebuild(cls: DeviceClasses, L: number, C: number, S: number, c: number, walk: (S: number, j: number, c: number) => { i: number; cp: number }): Seg[] {
+function rebuild(
+  cls: DeviceClasses,
+  L: number,
+  C: number,
+  S: number,
+  c: number,
+  walk: (S: number, j: number, c: number) => { i: number; cp: number },
+): Seg[] {
   const counts = new Int32Array(C);
   stateCounts(cls, S, counts);
   const segs: Seg[] = [];
@@ -62,7 +75,11 @@ function rebuild(cls: DeviceClasses, L: number, C: number, S: number, c: number,
 
 export function exactDp(T: Tables): DpResult {
   const cls = deviceClasses(T.p.devices);
-  if (!Number.isFinite(cls.nStates) || cls.nStates > 4e6) throw new ShoalError('ERR_BAD_SCENARIO', `scenario: ${T.K} devices is too many for the exact DP; use the heuristic`);
+  if (!Number.isFinite(cls.nStates) || cls.nStates > 4e6)
+    throw new ShoalError(
+      'ERR_BAD_SCENARIO',
+      `scenario: ${T.K} devices is too many for the exact DP; use the heuristic`,
+    );
   return T.decodeTokens > 0 ? paretoDp(T, cls) : scalarDp(T, cls);
 }
 
@@ -168,7 +185,10 @@ function paretoDp(T: Tables, cls: DeviceClasses): DpResult {
       const d = rep[c];
       const Sp = S - cls.stride[c];
       if (Sp === 0) {
-        for (let j = 0; j <= maxEnd[d * L]; j++) fronts[(S * L + j) * C + c] = [{ f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), i: -1, cp: -1, k: -1 }];
+        for (let j = 0; j <= maxEnd[d * L]; j++)
+          fronts[(S * L + j) * C + c] = [
+            { f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), i: -1, cp: -1, k: -1 },
+          ];
         continue;
       }
       for (let j = 1; j < L; j++) {
@@ -178,7 +198,8 @@ function paretoDp(T: Tables, cls: DeviceClasses): DpResult {
             const prev = fronts[(Sp * L + s - 1) * C + cp];
             if (!prev) continue;
             const dec = T.decode(d, rep[cp], s, j);
-            for (let k = 0; k < prev.length; k++) insert(front, { f: T.finish(d, rep[cp], s, j, prev[k].f), g: prev[k].g + dec, i: s - 1, cp, k });
+            for (let k = 0; k < prev.length; k++)
+              insert(front, { f: T.finish(d, rep[cp], s, j, prev[k].f), g: prev[k].g + dec, i: s - 1, cp, k });
           }
         }
         if (front.length) fronts[(S * L + j) * C + c] = front;

@@ -29,9 +29,13 @@ describe('heuristic', () => {
           }
           const h = heuristic(T, { budgetMs: BUDGET_MS });
           checkChain(p, h.segs);
-          expect(Math.abs(evaluatePlan(p, h.segs).objectiveSec - h.objectiveSec)).toBeLessThanOrEqual(1e-9 * h.objectiveSec);
+          expect(Math.abs(evaluatePlan(p, h.segs).objectiveSec - h.objectiveSec)).toBeLessThanOrEqual(
+            1e-9 * h.objectiveSec,
+          );
           expect(h.objectiveSec).toBeGreaterThanOrEqual(exact.objectiveSec * (1 - 1e-12));
-          expect(h.objectiveSec, `heuristic ${h.objectiveSec} exact ${exact.objectiveSec}`).toBeLessThanOrEqual(exact.objectiveSec * 1.01);
+          expect(h.objectiveSec, `heuristic ${h.objectiveSec} exact ${exact.objectiveSec}`).toBeLessThanOrEqual(
+            exact.objectiveSec * 1.01,
+          );
           compared++;
         }),
         { numRuns: costModel === 'csgo' ? 60 : 40, seed: costModel === 'csgo' ? 21 : 22 },

@@ -93,14 +93,22 @@ function orderDpPareto(T: Tables, order: number[]): DpResult {
   };
   for (let n = 0; n < N; n++) {
     const d = order[n];
-    for (let j = 0; j <= maxEnd[d * L]; j++) insert(fronts[n * L + j], { f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), m: -1, i: -1, k: -1 });
+    for (let j = 0; j <= maxEnd[d * L]; j++)
+      insert(fronts[n * L + j], { f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), m: -1, i: -1, k: -1 });
     for (let j = 1; j < L; j++) {
       for (let s = Math.max(1, minStart[d * L + j]); s <= j; s++) {
         for (let m = 0; m < n; m++) {
           const prev = fronts[m * L + s - 1];
           if (prev.length === 0) continue;
           const dec = T.decode(d, order[m], s, j);
-          for (let k = 0; k < prev.length; k++) insert(fronts[n * L + j], { f: T.finish(d, order[m], s, j, prev[k].f), g: prev[k].g + dec, m, i: s - 1, k });
+          for (let k = 0; k < prev.length; k++)
+            insert(fronts[n * L + j], {
+              f: T.finish(d, order[m], s, j, prev[k].f),
+              g: prev[k].g + dec,
+              m,
+              i: s - 1,
+              k,
+            });
         }
       }
     }
@@ -108,9 +116,10 @@ function orderDpPareto(T: Tables, order: number[]): DpResult {
   let objective = Infinity;
   let bn = -1;
   let bk = -1;
-  for (let n = 0; n < N; n++) fronts[n * L + L - 1].forEach((lab, k) => {
-    if (lab.f + D * lab.g < objective) [objective, bn, bk] = [lab.f + D * lab.g, n, k];
-  });
+  for (let n = 0; n < N; n++)
+    fronts[n * L + L - 1].forEach((lab, k) => {
+      if (lab.f + D * lab.g < objective) [objective, bn, bk] = [lab.f + D * lab.g, n, k];
+    });
   if (bn < 0) {
     let reach = 0;
     fronts.forEach((f, x) => {
@@ -155,7 +164,7 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   const idx = Array.from({ length: K }, (_, i) => i);
   const maxC = Math.max(...devs.map((d) => d.flops));
   const maxR = Math.max(...devs.map((d) => d.loadBytesPerSec));
-  const alone = idx.map((d) => (T.fits(d, 0, L - 1) ? T.finish(d, -1, 0, L - 1, 0) : T.B[(d * L) * L + L - 1] * 2));
+  const alone = idx.map((d) => (T.fits(d, 0, L - 1) ? T.finish(d, -1, 0, L - 1, 0) : T.B[d * L * L + L - 1] * 2));
   const keys: ((d: number) => number)[] = [
     (d) => devs[d].flops,
     (d) => devs[d].loadBytesPerSec,
@@ -169,7 +178,11 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   // Lexicographic: first how many layers the order can cover at all (so an infeasible start climbs towards a
   // feasible one), then time; a strict improvement beyond rounding noise, so the search cannot cycle on ties.
   const cover = (r: DpResult) => (r.objectiveSec < Infinity ? L : (r.reach ?? 0));
-  const betterResult = (a: DpResult, b: DpResult) => cover(a) > cover(b) || (cover(a) === cover(b) && a.objectiveSec < Infinity && (b.objectiveSec === Infinity || a.objectiveSec < b.objectiveSec * (1 - 1e-12)));
+  const betterResult = (a: DpResult, b: DpResult) =>
+    cover(a) > cover(b) ||
+    (cover(a) === cover(b) &&
+      a.objectiveSec < Infinity &&
+      (b.objectiveSec === Infinity || a.objectiveSec < b.objectiveSec * (1 - 1e-12)));
   const offer = (order: number[], r: DpResult) => {
     if (betterResult(r, best)) {
       best = r;
@@ -253,7 +266,11 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
     }
   }
   if (best.objectiveSec === Infinity) {
-    throw new ShoalError('ERR_INFEASIBLE_PLAN', `no plan fits: the heuristic found no contiguous split of the ${T.L} layers that fits the memory of the ${K} devices (best reach: layer ${best.reach ?? 0})`);
+    throw new ShoalError(
+      'ERR_INFEASIBLE_PLAN',
+      `no plan fits: the heuristic found no contiguous split of the ${T.L} layers that fits the memory ` +
+        `of the ${K} devices (best reach: layer ${best.reach ?? 0})`,
+    );
   }
   return best;
 }
@@ -276,7 +293,12 @@ function greedyReach(T: Tables): number[] {
     let pick = -1;
     for (let d = 0; d < K; d++) {
       if (used[d]) continue;
-      if (pick < 0 || T.maxEnd[d * L + s] > T.maxEnd[pick * L + s] || (T.maxEnd[d * L + s] === T.maxEnd[pick * L + s] && T.p.devices[d].flops > T.p.devices[pick].flops)) pick = d;
+      if (
+        pick < 0 ||
+        T.maxEnd[d * L + s] > T.maxEnd[pick * L + s] ||
+        (T.maxEnd[d * L + s] === T.maxEnd[pick * L + s] && T.p.devices[d].flops > T.p.devices[pick].flops)
+      )
+        pick = d;
     }
     if (pick < 0 || T.maxEnd[pick * L + s] < s) break;
     used[pick] = true;

@@ -2,6 +2,16 @@
 export { plan, planAll, simulate, toEngineStages, layerCosts, plannerApi } from './api.ts';
 export type { PlannerApi, Simulation } from './api.ts';
 export type { LayerCostOptions, ModelCosts } from './layerCosts.ts';
-export type { Scenario, DeviceProfile, Plan, PlanStage, EngineStage, LayerCost, EdgeCost, StrategyName, CostModelName } from './types.ts';
+export type {
+  Scenario,
+  DeviceProfile,
+  Plan,
+  PlanStage,
+  EngineStage,
+  LayerCost,
+  EdgeCost,
+  StrategyName,
+  CostModelName,
+} from './types.ts';
 export { STRATEGIES } from './types.ts';
 export type { Interval, IntervalKind, Timeline } from './timeline.ts';

@@ -52,10 +52,17 @@ export function layerCosts(spec: ModelSpec, opts: LayerCostOptions): ModelCosts 
   const kvDim = spec.nKvHeads * spec.headDim;
   if (opts.costModel === 'csgo') {
     const actBytes = opts.activationBytesPerValue ?? 2;
-    const paramBytes = opts.bytesPerParam * (2 * d * spec.headDim * (spec.nHeads + spec.nKvHeads) + 3 * d * spec.hiddenDim);
-    const flops = 4 * t * spec.headDim * (d * spec.nHeads + d * spec.nKvHeads + t * spec.nHeads) + 6 * t * d * spec.hiddenDim;
+    const paramBytes =
+      opts.bytesPerParam * (2 * d * spec.headDim * (spec.nHeads + spec.nKvHeads) + 3 * d * spec.hiddenDim);
+    const flops =
+      4 * t * spec.headDim * (d * spec.nHeads + d * spec.nKvHeads + t * spec.nHeads) + 6 * t * d * spec.hiddenDim;
     const layer: LayerCost = { paramBytes, flops, activationBytes: actBytes * t * d };
-    return { layers: Array.from({ length: spec.nLayers }, () => ({ ...layer })), embedding: { ...ZERO_EDGE }, head: { ...ZERO_EDGE }, tiedEmbeddings: false };
+    return {
+      layers: Array.from({ length: spec.nLayers }, () => ({ ...layer })),
+      embedding: { ...ZERO_EDGE },
+      head: { ...ZERO_EDGE },
+      tiedEmbeddings: false,
+    };
   }
   const actBytes = opts.activationBytesPerValue ?? 4;
   const kvBytes = opts.kvBytesPerValue ?? 4;

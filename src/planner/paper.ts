@@ -25,7 +25,15 @@ export const PAPER_DEVICES = [
   { cStarTflops: 20, a: 0.8, b: 1.8e-3, diskMBps: 2000, memoryGB: 8, uplinkDbm: 15, distanceM: 7 },
 ];
 
-export const PAPER_LINK = { mu: 0.5, bandwidthHz: 160e6, downlinkDbm: 25, n0DbmPerHz: -174, beta0Db: -47.2, zeta: 3, d0M: 1 };
+export const PAPER_LINK = {
+  mu: 0.5,
+  bandwidthHz: 160e6,
+  downlinkDbm: 25,
+  n0DbmPerHz: -174,
+  beta0Db: -47.2,
+  zeta: 3,
+  d0M: 1,
+};
 
 /** Fig. 3a, read by eye (seconds). */
 export const PAPER_FIG3A = [
@@ -37,7 +45,7 @@ export const PAPER_FIG3A = [
 
 const dbmToWatts = (dbm: number) => 10 ** ((dbm - 30) / 10);
 
-/** Shannon rate b = mu B log2(1 + P g / (N0 B)), g = beta0 (d / d0)^-zeta, in bytes per second (the formula gives bits). */
+/** Shannon rate b = mu B log2(1 + P g / (N0 B)), g = beta0 (d / d0)^-zeta, in bytes/s (the formula gives bits). */
 export function shannonBytesPerSec(powerDbm: number, distanceM: number, link = PAPER_LINK): number {
   const g = 10 ** (link.beta0Db / 10) * (distanceM / link.d0M) ** -link.zeta;
   const noiseW = dbmToWatts(link.n0DbmPerHz) * link.bandwidthHz;
@@ -58,5 +66,10 @@ export function paperDevices(t: number): DeviceProfile[] {
 }
 
 export function paperScenario(t: number): Scenario {
-  return { costModel: 'csgo', promptTokens: t, model: { config: QWEN3_14B_CONFIG, bytesPerParam: 2 }, devices: paperDevices(t) };
+  return {
+    costModel: 'csgo',
+    promptTokens: t,
+    model: { config: QWEN3_14B_CONFIG, bytesPerParam: 2 },
+    devices: paperDevices(t),
+  };
 }

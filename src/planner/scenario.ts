@@ -40,7 +40,12 @@ function obj(v: unknown, field: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function num(o: Record<string, unknown>, key: string, field: string, opts: { positive?: boolean; integer?: boolean; optional?: boolean } = {}): number | undefined {
+function num(
+  o: Record<string, unknown>,
+  key: string,
+  field: string,
+  opts: { positive?: boolean; integer?: boolean; optional?: boolean } = {},
+): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) {
     if (opts.optional) return undefined;
@@ -52,7 +57,12 @@ function num(o: Record<string, unknown>, key: string, field: string, opts: { pos
   return v;
 }
 
-function req(o: Record<string, unknown>, key: string, field: string, opts: { positive?: boolean; integer?: boolean } = {}): number {
+function req(
+  o: Record<string, unknown>,
+  key: string,
+  field: string,
+  opts: { positive?: boolean; integer?: boolean } = {},
+): number {
   return num(o, key, field, opts) as number;
 }
 
@@ -88,7 +98,9 @@ function parseLayer(raw: unknown, i: number, promptTokens: number): Required<Lay
     decodeFlops: num(o, 'decodeFlops', `${f}.decodeFlops`, { optional: true }) ?? flops / promptTokens,
     kvBytesPerToken: num(o, 'kvBytesPerToken', `${f}.kvBytesPerToken`, { optional: true }) ?? 0,
     workspaceBytes: num(o, 'workspaceBytes', `${f}.workspaceBytes`, { optional: true }) ?? 0,
-    decodeActivationBytes: num(o, 'decodeActivationBytes', `${f}.decodeActivationBytes`, { optional: true }) ?? activationBytes / promptTokens,
+    decodeActivationBytes:
+      num(o, 'decodeActivationBytes', `${f}.decodeActivationBytes`, { optional: true }) ??
+      activationBytes / promptTokens,
   };
 }
 
@@ -108,16 +120,24 @@ function parseEdge(raw: unknown, field: string): EdgeCost {
 export function compileScenario(raw: unknown): Problem {
   const s = obj(raw, '(root)');
   const costModel = s.costModel;
-  if (costModel !== 'csgo' && costModel !== 'shoal') bad('costModel', `must be "csgo" or "shoal" (got ${JSON.stringify(costModel)})`);
+  if (costModel !== 'csgo' && costModel !== 'shoal')
+    bad('costModel', `must be "csgo" or "shoal" (got ${JSON.stringify(costModel)})`);
   const promptTokens = req(s, 'promptTokens', 'promptTokens', { positive: true, integer: true });
   const decodeTokens = num(s, 'decodeTokens', 'decodeTokens', { integer: true, optional: true }) ?? 0;
-  if (costModel === 'csgo' && decodeTokens > 0) bad('decodeTokens', 'needs costModel "shoal" (the paper models the prefill only)');
-  const contextTokens = num(s, 'contextTokens', 'contextTokens', { integer: true, positive: true, optional: true }) ?? promptTokens + decodeTokens;
+  if (costModel === 'csgo' && decodeTokens > 0)
+    bad('decodeTokens', 'needs costModel "shoal" (the paper models the prefill only)');
+  const contextTokens =
+    num(s, 'contextTokens', 'contextTokens', { integer: true, positive: true, optional: true }) ??
+    promptTokens + decodeTokens;
   const kvBytesPerValue = num(s, 'kvBytesPerValue', 'kvBytesPerValue', { positive: true, optional: true });
-  const activationBytesPerValue = num(s, 'activationBytesPerValue', 'activationBytesPerValue', { positive: true, optional: true });
+  const activationBytesPerValue = num(s, 'activationBytesPerValue', 'activationBytesPerValue', {
+    positive: true,
+    optional: true,
+  });
   if (s.returnLogits !== undefined && typeof s.returnLogits !== 'boolean') bad('returnLogits', 'must be true or false');
   const exactWorkLimit = num(s, 'exactWorkLimit', 'exactWorkLimit', { optional: true }) ?? DEFAULT_EXACT_WORK_LIMIT;
-  const heuristicBudgetMs = num(s, 'heuristicBudgetMs', 'heuristicBudgetMs', { positive: true, optional: true }) ?? DEFAULT_HEURISTIC_BUDGET_MS;
+  const heuristicBudgetMs =
+    num(s, 'heuristicBudgetMs', 'heuristicBudgetMs', { positive: true, optional: true }) ?? DEFAULT_HEURISTIC_BUDGET_MS;
 
   if (!Array.isArray(s.devices) || s.devices.length === 0) bad('devices', 'must be a non-empty array');
   if (s.devices.length > MAX_DEVICES) bad('devices', `has ${s.devices.length} entries (at most ${MAX_DEVICES})`);
@@ -154,11 +174,13 @@ export function compileScenario(raw: unknown): Problem {
     ({ embedding, head, tiedEmbeddings } = costs);
   } else if (model.layers !== undefined) {
     if (!Array.isArray(model.layers) || model.layers.length === 0) bad('model.layers', 'must be a non-empty array');
-    if (model.layers.length > MAX_LAYERS) bad('model.layers', `has ${model.layers.length} entries (at most ${MAX_LAYERS})`);
+    if (model.layers.length > MAX_LAYERS)
+      bad('model.layers', `has ${model.layers.length} entries (at most ${MAX_LAYERS})`);
     layers = model.layers.map((l, i) => parseLayer(l, i, promptTokens));
     embedding = parseEdge(model.embedding, 'model.embedding');
     head = parseEdge(model.head, 'model.head');
-    if (model.tiedEmbeddings !== undefined && typeof model.tiedEmbeddings !== 'boolean') bad('model.tiedEmbeddings', 'must be true or false');
+    if (model.tiedEmbeddings !== undefined && typeof model.tiedEmbeddings !== 'boolean')
+      bad('model.tiedEmbeddings', 'must be true or false');
     tiedEmbeddings = model.tiedEmbeddings === true;
   } else bad('model', 'needs either "config" (with "bytesPerParam") or "layers"');
   if (layers.length > MAX_LAYERS) bad('model', `has ${layers.length} layers (at most ${MAX_LAYERS})`);
@@ -170,7 +192,9 @@ export function compileScenario(raw: unknown): Problem {
     decodeTokens,
     contextTokens,
     devices,
-    layers: shoal ? layers : layers.map((l) => ({ ...l, decodeFlops: 0, kvBytesPerToken: 0, workspaceBytes: 0, decodeActivationBytes: 0 })),
+    layers: shoal
+      ? layers
+      : layers.map((l) => ({ ...l, decodeFlops: 0, kvBytesPerToken: 0, workspaceBytes: 0, decodeActivationBytes: 0 })),
     embedding: shoal ? embedding : { paramBytes: 0, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
     head: shoal ? head : { paramBytes: 0, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
     tiedEmbeddings,

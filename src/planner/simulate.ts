@@ -15,7 +15,8 @@ export interface SimResult {
 export function simulateSegs(p: Problem, segs: Seg[]): SimResult {
   const iv: Interval[] = [];
   const id = (d: number) => p.devices[d].id;
-  const add = (d: number, kind: Interval['kind'], startSec: number, endSec: number, extra: Partial<Interval> = {}) => iv.push({ device: id(d), kind, startSec, endSec, ...extra });
+  const add = (d: number, kind: Interval['kind'], startSec: number, endSec: number, extra: Partial<Interval> = {}) =>
+    iv.push({ device: id(d), kind, startSec, endSec, ...extra });
   const L = p.layers.length;
   const shoal = p.costModel === 'shoal';
   let prevFinish = 0;
@@ -31,11 +32,19 @@ export function simulateSegs(p: Problem, segs: Seg[]): SimResult {
     for (const it of items) {
       const l0 = loaded;
       loaded += it.bytes / dev.loadBytesPerSec;
-      add(g.d, 'load', l0, loaded, { bytes: it.bytes, label: it.label, ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}) });
+      add(g.d, 'load', l0, loaded, {
+        bytes: it.bytes,
+        label: it.label,
+        ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}),
+      });
       if (shoal && dev.uploadBytesPerSec) {
         const u0 = Math.max(loaded, uploaded);
         uploaded = u0 + it.bytes / dev.uploadBytesPerSec;
-        add(g.d, 'upload', u0, uploaded, { bytes: it.bytes, label: it.label, ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}) });
+        add(g.d, 'upload', u0, uploaded, {
+          bytes: it.bytes,
+          label: it.label,
+          ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}),
+        });
         ready.push(uploaded);
       } else ready.push(loaded);
     }
@@ -44,14 +53,27 @@ export function simulateSegs(p: Problem, segs: Seg[]): SimResult {
     const hopStart = shoal ? prevFinish : Math.max(loaded, prevFinish);
     const inBytes = dp < 0 ? p.tokenInBytes : p.layers[g.s - 1].activationBytes;
     if (hop > 0 || dp >= 0) {
-      if (dp >= 0) add(dp, 'send', hopStart, hopStart + hop, { bytes: inBytes, tokenIndex: 0, label: `activations after layer ${g.s}` });
-      add(g.d, 'recv', hopStart, hopStart + hop, { bytes: inBytes, tokenIndex: 0, label: dp < 0 ? 'token ids' : `activations after layer ${g.s}` });
+      if (dp >= 0)
+        add(dp, 'send', hopStart, hopStart + hop, {
+          bytes: inBytes,
+          tokenIndex: 0,
+          label: `activations after layer ${g.s}`,
+        });
+      add(g.d, 'recv', hopStart, hopStart + hop, {
+        bytes: inBytes,
+        tokenIndex: 0,
+        label: dp < 0 ? 'token ids' : `activations after layer ${g.s}`,
+      });
     }
     let computed = hopStart + hop;
     items.forEach((it, k) => {
       const c0 = shoal ? Math.max(ready[k], computed) : computed;
       computed = c0 + it.flops / dev.flops;
-      add(g.d, 'compute', c0, computed, { tokenIndex: 0, label: it.label, ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}) });
+      add(g.d, 'compute', c0, computed, {
+        tokenIndex: 0,
+        label: it.label,
+        ...(it.layer !== undefined ? { layer: it.layer + 1 } : {}),
+      });
     });
     prevFinish = computed;
   }
@@ -92,7 +114,8 @@ export function simulateSegs(p: Problem, segs: Seg[]): SimResult {
     });
     perToken = t - t0;
   }
-  if (p.decodeTokens > 0) add(last, 'send', t, t + out, { bytes: p.tokenOutBytes, tokenIndex: p.decodeTokens, label: outLabel });
+  if (p.decodeTokens > 0)
+    add(last, 'send', t, t + out, { bytes: p.tokenOutBytes, tokenIndex: p.decodeTokens, label: outLabel });
   const timeline = withIdle({ devices: p.devices.map((d) => d.id), intervals: iv, ttftSec: ttft });
   return { timeline, ttftSec: ttft, perTokenSec: perToken, totalSec: t + out };
 }

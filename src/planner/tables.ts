@@ -37,7 +37,11 @@ export class Tables {
     const K = (this.K = p.devices.length);
     const L = (this.L = p.layers.length);
     if (K * L * L > MAX_TABLE_ENTRIES || K * K * L > MAX_TABLE_ENTRIES) {
-      throw new ShoalError('ERR_BAD_SCENARIO', `scenario: ${K} devices x ${L} layers is too large to plan (keep devices x layers^2 and devices^2 x layers under ${MAX_TABLE_ENTRIES})`);
+      throw new ShoalError(
+        'ERR_BAD_SCENARIO',
+        `scenario: ${K} devices x ${L} layers is too large to plan ` +
+          `(keep devices x layers^2 and devices^2 x layers under ${MAX_TABLE_ENTRIES})`,
+      );
     }
     this.kappa = p.costModel === 'csgo' ? 1 : 0;
     this.decodeTokens = p.decodeTokens;
@@ -77,7 +81,8 @@ export class Tables {
           let need = maxAct + params;
           if (shoal) {
             need = params + p.contextTokens * kv + work;
-            if (e === L - 1) need = params + headLoadBytes(p, s) + p.contextTokens * kv + Math.max(work, p.head.workspaceBytes);
+            if (e === L - 1)
+              need = params + headLoadBytes(p, s) + p.contextTokens * kv + Math.max(work, p.head.workspaceBytes);
           }
           if (need > mem) break;
           end = e;

@@ -4,22 +4,33 @@ import { compileScenario, type Problem } from './scenario.ts';
 import { evaluatePlan, isValidChain, segmentFits, type Seg } from './costModel.ts';
 import type { CostModelName, Scenario } from './types.ts';
 
-const logUniform = (lo: number, hi: number) => fc.double({ min: Math.log(lo), max: Math.log(hi), noNaN: true }).map(Math.exp);
+const logUniform = (lo: number, hi: number) =>
+  fc.double({ min: Math.log(lo), max: Math.log(hi), noNaN: true }).map(Math.exp);
 
 export function deviceArb(i: number, shoal: boolean) {
-  return fc.record({
-    flops: logUniform(1e12, 1e14),
-    loadBytesPerSec: logUniform(1e8, 5e9),
-    memFactor: fc.double({ min: 0.5, max: 4, noNaN: true }),
-    uplinkBytesPerSec: logUniform(1e7, 1e9),
-    downlinkBytesPerSec: logUniform(1e7, 1e9),
-    uploadBytesPerSec: shoal ? fc.option(logUniform(1e8, 2e10), { nil: undefined }) : fc.constant(undefined),
-    latencySec: shoal ? fc.option(fc.double({ min: 0, max: 0.05, noNaN: true }), { nil: undefined }) : fc.constant(undefined),
-  }).map((r) => ({ ...r, id: `d${i}` }));
+  return fc
+    .record({
+      flops: logUniform(1e12, 1e14),
+      loadBytesPerSec: logUniform(1e8, 5e9),
+      memFactor: fc.double({ min: 0.5, max: 4, noNaN: true }),
+      uplinkBytesPerSec: logUniform(1e7, 1e9),
+      downlinkBytesPerSec: logUniform(1e7, 1e9),
+      uploadBytesPerSec: shoal ? fc.option(logUniform(1e8, 2e10), { nil: undefined }) : fc.constant(undefined),
+      latencySec: shoal
+        ? fc.option(fc.double({ min: 0, max: 0.05, noNaN: true }), { nil: undefined })
+        : fc.constant(undefined),
+    })
+    .map((r) => ({ ...r, id: `d${i}` }));
 }
 
 /** A scenario with explicit layers; memory per device is a random multiple of an even share, so it often binds. */
-export function scenarioArb(opts: { maxDevices: number; maxLayers: number; costModel?: CostModelName; minDevices?: number; minLayers?: number }): fc.Arbitrary<Scenario> {
+export function scenarioArb(opts: {
+  maxDevices: number;
+  maxLayers: number;
+  costModel?: CostModelName;
+  minDevices?: number;
+  minLayers?: number;
+}): fc.Arbitrary<Scenario> {
   const cm = opts.costModel ? fc.constant(opts.costModel) : fc.constantFrom<CostModelName>('csgo', 'shoal');
   return cm.chain((costModel) => {
     const shoal = costModel === 'shoal';
@@ -38,7 +49,11 @@ export function scenarioArb(opts: { maxDevices: number; maxLayers: number; costM
           { minLength: opts.minLayers ?? 1, maxLength: opts.maxLayers },
         ),
         embedding: fc.record({ paramBytes: logUniform(1e7, 1e9), flops: fc.constant(0) }),
-        head: fc.record({ paramBytes: logUniform(1e7, 1e9), flops: logUniform(1e8, 1e11), workspaceBytes: logUniform(1e4, 1e6) }),
+        head: fc.record({
+          paramBytes: logUniform(1e7, 1e9),
+          flops: logUniform(1e8, 1e11),
+          workspaceBytes: logUniform(1e4, 1e6),
+        }),
         tied: fc.boolean(),
         decodeTokens: shoal ? fc.constantFrom(0, 0, 1, 16, 256) : fc.constant(0),
         promptTokens: fc.integer({ min: 1, max: 4096 }),
@@ -47,8 +62,11 @@ export function scenarioArb(opts: { maxDevices: number; maxLayers: number; costM
         identical: fc.boolean(),
       })
       .map((r) => {
-        const perLayer = (l: (typeof r.layers)[number]) => l.paramBytes + (shoal ? (r.promptTokens + r.decodeTokens) * l.kvBytesPerToken + l.workspaceBytes : l.activationBytes);
-        const total = r.layers.reduce((a, l) => a + perLayer(l), 0) + (shoal ? r.embedding.paramBytes + r.head.paramBytes : 0);
+        const perLayer = (l: (typeof r.layers)[number]) =>
+          l.paramBytes +
+          (shoal ? (r.promptTokens + r.decodeTokens) * l.kvBytesPerToken + l.workspaceBytes : l.activationBytes);
+        const total =
+          r.layers.reduce((a, l) => a + perLayer(l), 0) + (shoal ? r.embedding.paramBytes + r.head.paramBytes : 0);
         let devices = r.devices.slice(0, r.nDevices);
         // sometimes clone the first device, so the identical-device merging in the DP is exercised
         if (r.identical && devices.length > 1) devices = devices.map((d, i) => (i % 2 === 1 ? { ...devices[0] } : d));
@@ -57,9 +75,24 @@ export function scenarioArb(opts: { maxDevices: number; maxLayers: number; costM
           promptTokens: r.promptTokens,
           decodeTokens: r.decodeTokens,
           returnLogits: r.returnLogits,
-          model: shoal ? { layers: r.layers, embedding: r.embedding, head: r.head, tiedEmbeddings: r.tied } : { layers: r.layers.map(({ paramBytes, flops, activationBytes }) => ({ paramBytes, flops, activationBytes })) },
+          model: shoal
+            ? { layers: r.layers, embedding: r.embedding, head: r.head, tiedEmbeddings: r.tied }
+            : {
+                layers: r.layers.map(({ paramBytes, flops, activationBytes }) => ({
+                  paramBytes,
+                  flops,
+                  activationBytes,
+                })),
+              },
           devices: devices.map((d, i) => {
-            const dev: Record<string, unknown> = { id: `d${i}`, flops: d.flops, loadBytesPerSec: d.loadBytesPerSec, memoryBytes: (d.memFactor * total) / r.nDevices, uplinkBytesPerSec: d.uplinkBytesPerSec, downlinkBytesPerSec: d.downlinkBytesPerSec };
+            const dev: Record<string, unknown> = {
+              id: `d${i}`,
+              flops: d.flops,
+              loadBytesPerSec: d.loadBytesPerSec,
+              memoryBytes: (d.memFactor * total) / r.nDevices,
+              uplinkBytesPerSec: d.uplinkBytesPerSec,
+              downlinkBytesPerSec: d.downlinkBytesPerSec,
+            };
             if (d.uploadBytesPerSec !== undefined) dev.uploadBytesPerSec = d.uploadBytesPerSec;
             if (d.latencySec !== undefined) dev.latencySec = d.latencySec;
             return dev;

@@ -27,10 +27,13 @@ export interface Timeline {
 export function withIdle(t: Timeline, minGapSec = 0): Timeline {
   const intervals: Interval[] = [];
   for (const device of t.devices) {
-    const own = t.intervals.filter((iv) => iv.device === device && iv.kind !== 'idle').sort((a, b) => a.startSec - b.startSec);
+    const own = t.intervals
+      .filter((iv) => iv.device === device && iv.kind !== 'idle')
+      .sort((a, b) => a.startSec - b.startSec);
     let busyUntil = 0;
     for (const iv of own) {
-      if (iv.startSec - busyUntil > minGapSec) intervals.push({ device, kind: 'idle', startSec: busyUntil, endSec: iv.startSec });
+      if (iv.startSec - busyUntil > minGapSec)
+        intervals.push({ device, kind: 'idle', startSec: busyUntil, endSec: iv.startSec });
       busyUntil = Math.max(busyUntil, iv.endSec);
       intervals.push(iv);
     }

@@ -57,7 +57,8 @@ export interface Scenario {
   promptTokens: number;
   model: ScenarioModel;
   devices: DeviceProfile[];
-  /** "shoal": tokens generated after the first; objective = TTFT + decodeTokens x per-token latency. Default 0 (TTFT only). */
+  /** "shoal": tokens generated after the first; objective = TTFT + decodeTokens x per-token latency. Default 0
+   * (TTFT only). */
   decodeTokens?: number;
   /** "shoal": KV-cache context the memory check reserves. Default promptTokens + decodeTokens. */
   contextTokens?: number;
@@ -65,7 +66,7 @@ export interface Scenario {
   returnLogits?: boolean;
   /** "shoal", config models: bytes per KV-cache value. Default 4 (the engine keeps its cache in f32). */
   kvBytesPerValue?: number;
-  /** "shoal", config models: bytes per activation value on the wire. Default 4 (f32 + small header, ARCHITECTURE.md). */
+  /** "shoal", config models: bytes per activation value on the wire. Default 4 (f32 + header, ARCHITECTURE.md). */
   activationBytesPerValue?: number;
   /** csgo strategy: run the exact DP while its estimated work stays under this many inner steps, else the heuristic. */
   exactWorkLimit?: number;

@@ -16,7 +16,11 @@ export async function rest(runMs: number, debtMs: number): Promise<void> {
 }
 
 /** Host -> GPU upload bandwidth (writeBuffer until the queue drains), bytes/s. */
-export async function gpuUploadBytesPerSec(device: GPUDevice, totalBytes = 32 * 1024 * 1024, chunkBytes = 8 * 1024 * 1024): Promise<number> {
+export async function gpuUploadBytesPerSec(
+  device: GPUDevice,
+  totalBytes = 32 * 1024 * 1024,
+  chunkBytes = 8 * 1024 * 1024,
+): Promise<number> {
   const buf = device.createBuffer({ size: chunkBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   const data = new Uint8Array(chunkBytes);
   try {

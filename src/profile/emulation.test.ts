@@ -23,9 +23,13 @@ describe('ComputeFloor', () => {
 
 /** The link's pacer before there was one Pacer: a budget from `start` that restarts after an idle second. */
 function linkPacerBefore(bytesPerSec: number) {
-  let startMs = -1, bytes = 0;
+  let startMs = -1,
+    bytes = 0;
   return (n: number, nowMs: number): number => {
-    if (startMs < 0 || nowMs - startMs > (bytes / bytesPerSec) * 1000 + 1000) { startMs = nowMs; bytes = 0; }
+    if (startMs < 0 || nowMs - startMs > (bytes / bytesPerSec) * 1000 + 1000) {
+      startMs = nowMs;
+      bytes = 0;
+    }
     bytes += n;
     return startMs + (bytes / bytesPerSec) * 1000 - nowMs;
   };
@@ -41,7 +45,7 @@ function loadPacerBefore(bytesPerSec: number) {
 }
 
 describe('Pacer', () => {
-  it('holds each chunk to the end of its slot; credit lets a stream that fell behind catch up, silence restarts it', () => {
+  it("holds each chunk to its slot's end; credit lets a stream that fell behind catch up; silence restarts it", () => {
     const strict = new Pacer(1000);
     expect([strict.reserve(100, 0), strict.reserve(100, 50), strict.reserve(100, 500)]).toEqual([100, 150, 100]);
     const link = new Pacer(1000, 1000);
@@ -62,17 +66,24 @@ describe('Pacer', () => {
   });
 
   it('paces exactly as the two pacers it replaced (link: 1 s of credit; weights: none)', () => {
-    const step = fc.record({ n: fc.integer({ min: 1, max: 200_000 }), dtMs: fc.double({ min: 0, max: 3000, noNaN: true }) });
+    const step = fc.record({
+      n: fc.integer({ min: 1, max: 200_000 }),
+      dtMs: fc.double({ min: 0, max: 3000, noNaN: true }),
+    });
     const steps = fc.array(step, { maxLength: 60 });
-    fc.assert(fc.property(fc.integer({ min: 1_000, max: 10_000_000 }), steps, (bytesPerSec, seq) => {
-      const link = new Pacer(bytesPerSec, 1000), load = new Pacer(bytesPerSec);
-      const linkBefore = linkPacerBefore(bytesPerSec), loadBefore = loadPacerBefore(bytesPerSec);
-      let now = 5;
-      for (const { n, dtMs } of seq) {
-        now += dtMs;
-        expect(link.reserve(n, now)).toBeCloseTo(linkBefore(n, now), 6);
-        expect(load.reserve(n, now)).toBeCloseTo(loadBefore(n, now), 6);
-      }
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 1_000, max: 10_000_000 }), steps, (bytesPerSec, seq) => {
+        const link = new Pacer(bytesPerSec, 1000),
+          load = new Pacer(bytesPerSec);
+        const linkBefore = linkPacerBefore(bytesPerSec),
+          loadBefore = loadPacerBefore(bytesPerSec);
+        let now = 5;
+        for (const { n, dtMs } of seq) {
+          now += dtMs;
+          expect(link.reserve(n, now)).toBeCloseTo(linkBefore(n, now), 6);
+          expect(load.reserve(n, now)).toBeCloseTo(loadBefore(n, now), 6);
+        }
+      }),
+    );
   });
 });

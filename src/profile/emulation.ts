@@ -4,7 +4,13 @@
 import { ShoalError } from '../errors.ts';
 import type { EmulationKnobs } from './types.ts';
 
-export const NO_EMULATION: EmulationKnobs = { slowdown: 1, loadBytesPerSec: null, linkDelayMs: 0, linkBytesPerSec: null, memoryBytes: null };
+export const NO_EMULATION: EmulationKnobs = {
+  slowdown: 1,
+  loadBytesPerSec: null,
+  linkDelayMs: 0,
+  linkBytesPerSec: null,
+  memoryBytes: null,
+};
 /** Largest accepted knob values (a typo must not freeze a tab). */
 export const MAX_SLOWDOWN = 1000;
 export const MAX_LINK_DELAY_MS = 10_000;
@@ -43,10 +49,13 @@ export function setEmulation(knobs: EmulationKnobs): void {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortReason(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
     const onAbort = () => {
       clearTimeout(timer);
       reject(abortReason(signal!));
@@ -87,7 +96,10 @@ export class ComputeFloor {
   /** A step of `size` took `ms`: the part of it that is the step's own compute (never more than `ms`). */
   observe(size: number, ms: number): number {
     let w = this.recent.get(size);
-    if (!w) { w = []; this.recent.set(size, w); }
+    if (!w) {
+      w = [];
+      this.recent.set(size, w);
+    }
     w.push(ms);
     if (w.length > FLOOR_WINDOW) w.shift();
     const sorted = [...w].sort((a, b) => a - b);
@@ -96,7 +108,10 @@ export class ComputeFloor {
 }
 
 /** Run one compute step, then pay its emulation debt. Returns the result and the emulated time in ms. */
-export async function emulatedCompute<T>(step: () => Promise<T> | T, knobs: EmulationKnobs = active): Promise<{ result: T; elapsedMs: number }> {
+export async function emulatedCompute<T>(
+  step: () => Promise<T> | T,
+  knobs: EmulationKnobs = active,
+): Promise<{ result: T; elapsedMs: number }> {
   const t0 = performance.now();
   const result = await step();
   await payComputeDebt(performance.now() - t0, knobs);
@@ -115,7 +130,10 @@ export class Pacer {
   /** When the bytes reserved so far have all gone at the cap (performance.now clock). */
   private dueMs = -Infinity;
 
-  constructor(readonly bytesPerSec: number | null, private readonly creditMs = 0) {
+  constructor(
+    readonly bytesPerSec: number | null,
+    private readonly creditMs = 0,
+  ) {
     if (bytesPerSec !== null && !(bytesPerSec > 0 && Number.isFinite(bytesPerSec))) {
       throw new ShoalError('ERR_BAD_ARGS', `a byte rate cap must be a positive number (got ${bytesPerSec})`);
     }

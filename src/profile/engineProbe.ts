@@ -6,8 +6,8 @@ import { payComputeDebt } from './emulation.ts';
 import type { EmulationKnobs, ProbeShape } from './types.ts';
 
 export const ENGINE_PROBE_REPS = 5;
-/** Shortest timed run, and the most products one run may repeat to reach it (best of 5 such runs: with the SIMD engine a
- * probe is short, and one descheduled run on a busy machine must not decide a tab's figure). */
+/** Shortest timed run, and the most products one run may repeat to reach it (best of 5 such runs: with the SIMD engine
+ * a probe is short, and one descheduled run on a busy machine must not decide a tab's figure). */
 export const MIN_RUN_MS = 30;
 export const MAX_ITERS_PER_RUN = 4096;
 
@@ -25,9 +25,14 @@ function bf16Bytes(n: number, seed: number): Uint8Array {
   return new Uint8Array(out.buffer);
 }
 
-/** GFLOP/s of y = x W^T on `shape` with a bf16 weight, best of a few runs after a warm-up, emulated slowdown included. */
+/** GFLOP/s of y = x W^T on `shape` with a bf16 weight, best of a few runs after a warm-up, emulated slowdown in. */
 export async function engineGflops(backend: Backend, shape: ProbeShape, knobs: EmulationKnobs): Promise<number> {
-  const w = backend.uploadWeight({ name: 'probe.weight', dtype: 'BF16', shape: [shape.cols, shape.inner], data: bf16Bytes(shape.cols * shape.inner, 7) });
+  const w = backend.uploadWeight({
+    name: 'probe.weight',
+    dtype: 'BF16',
+    shape: [shape.cols, shape.inner],
+    data: bf16Bytes(shape.cols * shape.inner, 7),
+  });
   const x = backend.fromHost(new Float32Array(shape.rows * shape.inner).fill(0.5), [shape.rows, shape.inner]);
   try {
     // Warm-up (compiles pipelines, fills pools), and size each timed run to at least MIN_RUN_MS: a decode-shaped

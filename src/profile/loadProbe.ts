@@ -21,10 +21,18 @@ async function firstWeightsFile(files: ModelFiles): Promise<string> {
   }
 }
 
-export interface LoadProbeResult { bytesPerSec: number; bytes: number; file: string }
+export interface LoadProbeResult {
+  bytesPerSec: number;
+  bytes: number;
+  file: string;
+}
 
 /** Read LOAD_PROBE_BYTES from the model's weights in LOAD_CHUNK_BYTES Range reads, cycling over a small file. */
-export async function measureLoad(modelUrl: string, loadBytesPerSec: number | null, totalBytes = LOAD_PROBE_BYTES): Promise<LoadProbeResult> {
+export async function measureLoad(
+  modelUrl: string,
+  loadBytesPerSec: number | null,
+  totalBytes = LOAD_PROBE_BYTES,
+): Promise<LoadProbeResult> {
   const files = httpModelFiles(modelUrl, loadBytesPerSec ? { maxBytesPerSec: loadBytesPerSec } : {});
   const file = await firstWeightsFile(files);
   const src = files.bytes(file);

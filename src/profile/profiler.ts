@@ -17,18 +17,22 @@ export const DEFAULT_DIM = 576;
 export const DEFAULT_HIDDEN_DIM = 1536;
 /** Longest the WebGPU engine probe may take before the tab settles for its CPU figures. */
 export const GPU_PROBE_DEADLINE_MS = 30_000;
-/** Longest the weight-loading probe may take (it reads a few MB; a slower source is reported as 0 B/s, i.e. unusable). */
+/** Longest the weight-loading probe may take (it reads a few MB; a slower source counts as 0 B/s, i.e. unusable). */
 export const LOAD_PROBE_DEADLINE_MS = 30_000;
 
 /** A software adapter (SwiftShader and other fallback adapters) that emulates a GPU on the CPU. */
 export function isCpuEmulatedAdapter(adapter: GPUAdapter): boolean {
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  return info?.isFallbackAdapter === true || /swiftshader/i.test(`${info?.architecture ?? ''} ${info?.description ?? ''}`);
+  return (
+    info?.isFallbackAdapter === true || /swiftshader/i.test(`${info?.architecture ?? ''} ${info?.description ?? ''}`)
+  );
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
@@ -38,7 +42,13 @@ export const PROBE_ROWS = 32;
 export const MEMORY_SHARE = 0.5;
 export const FALLBACK_DEVICE_MEMORY_BYTES = 4 * 1024 ** 3;
 /** The adapter limits the engine and planner care about. */
-const LIMIT_NAMES = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage'] as const;
+const LIMIT_NAMES = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxStorageBuffersPerShaderStage',
+] as const;
 
 export interface ProfileOptions {
   peerId: string;
@@ -87,7 +97,8 @@ export function usableMemoryBytes(backend: 'webgpu' | 'cpu', knobs: EmulationKno
   const nav = typeof navigator !== 'undefined' ? (navigator as Navigator & { deviceMemory?: number }) : undefined;
   const deviceBytes = nav?.deviceMemory ? nav.deviceMemory * 1024 ** 3 : FALLBACK_DEVICE_MEMORY_BYTES;
   let bytes = deviceBytes * MEMORY_SHARE;
-  const heap = (globalThis.performance as Performance & { memory?: { jsHeapSizeLimit?: number } }).memory?.jsHeapSizeLimit;
+  const heap = (globalThis.performance as Performance & { memory?: { jsHeapSizeLimit?: number } }).memory
+    ?.jsHeapSizeLimit;
   if (backend === 'cpu') {
     if (wasmSimdSupported()) bytes = Math.min(bytes, WASM_WEIGHTS_MAX_BYTES);
     else if (heap) bytes = Math.min(bytes, heap * 0.75);
@@ -112,13 +123,20 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const step = opts.onStep ?? (() => undefined);
   const { dim, hiddenDim } = await modelShapes(opts.modelUrl);
   // Every probe has a deadline: a stuck GPU process or server must not leave the tab without a profile.
-  const gpu = opts.backend === 'cpu' ? null : await withDeadline(requestGpu(), GPU_PROBE_DEADLINE_MS, 'the WebGPU adapter').catch(() => null);
+  const gpu =
+    opts.backend === 'cpu'
+      ? null
+      : await withDeadline(requestGpu(), GPU_PROBE_DEADLINE_MS, 'the WebGPU adapter').catch(() => null);
   const matmulShape: ProbeShape = { rows: PROBE_ROWS, inner: dim, cols: hiddenDim };
   const gemvShape: ProbeShape = { rows: 1, inner: dim, cols: hiddenDim };
   // Measure each engine this tab could run on with the model's own shapes; the faster one runs the stages.
   const measure = async (b: Backend) => {
     try {
-      return { name: b.name, matmul: await engineGflops(b, matmulShape, opts.knobs), gemv: await engineGflops(b, gemvShape, opts.knobs) };
+      return {
+        name: b.name,
+        matmul: await engineGflops(b, matmulShape, opts.knobs),
+        gemv: await engineGflops(b, gemvShape, opts.knobs),
+      };
     } finally {
       b.destroy();
     }
@@ -129,20 +147,24 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   if (gpu) {
     try {
       // After the deadline the CPU figures stand alone.
-      await withDeadline((async () => {
-        step('GPU upload');
-        uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
-        if (isCpuEmulatedAdapter(gpu.adapter)) {
-          // A fallback adapter (SwiftShader) runs WebGPU on these same cores: measured 6-20x slower than the CPU
-          // engine (npm run bench -- engine), and compiling its pipelines stalls the page long enough to miss
-          // heartbeats. The CPU engine runs the stages.
-          step('webgpu adapter is CPU-emulated: using the CPU engine');
-          return;
-        }
-        step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
-        const wg = await createWebGpuBackend({ device: gpu.device });
-        if (wg) results.push(await measure(wg));
-      })(), GPU_PROBE_DEADLINE_MS, 'the WebGPU probe');
+      await withDeadline(
+        (async () => {
+          step('GPU upload');
+          uploadBytesPerSec = await gpuUploadBytesPerSec(gpu.device);
+          if (isCpuEmulatedAdapter(gpu.adapter)) {
+            // A fallback adapter (SwiftShader) runs WebGPU on these same cores: measured 6-20x slower than the CPU
+            // engine (npm run bench -- engine), and compiling its pipelines stalls the page long enough to miss
+            // heartbeats. The CPU engine runs the stages.
+            step('webgpu adapter is CPU-emulated: using the CPU engine');
+            return;
+          }
+          step(`compute (webgpu engine, ${dim}x${hiddenDim})`);
+          const wg = await createWebGpuBackend({ device: gpu.device });
+          if (wg) results.push(await measure(wg));
+        })(),
+        GPU_PROBE_DEADLINE_MS,
+        'the WebGPU probe',
+      );
     } catch (e) {
       step(`webgpu probe failed: ${errorMessage(e)}`);
     } finally {
@@ -157,7 +179,13 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   step('weight loading');
   let loadBytesPerSec = 0;
   try {
-    loadBytesPerSec = (await withDeadline(measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec), LOAD_PROBE_DEADLINE_MS, 'the load probe')).bytesPerSec;
+    loadBytesPerSec = (
+      await withDeadline(
+        measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec),
+        LOAD_PROBE_DEADLINE_MS,
+        'the load probe',
+      )
+    ).bytesPerSec;
   } catch (e) {
     step(`weight loading failed: ${errorMessage(e)}`);
   }

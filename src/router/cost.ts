@@ -15,7 +15,7 @@ export function flopsPerToken(spec: ModelSpec, start = 0, end = spec.nLayers): n
   return 2 * layerParams(spec) * (end - start) + head;
 }
 
-/** FLOPs one token's attention costs in layers [start, end) per context position it attends over (q.k and the weighted v). */
+/** FLOPs of one token's attention in layers [start, end) per context position it attends over (q.k and weighted v). */
 export function attendFlopsPerPosition(spec: ModelSpec, start = 0, end = spec.nLayers): number {
   return 4 * spec.nHeads * spec.headDim * (end - start);
 }

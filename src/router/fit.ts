@@ -21,7 +21,10 @@ function nnls(rows: number[][], y: number[]): number[] {
   let best: { w: number[]; err: number } | null = null;
   for (let mask = 1; mask < 1 << k; mask++) {
     const cols = [...Array(k).keys()].filter((j) => mask & (1 << j));
-    const w = solve(rows.map((r) => cols.map((j) => r[j])), y);
+    const w = solve(
+      rows.map((r) => cols.map((j) => r[j])),
+      y,
+    );
     if (!w || w.some((x) => x < 0)) continue;
     const full = Array<number>(k).fill(0);
     cols.forEach((j, i) => (full[j] = w[i]));
@@ -34,7 +37,10 @@ function nnls(rows: number[][], y: number[]): number[] {
 /** Normal equations by Gaussian elimination; null when singular. */
 function solve(rows: number[][], y: number[]): number[] | null {
   const k = rows[0].length;
-  const a = Array.from({ length: k }, (_, i) => [...Array.from({ length: k }, (_, j) => rows.reduce((s, r) => s + r[i] * r[j], 0)), rows.reduce((s, r, n) => s + r[i] * y[n], 0)]);
+  const a = Array.from({ length: k }, (_, i) => [
+    ...Array.from({ length: k }, (_, j) => rows.reduce((s, r) => s + r[i] * r[j], 0)),
+    rows.reduce((s, r, n) => s + r[i] * y[n], 0),
+  ]);
   for (let c = 0; c < k; c++) {
     let piv = c;
     for (let r = c + 1; r < k; r++) if (Math.abs(a[r][c]) > Math.abs(a[piv][c])) piv = r;
@@ -50,12 +56,39 @@ function solve(rows: number[][], y: number[]): number[] | null {
 }
 
 export function fitSideParams(turns: TimedTurn[]): SideParams {
-  if (turns.length < 3) throw new ShoalError('ERR_BAD_ARGS', `fitting a side needs at least 3 timed turns, got ${turns.length}`);
+  if (turns.length < 3)
+    throw new ShoalError('ERR_BAD_ARGS', `fitting a side needs at least 3 timed turns, got ${turns.length}`);
   // the features are the raw terms of unit parameters, so the fit and the predictor cannot disagree on shapes
   const unit = (p: Partial<SideParams>) => ({ fixedSec: 0, prefillSecPerToken: 0, decodeSecPerToken: 0, ...p });
-  const shape = (t: TimedTurn) => ({ contextTokens: t.contextTokens, cachedTokens: Math.min(t.cachedTokens, t.contextTokens - 1), historyTokens: 0, outTokens: t.outTokens });
-  const first = nnls(turns.map((t) => [1, rawTerms(unit({ prefillSecPerToken: 1 }), shape(t)).prefillSec, rawTerms(unit({ prefillSecPerPosition: 1 }), shape(t)).prefillSec]), turns.map((t) => t.ttftSec));
+  const shape = (t: TimedTurn) => ({
+    contextTokens: t.contextTokens,
+    cachedTokens: Math.min(t.cachedTokens, t.contextTokens - 1),
+    historyTokens: 0,
+    outTokens: t.outTokens,
+  });
+  const first = nnls(
+    turns.map((t) => [
+      1,
+      rawTerms(unit({ prefillSecPerToken: 1 }), shape(t)).prefillSec,
+      rawTerms(unit({ prefillSecPerPosition: 1 }), shape(t)).prefillSec,
+    ]),
+    turns.map((t) => t.ttftSec),
+  );
   const dec = turns.filter((t) => t.outTokens > 1);
-  const decode = dec.length ? nnls(dec.map((t) => [rawTerms(unit({ decodeSecPerToken: 1 }), shape(t)).decodeSec, rawTerms(unit({ decodeSecPerPosition: 1 }), shape(t)).decodeSec]), dec.map((t) => t.decodeSec)) : [0, 0];
-  return { fixedSec: first[0], prefillSecPerToken: first[1], prefillSecPerPosition: first[2], decodeSecPerToken: decode[0], decodeSecPerPosition: decode[1] };
+  const decode = dec.length
+    ? nnls(
+        dec.map((t) => [
+          rawTerms(unit({ decodeSecPerToken: 1 }), shape(t)).decodeSec,
+          rawTerms(unit({ decodeSecPerPosition: 1 }), shape(t)).decodeSec,
+        ]),
+        dec.map((t) => t.decodeSec),
+      )
+    : [0, 0];
+  return {
+    fixedSec: first[0],
+    prefillSecPerToken: first[1],
+    prefillSecPerPosition: first[2],
+    decodeSecPerToken: decode[0],
+    decodeSecPerPosition: decode[1],
+  };
 }

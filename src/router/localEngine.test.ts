@@ -16,11 +16,16 @@ beforeAll(async () => {
 describe('LocalEngine (a LocalModel)', () => {
   it("pays the slowdown on each forward's own compute, not on a task that ran while it yielded", async () => {
     const seen: number[] = [];
-    const eng = await LocalEngine.load(small, createCpuBackend(), 64, (ms) => { seen.push(ms); return Promise.resolve(); });
+    const eng = await LocalEngine.load(small, createCpuBackend(), 64, (ms) => {
+      seen.push(ms);
+      return Promise.resolve();
+    });
     const ch = new MessageChannel();
     ch.port1.onmessage = () => {
       const t = performance.now();
-      while (performance.now() - t < 40) { /* busy */ }
+      while (performance.now() - t < 40) {
+        /* busy */
+      }
       ch.port1.close();
     };
     ch.port2.postMessage(0);

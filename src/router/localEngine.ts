@@ -60,10 +60,22 @@ export class LocalEngine extends LocalModel {
     let stoppedBy: LocalGenerateResult['stoppedBy'] = 'maxTokens';
     for (;;) {
       const last = tokens[tokens.length - 1];
-      if (eos.includes(last)) { stoppedBy = 'eos'; break; }
-      if (tokens.length >= opts.maxTokens) { stoppedBy = 'maxTokens'; break; }
-      if (opts.shouldStop?.()) { stoppedBy = 'stop'; break; }
-      if (this.stage.pos + 1 > this.maxSeq) { stoppedBy = 'context'; break; }
+      if (eos.includes(last)) {
+        stoppedBy = 'eos';
+        break;
+      }
+      if (tokens.length >= opts.maxTokens) {
+        stoppedBy = 'maxTokens';
+        break;
+      }
+      if (opts.shouldStop?.()) {
+        stoppedBy = 'stop';
+        break;
+      }
+      if (this.stage.pos + 1 > this.maxSeq) {
+        stoppedBy = 'context';
+        break;
+      }
       tokens.push(pick(await this.append([last], mode, sampler.greedy)));
       opts.onToken?.(tokens[tokens.length - 1], tokens.length - 1);
     }

@@ -35,19 +35,38 @@ export interface PageRouterOptions {
   afterCompute?: (elapsedMs: number) => Promise<unknown>;
 }
 
-export interface PageRouter { router: Router; local: LocalEngine; large: MeshSide; tokenizer: Tokenizer | null }
+export interface PageRouter {
+  router: Router;
+  local: LocalEngine;
+  large: MeshSide;
+  tokenizer: Tokenizer | null;
+}
 
 export async function createPageRouter(o: PageRouterOptions): Promise<PageRouter> {
   const smallUrl = modelBaseUrl(o.smallModel);
-  const [smallModel, largeModel, backend] = await Promise.all([o.session.openModel(smallUrl), o.session.openModel(modelBaseUrl(o.largeModel)), o.backend()]);
+  const [smallModel, largeModel, backend] = await Promise.all([
+    o.session.openModel(smallUrl),
+    o.session.openModel(modelBaseUrl(o.largeModel)),
+    o.backend(),
+  ]);
   if (smallModel.spec.vocabSize !== largeModel.spec.vocabSize) {
-    throw new ShoalError('ERR_BAD_ARGS', `the small model's vocabulary (${smallModel.spec.vocabSize}) differs from the large one's (${largeModel.spec.vocabSize}); pick two models that share a tokenizer`);
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `the small model's vocabulary (${smallModel.spec.vocabSize}) differs from the large one's ` +
+        `(${largeModel.spec.vocabSize}); pick two models that share a tokenizer`,
+    );
   }
-  const local = await LocalEngine.load(smallModel, backend, Math.min(smallModel.spec.maxSeqLen, o.maxSeq ?? 2048), o.afterCompute ?? ((ms) => payComputeDebt(ms)));
+  const local = await LocalEngine.load(
+    smallModel,
+    backend,
+    Math.min(smallModel.spec.maxSeqLen, o.maxSeq ?? 2048),
+    o.afterCompute ?? ((ms) => payComputeDebt(ms)),
+  );
   const large = meshSide(o.session, o.mesh, o.largeModel, largeModel.spec, { strategy: o.strategy, stages: o.stages });
   await large.prepare(16);
   const small = localSide(local, () => o.mesh.profileOf(o.mesh.peerId));
-  const scorer = typeof o.scorer === 'string' ? new TransformersScorer(o.scorer) : (o.scorer ?? new EntropyScorer(local));
+  const scorer =
+    typeof o.scorer === 'string' ? new TransformersScorer(o.scorer) : (o.scorer ?? new EntropyScorer(local));
   const predictor = new LatencyPredictor({ small: small.params(), large: large.params() });
   const eos = [...new Set([...smallModel.spec.eosTokenIds, ...largeModel.spec.eosTokenIds])];
   const tokenizer = await o.session.tokenizer(smallUrl).catch(() => null);

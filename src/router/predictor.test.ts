@@ -43,7 +43,11 @@ describe('LatencyPredictor', () => {
     for (let i = 0; i < 30; i++) {
       const p = pr.predict('small', q);
       // the device is really 3x slower on prefill and 2x on decode than its profile says
-      pr.observe('small', p, { ttftSec: 3 * (SMALL.fixedSec + 10 * SMALL.prefillSecPerToken), decodeSec: 2 * 9 * SMALL.decodeSecPerToken, outTokens: 10 });
+      pr.observe('small', p, {
+        ttftSec: 3 * (SMALL.fixedSec + 10 * SMALL.prefillSecPerToken),
+        decodeSec: 2 * 9 * SMALL.decodeSecPerToken,
+        outTokens: 10,
+      });
     }
     const c = pr.corrections('small');
     expect(c.firstRatio).toBeCloseTo(3, 6);
@@ -57,7 +61,9 @@ describe('LatencyPredictor', () => {
   it('rejects bad parameters and bad turn shapes with ShoalError', () => {
     expect(() => new LatencyPredictor({ small: { ...SMALL, fixedSec: NaN }, large: LARGE })).toThrow(/small side/);
     const pr = new LatencyPredictor({ small: SMALL, large: LARGE });
-    expect(() => pr.predict('small', { contextTokens: 10, cachedTokens: 0, historyTokens: 10 })).toThrow(/bad turn shape/);
+    expect(() => pr.predict('small', { contextTokens: 10, cachedTokens: 0, historyTokens: 10 })).toThrow(
+      /bad turn shape/,
+    );
   });
 
   it('derives parameters from profiles: the mesh adds hops, a faster device predicts less', () => {
@@ -69,13 +75,17 @@ describe('LatencyPredictor', () => {
     const prof = { matmulGflops: 100, gemvGflops: 10 };
     const oneTab = meshParams(spec, [{ peer: 'a', start: 0, end: 12, profile: prof, linkToNext: null }], 'a');
     const link = { rttMs: 10, bytesPerSec: 1e6 };
-    const three = meshParams(spec, [
-      { peer: 'a', start: 0, end: 4, profile: prof, linkToNext: link },
-      { peer: 'b', start: 4, end: 8, profile: prof, linkToNext: link },
-      { peer: 'c', start: 8, end: 12, profile: prof, linkToNext: link },
-    ], 'a');
+    const three = meshParams(
+      spec,
+      [
+        { peer: 'a', start: 0, end: 4, profile: prof, linkToNext: link },
+        { peer: 'b', start: 4, end: 8, profile: prof, linkToNext: link },
+        { peer: 'c', start: 8, end: 12, profile: prof, linkToNext: link },
+      ],
+      'a',
+    );
     // same compute, plus three hops of 5 ms each per token and 1 KiB of activations per hop
-    expect(three.decodeSecPerToken - oneTab.decodeSecPerToken).toBeCloseTo(3 * 0.005 + 3 * 1024 / 1e6 + 2 * 1e-3, 9);
+    expect(three.decodeSecPerToken - oneTab.decodeSecPerToken).toBeCloseTo(3 * 0.005 + (3 * 1024) / 1e6 + 2 * 1e-3, 9);
     expect(three.fixedSec).toBeGreaterThan(oneTab.fixedSec);
   });
 });
@@ -100,7 +110,13 @@ describe('decide', () => {
 });
 
 describe('per-position (attention) terms', () => {
-  const P: SideParams = { fixedSec: 0.01, prefillSecPerToken: 0.001, decodeSecPerToken: 0.02, prefillSecPerPosition: 1e-5, decodeSecPerPosition: 2e-5 };
+  const P: SideParams = {
+    fixedSec: 0.01,
+    prefillSecPerToken: 0.001,
+    decodeSecPerToken: 0.02,
+    prefillSecPerPosition: 1e-5,
+    decodeSecPerPosition: 2e-5,
+  };
   it('a token costs more the more context it attends over, in prefill, switch and decode', () => {
     const pr = new LatencyPredictor({ small: P, large: P }, { expectedOutTokens: 5 });
     // positions 100..119 prefilled (sum 2190), 4 decoded tokens at positions 120..123 (sum 486)
@@ -112,13 +128,26 @@ describe('per-position (attention) terms', () => {
     expect(early.prefillSec).toBeLessThan(r.prefillSec);
   });
   it('the fit recovers the parameters from timed turns of different lengths', () => {
-    const shapes = [[1, 0, 17], [128, 0, 17], [512, 0, 17], [544, 512, 9], [64, 0, 3]];
+    const shapes = [
+      [1, 0, 17],
+      [128, 0, 17],
+      [512, 0, 17],
+      [544, 512, 9],
+      [64, 0, 3],
+    ];
     const turns = shapes.map(([contextTokens, cachedTokens, outTokens]) => {
       const t = rawTerms(P, { contextTokens, cachedTokens, historyTokens: 0, outTokens });
       return { contextTokens, cachedTokens, outTokens, ttftSec: t.fixedSec + t.prefillSec, decodeSec: t.decodeSec };
     });
     const f = fitSideParams(turns);
-    for (const k of ['fixedSec', 'prefillSecPerToken', 'decodeSecPerToken', 'prefillSecPerPosition', 'decodeSecPerPosition'] as const) expect(f[k], k).toBeCloseTo(P[k]!, 9);
+    for (const k of [
+      'fixedSec',
+      'prefillSecPerToken',
+      'decodeSecPerToken',
+      'prefillSecPerPosition',
+      'decodeSecPerPosition',
+    ] as const)
+      expect(f[k], k).toBeCloseTo(P[k]!, 9);
     expect(() => fitSideParams(turns.slice(0, 2))).toThrow(/at least 3/);
   });
 });

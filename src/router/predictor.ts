@@ -29,9 +29,14 @@ export interface SideParams {
 const positionSum = (lo: number, hi: number): number => (hi > lo ? ((lo + hi - 1) * (hi - lo)) / 2 : 0);
 
 /** Uncorrected seconds of one side's terms for a turn shape. */
-export function rawTerms(p: SideParams, t: { contextTokens: number; cachedTokens: number; historyTokens: number; outTokens: number }): { fixedSec: number; prefillSec: number; switchSec: number; decodeSec: number } {
-  const pp = p.prefillSecPerPosition ?? 0, dp = p.decodeSecPerPosition ?? 0;
-  const prefill = (lo: number, hi: number): number => Math.max(0, hi - lo) * p.prefillSecPerToken + positionSum(lo, hi) * pp;
+export function rawTerms(
+  p: SideParams,
+  t: { contextTokens: number; cachedTokens: number; historyTokens: number; outTokens: number },
+): { fixedSec: number; prefillSec: number; switchSec: number; decodeSec: number } {
+  const pp = p.prefillSecPerPosition ?? 0,
+    dp = p.decodeSecPerPosition ?? 0;
+  const prefill = (lo: number, hi: number): number =>
+    Math.max(0, hi - lo) * p.prefillSecPerToken + positionSum(lo, hi) * pp;
   // decoded token i (1..out-1) is fed at position context + i - 1
   const decoded = Math.max(0, t.outTokens - 1);
   return {
@@ -79,7 +84,13 @@ export interface PredictorOptions {
 const RATIO_MIN = 0.02;
 const RATIO_MAX = 50;
 
-interface SideState { params: SideParams; firstRatio: number; decodeRatio: number; outTokens: number; seen: number }
+interface SideState {
+  params: SideParams;
+  firstRatio: number;
+  decodeRatio: number;
+  outTokens: number;
+  seen: number;
+}
 
 export class LatencyPredictor {
   private readonly state = new Map<Side, SideState>();
@@ -87,7 +98,8 @@ export class LatencyPredictor {
 
   constructor(params: Record<Side, SideParams>, opts: PredictorOptions = {}) {
     this.beta = opts.ewmaWeight ?? 0.3;
-    if (!(this.beta > 0 && this.beta <= 1)) throw new ShoalError('ERR_BAD_ARGS', `ewmaWeight must be in (0, 1], got ${this.beta}`);
+    if (!(this.beta > 0 && this.beta <= 1))
+      throw new ShoalError('ERR_BAD_ARGS', `ewmaWeight must be in (0, 1], got ${this.beta}`);
     const out = opts.expectedOutTokens ?? 16;
     for (const side of SIDES) {
       checkParams(side, params[side]);
@@ -101,7 +113,9 @@ export class LatencyPredictor {
     this.st(side).params = { ...params };
   }
 
-  params(side: Side): SideParams { return { ...this.st(side).params }; }
+  params(side: Side): SideParams {
+    return { ...this.st(side).params };
+  }
   corrections(side: Side): { firstRatio: number; decodeRatio: number; outTokens: number; seen: number } {
     const s = this.st(side);
     return { firstRatio: s.firstRatio, decodeRatio: s.decodeRatio, outTokens: s.outTokens, seen: s.seen };
@@ -111,10 +125,14 @@ export class LatencyPredictor {
    * Predict one side. `historyTokens` is where this turn's new query starts (the conversation before it):
    * any of it the side has not cached is the switch cost of moving the conversation there.
    */
-  predict(side: Side, q: { contextTokens: number; cachedTokens: number; historyTokens: number; outTokens?: number }): Prediction {
+  predict(
+    side: Side,
+    q: { contextTokens: number; cachedTokens: number; historyTokens: number; outTokens?: number },
+  ): Prediction {
     const s = this.st(side);
     const { contextTokens, historyTokens } = q;
-    if (!(contextTokens >= 1 && historyTokens >= 0 && historyTokens < contextTokens)) throw new ShoalError('ERR_BAD_ARGS', `bad turn shape: ${historyTokens} history tokens of ${contextTokens}`);
+    if (!(contextTokens >= 1 && historyTokens >= 0 && historyTokens < contextTokens))
+      throw new ShoalError('ERR_BAD_ARGS', `bad turn shape: ${historyTokens} history tokens of ${contextTokens}`);
     // At least one position runs to produce a token, even when everything is cached.
     const cachedTokens = Math.min(Math.max(0, q.cachedTokens), contextTokens - 1);
     const prefillTokens = contextTokens - cachedTokens;
@@ -124,22 +142,41 @@ export class LatencyPredictor {
     const prefillSec = raw.prefillSec * s.firstRatio;
     const switchSec = raw.switchSec * s.firstRatio;
     const decodeSec = raw.decodeSec * s.decodeRatio;
-    return { side, contextTokens, cachedTokens, prefillTokens, switchSec, fixedSec, prefillSec, decodeSec, outTokens, totalSec: fixedSec + prefillSec + decodeSec };
+    return {
+      side,
+      contextTokens,
+      cachedTokens,
+      prefillTokens,
+      switchSec,
+      fixedSec,
+      prefillSec,
+      decodeSec,
+      outTokens,
+      totalSec: fixedSec + prefillSec + decodeSec,
+    };
   }
 
   /** Fold a measured turn into that side's corrections (one ratio for time-to-first-token, one for decode). */
   observe(side: Side, predicted: Prediction, measured: Measured): void {
     const s = this.st(side);
     const b = this.beta;
-    const ewma = (old: number, ratio: number): number => (Number.isFinite(ratio) ? (1 - b) * old + b * clamp(ratio) : old);
+    const ewma = (old: number, ratio: number): number =>
+      Number.isFinite(ratio) ? (1 - b) * old + b * clamp(ratio) : old;
     // Ratios are measured against the uncorrected terms so that the EWMA converges to the true factor.
-    const raw = rawTerms(s.params, { contextTokens: predicted.contextTokens, cachedTokens: predicted.cachedTokens, historyTokens: 0, outTokens: measured.outTokens });
+    const raw = rawTerms(s.params, {
+      contextTokens: predicted.contextTokens,
+      cachedTokens: predicted.cachedTokens,
+      historyTokens: 0,
+      outTokens: measured.outTokens,
+    });
     const rawFirst = raw.fixedSec + raw.prefillSec;
     if (rawFirst > 0 && measured.ttftSec > 0) s.firstRatio = ewma(s.firstRatio, measured.ttftSec / rawFirst);
     const decoded = measured.outTokens - 1;
     const rawDecode = raw.decodeSec;
-    if (decoded > 0 && rawDecode > 0 && measured.decodeSec > 0) s.decodeRatio = ewma(s.decodeRatio, measured.decodeSec / rawDecode);
-    if (measured.outTokens > 0) s.outTokens = s.seen === 0 ? measured.outTokens : (1 - b) * s.outTokens + b * measured.outTokens;
+    if (decoded > 0 && rawDecode > 0 && measured.decodeSec > 0)
+      s.decodeRatio = ewma(s.decodeRatio, measured.decodeSec / rawDecode);
+    if (measured.outTokens > 0)
+      s.outTokens = s.seen === 0 ? measured.outTokens : (1 - b) * s.outTokens + b * measured.outTokens;
     s.seen++;
   }
 
@@ -156,8 +193,19 @@ function clamp(r: number): number {
 
 function checkParams(side: Side, p: SideParams | undefined): void {
   const ok = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
-  if (!p || !ok(p.fixedSec) || !ok(p.prefillSecPerToken) || !ok(p.decodeSecPerToken) || !ok(p.prefillSecPerPosition ?? 0) || !ok(p.decodeSecPerPosition ?? 0)) {
-    throw new ShoalError('ERR_BAD_ARGS', `${side} side: fixedSec, prefillSecPerToken, decodeSecPerToken (and the optional per-position terms) must be finite numbers >= 0`);
+  if (
+    !p ||
+    !ok(p.fixedSec) ||
+    !ok(p.prefillSecPerToken) ||
+    !ok(p.decodeSecPerToken) ||
+    !ok(p.prefillSecPerPosition ?? 0) ||
+    !ok(p.decodeSecPerPosition ?? 0)
+  ) {
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `${side} side: fixedSec, prefillSecPerToken, decodeSecPerToken (and the optional per-position terms) ` +
+        'must be finite numbers >= 0',
+    );
   }
 }
 
@@ -201,10 +249,14 @@ export interface MeshStageInfo {
 export function meshParams(spec: ModelSpec, stages: MeshStageInfo[], coordinator: string): SideParams {
   if (stages.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'the mesh side needs at least one stage');
   const actBytes = activationBytesPerToken(spec);
-  let prefill = 0, decode = 0, attend = 0, hopSec = 0, hopBytesSec = 0;
+  let prefill = 0,
+    decode = 0,
+    attend = 0,
+    hopSec = 0,
+    hopBytesSec = 0;
   const hop = (from: string, to: string, link: LinkStats | null): void => {
     if (from === to) return;
-    hopSec += ((link?.rttMs ?? DEFAULT_RTT_MS) / 2) / 1000;
+    hopSec += (link?.rttMs ?? DEFAULT_RTT_MS) / 2 / 1000;
     hopBytesSec += actBytes / (link?.bytesPerSec || DEFAULT_LINK_BYTES_PER_SEC);
   };
   for (const [i, s] of stages.entries()) {
@@ -217,7 +269,10 @@ export function meshParams(spec: ModelSpec, stages: MeshStageInfo[], coordinator
   }
   const requestHop = coordinator === stages[0].peer ? 0 : hopSec / stages.length;
   return {
-    fixedSec: requestHop + hopSec + PER_FORWARD_SEC * stages.length, prefillSecPerToken: prefill + hopBytesSec, decodeSecPerToken: decode + hopSec + hopBytesSec,
-    prefillSecPerPosition: attend, decodeSecPerPosition: attend,
+    fixedSec: requestHop + hopSec + PER_FORWARD_SEC * stages.length,
+    prefillSecPerToken: prefill + hopBytesSec,
+    decodeSecPerToken: decode + hopSec + hopBytesSec,
+    prefillSecPerPosition: attend,
+    decodeSecPerPosition: attend,
   };
 }

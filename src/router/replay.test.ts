@@ -13,10 +13,15 @@ const PARAMS = { small: SMALL, large: LARGE };
 
 describe('replay', () => {
   it('staying reuses the cache; switching pays the re-prefill of the history', () => {
-    const conv: Conversation[] = [{ id: 'c', turns: [
-      { p: 0.9, needsLarge: true, queryTokens: 100, outTokens: 10 },
-      { p: 0.9, needsLarge: true, queryTokens: 10, outTokens: 10 },
-    ] }];
+    const conv: Conversation[] = [
+      {
+        id: 'c',
+        turns: [
+          { p: 0.9, needsLarge: true, queryTokens: 100, outTokens: 10 },
+          { p: 0.9, needsLarge: true, queryTokens: 10, outTokens: 10 },
+        ],
+      },
+    ];
     const always = replay(conv, { name: 'always-large', alpha: 0, theta: 0 }, PARAMS);
     // turn 1: 100 prefilled; turn 2: 109 cached of 120 -> 11 prefilled (expected output 16 before any turn, then 10)
     const t1 = 0.03 + 100 * 0.002 + 9 * 0.05;
@@ -35,10 +40,15 @@ describe('replay', () => {
 
   it('the latency-aware rule sends a borderline query small, unless the switch would cost more', () => {
     // turn 1 needs large (400 tokens); turn 2 is borderline (p 0.6) and does not
-    const conv: Conversation[] = [{ id: 'c', turns: [
-      { p: 0.95, needsLarge: true, queryTokens: 400, outTokens: 20 },
-      { p: 0.6, needsLarge: false, queryTokens: 10, outTokens: 20 },
-    ] }];
+    const conv: Conversation[] = [
+      {
+        id: 'c',
+        turns: [
+          { p: 0.95, needsLarge: true, queryTokens: 400, outTokens: 20 },
+          { p: 0.6, needsLarge: false, queryTokens: 10, outTokens: 20 },
+        ],
+      },
+    ];
     expect(replay(conv, { name: 'static', alpha: 0, theta: 0.55 }, PARAMS).largeCalls).toBe(2);
     // turn 2: large 0.03 + 11 x 0.002 + 19 x 0.05 = 1.002 s; small re-reads 430 tokens: 0.001 + 0.086 + 0.19 = 0.277 s;
     // 0.6 - 0.1 x 0.725 = 0.5275 <= 0.55 -> small
@@ -55,7 +65,9 @@ describe('replay', () => {
   it('JSONL round-trips; bad lines give one actionable error', () => {
     const w = syntheticWorkload(5, 3);
     expect(parseWorkload(formatWorkload(w))).toEqual(w);
-    expect(() => parseWorkload('{"turns": [{"p": 2, "needsLarge": true, "queryTokens": 1, "outTokens": 1}]}')).toThrow(/line 1 turn 1: p must be/);
+    expect(() => parseWorkload('{"turns": [{"p": 2, "needsLarge": true, "queryTokens": 1, "outTokens": 1}]}')).toThrow(
+      /line 1 turn 1: p must be/,
+    );
     expect(() => parseWorkload('nope')).toThrow(/not JSON/);
     expect(() => parseWorkload('')).toThrow(/no conversations/);
   });

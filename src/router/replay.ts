@@ -23,10 +23,20 @@ export interface ReplayResult {
  * `truth` gives the latency a turn really takes (default: the same parameters the predictor uses); the
  * predictor only knows the expected output length, the truth uses the turn's own.
  */
-export function replay(convs: Conversation[], policy: PolicyConfig, params: Record<Side, SideParams>, truth: Record<Side, SideParams> = params): ReplayResult {
+export function replay(
+  convs: Conversation[],
+  policy: PolicyConfig,
+  params: Record<Side, SideParams>,
+  truth: Record<Side, SideParams> = params,
+): ReplayResult {
   const predictor = new LatencyPredictor(params);
   const real = new LatencyPredictor(truth);
-  let turns = 0, largeCalls = 0, needsLarge = 0, covered = 0, totalSec = 0, switches = 0;
+  let turns = 0,
+    largeCalls = 0,
+    needsLarge = 0,
+    covered = 0,
+    totalSec = 0,
+    switches = 0;
   for (const c of convs) {
     const cached: Record<Side, number> = { small: 0, large: 0 };
     let history = 0;
@@ -34,15 +44,27 @@ export function replay(convs: Conversation[], policy: PolicyConfig, params: Reco
     for (const t of c.turns) {
       const contextTokens = history + t.queryTokens;
       const q = (side: Side) => ({ contextTokens, cachedTokens: cached[side], historyTokens: history });
-      const d = decide(policy, t.p, predictor.predict('small', q('small')).totalSec, predictor.predict('large', q('large')).totalSec);
+      const d = decide(
+        policy,
+        t.p,
+        predictor.predict('small', q('small')).totalSec,
+        predictor.predict('large', q('large')).totalSec,
+      );
       const side = d.side;
       const predicted = predictor.predict(side, q(side));
       const actual = real.predict(side, { ...q(side), outTokens: t.outTokens });
-      predictor.observe(side, predicted, { ttftSec: actual.fixedSec + actual.prefillSec, decodeSec: actual.decodeSec, outTokens: t.outTokens });
+      predictor.observe(side, predicted, {
+        ttftSec: actual.fixedSec + actual.prefillSec,
+        decodeSec: actual.decodeSec,
+        outTokens: t.outTokens,
+      });
       totalSec += actual.totalSec;
       turns++;
       if (side === 'large') largeCalls++;
-      if (t.needsLarge) { needsLarge++; if (side === 'large') covered++; }
+      if (t.needsLarge) {
+        needsLarge++;
+        if (side === 'large') covered++;
+      }
       if (last && last !== side) switches++;
       last = side;
       // Every token but the last was fed back through that side's cache.
@@ -50,5 +72,13 @@ export function replay(convs: Conversation[], policy: PolicyConfig, params: Reco
       history = contextTokens + t.outTokens;
     }
   }
-  return { turns, largeCalls, needsLarge, needsLargeCovered: covered, coverage: needsLarge ? covered / needsLarge : 1, meanLatencySec: turns ? totalSec / turns : 0, switches };
+  return {
+    turns,
+    largeCalls,
+    needsLarge,
+    needsLargeCovered: covered,
+    coverage: needsLarge ? covered / needsLarge : 1,
+    meanLatencySec: turns ? totalSec / turns : 0,
+    switches,
+  };
 }

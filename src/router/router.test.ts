@@ -54,10 +54,13 @@ describe('LocalEngine', () => {
 describe('difficulty', () => {
   it('normalised entropy: 0 for a certain row, 1 for a uniform row, in between otherwise', () => {
     const V = 8;
-    const certain = new Float32Array(V).fill(-1e4); certain[3] = 0;
+    const certain = new Float32Array(V).fill(-1e4);
+    certain[3] = 0;
     expect(normalisedMeanEntropy(certain, V)).toBeCloseTo(0, 6);
     expect(normalisedMeanEntropy(new Float32Array(V).fill(2), V)).toBeCloseTo(1, 6);
-    const two = new Float32Array(2 * V).fill(-1e4); two[0] = 0; two.fill(0, V); // rows: certain, uniform
+    const two = new Float32Array(2 * V).fill(-1e4);
+    two[0] = 0;
+    two.fill(0, V); // rows: certain, uniform
     expect(normalisedMeanEntropy(two, V)).toBeCloseTo(0.5, 6);
     expect(() => normalisedMeanEntropy(new Float32Array(7), V)).toThrow(/whole rows/);
   });
@@ -78,9 +81,15 @@ describe('difficulty', () => {
 });
 
 describe('Router over two CPU engines', () => {
-  it('each turn lands where the rule says, with the tokens of that side alone, and switching re-reads history', async () => {
-    const engines = { small: await LocalEngine.load(small, createCpuBackend(), 256), large: await LocalEngine.load(large, createCpuBackend(), 256) };
-    const sides = { small: localSide(engines.small, () => ({ matmulGflops: 4, gemvGflops: 1 })), large: localSide(engines.large, () => ({ matmulGflops: 2, gemvGflops: 0.5 })) };
+  it("each turn lands where the rule says, with that side's tokens alone; switching re-reads history", async () => {
+    const engines = {
+      small: await LocalEngine.load(small, createCpuBackend(), 256),
+      large: await LocalEngine.load(large, createCpuBackend(), 256),
+    };
+    const sides = {
+      small: localSide(engines.small, () => ({ matmulGflops: 4, gemvGflops: 1 })),
+      large: localSide(engines.large, () => ({ matmulGflops: 2, gemvGflops: 0.5 })),
+    };
     const script = [0.1, 0.95, 0.9, 0.2, 0.05];
     let turn = 0;
     const scorer = scorerFrom('scripted', () => script[turn++]);
@@ -110,7 +119,8 @@ describe('Router over two CPU engines', () => {
     expect(sidesUsed).toContain('large');
     expect(router.stats().largeCalls).toBe(sidesUsed.filter((s) => s === 'large').length);
     expect(predictor.corrections('small').seen + predictor.corrections('large').seen).toBe(queries.length);
-    engines.small.dispose(); engines.large.dispose();
+    engines.small.dispose();
+    engines.large.dispose();
   });
 
   it('chat turns render the shared template and keep the conversation', async () => {
@@ -118,13 +128,19 @@ describe('Router over two CPU engines', () => {
     const eng = await LocalEngine.load(small, createCpuBackend(), 512);
     const eng2 = await LocalEngine.load(large, createCpuBackend(), 512);
     const sides = { small: localSide(eng, () => null), large: localSide(eng2, () => null) };
-    const router = new Router(sides, new EntropyScorer(eng), new LatencyPredictor({ small: sides.small.params(), large: sides.large.params() }), { name: 'always-small', alpha: 0, theta: 0 });
+    const router = new Router(
+      sides,
+      new EntropyScorer(eng),
+      new LatencyPredictor({ small: sides.small.params(), large: sides.large.params() }),
+      { name: 'always-small', alpha: 0, theta: 0 },
+    );
     const a = await router.chat('hello there', tok, { maxTokens: 4 });
     const b = await router.chat('and again', tok, { maxTokens: 4 });
     expect(a.side).toBe('small');
     expect(router.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
     expect(b.historyTokens).toBeGreaterThan(0);
     expect(b.reusedTokens).toBeGreaterThan(0);
-    eng.dispose(); eng2.dispose();
+    eng.dispose();
+    eng2.dispose();
   });
 });

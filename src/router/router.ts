@@ -23,7 +23,10 @@ export interface RouteSide {
   cachedPrefix(ids: readonly number[]): number;
   /** Raw cost parameters from the live profiles (the predictor corrects them). */
   params(): SideParams;
-  generate(ids: readonly number[], opts: { maxTokens: number; eos: number[]; onToken?: (t: number, i: number) => void }): Promise<SideRun>;
+  generate(
+    ids: readonly number[],
+    opts: { maxTokens: number; eos: number[]; onToken?: (t: number, i: number) => void },
+  ): Promise<SideRun>;
 }
 
 export interface TurnRecord {
@@ -50,7 +53,11 @@ export interface TurnRecord {
   latencyMs: number;
 }
 
-export interface RouterStats { turns: number; largeCalls: number; meanLatencyMs: number }
+export interface RouterStats {
+  turns: number;
+  largeCalls: number;
+  meanLatencyMs: number;
+}
 
 const now = (): number => performance.now();
 
@@ -76,21 +83,41 @@ export class Router {
 
   stats(): RouterStats {
     const n = this.records.length;
-    return { turns: n, largeCalls: this.records.filter((r) => r.side === 'large').length, meanLatencyMs: n ? this.records.reduce((s, r) => s + r.latencyMs, 0) / n : 0 };
+    return {
+      turns: n,
+      largeCalls: this.records.filter((r) => r.side === 'large').length,
+      meanLatencyMs: n ? this.records.reduce((s, r) => s + r.latencyMs, 0) / n : 0,
+    };
   }
 
   /** Append raw query ids to the conversation and answer them. */
-  turnIds(queryIds: readonly number[], opts: { maxTokens: number; text?: string; onToken?: (t: number, i: number) => void }): Promise<TurnRecord> {
+  turnIds(
+    queryIds: readonly number[],
+    opts: { maxTokens: number; text?: string; onToken?: (t: number, i: number) => void },
+  ): Promise<TurnRecord> {
     if (queryIds.length === 0) return Promise.reject(new ShoalError('ERR_BAD_ARGS', 'empty query'));
     const history = this.conversation.length;
-    return this.run([...this.conversation, ...queryIds], history, opts.text ?? '', opts, (r) => { this.conversation = [...this.conversation, ...queryIds, ...r.tokens]; });
+    return this.run([...this.conversation, ...queryIds], history, opts.text ?? '', opts, (r) => {
+      this.conversation = [...this.conversation, ...queryIds, ...r.tokens];
+    });
   }
 
   /** One chat turn: the conversation through the chat template (both models share the tokenizer). */
-  async chat(text: string, tok: Tokenizer, opts: { maxTokens: number; onToken?: (t: number, i: number) => void }): Promise<TurnRecord & { text: string }> {
-    const context = tok.applyChatTemplate([...this.messages, { role: 'user', content: text }], { addGenerationPrompt: true });
+  async chat(
+    text: string,
+    tok: Tokenizer,
+    opts: { maxTokens: number; onToken?: (t: number, i: number) => void },
+  ): Promise<TurnRecord & { text: string }> {
+    const context = tok.applyChatTemplate([...this.messages, { role: 'user', content: text }], {
+      addGenerationPrompt: true,
+    });
     let history = 0;
-    while (history < this.conversation.length && history < context.length - 1 && this.conversation[history] === context[history]) history++;
+    while (
+      history < this.conversation.length &&
+      history < context.length - 1 &&
+      this.conversation[history] === context[history]
+    )
+      history++;
     const r = await this.run(context, history, text, opts, (run) => {
       const answer = run.stoppedBy === 'eos' ? run.tokens.slice(0, -1) : run.tokens;
       this.messages.push({ role: 'user', content: text }, { role: 'assistant', content: tok.decode(answer) });
@@ -102,7 +129,11 @@ export class Router {
 
   /** Predict both sides for a context (what the page shows before a turn, and what run() decides on). */
   predict(context: readonly number[], historyTokens: number): Record<Side, Prediction> {
-    const q = (side: Side) => ({ contextTokens: context.length, cachedTokens: this.sides[side].cachedPrefix(context), historyTokens });
+    const q = (side: Side) => ({
+      contextTokens: context.length,
+      cachedTokens: this.sides[side].cachedPrefix(context),
+      historyTokens,
+    });
     for (const side of ['small', 'large'] as const) this.predictor.setParams(side, this.sides[side].params());
     return { small: this.predictor.predict('small', q('small')), large: this.predictor.predict('large', q('large')) };
   }
@@ -112,7 +143,13 @@ export class Router {
     this.messages.length = 0;
   }
 
-  private async run(context: number[], historyTokens: number, text: string, opts: { maxTokens: number; onToken?: (t: number, i: number) => void }, commit: (r: SideRun) => void): Promise<TurnRecord> {
+  private async run(
+    context: number[],
+    historyTokens: number,
+    text: string,
+    opts: { maxTokens: number; onToken?: (t: number, i: number) => void },
+    commit: (r: SideRun) => void,
+  ): Promise<TurnRecord> {
     if (this.busy) throw new ShoalError('ERR_PIPELINE', 'a routed turn is already running');
     this.busy = true;
     try {
@@ -125,14 +162,36 @@ export class Router {
       const side = decision.side;
       const reusedTokens = this.sides[side].cachedPrefix(context);
       const t1 = now();
-      const run = await this.sides[side].generate(context, { maxTokens: opts.maxTokens, eos: this.eos, onToken: opts.onToken });
+      const run = await this.sides[side].generate(context, {
+        maxTokens: opts.maxTokens,
+        eos: this.eos,
+        onToken: opts.onToken,
+      });
       const sideMs = now() - t1;
-      this.predictor.observe(side, predicted[side], { ttftSec: run.ttftMs / 1000, decodeSec: run.decodeMs / 1000, outTokens: run.tokens.length });
+      this.predictor.observe(side, predicted[side], {
+        ttftSec: run.ttftMs / 1000,
+        decodeSec: run.decodeMs / 1000,
+        outTokens: run.tokens.length,
+      });
       commit(run);
       const record: TurnRecord = {
-        index: this.records.length, side, decision, policy: { ...this.policy }, p, scorer: this.scorer.name, scoreMs, predicted,
-        switchSec: predicted[side].switchSec, contextTokens: context.length, historyTokens, reusedTokens,
-        tokens: run.tokens, stoppedBy: run.stoppedBy, ttftMs: run.ttftMs, decodeMs: run.decodeMs, latencyMs: scoreMs + sideMs,
+        index: this.records.length,
+        side,
+        decision,
+        policy: { ...this.policy },
+        p,
+        scorer: this.scorer.name,
+        scoreMs,
+        predicted,
+        switchSec: predicted[side].switchSec,
+        contextTokens: context.length,
+        historyTokens,
+        reusedTokens,
+        tokens: run.tokens,
+        stoppedBy: run.stoppedBy,
+        ttftMs: run.ttftMs,
+        decodeMs: run.decodeMs,
+        latencyMs: scoreMs + sideMs,
       };
       this.records.push(record);
       this.events.emit('turn', record);

@@ -22,8 +22,10 @@ export interface Decision {
 }
 
 export function checkPolicy(c: PolicyConfig): void {
-  if (!POLICIES.includes(c.name)) throw new ShoalError('ERR_BAD_ARGS', `unknown policy "${String(c.name)}" (valid: ${POLICIES.join(', ')})`);
-  if (!Number.isFinite(c.alpha) || c.alpha < 0) throw new ShoalError('ERR_BAD_ARGS', `alpha must be a finite number >= 0, got ${c.alpha}`);
+  if (!POLICIES.includes(c.name))
+    throw new ShoalError('ERR_BAD_ARGS', `unknown policy "${String(c.name)}" (valid: ${POLICIES.join(', ')})`);
+  if (!Number.isFinite(c.alpha) || c.alpha < 0)
+    throw new ShoalError('ERR_BAD_ARGS', `alpha must be a finite number >= 0, got ${c.alpha}`);
   if (!Number.isFinite(c.theta)) throw new ShoalError('ERR_BAD_ARGS', `theta must be a finite number, got ${c.theta}`);
 }
 
@@ -33,17 +35,29 @@ export function decide(policy: PolicyConfig, p: number, tSmallSec: number, tLarg
   if (!(p >= 0 && p <= 1)) throw new ShoalError('ERR_BAD_ARGS', `difficulty p must be in [0, 1], got ${p}`);
   const f = (x: number): string => x.toFixed(3);
   switch (policy.name) {
-    case 'always-small': return { side: 'small', score: NaN, reason: 'policy: always small' };
-    case 'always-large': return { side: 'large', score: NaN, reason: 'policy: always large' };
+    case 'always-small':
+      return { side: 'small', score: NaN, reason: 'policy: always small' };
+    case 'always-large':
+      return { side: 'large', score: NaN, reason: 'policy: always large' };
     case 'static': {
       const large = p > policy.theta;
-      return { side: large ? 'large' : 'small', score: p, reason: `p ${f(p)} ${large ? '>' : '<='} theta ${f(policy.theta)}` };
+      return {
+        side: large ? 'large' : 'small',
+        score: p,
+        reason: `p ${f(p)} ${large ? '>' : '<='} theta ${f(policy.theta)}`,
+      };
     }
     case 'latency-aware': {
       const dT = tLargeSec - tSmallSec;
       const score = p - policy.alpha * dT;
       const large = score > policy.theta;
-      return { side: large ? 'large' : 'small', score, reason: `p ${f(p)} - alpha ${f(policy.alpha)} x dT ${f(dT)}s = ${f(score)} ${large ? '>' : '<='} theta ${f(policy.theta)}` };
+      return {
+        side: large ? 'large' : 'small',
+        score,
+        reason:
+          `p ${f(p)} - alpha ${f(policy.alpha)} x dT ${f(dT)}s = ${f(score)} ` +
+          `${large ? '>' : '<='} theta ${f(policy.theta)}`,
+      };
     }
   }
 }

@@ -28,18 +28,42 @@ export interface MeshSide extends RouteSide {
   forget(): void;
 }
 
-export function meshSide(session: Session, mesh: Mesh, modelLocation: string, spec: ModelSpec, turn: Omit<TurnOptions, 'maxTokens' | 'onText'>): MeshSide {
+export function meshSide(
+  session: Session,
+  mesh: Mesh,
+  modelLocation: string,
+  spec: ModelSpec,
+  turn: Omit<TurnOptions, 'maxTokens' | 'onText'>,
+): MeshSide {
   let held: number[] = [];
-  session.on((e) => { if (e.type === 'plan' || e.type === 'peer-left') held = []; });
+  session.on((e) => {
+    if (e.type === 'plan' || e.type === 'peer-left') held = [];
+  });
   const params = (): SideParams => {
     const stages = session.coordinator.stages;
     const self = mesh.peerId;
-    if (stages.length === 0) return meshParams(spec, [{ peer: self, start: 0, end: spec.nLayers, profile: mesh.profileOf(self), linkToNext: null }], self);
-    const linksOf = (peer: string) => (peer === self ? mesh.linkStats() : (mesh.peers().find((p) => p.peerId === peer)?.links ?? {}));
-    return meshParams(spec, stages.map((s, i) => {
-      const next = i + 1 < stages.length ? stages[i + 1].peer : self;
-      return { peer: s.peer, start: s.start, end: s.end, profile: mesh.profileOf(s.peer), linkToNext: linksOf(s.peer)[next] ?? null };
-    }), self);
+    if (stages.length === 0)
+      return meshParams(
+        spec,
+        [{ peer: self, start: 0, end: spec.nLayers, profile: mesh.profileOf(self), linkToNext: null }],
+        self,
+      );
+    const linksOf = (peer: string) =>
+      peer === self ? mesh.linkStats() : (mesh.peers().find((p) => p.peerId === peer)?.links ?? {});
+    return meshParams(
+      spec,
+      stages.map((s, i) => {
+        const next = i + 1 < stages.length ? stages[i + 1].peer : self;
+        return {
+          peer: s.peer,
+          start: s.start,
+          end: s.end,
+          profile: mesh.profileOf(s.peer),
+          linkToNext: linksOf(s.peer)[next] ?? null,
+        };
+      }),
+      self,
+    );
   };
   return {
     cachedPrefix(ids) {
@@ -56,9 +80,14 @@ export function meshSide(session: Session, mesh: Mesh, modelLocation: string, sp
     },
     async generate(ids, opts): Promise<SideRun> {
       try {
-        const r = await session.generateIds(modelLocation, [...ids], { ...turn, maxTokens: opts.maxTokens, onText: opts.onToken ? (_t, toks) => opts.onToken!(toks[toks.length - 1], toks.length - 1) : undefined });
+        const r = await session.generateIds(modelLocation, [...ids], {
+          ...turn,
+          maxTokens: opts.maxTokens,
+          onText: opts.onToken ? (_t, toks) => opts.onToken!(toks[toks.length - 1], toks.length - 1) : undefined,
+        });
         held = [...ids, ...r.tokens.slice(0, -1)];
-        const decodeMs = r.tokens.length > 1 && r.decodeTokensPerSec > 0 ? ((r.tokens.length - 1) * 1000) / r.decodeTokensPerSec : 0;
+        const decodeMs =
+          r.tokens.length > 1 && r.decodeTokensPerSec > 0 ? ((r.tokens.length - 1) * 1000) / r.decodeTokensPerSec : 0;
         return { tokens: r.tokens, stoppedBy: r.stoppedBy, ttftMs: r.ttftMs, decodeMs };
       } catch (e) {
         held = [];

@@ -12,7 +12,10 @@ export interface WorkloadTurn {
   outTokens: number;
 }
 
-export interface Conversation { id: string; turns: WorkloadTurn[] }
+export interface Conversation {
+  id: string;
+  turns: WorkloadTurn[];
+}
 
 const MAX_TOKENS_PER_TURN = 1 << 16;
 
@@ -23,18 +26,29 @@ export function parseWorkload(jsonl: string): Conversation[] {
     if (!line) continue;
     const where = `workload line ${i + 1}`;
     let v: unknown;
-    try { v = JSON.parse(line); } catch { throw new ShoalError('ERR_BAD_ARGS', `${where} is not JSON`); }
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new ShoalError('ERR_BAD_ARGS', `${where} is not JSON`);
+    }
     const o = v as { id?: unknown; turns?: unknown };
-    if (typeof o !== 'object' || o === null || !Array.isArray(o.turns) || o.turns.length === 0) throw new ShoalError('ERR_BAD_ARGS', `${where}: expected {"id": ..., "turns": [...]} with at least one turn`);
+    if (typeof o !== 'object' || o === null || !Array.isArray(o.turns) || o.turns.length === 0)
+      throw new ShoalError('ERR_BAD_ARGS', `${where}: expected {"id": ..., "turns": [...]} with at least one turn`);
     const turns = o.turns.map((t: unknown, j: number): WorkloadTurn => {
       const x = t as Record<string, unknown>;
       const tok = (k: string): number => {
         const n = x?.[k];
-        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_TOKENS_PER_TURN) throw new ShoalError('ERR_BAD_ARGS', `${where} turn ${j + 1}: ${k} must be an integer in 1..${MAX_TOKENS_PER_TURN}`);
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_TOKENS_PER_TURN)
+          throw new ShoalError(
+            'ERR_BAD_ARGS',
+            `${where} turn ${j + 1}: ${k} must be an integer in 1..${MAX_TOKENS_PER_TURN}`,
+          );
         return n;
       };
-      if (typeof x?.p !== 'number' || !(x.p >= 0 && x.p <= 1)) throw new ShoalError('ERR_BAD_ARGS', `${where} turn ${j + 1}: p must be a number in [0, 1]`);
-      if (typeof x.needsLarge !== 'boolean') throw new ShoalError('ERR_BAD_ARGS', `${where} turn ${j + 1}: needsLarge must be true or false`);
+      if (typeof x?.p !== 'number' || !(x.p >= 0 && x.p <= 1))
+        throw new ShoalError('ERR_BAD_ARGS', `${where} turn ${j + 1}: p must be a number in [0, 1]`);
+      if (typeof x.needsLarge !== 'boolean')
+        throw new ShoalError('ERR_BAD_ARGS', `${where} turn ${j + 1}: needsLarge must be true or false`);
       return { p: x.p, needsLarge: x.needsLarge, queryTokens: tok('queryTokens'), outTokens: tok('outTokens') };
     });
     out.push({ id: typeof o.id === 'string' ? o.id : `c${out.length + 1}`, turns });
@@ -60,8 +74,13 @@ export interface SyntheticOptions {
  * 8..96 tokens, answers 8..64.
  */
 export function syntheticWorkload(nConversations: number, seed = 1, opts: SyntheticOptions = {}): Conversation[] {
-  const minTurns = opts.minTurns ?? 2, maxTurns = opts.maxTurns ?? 8;
-  if (!(Number.isInteger(minTurns) && Number.isInteger(maxTurns) && minTurns >= 1 && maxTurns >= minTurns)) throw new ShoalError('ERR_BAD_ARGS', `turns per conversation must be integers with 1 <= min <= max, got ${minTurns}..${maxTurns}`);
+  const minTurns = opts.minTurns ?? 2,
+    maxTurns = opts.maxTurns ?? 8;
+  if (!(Number.isInteger(minTurns) && Number.isInteger(maxTurns) && minTurns >= 1 && maxTurns >= minTurns))
+    throw new ShoalError(
+      'ERR_BAD_ARGS',
+      `turns per conversation must be integers with 1 <= min <= max, got ${minTurns}..${maxTurns}`,
+    );
   const rand = seededRandom(seed);
   const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
   const convs: Conversation[] = [];

@@ -56,11 +56,16 @@ export interface ShoalServer {
   close(): Promise<void>;
 }
 
-export function appHandler(opts: Pick<ShoalServerOptions, 'distDir' | 'modelsDir' | 'fixturesDir' | 'defaultModelBytesPerSec'>): (req: IncomingMessage, res: ServerResponse) => void {
+export function appHandler(
+  opts: Pick<ShoalServerOptions, 'distDir' | 'modelsDir' | 'fixturesDir' | 'defaultModelBytesPerSec'>,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const throttle = { bytesPerSecFor: throttleFromRequest };
-  const modelThrottle = { bytesPerSecFor: (req: IncomingMessage) => throttleFromRequest(req) ?? opts.defaultModelBytesPerSec };
+  const modelThrottle = {
+    bytesPerSecFor: (req: IncomingMessage) => throttleFromRequest(req) ?? opts.defaultModelBytesPerSec,
+  };
   const chain: Middleware[] = [serveFiles('/models/', opts.modelsDir, modelThrottle)];
-  if (opts.fixturesDir && existsSync(opts.fixturesDir)) chain.push(serveFiles('/fixtures/', opts.fixturesDir, throttle));
+  if (opts.fixturesDir && existsSync(opts.fixturesDir))
+    chain.push(serveFiles('/fixtures/', opts.fixturesDir, throttle));
   const dist = serveFiles('/', opts.distDir);
   chain.push((req, res, next) => {
     // The app is one page: '/' (with any query, e.g. ?room=) is index.html.

@@ -3,13 +3,18 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 
-export interface TlsFiles { key: string; cert: string; created: boolean }
+export interface TlsFiles {
+  key: string;
+  cert: string;
+  created: boolean;
+}
 
 /** Load .certs/key.pem + cert.pem, or create them for localhost and the given LAN addresses. */
 export async function ensureCertificate(certDir: string, hosts: string[]): Promise<TlsFiles> {
   const keyPath = join(certDir, 'key.pem');
   const certPath = join(certDir, 'cert.pem');
-  if (existsSync(keyPath) && existsSync(certPath)) return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), created: false };
+  if (existsSync(keyPath) && existsSync(certPath))
+    return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), created: false };
   const altNames = [
     { type: 2 as const, value: 'localhost' },
     { type: 7 as const, ip: '127.0.0.1' },

@@ -89,7 +89,8 @@ describe('serveFiles', () => {
     const body = new Uint8Array(await res.arrayBuffer());
     const elapsedS = (performance.now() - t0) / 1000;
     expect(body).toEqual(content.slice(0, 30_000));
-    expect(elapsedS).toBeGreaterThanOrEqual(0.29); // 30 kB at 100 kB/s is 0.3 s, with no initial burst of a whole read buffer
+    // 30 kB at 100 kB/s is 0.3 s, with no initial burst of a whole read buffer
+    expect(elapsedS).toBeGreaterThanOrEqual(0.29);
   });
 
   it('keeps serving after a client hangs up mid-body', async () => {

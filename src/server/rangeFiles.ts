@@ -18,13 +18,18 @@ const MIME: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-export interface ByteRange { start: number; end: number } // inclusive end, as in the header
+export interface ByteRange {
+  start: number;
+  end: number;
+} // inclusive end, as in the header
 
-/** Parse a single-range `Range: bytes=a-b` header against a file size; null = not satisfiable, undefined = no/ignored header. */
+/** Parse a single-range `Range: bytes=a-b` header against a file size; null = not satisfiable, undefined = no or
+ * ignored header. */
 export function parseRange(header: string | undefined, size: number): ByteRange | null | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined; // multi-range or malformed: serve whole (RFC 9110 allows ignoring)
+  // multi-range or malformed: serve the whole file (RFC 9110 allows ignoring Range)
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
   let start: number;
   let end: number;
   if (m[1] === '') {

@@ -22,14 +22,24 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>shoal</title>');
   writeFileSync(join(dir, 'blob.bin'), blob);
   const tls = await ensureCertificate(join(dir, 'certs'), []);
-  server = await startShoalServer({ distDir: dir, modelsDir: dir, fixturesDir: FIXTURES_DIR, httpPort: 0, httpsPort: 0, httpsHost: '127.0.0.1', tls, secret: undefined });
+  server = await startShoalServer({
+    distDir: dir,
+    modelsDir: dir,
+    fixturesDir: FIXTURES_DIR,
+    httpPort: 0,
+    httpsPort: 0,
+    httpsHost: '127.0.0.1',
+    tls,
+    secret: undefined,
+  });
 });
 afterAll(async () => {
   await server?.close();
 });
 
 /** A frame's text: ws hands a Buffer, or an ArrayBuffer or fragments depending on binaryType. */
-const rawText = (d: RawData): string => (Array.isArray(d) ? Buffer.concat(d) : d instanceof ArrayBuffer ? Buffer.from(d) : d).toString('utf8');
+const rawText = (d: RawData): string =>
+  (Array.isArray(d) ? Buffer.concat(d) : d instanceof ArrayBuffer ? Buffer.from(d) : d).toString('utf8');
 
 /** A raw signaling socket that records what the server says. */
 class Probe {
@@ -74,7 +84,9 @@ describe('static files with Range', () => {
     expect(Buffer.from(await r.arrayBuffer()).equals(Buffer.from(blob.subarray(1000, 2000)))).toBe(true);
     const tail = await fetch(`${server.httpUrl}/models/blob.bin`, { headers: { Range: 'bytes=-10' } });
     expect(Buffer.from(await tail.arrayBuffer()).equals(Buffer.from(blob.subarray(blob.length - 10)))).toBe(true);
-    expect((await fetch(`${server.httpUrl}/models/blob.bin`, { headers: { Range: `bytes=${blob.length}-` } })).status).toBe(416);
+    expect(
+      (await fetch(`${server.httpUrl}/models/blob.bin`, { headers: { Range: `bytes=${blob.length}-` } })).status,
+    ).toBe(416);
     const page = await fetch(`${server.httpUrl}/?room=x`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('shoal');
@@ -84,7 +96,9 @@ describe('static files with Range', () => {
 
   it('serves the shared fixtures with Range', async () => {
     const file = readFileSync(join(FIXTURES_DIR, 'tiny-llama/model.safetensors'));
-    const r = await fetch(`${server.httpUrl}/fixtures/tiny-llama/model.safetensors`, { headers: { Range: 'bytes=8-263' } });
+    const r = await fetch(`${server.httpUrl}/fixtures/tiny-llama/model.safetensors`, {
+      headers: { Range: 'bytes=8-263' },
+    });
     expect(r.status).toBe(206);
     expect(Buffer.from(await r.arrayBuffer()).equals(file.subarray(8, 264))).toBe(true);
   });
@@ -92,7 +106,13 @@ describe('static files with Range', () => {
   it('serves Range over HTTPS with the self-signed certificate', async () => {
     const body = await new Promise<{ status: number; bytes: Buffer }>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: server.httpsPort!, path: '/models/blob.bin', headers: { Range: 'bytes=5-9' }, rejectUnauthorized: false },
+        {
+          host: '127.0.0.1',
+          port: server.httpsPort!,
+          path: '/models/blob.bin',
+          headers: { Range: 'bytes=5-9' },
+          rejectUnauthorized: false,
+        },
         (res) => {
           const parts: Buffer[] = [];
           res.on('data', (c: Buffer) => parts.push(c));
@@ -132,10 +152,15 @@ describe('signaling', () => {
     // Bad input from b: each refused with a code, the connection stays.
     b.send('{not json');
     b.send({ type: 'launch-missiles' });
-    b.send({ type: 'signal', to: 'peer-c', linkId: 'l1', data: { type: 'offer', sdp: 'x' } }); // peer-c is in another room
+    // peer-c is in another room
+    b.send({ type: 'signal', to: 'peer-c', linkId: 'l1', data: { type: 'offer', sdp: 'x' } });
     b.send({ type: 'signal', to: 'peer-a', linkId: 'bad id!', data: {} });
     b.send({ type: 'join', v: 1, room: 'r2', peerId: 'peer-b2', name: '' }); // second join
-    await expect.poll(() => ['bad-json', 'unknown-type', 'no-such-peer', 'bad-message', 'already-joined'].every((c) => b.has(errorCode(c)))).toBe(true);
+    await expect
+      .poll(() =>
+        ['bad-json', 'unknown-type', 'no-such-peer', 'bad-message', 'already-joined'].every((c) => b.has(errorCode(c))),
+      )
+      .toBe(true);
     expect(other.has((m) => m.type === 'signal')).toBe(false);
 
     // Signal before joining.
@@ -198,7 +223,14 @@ describe('signaling', () => {
   });
 
   it('the browser signaling client joins, sees the roster and rejoins after its socket drops', async () => {
-    const mk = (peerId: string) => new SignalingClient({ url: wsUrl(), room: 'r4', peerId, name: peerId, WebSocketImpl: WebSocket as unknown as typeof globalThis.WebSocket });
+    const mk = (peerId: string) =>
+      new SignalingClient({
+        url: wsUrl(),
+        room: 'r4',
+        peerId,
+        name: peerId,
+        WebSocketImpl: WebSocket as unknown as typeof globalThis.WebSocket,
+      });
     const x = mk('x1');
     await expect.poll(() => x.state).toBe('joined');
     const y = mk('y1');

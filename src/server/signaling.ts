@@ -101,7 +101,16 @@ export class SignalingServer {
   }
 
   private onConnection(ws: WebSocket): void {
-    const c: Client = { ws, room: null, peerId: null, name: '', tokens: RATE_BURST, lastRefillMs: Date.now(), strikes: 0, alive: true };
+    const c: Client = {
+      ws,
+      room: null,
+      peerId: null,
+      name: '',
+      tokens: RATE_BURST,
+      lastRefillMs: Date.now(),
+      strikes: 0,
+      alive: true,
+    };
     this.clients.add(c);
     ws.on('pong', () => (c.alive = true));
     ws.on('message', (data, isBinary) => this.onMessage(c, data, isBinary));
@@ -114,7 +123,8 @@ export class SignalingServer {
       if (!this.takeToken(c)) return this.refuse(c, 'rate-limited', `over ${RATE_PER_SEC} messages/s`);
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (isBinary) return this.refuse(c, 'bad-message', 'signaling messages are JSON text');
-      if (bytes.length > MAX_SIGNAL_MESSAGE_BYTES) return this.refuse(c, 'too-big', `message over ${MAX_SIGNAL_MESSAGE_BYTES} bytes`);
+      if (bytes.length > MAX_SIGNAL_MESSAGE_BYTES)
+        return this.refuse(c, 'too-big', `message over ${MAX_SIGNAL_MESSAGE_BYTES} bytes`);
       let value: unknown;
       try {
         value = JSON.parse(bytes.toString('utf8'));
@@ -125,9 +135,11 @@ export class SignalingServer {
       if (Array.isArray(msg)) return this.refuse(c, msg[0], msg[1]);
       if (msg.type === 'join') {
         if (c.room) return this.refuse(c, 'already-joined', 'this connection already joined a room');
-        if (this.opts.secret !== undefined && !sameSecret(hash(this.opts.secret), msg.secret)) return this.refuse(c, 'bad-secret', 'wrong or missing secret', true);
+        if (this.opts.secret !== undefined && !sameSecret(hash(this.opts.secret), msg.secret))
+          return this.refuse(c, 'bad-secret', 'wrong or missing secret', true);
         let room = this.rooms.get(msg.room);
-        if (room && room.secretHash && !sameSecret(room.secretHash, msg.secret)) return this.refuse(c, 'bad-secret', `wrong or missing secret for room ${msg.room}`, true);
+        if (room && room.secretHash && !sameSecret(room.secretHash, msg.secret))
+          return this.refuse(c, 'bad-secret', `wrong or missing secret for room ${msg.room}`, true);
         if (!room) {
           if (this.rooms.size >= MAX_ROOMS) return this.refuse(c, 'room-full', 'too many rooms on this server', true);
           // The first member sets the room's secret (none if it gave none); it lasts while the room has members.
@@ -135,7 +147,8 @@ export class SignalingServer {
           this.rooms.set(msg.room, room);
         }
         const old = room.peers.get(msg.peerId);
-        if (!old && room.peers.size >= MAX_PEERS_PER_ROOM) return this.refuse(c, 'room-full', `room ${msg.room} has ${MAX_PEERS_PER_ROOM} peers`, true);
+        if (!old && room.peers.size >= MAX_PEERS_PER_ROOM)
+          return this.refuse(c, 'room-full', `room ${msg.room} has ${MAX_PEERS_PER_ROOM} peers`, true);
         if (old) {
           // Same tab reconnecting after a blip before we noticed its old socket die: the new socket wins.
           old.room = null;
@@ -144,10 +157,14 @@ export class SignalingServer {
         c.room = msg.room;
         c.peerId = msg.peerId;
         c.name = msg.name;
-        const peers: RosterEntry[] = [...room.peers.values()].filter((p) => p.peerId !== msg.peerId).map((p) => ({ peerId: p.peerId!, name: p.name }));
+        const peers: RosterEntry[] = [...room.peers.values()]
+          .filter((p) => p.peerId !== msg.peerId)
+          .map((p) => ({ peerId: p.peerId!, name: p.name }));
         room.peers.set(msg.peerId, c);
         this.send(c, { type: 'joined', room: msg.room, peerId: msg.peerId, peers });
-        if (!old) for (const p of room.peers.values()) if (p !== c) this.send(p, { type: 'peer-joined', peer: { peerId: msg.peerId, name: msg.name } });
+        if (!old)
+          for (const p of room.peers.values())
+            if (p !== c) this.send(p, { type: 'peer-joined', peer: { peerId: msg.peerId, name: msg.name } });
         this.opts.log?.(`signal: ${msg.peerId} joined ${msg.room} (${room.peers.size} peers)`);
         return;
       }

@@ -25,7 +25,9 @@ export function shoalDevPlugin(): Plugin {
           res.end('not found');
         } else next();
       };
-      server.middlewares.use((req, res, next) => void fixtures(req, res, () => void models(req, res, () => notFound(req, res, next))));
+      server.middlewares.use(
+        (req, res, next) => void fixtures(req, res, () => void models(req, res, () => notFound(req, res, next))),
+      );
       // Vite's HMR listener only takes upgrades for its own protocol; ours only takes /signal.
       signaling = new SignalingServer({ secret: process.env.SHOAL_ROOM_SECRET || undefined });
       if (server.httpServer) {

@@ -31,7 +31,8 @@ describe('speculative sampling rule', () => {
     ['target rules a token out', [0.5, 0, 0.3, 0.2], [0.25, 0.25, 0.25, 0.25]],
   ];
   it.each(cases)('%s: emitted tokens follow the target (chi-square, seed 7)', (_name, pArr, qArr) => {
-    const p = Float64Array.from(pArr), q = Float64Array.from(qArr);
+    const p = Float64Array.from(pArr),
+      q = Float64Array.from(qArr);
     const rand = seededRandom(7);
     const n = 40_000;
     const counts = new Array<number>(p.length).fill(0);
@@ -49,7 +50,8 @@ describe('speculative sampling rule', () => {
   });
 
   it('the test can fail: emitting the draft token unconditionally is far from the target', () => {
-    const p = Float64Array.from([0.05, 0.1, 0.6, 0.05, 0.2]), q = Float64Array.from([0.7, 0.1, 0.05, 0.1, 0.05]);
+    const p = Float64Array.from([0.05, 0.1, 0.6, 0.05, 0.2]),
+      q = Float64Array.from([0.7, 0.1, 0.05, 0.1, 0.05]);
     const rand = seededRandom(7);
     const counts = [0, 0, 0, 0, 0];
     for (let i = 0; i < 40_000; i++) counts[sampleFrom(q, rand)]++;

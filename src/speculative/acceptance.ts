@@ -19,7 +19,8 @@ export function acceptGreedy(draftToken: number, targetToken: number): Decision 
  * (after the same temperature and top-p). `rand` is the controller's seeded generator.
  */
 export function acceptSampled(x: number, p: Float64Array, q: Float64Array, rand: () => number): Decision {
-  const px = p[x], qx = q[x];
+  const px = p[x],
+    qx = q[x];
   // q(x) > 0 since x was drawn from q; guard anyway so a bad draft can never accept a token the target rules out.
   if (qx > 0 && rand() < Math.min(1, px / qx)) return { accepted: true, token: x };
   return { accepted: false, token: sampleFrom(residual(p, q), rand) };
@@ -29,7 +30,10 @@ export function acceptSampled(x: number, p: Float64Array, q: Float64Array, rand:
 export function residual(p: Float64Array, q: Float64Array): Float64Array {
   const r = new Float64Array(p.length);
   let sum = 0;
-  for (let i = 0; i < p.length; i++) { r[i] = Math.max(0, p[i] - q[i]); sum += r[i]; }
+  for (let i = 0; i < p.length; i++) {
+    r[i] = Math.max(0, p[i] - q[i]);
+    sum += r[i];
+  }
   if (!(sum > 0)) return p;
   for (let i = 0; i < r.length; i++) r[i] /= sum;
   return r;

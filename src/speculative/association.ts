@@ -33,7 +33,11 @@ const GAMMA_MAX = 16;
 export function userRate(u: AssocUser, p: AssocPipeline, load: number): number {
   const link = u.linkMs[p.id];
   if (!(link >= 0 && Number.isFinite(link))) return 0;
-  const costs = { alpha: u.alpha, draftMsPerToken: u.draftMsPerToken, roundTripMs: (positions: number) => link + load * (p.msPerPass + p.msPerPosition * positions) };
+  const costs = {
+    alpha: u.alpha,
+    draftMsPerToken: u.draftMsPerToken,
+    roundTripMs: (positions: number) => link + load * (p.msPerPass + p.msPerPosition * positions),
+  };
   return bestSequential(costs, 1, GAMMA_MAX).tokensPerSec;
 }
 
@@ -51,7 +55,9 @@ export function totalRate(users: AssocUser[], pipelines: AssocPipeline[], a: Ass
 
 function check(users: AssocUser[], pipelines: AssocPipeline[]): void {
   if (pipelines.length === 0) throw new ShoalError('ERR_BAD_ARGS', 'association needs at least one verifier pipeline');
-  for (const u of users) if (!(u.alpha >= 0 && u.alpha <= 1) || !(u.draftMsPerToken >= 0)) throw new ShoalError('ERR_BAD_ARGS', `user ${u.id}: alpha must be in [0, 1] and draftMsPerToken >= 0`);
+  for (const u of users)
+    if (!(u.alpha >= 0 && u.alpha <= 1) || !(u.draftMsPerToken >= 0))
+      throw new ShoalError('ERR_BAD_ARGS', `user ${u.id}: alpha must be in [0, 1] and draftMsPerToken >= 0`);
 }
 
 /** Best-gain start: repeatedly add the (user, pipeline) pair that raises the total the most. */
@@ -74,7 +80,12 @@ export function bestGainStart(users: AssocUser[], pipelines: AssocPipeline[]): A
 }
 
 /** Improving moves (one user changes pipeline) and swaps (two users trade), until none raises the total. */
-export function improve(users: AssocUser[], pipelines: AssocPipeline[], start: Association, maxPasses = 100): Association {
+export function improve(
+  users: AssocUser[],
+  pipelines: AssocPipeline[],
+  start: Association,
+  maxPasses = 100,
+): Association {
   let a = { ...start };
   let cur = totalRate(users, pipelines, a);
   for (let pass = 0; pass < maxPasses; pass++) {
@@ -84,16 +95,25 @@ export function improve(users: AssocUser[], pipelines: AssocPipeline[], start: A
         if (a[u.id] === p.id) continue;
         const b = { ...a, [u.id]: p.id };
         const t = totalRate(users, pipelines, b);
-        if (t > cur + 1e-9) { a = b; cur = t; improved = true; }
+        if (t > cur + 1e-9) {
+          a = b;
+          cur = t;
+          improved = true;
+        }
       }
     }
     for (let i = 0; i < users.length; i++) {
       for (let j = i + 1; j < users.length; j++) {
-        const ui = users[i].id, uj = users[j].id;
+        const ui = users[i].id,
+          uj = users[j].id;
         if (a[ui] === a[uj]) continue;
         const b = { ...a, [ui]: a[uj], [uj]: a[ui] };
         const t = totalRate(users, pipelines, b);
-        if (t > cur + 1e-9) { a = b; cur = t; improved = true; }
+        if (t > cur + 1e-9) {
+          a = b;
+          cur = t;
+          improved = true;
+        }
       }
     }
     if (!improved) break;
@@ -115,12 +135,19 @@ export function randomAssociation(users: AssocUser[], pipelines: AssocPipeline[]
 /** Each user takes the pipeline with its shortest round trip (the paper's best-signal server). */
 export function bestLinkAssociation(users: AssocUser[], pipelines: AssocPipeline[]): Association {
   check(users, pipelines);
-  return Object.fromEntries(users.map((u) => [u.id, pipelines.reduce((b, p) => ((u.linkMs[p.id] ?? Infinity) < (u.linkMs[b.id] ?? Infinity) ? p : b)).id]));
+  return Object.fromEntries(
+    users.map((u) => [
+      u.id,
+      pipelines.reduce((b, p) => ((u.linkMs[p.id] ?? Infinity) < (u.linkMs[b.id] ?? Infinity) ? p : b)).id,
+    ]),
+  );
 }
 
 /** Everyone takes the fastest pipeline (the paper's most-compute server). */
 export function mostComputeAssociation(users: AssocUser[], pipelines: AssocPipeline[]): Association {
   check(users, pipelines);
-  const fastest = pipelines.reduce((b, p) => (p.msPerPass + p.msPerPosition * 5 < b.msPerPass + b.msPerPosition * 5 ? p : b));
+  const fastest = pipelines.reduce((b, p) =>
+    p.msPerPass + p.msPerPosition * 5 < b.msPerPass + b.msPerPosition * 5 ? p : b,
+  );
   return Object.fromEntries(users.map((u) => [u.id, fastest.id]));
 }

@@ -10,13 +10,19 @@ export function exampleRoom(): { users: AssocUser[]; pipelines: AssocPipeline[] 
     { id: 'phones', msPerPass: 60, msPerPosition: 8 },
   ];
   const users: AssocUser[] = Array.from({ length: 6 }, (_, i) => ({
-    id: `person${i + 1}`, alpha: [0.8, 0.6, 0.9, 0.7, 0.5, 0.85][i], draftMsPerToken: 2 + i,
+    id: `person${i + 1}`,
+    alpha: [0.8, 0.6, 0.9, 0.7, 0.5, 0.85][i],
+    draftMsPerToken: 2 + i,
     linkMs: { desk: 5 + 3 * i, laptops: 15 + 2 * i, phones: 30 + i },
   }));
   return { users, pipelines };
 }
 
-export interface StrategyRow { strategy: string; totalTokensPerSec: number; association: Association }
+export interface StrategyRow {
+  strategy: string;
+  totalTokensPerSec: number;
+  association: Association;
+}
 
 /** The matching and the three baselines on a room, best first. */
 export function compareStrategies(users: AssocUser[], pipelines: AssocPipeline[]): StrategyRow[] {
@@ -26,5 +32,9 @@ export function compareStrategies(users: AssocUser[], pipelines: AssocPipeline[]
     ['most compute', mostComputeAssociation(users, pipelines)],
     ['random (seed 1)', randomAssociation(users, pipelines, 1)],
   ];
-  return rows.map(([strategy, association]) => ({ strategy, association, totalTokensPerSec: totalRate(users, pipelines, association) }));
+  return rows.map(([strategy, association]) => ({
+    strategy,
+    association,
+    totalTokensPerSec: totalRate(users, pipelines, association),
+  }));
 }

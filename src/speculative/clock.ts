@@ -19,6 +19,13 @@ export interface Sent {
 /** Track a verification just sent. A failure only settles it: its reply is awaited where it is used. */
 export function track(promise: Promise<VerifyResult>, clock: Clock): Sent {
   const s: Sent = { promise, sentAtMs: clock.nowMs(), settled: false };
-  promise.then(() => { s.settled = true; }, () => { s.settled = true; });
+  promise.then(
+    () => {
+      s.settled = true;
+    },
+    () => {
+      s.settled = true;
+    },
+  );
   return s;
 }

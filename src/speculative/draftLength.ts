@@ -41,7 +41,10 @@ export function sequentialTokensPerSec(gamma: number, c: RoundCosts): number {
  * round trip that grows with the rounds in flight) and acceptance that is not iid.
  */
 export function parallelTokensPerSec(gamma: number, inFlight: number, c: RoundCosts): number {
-  const d = Math.max(0, c.draftMsPerToken), n = gamma + 1, rtt = c.roundTripMs(n), F = Math.max(1, Math.floor(inFlight));
+  const d = Math.max(0, c.draftMsPerToken),
+    n = gamma + 1,
+    rtt = c.roundTripMs(n),
+    F = Math.max(1, Math.floor(inFlight));
   // In steady state (every round accepted) rounds leave every max(draft a round, round trip / window) ms.
   const periodMs = Math.max(n * d, rtt / F);
   const alpha = Math.min(1, Math.max(0, c.alpha));
@@ -49,13 +52,16 @@ export function parallelTokensPerSec(gamma: number, inFlight: number, c: RoundCo
   if (q >= 1 - 1e-12) return (1000 * n) / periodMs;
   // Rounds the cycle reaches with mass above 1e-12, and F + 1 past them to see what the draft is doing then.
   const rounds = Math.min(MAX_MODEL_ROUNDS, q > 0 ? Math.ceil(Math.log(1e-12) / Math.log(q)) : 1);
-  const ready: number[] = [], sent: number[] = [], back: number[] = []; // 0-based round j: ready_j, S_j, T_j
+  const ready: number[] = [],
+    sent: number[] = [],
+    back: number[] = []; // 0-based round j: ready_j, S_j, T_j
   for (let j = 0; j < rounds + F + 1; j++) {
     ready.push(j === 0 ? gamma * d : sent[j - 1] + n * d);
     sent.push(Math.max(ready[j], j >= F ? back[j - F] : 0));
     back.push(sent[j] + rtt);
   }
-  let expectedMs = 0, mass = 1; // mass = q^j: the cycle reaches round j + 1
+  let expectedMs = 0,
+    mass = 1; // mass = q^j: the cycle reaches round j + 1
   let m = 1; // the first round not sent before round j returns (a round waiting on that return is not sent)
   for (let j = 0; j < rounds; j++) {
     while (sent[m] < back[j]) m++;
@@ -71,7 +77,11 @@ export function parallelTokensPerSec(gamma: number, inFlight: number, c: RoundCo
 }
 
 /** Best sequential draft length. */
-export function bestSequential(c: RoundCosts, gammaMin: number, gammaMax: number): { gamma: number; tokensPerSec: number } {
+export function bestSequential(
+  c: RoundCosts,
+  gammaMin: number,
+  gammaMax: number,
+): { gamma: number; tokensPerSec: number } {
   let best = { gamma: gammaMin, tokensPerSec: -Infinity };
   for (let g = gammaMin; g <= gammaMax; g++) {
     const rate = sequentialTokensPerSec(g, c);
@@ -85,7 +95,12 @@ export function bestSequential(c: RoundCosts, gammaMin: number, gammaMax: number
  * flight, then the smallest gamma: rounds past the chain the draft is likely to get right only spend the stages'
  * compute (and the model leaves out that stages queue rounds behind each other).
  */
-export function bestParallel(c: RoundCosts, gammaMin: number, gammaMax: number, inFlightMax: number): { gamma: number; inFlight: number; tokensPerSec: number } {
+export function bestParallel(
+  c: RoundCosts,
+  gammaMin: number,
+  gammaMax: number,
+  inFlightMax: number,
+): { gamma: number; inFlight: number; tokensPerSec: number } {
   const fMax = Math.max(1, Math.floor(inFlightMax));
   const rates: number[][] = [];
   let top = -Infinity;
@@ -148,11 +163,19 @@ export class DraftLengthController {
   }
 
   /** One verified round: `accepted` of `sent` drafts, `rejected` whether it stopped at a mismatch. */
-  observe(r: { sent: number; accepted: number; rejected: boolean; roundTripMs: number; positions: number; draftMsPerToken?: number }): void {
+  observe(r: {
+    sent: number;
+    accepted: number;
+    rejected: boolean;
+    roundTripMs: number;
+    positions: number;
+    draftMsPerToken?: number;
+  }): void {
     const decay = 0.9;
     this.hits = this.hits * decay + r.accepted;
     this.trials = this.trials * decay + r.accepted + (r.rejected ? 1 : 0);
-    if (r.draftMsPerToken !== undefined && Number.isFinite(r.draftMsPerToken)) this.draftMsPerToken = 0.8 * this.draftMsPerToken + 0.2 * r.draftMsPerToken;
+    if (r.draftMsPerToken !== undefined && Number.isFinite(r.draftMsPerToken))
+      this.draftMsPerToken = 0.8 * this.draftMsPerToken + 0.2 * r.draftMsPerToken;
     this.samples.push([r.positions, r.roundTripMs]);
     if (this.samples.length > 24) this.samples.shift();
     this.rounds++;
@@ -197,6 +220,10 @@ export class DraftLengthController {
 
   costs(): RoundCosts {
     const m = this.roundTripModel();
-    return { alpha: this.alpha, draftMsPerToken: this.draftMsPerToken, roundTripMs: (p) => m.baseMs + m.perPositionMs * p };
+    return {
+      alpha: this.alpha,
+      draftMsPerToken: this.draftMsPerToken,
+      roundTripMs: (p) => m.baseMs + m.perPositionMs * p,
+    };
   }
 }

@@ -30,7 +30,10 @@ describe('hedge calibrator', () => {
 
   it('keeps each choice of the draft apart: the third choice learns from its own judged positions', () => {
     const c = new HedgeCalibrator();
-    for (let i = 0; i < 50; i++) { c.observe(0.1, true, 1); c.observe(0.1, false, 2); }
+    for (let i = 0; i < 50; i++) {
+      c.observe(0.1, true, 1);
+      c.observe(0.1, false, 2);
+    }
     expect(c.altWins(0.1, 0.5, 1)).toBeGreaterThan(0.9);
     expect(c.altWins(0.1, 0.5, 2)).toBeLessThan(0.1);
     expect(c.altWins(0.1, 0.5, 3), 'a choice never observed: its prior').toBe(0.5);
@@ -47,7 +50,10 @@ describe('hedge calibrator', () => {
     expect(alts[0].share).toBeCloseTo(Math.exp(-0.1) / z, 6);
     expect(alts[1].share).toBeCloseTo(Math.exp(-0.5) / z, 6);
     const few = alternatives(Float32Array.from([1, 2]), 1, 2);
-    expect(few.map((a) => a.token), 'fewer tokens than asked for').toEqual([0]);
+    expect(
+      few.map((a) => a.token),
+      'fewer tokens than asked for',
+    ).toEqual([0]);
   });
 
   it('a hit saves 1 - alpha^rows of a round trip: its tokens, 1 + alpha + ..., each worth 1 - alpha of one', () => {
@@ -93,7 +99,10 @@ function twoRounds(round2SentAtMs: number): HedgeLine {
   return {
     pos: 10,
     drafts: [{}, alt(101), {}, {}, alt(104), {}],
-    rounds: [{ gamma: 2, sentAtMs: 0 }, { gamma: 2, sentAtMs: round2SentAtMs }],
+    rounds: [
+      { gamma: 2, sentAtMs: 0 },
+      { gamma: 2, sentAtMs: round2SentAtMs },
+    ],
     covered: 5,
     maxSeq: 100,
     gamma: 2,
@@ -149,7 +158,7 @@ describe('hedge policy (fake clock)', () => {
     expect(dear.pick({ ...twoRounds(0), drafts: [{}, {}, {}, {}, alt(104), {}] })).toBeNull();
   });
 
-  it('carries drafts within 5% of a round trip of the draft\'s time, at most 4', () => {
+  it("carries drafts within 5% of a round trip of the draft's time, at most 4", () => {
     const clock = new FakeClock();
     expect(new HedgePolicy(4, new HedgeCalibrator(), { ...COSTS, draftMsPerToken: 1 }, clock).draftsFor(100)).toBe(4);
     expect(new HedgePolicy(4, new HedgeCalibrator(), { ...COSTS, draftMsPerToken: 2 }, clock).draftsFor(100)).toBe(2);

@@ -24,7 +24,10 @@ class ChoiceWindow {
     if (!Number.isFinite(gap)) return;
     this.gaps.push(gap);
     this.won.push(altWon);
-    if (this.gaps.length > WINDOW) { this.gaps.shift(); this.won.shift(); }
+    if (this.gaps.length > WINDOW) {
+      this.gaps.shift();
+      this.won.shift();
+    }
     this.sorted = null;
   }
 
@@ -42,13 +45,20 @@ class ChoiceWindow {
     this.sorted ??= this.gaps.map((g, i) => ({ gap: g, won: this.won[i] })).sort((a, b) => a.gap - b.gap);
     const sorted = this.sorted;
     // Grow [lo, hi) around the insertion point of `gap`, always taking the nearer side.
-    let hi = 0, top = n;
-    while (hi < top) { const mid = (hi + top) >> 1; if (sorted[mid].gap < gap) hi = mid + 1; else top = mid; }
-    let lo = hi, hits = 0;
+    let hi = 0,
+      top = n;
+    while (hi < top) {
+      const mid = (hi + top) >> 1;
+      if (sorted[mid].gap < gap) hi = mid + 1;
+      else top = mid;
+    }
+    let lo = hi,
+      hits = 0;
     const k = Math.min(NEIGHBOURS, n);
     for (let taken = 0; taken < k; taken++) {
       const takeLow = hi >= n || (lo > 0 && gap - sorted[lo - 1].gap <= sorted[hi].gap - gap);
-      if (takeLow) lo--; else hi++;
+      if (takeLow) lo--;
+      else hi++;
       if (sorted[takeLow ? lo : hi - 1].won) hits++;
     }
     return (hits + PRIOR_WEIGHT * prior) / (k + PRIOR_WEIGHT);
@@ -65,7 +75,10 @@ export class HedgeCalibrator {
 
   private window(rank: number): ChoiceWindow {
     let w = this.ranks.get(rank);
-    if (!w) { w = new ChoiceWindow(); this.ranks.set(rank, w); }
+    if (!w) {
+      w = new ChoiceWindow();
+      this.ranks.set(rank, w);
+    }
     return w;
   }
 
@@ -86,7 +99,11 @@ export class HedgeCalibrator {
 }
 
 /** One of the draft's next choices at a drafted position. */
-export interface Alternative { token: number; gap: number; share: number }
+export interface Alternative {
+  token: number;
+  gap: number;
+  share: number;
+}
 
 /**
  * The draft's `n` best tokens after `best` (the greedy choice), each with its logit gap from `best` and its share of
@@ -179,10 +196,17 @@ export interface HedgeLine {
 }
 
 /** A hedge to send: the alternative `alt` at drafts[k], followed by `drafts` tokens drafted after it. */
-export interface HedgePick { k: number; alt: number; drafts: number }
+export interface HedgePick {
+  k: number;
+  alt: number;
+  drafts: number;
+}
 
 /** A hedge in flight: the branch [alt, drafts...] verified from absolute position `pos`. */
-export interface Hedge extends Sent { pos: number; tokens: number[] }
+export interface Hedge extends Sent {
+  pos: number;
+  tokens: number[];
+}
 
 /** The hedges of one turn: those in flight, the (position, alternative) pairs tried, and the rules for sending. */
 export class HedgePolicy {
@@ -216,8 +240,11 @@ export class HedgePolicy {
     // rows at the round trip's fitted price per position.
     const costMs = this.costs.passComputeMs(L + 1) ?? (L + 1) * fit.perPositionMs;
     const now = this.clock.nowMs();
-    let best: HedgePick | null = null, bestValue = 0, reach = 1;
-    let j = 0, judgedTo = line.rounds[0].gamma; // rounds[j] judges drafts up to index judgedTo (its candidate's row)
+    let best: HedgePick | null = null,
+      bestValue = 0,
+      reach = 1;
+    let j = 0,
+      judgedTo = line.rounds[0].gamma; // rounds[j] judges drafts up to index judgedTo (its candidate's row)
     for (let k = 0; k <= Math.min(line.covered, line.drafts.length - 1); k++) {
       while (k > judgedTo && j + 1 < line.rounds.length) judgedTo += line.rounds[++j].gamma + 1;
       const fits = line.pos + k + 1 <= line.maxSeq && !tooLateToSend(now - line.rounds[j].sentAtMs, rtt, L + 1, alpha);

@@ -6,7 +6,13 @@ import type { Round, ScheduleControl, SchedulerOptions } from './rounds.ts';
 
 const control: ScheduleControl = { gamma: 4, inFlight: 2, alpha: 0.8 };
 const options = (o: Partial<SchedulerOptions> = {}): SchedulerOptions => ({
-  parallel: true, sharesCompute: false, maxInFlight: 3, fixedGamma: 2, maxSeq: 100, maxTokens: 50, ...o,
+  parallel: true,
+  sharesCompute: false,
+  maxInFlight: 3,
+  fixedGamma: 2,
+  maxSeq: 100,
+  maxTokens: 50,
+  ...o,
 });
 
 /** Draft `tokens` onto the line. */
@@ -19,15 +25,19 @@ function send(s: RoundScheduler): Round {
   const r = s.request(gamma);
   const never = new Promise<never>(() => {});
   const round: Round = {
-    promise: never, sentAtMs: 0, settled: false,
-    gamma, inputLength: r.input.length, draftWaitMs: 0,
+    promise: never,
+    sentAtMs: 0,
+    settled: false,
+    gamma,
+    inputLength: r.input.length,
+    draftWaitMs: 0,
   };
   s.add(round);
   return round;
 }
 
 describe('round scheduler', () => {
-  it('a first round starts where the target\'s caches stop holding the prompt, and sends its drafts after it', () => {
+  it("a first round starts where the target's caches stop holding the prompt, and sends its drafts after it", () => {
     const s = new RoundScheduler([1, 2, 3, 4], [1, 2, 9], options({ parallel: false, maxInFlight: 1 }), control);
     expect(s.targetPos).toBe(2);
     expect(s.ready(), 'no drafts yet').toBeNull();
@@ -43,7 +53,7 @@ describe('round scheduler', () => {
     expect(new RoundScheduler([1, 2, 3], [1, 2, 3, 4], options(), control).targetPos).toBe(2);
   });
 
-  it('later rounds start at the previous round\'s candidate and go out while the window has room', () => {
+  it("later rounds start at the previous round's candidate and go out while the window has room", () => {
     const s = new RoundScheduler([1, 2, 3], [], options(), control);
     draft(s, 10, 11);
     send(s);
@@ -81,7 +91,8 @@ describe('round scheduler', () => {
     draft(shared, 12, 13, 14);
     expect(shared.aheadAllowed(), '0.5^2 = 0.25: just good enough').toBe(true);
     const unlikely = new RoundScheduler([1, 2], [], options({ sharesCompute: true, fixedGamma: 3 }), {
-      ...control, alpha: 0.5,
+      ...control,
+      alpha: 0.5,
     });
     expect(unlikely.aheadAllowed(), '0.5^3').toBe(false);
     draft(unlikely, 10, 11, 12);

@@ -10,7 +10,11 @@ import type { Alternative } from './hedge.ts';
  * each with its logit gap from the top choice (what the calibrator learns from) and its share among the top choices
  * (the calibrator's prior). Sampling keeps the draft's distribution q.
  */
-export interface Drafted { token: number; q?: Float64Array; alts?: Alternative[] }
+export interface Drafted {
+  token: number;
+  q?: Float64Array;
+  alts?: Alternative[];
+}
 
 /** A verification round in flight: `gamma` drafts (and, past the first round, the previous one's candidate). */
 export interface Round extends Sent {
@@ -21,7 +25,11 @@ export interface Round extends Sent {
 }
 
 /** What a round sends: `input` from absolute position pos0, with the target's predictions kept from row keepFrom. */
-export interface RoundRequest { pos0: number; input: number[]; keepFrom: number }
+export interface RoundRequest {
+  pos0: number;
+  input: number[];
+  keepFrom: number;
+}
 
 export interface SchedulerOptions {
   parallel: boolean;

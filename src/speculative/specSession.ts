@@ -29,7 +29,10 @@ export interface SpecTurnOptions extends Omit<TurnOptions, 'onText'> {
   corruptEvery?: number;
 }
 
-export type SpecSessionEvent = { type: 'round'; report: RoundReport } | { type: 'done'; result: SpecResult } | { type: 'start'; parallel: boolean; gamma: number | 'auto' };
+export type SpecSessionEvent =
+  | { type: 'round'; report: RoundReport }
+  | { type: 'done'; result: SpecResult }
+  | { type: 'start'; parallel: boolean; gamma: number | 'auto' };
 
 export class SpecSession {
   private drafts = new Map<string, Promise<LocalModel>>();
@@ -40,7 +43,11 @@ export class SpecSession {
   private abort: AbortController | null = null;
 
   /** afterCompute: the tab's emulated compute slowdown, paid after each draft step as the stages pay theirs. */
-  constructor(private readonly session: Session, private readonly backend: () => Promise<Backend>, private readonly opts: { afterCompute?: (computeMs: number) => Promise<unknown> } = {}) {}
+  constructor(
+    private readonly session: Session,
+    private readonly backend: () => Promise<Backend>,
+    private readonly opts: { afterCompute?: (computeMs: number) => Promise<unknown> } = {},
+  ) {}
 
   on(fn: (e: SpecSessionEvent) => void): () => void {
     return this.events.on('event', fn);
@@ -61,7 +68,10 @@ export class SpecSession {
   private calibrator(targetUrl: string, choice: DraftChoice): HedgeCalibrator {
     const key = `${this.draftKey(targetUrl, choice)} for ${targetUrl}`;
     let c = this.calibrators.get(key);
-    if (!c) { c = new HedgeCalibrator(); this.calibrators.set(key, c); }
+    if (!c) {
+      c = new HedgeCalibrator();
+      this.calibrators.set(key, c);
+    }
     return c;
   }
 
@@ -70,7 +80,11 @@ export class SpecSession {
     const key = this.draftKey(targetUrl, choice);
     let d = this.drafts.get(key);
     if (!d) {
-      d = (async () => LocalModel.open(await this.session.openModel(url), await this.backend(), { layers: choice.layers, afterCompute: this.opts.afterCompute }))();
+      d = (async () =>
+        LocalModel.open(await this.session.openModel(url), await this.backend(), {
+          layers: choice.layers,
+          afterCompute: this.opts.afterCompute,
+        }))();
       d.catch(() => this.drafts.delete(key));
       this.drafts.set(key, d);
     }
@@ -79,18 +93,33 @@ export class SpecSession {
 
   /** One speculative turn from raw ids (the same plan and prefix reuse as a plain turn). */
   async generateIds(modelLocation: string, ids: number[], opts: SpecTurnOptions): Promise<SpecResult> {
-    if (this.busy || this.session.busy) throw new ShoalError('ERR_PIPELINE', 'a generation is already running in this tab');
+    if (this.busy || this.session.busy)
+      throw new ShoalError('ERR_PIPELINE', 'a generation is already running in this tab');
     this.busy = true;
     try {
       const targetUrl = modelBaseUrl(modelLocation);
-      const [target, draft] = await Promise.all([this.session.openModel(targetUrl), this.draftModel(targetUrl, opts.draft)]);
-      if (draft.spec.vocabSize !== target.spec.vocabSize) throw new ShoalError('ERR_BAD_ARGS', `the draft's vocabulary (${draft.spec.vocabSize}) is not the target's (${target.spec.vocabSize}); pick a draft made for this model`);
+      const [target, draft] = await Promise.all([
+        this.session.openModel(targetUrl),
+        this.draftModel(targetUrl, opts.draft),
+      ]);
+      if (draft.spec.vocabSize !== target.spec.vocabSize)
+        throw new ShoalError(
+          'ERR_BAD_ARGS',
+          `the draft's vocabulary (${draft.spec.vocabSize}) is not the target's (${target.spec.vocabSize}); ` +
+            'pick a draft made for this model',
+        );
       await this.session.ensurePlan(modelLocation, ids.length, { ...opts });
       const every = opts.corruptEvery;
       this.abort = new AbortController();
       this.emit({ type: 'start', parallel: opts.parallel, gamma: opts.gamma });
       const result = await new SpeculativeDecoder(this.session.coordinator, draft).generate(ids, {
-        maxTokens: opts.maxTokens, eos: target.spec.eosTokenIds, sampling: opts.sampling, gamma: opts.gamma, parallel: opts.parallel, maxInFlight: opts.maxInFlight, hedges: opts.hedges,
+        maxTokens: opts.maxTokens,
+        eos: target.spec.eosTokenIds,
+        sampling: opts.sampling,
+        gamma: opts.gamma,
+        parallel: opts.parallel,
+        maxInFlight: opts.maxInFlight,
+        hedges: opts.hedges,
         calibrator: this.calibrator(targetUrl, opts.draft),
         maxSeq: Math.min(target.spec.maxSeqLen, 4096),
         // A tab holding only the draft (and the coordinator) is idle while a round is verified.

@@ -24,19 +24,35 @@ async function mesh(dir: string, maxSeq = 96, delayMs = 0) {
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
   const link = (id: string) => (delayMs > 0 ? withDelay(bus.transport(id), delayMs) : bus.transport(id));
-  for (const id of tabs) new StageRunner({ transport: link(id), backend: () => Promise.resolve(createCpuBackend()), openModel: () => openModel(localModelFiles(dir)) });
+  for (const id of tabs)
+    new StageRunner({
+      transport: link(id),
+      backend: () => Promise.resolve(createCpuBackend()),
+      openModel: () => openModel(localModelFiles(dir)),
+    });
   const coordinator = new Coordinator(link('a-ui'));
   const model = await openModel(localModelFiles(dir));
   const L = model.spec.nLayers;
-  const cut1 = Math.max(1, Math.floor(L / 3)), cut2 = Math.max(cut1 + 1, Math.floor((2 * L) / 3));
-  await coordinator.assign(dir, [{ peer: 'b', start: 0, end: cut1 }, { peer: 'a', start: cut1, end: cut2 }, { peer: 'c', start: cut2, end: L }], tabs, maxSeq);
+  const cut1 = Math.max(1, Math.floor(L / 3)),
+    cut2 = Math.max(cut1 + 1, Math.floor((2 * L) / 3));
+  await coordinator.assign(
+    dir,
+    [
+      { peer: 'b', start: 0, end: cut1 },
+      { peer: 'a', start: cut1, end: cut2 },
+      { peer: 'c', start: cut2, end: L },
+    ],
+    tabs,
+    maxSeq,
+  );
   return { coordinator, model, maxSeq };
 }
 
-const targetAlone = async (model: ModelSource, ids: number[], steps: number) => (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
+const targetAlone = async (model: ModelSource, ids: number[], steps: number) =>
+  (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
 
-describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the target\'s first layer)', (name) => {
-  it('greedy output equals the reference at several draft lengths, sequential and parallel, with forced rejections', async () => {
+describe.each(FIXTURE_NAMES)("speculative decoding on %s (layer-skip draft: the target's first layer)", (name) => {
+  it('greedy output equals the reference at several gammas, sequential and parallel, forced rejections', async () => {
     const { coordinator, model, maxSeq } = await mesh(fixtureDir(name));
     const draft = await LocalModel.open(model, createCpuBackend(), { layers: 1 });
     const spec = new SpeculativeDecoder(coordinator, draft);
@@ -46,7 +62,14 @@ describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the 
       for (const parallel of [false, true]) {
         for (const [i, c] of cases.entries()) {
           const corruptDraft = i % 2 === 0 ? (k: number) => k % 4 === 2 : undefined;
-          const r = await spec.generate(c.input_ids, { maxTokens: c.greedy.length, eos: [], gamma, parallel, corruptDraft, maxSeq });
+          const r = await spec.generate(c.input_ids, {
+            maxTokens: c.greedy.length,
+            eos: [],
+            gamma,
+            parallel,
+            corruptDraft,
+            maxSeq,
+          });
           expect(r.tokens, `gamma ${gamma} parallel ${parallel} case ${i}`).toEqual(c.greedy);
           expect(r.stoppedBy).toBe('maxTokens');
           rejections += r.drafted - r.accepted;
@@ -59,17 +82,31 @@ describe.each(FIXTURE_NAMES)('speculative decoding on %s (layer-skip draft: the 
 });
 
 describe('speculative sampling through the pipeline', () => {
-  it('rows line up: a draft identical to the target is always accepted; a weaker draft is not, and both emit valid tokens', async () => {
+  it('rows line up: a draft equal to the target is always accepted, a weaker one not; tokens are valid', async () => {
     const name = 'tiny-llama';
     const { coordinator, model, maxSeq } = await mesh(fixtureDir(name));
     const sampling = { temperature: 0.8, topP: 1, seed: 11 };
     const prompt = fixtureCases(name)[0].input_ids;
     const same = await LocalModel.open(model, createCpuBackend());
-    const r = await new SpeculativeDecoder(coordinator, same).generate(prompt, { maxTokens: 20, eos: [], gamma: 4, parallel: true, sampling, maxSeq });
+    const r = await new SpeculativeDecoder(coordinator, same).generate(prompt, {
+      maxTokens: 20,
+      eos: [],
+      gamma: 4,
+      parallel: true,
+      sampling,
+      maxSeq,
+    });
     expect(r.tokens).toHaveLength(20);
     expect(r.acceptanceRate, 'p == q up to float rounding').toBeGreaterThan(0.95);
     const weak = await LocalModel.open(model, createCpuBackend(), { layers: 1 });
-    const w = await new SpeculativeDecoder(coordinator, weak).generate(prompt, { maxTokens: 20, eos: [], gamma: 4, parallel: false, sampling, maxSeq });
+    const w = await new SpeculativeDecoder(coordinator, weak).generate(prompt, {
+      maxTokens: 20,
+      eos: [],
+      gamma: 4,
+      parallel: false,
+      sampling,
+      maxSeq,
+    });
     expect(w.tokens).toHaveLength(20);
     expect(w.tokens.every((t) => t >= 0 && t < model.spec.vocabSize)).toBe(true);
     expect(w.acceptanceRate).toBeLessThan(r.acceptanceRate);
@@ -81,8 +118,22 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
   let root = '';
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'shoal-spec-'));
-    await makeModel({ preset: 'tiny', role: 'draft', draftLayers: 2, draftStrength: 0.1, out: join(root, 'draft'), seed: 3 });
-    await makeModel({ preset: 'tiny', role: 'model', draftLayers: 2, draftStrength: 0.1, out: join(root, 'target'), seed: 3 });
+    await makeModel({
+      preset: 'tiny',
+      role: 'draft',
+      draftLayers: 2,
+      draftStrength: 0.1,
+      out: join(root, 'draft'),
+      seed: 3,
+    });
+    await makeModel({
+      preset: 'tiny',
+      role: 'model',
+      draftLayers: 2,
+      draftStrength: 0.1,
+      out: join(root, 'target'),
+      seed: 3,
+    });
   }, 60_000);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -91,7 +142,14 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, delayMs);
     const draft = await LocalModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
     const prompt = [5, 17, 99, 3, 250, 41];
-    return { coordinator, model, maxSeq, spec: new SpeculativeDecoder(coordinator, draft), prompt, want: await targetAlone(model, prompt, 32) };
+    return {
+      coordinator,
+      model,
+      maxSeq,
+      spec: new SpeculativeDecoder(coordinator, draft),
+      prompt,
+      want: await targetAlone(model, prompt, 32),
+    };
   };
 
   it('greedy equals the target alone; later turns (plain and speculative) equal a fresh session', async () => {
@@ -111,7 +169,14 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     expect(acceptance, 'a 0.1-strength draft agrees often').toBeGreaterThan(0.3);
     // a later turn continues the conversation: speculative, then a plain turn, then an edited history
     const turn2 = [...prompt, ...want, 7, 8, 9];
-    const r2 = await spec.generate(turn2, { maxTokens: 12, eos: [], gamma: 6, parallel: true, corruptDraft: (k) => k === 1, maxSeq });
+    const r2 = await spec.generate(turn2, {
+      maxTokens: 12,
+      eos: [],
+      gamma: 6,
+      parallel: true,
+      corruptDraft: (k) => k === 1,
+      maxSeq,
+    });
     expect(r2.tokens).toEqual(await targetAlone(model, turn2, 12));
     const turn3 = [...turn2, ...r2.tokens, 11];
     const plain = await coordinator.generate(turn3, { maxTokens: 6, eos: [] });
@@ -122,12 +187,29 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     coordinator.dispose();
   }, 60_000);
 
-  it('a draft-only tab sends rounds ahead (several in flight): greedy stays exact with rejections, stale rounds leave no state', async () => {
+  it('a draft-only tab sends rounds ahead (several in flight): greedy stays exact, no stale state', async () => {
     // a link delay, so rounds are still in flight while the draft works ahead
     const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(3);
-    let sentAhead = 0, stale = 0, usedAhead = 0;
-    for (const [gamma, maxInFlight, corruptDraft] of [[2, 3, undefined], [1, 4, undefined], [3, 2, (k: number) => k % 7 === 5], ['auto', 3, (k: number) => k % 5 === 3]] as const) {
-      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, hedges: 0, corruptDraft, maxSeq });
+    let sentAhead = 0,
+      stale = 0,
+      usedAhead = 0;
+    for (const [gamma, maxInFlight, corruptDraft] of [
+      [2, 3, undefined],
+      [1, 4, undefined],
+      [3, 2, (k: number) => k % 7 === 5],
+      ['auto', 3, (k: number) => k % 5 === 3],
+    ] as const) {
+      const r = await spec.generate(prompt, {
+        maxTokens: 32,
+        eos: [],
+        gamma,
+        parallel: true,
+        sharesCompute: false,
+        maxInFlight,
+        hedges: 0,
+        corruptDraft,
+        maxSeq,
+      });
       expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight}`).toEqual(want);
       expect(r.stoppedBy).toBe('maxTokens');
       sentAhead += r.sentAhead;
@@ -135,23 +217,52 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
       usedAhead += r.usedAhead;
     }
     expect(sentAhead, 'rounds went out while earlier ones were in flight').toBeGreaterThan(0);
-    expect(usedAhead, 'some drafted-ahead candidates were the target\'s own tokens').toBeGreaterThan(0);
+    expect(usedAhead, "some drafted-ahead candidates were the target's own tokens").toBeGreaterThan(0);
     expect(stale, 'forced rejections dropped rounds sent on top of them').toBeGreaterThan(0);
     // the stages' caches hold stale rounds' positions; the next turns must not see them
     const later = [5, 17, 99, 8, 8];
-    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 2, parallel: true, sharesCompute: false, maxInFlight: 3, hedges: 0, corruptDraft: (k) => k === 2, maxSeq });
+    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(
+      await targetAlone(model, later, 8),
+    );
+    const r = await spec.generate(later, {
+      maxTokens: 12,
+      eos: [],
+      gamma: 2,
+      parallel: true,
+      sharesCompute: false,
+      maxInFlight: 3,
+      hedges: 0,
+      corruptDraft: (k) => k === 2,
+      maxSeq,
+    });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     coordinator.dispose();
   }, 60_000);
 
-  it('hedges (alternatives verified in a branch beside the main line): greedy stays exact, hits are used, no stale state', async () => {
+  it('hedges (verified in a branch beside the main line): greedy stays exact, hits used, no stale state', async () => {
     // A 10 ms link: a hedge's drafts may take 5% of a round trip (a faster link leaves room for none).
     const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(10);
-    let sent = 0, hits = 0, hedgeTokens = 0;
+    let sent = 0,
+      hits = 0,
+      hedgeTokens = 0;
     // A forced corruption makes the draft's own choice the alternative: the hedge that should win there.
-    for (const [gamma, maxInFlight, hedges, corruptDraft] of [[3, 2, 1, (k: number) => k % 4 === 1], [2, 4, 3, (k: number) => k % 5 === 2], ['auto', 3, 2, undefined], [4, 1, 2, (k: number) => k % 3 === 0]] as const) {
-      const r = await spec.generate(prompt, { maxTokens: 32, eos: [], gamma, parallel: true, sharesCompute: false, maxInFlight, hedges, corruptDraft, maxSeq });
+    for (const [gamma, maxInFlight, hedges, corruptDraft] of [
+      [3, 2, 1, (k: number) => k % 4 === 1],
+      [2, 4, 3, (k: number) => k % 5 === 2],
+      ['auto', 3, 2, undefined],
+      [4, 1, 2, (k: number) => k % 3 === 0],
+    ] as const) {
+      const r = await spec.generate(prompt, {
+        maxTokens: 32,
+        eos: [],
+        gamma,
+        parallel: true,
+        sharesCompute: false,
+        maxInFlight,
+        hedges,
+        corruptDraft,
+        maxSeq,
+      });
       expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight} hedges ${hedges}`).toEqual(want);
       expect(r.stoppedBy).toBe('maxTokens');
       sent += r.hedgesSent;
@@ -159,33 +270,78 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
       hedgeTokens += r.hedgeTokens;
     }
     expect(sent, 'hedges went out while rounds were in flight').toBeGreaterThan(0);
-    expect(hits, 'some hedges held the target\'s token').toBeGreaterThan(0);
+    expect(hits, "some hedges held the target's token").toBeGreaterThan(0);
     expect(hedgeTokens).toBeGreaterThanOrEqual(hits);
     // Branches restored every stage's rows: the next turns see no trace of them.
     const later = [5, 17, 99, 8, 8];
-    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(await targetAlone(model, later, 8));
+    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(
+      await targetAlone(model, later, 8),
+    );
     // A calibrator passed in learns across turns (SpecSession keeps one per draft/target pair).
     const calibrator = new HedgeCalibrator();
-    const r = await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, corruptDraft: (k) => k % 3 === 1, maxSeq, calibrator });
+    const r = await spec.generate(later, {
+      maxTokens: 12,
+      eos: [],
+      gamma: 3,
+      parallel: true,
+      sharesCompute: false,
+      maxInFlight: 2,
+      hedges: 2,
+      corruptDraft: (k) => k % 3 === 1,
+      maxSeq,
+      calibrator,
+    });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     const learnt = calibrator.samples();
     expect(learnt, 'the judged positions were observed').toBeGreaterThan(0);
-    expect(calibrator.samples(2), 'for the draft\'s third choice too (a forced corruption has only one alternative)').toBeGreaterThan(0);
-    await spec.generate(later, { maxTokens: 12, eos: [], gamma: 3, parallel: true, sharesCompute: false, maxInFlight: 2, hedges: 2, maxSeq, calibrator });
+    expect(
+      calibrator.samples(2),
+      "for the draft's third choice too (a forced corruption has only one alternative)",
+    ).toBeGreaterThan(0);
+    await spec.generate(later, {
+      maxTokens: 12,
+      eos: [],
+      gamma: 3,
+      parallel: true,
+      sharesCompute: false,
+      maxInFlight: 2,
+      hedges: 2,
+      maxSeq,
+      calibrator,
+    });
     expect(calibrator.samples(), 'and kept for the next turn').toBeGreaterThan(learnt);
     // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
-    const sampled = await spec.generate(later, { maxTokens: 8, eos: [], gamma: 3, parallel: true, sharesCompute: false, hedges: 2, sampling: { temperature: 0.7, topP: 1, seed: 5 }, maxSeq });
+    const sampled = await spec.generate(later, {
+      maxTokens: 8,
+      eos: [],
+      gamma: 3,
+      parallel: true,
+      sharesCompute: false,
+      hedges: 2,
+      sampling: { temperature: 0.7, topP: 1, seed: 5 },
+      maxSeq,
+    });
     expect(sampled.hedgesSent).toBe(0);
     coordinator.dispose();
   }, 60_000);
 
-  it('a stop ends the turn after the round in flight with a prefix of the target\'s output', async () => {
+  it("a stop ends the turn after the round in flight with a prefix of the target's output", async () => {
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'));
     const draft = await LocalModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
     const prompt = [4, 40, 44];
     const want = await targetAlone(model, prompt, 30);
     const abort = new AbortController();
-    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, { maxTokens: 30, eos: [], gamma: 3, parallel: true, maxSeq, signal: abort.signal, onRound: (x) => { if (x.round === 2) abort.abort(); } });
+    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, {
+      maxTokens: 30,
+      eos: [],
+      gamma: 3,
+      parallel: true,
+      maxSeq,
+      signal: abort.signal,
+      onRound: (x) => {
+        if (x.round === 2) abort.abort();
+      },
+    });
     expect(r.stoppedBy).toBe('stop');
     expect(r.tokens.length).toBeLessThan(30);
     expect(r.tokens).toEqual(want.slice(0, r.tokens.length));
@@ -198,7 +354,13 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     const prompt = [9, 8, 7, 6];
     const want = await targetAlone(model, prompt, 16);
     const eos = want[6];
-    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, { maxTokens: 16, eos: [eos], gamma: 5, parallel: true, maxSeq });
+    const r = await new SpeculativeDecoder(coordinator, draft).generate(prompt, {
+      maxTokens: 16,
+      eos: [eos],
+      gamma: 5,
+      parallel: true,
+      maxSeq,
+    });
     expect(r.tokens).toEqual(want.slice(0, want.indexOf(eos) + 1));
     expect(r.stoppedBy).toBe('eos');
     coordinator.dispose();

@@ -151,13 +151,28 @@ export class SpeculativeDecoder {
 
 /** What a turn counts (SpecResult's counters, and the rejections its acceptance rate needs). */
 interface TurnStats {
-  rounds: number; drafted: number; accepted: number; rejections: number; draftedAhead: number; usedAhead: number;
-  discarded: number; sentAhead: number; staleRounds: number;
-  hedgesSent: number; hedgeHits: number; hedgeTokens: number; hedgesLate: number; gammas: number[];
+  rounds: number;
+  drafted: number;
+  accepted: number;
+  rejections: number;
+  draftedAhead: number;
+  usedAhead: number;
+  discarded: number;
+  sentAhead: number;
+  staleRounds: number;
+  hedgesSent: number;
+  hedgeHits: number;
+  hedgeTokens: number;
+  hedgesLate: number;
+  gammas: number[];
 }
 
 /** What a hedge gave after a round's rejection: the hit (if one was used), its tokens, and the wait for its reply. */
-interface HedgeUse { hit?: Hedge; tokens: number; waitMs: number }
+interface HedgeUse {
+  hit?: Hedge;
+  tokens: number;
+  waitMs: number;
+}
 const NO_HEDGE: HedgeUse = { tokens: 0, waitMs: 0 };
 
 /**
@@ -176,8 +191,20 @@ class SpecTurn {
   private readonly hedges: HedgePolicy;
   private readonly out: number[] = [];
   private readonly stats: TurnStats = {
-    rounds: 0, drafted: 0, accepted: 0, rejections: 0, draftedAhead: 0, usedAhead: 0, discarded: 0, sentAhead: 0,
-    staleRounds: 0, hedgesSent: 0, hedgeHits: 0, hedgeTokens: 0, hedgesLate: 0, gammas: [],
+    rounds: 0,
+    drafted: 0,
+    accepted: 0,
+    rejections: 0,
+    draftedAhead: 0,
+    usedAhead: 0,
+    discarded: 0,
+    sentAhead: 0,
+    staleRounds: 0,
+    hedgesSent: 0,
+    hedgeHits: 0,
+    hedgeTokens: 0,
+    hedgesLate: 0,
+    gammas: [],
   };
   private stoppedBy: SpecResult['stoppedBy'] | null = null;
   /** Rounds and hedges that can no longer be used, still running through the stages (awaited before returning). */
@@ -209,13 +236,25 @@ class SpecTurn {
     const maxInFlight = opts.parallel ? Math.max(1, Math.floor(opts.maxInFlight ?? (sharesCompute ? 2 : 8))) : 1;
     // A tab that also runs a stage drafts ahead only on good odds (aheadAllowed), so its model stays one in flight.
     this.control = new DraftLengthController({
-      parallel: opts.parallel, maxInFlight: sharesCompute ? 1 : maxInFlight,
-      initial: opts.gamma === 'auto' ? 4 : opts.gamma, gammaMax: opts.gammaMax ?? 16,
+      parallel: opts.parallel,
+      maxInFlight: sharesCompute ? 1 : maxInFlight,
+      initial: opts.gamma === 'auto' ? 4 : opts.gamma,
+      gammaMax: opts.gammaMax ?? 16,
     });
     const fixedGamma = opts.gamma === 'auto' ? null : opts.gamma;
-    this.line = new RoundScheduler(ids, coordinator.cachedHistory, {
-      parallel: opts.parallel, sharesCompute, maxInFlight, fixedGamma, maxSeq: this.maxSeq, maxTokens: opts.maxTokens,
-    }, this.control);
+    this.line = new RoundScheduler(
+      ids,
+      coordinator.cachedHistory,
+      {
+        parallel: opts.parallel,
+        sharesCompute,
+        maxInFlight,
+        fixedGamma,
+        maxSeq: this.maxSeq,
+        maxTokens: opts.maxTokens,
+      },
+      this.control,
+    );
     const hedges = opts.hedges ?? (sharesCompute ? 0 : DEFAULT_HEDGES);
     const maxHedges = opts.parallel && this.greedy ? Math.max(0, Math.floor(hedges)) : 0;
     this.hedges = new HedgePolicy(maxHedges, opts.calibrator ?? new HedgeCalibrator(), this.control, clock);
@@ -237,12 +276,16 @@ class SpecTurn {
     await Promise.all(this.abandoned);
     // Every emitted token but the last went through the target (the same convention as a plain turn).
     this.coordinator.adoptHistory(this.line.ctx.slice(0, -1));
-    const s = this.stats, d = this.draft;
+    const s = this.stats,
+      d = this.draft;
     return {
-      tokens: this.out, stoppedBy: this.stoppedBy, ...s,
+      tokens: this.out,
+      stoppedBy: this.stoppedBy,
+      ...s,
       acceptanceRate: s.accepted + s.rejections > 0 ? s.accepted / (s.accepted + s.rejections) : 0,
       draftMsPerToken: d.tokenSteps > this.steps0 ? (d.tokenStepMs - this.stepMs0) / (d.tokenSteps - this.steps0) : 0,
-      elapsedMs, tokensPerSec: (this.out.length * 1000) / elapsedMs,
+      elapsedMs,
+      tokensPerSec: (this.out.length * 1000) / elapsedMs,
     };
   }
 
@@ -278,7 +321,9 @@ class SpecTurn {
     const verify = this.coordinator.verify(pos0, input, { keepFrom, wantLogits: !this.greedy });
     // Object.assign, not a copy: track() marks this very object settled.
     const round: Round = Object.assign(track(verify, this.clock), {
-      gamma, inputLength: input.length, draftWaitMs: this.waitMs,
+      gamma,
+      inputLength: input.length,
+      draftWaitMs: this.waitMs,
     });
     this.waitMs = 0;
     if (this.line.add(round)) this.stats.sentAhead++;
@@ -336,9 +381,12 @@ class SpecTurn {
     const tokens = [alt, ...more];
     const verify = this.coordinator.verify(pos, tokens, { keepFrom: 0, wantLogits: false, branch: true });
     const h: Hedge = Object.assign(track(verify, this.clock), { pos, tokens });
-    h.promise.then((r) => {
-      if (r.computeMs !== undefined) this.control.observePass(tokens.length, r.computeMs);
-    }, () => undefined);
+    h.promise.then(
+      (r) => {
+        if (r.computeMs !== undefined) this.control.observePass(tokens.length, r.computeMs);
+      },
+      () => undefined,
+    );
     this.hedges.add(h);
     this.stats.hedgesSent++;
   }
@@ -376,11 +424,20 @@ class SpecTurn {
     this.observe(round, res, accepted, rejected);
     const elapsed = this.clock.nowMs() - this.t0;
     this.opts.onRound?.({
-      round: this.stats.rounds, gamma, accepted, emitted, roundTripMs: res.roundTripMs, alpha: this.control.alpha,
-      nextGamma: this.line.gamma, draftMsPerToken: this.control.draftMsPerToken,
-      tokensPerSec: (this.out.length * 1000) / elapsed, draftWaitMs: round.draftWaitMs,
-      inFlight: this.line.inflight.length, nextInFlight: this.line.inFlightLimit(),
-      hedgeTokens: used.tokens, hedgeWaitMs: used.waitMs,
+      round: this.stats.rounds,
+      gamma,
+      accepted,
+      emitted,
+      roundTripMs: res.roundTripMs,
+      alpha: this.control.alpha,
+      nextGamma: this.line.gamma,
+      draftMsPerToken: this.control.draftMsPerToken,
+      tokensPerSec: (this.out.length * 1000) / elapsed,
+      draftWaitMs: round.draftWaitMs,
+      inFlight: this.line.inflight.length,
+      nextInFlight: this.line.inFlightLimit(),
+      hedgeTokens: used.tokens,
+      hedgeWaitMs: used.waitMs,
     });
   }
 
@@ -391,7 +448,9 @@ class SpecTurn {
   private judge(gamma: number, res: VerifyResult): { accepted: number; emitted: number; lastAccepted: boolean } {
     const { greedy, sampling, vocabSize: V } = this;
     const drafts = this.line.drafts;
-    let accepted = 0, emitted = 0, lastAccepted = true;
+    let accepted = 0,
+      emitted = 0,
+      lastAccepted = true;
     for (let i = 0; i <= gamma && this.stoppedBy === null; i++) {
       const row = res.logits?.subarray(i * V, (i + 1) * V);
       const p = greedy ? null : samplingProbs(row!, sampling.temperature, sampling.topP);
@@ -438,11 +497,16 @@ class SpecTurn {
   /** Feed the controller a judged round: acceptance, round trip, the draft's ms per token since the last one. */
   private observe(round: Round, res: VerifyResult, accepted: number, rejected: boolean): void {
     const d = this.draft;
-    const steps = d.tokenSteps - this.stepsMark, stepMs = d.tokenStepMs - this.stepMsMark;
+    const steps = d.tokenSteps - this.stepsMark,
+      stepMs = d.tokenStepMs - this.stepMsMark;
     this.stepsMark = d.tokenSteps;
     this.stepMsMark = d.tokenStepMs;
     this.control.observe({
-      sent: round.gamma, accepted, rejected, roundTripMs: res.roundTripMs, positions: round.inputLength,
+      sent: round.gamma,
+      accepted,
+      rejected,
+      roundTripMs: res.roundTripMs,
+      positions: round.inputLength,
       draftMsPerToken: steps > 0 ? stepMs / steps : undefined,
     });
     if (res.computeMs !== undefined) this.control.observePass(round.inputLength, res.computeMs);

@@ -18,10 +18,12 @@ function listFiles(dir: string): string[] {
 
 function manifest(): Map<string, string> {
   const lines = readFileSync(join(FIXTURES_DIR, MANIFEST), 'utf8').trim().split('\n');
-  return new Map(lines.map((l) => {
-    const [hash, path] = l.split(/\s+/);
-    return [path.replace(/^\.\//, ''), hash];
-  }));
+  return new Map(
+    lines.map((l) => {
+      const [hash, path] = l.split(/\s+/);
+      return [path.replace(/^\.\//, ''), hash];
+    }),
+  );
 }
 
 describe('reference fixtures', () => {
@@ -33,11 +35,17 @@ describe('reference fixtures', () => {
   });
 
   it('holds exactly the files of the manifest', () => {
-    const present = listFiles(FIXTURES_DIR).filter((p) => !OURS.has(p)).sort();
+    const present = listFiles(FIXTURES_DIR)
+      .filter((p) => !OURS.has(p))
+      .sort();
     expect(present).toEqual([...expected.keys()].sort());
   });
 
   it.each([...expected.entries()])('%s matches its sha256', (path, hash) => {
-    expect(createHash('sha256').update(readFileSync(join(FIXTURES_DIR, path))).digest('hex')).toBe(hash);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(FIXTURES_DIR, path)))
+        .digest('hex'),
+    ).toBe(hash);
   });
 });

@@ -10,5 +10,6 @@ export function fixtureDir(name: string): string {
 }
 
 export function fixtureCases(name: string): FixtureCase[] {
-  return (JSON.parse(readFileSync(resolve(FIXTURES_DIR, name, 'expected.json'), 'utf8')) as { cases: FixtureCase[] }).cases;
+  return (JSON.parse(readFileSync(resolve(FIXTURES_DIR, name, 'expected.json'), 'utf8')) as { cases: FixtureCase[] })
+    .cases;
 }

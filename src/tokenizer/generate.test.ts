@@ -30,24 +30,31 @@ const TEXTS = [
 ];
 
 describe('generateTokenizer', () => {
-  it.each([259, 512, 2048, 49152])('vocab %i: exactly that many distinct ids, valid merges, special ids in range', (v) => {
-    const { tokenizer, endOfTextId, imStartId, imEndId } = generateTokenizer(v);
-    const model = tokenizer.model as { vocab: Record<string, number>; merges: string[] };
-    const ids = Object.values(model.vocab);
-    expect(ids.length).toBe(v);
-    expect(new Set(ids).size).toBe(v);
-    expect(Math.min(...ids)).toBe(0);
-    expect(Math.max(...ids)).toBe(v - 1);
-    expect([model.vocab[END_OF_TEXT], model.vocab[IM_START], model.vocab[IM_END]]).toEqual([endOfTextId, imStartId, imEndId]);
-    for (const id of [endOfTextId, imStartId, imEndId]) expect(id).toBeLessThan(v);
-    expect(model.merges.length).toBe(v - 259);
-    // Each merge joins two tokens that exist by the time it applies into the token with the next id.
-    const bad = model.merges.findIndex((m, i) => {
-      const [a, b] = m.split(' ');
-      return !(model.vocab[a] < 259 + i && model.vocab[b] < 259 + i && model.vocab[a + b] === 259 + i);
-    });
-    expect(bad, `merge ${bad}: ${model.merges[bad]}`).toBe(-1);
-  });
+  it.each([259, 512, 2048, 49152])(
+    'vocab %i: exactly that many distinct ids, valid merges, special ids in range',
+    (v) => {
+      const { tokenizer, endOfTextId, imStartId, imEndId } = generateTokenizer(v);
+      const model = tokenizer.model as { vocab: Record<string, number>; merges: string[] };
+      const ids = Object.values(model.vocab);
+      expect(ids.length).toBe(v);
+      expect(new Set(ids).size).toBe(v);
+      expect(Math.min(...ids)).toBe(0);
+      expect(Math.max(...ids)).toBe(v - 1);
+      expect([model.vocab[END_OF_TEXT], model.vocab[IM_START], model.vocab[IM_END]]).toEqual([
+        endOfTextId,
+        imStartId,
+        imEndId,
+      ]);
+      for (const id of [endOfTextId, imStartId, imEndId]) expect(id).toBeLessThan(v);
+      expect(model.merges.length).toBe(v - 259);
+      // Each merge joins two tokens that exist by the time it applies into the token with the next id.
+      const bad = model.merges.findIndex((m, i) => {
+        const [a, b] = m.split(' ');
+        return !(model.vocab[a] < 259 + i && model.vocab[b] < 259 + i && model.vocab[a + b] === 259 + i);
+      });
+      expect(bad, `merge ${bad}: ${model.merges[bad]}`).toBe(-1);
+    },
+  );
 
   it('is deterministic', () => {
     expect(JSON.stringify(generateTokenizer(3000))).toBe(JSON.stringify(generateTokenizer(3000)));
@@ -71,10 +78,21 @@ describe('generateTokenizer', () => {
     }
     // Merges shorten text: fewer tokens than bytes.
     expect(tok.encode(TEXTS[0]).length).toBeLessThan(new TextEncoder().encode(TEXTS[0]).length * 0.7);
-    const messages = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }];
+    const messages = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi there' },
+    ];
     const text = tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: true });
-    expect(text).toBe('<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n');
-    const ids = Array.from(tok.apply_chat_template<true, false, false>(messages, { add_generation_prompt: true, return_tensor: false, return_dict: false }));
+    expect(text).toBe(
+      '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n',
+    );
+    const ids = Array.from(
+      tok.apply_chat_template<true, false, false>(messages, {
+        add_generation_prompt: true,
+        return_tensor: false,
+        return_dict: false,
+      }),
+    );
     expect(ids[0]).toBe(g.imStartId);
     expect(ids.filter((id) => id === g.imEndId)).toHaveLength(2);
     expect(tok.decode(ids)).toBe(text);

@@ -9,7 +9,9 @@ export const IM_END = '<|im_end|>';
 
 /** ChatML, the same template as the shared fixtures. */
 export const CHATML_TEMPLATE =
-  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
+  '{% for message in messages %}' +
+  "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}" +
+  '{% endfor %}' +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 // Original text written for this generator: plain English with chat words, numbers and a little
@@ -49,13 +51,13 @@ function bytesToUnicode(): string[] {
   for (let b = 0xae; b <= 0xff; b++) keep.push(b);
   const table = new Array<string>(256);
   let extra = 0;
-  for (let b = 0; b < 256; b++) table[b] = keep.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
+  for (let b = 0; b < 256; b++)
+    table[b] = keep.includes(b) ? String.fromCharCode(b) : String.fromCharCode(256 + extra++);
   return table;
 }
 
 // The GPT-2 pre-tokenizer pattern (what the ByteLevel pre-tokenizer with use_regex applies).
 const PRETOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
-
 
 /** Classic BPE training on the built-in corpus: merge the most frequent adjacent pair, ties by text. */
 function trainMerges(symbols: string[], maxMerges: number): Array<[string, string]> {
@@ -117,7 +119,11 @@ const MAX_FILLER_TOKEN_CHARS = 16;
 export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: number } = {}): GeneratedTokenizer {
   const minVocab = 256 + SPECIALS.length;
   if (!Number.isInteger(vocabSize) || vocabSize < minVocab) {
-    throw new ShoalError('ERR_TOKENIZER', `a byte-level tokenizer needs vocab_size >= ${minVocab} (256 bytes + ${SPECIALS.length} special tokens), got ${vocabSize}`);
+    throw new ShoalError(
+      'ERR_TOKENIZER',
+      `a byte-level tokenizer needs vocab_size >= ${minVocab} ` +
+        `(256 bytes + ${SPECIALS.length} special tokens), got ${vocabSize}`,
+    );
   }
   const symbols = bytesToUnicode();
   const vocab = new Map<string, number>();
@@ -147,7 +153,13 @@ export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: nu
   }
 
   const addedTokens = SPECIALS.map((content, i) => ({
-    id: 256 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+    id: 256 + i,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
   }));
   const tokenizer = {
     version: '1.0',
@@ -159,8 +171,14 @@ export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: nu
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
       vocab: Object.fromEntries(vocab),
       merges: merges.map(([a, b]) => `${a} ${b}`),
     },

@@ -28,9 +28,11 @@ type Ctor = new (tokenizerJSON: unknown, tokenizerConfig: unknown) => PreTrained
 
 /** The class AutoTokenizer would pick: tokenizer_class without its "Fast" suffix, else the base class. */
 function tokenizerClass(config: Record<string, unknown>): Ctor {
-  const name = typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
+  const name =
+    typeof config.tokenizer_class === 'string' ? config.tokenizer_class.replace(/Fast$/, '') : 'PreTrainedTokenizer';
   const cls = (transformers as unknown as Record<string, unknown>)[name];
-  if (typeof cls === 'function' && (cls === PreTrainedTokenizer || cls.prototype instanceof PreTrainedTokenizer)) return cls as Ctor;
+  if (typeof cls === 'function' && (cls === PreTrainedTokenizer || cls.prototype instanceof PreTrainedTokenizer))
+    return cls as Ctor;
   return PreTrainedTokenizer;
 }
 
@@ -41,7 +43,11 @@ async function readJson(files: ModelFiles, name: string, required: boolean): Pro
   } catch (e) {
     if (e instanceof FileNotFoundError && !required) return null;
     const why = e instanceof FileNotFoundError ? 'is missing' : `could not be read (${errorMessage(e)})`;
-    throw new ShoalError('ERR_TOKENIZER', `${files.base}: ${name} ${why}; a model folder needs tokenizer.json and tokenizer_config.json for text prompts`, { cause: e });
+    throw new ShoalError(
+      'ERR_TOKENIZER',
+      `${files.base}: ${name} ${why}; a model folder needs tokenizer.json and tokenizer_config.json for text prompts`,
+      { cause: e },
+    );
   }
   try {
     const v: unknown = JSON.parse(text);
@@ -55,12 +61,17 @@ async function readJson(files: ModelFiles, name: string, required: boolean): Pro
 /** Load from a local folder (Node), an http(s) URL of a model folder, a Hub repo id, or ModelFiles. */
 export async function loadTokenizer(location: string | ModelFiles): Promise<Tokenizer> {
   const files = typeof location === 'string' ? await resolveModelFiles(location) : location;
-  const [tokenizerJson, tokenizerConfig] = await Promise.all([readJson(files, 'tokenizer.json', true), readJson(files, 'tokenizer_config.json', false)]);
+  const [tokenizerJson, tokenizerConfig] = await Promise.all([
+    readJson(files, 'tokenizer.json', true),
+    readJson(files, 'tokenizer_config.json', false),
+  ]);
   let tok: PreTrainedTokenizer;
   try {
     tok = new (tokenizerClass(tokenizerConfig ?? {}))(tokenizerJson, tokenizerConfig ?? {});
   } catch (e) {
-    throw new ShoalError('ERR_TOKENIZER', `${files.base}: tokenizer.json could not be loaded (${errorMessage(e)})`, { cause: e });
+    throw new ShoalError('ERR_TOKENIZER', `${files.base}: tokenizer.json could not be loaded (${errorMessage(e)})`, {
+      cause: e,
+    });
   }
   return wrap(tok, files.base);
 }
@@ -74,14 +85,23 @@ function wrap(tok: PreTrainedTokenizer, base: string): Tokenizer {
     }
   };
   const render = (messages: ChatMessage[], addGenerationPrompt: boolean): string => {
-    if (!tok.chat_template) throw new ShoalError('ERR_TOKENIZER', `${base}: tokenizer_config.json has no chat_template; use a plain prompt instead of --chat`);
-    return guard('applying the chat template', () => tok.apply_chat_template<false>(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false }));
+    if (!tok.chat_template)
+      throw new ShoalError(
+        'ERR_TOKENIZER',
+        `${base}: tokenizer_config.json has no chat_template; use a plain prompt instead of --chat`,
+      );
+    return guard('applying the chat template', () =>
+      tok.apply_chat_template<false>(messages, { add_generation_prompt: addGenerationPrompt, tokenize: false }),
+    );
   };
   const eos = tok.eos_token_id;
   return {
     encode: (text) => guard('encoding', () => tok.encode(text)),
     // transformers.js throws on an empty list; an empty generation decodes to ''.
-    decode: (ids, opts) => (ids.length === 0 ? '' : guard('decoding', () => tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false }))),
+    decode: (ids, opts) =>
+      ids.length === 0
+        ? ''
+        : guard('decoding', () => tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
     // Tokenize the rendered text without adding special tokens: the template already placed them
     // (the same as apply_chat_template with tokenize=true, in both transformers and transformers.js).
     applyChatTemplate: (messages, opts) => {

@@ -1,4 +1,5 @@
-// The fixture tokenizer from disk and over HTTP: text round-trips, the ChatML template renders and tokenizes as transformers.js does.
+// The fixture tokenizer from disk and over HTTP: text round-trips, the ChatML template renders and tokenizes as
+// transformers.js does.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,14 @@ import { serveDir, type TestServer } from '../weights/testServer.ts';
 import { loadTokenizer, type Tokenizer } from './index.ts';
 
 const FIXTURES = FIXTURES_DIR;
-const TEXTS = ['Hello world', 'The quick brown fox jumps over the lazy dog.\n\nNew paragraph\twith a tab.', '  leading and trailing spaces  ', 'üñíçødé — 日本語 🙂', '<|im_start|>user\nhi<|im_end|>', ''];
+const TEXTS = [
+  'Hello world',
+  'The quick brown fox jumps over the lazy dog.\n\nNew paragraph\twith a tab.',
+  '  leading and trailing spaces  ',
+  'üñíçødé — 日本語 🙂',
+  '<|im_start|>user\nhi<|im_end|>',
+  '',
+];
 const MESSAGES = [
   { role: 'system', content: 'Be brief.' },
   { role: 'user', content: 'Hi there' },
@@ -23,14 +31,20 @@ let tmp: string;
 beforeAll(async () => {
   server = await serveDir(FIXTURES);
   tmp = mkdtempSync(join(tmpdir(), 'shoal-tok-'));
-  const cfg = JSON.parse(readFileSync(join(FIXTURES, 'tiny-llama', 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  const cfg = JSON.parse(readFileSync(join(FIXTURES, 'tiny-llama', 'tokenizer_config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const tokJson = readFileSync(join(FIXTURES, 'tiny-llama', 'tokenizer.json'), 'utf8');
   mkdirSync(join(tmp, 'no-tokenizer'));
   mkdirSync(join(tmp, 'corrupt'));
   writeFileSync(join(tmp, 'corrupt', 'tokenizer.json'), tokJson.slice(0, 100));
   mkdirSync(join(tmp, 'no-template'));
   writeFileSync(join(tmp, 'no-template', 'tokenizer.json'), tokJson);
-  writeFileSync(join(tmp, 'no-template', 'tokenizer_config.json'), JSON.stringify({ ...cfg, chat_template: undefined }));
+  writeFileSync(
+    join(tmp, 'no-template', 'tokenizer_config.json'),
+    JSON.stringify({ ...cfg, chat_template: undefined }),
+  );
 });
 
 afterAll(async () => {
@@ -78,7 +92,14 @@ describe.each([
     env.allowRemoteModels = false;
     env.localModelPath = FIXTURES + '/';
     const auto = await AutoTokenizer.from_pretrained(name);
-    expect(ids).toEqual(auto.apply_chat_template(MESSAGES, { add_generation_prompt: true, tokenize: true, return_tensor: false, return_dict: false }));
+    expect(ids).toEqual(
+      auto.apply_chat_template(MESSAGES, {
+        add_generation_prompt: true,
+        tokenize: true,
+        return_tensor: false,
+        return_dict: false,
+      }),
+    );
     expect(tok.encode(TEXTS[1])).toEqual(auto.encode(TEXTS[1]));
   });
 
@@ -90,7 +111,10 @@ describe.each([
 
 describe('tokenizer errors', () => {
   async function caught(p: Promise<unknown>): Promise<ShoalError> {
-    const e = await p.then(() => null, (x: unknown) => x);
+    const e = await p.then(
+      () => null,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(ShoalError);
     expect((e as ShoalError).code).toBe('ERR_TOKENIZER');
     return e as ShoalError;
@@ -98,7 +122,9 @@ describe('tokenizer errors', () => {
 
   it('names a missing tokenizer.json, locally and over HTTP', async () => {
     expect((await caught(loadTokenizer(join(tmp, 'no-tokenizer')))).message).toMatch(/tokenizer\.json is missing/);
-    expect((await caught(loadTokenizer(server.url + 'nowhere'))).message).toMatch(/nowhere\/: tokenizer\.json is missing/);
+    expect((await caught(loadTokenizer(server.url + 'nowhere'))).message).toMatch(
+      /nowhere\/: tokenizer\.json is missing/,
+    );
   });
 
   it('names a corrupt tokenizer.json', async () => {

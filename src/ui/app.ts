@@ -31,7 +31,10 @@ export function tabConfigFromUrl(search: string): TabConfig {
   const short = Math.random().toString(36).slice(2, 6);
   const guess = /Mobi|Android|iPhone/i.test(navigator.userAgent) ? 'phone' : 'tab';
   // ICE: ?stun=stun:host:3478 (repeatable); none are needed on one LAN.
-  const iceServers = q.getAll('stun').filter((u) => /^stuns?:/.test(u)).map((urls) => ({ urls }));
+  const iceServers = q
+    .getAll('stun')
+    .filter((u) => /^stuns?:/.test(u))
+    .map((urls) => ({ urls }));
   return {
     room,
     name: (q.get('name') || `${guess}-${short}`).slice(0, 64),
@@ -69,14 +72,24 @@ export class Tab {
     this.config = config;
     this.modelUrl = config.modelUrl;
     setEmulation(config.knobs);
-    this.mesh = new Mesh({ room: config.room, name: config.name, secret: config.secret, iceServers: config.iceServers, knobs: emulation() });
+    this.mesh = new Mesh({
+      room: config.room,
+      name: config.name,
+      secret: config.secret,
+      iceServers: config.iceServers,
+      knobs: emulation(),
+    });
     this.mesh.on('report', (r) => {
       if (this.reports.length >= MAX_REPORTS) this.reports.shift();
       this.reports.push(r);
       console.warn(`shoal mesh: ${r.kind}${r.peerId ? ` (${r.peerId})` : ''}: ${r.detail}`);
     });
     this.mesh.on('peer-left', (id, reason) => console.info(`shoal mesh: peer ${id} left: ${reason}`));
-    this.mesh.on('peer-link', (id, state) => console.info(`shoal mesh: peer ${id} ${state === 'open' ? 'is back on a new link' : 'lost its link; reconnecting'}`));
+    this.mesh.on('peer-link', (id, state) =>
+      console.info(
+        `shoal mesh: peer ${id} ${state === 'open' ? 'is back on a new link' : 'lost its link; reconnecting'}`,
+      ),
+    );
   }
 
   /** Measure this device (again) and share the result with the room. */
@@ -124,8 +137,15 @@ export function mountShell(root: HTMLElement, tab: Tab): AppSections {
   title.textContent = 'Shoal';
   const sub = document.createElement('p');
   const k = tab.config.knobs;
-  const emu = [k.slowdown > 1 && `compute x${k.slowdown} slower`, k.loadBytesPerSec && `load cap ${(k.loadBytesPerSec / 1e6).toFixed(2)} MB/s`, k.linkDelayMs && `link +${k.linkDelayMs} ms`, k.linkBytesPerSec && `link cap ${(k.linkBytesPerSec / 1e6).toFixed(2)} MB/s`, k.memoryBytes && `memory cap ${(k.memoryBytes / 1024 ** 2).toFixed(0)} MiB`].filter(Boolean);
-  sub.textContent = `room ${tab.config.room} · ${tab.config.name}${emu.length ? ` · emulating: ${emu.join(', ')}` : ''}`;
+  const emu = [
+    k.slowdown > 1 && `compute x${k.slowdown} slower`,
+    k.loadBytesPerSec && `load cap ${(k.loadBytesPerSec / 1e6).toFixed(2)} MB/s`,
+    k.linkDelayMs && `link +${k.linkDelayMs} ms`,
+    k.linkBytesPerSec && `link cap ${(k.linkBytesPerSec / 1e6).toFixed(2)} MB/s`,
+    k.memoryBytes && `memory cap ${(k.memoryBytes / 1024 ** 2).toFixed(0)} MiB`,
+  ].filter(Boolean);
+  const emulating = emu.length ? ` · emulating: ${emu.join(', ')}` : '';
+  sub.textContent = `room ${tab.config.room} · ${tab.config.name}${emulating}`;
   header.append(title, sub);
   const peers = document.createElement('section');
   peers.className = 'peers-section';

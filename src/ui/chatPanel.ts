@@ -17,7 +17,10 @@ export const MODEL_CHOICES = [
 /** Status lines kept in the log (a flapping mesh re-plans often; the answers matter more). */
 export const MAX_NOTICES = 50;
 
-export interface ChatPanelOptions { defaultModel?: string; defaultStrategy?: StrategyName }
+export interface ChatPanelOptions {
+  defaultModel?: string;
+  defaultStrategy?: StrategyName;
+}
 
 export class ChatPanel {
   readonly el: HTMLElement;
@@ -34,21 +37,64 @@ export class ChatPanel {
   private banner: HTMLElement;
   private errorBox: HTMLElement;
 
-  constructor(private readonly session: Session, private readonly timeline: TimelineView, opts: ChatPanelOptions = {}) {
+  constructor(
+    private readonly session: Session,
+    private readonly timeline: TimelineView,
+    opts: ChatPanelOptions = {},
+  ) {
     this.log = h('div', { class: 'chat-log', role: 'log', 'aria-live': 'polite' });
     this.input = h('textarea', { class: 'chat-input', rows: 2, placeholder: 'Say something…', 'aria-label': 'prompt' });
     this.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); void this.send(false); }
+      if (e.key === 'Enter' && !e.shiftKey) {
+        e.preventDefault();
+        void this.send(false);
+      }
     });
     this.sendBtn = h('button', { class: 'primary', onclick: () => void this.send(false) }, 'Send');
     this.stopBtn = h('button', { disabled: true, onclick: () => session.stop() }, 'Stop');
-    this.coldBtn = h('button', { title: 'Drop every tab\'s weights and caches, then run the prompt from cold', onclick: () => void this.send(true) }, 'Run from cold');
-    this.model = h('select', { 'aria-label': 'model', onchange: () => this.onModelChange() },
-      ...MODEL_CHOICES.map((m) => h('option', { value: m.value }, m.label)), h('option', { value: 'custom' }, 'Hugging Face repo id…'));
-    this.customModel = h('input', { class: 'custom-model', placeholder: 'e.g. HuggingFaceTB/SmolLM2-135M-Instruct', hidden: true, 'aria-label': 'Hugging Face repo id', onchange: () => this.onModelChange() });
-    this.strategy = h('select', { 'aria-label': 'strategy' }, ...STRATEGIES.map((s) => h('option', { value: s }, s === 'csgo' ? 'csgo (our planner)' : s)));
-    this.maxTokens = h('input', { type: 'number', min: 1, max: 1024, value: 32, 'aria-label': 'max tokens', class: 'num' });
-    this.temperature = h('input', { type: 'number', min: 0, max: 2, step: 0.1, value: 0, 'aria-label': 'temperature', class: 'num' });
+    this.coldBtn = h(
+      'button',
+      {
+        title: "Drop every tab's weights and caches, then run the prompt from cold",
+        onclick: () => void this.send(true),
+      },
+      'Run from cold',
+    );
+    this.model = h(
+      'select',
+      { 'aria-label': 'model', onchange: () => this.onModelChange() },
+      ...MODEL_CHOICES.map((m) => h('option', { value: m.value }, m.label)),
+      h('option', { value: 'custom' }, 'Hugging Face repo id…'),
+    );
+    this.customModel = h('input', {
+      class: 'custom-model',
+      placeholder: 'e.g. HuggingFaceTB/SmolLM2-135M-Instruct',
+      hidden: true,
+      'aria-label': 'Hugging Face repo id',
+      onchange: () => this.onModelChange(),
+    });
+    this.strategy = h(
+      'select',
+      { 'aria-label': 'strategy' },
+      ...STRATEGIES.map((s) => h('option', { value: s }, s === 'csgo' ? 'csgo (our planner)' : s)),
+    );
+    this.maxTokens = h('input', {
+      type: 'number',
+      min: 1,
+      max: 1024,
+      value: 32,
+      'aria-label': 'max tokens',
+      class: 'num',
+    });
+    this.temperature = h('input', {
+      type: 'number',
+      min: 0,
+      max: 2,
+      step: 0.1,
+      value: 0,
+      'aria-label': 'temperature',
+      class: 'num',
+    });
     this.banner = h('div', { class: 'banner', hidden: true });
     this.errorBox = h('div', { class: 'error', role: 'alert', hidden: true });
     if (opts.defaultModel) {
@@ -57,16 +103,45 @@ export class ChatPanel {
       if (!known) this.customModel.value = opts.defaultModel;
     }
     if (opts.defaultStrategy) this.strategy.value = opts.defaultStrategy;
-    this.el = h('section', { class: 'panel chat' },
+    this.el = h(
+      'section',
+      { class: 'panel chat' },
       h('h2', {}, 'Chat'),
-      h('div', { class: 'controls' },
-        h('label', {}, 'Model ', this.model), this.customModel,
+      h(
+        'div',
+        { class: 'controls' },
+        h('label', {}, 'Model ', this.model),
+        this.customModel,
         h('label', {}, 'Strategy ', this.strategy),
         h('label', {}, 'Max tokens ', this.maxTokens),
-        h('label', {}, 'Temperature ', this.temperature)),
-      this.banner, this.errorBox, this.log,
-      h('div', { class: 'chat-actions' }, this.input, h('div', { class: 'buttons' }, this.sendBtn, this.stopBtn, this.coldBtn,
-        h('button', { onclick: () => { session.newConversation(); this.log.replaceChildren(); } }, 'New chat'))));
+        h('label', {}, 'Temperature ', this.temperature),
+      ),
+      this.banner,
+      this.errorBox,
+      this.log,
+      h(
+        'div',
+        { class: 'chat-actions' },
+        this.input,
+        h(
+          'div',
+          { class: 'buttons' },
+          this.sendBtn,
+          this.stopBtn,
+          this.coldBtn,
+          h(
+            'button',
+            {
+              onclick: () => {
+                session.newConversation();
+                this.log.replaceChildren();
+              },
+            },
+            'New chat',
+          ),
+        ),
+      ),
+    );
     this.onModelChange();
   }
 
@@ -93,7 +168,9 @@ export class ChatPanel {
     const generated = loc.startsWith('/models/') || loc.startsWith('/fixtures/');
     this.banner.hidden = !generated;
     this.banner.textContent = generated
-      ? 'This is a generated random-weight model: its text is meaningless, the timeline is the point. For real text, choose "Hugging Face repo id…" and enter e.g. HuggingFaceTB/SmolLM2-135M-Instruct (every tab then loads its layers straight from the Hub).'
+      ? 'This is a generated random-weight model: its text is meaningless, the timeline is the point. ' +
+        'For real text, choose "Hugging Face repo id…" and enter e.g. HuggingFaceTB/SmolLM2-135M-Instruct ' +
+        '(every tab then loads its layers straight from the Hub).'
       : '';
     this.session.newConversation();
   }
@@ -121,11 +198,19 @@ export class ChatPanel {
     this.setRunning(true);
     if (cold) this.timeline.resetActual();
     try {
-      const r: TurnResult = await this.session.chat(loc, text, { ...this.turnOptions(cold), onText: (t) => { answer.textContent = t; this.log.scrollTop = this.log.scrollHeight; } });
+      const r: TurnResult = await this.session.chat(loc, text, {
+        ...this.turnOptions(cold),
+        onText: (t) => {
+          answer.textContent = t;
+          this.log.scrollTop = this.log.scrollHeight;
+        },
+      });
       answer.textContent = r.text;
       const restarts = r.restarts > 0 ? ` · rebuilt ${r.restarts}×` : '';
       const speed = `TTFT ${(r.ttftMs / 1000).toFixed(2)} s · ${r.decodeTokensPerSec.toFixed(1)} tok/s`;
-      answer.append(h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · ${speed} · ${r.stoppedBy}${restarts}`));
+      answer.append(
+        h('div', { class: 'msg-meta' }, `${r.tokens.length} tokens · ${speed} · ${r.stoppedBy}${restarts}`),
+      );
     } catch (e) {
       answer.remove();
       this.showError(errorMessage(e));

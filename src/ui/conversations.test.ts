@@ -2,7 +2,15 @@
 import { describe, expect, it } from 'vitest';
 import type { Interval } from '../planner/timeline.ts';
 import {
-  CONV_PALETTE, ConvPalette, convLabel, convsLabel, describeInterval, namePeers, planLine, restartLine, splitConvs,
+  CONV_PALETTE,
+  ConvPalette,
+  convLabel,
+  convsLabel,
+  describeInterval,
+  namePeers,
+  planLine,
+  restartLine,
+  splitConvs,
 } from './conversations.ts';
 
 const names: Record<string, string> = { 'peer-a': 'tab1', 'peer-b': 'tab2' };
@@ -24,15 +32,27 @@ describe('conversation labels', () => {
 
   it('describes an interval under the pointer', () => {
     const batch: Interval = {
-      device: 'peer-b', kind: 'compute', startSec: 1.25, endSec: 1.2625, tokenIndex: 3, conv: 'peer-a/0,peer-b/0',
+      device: 'peer-b',
+      kind: 'compute',
+      startSec: 1.25,
+      endSec: 1.2625,
+      tokenIndex: 3,
+      conv: 'peer-a/0,peer-b/0',
       label: 'batch of 2',
     };
-    expect(describeInterval(batch, peerName))
-      .toBe('tab2: compute · batch of 2: tab1/0, tab2/0 · token 3 · 12.5 ms at 1.250 s');
+    expect(describeInterval(batch, peerName)).toBe(
+      'tab2: compute · batch of 2: tab1/0, tab2/0 · token 3 · 12.5 ms at 1.250 s',
+    );
     const load: Interval = { device: 'peer-a', kind: 'load', startSec: 0, endSec: 0.5, layer: 2, bytes: 2_500_000 };
     expect(describeInterval(load, peerName)).toBe('tab1: load · layer 2 · 500.0 ms at 0.000 s · 2.50 MB');
     const prefill: Interval = {
-      device: 'peer-a', kind: 'send', startSec: 0, endSec: 0.001, tokenIndex: 0, bytes: 2048, conv: 'peer-a/0',
+      device: 'peer-a',
+      kind: 'send',
+      startSec: 0,
+      endSec: 0.001,
+      tokenIndex: 0,
+      bytes: 2048,
+      conv: 'peer-a/0',
     };
     expect(describeInterval(prefill, peerName)).toBe('tab1: send · tab1/0 · prefill · 1.0 ms at 0.000 s · 2.0 kB');
   });
@@ -41,10 +61,12 @@ describe('conversation labels', () => {
     expect(planLine('tab2', 3, 2)).toBe('plan from tab2 (3 stages): 2 turns in flight continue on it');
     expect(planLine('tab2', 1, 1)).toBe('plan from tab2 (1 stage): 1 turn in flight continues on it');
     expect(planLine('tab2', 2, 0)).toBe('plan from tab2 (2 stages): no turn in flight');
-    expect(restartLine('tab1/0', 412, 'a new plan from tab2'))
-      .toBe('tab1/0: rebuilding 412 positions: a new plan from tab2');
-    expect(namePeers('a new plan from peer-b (peer-b)', [{ peerId: 'peer-b', name: 'tab2' }]))
-      .toBe('a new plan from tab2 (tab2)');
+    expect(restartLine('tab1/0', 412, 'a new plan from tab2')).toBe(
+      'tab1/0: rebuilding 412 positions: a new plan from tab2',
+    );
+    expect(namePeers('a new plan from peer-b (peer-b)', [{ peerId: 'peer-b', name: 'tab2' }])).toBe(
+      'a new plan from tab2 (tab2)',
+    );
     expect(namePeers('unchanged', [{ peerId: '', name: 'x' }])).toBe('unchanged');
   });
 });

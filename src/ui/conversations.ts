@@ -42,9 +42,10 @@ export function describeInterval(iv: Interval, peerName: (peerId: string) => str
 
 /** The chat's line when another tab's plan takes effect here. */
 export function planLine(byName: string, stages: number, restarted: number): string {
-  const turns = restarted === 0
-    ? 'no turn in flight'
-    : `${restarted} turn${restarted === 1 ? '' : 's'} in flight continue${restarted === 1 ? 's' : ''} on it`;
+  const turns =
+    restarted === 0
+      ? 'no turn in flight'
+      : `${restarted} turn${restarted === 1 ? '' : 's'} in flight continue${restarted === 1 ? 's' : ''} on it`;
   return `plan from ${byName} (${stages} stage${stages === 1 ? '' : 's'}): ${turns}`;
 }
 

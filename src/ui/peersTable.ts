@@ -11,7 +11,15 @@ export const REFRESH_MS = 1000;
 export const QUEUE_REFRESH_MS = 250;
 
 const COLUMNS = [
-  'name', 'backend', 'GFLOP/s (matmul / gemv)', 'memory', 'load MB/s', 'RTT', 'throughput', 'queue (steps)', 'state',
+  'name',
+  'backend',
+  'GFLOP/s (matmul / gemv)',
+  'memory',
+  'load MB/s',
+  'RTT',
+  'throughput',
+  'queue (steps)',
+  'state',
 ];
 
 export interface PeersTableSource {
@@ -66,7 +74,8 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
       const state = p.state === 'reconnecting' ? 'reconnecting' : p.profile ? 'connected' : 'connected, profiling';
       rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, queue(p.peerId), state) });
     }
-    caption.textContent = `room "${src.mesh.room}": ${rows.length} tab${rows.length === 1 ? '' : 's'}, signaling ${src.mesh.signalingState}`;
+    const tabs = `${rows.length} tab${rows.length === 1 ? '' : 's'}`;
+    caption.textContent = `room "${src.mesh.room}": ${tabs}, signaling ${src.mesh.signalingState}`;
     // Rebuild rows in place: a handful of rows, once a second.
     while (body.rows.length > rows.length) body.deleteRow(-1);
     rows.forEach((r, i) => {

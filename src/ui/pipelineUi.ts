@@ -22,7 +22,13 @@ import { TimelineView } from './timelineView.ts';
 import { mountSpecPanel } from './specPanel.ts';
 import './pipeline.css';
 
-export interface PipelineUi { session: Session; chat: ChatPanel; timeline: TimelineView; router: RouterPanel; backendNote: () => string }
+export interface PipelineUi {
+  session: Session;
+  chat: ChatPanel;
+  timeline: TimelineView;
+  router: RouterPanel;
+  backendNote: () => string;
+}
 
 export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQueues()): PipelineUi {
   let note = '';
@@ -30,14 +36,27 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
   const status = h('div', { class: 'stage-status', role: 'status' }, 'This tab holds no layers yet.');
   const getBackend = (): Promise<Backend> => {
     // Run on the engine the profile measured faster here (on SwiftShader that is the CPU; on a real GPU, WebGPU).
-    backend ??= (tab.profile ? Promise.resolve(tab.profile) : tab.profileNow()).then((p) => p.backend, () => 'webgpu' as const).then((measured) => createBestBackend({ preferCpu: tab.config.backend === 'cpu' || measured === 'cpu' })).then((c) => {
-      note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name} (measured fastest here)`;
-      if (c.fellBack) status.textContent = note;
-      return c.backend;
-    });
+    backend ??= (tab.profile ? Promise.resolve(tab.profile) : tab.profileNow())
+      .then(
+        (p) => p.backend,
+        () => 'webgpu' as const,
+      )
+      .then((measured) => createBestBackend({ preferCpu: tab.config.backend === 'cpu' || measured === 'cpu' }))
+      .then((c) => {
+        note = c.fellBack
+          ? (c.reason ?? 'running on the CPU backend')
+          : `engine: ${c.backend.name} (measured fastest here)`;
+        if (c.fellBack) status.textContent = note;
+        return c.backend;
+      });
     return backend;
   };
-  const session = new Session({ mesh: tab.mesh, knobs: tab.config.knobs, backend: getBackend, afterCompute: async (ms) => void (await payComputeDebt(ms)) });
+  const session = new Session({
+    mesh: tab.mesh,
+    knobs: tab.config.knobs,
+    backend: getBackend,
+    afterCompute: async (ms) => void (await payComputeDebt(ms)),
+  });
   const self = tab.mesh.peerId;
   /** A tab's name (conversation labels, status lines). */
   const peerName = (peerId: string): string => {
@@ -47,10 +66,19 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
   const named = (text: string): string => namePeers(text, [{ peerId: self, name: tab.mesh.name }, ...tab.mesh.peers()]);
   const timeline = new TimelineView({ peerName });
   const q = new URLSearchParams(location.search);
-  const chat = new ChatPanel(session, timeline, { defaultModel: tab.config.modelUrl ?? undefined, defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined });
+  const chat = new ChatPanel(session, timeline, {
+    defaultModel: tab.config.modelUrl ?? undefined,
+    defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined,
+  });
   main.append(h('div', { class: 'pipeline-grid' }, h('div', {}, chat.el, status), timeline.el));
   // Issue 7: route each query between a small model held here and the chat's (large) model on the mesh.
-  const router = new RouterPanel({ session, mesh: tab.mesh, backend: getBackend, largeModel: () => chat.modelLocation, strategy: () => (q.get('strategy') as StrategyName | null) ?? 'csgo' });
+  const router = new RouterPanel({
+    session,
+    mesh: tab.mesh,
+    backend: getBackend,
+    largeModel: () => chat.modelLocation,
+    strategy: () => (q.get('strategy') as StrategyName | null) ?? 'csgo',
+  });
   main.append(router.el);
   // Speculative decoding (issue 8); its session is reachable as window.shoalSpec for tests and the console.
   const specPanel = mountSpecPanel(session, getBackend, { model: tab.config.modelUrl ?? undefined });
@@ -95,7 +123,8 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         : 'This tab holds no layers in the current plan.';
     } else if (s.type === 'progress') {
       const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
-      status.textContent = `Loading layers: ${s.layersLoaded}/${s.layersTotal} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
+      const layers = `${s.layersLoaded}/${s.layersTotal}`;
+      status.textContent = `Loading layers: ${layers} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
     } else if (s.type === 'queue') {
       queues.set(self, { queued: totalQueued(s.depths), depths: s.depths, conversations: s.conversations });
     } else if (s.type === 'error') status.textContent = `Error in this tab: ${s.message}`;
@@ -130,7 +159,9 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         break;
       }
       case 'peer-left':
-        if (e.wasCoordinator) status.textContent = 'The tab that coordinated the last run has left. Type a prompt here to start a new run from this tab.';
+        if (e.wasCoordinator)
+          status.textContent =
+            'The tab that coordinated the last run has left. Type a prompt here to start a new run from this tab.';
         break;
     }
   };

@@ -15,10 +15,19 @@ import { h } from './dom.ts';
 import './router.css';
 
 const POLICY_LABELS: Record<PolicyName, string> = {
-  'always-small': 'always small', 'always-large': 'always large', static: 'static threshold on p', 'latency-aware': 'latency-aware (ours)',
+  'always-small': 'always small',
+  'always-large': 'always large',
+  static: 'static threshold on p',
+  'latency-aware': 'latency-aware (ours)',
 };
 
-export interface RouterPanelDeps { session: Session; mesh: Mesh; backend: () => Promise<Backend>; largeModel: () => string; strategy: () => StrategyName }
+export interface RouterPanelDeps {
+  session: Session;
+  mesh: Mesh;
+  backend: () => Promise<Backend>;
+  largeModel: () => string;
+  strategy: () => StrategyName;
+}
 
 /** The panels on this page (the e2e spec reaches its router through here). */
 export const routerPanels: RouterPanel[] = [];
@@ -38,34 +47,96 @@ export class RouterPanel {
   private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly deps: RouterPanelDeps) {
-    this.small = h('select', { 'aria-label': 'small model' }, ...MODEL_CHOICES.map((m) => h('option', { value: m.value }, m.label)));
+    this.small = h(
+      'select',
+      { 'aria-label': 'small model' },
+      ...MODEL_CHOICES.map((m) => h('option', { value: m.value }, m.label)),
+    );
     this.small.value = '/fixtures/tiny-llama/';
-    this.policy = h('select', { 'aria-label': 'routing policy', onchange: () => this.applyPolicy() }, ...POLICIES.map((p) => h('option', { value: p }, POLICY_LABELS[p])));
+    this.policy = h(
+      'select',
+      { 'aria-label': 'routing policy', onchange: () => this.applyPolicy() },
+      ...POLICIES.map((p) => h('option', { value: p }, POLICY_LABELS[p])),
+    );
     this.policy.value = 'latency-aware';
-    this.alpha = h('input', { class: 'num', type: 'number', step: '0.05', min: '0', value: '0.5', 'aria-label': 'alpha', onchange: () => this.applyPolicy() });
-    this.theta = h('input', { class: 'num', type: 'number', step: '0.05', value: '0.5', 'aria-label': 'theta', onchange: () => this.applyPolicy() });
-    this.classifier = h('input', { class: 'custom-model', placeholder: 'optional difficulty classifier (Hub id or folder); default: small-model entropy', 'aria-label': 'difficulty classifier' });
-    this.input = h('textarea', { class: 'chat-input', rows: 2, placeholder: 'Ask; the router picks the side…', 'aria-label': 'routed prompt' });
+    this.alpha = h('input', {
+      class: 'num',
+      type: 'number',
+      step: '0.05',
+      min: '0',
+      value: '0.5',
+      'aria-label': 'alpha',
+      onchange: () => this.applyPolicy(),
+    });
+    this.theta = h('input', {
+      class: 'num',
+      type: 'number',
+      step: '0.05',
+      value: '0.5',
+      'aria-label': 'theta',
+      onchange: () => this.applyPolicy(),
+    });
+    this.classifier = h('input', {
+      class: 'custom-model',
+      placeholder: 'optional difficulty classifier (Hub id or folder); default: small-model entropy',
+      'aria-label': 'difficulty classifier',
+    });
+    this.input = h('textarea', {
+      class: 'chat-input',
+      rows: 2,
+      placeholder: 'Ask; the router picks the side…',
+      'aria-label': 'routed prompt',
+    });
     this.rows = h('tbody', {});
     this.summary = h('div', { class: 'router-summary', role: 'status' }, 'No routed turns yet.');
     this.error = h('div', { class: 'error', hidden: true });
-    const table = h('table', { class: 'router-table' },
-      h('thead', {}, h('tr', {}, ...['#', 'side', 'p', 'T small', 'T large', 'switch', 'took', 'why'].map((c) => h('th', {}, c)))), this.rows);
-    this.el = h('section', { class: 'panel router-panel' },
+    const table = h(
+      'table',
+      { class: 'router-table' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, ...['#', 'side', 'p', 'T small', 'T large', 'switch', 'took', 'why'].map((c) => h('th', {}, c))),
+      ),
+      this.rows,
+    );
+    this.el = h(
+      'section',
+      { class: 'panel router-panel' },
       h('h2', {}, 'Routing: small model here, large model on the mesh'),
-      h('div', { class: 'controls' },
-        h('label', {}, 'small ', this.small), h('label', {}, 'policy ', this.policy),
-        h('label', {}, 'alpha ', this.alpha), h('label', {}, 'theta ', this.theta)),
-      this.classifier, this.error,
-      h('div', { class: 'chat-actions' }, this.input, h('div', { class: 'buttons' },
-        h('button', { class: 'primary', onclick: () => void this.ask() }, 'Ask (routed)'),
-        h('button', { onclick: () => this.newConversation() }, 'New conversation'))),
-      this.summary, h('div', { class: 'timeline-scroll' }, table));
+      h(
+        'div',
+        { class: 'controls' },
+        h('label', {}, 'small ', this.small),
+        h('label', {}, 'policy ', this.policy),
+        h('label', {}, 'alpha ', this.alpha),
+        h('label', {}, 'theta ', this.theta),
+      ),
+      this.classifier,
+      this.error,
+      h(
+        'div',
+        { class: 'chat-actions' },
+        this.input,
+        h(
+          'div',
+          { class: 'buttons' },
+          h('button', { class: 'primary', onclick: () => void this.ask() }, 'Ask (routed)'),
+          h('button', { onclick: () => this.newConversation() }, 'New conversation'),
+        ),
+      ),
+      this.summary,
+      h('div', { class: 'timeline-scroll' }, table),
+    );
     routerPanels.push(this);
   }
 
   policyConfig(): PolicyConfig {
-    return { name: this.policy.value as PolicyName, alpha: Math.max(0, Number(this.alpha.value) || 0), theta: Number(this.theta.value) || 0 };
+    return {
+      name: this.policy.value as PolicyName,
+      alpha: Math.max(0, Number(this.alpha.value) || 0),
+      theta: Number(this.theta.value) || 0,
+    };
   }
 
   private applyPolicy(): void {
@@ -78,9 +149,15 @@ export class RouterPanel {
     this.page?.local.dispose();
     this.unsubscribe?.();
     this.page = await createPageRouter({
-      session: this.deps.session, mesh: this.deps.mesh, backend: this.deps.backend,
-      smallModel: this.small.value, largeModel: this.deps.largeModel(), strategy: this.deps.strategy(),
-      policy: this.policyConfig(), scorer: this.classifier.value.trim() || undefined, ...extra,
+      session: this.deps.session,
+      mesh: this.deps.mesh,
+      backend: this.deps.backend,
+      smallModel: this.small.value,
+      largeModel: this.deps.largeModel(),
+      strategy: this.deps.strategy(),
+      policy: this.policyConfig(),
+      scorer: this.classifier.value.trim() || undefined,
+      ...extra,
     });
     this.unsubscribe = this.page.router.on((r) => this.addRow(r));
     return this.page;
@@ -92,7 +169,8 @@ export class RouterPanel {
     this.error.hidden = true;
     try {
       const page = await this.load();
-      if (!page.tokenizer) throw new Error('the small model folder has no tokenizer; routed chat needs one (both models share it)');
+      if (!page.tokenizer)
+        throw new Error('the small model folder has no tokenizer; routed chat needs one (both models share it)');
       this.input.value = '';
       await page.router.chat(text, page.tokenizer, { maxTokens: 32 });
     } catch (e) {
@@ -108,11 +186,24 @@ export class RouterPanel {
 
   private addRow(r: TurnRecord): void {
     const s = (x: number): string => `${(x * 1000).toFixed(1)} ms`;
-    this.rows.append(h('tr', { class: `side-${r.side}` },
-      h('td', {}, String(r.index + 1)), h('td', {}, r.side), h('td', {}, r.p.toFixed(3)),
-      h('td', {}, s(r.predicted.small.totalSec)), h('td', {}, s(r.predicted.large.totalSec)),
-      h('td', {}, s(r.switchSec)), h('td', {}, `${r.latencyMs.toFixed(1)} ms`), h('td', { class: 'why' }, r.decision.reason)));
+    this.rows.append(
+      h(
+        'tr',
+        { class: `side-${r.side}` },
+        h('td', {}, String(r.index + 1)),
+        h('td', {}, r.side),
+        h('td', {}, r.p.toFixed(3)),
+        h('td', {}, s(r.predicted.small.totalSec)),
+        h('td', {}, s(r.predicted.large.totalSec)),
+        h('td', {}, s(r.switchSec)),
+        h('td', {}, `${r.latencyMs.toFixed(1)} ms`),
+        h('td', { class: 'why' }, r.decision.reason),
+      ),
+    );
     const st = this.page?.router.stats();
-    if (st) this.summary.textContent = `${st.turns} turns, ${st.largeCalls} large-model calls, mean latency ${st.meanLatencyMs.toFixed(1)} ms (policy: ${POLICY_LABELS[r.policy.name]})`;
+    if (st)
+      this.summary.textContent =
+        `${st.turns} turns, ${st.largeCalls} large-model calls, mean latency ${st.meanLatencyMs.toFixed(1)} ms ` +
+        `(policy: ${POLICY_LABELS[r.policy.name]})`;
   }
 }

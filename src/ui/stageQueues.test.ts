@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { StageQueues, fmtQueue, totalQueued } from './stageQueues.ts';
 
 describe('stage queues', () => {
-  it('formats a cell: unknown, idle, steps, and this tab\'s conversations in flight', () => {
+  it("formats a cell: unknown, idle, steps, and this tab's conversations in flight", () => {
     expect(fmtQueue(undefined)).toBe('-');
     expect(fmtQueue({ queued: 0 })).toBe('idle');
     expect(fmtQueue({ queued: 1 })).toBe('1 step');

@@ -30,7 +30,11 @@ const BATCH_MARK_MIN_PX = 18;
 const LEGEND_MAX = 12;
 const HOVER_HINT = 'Point at an interval to see whose work it is.';
 
-export interface DeviceRow { id: string; label: string; stage: string }
+export interface DeviceRow {
+  id: string;
+  label: string;
+  stage: string;
+}
 
 export interface TimelineViewOptions {
   /** A tab's name from its peer id (conversation labels, the hover line); the id itself without it. */
@@ -38,7 +42,12 @@ export interface TimelineViewOptions {
 }
 
 /** Where the last frame put things: the pointer is mapped back to an interval with it. */
-interface Geometry { t0: number; tMax: number; plotW: number; devices: DeviceRow[] }
+interface Geometry {
+  t0: number;
+  tMax: number;
+  plotW: number;
+  devices: DeviceRow[];
+}
 
 export class TimelineView {
   readonly el: HTMLElement;
@@ -60,17 +69,30 @@ export class TimelineView {
 
   constructor(opts: TimelineViewOptions = {}) {
     this.peerName = opts.peerName ?? ((id) => id);
-    this.canvas = h('canvas', { class: 'timeline-canvas', 'aria-label': 'timeline of every device: planned and actual' });
+    this.canvas = h('canvas', {
+      class: 'timeline-canvas',
+      'aria-label': 'timeline of every device: planned and actual',
+    });
     this.stats = h('div', { class: 'timeline-stats' }, 'No run yet.');
     this.bars = h('div', { class: 'load-bars' });
     this.hover = h('div', { class: 'timeline-hover' }, HOVER_HINT);
     this.convLegend = h('div', { class: 'legend conv-legend', hidden: true });
-    const kinds = (['load', 'upload', 'compute', 'send', 'recv'] as IntervalKind[])
-      .map((k) => h('span', {}, h('i', { style: `background:${KIND_COLORS[k]}` }), k));
+    const kinds = (['load', 'upload', 'compute', 'send', 'recv'] as IntervalKind[]).map((k) =>
+      h('span', {}, h('i', { style: `background:${KIND_COLORS[k]}` }), k),
+    );
     const planned = h('span', {}, h('i', { class: 'planned-swatch' }), 'planned (thin) / actual (thick)');
     const legend = h('div', { class: 'legend' }, ...kinds, planned);
-    this.el = h('section', { class: 'panel timeline' }, h('h2', {}, 'Timeline'), this.stats, this.bars,
-      h('div', { class: 'timeline-scroll' }, this.canvas), this.hover, legend, this.convLegend);
+    this.el = h(
+      'section',
+      { class: 'panel timeline' },
+      h('h2', {}, 'Timeline'),
+      this.stats,
+      this.bars,
+      h('div', { class: 'timeline-scroll' }, this.canvas),
+      this.hover,
+      legend,
+      this.convLegend,
+    );
     this.canvas.addEventListener('pointermove', (e) => this.point(e));
     this.canvas.addEventListener('pointerdown', (e) => this.point(e)); // a tap on a phone
     this.canvas.addEventListener('pointerleave', () => {
@@ -117,14 +139,19 @@ export class TimelineView {
   }
 
   private renderBars(): void {
-    this.bars.replaceChildren(...this.devices.map((d) => {
-      const p = this.progress.get(d.id);
-      const frac = p && p.totalBytes > 0 ? p.loadedBytes / p.totalBytes : 0;
-      return h('div', { class: 'load-bar', 'data-device': d.id },
-        h('span', { class: 'load-label' }, `${d.label} · ${d.stage}`),
-        h('progress', { max: 1, value: frac }),
-        h('span', { class: 'load-text' }, p ? `${fmtBytes(p.loadedBytes)} / ${fmtBytes(p.totalBytes)}` : 'idle'));
-    }));
+    this.bars.replaceChildren(
+      ...this.devices.map((d) => {
+        const p = this.progress.get(d.id);
+        const frac = p && p.totalBytes > 0 ? p.loadedBytes / p.totalBytes : 0;
+        return h(
+          'div',
+          { class: 'load-bar', 'data-device': d.id },
+          h('span', { class: 'load-label' }, `${d.label} · ${d.stage}`),
+          h('progress', { max: 1, value: frac }),
+          h('span', { class: 'load-text' }, p ? `${fmtBytes(p.loadedBytes)} / ${fmtBytes(p.totalBytes)}` : 'idle'),
+        );
+      }),
+    );
   }
 
   private renderConvLegend(): void {

@@ -10,7 +10,11 @@ function randomF32(n: number, seed: number): Float32Array {
   const bits = new Uint32Array(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     bits[i] = s;
   }
   return new Float32Array(bits.buffer);
@@ -29,7 +33,8 @@ function checkNearestEven(x: number, h: number, decode: (h: number) => number, m
     const v = decode(sign | nb);
     if (!Number.isFinite(v)) continue;
     const e = Math.abs(v - x);
-    if (e < err || (e === err && (mag & 1) === 1)) return `x=${x}: got ${got} (0x${h.toString(16)}), neighbour ${v} is ${e === err ? 'as close and even' : 'closer'}`;
+    if (e < err || (e === err && (mag & 1) === 1))
+      return `x=${x}: got ${got} (0x${h.toString(16)}), neighbour ${v} is ${e === err ? 'as close, even' : 'closer'}`;
   }
   if (Object.is(x, -0) || (x < 0 && got === 0)) return sign ? null : `${x} lost its sign`;
   return null;
@@ -54,7 +59,9 @@ describe('bf16', () => {
       if (why) throw new Error(why);
     }
     // Exact ties: 1 + 2^-8 sits halfway between 1 and 1 + 2^-7 -> 1 (even); 1 + 3*2^-8 -> 1 + 2^-6.
-    expect(Array.from(f32ToBf16(Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8))))).toEqual([0x3f80, 0x3f82, 0xbf80]);
+    expect(Array.from(f32ToBf16(Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, -(1 + 2 ** -8))))).toEqual([
+      0x3f80, 0x3f82, 0xbf80,
+    ]);
     // The largest f32 rounds up past the largest bf16 to Inf.
     expect(f32ToBf16(Float32Array.of(3.4028234663852886e38))[0]).toBe(0x7f80);
   });
@@ -77,7 +84,8 @@ describe('f16', () => {
 
   it('decodes through its table exactly as value by value', () => {
     const v = f16ToF32(ALL16);
-    for (let h = 0; h < 65536; h++) if (!Object.is(v[h], Math.fround(f16BitsToF32(h)))) throw new Error(`0x${h.toString(16)}`);
+    for (let h = 0; h < 65536; h++)
+      if (!Object.is(v[h], Math.fround(f16BitsToF32(h)))) throw new Error(`0x${h.toString(16)}`);
   });
 
   it('round-trips every f16 bit pattern exactly (NaNs stay NaN)', () => {
@@ -93,7 +101,9 @@ describe('f16', () => {
     const table = f16ToF32(ALL16);
     const decode = (h: number) => table[h];
     // Random bit patterns scaled into f16's range so most land in normals and subnormals.
-    const xs = randomF32(200_000, 11).map((x) => (Number.isFinite(x) ? (x % 1) * 2 ** ((Math.abs(x * 1e7) % 44) - 28) : x));
+    const xs = randomF32(200_000, 11).map((x) =>
+      Number.isFinite(x) ? (x % 1) * 2 ** ((Math.abs(x * 1e7) % 44) - 28) : x,
+    );
     const hs = f32ToF16(xs);
     for (let i = 0; i < xs.length; i++) {
       const why = checkNearestEven(xs[i], hs[i], decode, 65504);
@@ -123,7 +133,9 @@ describe('decodeToF32', () => {
   it('decodes file bytes of each dtype at any byte offset, into a fresh array', () => {
     const x = Float32Array.of(1, -2.5, 0.1, 65504, -0);
     const encoded = {
-      F32: new Uint8Array(x.buffer), F16: new Uint8Array(f32ToF16(x).buffer), BF16: new Uint8Array(f32ToBf16(x).buffer),
+      F32: new Uint8Array(x.buffer),
+      F16: new Uint8Array(f32ToF16(x).buffer),
+      BF16: new Uint8Array(f32ToBf16(x).buffer),
     };
     for (const [dtype, bytes] of Object.entries(encoded) as [keyof typeof encoded, Uint8Array][]) {
       const want = dtype === 'F32' ? x : dtype === 'F16' ? f16ToF32(f32ToF16(x)) : bf16ToF32(f32ToBf16(x));

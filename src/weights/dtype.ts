@@ -45,7 +45,7 @@ export function f32ToF16Bits(v: number): number {
     // mantissa correctly bumps the exponent (and 65520+ becomes Inf).
     let h = ((e + 15) << 10) | (mant >>> 13);
     const rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
     return sign | h;
   }
   if (e < -25) return sign; // below half the smallest subnormal (2^-24): rounds to zero
@@ -55,7 +55,7 @@ export function f32ToF16Bits(v: number): number {
   let h = full >>> shift;
   const rest = full & ((1 << shift) - 1);
   const half = 1 << (shift - 1);
-  if (rest > half || (rest === half && (h & 1))) h++;
+  if (rest > half || (rest === half && h & 1)) h++;
   return sign | h;
 }
 
@@ -84,7 +84,8 @@ export function f16ToF32(x: Uint16Array): Float32Array {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
   }
-  const t = f16Table, out = new Float32Array(x.length);
+  const t = f16Table,
+    out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = t[x[i]];
   return out;
 }
@@ -92,13 +93,15 @@ export function f16ToF32(x: Uint16Array): Float32Array {
 /** Safetensors bytes (little-endian F32, F16 or BF16) -> a fresh f32 array (never a view of `bytes`). */
 export function decodeToF32(dtype: WeightDtype, bytes: Uint8Array): Float32Array {
   if (dtype === 'F32') {
-    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    if (bytes.byteOffset % 4 === 0)
+      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
     return new Float32Array(bytes.slice().buffer);
   }
   const n = bytes.byteLength / 2;
   // A view when aligned, else a copy: a tensor's data may start at any byte of a safetensors file.
-  const u16 = bytes.byteOffset % 2 === 0
-    ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
-    : new Uint16Array(bytes.slice().buffer);
+  const u16 =
+    bytes.byteOffset % 2 === 0
+      ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+      : new Uint16Array(bytes.slice().buffer);
   return dtype === 'BF16' ? bf16ToF32(u16) : f16ToF32(u16);
 }

@@ -37,7 +37,11 @@ export function fileSource(path: string): ByteSource {
         let got = 0;
         while (got < length) {
           const { bytesRead } = await fh.read(out, got, length - got, offset + got);
-          if (bytesRead === 0) throw new ShoalError('ERR_FETCH', `${path}: bytes ${offset}..${offset + length} lie past the end of the file (read ${got} of ${length})`);
+          if (bytesRead === 0)
+            throw new ShoalError(
+              'ERR_FETCH',
+              `${path}: bytes ${offset}..${offset + length} lie past the end of the file (read ${got} of ${length})`,
+            );
           got += bytesRead;
         }
         return out;

@@ -1,4 +1,4 @@
-// ModelSource on the reference fixtures (F32 and BF16), a sharded model and broken models, from disk and over real HTTP.
+// ModelSource on the reference fixtures (F32 and BF16), a sharded model and broken models, from disk and real HTTP.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,18 @@ import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import type { HostTensor } from './types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames } from '../model/config.ts';
 import { localModelFiles } from './localFiles.ts';
-import { INDEX_FILE, MAX_GAP_BYTES, httpModelFiles, isHubRepoId, modelBaseUrl, openModel, planReads, resolveModelFiles, type ModelFiles, type ModelSource } from './model.ts';
+import {
+  INDEX_FILE,
+  MAX_GAP_BYTES,
+  httpModelFiles,
+  isHubRepoId,
+  modelBaseUrl,
+  openModel,
+  planReads,
+  resolveModelFiles,
+  type ModelFiles,
+  type ModelSource,
+} from './model.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { fileSource } from './fileSource.ts';
 import { serveDir, startServer, type TestServer } from './testServer.ts';
@@ -27,7 +38,12 @@ async function allTensors(dir: string): Promise<HostTensor[]> {
   const bytes = readFileSync(path);
   return [...header.tensors.values()]
     .sort((a, b) => a.begin - b.begin)
-    .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: new Uint8Array(bytes.subarray(t.begin, t.end)) }));
+    .map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: new Uint8Array(bytes.subarray(t.begin, t.end)),
+    }));
 }
 
 /** A model folder in tmp: the fixture's config and tokenizer files plus the given weight files. */
@@ -38,7 +54,8 @@ function writeModel(name: string, fixture: string, files: Record<string, Uint8Ar
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
 }
 
-const QWEN_SHARD_1 = (n: string) => n === EMBED_TENSOR || /^model\.layers\.[01]\./.test(n) || /^model\.layers\.2\.(self_attn|input_layernorm)/.test(n);
+const QWEN_SHARD_1 = (n: string) =>
+  n === EMBED_TENSOR || /^model\.layers\.[01]\./.test(n) || /^model\.layers\.2\.(self_attn|input_layernorm)/.test(n);
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'shoal-model-'));
@@ -55,19 +72,32 @@ beforeAll(async () => {
 
   // Broken models, each with one thing wrong.
   const without = (ts: HostTensor[], name: string) => ts.filter((t) => t.name !== name);
-  writeModel('missing-layer-tensor', 'tiny-llama', { 'model.safetensors': writeSafetensors(without(llama, 'model.layers.2.mlp.up_proj.weight')) });
-  writeModel('missing-lm-head', 'tiny-llama', { 'model.safetensors': writeSafetensors(without(llama, LM_HEAD_TENSOR)) });
+  writeModel('missing-layer-tensor', 'tiny-llama', {
+    'model.safetensors': writeSafetensors(without(llama, 'model.layers.2.mlp.up_proj.weight')),
+  });
+  writeModel('missing-lm-head', 'tiny-llama', {
+    'model.safetensors': writeSafetensors(without(llama, LM_HEAD_TENSOR)),
+  });
   writeModel('missing-embedding', 'tiny-qwen2', { 'model.safetensors': writeSafetensors(without(qwen, EMBED_TENSOR)) });
   writeModel('wrong-shape', 'tiny-llama', {
-    'model.safetensors': writeSafetensors(llama.map((t) => (t.name === 'model.layers.1.self_attn.k_proj.weight' ? { ...t, shape: [64, 32] } : t))),
+    'model.safetensors': writeSafetensors(
+      llama.map((t) => (t.name === 'model.layers.1.self_attn.k_proj.weight' ? { ...t, shape: [64, 32] } : t)),
+    ),
   });
   writeModel('no-weights', 'tiny-llama', {});
   writeModel('bad-index', 'tiny-qwen2', { [INDEX_FILE]: '{"weight_map": ' });
   writeModel('index-no-map', 'tiny-qwen2', { [INDEX_FILE]: '{"metadata": {}}' });
   const idx = shardIndex(shards);
   delete idx.weight_map['model.layers.4.mlp.down_proj.weight'];
-  writeModel('index-missing-tensor', 'tiny-qwen2', { [shardFileName(0, 2)]: writeSafetensors(shards[0]), [shardFileName(1, 2)]: writeSafetensors(shards[1]), [INDEX_FILE]: JSON.stringify(idx) });
-  writeModel('missing-shard', 'tiny-qwen2', { [shardFileName(0, 2)]: writeSafetensors(shards[0]), [INDEX_FILE]: JSON.stringify(shardIndex(shards)) });
+  writeModel('index-missing-tensor', 'tiny-qwen2', {
+    [shardFileName(0, 2)]: writeSafetensors(shards[0]),
+    [shardFileName(1, 2)]: writeSafetensors(shards[1]),
+    [INDEX_FILE]: JSON.stringify(idx),
+  });
+  writeModel('missing-shard', 'tiny-qwen2', {
+    [shardFileName(0, 2)]: writeSafetensors(shards[0]),
+    [INDEX_FILE]: JSON.stringify(shardIndex(shards)),
+  });
   const evil = shardIndex(shards);
   evil.weight_map[EMBED_TENSOR] = '../../etc/passwd';
   writeModel('evil-index', 'tiny-qwen2', { [INDEX_FILE]: JSON.stringify(evil) });
@@ -84,15 +114,23 @@ afterAll(async () => {
 });
 
 type Where = 'disk' | 'http';
-const fixtureFiles = (where: Where, name: string): ModelFiles => (where === 'disk' ? localModelFiles(join(FIXTURES, name)) : httpModelFiles(fixtureServer.url + name));
-const tmpFiles = (where: Where, name: string): ModelFiles => (where === 'disk' ? localModelFiles(join(tmp, name)) : httpModelFiles(tmpServer.url + name));
+const fixtureFiles = (where: Where, name: string): ModelFiles =>
+  where === 'disk' ? localModelFiles(join(FIXTURES, name)) : httpModelFiles(fixtureServer.url + name);
+const tmpFiles = (where: Where, name: string): ModelFiles =>
+  where === 'disk' ? localModelFiles(join(tmp, name)) : httpModelFiles(tmpServer.url + name);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+  return (
+    a.length === b.length &&
+    Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
+  );
 }
 
 async function caught(p: Promise<unknown>): Promise<ShoalError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(ShoalError);
   return e as ShoalError;
 }
@@ -153,7 +191,11 @@ describe.each(['disk', 'http'] as const)('fixtures from %s', (where) => {
 
   it('loadTensors returns tensors in the order asked, coalescing what is contiguous', async () => {
     const model = await openModel(fixtureFiles(where, 'tiny-llama'));
-    const names = ['model.layers.3.self_attn.q_proj.weight', FINAL_NORM_TENSOR, 'model.layers.3.input_layernorm.weight'];
+    const names = [
+      'model.layers.3.self_attn.q_proj.weight',
+      FINAL_NORM_TENSOR,
+      'model.layers.3.input_layernorm.weight',
+    ];
     model.resetStats();
     const ts = await model.loadTensors(names);
     expect(ts.map((t) => t.name)).toEqual(names);
@@ -170,7 +212,9 @@ describe.each(['disk', 'http'] as const)('fixtures from %s', (where) => {
     expect(model.stats().reads).toBe(0);
     if (where === 'http') {
       const opened = fixtureServer.requests.slice(before).map((r) => `${r.path} ${r.range ?? ''}`.trim());
-      expect(opened.sort()).toEqual(['/tiny-qwen2/config.json', '/tiny-qwen2/model.safetensors bytes=0-65535', `/tiny-qwen2/${INDEX_FILE}`].sort());
+      expect(opened.sort()).toEqual(
+        ['/tiny-qwen2/config.json', '/tiny-qwen2/model.safetensors bytes=0-65535', `/tiny-qwen2/${INDEX_FILE}`].sort(),
+      );
     }
   });
 
@@ -198,15 +242,39 @@ describe.each(['disk', 'http'] as const)('fixtures from %s', (where) => {
 
 describe.each(['disk', 'http'] as const)('broken models from %s', (where) => {
   const cases: [string, string, RegExp][] = [
-    ['missing-layer-tensor', 'ERR_MISSING_TENSOR', /no tensor "model\.layers\.2\.mlp\.up_proj\.weight" \(needed by layer 2\)/],
-    ['missing-lm-head', 'ERR_MISSING_TENSOR', /no tensor "lm_head\.weight" \(needed by the LM head \(config\.json has tie_word_embeddings false\)\)/],
-    ['missing-embedding', 'ERR_MISSING_TENSOR', /no tensor "model\.embed_tokens\.weight" \(needed by the token embedding\)/],
-    ['wrong-shape', 'ERR_BAD_SAFETENSORS', /tensor "model\.layers\.1\.self_attn\.k_proj\.weight" has shape \[64, 32\] but config\.json implies \[32, 64\] \(layer 1\)/],
+    [
+      'missing-layer-tensor',
+      'ERR_MISSING_TENSOR',
+      /no tensor "model\.layers\.2\.mlp\.up_proj\.weight" \(needed by layer 2\)/,
+    ],
+    [
+      'missing-lm-head',
+      'ERR_MISSING_TENSOR',
+      /no tensor "lm_head\.weight" \(needed by the LM head \(config\.json has tie_word_embeddings false\)\)/,
+    ],
+    [
+      'missing-embedding',
+      'ERR_MISSING_TENSOR',
+      /no tensor "model\.embed_tokens\.weight" \(needed by the token embedding\)/,
+    ],
+    [
+      'wrong-shape',
+      'ERR_BAD_SAFETENSORS',
+      /layers\.1\.self_attn\.k_proj\.weight" has shape \[64, 32\] but config\.json implies \[32, 64\] \(layer 1\)/,
+    ],
     ['no-weights', 'ERR_MISSING_TENSOR', /neither model\.safetensors nor model\.safetensors\.index\.json exists/],
     ['bad-index', 'ERR_BAD_SAFETENSORS', /model\.safetensors\.index\.json is not valid JSON/],
     ['index-no-map', 'ERR_BAD_SAFETENSORS', /missing "weight_map" object/],
-    ['index-missing-tensor', 'ERR_MISSING_TENSOR', /no shard holds tensor "model\.layers\.4\.mlp\.down_proj\.weight" \(needed by layer 4\)/],
-    ['evil-index', 'ERR_BAD_SAFETENSORS', /weight_map entry for "model\.embed_tokens\.weight" names an invalid shard file/],
+    [
+      'index-missing-tensor',
+      'ERR_MISSING_TENSOR',
+      /no shard holds tensor "model\.layers\.4\.mlp\.down_proj\.weight" \(needed by layer 4\)/,
+    ],
+    [
+      'evil-index',
+      'ERR_BAD_SAFETENSORS',
+      /weight_map entry for "model\.embed_tokens\.weight" names an invalid shard file/,
+    ],
     ['no-config', 'ERR_BAD_CONFIG', /no config\.json/],
   ];
   for (const [name, code, message] of cases) {
@@ -230,7 +298,8 @@ it('treats an HTML fallback page (Vite, static hosts) as a missing file, not as 
   // Like Vite's dev server: config.json exists, anything else gets index.html with status 200.
   const config = readFileSync(join(FIXTURES, 'tiny-llama', 'config.json'));
   const spa = await startServer((req, res) => {
-    if (req.url === '/m/config.json') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(config);
+    if (req.url === '/m/config.json')
+      return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(config);
     res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><html></html>');
   });
   try {
@@ -263,9 +332,19 @@ describe('ModelSource API edges', () => {
 });
 
 describe('planReads', () => {
-  const t = (name: string, begin: number, end: number) => ({ file: 'a', info: { name, dtype: 'F32' as const, shape: [(end - begin) / 4], begin, end } });
+  const t = (name: string, begin: number, end: number) => ({
+    file: 'a',
+    info: { name, dtype: 'F32' as const, shape: [(end - begin) / 4], begin, end },
+  });
   it('merges contiguous and nearly contiguous tensors, splits at big gaps and per file', () => {
-    const runs = planReads([t('c', 200, 300), t('a', 0, 100), t('b', 100, 200), t('far', 1400 + MAX_GAP_BYTES + 1, 1400 + MAX_GAP_BYTES + 9), t('near', 300 + 1000, 300 + 1100), { ...t('other', 0, 100), file: 'b' }]);
+    const runs = planReads([
+      t('c', 200, 300),
+      t('a', 0, 100),
+      t('b', 100, 200),
+      t('far', 1400 + MAX_GAP_BYTES + 1, 1400 + MAX_GAP_BYTES + 9),
+      t('near', 300 + 1000, 300 + 1100),
+      { ...t('other', 0, 100), file: 'b' },
+    ]);
     expect(runs.map((r) => [r.file, r.begin, r.end, r.tensors.map((x) => x.name).join()])).toEqual([
       ['a', 0, 1400, 'a,b,c,near'],
       ['a', 1400 + MAX_GAP_BYTES + 1, 1400 + MAX_GAP_BYTES + 9, 'far'],
@@ -280,7 +359,9 @@ describe('model locations', () => {
     expect(isHubRepoId('./models/demo')).toBe(false);
     expect(isHubRepoId('/abs/path')).toBe(false);
     expect(isHubRepoId('a/b/c')).toBe(false);
-    expect(modelBaseUrl('HuggingFaceTB/SmolLM2-135M')).toBe('https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main/');
+    expect(modelBaseUrl('HuggingFaceTB/SmolLM2-135M')).toBe(
+      'https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main/',
+    );
     expect(modelBaseUrl('Qwen/Qwen2.5-0.5B', 'v1.0')).toBe('https://huggingface.co/Qwen/Qwen2.5-0.5B/resolve/v1.0/');
     expect(httpModelFiles('http://127.0.0.1:9/models/demo').base).toBe('http://127.0.0.1:9/models/demo/');
     expect(() => modelBaseUrl('no-slash-name')).toThrow(/neither an http\(s\) URL nor a Hub repo id/);
@@ -289,6 +370,8 @@ describe('model locations', () => {
   it('resolves a local folder, an http URL and a Hub id to the right kind of files', async () => {
     expect((await resolveModelFiles(join(FIXTURES, 'tiny-llama'))).base).toBe(join(FIXTURES, 'tiny-llama'));
     expect((await resolveModelFiles(fixtureServer.url + 'tiny-llama')).base).toBe(fixtureServer.url + 'tiny-llama/');
-    expect((await resolveModelFiles('HuggingFaceTB/SmolLM2-135M')).base).toBe('https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main/');
+    expect((await resolveModelFiles('HuggingFaceTB/SmolLM2-135M')).base).toBe(
+      'https://huggingface.co/HuggingFaceTB/SmolLM2-135M/resolve/main/',
+    );
   });
 });

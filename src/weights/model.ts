@@ -1,7 +1,16 @@
-// A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer coalesced reads.
+// A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer
+// coalesced reads.
 import { ShoalError, errorMessage } from '../errors.ts';
 import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames, parseConfig, type ModelSpec } from '../model/config.ts';
+import {
+  EMBED_TENSOR,
+  FINAL_NORM_TENSOR,
+  LM_HEAD_TENSOR,
+  expectedShape,
+  layerTensorNames,
+  parseConfig,
+  type ModelSpec,
+} from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
 import type * as LocalFiles from './localFiles.ts';
 import { Pacer } from '../profile/emulation.ts';
@@ -64,7 +73,11 @@ export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): Mo
       try {
         res = await fetchImpl(url);
       } catch (e) {
-        throw new ShoalError('ERR_FETCH', `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable`, { cause: e });
+        throw new ShoalError(
+          'ERR_FETCH',
+          `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable`,
+          { cause: e },
+        );
       }
       if (res.status === 404) {
         await res.body?.cancel().catch(() => {});
@@ -76,7 +89,10 @@ export function httpModelFiles(baseUrl: string, opts: HttpModelOptions = {}): Mo
       }
       if (isHtmlFallback(res, url)) {
         await res.body?.cancel().catch(() => {});
-        throw new FileNotFoundError(`${url}: the server answered with an HTML page, not the file (a single-page-app fallback for a missing file?)`);
+        throw new FileNotFoundError(
+          `${url}: the server answered with an HTML page, not the file ` +
+            '(a single-page-app fallback for a missing file?)',
+        );
       }
       return res.text();
     },
@@ -136,9 +152,7 @@ export function planReads(items: { file: string; info: TensorInfo }[], maxGapByt
   return runs;
 }
 
-type Layout =
-  | { kind: 'single'; header: SafetensorsHeader }
-  | { kind: 'sharded'; weightMap: Map<string, string> };
+type Layout = { kind: 'single'; header: SafetensorsHeader } | { kind: 'sharded'; weightMap: Map<string, string> };
 
 /** Which part of the model a tensor belongs to, for error messages. */
 function roleOf(name: string): string {
@@ -167,7 +181,13 @@ export class ModelSource {
   private counters = { reads: 0, bytes: 0 };
 
   /** Use openModel(); the constructor trusts that `layout` was validated against `spec`. */
-  constructor(files: ModelFiles, config: Record<string, unknown>, spec: ModelSpec, layout: Layout, dtypeHint: WeightDtype) {
+  constructor(
+    files: ModelFiles,
+    config: Record<string, unknown>,
+    spec: ModelSpec,
+    layout: Layout,
+    dtypeHint: WeightDtype,
+  ) {
     this.files = files;
     this.config = config;
     this.spec = spec;
@@ -191,7 +211,11 @@ export class ModelSource {
   fileOf(name: string): string {
     if (this.layout.kind === 'single') return SINGLE_FILE;
     const f = this.layout.weightMap.get(name);
-    if (!f) throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.base}${INDEX_FILE}: no shard holds tensor "${name}" (needed by ${roleOf(name)})`);
+    if (!f)
+      throw new ShoalError(
+        'ERR_MISSING_TENSOR',
+        `${this.files.base}${INDEX_FILE}: no shard holds tensor "${name}" (needed by ${roleOf(name)})`,
+      );
     return f;
   }
 
@@ -215,7 +239,11 @@ export class ModelSource {
   async tensorInfo(name: string): Promise<TensorInfo> {
     const file = this.fileOf(name);
     const t = (await this.header(file)).tensors.get(name);
-    if (!t) throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.bytes(file).name}: no tensor "${name}" (needed by ${roleOf(name)})`);
+    if (!t)
+      throw new ShoalError(
+        'ERR_MISSING_TENSOR',
+        `${this.files.bytes(file).name}: no tensor "${name}" (needed by ${roleOf(name)})`,
+      );
     return t;
   }
 
@@ -251,7 +279,10 @@ export class ModelSource {
 
   private checkLayer(layer: number): void {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.spec.nLayers) {
-      throw new ShoalError('ERR_BAD_ARGS', `layer ${layer} is out of range: the model has layers 0..${this.spec.nLayers - 1}`);
+      throw new ShoalError(
+        'ERR_BAD_ARGS',
+        `layer ${layer} is out of range: the model has layers 0..${this.spec.nLayers - 1}`,
+      );
     }
   }
 
@@ -283,7 +314,9 @@ export class ModelSource {
    */
   async loadTensors(names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
     const unique = [...new Set(names)];
-    const items = await Promise.all(unique.map(async (n) => ({ file: this.fileOf(n), info: await this.tensorInfo(n) })));
+    const items = await Promise.all(
+      unique.map(async (n) => ({ file: this.fileOf(n), info: await this.tensorInfo(n) })),
+    );
     const runs = planReads(items);
     const byName = new Map<string, HostTensor>();
     await Promise.all(
@@ -293,7 +326,12 @@ export class ModelSource {
         this.counters.reads++;
         this.counters.bytes += bytes.length;
         for (const t of run.tensors) {
-          byName.set(t.name, { name: t.name, dtype: t.dtype, shape: [...t.shape], data: bytes.slice(t.begin - run.begin, t.end - run.begin) });
+          byName.set(t.name, {
+            name: t.name,
+            dtype: t.dtype,
+            shape: [...t.shape],
+            data: bytes.slice(t.begin - run.begin, t.end - run.begin),
+          });
         }
       }),
     );
@@ -314,10 +352,18 @@ export class ModelSource {
 function validateTensors(file: string, header: SafetensorsHeader, required: string[], spec: ModelSpec): void {
   for (const name of required) {
     const t = header.tensors.get(name);
-    if (!t) throw new ShoalError('ERR_MISSING_TENSOR', `${file}: no tensor "${name}" (needed by ${roleOf(name)}); the checkpoint does not match config.json`);
+    if (!t)
+      throw new ShoalError(
+        'ERR_MISSING_TENSOR',
+        `${file}: no tensor "${name}" (needed by ${roleOf(name)}); the checkpoint does not match config.json`,
+      );
     const want = expectedShape(spec, name);
     if (want && !sameShape(t.shape, want)) {
-      throw new ShoalError('ERR_BAD_SAFETENSORS', `${file}: tensor "${name}" has shape [${t.shape.join(', ')}] but config.json implies [${want.join(', ')}] (${roleOf(name)})`);
+      throw new ShoalError(
+        'ERR_BAD_SAFETENSORS',
+        `${file}: tensor "${name}" has shape [${t.shape.join(', ')}] ` +
+          `but config.json implies [${want.join(', ')}] (${roleOf(name)})`,
+      );
     }
   }
 }
@@ -332,8 +378,18 @@ function parseJson(text: string, where: string, code: 'ERR_BAD_CONFIG' | 'ERR_BA
 
 /** A shard file name from an index: a plain relative name, never a URL or a way out of the folder. */
 function checkShardName(indexName: string, tensor: string, file: unknown): string {
-  if (typeof file !== 'string' || file === '' || file.includes('..') || file.startsWith('/') || file.includes(':') || file.includes('\\')) {
-    throw new ShoalError('ERR_BAD_SAFETENSORS', `${indexName}: weight_map entry for "${tensor}" names an invalid shard file ${JSON.stringify(file)}`);
+  if (
+    typeof file !== 'string' ||
+    file === '' ||
+    file.includes('..') ||
+    file.startsWith('/') ||
+    file.includes(':') ||
+    file.includes('\\')
+  ) {
+    throw new ShoalError(
+      'ERR_BAD_SAFETENSORS',
+      `${indexName}: weight_map entry for "${tensor}" names an invalid shard file ${JSON.stringify(file)}`,
+    );
   }
   return file;
 }
@@ -344,7 +400,11 @@ function checkShardName(indexName: string, tensor: string, file: unknown): strin
  */
 export async function openModel(files: ModelFiles): Promise<ModelSource> {
   const configText = await files.text('config.json').catch((e: unknown) => {
-    if (e instanceof FileNotFoundError) throw new ShoalError('ERR_BAD_CONFIG', `${files.base}: no config.json; a model folder needs config.json and model.safetensors (or a shard index)`);
+    if (e instanceof FileNotFoundError)
+      throw new ShoalError(
+        'ERR_BAD_CONFIG',
+        `${files.base}: no config.json; a model folder needs config.json and model.safetensors (or a shard index)`,
+      );
     throw e;
   });
   const config = parseJson(configText, `${files.base} config.json`, 'ERR_BAD_CONFIG');
@@ -363,10 +423,20 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
   if (indexText === null) {
     const src = files.bytes(SINGLE_FILE);
     const header = await readSafetensorsHeader(src).catch((e: unknown) => {
-      if (e instanceof FileNotFoundError) throw new ShoalError('ERR_MISSING_TENSOR', `${files.base}: neither ${SINGLE_FILE} nor ${INDEX_FILE} exists; the folder holds no weights`);
+      if (e instanceof FileNotFoundError)
+        throw new ShoalError(
+          'ERR_MISSING_TENSOR',
+          `${files.base}: neither ${SINGLE_FILE} nor ${INDEX_FILE} exists; the folder holds no weights`,
+        );
       throw e;
     });
-    const model = new ModelSource(files, rawConfig, spec, { kind: 'single', header }, header.tensors.get(EMBED_TENSOR)?.dtype ?? torchDtype ?? 'F32');
+    const model = new ModelSource(
+      files,
+      rawConfig,
+      spec,
+      { kind: 'single', header },
+      header.tensors.get(EMBED_TENSOR)?.dtype ?? torchDtype ?? 'F32',
+    );
     validateTensors(src.name, header, model.requiredTensors(), spec);
     return model;
   }
@@ -374,9 +444,11 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
   const indexName = `${files.base}${INDEX_FILE}`;
   const index = parseJson(indexText, indexName, 'ERR_BAD_SAFETENSORS') as { weight_map?: unknown };
   const wm = index?.weight_map;
-  if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) throw new ShoalError('ERR_BAD_SAFETENSORS', `${indexName}: missing "weight_map" object`);
+  if (typeof wm !== 'object' || wm === null || Array.isArray(wm))
+    throw new ShoalError('ERR_BAD_SAFETENSORS', `${indexName}: missing "weight_map" object`);
   const weightMap = new Map<string, string>();
-  for (const [tensor, file] of Object.entries(wm as Record<string, unknown>)) weightMap.set(tensor, checkShardName(indexName, tensor, file));
+  for (const [tensor, file] of Object.entries(wm as Record<string, unknown>))
+    weightMap.set(tensor, checkShardName(indexName, tensor, file));
 
   const model = new ModelSource(files, rawConfig, spec, { kind: 'sharded', weightMap }, torchDtype ?? 'F32');
   for (const name of model.requiredTensors()) model.fileOf(name); // names the first tensor no shard holds

@@ -30,11 +30,16 @@ afterAll(async () => {
 /** Byte equality without vitest's element-by-element diffing (slow on 100k-element arrays). */
 function expectBytes(got: Uint8Array, want: Uint8Array): void {
   expect(got.length).toBe(want.length);
-  expect(Buffer.from(got.buffer, got.byteOffset, got.length).equals(Buffer.from(want.buffer, want.byteOffset, want.length))).toBe(true);
+  expect(
+    Buffer.from(got.buffer, got.byteOffset, got.length).equals(Buffer.from(want.buffer, want.byteOffset, want.length)),
+  ).toBe(true);
 }
 
 async function caught(p: Promise<unknown>): Promise<ShoalError> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(ShoalError);
   return e as ShoalError;
 }
@@ -43,7 +48,14 @@ describe('httpSource', () => {
   it('reports the size from the probe and reads exact byte ranges', async () => {
     const src = httpSource(server.url + 'blob.bin');
     expect(await src.size()).toBe(FILE_BYTES);
-    for (const [offset, length] of [[0, 1], [7, 100], [PROBE_BYTES - 10, 20], [123_456, 70_000], [FILE_BYTES - 3, 3], [5, 0]]) {
+    for (const [offset, length] of [
+      [0, 1],
+      [7, 100],
+      [PROBE_BYTES - 10, 20],
+      [123_456, 70_000],
+      [FILE_BYTES - 3, 3],
+      [5, 0],
+    ]) {
       expectBytes(await src.read(offset, length), content.subarray(offset, offset + length));
     }
   });
@@ -188,15 +200,23 @@ describe('fileSource and memorySource', () => {
     expect(await f.size()).toBe(FILE_BYTES);
     expect(await m.size()).toBe(FILE_BYTES);
     const disk = readFileSync(join(dir, 'blob.bin'));
-    for (const [o, n] of [[0, 10], [99_999, 50_001], [FILE_BYTES - 1, 1]]) {
+    for (const [o, n] of [
+      [0, 10],
+      [99_999, 50_001],
+      [FILE_BYTES - 1, 1],
+    ]) {
       expectBytes(await f.read(o, n), disk.subarray(o, o + n));
       expectBytes(await m.read(o, n), disk.subarray(o, o + n));
     }
   });
 
   it('refuse reads past the end and name a missing file', async () => {
-    expect((await caught(fileSource(join(dir, 'blob.bin')).read(FILE_BYTES - 1, 2))).message).toMatch(/past the end of the file/);
-    expect((await caught(memorySource('mem', content).read(FILE_BYTES, 1))).message).toMatch(/past the end of the file/);
+    expect((await caught(fileSource(join(dir, 'blob.bin')).read(FILE_BYTES - 1, 2))).message).toMatch(
+      /past the end of the file/,
+    );
+    expect((await caught(memorySource('mem', content).read(FILE_BYTES, 1))).message).toMatch(
+      /past the end of the file/,
+    );
     const e = await caught(fileSource(join(dir, 'missing.bin')).size());
     expect(e).toBeInstanceOf(FileNotFoundError);
     expect(e.message).toContain('missing.bin');

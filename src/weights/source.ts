@@ -1,4 +1,5 @@
-// Byte sources for weight files: the ByteSource contract, HTTP Range reads (with an optional pace cap) and an in-memory source.
+// Byte sources for weight files: the ByteSource contract, HTTP Range reads (with an optional pace cap) and an
+// in-memory source.
 import { ShoalError, errorMessage } from '../errors.ts';
 import { Pacer } from '../profile/emulation.ts';
 
@@ -62,7 +63,12 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
   let probing: Promise<number> | null = null;
 
   /** One Range request for [offset, offset + length), clamped at the end of the file when `allowShort`. */
-  async function rangeGet(offset: number, length: number, allowShort: boolean, signal?: AbortSignal): Promise<Uint8Array> {
+  async function rangeGet(
+    offset: number,
+    length: number,
+    allowShort: boolean,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
     const range = `bytes=${offset}-${offset + length - 1}`;
     opts.onRequest?.({ url, range });
     let res: Response;
@@ -70,17 +76,27 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
       res = await fetchImpl(url, { headers: { Range: range }, signal });
     } catch (e) {
       if (signal?.aborted) throw e;
-      throw new ShoalError('ERR_FETCH', `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable (and sends CORS headers when on another origin)`, { cause: e });
+      throw new ShoalError(
+        'ERR_FETCH',
+        `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable ` +
+          '(and sends CORS headers when on another origin)',
+        { cause: e },
+      );
     }
     if (res.status === 200) {
       // The server ignored Range: reading on would pull the whole (possibly multi-gigabyte) file.
       await res.body?.cancel().catch(() => {});
-      if (isHtmlFallback(res, url)) throw new FileNotFoundError(`${url}: the server answered with an HTML page, not the file (a single-page-app fallback for a missing file?)`);
+      if (isHtmlFallback(res, url))
+        throw new FileNotFoundError(
+          `${url}: the server answered with an HTML page, not the file ` +
+            '(a single-page-app fallback for a missing file?)',
+        );
       throw new ShoalError(
         'ERR_NO_RANGE_SUPPORT',
         `${url}: the server answered 200 (the whole file) to a Range request instead of 206. ` +
           'Serve weights from a server with HTTP Range support (npm start, Vite, the Hugging Face Hub, nginx, ' +
-          '`npx http-server`), or pass a local folder path; if a proxy or CDN sits in between, make it forward the Range header.',
+          '`npx http-server`), or pass a local folder path; ' +
+          'if a proxy or CDN sits in between, make it forward the Range header.',
       );
     }
     if (res.status === 416) {
@@ -89,7 +105,11 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
       if (total) knownSize = Number(total[1]);
       // An empty file answers any range with 416; the probe then simply learns the size 0.
       if (allowShort && offset === 0 && knownSize === 0) return new Uint8Array(0);
-      throw new ShoalError('ERR_FETCH', `${url}: bytes ${offset}..${offset + length} lie past the end of the file${total ? ` (${total[1]} bytes)` : ''}`);
+      throw new ShoalError(
+        'ERR_FETCH',
+        `${url}: bytes ${offset}..${offset + length} lie past the end of the file` +
+          (total ? ` (${total[1]} bytes)` : ''),
+      );
     }
     if (res.status !== 206) {
       await res.body?.cancel().catch(() => {});
@@ -100,13 +120,23 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
     const cr = parseContentRange(res.headers.get('Content-Range'));
     if (!cr || cr.start !== offset) {
       await res.body?.cancel().catch(() => {});
-      throw new ShoalError('ERR_FETCH', `${url}: 206 response with a missing or mismatched Content-Range (${res.headers.get('Content-Range') ?? 'none'}) for ${range}; the server (or a CORS policy hiding the header) is not usable for Range reads`);
+      throw new ShoalError(
+        'ERR_FETCH',
+        `${url}: 206 response with a missing or mismatched Content-Range ` +
+          `(${res.headers.get('Content-Range') ?? 'none'}) for ${range}; ` +
+          'the server (or a CORS policy hiding the header) is not usable for Range reads',
+      );
     }
     if (cr.total !== null) knownSize = cr.total;
     const expected = cr.end - cr.start + 1;
     if (expected > length || (!allowShort && expected !== length)) {
       await res.body?.cancel().catch(() => {});
-      throw new ShoalError('ERR_FETCH', `${url}: asked for ${length} bytes at ${offset}, the server returned ${expected} (Content-Range ${res.headers.get('Content-Range')}); the file is shorter than its header says or changed while reading`);
+      throw new ShoalError(
+        'ERR_FETCH',
+        `${url}: asked for ${length} bytes at ${offset}, the server returned ${expected} ` +
+          `(Content-Range ${res.headers.get('Content-Range')}); ` +
+          'the file is shorter than its header says or changed while reading',
+      );
     }
     return readBody(res, expected, signal);
   }
@@ -124,7 +154,11 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
       while (true) {
         const { done, value } = await reader.read();
         if (done) break;
-        if (got + value.length > expected) throw new ShoalError('ERR_FETCH', `${url}: the server sent more than the ${expected} bytes its Content-Range announced`);
+        if (got + value.length > expected)
+          throw new ShoalError(
+            'ERR_FETCH',
+            `${url}: the server sent more than the ${expected} bytes its Content-Range announced`,
+          );
         out.set(value, got);
         got += value.length;
         if (pacer) await pacer.take(value.length, signal);
@@ -133,9 +167,14 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
     } catch (e) {
       await reader.cancel().catch(() => {});
       if (e instanceof ShoalError || signal?.aborted) throw e;
-      throw new ShoalError('ERR_FETCH', `${url}: the connection broke after ${got} of ${expected} bytes (${errorMessage(e)})`, { cause: e });
+      throw new ShoalError(
+        'ERR_FETCH',
+        `${url}: the connection broke after ${got} of ${expected} bytes (${errorMessage(e)})`,
+        { cause: e },
+      );
     }
-    if (got !== expected) throw new ShoalError('ERR_FETCH', `${url}: the response ended after ${got} of ${expected} bytes`);
+    if (got !== expected)
+      throw new ShoalError('ERR_FETCH', `${url}: the response ended after ${got} of ${expected} bytes`);
     return out;
   }
 
@@ -196,7 +235,11 @@ export function memorySource(name: string, bytes: Uint8Array): ByteSource {
     // eslint-disable-next-line @typescript-eslint/require-await -- async so that a bad span rejects, as a fetch would
     async read(offset, length) {
       checkSpan(name, offset, length);
-      if (offset + length > bytes.length) throw new ShoalError('ERR_FETCH', `${name}: bytes ${offset}..${offset + length} lie past the end of the file (${bytes.length} bytes)`);
+      if (offset + length > bytes.length)
+        throw new ShoalError(
+          'ERR_FETCH',
+          `${name}: bytes ${offset}..${offset + length} lie past the end of the file (${bytes.length} bytes)`,
+        );
       return bytes.slice(offset, offset + length);
     },
   };

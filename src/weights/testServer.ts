@@ -22,7 +22,11 @@ export interface TestServer {
 export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname, range: req.headers.range });
+    requests.push({
+      method: req.method ?? '',
+      path: new URL(req.url ?? '/', 'http://x').pathname,
+      range: req.headers.range,
+    });
     handler(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

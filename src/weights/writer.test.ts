@@ -11,7 +11,11 @@ function tensor(name: string, dtype: HostTensor['dtype'], shape: number[], fill:
 }
 
 describe('writeSafetensors', () => {
-  const tensors = [tensor('b.weight', 'F32', [3, 5], 1), tensor('a.weight', 'BF16', [7], 2), tensor('c', 'F16', [1, 1, 3], 3)];
+  const tensors = [
+    tensor('b.weight', 'F32', [3, 5], 1),
+    tensor('a.weight', 'BF16', [7], 2),
+    tensor('c', 'F16', [1, 1, 3], 3),
+  ];
 
   it('writes a file the reader accepts, tensors in the given order and bytes intact', async () => {
     const file = writeSafetensors(tensors, { format: 'pt', note: 'test' });
@@ -63,8 +67,12 @@ describe('sharding', () => {
     const index = shardIndex(shards);
     expect(index.metadata.total_size).toBe(84);
     expect(index.weight_map).toEqual({
-      t0: 'model-00001-of-00003.safetensors', t1: 'model-00001-of-00003.safetensors', t2: 'model-00002-of-00003.safetensors',
-      t3: 'model-00003-of-00003.safetensors', t4: 'model-00003-of-00003.safetensors', t5: 'model-00003-of-00003.safetensors',
+      t0: 'model-00001-of-00003.safetensors',
+      t1: 'model-00001-of-00003.safetensors',
+      t2: 'model-00002-of-00003.safetensors',
+      t3: 'model-00003-of-00003.safetensors',
+      t4: 'model-00003-of-00003.safetensors',
+      t5: 'model-00003-of-00003.safetensors',
     });
     expect(shardFileName(0, 12)).toBe('model-00001-of-00012.safetensors');
   });

@@ -27,13 +27,17 @@ export function tensorBytes(t: TensorEntry): number {
  * Build the header for tensors laid out back to back in the given order. The JSON is padded with
  * spaces so the data section starts on an 8-byte boundary, as the reference implementation does.
  */
-export function safetensorsLayout(entries: TensorEntry[], metadata: Record<string, string> = { format: 'pt' }): SafetensorsLayout {
+export function safetensorsLayout(
+  entries: TensorEntry[],
+  metadata: Record<string, string> = { format: 'pt' },
+): SafetensorsLayout {
   const json: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) json.__metadata__ = metadata;
   const offsets: SafetensorsLayout['offsets'] = [];
   let at = 0;
   for (const e of entries) {
-    if (e.name === '__metadata__' || e.name in json) throw new ShoalError('ERR_BAD_SAFETENSORS', `safetensors writer: duplicate tensor name "${e.name}"`);
+    if (e.name === '__metadata__' || e.name in json)
+      throw new ShoalError('ERR_BAD_SAFETENSORS', `safetensors writer: duplicate tensor name "${e.name}"`);
     const n = tensorBytes(e);
     json[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [at, at + n] };
     offsets.push({ name: e.name, begin: at, end: at + n });
@@ -52,7 +56,11 @@ export function safetensorsLayout(entries: TensorEntry[], metadata: Record<strin
 export function writeSafetensors(tensors: HostTensor[], metadata?: Record<string, string>): Uint8Array {
   for (const t of tensors) {
     if (t.data.byteLength !== tensorBytes(t)) {
-      throw new ShoalError('ERR_BAD_SAFETENSORS', `safetensors writer: tensor "${t.name}" has ${t.data.byteLength} bytes but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${tensorBytes(t)}`);
+      throw new ShoalError(
+        'ERR_BAD_SAFETENSORS',
+        `safetensors writer: tensor "${t.name}" has ${t.data.byteLength} bytes ` +
+          `but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${tensorBytes(t)}`,
+      );
     }
   }
   const { header, offsets, dataBytes } = safetensorsLayout(tensors, metadata);
@@ -91,7 +99,10 @@ export function planShards<T extends TensorEntry>(entries: T[], maxShardBytes: n
 }
 
 /** model.safetensors.index.json for a sharded checkpoint; total_size counts tensor data bytes only. */
-export function shardIndex(shards: TensorEntry[][]): { metadata: { total_size: number }; weight_map: Record<string, string> } {
+export function shardIndex(shards: TensorEntry[][]): {
+  metadata: { total_size: number };
+  weight_map: Record<string, string>;
+} {
   const weightMap: Record<string, string> = {};
   let total = 0;
   shards.forEach((shard, i) => {

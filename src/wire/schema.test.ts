@@ -88,7 +88,12 @@ describe('checkMessage', () => {
   });
 
   it('never throws, whatever it is given', () => {
-    const odd: unknown[] = [Object.create(null), { kind: Object.create(null) as unknown }, { kind: Symbol('k') }, { kind: 'a', n: 1n }];
+    const odd: unknown[] = [
+      Object.create(null),
+      { kind: Object.create(null) as unknown },
+      { kind: Symbol('k') },
+      { kind: 'a', n: 1n },
+    ];
     for (const x of odd) expect(() => checkMessage(Msg, x, 'msg')).not.toThrow();
     fc.assert(
       fc.property(fc.anything({ withNullPrototype: true, withBigInt: true, withMap: true }), (x) => {

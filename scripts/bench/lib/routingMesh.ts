@@ -18,7 +18,10 @@ import { openBenchTabs, type BenchTabs } from './tabs.ts';
 
 type Win = { shoal: { mesh: Mesh; session: Session }; shoalRouteBench?: PageRouter };
 
-export async function meshEngine(dirs: { small: string; large: string }, o: { delayMs: number; smallSlowdown: number; log: (line: string) => void }): Promise<RoutingEngine> {
+export async function meshEngine(
+  dirs: { small: string; large: string },
+  o: { delayMs: number; smallSlowdown: number; log: (line: string) => void },
+): Promise<RoutingEngine> {
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
   let tabs: BenchTabs | null = null;
@@ -28,37 +31,68 @@ export async function meshEngine(dirs: { small: string; large: string }, o: { de
     await server.close();
   };
   try {
-    const smallUrl = server.mount(dirs.small), largeUrl = server.mount(dirs.large);
-    tabs = await openBenchTabs(browser, server.baseUrl, { n: 4, roomPrefix: 'routebench', delayMs: o.delayMs, slowdown: o.smallSlowdown, log: o.log, timeoutMs: 180_000 });
+    const smallUrl = server.mount(dirs.small),
+      largeUrl = server.mount(dirs.large);
+    tabs = await openBenchTabs(browser, server.baseUrl, {
+      n: 4,
+      roomPrefix: 'routebench',
+      delayMs: o.delayMs,
+      slowdown: o.smallSlowdown,
+      log: o.log,
+      timeoutMs: 180_000,
+    });
     const { pages, ids } = tabs;
     const person = pages[0];
-    const probe = await person.evaluate(async ({ smallUrl, largeUrl, ids }) => {
-      const w = window as unknown as Win;
-      const panelUrl = '/src/ui/routerPanel.ts', scorerUrl = '/src/router/difficulty.ts'; // page URLs (Vite), not Node paths
-      const { routerPanels } = await import(/* @vite-ignore */ panelUrl) as typeof PanelNs;
-      const { scorerFrom } = await import(/* @vite-ignore */ scorerUrl) as typeof DifficultyNs;
-      // the spec of the large model decides the split: three stages of equal layer count on the other tabs
-      const spec = (await w.shoal.session.openModel(largeUrl)).spec;
-      const L = spec.nLayers, a = Math.floor(L / 3), b = Math.floor((2 * L) / 3);
-      const stages: StageAssignment[] = [{ peer: ids[1], start: 0, end: a }, { peer: ids[2], start: a, end: b }, { peer: ids[3], start: b, end: L }];
-      w.shoalRouteBench = await routerPanels[0].load({
-        smallModel: smallUrl, largeModel: largeUrl, strategy: 'even', stages,
-        policy: { name: 'always-small', alpha: 0, theta: 0 }, scorer: scorerFrom('unused', () => 0),
-      });
-      const m = w.shoal.mesh;
-      return { smallLayers: w.shoalRouteBench.local.spec.nLayers, largeLayers: L, backend: m.profileOf(m.peerId)?.backend ?? 'not profiled yet' };
-    }, { smallUrl, largeUrl, ids });
+    const probe = await person.evaluate(
+      async ({ smallUrl, largeUrl, ids }) => {
+        const w = window as unknown as Win;
+        const panelUrl = '/src/ui/routerPanel.ts',
+          scorerUrl = '/src/router/difficulty.ts'; // page URLs (Vite), not Node paths
+        const { routerPanels } = (await import(/* @vite-ignore */ panelUrl)) as typeof PanelNs;
+        const { scorerFrom } = (await import(/* @vite-ignore */ scorerUrl)) as typeof DifficultyNs;
+        // the spec of the large model decides the split: three stages of equal layer count on the other tabs
+        const spec = (await w.shoal.session.openModel(largeUrl)).spec;
+        const L = spec.nLayers,
+          a = Math.floor(L / 3),
+          b = Math.floor((2 * L) / 3);
+        const stages: StageAssignment[] = [
+          { peer: ids[1], start: 0, end: a },
+          { peer: ids[2], start: a, end: b },
+          { peer: ids[3], start: b, end: L },
+        ];
+        w.shoalRouteBench = await routerPanels[0].load({
+          smallModel: smallUrl,
+          largeModel: largeUrl,
+          strategy: 'even',
+          stages,
+          policy: { name: 'always-small', alpha: 0, theta: 0 },
+          scorer: scorerFrom('unused', () => 0),
+        });
+        const m = w.shoal.mesh;
+        return {
+          smallLayers: w.shoalRouteBench.local.spec.nLayers,
+          largeLayers: L,
+          backend: m.profileOf(m.peerId)?.backend ?? 'not profiled yet',
+        };
+      },
+      { smallUrl, largeUrl, ids },
+    );
     o.log(`mesh up: 4 tabs, person's tab profiled ${probe.backend}`);
 
     /** One step of src/router/benchRun.ts in the person's tab. */
-    const inPage = <T>(step: Parameters<typeof BenchRunNs.pageBenchStep>[1]): Promise<T> => person.evaluate(async (step) => {
-      const benchUrl = '/src/router/benchRun.ts';
-      const { pageBenchStep } = await import(/* @vite-ignore */ benchUrl) as typeof BenchRunNs;
-      return pageBenchStep((window as unknown as Win).shoalRouteBench!, step);
-    }, step) as Promise<T>;
+    const inPage = <T>(step: Parameters<typeof BenchRunNs.pageBenchStep>[1]): Promise<T> =>
+      person.evaluate(async (step) => {
+        const benchUrl = '/src/router/benchRun.ts';
+        const { pageBenchStep } = (await import(/* @vite-ignore */ benchUrl)) as typeof BenchRunNs;
+        return pageBenchStep((window as unknown as Win).shoalRouteBench!, step);
+      }, step) as Promise<T>;
 
     return {
-      description: `real mesh: headless Chromium (engine of the person's tab: ${probe.backend}), 4 tabs each in its own browser context, WebRTC; small = ${probe.smallLayers}-layer model whole in the person's tab (compute slowdown x${o.smallSlowdown}); large = ${probe.largeLayers} layers as 3 stages on the 3 other tabs, coordinated from the person's tab; +${o.delayMs} ms on every send of every tab`,
+      description:
+        `real mesh: headless Chromium (engine of the person's tab: ${probe.backend}), 4 tabs each in its own browser ` +
+        `context, WebRTC; small = ${probe.smallLayers}-layer model whole in the person's tab (compute slowdown ` +
+        `x${o.smallSlowdown}); large = ${probe.largeLayers} layers as 3 stages on the 3 other tabs, coordinated from ` +
+        `the person's tab; +${o.delayMs} ms on every send of every tab`,
       time: (side) => inPage({ kind: 'time', side }),
       run: (conv, policy, params, seed) => inPage({ kind: 'run', conv, policy, params, seed }),
       close,

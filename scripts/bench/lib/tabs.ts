@@ -4,12 +4,24 @@
 import type { Browser, BrowserContext, Page } from '@playwright/test';
 import type { Mesh } from '../../../src/mesh/mesh.ts';
 
-export interface BenchTabs { pages: Page[]; ids: string[]; close(): Promise<void> }
+export interface BenchTabs {
+  pages: Page[];
+  ids: string[];
+  close(): Promise<void>;
+}
 
 export async function openBenchTabs(
   browser: Browser,
   baseUrl: string,
-  o: { n: number; roomPrefix: string; delayMs: number; slowdown: number; log?: (line: string) => void; timeoutMs?: number; ready?: string },
+  o: {
+    n: number;
+    roomPrefix: string;
+    delayMs: number;
+    slowdown: number;
+    log?: (line: string) => void;
+    timeoutMs?: number;
+    ready?: string;
+  },
 ): Promise<BenchTabs> {
   const room = `${o.roomPrefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
   const contexts: BrowserContext[] = [];
@@ -29,12 +41,18 @@ export async function openBenchTabs(
     }
     for (const p of pages) {
       // `ready`: a further window property the bench needs (e.g. the speculative panel's handle)
-      await p.waitForFunction(({ k, ready }) => {
-        const w = window as unknown as { shoal?: { mesh: Mesh } } & Record<string, unknown>;
-        return !!w.shoal && (!ready || !!w[ready]) && w.shoal.mesh.peers().length === k;
-      }, { k: o.n - 1, ready: o.ready ?? null }, { timeout: o.timeoutMs ?? 120_000, polling: 250 });
+      await p.waitForFunction(
+        ({ k, ready }) => {
+          const w = window as unknown as { shoal?: { mesh: Mesh } } & Record<string, unknown>;
+          return !!w.shoal && (!ready || !!w[ready]) && w.shoal.mesh.peers().length === k;
+        },
+        { k: o.n - 1, ready: o.ready ?? null },
+        { timeout: o.timeoutMs ?? 120_000, polling: 250 },
+      );
     }
-    const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as { shoal: { mesh: Mesh } }).shoal.mesh.peerId)));
+    const ids = await Promise.all(
+      pages.map((p) => p.evaluate(() => (window as unknown as { shoal: { mesh: Mesh } }).shoal.mesh.peerId)),
+    );
     return { pages, ids, close };
   } catch (e) {
     await close();

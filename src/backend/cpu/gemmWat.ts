@@ -7,7 +7,8 @@ type WeightKind = 'f32' | 'bf16';
 
 const get = (n: string): string => `(local.get $${n})`;
 /** Byte address of element `k` of weight row r. */
-const wAddr = (r: number, kind: WeightKind): string => `(i32.add ${get(`w${r}`)} (i32.shl ${get('k')} (i32.const ${kind === 'f32' ? 2 : 1})))`;
+const wAddr = (r: number, kind: WeightKind): string =>
+  `(i32.add ${get(`w${r}`)} (i32.shl ${get('k')} (i32.const ${kind === 'f32' ? 2 : 1})))`;
 
 /** Accumulate 8 products of row r at k (x's 8 floats are in $xl, $xh). */
 function simdStep(r: number, kind: WeightKind): string {
@@ -16,34 +17,47 @@ function simdStep(r: number, kind: WeightKind): string {
       (local.set $b${r} (f32x4.add ${get(`b${r}`)} (f32x4.mul ${get('xh')} (v128.load offset=16 ${wAddr(r, kind)}))))`;
   }
   return `(local.set $wv (v128.load ${wAddr(r, kind)}))
-      (local.set $a${r} (f32x4.add ${get(`a${r}`)} (f32x4.mul ${get('xl')} (i32x4.shl (i32x4.extend_low_i16x8_u ${get('wv')}) (i32.const 16)))))
-      (local.set $b${r} (f32x4.add ${get(`b${r}`)} (f32x4.mul ${get('xh')} (i32x4.shl (i32x4.extend_high_i16x8_u ${get('wv')}) (i32.const 16)))))`;
+      (local.set $a${r} (f32x4.add ${get(`a${r}`)}
+        (f32x4.mul ${get('xl')} (i32x4.shl (i32x4.extend_low_i16x8_u ${get('wv')}) (i32.const 16)))))
+      (local.set $b${r} (f32x4.add ${get(`b${r}`)}
+        (f32x4.mul ${get('xh')} (i32x4.shl (i32x4.extend_high_i16x8_u ${get('wv')}) (i32.const 16)))))`;
 }
 
 function scalarStep(r: number, kind: WeightKind): string {
-  const w = kind === 'f32' ? `(f32.load ${wAddr(r, kind)})` : `(f32.reinterpret_i32 (i32.shl (i32.load16_u ${wAddr(r, kind)}) (i32.const 16)))`;
+  const w =
+    kind === 'f32'
+      ? `(f32.load ${wAddr(r, kind)})`
+      : `(f32.reinterpret_i32 (i32.shl (i32.load16_u ${wAddr(r, kind)}) (i32.const 16)))`;
   return `(local.set $s${r} (f32.add ${get(`s${r}`)} (f32.mul ${get('xs')} ${w})))`;
 }
 
 const hsum = (v: string): string =>
-  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) (f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
+  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+
+const ZERO4 = '(v128.const f32x4 0 0 0 0)';
 
 /** $rowsR_kind(x, w, y, T, K, N, n): rows n..n+R-1 of W against every row of x. */
 function rowsFunc(R: number, kind: WeightKind): string {
   const rs = Array.from({ length: R }, (_, r) => r);
   const rowBytes = `(i32.shl ${get('K')} (i32.const ${kind === 'f32' ? 2 : 1}))`;
   return `
-  (func $rows${R}_${kind} (param $x i32) (param $w i32) (param $y i32) (param $T i32) (param $K i32) (param $N i32) (param $n i32)
-    (local $t i32) (local $k i32) (local $K8 i32) (local $xo i32) (local $yo i32) (local $xs f32) (local $xl v128) (local $xh v128) (local $wv v128)
+  (func $rows${R}_${kind}
+    (param $x i32) (param $w i32) (param $y i32) (param $T i32) (param $K i32) (param $N i32) (param $n i32)
+    (local $t i32) (local $k i32) (local $K8 i32) (local $xo i32) (local $yo i32) (local $xs f32)
+    (local $xl v128) (local $xh v128) (local $wv v128)
     ${rs.map((r) => `(local $w${r} i32) (local $a${r} v128) (local $b${r} v128) (local $s${r} f32)`).join(' ')}
     (local.set $K8 (i32.and ${get('K')} (i32.const -8)))
     (local.set $w0 (i32.add ${get('w')} (i32.mul ${get('n')} ${rowBytes})))
-    ${rs.slice(1).map((r) => `(local.set $w${r} (i32.add ${get(`w${r - 1}`)} ${rowBytes}))`).join('\n    ')}
+    ${rs
+      .slice(1)
+      .map((r) => `(local.set $w${r} (i32.add ${get(`w${r - 1}`)} ${rowBytes}))`)
+      .join('\n    ')}
     (local.set $t (i32.const 0))
     (block $tdone (loop $tloop
       (br_if $tdone (i32.ge_u ${get('t')} ${get('T')}))
       (local.set $xo (i32.add ${get('x')} (i32.shl (i32.mul ${get('t')} ${get('K')}) (i32.const 2))))
-      ${rs.map((r) => `(local.set $a${r} (v128.const f32x4 0 0 0 0)) (local.set $b${r} (v128.const f32x4 0 0 0 0))`).join(' ')}
+      ${rs.map((r) => `(local.set $a${r} ${ZERO4}) (local.set $b${r} ${ZERO4})`).join(' ')}
       (local.set $k (i32.const 0))
       (block $kdone (loop $kloop
         (br_if $kdone (i32.ge_u ${get('k')} ${get('K8')}))
@@ -59,7 +73,8 @@ function rowsFunc(R: number, kind: WeightKind): string {
         ${rs.map((r) => scalarStep(r, kind)).join('\n        ')}
         (local.set $k (i32.add ${get('k')} (i32.const 1)))
         (br $tailloop)))
-      (local.set $yo (i32.add ${get('y')} (i32.shl (i32.add (i32.mul ${get('t')} ${get('N')}) ${get('n')}) (i32.const 2))))
+      (local.set $yo
+        (i32.add ${get('y')} (i32.shl (i32.add (i32.mul ${get('t')} ${get('N')}) ${get('n')}) (i32.const 2))))
       ${rs.map((r) => `(f32.store offset=${4 * r} ${get('yo')} ${get(`s${r}`)})`).join('\n      ')}
       (local.set $t (i32.add ${get('t')} (i32.const 1)))
       (br $tloop)))
@@ -68,7 +83,8 @@ function rowsFunc(R: number, kind: WeightKind): string {
 
 function gemmFunc(kind: WeightKind): string {
   return `
-  (func (export "gemm_${kind}") (param $x i32) (param $w i32) (param $y i32) (param $T i32) (param $K i32) (param $N i32)
+  (func (export "gemm_${kind}")
+    (param $x i32) (param $w i32) (param $y i32) (param $T i32) (param $K i32) (param $N i32)
     (local $n i32)
     (block $done4 (loop $loop4
       (br_if $done4 (i32.gt_u (i32.add ${get('n')} (i32.const 4)) ${get('N')}))

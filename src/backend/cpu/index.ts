@@ -30,7 +30,10 @@ class CpuTensor implements Tensor {
 class CpuKvCache implements KvCache {
   readonly k: Float32Array; // (maxSeq, kvDim)
   readonly v: Float32Array; // (maxSeq, kvDim)
-  constructor(readonly maxSeq: number, readonly kvDim: number) {
+  constructor(
+    readonly maxSeq: number,
+    readonly kvDim: number,
+  ) {
     this.k = new Float32Array(maxSeq * kvDim);
     this.v = new Float32Array(maxSeq * kvDim);
   }
@@ -43,7 +46,15 @@ function f32(t: Tensor): Float32Array {
 }
 
 /** In-place RMSNorm of row r of x (cols D) into out. */
-function rmsRow(x: Float32Array, xOff: number, w: Float32Array, eps: number, out: Float32Array, outOff: number, D: number): void {
+function rmsRow(
+  x: Float32Array,
+  xOff: number,
+  w: Float32Array,
+  eps: number,
+  out: Float32Array,
+  outOff: number,
+  D: number,
+): void {
   let ss = 0;
   for (let i = 0; i < D; i++) ss += x[xOff + i] * x[xOff + i];
   const inv = 1 / Math.sqrt(ss / D + eps);
@@ -66,24 +77,45 @@ function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number)
   const y = new Float32Array(T * N);
   let n = 0;
   for (; n + 3 < N; n += 4) {
-    const w0 = n * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
+    const w0 = n * K,
+      w1 = w0 + K,
+      w2 = w1 + K,
+      w3 = w2 + K;
     for (let t = 0; t < T; t++) {
       const xo = t * K;
-      let a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
+      let a0 = 0,
+        a1 = 0,
+        b0 = 0,
+        b1 = 0,
+        c0 = 0,
+        c1 = 0,
+        d0 = 0,
+        d1 = 0;
       let k = 0;
       for (; k + 1 < K; k += 2) {
-        const x0 = x[xo + k], x1 = x[xo + k + 1];
-        a0 += x0 * W[w0 + k]; a1 += x1 * W[w0 + k + 1];
-        b0 += x0 * W[w1 + k]; b1 += x1 * W[w1 + k + 1];
-        c0 += x0 * W[w2 + k]; c1 += x1 * W[w2 + k + 1];
-        d0 += x0 * W[w3 + k]; d1 += x1 * W[w3 + k + 1];
+        const x0 = x[xo + k],
+          x1 = x[xo + k + 1];
+        a0 += x0 * W[w0 + k];
+        a1 += x1 * W[w0 + k + 1];
+        b0 += x0 * W[w1 + k];
+        b1 += x1 * W[w1 + k + 1];
+        c0 += x0 * W[w2 + k];
+        c1 += x1 * W[w2 + k + 1];
+        d0 += x0 * W[w3 + k];
+        d1 += x1 * W[w3 + k + 1];
       }
       if (k < K) {
         const x0 = x[xo + k];
-        a0 += x0 * W[w0 + k]; b0 += x0 * W[w1 + k]; c0 += x0 * W[w2 + k]; d0 += x0 * W[w3 + k];
+        a0 += x0 * W[w0 + k];
+        b0 += x0 * W[w1 + k];
+        c0 += x0 * W[w2 + k];
+        d0 += x0 * W[w3 + k];
       }
       const o = t * N + n;
-      y[o] = a0 + a1; y[o + 1] = b0 + b1; y[o + 2] = c0 + c1; y[o + 3] = d0 + d1;
+      y[o] = a0 + a1;
+      y[o + 1] = b0 + b1;
+      y[o + 2] = c0 + c1;
+      y[o + 3] = d0 + d1;
     }
   }
   for (; n < N; n++) {
@@ -118,7 +150,11 @@ export class CpuBackend implements Backend {
 
   uploadWeight(t: HostTensor): Tensor {
     const expected = numel(t.shape) * (t.dtype === 'F32' ? 4 : 2);
-    if (t.data.byteLength !== expected) throw new ShoalError('ERR_BACKEND', `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape.join(',')}] ${t.dtype} (expected ${expected})`);
+    if (t.data.byteLength !== expected)
+      throw new ShoalError(
+        'ERR_BACKEND',
+        `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape.join(',')}] ${t.dtype} (expected ${expected})`,
+      );
     if (this.wasm && t.shape.length === 2) {
       // bf16 as is (half the bytes to stream per token); f16 widened to f32 once (no cheap in-register unpack)
       const kind: HeapKind = t.dtype === 'BF16' ? 'bf16' : 'f32';
@@ -141,7 +177,8 @@ export class CpuBackend implements Backend {
   }
 
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
-    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(',')}]`);
+    if (numel(shape) !== data.length)
+      throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(',')}]`);
     return new CpuTensor([...shape], data instanceof Int32Array ? 'I32' : 'F32', data.slice());
   }
 
@@ -150,7 +187,8 @@ export class CpuBackend implements Backend {
   }
 
   copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
-    const a = src as CpuKvCache, b = dst as CpuKvCache;
+    const a = src as CpuKvCache,
+      b = dst as CpuKvCache;
     checkKvCopy(a, srcRow, b, dstRow, rows);
     const n = rows * a.kvDim;
     b.k.set(a.k.subarray(srcRow * a.kvDim, srcRow * a.kvDim + n), dstRow * b.kvDim);
@@ -220,29 +258,40 @@ export class CpuBackend implements Backend {
   }
 
   ropeAndCache(
-    q: Tensor, k: Tensor, v: Tensor, cache: KvCache, pos0: number, invFreq: Float32Array,
-    shape: AttentionShape, qkNorm?: { q: Tensor; k: Tensor; eps: number },
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    cache: KvCache,
+    pos0: number,
+    invFreq: Float32Array,
+    shape: AttentionShape,
+    qkNorm?: { q: Tensor; k: Tensor; eps: number },
   ): Tensor {
     this.dispatches++;
     const { nHeads, nKvHeads, headDim } = shape;
     const c = cache as CpuKvCache;
     const T = (q as CpuTensor).rows;
-    if (pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `KV cache full: positions ${pos0}..${pos0 + T - 1} exceed ${c.maxSeq}`);
+    if (pos0 + T > c.maxSeq)
+      throw new ShoalError('ERR_BACKEND', `KV cache full: positions ${pos0}..${pos0 + T - 1} exceed ${c.maxSeq}`);
     const qOut = f32(q).slice();
     const kIn = f32(k).slice();
     const vIn = f32(v);
     const half = headDim / 2;
-    const headNorm = (buf: Float32Array, off: number, w: Float32Array, eps: number) => rmsRow(buf, off, w, eps, buf, off, headDim);
+    const headNorm = (buf: Float32Array, off: number, w: Float32Array, eps: number) =>
+      rmsRow(buf, off, w, eps, buf, off, headDim);
     const rotate = (buf: Float32Array, off: number, pos: number) => {
       for (let i = 0; i < half; i++) {
         const ang = pos * invFreq[i];
-        const cos = Math.cos(ang), sin = Math.sin(ang);
-        const x1 = buf[off + i], x2 = buf[off + i + half];
+        const cos = Math.cos(ang),
+          sin = Math.sin(ang);
+        const x1 = buf[off + i],
+          x2 = buf[off + i + half];
         buf[off + i] = x1 * cos - x2 * sin;
         buf[off + i + half] = x2 * cos + x1 * sin;
       }
     };
-    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+    const qDim = nHeads * headDim,
+      kvDim = nKvHeads * headDim;
     for (let t = 0; t < T; t++) {
       const pos = pos0 + t;
       for (let h = 0; h < nHeads; h++) {
@@ -265,10 +314,12 @@ export class CpuBackend implements Backend {
     this.dispatches++;
     const { nHeads, nKvHeads, headDim } = shape;
     const c = cache as CpuKvCache;
-    const K = c.k, V = c.v;
+    const K = c.k,
+      V = c.v;
     const qd = f32(q);
     const T = (q as CpuTensor).rows;
-    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+    const qDim = nHeads * headDim,
+      kvDim = nKvHeads * headDim;
     const group = nHeads / nKvHeads;
     const scale = 1 / Math.sqrt(headDim);
     const out = new Float32Array(T * qDim);
@@ -278,31 +329,48 @@ export class CpuBackend implements Backend {
     for (let t = 0; t < T; t++) {
       const nCtx = pos0 + t + 1; // causal: positions 0..pos0+t
       for (let g = 0; g < nKvHeads; g++) {
-        const h0 = g * group, kvo = g * headDim;
+        const h0 = g * group,
+          kvo = g * headDim;
         let j = 0;
         // Two heads at a time: each key element loaded once serves both dot products.
         for (; j + 1 < group; j += 2) {
-          const qa = t * qDim + (h0 + j) * headDim, qb = qa + headDim, sa = j * nCtx, sb = sa + nCtx;
+          const qa = t * qDim + (h0 + j) * headDim,
+            qb = qa + headDim,
+            sa = j * nCtx,
+            sb = sa + nCtx;
           for (let p = 0; p < nCtx; p++) {
             const ko = p * kvDim + kvo;
-            let a0 = 0, a1 = 0, b0 = 0, b1 = 0, i = 0;
+            let a0 = 0,
+              a1 = 0,
+              b0 = 0,
+              b1 = 0,
+              i = 0;
             for (; i < d4; i += 4) {
-              const k0 = K[ko + i], k1 = K[ko + i + 1], k2 = K[ko + i + 2], k3 = K[ko + i + 3];
+              const k0 = K[ko + i],
+                k1 = K[ko + i + 1],
+                k2 = K[ko + i + 2],
+                k3 = K[ko + i + 3];
               a0 += qd[qa + i] * k0 + qd[qa + i + 2] * k2;
               a1 += qd[qa + i + 1] * k1 + qd[qa + i + 3] * k3;
               b0 += qd[qb + i] * k0 + qd[qb + i + 2] * k2;
               b1 += qd[qb + i + 1] * k1 + qd[qb + i + 3] * k3;
             }
-            for (; i < headDim; i++) { a0 += qd[qa + i] * K[ko + i]; b0 += qd[qb + i] * K[ko + i]; }
+            for (; i < headDim; i++) {
+              a0 += qd[qa + i] * K[ko + i];
+              b0 += qd[qb + i] * K[ko + i];
+            }
             scores[sa + p] = (a0 + a1) * scale;
             scores[sb + p] = (b0 + b1) * scale;
           }
         }
         for (; j < group; j++) {
-          const qo = t * qDim + (h0 + j) * headDim, so = j * nCtx;
+          const qo = t * qDim + (h0 + j) * headDim,
+            so = j * nCtx;
           for (let p = 0; p < nCtx; p++) {
             const ko = p * kvDim + kvo;
-            let s0 = 0, s1 = 0, i = 0;
+            let s0 = 0,
+              s1 = 0,
+              i = 0;
             for (; i < d4; i += 4) {
               s0 += qd[qo + i] * K[ko + i] + qd[qo + i + 2] * K[ko + i + 2];
               s1 += qd[qo + i + 1] * K[ko + i + 1] + qd[qo + i + 3] * K[ko + i + 3];
@@ -326,9 +394,13 @@ export class CpuBackend implements Backend {
         }
         let jv = 0;
         for (; jv + 1 < group; jv += 2) {
-          const oa = t * qDim + (h0 + jv) * headDim, ob = oa + headDim, sa = jv * nCtx, sb = sa + nCtx;
+          const oa = t * qDim + (h0 + jv) * headDim,
+            ob = oa + headDim,
+            sa = jv * nCtx,
+            sb = sa + nCtx;
           for (let p = 0; p < nCtx; p++) {
-            const wa = scores[sa + p], wb = scores[sb + p];
+            const wa = scores[sa + p],
+              wb = scores[sb + p];
             const vo = p * kvDim + kvo;
             for (let i = 0; i < headDim; i++) {
               const v = V[vo + i];
@@ -338,7 +410,8 @@ export class CpuBackend implements Backend {
           }
         }
         for (; jv < group; jv++) {
-          const oo = t * qDim + (h0 + jv) * headDim, so = jv * nCtx;
+          const oo = t * qDim + (h0 + jv) * headDim,
+            so = jv * nCtx;
           for (let p = 0; p < nCtx; p++) {
             const wgt = scores[so + p];
             const vo = p * kvDim + kvo;
@@ -354,11 +427,17 @@ export class CpuBackend implements Backend {
     this.dispatches++;
     const c = x as CpuTensor;
     const d = f32(x);
-    const T = c.rows, V = c.cols;
+    const T = c.rows,
+      V = c.cols;
     const out = new Int32Array(T);
     for (let t = 0; t < T; t++) {
-      let best = 0, bv = -Infinity;
-      for (let i = 0; i < V; i++) if (d[t * V + i] > bv) { bv = d[t * V + i]; best = i; }
+      let best = 0,
+        bv = -Infinity;
+      for (let i = 0; i < V; i++)
+        if (d[t * V + i] > bv) {
+          bv = d[t * V + i];
+          best = i;
+        }
       out[t] = best;
     }
     return new CpuTensor([T], 'I32', out);
@@ -373,12 +452,17 @@ export class CpuBackend implements Backend {
   concatRows(parts: Tensor[]): Tensor {
     const cs = parts as CpuTensor[];
     if (cs.length === 0) throw new ShoalError('ERR_BACKEND', 'concatRows: no parts');
-    const D = cs[0].cols, dtype = cs[0].dtype;
-    if (cs.some((c) => c.cols !== D || c.dtype !== dtype)) throw new ShoalError('ERR_BACKEND', 'concatRows: parts differ in width or type');
+    const D = cs[0].cols,
+      dtype = cs[0].dtype;
+    if (cs.some((c) => c.cols !== D || c.dtype !== dtype))
+      throw new ShoalError('ERR_BACKEND', 'concatRows: parts differ in width or type');
     const rows = cs.reduce((n, c) => n + c.rows, 0);
     const data = dtype === 'I32' ? new Int32Array(rows * D) : new Float32Array(rows * D);
     let off = 0;
-    for (const c of cs) { data.set(c.data.subarray(0, c.rows * D), off); off += c.rows * D; }
+    for (const c of cs) {
+      data.set(c.data.subarray(0, c.rows * D), off);
+      off += c.rows * D;
+    }
     return new CpuTensor([rows, D], dtype, data);
   }
 

@@ -9,11 +9,14 @@ const PAGE_BYTES = 65536;
 const MAX_BYTES = 65536 * PAGE_BYTES;
 
 export type HeapKind = 'f32' | 'bf16';
-export interface HeapBlock { ptr: number; bytes: number }
+export interface HeapBlock {
+  ptr: number;
+  bytes: number;
+}
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. Small enough (< 4 KiB) to compile synchronously. */
+/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (< 4 KiB): it compiles synchronously. */
 function gemmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
@@ -68,13 +71,21 @@ export class WasmGemm {
       return block;
     }
     const end = this.top + size;
-    if (end > MAX_BYTES) throw new ShoalError('ERR_DOES_NOT_FIT', `the CPU engine's WebAssembly heap would need ${(end / 2 ** 30).toFixed(2)} GiB; wasm32 allows 4 GiB per engine: give this tab fewer layers`);
+    if (end > MAX_BYTES)
+      throw new ShoalError(
+        'ERR_DOES_NOT_FIT',
+        `the CPU engine's WebAssembly heap would need ${(end / 2 ** 30).toFixed(2)} GiB; wasm32 allows 4 GiB ` +
+          'per engine: give this tab fewer layers',
+      );
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       try {
         this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
       } catch (e) {
-        throw new ShoalError('ERR_DOES_NOT_FIT', `could not grow the CPU engine's WebAssembly heap to ${(end / 2 ** 20).toFixed(0)} MiB: ${String(e)}`);
+        throw new ShoalError(
+          'ERR_DOES_NOT_FIT',
+          `could not grow the CPU engine's WebAssembly heap to ${(end / 2 ** 20).toFixed(0)} MiB: ${String(e)}`,
+        );
       }
     }
     const block = { ptr: this.top, bytes: size };

@@ -71,7 +71,10 @@ export async function requestWebGpuDevice(): Promise<GPUDevice | null> {
   for (const name of WANTED_LIMITS) {
     const offered = adapter.limits[name];
     if (offered < REQUIRED[name]) {
-      throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `this GPU offers ${name}=${offered}, below the ${REQUIRED[name]} Shoal needs`);
+      throw new ShoalError(
+        'ERR_WEBGPU_UNAVAILABLE',
+        `this GPU offers ${name}=${offered}, below the ${REQUIRED[name]} Shoal needs`,
+      );
     }
     requiredLimits[name] = offered;
   }
@@ -80,22 +83,34 @@ export async function requestWebGpuDevice(): Promise<GPUDevice | null> {
     const requiredFeatures: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups'] : [];
     return await adapter.requestDevice({ label: describe(adapter.info), requiredLimits, requiredFeatures });
   } catch (e) {
-    throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `could not create a WebGPU device: ${errorMessage(e)}`, { cause: e });
+    throw new ShoalError('ERR_WEBGPU_UNAVAILABLE', `could not create a WebGPU device: ${errorMessage(e)}`, {
+      cause: e,
+    });
   }
 }
 
 /** Wrap a device (ours, or one the caller passes in) with its limits and one failure path. */
-export async function requestGpuContext(onFailure: (err: ShoalError) => void, existing?: GPUDevice): Promise<GpuContext | null> {
+export async function requestGpuContext(
+  onFailure: (err: ShoalError) => void,
+  existing?: GPUDevice,
+): Promise<GpuContext | null> {
   const device = existing ?? (await requestWebGpuDevice());
   if (!device) return null;
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const adapterInfo = info ? describe(info) : device.label || 'unknown adapter';
   const dev = device;
   let attached = true;
-  dev.lost.then((info) => {
-    if (!attached || info.reason === 'destroyed') return; // we destroyed it on purpose
-    onFailure(new ShoalError('ERR_DEVICE_LOST', `the GPU device was lost (${info.message || 'no reason given'}); reload the page to start again`));
-  }).catch(() => undefined);
+  dev.lost
+    .then((info) => {
+      if (!attached || info.reason === 'destroyed') return; // we destroyed it on purpose
+      onFailure(
+        new ShoalError(
+          'ERR_DEVICE_LOST',
+          `the GPU device was lost (${info.message || 'no reason given'}); reload the page to start again`,
+        ),
+      );
+    })
+    .catch(() => undefined);
   const onError = (ev: Event) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
     onFailure(new ShoalError('ERR_BACKEND', `WebGPU error: ${err.message}`));
@@ -107,7 +122,8 @@ export async function requestGpuContext(onFailure: (err: ShoalError) => void, ex
     maxBufferBytes: dev.limits.maxBufferSize,
     maxWorkgroupsPerDim: dev.limits.maxComputeWorkgroupsPerDimension,
     adapterInfo,
-    cpuAdapter: CPU_ADAPTER.test(adapterInfo) || !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter,
+    cpuAdapter:
+      CPU_ADAPTER.test(adapterInfo) || !!(info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter,
     subgroups: device.features.has('subgroups'),
     ownsDevice: !existing,
     detach() {

@@ -27,7 +27,8 @@ export interface WebGpuBackendOptions {
   onFailure?: (err: ShoalError) => void;
   /** Pretend bindings are this small (tests of the split path; phones have 128 MiB). */
   maxBindingBytesOverride?: number;
-  /** Force a decode matmul kernel (tests check each); default: subgroup when offered, else rows on CPU adapters, else gemv. */
+  /** Force a decode matmul kernel (tests check each); default: subgroup when offered, else rows on CPU adapters, else
+   * gemv. */
   gemvKind?: GemvKind;
   /**
    * Run matmul's RMSNorm as one shared dispatch per input (see normedOnce): 10 dispatches per layer instead of 8, which
@@ -72,7 +73,11 @@ class GpuTensor implements Tensor {
 
 class GpuKvCache implements KvCache {
   freed = false;
-  constructor(readonly maxSeq: number, readonly kvDim: number, readonly buffer: GPUBuffer) {}
+  constructor(
+    readonly maxSeq: number,
+    readonly kvDim: number,
+    readonly buffer: GPUBuffer,
+  ) {}
 }
 
 export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend | null> {
@@ -91,7 +96,10 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
 /** Reuses activation buffers by exact byte size; a freed (or garbage-collected) tensor's buffer comes back here. */
 class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
-  constructor(private readonly device: GPUDevice, private readonly usage: number) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly usage: number,
+  ) {}
   acquire(size: number): GPUBuffer {
     const list = this.free.get(size);
     const b = list?.pop();
@@ -130,15 +138,25 @@ class WebGpuBackendImpl implements WebGpuBackend {
   private uploadedBytes = 0;
   private destroyed = false;
 
-  constructor(private readonly ctx: GpuContext, opts: WebGpuBackendOptions, private readonly fail: (e: ShoalError) => void, private readonly failure: () => ShoalError | null) {
+  constructor(
+    private readonly ctx: GpuContext,
+    opts: WebGpuBackendOptions,
+    private readonly fail: (e: ShoalError) => void,
+    private readonly failure: () => ShoalError | null,
+  ) {
     this.device = ctx.device;
     this.adapterInfo = ctx.adapterInfo;
     const binding = Math.min(ctx.maxBindingBytes, opts.maxBindingBytesOverride ?? Infinity);
-    this.limits = { maxBindingBytes: binding, maxBufferBytes: ctx.maxBufferBytes, memoryBudgetBytes: opts.memoryBudgetBytes };
+    this.limits = {
+      maxBindingBytes: binding,
+      maxBufferBytes: ctx.maxBufferBytes,
+      memoryBudgetBytes: opts.memoryBudgetBytes,
+    };
     this.pipes = pipelinesFor(this.device);
     this.gemvKind = opts.gemvKind ?? (ctx.cpuAdapter ? 'rows' : ctx.subgroups ? 'subgroup' : 'gemv');
     this.separateNorm = opts.separateNorm ?? false;
-    if (this.gemvKind === 'subgroup' && !ctx.subgroups) throw new ShoalError('ERR_BACKEND', 'gemvKind subgroup needs a device with the subgroups feature');
+    if (this.gemvKind === 'subgroup' && !ctx.subgroups)
+      throw new ShoalError('ERR_BACKEND', 'gemvKind subgroup needs a device with the subgroups feature');
     this.rec = new Recorder(this.device);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.pool = new BufferPool(this.device, usage);
@@ -188,14 +206,23 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const n = numel(h.shape);
     const bytesPer = h.dtype === 'F32' ? 4 : 2;
     if (h.data.byteLength !== n * bytesPer) {
-      throw new ShoalError('ERR_BAD_SAFETENSORS', `tensor ${h.name}: ${h.data.byteLength} bytes for shape [${h.shape.join(', ')}] in ${h.dtype} (expected ${n * bytesPer})`);
+      throw new ShoalError(
+        'ERR_BAD_SAFETENSORS',
+        `tensor ${h.name}: ${h.data.byteLength} bytes for shape [${h.shape.join(', ')}] in ${h.dtype} ` +
+          `(expected ${n * bytesPer})`,
+      );
     }
     // Vectors (norms, biases) are never split: the kernels index them whole. The artificial binding limit only
     // applies to matrices; a vector above the real device limit still fails in planRowChunks.
     const binding = h.shape.length >= 2 ? this.limits.maxBindingBytes : this.ctx.maxBindingBytes;
     const plan = planRowChunks(h.name, h.shape, h.dtype, Math.min(binding, this.limits.maxBufferBytes));
     const chunks: Chunk[] = plan.map((c) => {
-      const buffer = this.device.createBuffer({ label: h.name, size: Math.max(16, c.paddedBytes), usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+      const buffer = this.device.createBuffer({
+        label: h.name,
+        size: Math.max(16, c.paddedBytes),
+        usage: GPUBufferUsage.STORAGE,
+        mappedAtCreation: true,
+      });
       new Uint8Array(buffer.getMappedRange()).set(h.data.subarray(c.byteOffset, c.byteOffset + c.byteLength));
       buffer.unmap();
       this.uploadedBytes += buffer.size;
@@ -206,7 +233,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor {
     this.live();
-    if (numel(shape) !== data.length) throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(', ')}]`);
+    if (numel(shape) !== data.length)
+      throw new ShoalError('ERR_BACKEND', `fromHost: ${data.length} values for shape [${shape.join(', ')}]`);
     const dtype = data instanceof Int32Array ? 'I32' : 'F32';
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength <= SMALL_UPLOAD_BYTES) {
@@ -215,7 +243,11 @@ class WebGpuBackendImpl implements WebGpuBackend {
       return t;
     }
     // A fresh buffer: writing a pooled one through the queue could overtake recorded work that still reads it.
-    const buffer = this.device.createBuffer({ size: pad4(bytes.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const buffer = this.device.createBuffer({
+      size: pad4(bytes.byteLength),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
     new Uint8Array(buffer.getMappedRange()).set(bytes);
     buffer.unmap();
     const t = new GpuTensor(shape, dtype, [{ buffer, rowStart: 0, rows: shape[0] ?? 1 }], true);
@@ -227,18 +259,28 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.live();
     const bytes = 2 * maxSeq * kvDim * 4;
     if (bytes > this.ctx.maxBindingBytes) {
-      throw new ShoalError('ERR_DOES_NOT_FIT', `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ${this.ctx.maxBindingBytes} bytes: use a shorter context`);
+      throw new ShoalError(
+        'ERR_DOES_NOT_FIT',
+        `a KV cache of ${maxSeq} positions x ${kvDim} (${bytes} bytes) exceeds this GPU's binding limit of ` +
+          `${this.ctx.maxBindingBytes} bytes: use a shorter context`,
+      );
     }
-    const buffer = this.device.createBuffer({ label: 'kv-cache', size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const buffer = this.device.createBuffer({
+      label: 'kv-cache',
+      size: bytes,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
     return new GpuKvCache(maxSeq, kvDim, buffer);
   }
 
   copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
     this.live();
-    const a = this.cache(src, 'copyKvRows source'), b = this.cache(dst, 'copyKvRows target');
+    const a = this.cache(src, 'copyKvRows source'),
+      b = this.cache(dst, 'copyKvRows target');
     checkKvCopy(a, srcRow, b, dstRow, rows);
     if (rows === 0) return;
-    const row = a.kvDim * 4, size = rows * row;
+    const row = a.kvDim * 4,
+      size = rows * row;
     // K occupies the first maxSeq rows of a cache's buffer, V the next maxSeq.
     this.rec.copy(a.buffer, srcRow * row, b.buffer, dstRow * row, size);
     this.rec.copy(a.buffer, (a.maxSeq + srcRow) * row, b.buffer, (b.maxSeq + dstRow) * row, size);
@@ -279,7 +321,12 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const wgCount = Math.ceil((T * dim) / 256);
     for (const c of w.chunks) {
       const p = new Uint32Array([T, dim, c.rowStart, c.rows, 0, 0, 0, 0]);
-      this.rec.dispatch(kernel, [i.buffer, y.buffer, c.buffer], p.buffer, grid2d(wgCount, this.ctx.maxWorkgroupsPerDim));
+      this.rec.dispatch(
+        kernel,
+        [i.buffer, y.buffer, c.buffer],
+        p.buffer,
+        grid2d(wgCount, this.ctx.maxWorkgroupsPerDim),
+      );
     }
     return y;
   }
@@ -305,7 +352,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const { rows: T, cols: K } = rowsCols(xIn.shape);
     const { rows: N, cols: wK } = rowsCols(wt.shape);
     if (wK !== K) throw new ShoalError('ERR_BACKEND', `${what}: x has ${K} columns but the weight has ${wK}`);
-    if (ut && (ut.shape.join() !== wt.shape.join() || ut.chunks.length !== wt.chunks.length)) throw new ShoalError('ERR_BACKEND', `${what}: gate and up weights differ in shape`);
+    if (ut && (ut.shape.join() !== wt.shape.join() || ut.chunks.length !== wt.chunks.length))
+      throw new ShoalError('ERR_BACKEND', `${what}: gate and up weights differ in shape`);
     const bias = opts.bias ? this.use(opts.bias, `${what} bias`) : null;
     const res = opts.residual ? this.use(opts.residual, `${what} residual`) : null;
     let norm = opts.norm ? this.use(opts.norm.weight, `${what} norm`) : null;
@@ -314,7 +362,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
       xt = this.normedOnce(xIn, norm, opts.norm!.eps);
       norm = null;
     }
-    if (res && numel(res.shape) !== T * N) throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
+    if (res && numel(res.shape) !== T * N)
+      throw new ShoalError('ERR_BACKEND', `${what}: residual has ${numel(res.shape)} values, expected ${T * N}`);
     // CPU adapters: the rows kernel blocks tokens itself and beats the barrier-heavy tiled kernel at any T.
     const tiled = T >= TILED_MIN_ROWS && this.gemvKind !== 'rows';
     const kind = tiled ? 'tiled' : this.gemvKind;
@@ -332,8 +381,19 @@ class WebGpuBackendImpl implements WebGpuBackend {
       const p = new ArrayBuffer(32);
       new Uint32Array(p, 0, 5).set([T, K, N, c.rowStart, c.rows]);
       new Float32Array(p, 20, 1)[0] = eps;
-      const buffers = [xt.buffer, y.buffer, res?.buffer ?? this.dummy, c.buffer, ut?.chunks[ci].buffer ?? this.dummy, bias?.buffer ?? this.dummy, norm?.buffer ?? this.dummy];
-      const grid: [number, number] = [Math.ceil(c.rows / ROWS_PER_WORKGROUP[kind]), Math.ceil(T / TOKENS_PER_WORKGROUP[kind])];
+      const buffers = [
+        xt.buffer,
+        y.buffer,
+        res?.buffer ?? this.dummy,
+        c.buffer,
+        ut?.chunks[ci].buffer ?? this.dummy,
+        bias?.buffer ?? this.dummy,
+        norm?.buffer ?? this.dummy,
+      ];
+      const grid: [number, number] = [
+        Math.ceil(c.rows / ROWS_PER_WORKGROUP[kind]),
+        Math.ceil(T / TOKENS_PER_WORKGROUP[kind]),
+      ];
       this.rec.dispatch(kernel, buffers, p, grid);
     });
     return y;
@@ -393,7 +453,16 @@ class WebGpuBackendImpl implements WebGpuBackend {
     return this.matmulCore(x, wGate, wUp, norm ? { norm } : {}, 'gateUp');
   }
 
-  ropeAndCache(q: Tensor, k: Tensor, v: Tensor, cache: KvCache, pos0: number, invFreq: Float32Array, shape: AttentionShape, qkNorm?: { q: Tensor; k: Tensor; eps: number }): Tensor {
+  ropeAndCache(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    cache: KvCache,
+    pos0: number,
+    invFreq: Float32Array,
+    shape: AttentionShape,
+    qkNorm?: { q: Tensor; k: Tensor; eps: number },
+  ): Tensor {
     this.live();
     const qt = this.use(q, 'ropeAndCache q');
     const kt = this.use(k, 'ropeAndCache k');
@@ -403,9 +472,15 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const kvDim = nKvHeads * headDim;
     const T = rowsCols(qt.shape).rows;
     const half = headDim / 2;
-    if (invFreq.length !== half) throw new ShoalError('ERR_BACKEND', `ropeAndCache: ${invFreq.length} inverse frequencies for headDim ${headDim}`);
-    if (kvDim !== c.kvDim) throw new ShoalError('ERR_BACKEND', `ropeAndCache: kvDim ${kvDim} but the cache has ${c.kvDim}`);
-    if (pos0 < 0 || pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `ropeAndCache: positions ${pos0}..${pos0 + T - 1} outside the cache of ${c.maxSeq}`);
+    if (invFreq.length !== half)
+      throw new ShoalError('ERR_BACKEND', `ropeAndCache: ${invFreq.length} inverse frequencies for headDim ${headDim}`);
+    if (kvDim !== c.kvDim)
+      throw new ShoalError('ERR_BACKEND', `ropeAndCache: kvDim ${kvDim} but the cache has ${c.kvDim}`);
+    if (pos0 < 0 || pos0 + T > c.maxSeq)
+      throw new ShoalError(
+        'ERR_BACKEND',
+        `ropeAndCache: positions ${pos0}..${pos0 + T - 1} outside the cache of ${c.maxSeq}`,
+      );
     const table = this.ropeTable(pos0, T, invFreq);
     const qOut = this.act([T, nHeads * headDim]);
     const qn = qkNorm ? this.use(qkNorm.q, 'ropeAndCache q norm') : null;
@@ -413,8 +488,25 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const p = new ArrayBuffer(32);
     new Uint32Array(p, 0, 7).set([T, pos0, nHeads, nKvHeads, headDim, kvDim, c.maxSeq * kvDim]);
     new Float32Array(p, 28, 1)[0] = qkNorm?.eps ?? 0;
-    const kernel = this.pipes.rope(qn ? this.weightDtype(qn, 'q norm') : undefined, kn ? this.weightDtype(kn, 'k norm') : undefined);
-    this.rec.dispatch(kernel, [qt.buffer, kt.buffer, vt.buffer, qOut.buffer, c.buffer, table.buffer, qn?.buffer ?? this.dummy, kn?.buffer ?? this.dummy], p, [nHeads + nKvHeads, T]);
+    const kernel = this.pipes.rope(
+      qn ? this.weightDtype(qn, 'q norm') : undefined,
+      kn ? this.weightDtype(kn, 'k norm') : undefined,
+    );
+    this.rec.dispatch(
+      kernel,
+      [
+        qt.buffer,
+        kt.buffer,
+        vt.buffer,
+        qOut.buffer,
+        c.buffer,
+        table.buffer,
+        qn?.buffer ?? this.dummy,
+        kn?.buffer ?? this.dummy,
+      ],
+      p,
+      [nHeads + nKvHeads, T],
+    );
     return qOut;
   }
 
@@ -423,9 +515,14 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const qt = this.use(q, 'attention q');
     const c = this.cache(cache, 'attention');
     const { nHeads, nKvHeads, headDim } = shape;
-    if (headDim > MAX_HEAD_DIM) throw new ShoalError('ERR_UNSUPPORTED_ARCH', `head_dim ${headDim} is above the ${MAX_HEAD_DIM} the WebGPU attention kernel supports`);
+    if (headDim > MAX_HEAD_DIM)
+      throw new ShoalError(
+        'ERR_UNSUPPORTED_ARCH',
+        `head_dim ${headDim} is above the ${MAX_HEAD_DIM} the WebGPU attention kernel supports`,
+      );
     const T = rowsCols(qt.shape).rows;
-    if (pos0 + T > c.maxSeq) throw new ShoalError('ERR_BACKEND', `attention: positions up to ${pos0 + T} exceed the cache of ${c.maxSeq}`);
+    if (pos0 + T > c.maxSeq)
+      throw new ShoalError('ERR_BACKEND', `attention: positions up to ${pos0 + T} exceed the cache of ${c.maxSeq}`);
     const y = this.act([T, nHeads * headDim]);
     const p = new ArrayBuffer(32);
     new Uint32Array(p, 0, 7).set([T, pos0, nHeads, nKvHeads, headDim, nKvHeads * headDim, c.maxSeq * c.kvDim]);
@@ -447,7 +544,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.live();
     const xt = this.use(x, 'sliceRows x');
     const { rows, cols } = rowsCols(xt.shape);
-    if (start < 0 || count < 1 || start + count > rows) throw new ShoalError('ERR_BACKEND', `sliceRows: rows ${start}..${start + count - 1} of ${rows}`);
+    if (start < 0 || count < 1 || start + count > rows)
+      throw new ShoalError('ERR_BACKEND', `sliceRows: rows ${start}..${start + count - 1} of ${rows}`);
     const y = this.act([count, cols], xt.dtype === 'I32' ? 'I32' : 'F32');
     this.rec.copy(xt.buffer, start * cols * 4, y.buffer, 0, count * cols * 4);
     return y;
@@ -457,7 +555,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.live();
     const ts = parts.map((p, i) => this.use(p, `concatRows part ${i}`));
     if (ts.length === 0) throw new ShoalError('ERR_BACKEND', 'concatRows: no parts');
-    const cols = rowsCols(ts[0].shape).cols, dtype = ts[0].dtype === 'I32' ? 'I32' : 'F32';
+    const cols = rowsCols(ts[0].shape).cols,
+      dtype = ts[0].dtype === 'I32' ? 'I32' : 'F32';
     if (ts.some((t) => rowsCols(t.shape).cols !== cols || (t.dtype === 'I32') !== (dtype === 'I32'))) {
       throw new ShoalError('ERR_BACKEND', 'concatRows: parts differ in width or type');
     }
@@ -497,9 +596,15 @@ class WebGpuBackendImpl implements WebGpuBackend {
     const out = staging.getMappedRange(0, size).slice(0);
     staging.unmap();
     this.staging.release(staging);
-    for (const [scope, code] of [[await invalid, 'ERR_BACKEND'], [await oom, 'ERR_DOES_NOT_FIT']] as const) {
+    for (const [scope, code] of [
+      [await invalid, 'ERR_BACKEND'],
+      [await oom, 'ERR_DOES_NOT_FIT'],
+    ] as const) {
       if (scope) {
-        const err = new ShoalError(code, `WebGPU ${code === 'ERR_DOES_NOT_FIT' ? 'ran out of memory' : 'rejected a command'}: ${scope.message}`);
+        const err = new ShoalError(
+          code,
+          `WebGPU ${code === 'ERR_DOES_NOT_FIT' ? 'ran out of memory' : 'rejected a command'}: ${scope.message}`,
+        );
         this.fail(err);
         throw err;
       }

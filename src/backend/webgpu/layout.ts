@@ -27,20 +27,36 @@ export function rowsCols(shape: readonly number[]): { rows: number; cols: number
  * Split a weight by rows so that every piece fits one storage binding of `maxBindingBytes`.
  * A single row larger than a binding cannot be split this way: that is ERR_DOES_NOT_FIT.
  */
-export function planRowChunks(name: string, shape: readonly number[], dtype: WeightDtype, maxBindingBytes: number): RowChunk[] {
+export function planRowChunks(
+  name: string,
+  shape: readonly number[],
+  dtype: WeightDtype,
+  maxBindingBytes: number,
+): RowChunk[] {
   const { rows, cols } = rowsCols(shape);
   const rowBytes = cols * dtypeBytes(dtype);
   const total = rows * rowBytes;
-  if (pad4(total) <= maxBindingBytes) return [{ rowStart: 0, rows, byteOffset: 0, byteLength: total, paddedBytes: pad4(total) }];
+  if (pad4(total) <= maxBindingBytes)
+    return [{ rowStart: 0, rows, byteOffset: 0, byteLength: total, paddedBytes: pad4(total) }];
   // Leave room for the 4-byte padding of a 16-bit chunk with an odd element count.
   const rowsPerChunk = Math.floor((maxBindingBytes - 4) / rowBytes);
   if (rowsPerChunk < 1) {
-    throw new ShoalError('ERR_DOES_NOT_FIT', `tensor ${name}: one row of ${rowBytes} bytes exceeds this GPU's storage binding limit of ${maxBindingBytes} bytes`);
+    throw new ShoalError(
+      'ERR_DOES_NOT_FIT',
+      `tensor ${name}: one row of ${rowBytes} bytes exceeds this GPU's storage binding limit ` +
+        `of ${maxBindingBytes} bytes`,
+    );
   }
   const chunks: RowChunk[] = [];
   for (let r = 0; r < rows; r += rowsPerChunk) {
     const n = Math.min(rowsPerChunk, rows - r);
-    chunks.push({ rowStart: r, rows: n, byteOffset: r * rowBytes, byteLength: n * rowBytes, paddedBytes: pad4(n * rowBytes) });
+    chunks.push({
+      rowStart: r,
+      rows: n,
+      byteOffset: r * rowBytes,
+      byteLength: n * rowBytes,
+      paddedBytes: pad4(n * rowBytes),
+    });
   }
   return chunks;
 }
@@ -69,7 +85,11 @@ export function checkFits(tensors: readonly TensorShapeInfo[], limits: FitLimits
   const need = bytes + extraBytes;
   if (limits.memoryBudgetBytes !== undefined && need > limits.memoryBudgetBytes) {
     const mib = (b: number) => (b / 2 ** 20).toFixed(1);
-    throw new ShoalError('ERR_DOES_NOT_FIT', `these layers need ${mib(need)} MiB on the GPU but only ${mib(limits.memoryBudgetBytes)} MiB are available: give this device fewer layers`);
+    throw new ShoalError(
+      'ERR_DOES_NOT_FIT',
+      `these layers need ${mib(need)} MiB on the GPU but only ${mib(limits.memoryBudgetBytes)} MiB are available: ` +
+        'give this device fewer layers',
+    );
   }
   return bytes;
 }

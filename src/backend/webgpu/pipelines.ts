@@ -96,13 +96,15 @@ export class Pipelines {
   /** Bindings: 1 x, 2 y, 3 norm_w. */
   rmsNorm(w: WeightDtype): Kernel {
     return this.get(`rmsnorm:${w}`, ['read', 'rw', 'read'], () =>
-      buildShader({ weights: [{ name: 'norm_w', binding: 3, dtype: w }], body: rmsnormSrc }));
+      buildShader({ weights: [{ name: 'norm_w', binding: 3, dtype: w }], body: rmsnormSrc }),
+    );
   }
 
   /** Bindings: 1 ids, 2 y, 3 table. */
   embed(w: WeightDtype): Kernel {
     return this.get(`embed:${w}`, ['read', 'rw', 'read'], () =>
-      buildShader({ weights: [{ name: 'table', binding: 3, dtype: w }], body: embedSrc }));
+      buildShader({ weights: [{ name: 'table', binding: 3, dtype: w }], body: embedSrc }),
+    );
   }
 
   /** Bindings: 1 x, 2 y. */
@@ -112,15 +114,18 @@ export class Pipelines {
 
   /** Bindings: 1 q, 2 k, 3 v, 4 qOut, 5 cache, 6 cosSin, 7 q_norm, 8 k_norm. */
   rope(qNorm?: WeightDtype, kNorm?: WeightDtype): Kernel {
-    return this.get(`rope:${qNorm ?? '-'}:${kNorm ?? '-'}`, ['read', 'read', 'read', 'rw', 'rw', 'read', 'read', 'read'], () =>
-      buildShader({
-        consts: { HAS_QKNORM: !!qNorm },
-        weights: [
-          { name: 'q_norm', binding: 7, dtype: qNorm ?? 'F32' },
-          { name: 'k_norm', binding: 8, dtype: kNorm ?? 'F32' },
-        ],
-        body: ropeSrc,
-      }),
+    return this.get(
+      `rope:${qNorm ?? '-'}:${kNorm ?? '-'}`,
+      ['read', 'read', 'read', 'rw', 'rw', 'read', 'read', 'read'],
+      () =>
+        buildShader({
+          consts: { HAS_QKNORM: !!qNorm },
+          weights: [
+            { name: 'q_norm', binding: 7, dtype: qNorm ?? 'F32' },
+            { name: 'k_norm', binding: 8, dtype: kNorm ?? 'F32' },
+          ],
+          body: ropeSrc,
+        }),
     );
   }
 

@@ -10,7 +10,8 @@ const MAX_BIND_GROUPS_CACHED = 4096;
 
 type Cmd =
   | { kind: 'dispatch'; kernel: Kernel; buffers: GPUBuffer[]; uniformOffset: number; grid: [number, number, number] }
-  | { kind: 'copy'; src: GPUBuffer | null; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }; // src null = arena
+  // src null: the arena
+  | { kind: 'copy'; src: GPUBuffer | null; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
 
 export class Recorder {
   private cmds: Cmd[] = [];
@@ -44,10 +45,17 @@ export class Recorder {
 
   /** Queue one dispatch. `params` are the kernel's uniform words (u32 or f32 views over one ArrayBuffer). */
   dispatch(kernel: Kernel, buffers: GPUBuffer[], params: ArrayBuffer, grid: [number, number?, number?]): void {
-    if (params.byteLength > UNIFORM_BYTES) throw new ShoalError('ERR_BACKEND', 'internal: kernel params exceed 32 bytes');
+    if (params.byteLength > UNIFORM_BYTES)
+      throw new ShoalError('ERR_BACKEND', 'internal: kernel params exceed 32 bytes');
     const off = this.reserve(UNIFORM_BYTES);
     this.arenaHost.set(new Uint8Array(params), off);
-    this.cmds.push({ kind: 'dispatch', kernel, buffers, uniformOffset: off, grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1] });
+    this.cmds.push({
+      kind: 'dispatch',
+      kernel,
+      buffers,
+      uniformOffset: off,
+      grid: [grid[0], grid[1] ?? 1, grid[2] ?? 1],
+    });
     this.dispatches++;
   }
 
@@ -105,7 +113,8 @@ export class Recorder {
       this.bindGroups.clear();
     }
     const arena = this.arenaGpu;
-    if (arena && this.arenaUsed > 0) this.device.queue.writeBuffer(arena, 0, this.arenaHost, 0, Math.ceil(this.arenaUsed / 4) * 4);
+    if (arena && this.arenaUsed > 0)
+      this.device.queue.writeBuffer(arena, 0, this.arenaHost, 0, Math.ceil(this.arenaUsed / 4) * 4);
     const enc = this.device.createCommandEncoder({ label: 'shoal-step' });
     let pass: GPUComputePassEncoder | null = null;
     for (const cmd of this.cmds) {

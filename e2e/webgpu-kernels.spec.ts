@@ -64,7 +64,7 @@ for (const dtype of ['F32', 'F16', 'BF16'] as const) {
   });
 }
 
-test('argmax (ties to the lowest index) and sliceRows', async () => {
+test('argmax (ties to the lowest index), sliceRows and concatRows', async () => {
   expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.argmaxSlice()));
 });
 

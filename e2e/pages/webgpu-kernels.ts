@@ -355,8 +355,16 @@ async function checkArgmaxSlice(): Promise<CheckReport[]> {
       maxAbsErr: same ? 0 : Infinity,
       mismatches: same ? [] : [`got ${Array.from(got).join(',')}, want ${Array.from(want).join(',')}`],
     });
-    if (T > 1)
+    if (T > 1) {
       out.push(await compare(`sliceRows T=${T} V=${V}`, p, (b) => b.sliceRows(b.fromHost(x, [T, V]), 1, T - 1)));
+      // A batch of conversations stacks their rows back after attention: parts of 1, T-1 and T rows.
+      const t = (b: Backend) => b.fromHost(x, [T, V]);
+      out.push(
+        await compare(`concatRows T=${T} V=${V}`, p, (b) =>
+          b.concatRows([b.sliceRows(t(b), 0, 1), b.sliceRows(t(b), 1, T - 1), t(b)]),
+        ),
+      );
+    }
   }
   return out;
 }

@@ -88,7 +88,8 @@ await runCli(async () => {
       end: Math.floor(((i + 1) * L) / nTabs),
     }));
     let n = 0;
-    await turn(tabs.pages[0], urlPath, prompt(0, 8), 2, stages, `warm-${n++}`); // loads every layer
+    // The first turn loads every layer; one turn from each tab loads its tokenizer (not part of any figure).
+    for (const page of tabs.pages) await turn(page, urlPath, prompt(0, 8), 2, stages, `warm-${n++}`);
     console.log(`# ${nTabs} tabs, ${urlPath}, ${tokens} tokens per conversation, ${runs} runs (median)`);
     console.log('conversations | one after another, tok/s | at once, tok/s | speed-up');
     for (const k of convCounts) {

@@ -15,7 +15,7 @@ import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { LocalModel } from '../../src/model/localModel.ts';
 import { Coordinator } from '../../src/pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../../src/pipeline/memoryBus.ts';
-import { StageRunner } from '../../src/pipeline/stageRunner.ts';
+import { cpuStageRunner } from '../../src/testing/cpuStage.ts';
 import { DEFAULT_HEDGES } from '../../src/speculative/hedge.ts';
 import { SpeculativeDecoder } from '../../src/speculative/speculative.ts';
 import { localModelFiles } from '../../src/weights/localFiles.ts';
@@ -168,12 +168,7 @@ await runCli(async () => {
     const draft = await LocalModel.open(await openModel(localModelFiles(draftDir)), createCpuBackend());
     for (const delay of delays) {
       const bus = new MemoryBus();
-      for (const id of ['a', 'b', 'c'])
-        new StageRunner({
-          transport: withDelay(bus.transport(id), delay),
-          backend: () => Promise.resolve(createCpuBackend()),
-          openModel: () => openModel(localModelFiles(targetDir)),
-        });
+      for (const id of ['a', 'b', 'c']) cpuStageRunner(withDelay(bus.transport(id), delay), targetDir);
       const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), delay));
       coordinatorRef = coordinator;
       await coordinator.assign(

@@ -4,30 +4,12 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MAX_LINKS, PROTOCOL_VERSION, isControl, parseLinkStats, parseMessage, type MeshMessage } from './protocol.ts';
 import { SIGNALING_VERSION, parseClientMessage, parseServerMessage } from './signalingProtocol.ts';
-import type { DeviceProfile } from '../profile/types.ts';
-
-/** A CPU tab's profile (profile/types.test.ts checks profiles in depth). */
-const sampleProfile: DeviceProfile = {
-  peerId: 'a',
-  name: 'A',
-  backend: 'cpu',
-  adapter: null,
-  matmulGflops: 20,
-  gemvGflops: 2,
-  matmulShape: { rows: 64, inner: 256, cols: 688 },
-  gemvShape: { rows: 1, inner: 256, cols: 688 },
-  memoryBytes: 1e9,
-  loadBytesPerSec: 5e7,
-  uploadBytesPerSec: null,
-  modelUrl: 'http://localhost:5173/models/tiny',
-  emulation: { slowdown: 1, loadBytesPerSec: null, linkDelayMs: 0, linkBytesPerSec: null, memoryBytes: null },
-  measuredAt: 1.7e12,
-};
+import { cpuProfile } from '../testing/profiles.ts';
 
 describe('mesh messages', () => {
   const good: MeshMessage[] = [
     { type: 'hello', v: PROTOCOL_VERSION, peerId: 'a', name: '', session: 's1' },
-    { type: 'profile', profile: sampleProfile },
+    { type: 'profile', profile: cpuProfile },
     { type: 'heartbeat', t: 12.5 },
     { type: 'ping', id: 3, t: 1 },
     { type: 'pong', id: 3, t: 1, bytes: 65536 },
@@ -50,7 +32,7 @@ describe('mesh messages', () => {
       [{ ...good[0], v: 'two' }, /hello\.v: must be a non-negative integer/],
       [{ ...good[0], peerId: '' }, /hello\.peerId/],
       [{ ...good[0], name: 'x'.repeat(65) }, /hello\.name/],
-      [{ type: 'profile', profile: { ...sampleProfile, memoryBytes: -1 } }, /profile\.profile\.memoryBytes/],
+      [{ type: 'profile', profile: { ...cpuProfile, memoryBytes: -1 } }, /profile\.profile\.memoryBytes/],
       [{ type: 'heartbeat', t: Infinity }, /heartbeat\.t: must be a finite number/],
       [{ type: 'ping', id: -1, t: 0 }, /ping\.id/],
       [{ type: 'pong', id: 1, t: 0 }, /pong\.bytes: is missing/],

@@ -37,21 +37,19 @@ function fail(field: string, why: string): never {
   throw new ShoalError('ERR_BAD_CONFIG', `config.json: ${field} ${why}`);
 }
 
-function posInt(c: Record<string, unknown>, field: string, fallback?: number): number {
+type Config = Record<string, unknown>;
+
+/** A required positive number (an integer when `kind` says so), or `fallback` when the field is absent. */
+function positive(c: Config, field: string, kind: 'integer' | 'number', fallback?: number): number {
   const v = c[field] ?? fallback;
   if (v === undefined || v === null) fail(field, 'is missing');
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
-    fail(field, `must be a positive integer (got ${JSON.stringify(v)})`);
+  if (typeof v !== 'number' || !(kind === 'integer' ? Number.isInteger(v) : Number.isFinite(v)) || v <= 0)
+    fail(field, `must be a positive ${kind} (got ${JSON.stringify(v)})`);
   return v;
 }
 
-function posNum(c: Record<string, unknown>, field: string, fallback?: number): number {
-  const v = c[field] ?? fallback;
-  if (v === undefined || v === null) fail(field, 'is missing');
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    fail(field, `must be a positive number (got ${JSON.stringify(v)})`);
-  return v;
-}
+const posInt = (c: Config, field: string, fallback?: number): number => positive(c, field, 'integer', fallback);
+const posNum = (c: Config, field: string, fallback?: number): number => positive(c, field, 'number', fallback);
 
 function tokenIds(v: unknown, field: string): number[] {
   if (v === undefined || v === null) return [];
@@ -62,11 +60,58 @@ function tokenIds(v: unknown, field: string): number[] {
   return arr as number[];
 }
 
+/** head_dim when given, else hidden_size / num_attention_heads; even, as RoPE rotates pairs. */
+function headDimOf(c: Config, dim: number, nHeads: number): number {
+  let headDim: number;
+  if (c.head_dim !== undefined && c.head_dim !== null) headDim = posInt(c, 'head_dim');
+  else {
+    if (dim % nHeads !== 0)
+      fail('hidden_size', `(${dim}) is not divisible by num_attention_heads (${nHeads}) and no head_dim is given`);
+    headDim = dim / nHeads;
+  }
+  if (headDim % 2 !== 0) fail('head_dim', `(${headDim}) must be even for RoPE`);
+  return headDim;
+}
+
+/** Features the engine does not implement: sliding windows, biases other than qwen2's q/k/v. */
+function rejectUnsupported(c: Config, arch: Arch): void {
+  if (arch === 'mistral' && c.sliding_window !== undefined && c.sliding_window !== null) {
+    const maxPos = typeof c.max_position_embeddings === 'number' ? c.max_position_embeddings : Infinity;
+    if (typeof c.sliding_window === 'number' && c.sliding_window < maxPos) {
+      fail('sliding_window', `(${c.sliding_window}) is not supported: Shoal runs mistral with full attention only`);
+    }
+  }
+  if ((arch === 'qwen2' || arch === 'qwen3') && c.use_sliding_window === true)
+    fail('use_sliding_window', 'is not supported');
+  if (c.attention_bias === true && arch !== 'qwen2') fail('attention_bias', `is not supported for ${arch}`);
+  if (c.mlp_bias === true) fail('mlp_bias', 'is not supported');
+}
+
+/** rope_scaling: absent or "default" (none), or llama3's frequency-dependent scaling. */
+function ropeScalingOf(rs: unknown): RopeScalingLlama3 | null {
+  if (rs === undefined || rs === null) return null;
+  if (typeof rs !== 'object') fail('rope_scaling', 'must be an object');
+  const r = rs as Config;
+  const type = r.rope_type ?? r.type;
+  if (type === 'default') return null;
+  if (type !== 'llama3') fail('rope_scaling', `type "${String(type)}" is not supported (only llama3)`);
+  const ropeScaling: RopeScalingLlama3 = {
+    type: 'llama3',
+    factor: posNum(r, 'factor'),
+    lowFreqFactor: posNum(r, 'low_freq_factor'),
+    highFreqFactor: posNum(r, 'high_freq_factor'),
+    originalMaxPositionEmbeddings: posInt(r, 'original_max_position_embeddings'),
+  };
+  if (ropeScaling.highFreqFactor <= ropeScaling.lowFreqFactor)
+    fail('rope_scaling.high_freq_factor', 'must exceed low_freq_factor');
+  return ropeScaling;
+}
+
 /** Validate a parsed config.json. Throws ShoalError naming the offending field. */
 export function parseConfig(raw: unknown): ModelSpec {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ShoalError('ERR_BAD_CONFIG', 'config.json: expected a JSON object');
-  const c = raw as Record<string, unknown>;
+  const c = raw as Config;
   const modelType = c.model_type;
   if (typeof modelType !== 'string') fail('model_type', 'is missing');
   const arch = ARCH_BY_MODEL_TYPE[modelType];
@@ -87,44 +132,9 @@ export function parseConfig(raw: unknown): ModelSpec {
   const hiddenDim = posInt(c, 'intermediate_size');
   const vocabSize = posInt(c, 'vocab_size');
   if (nHeads % nKvHeads !== 0) fail('num_key_value_heads', `(${nKvHeads}) must divide num_attention_heads (${nHeads})`);
-  let headDim: number;
-  if (c.head_dim !== undefined && c.head_dim !== null) headDim = posInt(c, 'head_dim');
-  else {
-    if (dim % nHeads !== 0)
-      fail('hidden_size', `(${dim}) is not divisible by num_attention_heads (${nHeads}) and no head_dim is given`);
-    headDim = dim / nHeads;
-  }
-  if (headDim % 2 !== 0) fail('head_dim', `(${headDim}) must be even for RoPE`);
-  if (arch === 'mistral' && c.sliding_window !== undefined && c.sliding_window !== null) {
-    const maxPos = typeof c.max_position_embeddings === 'number' ? c.max_position_embeddings : Infinity;
-    if (typeof c.sliding_window === 'number' && c.sliding_window < maxPos) {
-      fail('sliding_window', `(${c.sliding_window}) is not supported: Shoal runs mistral with full attention only`);
-    }
-  }
-  if ((arch === 'qwen2' || arch === 'qwen3') && c.use_sliding_window === true)
-    fail('use_sliding_window', 'is not supported');
-  if (c.attention_bias === true && arch !== 'qwen2') fail('attention_bias', `is not supported for ${arch}`);
-  if (c.mlp_bias === true) fail('mlp_bias', 'is not supported');
-
-  let ropeScaling: RopeScalingLlama3 | null = null;
-  const rs = c.rope_scaling;
-  if (rs !== undefined && rs !== null) {
-    if (typeof rs !== 'object') fail('rope_scaling', 'must be an object');
-    const r = rs as Record<string, unknown>;
-    const type = r.rope_type ?? r.type;
-    if (type === 'default') ropeScaling = null;
-    else if (type === 'llama3') {
-      ropeScaling = {
-        type: 'llama3',
-        factor: posNum(r, 'factor'),
-        lowFreqFactor: posNum(r, 'low_freq_factor'),
-        highFreqFactor: posNum(r, 'high_freq_factor'),
-        originalMaxPositionEmbeddings: posInt(r, 'original_max_position_embeddings'),
-      };
-      if (ropeScaling.highFreqFactor <= ropeScaling.lowFreqFactor)
-        fail('rope_scaling.high_freq_factor', 'must exceed low_freq_factor');
-    } else fail('rope_scaling', `type "${String(type)}" is not supported (only llama3)`);
-  }
+  const headDim = headDimOf(c, dim, nHeads);
+  rejectUnsupported(c, arch);
+  const ropeScaling = ropeScalingOf(c.rope_scaling);
 
   const eos = tokenIds(c.eos_token_id, 'eos_token_id');
   for (const id of eos) if (id >= vocabSize) fail('eos_token_id', `(${id}) is outside the vocabulary (${vocabSize})`);

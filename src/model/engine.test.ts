@@ -26,6 +26,12 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
   beforeAll(async () => {
     model = await openModel(localModelFiles(fixtureDir(name)));
   });
+  /** Two stages on a fresh CPU backend: layers [0, cut) and [cut, nLayers). */
+  const twoStages = (cut: number) =>
+    loadStages(model, createCpuBackend(), [
+      { start: 0, end: cut },
+      { start: cut, end: model.spec.nLayers },
+    ]);
 
   it('logits at every position and greedy ids match the reference', async () => {
     for (const c of cases) {
@@ -72,13 +78,9 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
   });
 
   it('decode with the KV cache equals recomputing the whole sequence', async () => {
-    const backend = createCpuBackend();
     const c = cases[cases.length - 1];
     const ids = c.input_ids;
-    const stages = await loadStages(model, backend, [
-      { start: 0, end: 2 },
-      { start: 2, end: model.spec.nLayers },
-    ]);
+    const stages = await twoStages(2);
     const split = 3;
     await runChain(stages, Int32Array.from(ids.slice(0, split)), { logits: 'none', argmax: false });
     for (let i = split; i < ids.length; i++) {
@@ -88,13 +90,9 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
   });
 
   it('rollback then re-decode gives the same logits as never having gone forward', async () => {
-    const backend = createCpuBackend();
     const c = cases[cases.length - 1];
     const ids = c.input_ids;
-    const stages = await loadStages(model, backend, [
-      { start: 0, end: 1 },
-      { start: 1, end: model.spec.nLayers },
-    ]);
+    const stages = await twoStages(1);
     await runChain(stages, Int32Array.from(ids.slice(0, 4)), { logits: 'none', argmax: false });
     // go forward on a wrong path (other tokens), then roll every stage back
     await runChain(stages, Int32Array.from([5, 6, 7]), { logits: 'none', argmax: false });
@@ -147,13 +145,8 @@ describe.each(VARIANTS)('CPU engine on $name (simd matmul: $simd)', ({ name, sim
   });
 
   it('a batch of conversations computes what each computes alone (and every case matches the reference)', async () => {
-    const backend = createCpuBackend();
-    const L = model.spec.nLayers,
-      V = model.spec.vocabSize;
-    const stages = await loadStages(model, backend, [
-      { start: 0, end: 1 },
-      { start: 1, end: L },
-    ]);
+    const V = model.spec.vocabSize;
+    const stages = await twoStages(1);
     // Each fixture case is a conversation: prefill them one by one into their own sequences, then decode their
     // greedy continuations together, one batched pass per step, as a stage serving several people does.
     const next = new Map<string, number>();

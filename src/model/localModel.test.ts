@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import { assertAllClose } from '../testing/allClose.ts';
 import { fixtureDir } from '../testing/fixturesNode.ts';
+import { computeLog, queueBusyTask } from '../testing/yieldingWork.ts';
 import { localModelFiles } from '../weights/localFiles.ts';
 import { openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
@@ -82,23 +83,10 @@ describe('LocalModel', () => {
   });
 
   it("the emulated slowdown scales the step's own compute, not other tasks that ran while it yielded", async () => {
-    const seen: number[] = [];
-    const m = await LocalModel.open(model, createCpuBackend(), {
-      afterCompute: (ms) => {
-        seen.push(ms);
-        return Promise.resolve();
-      },
-    });
+    const { seen, afterCompute } = computeLog();
+    const m = await LocalModel.open(model, createCpuBackend(), { afterCompute });
     // A 40 ms task queued before the step runs at the step's first yield between layers (a message handler, say).
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      const t = performance.now();
-      while (performance.now() - t < 40) {
-        /* busy */
-      }
-      ch.port1.close();
-    };
-    ch.port2.postMessage(0);
+    queueBusyTask(40);
     const t0 = performance.now();
     await m.nextLogits([1, 2, 3]);
     const wallMs = performance.now() - t0;

@@ -43,32 +43,15 @@ const SMOLLM2_135M = {
   vocab_size: 49152,
 };
 
+// The 360M config.json is the 135M one with other sizes (the spread keeps the published key order).
 const SMOLLM2_360M = {
-  architectures: ['LlamaForCausalLM'],
-  attention_bias: false,
-  attention_dropout: 0.0,
-  bos_token_id: 0,
-  eos_token_id: 0,
-  hidden_act: 'silu',
+  ...SMOLLM2_135M,
   hidden_size: 960,
   initializer_range: 0.02,
   intermediate_size: 2560,
-  is_llama_config: true,
-  max_position_embeddings: 8192,
-  model_type: 'llama',
   num_attention_heads: 15,
   num_hidden_layers: 32,
   num_key_value_heads: 5,
-  pretraining_tp: 1,
-  rms_norm_eps: 1e-5,
-  rope_interleaved: false,
-  rope_scaling: null,
-  rope_theta: 100000,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  transformers_version: '4.40.1',
-  use_cache: true,
-  vocab_size: 49152,
 };
 
 const QWEN2_5_0_5B = {

@@ -328,31 +328,8 @@ export class Stage {
       temps.push(t);
       return t;
     };
-    const total = rows.reduce((n, r) => n + r, 0);
     const offsets = rows.map((_, i) => rows.slice(0, i).reduce((n, r) => n + r, 0));
-    let x: Tensor;
-    if (this.isFirst) {
-      const ids = keep(
-        b.fromHost(
-          stack(
-            items.map((it) => it.input as Int32Array),
-            Int32Array,
-          ),
-          [total],
-        ),
-      );
-      x = keep(b.embed(ids, await this.waitFor(this.embedding, this.range.start, opts)));
-    } else {
-      x = keep(
-        b.fromHost(
-          stack(
-            items.map((it) => it.input as Float32Array),
-            Float32Array,
-          ),
-          [total, s.dim],
-        ),
-      );
-    }
+    let x = await this.stackedInput(items, keep, opts);
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
     /** A sequence's rows of a stacked tensor (the tensor itself when the batch has one sequence). */
     const part = (t: Tensor, i: number): Tensor => (items.length === 1 ? t : keep(b.sliceRows(t, offsets[i], rows[i])));
@@ -405,6 +382,24 @@ export class Stage {
     } finally {
       for (const t of temps) b.free(t);
     }
+  }
+
+  /** The batch's inputs as one (rows, dim) tensor: embedded token ids on the first stage, else the hidden rows. */
+  private async stackedInput(
+    items: BatchItem[],
+    keep: <X extends Tensor>(t: X) => X,
+    opts: Pick<ForwardOptions, 'onWait'>,
+  ): Promise<Tensor> {
+    const b = this.backend;
+    if (!this.isFirst) {
+      const rows = items.map((it) => it.input as Float32Array);
+      const hidden = stack(rows, Float32Array);
+      return keep(b.fromHost(hidden, [hidden.length / this.spec.dim, this.spec.dim]));
+    }
+    const parts = items.map((it) => it.input as Int32Array);
+    const ids = stack(parts, Int32Array);
+    const idsTensor = keep(b.fromHost(ids, [ids.length]));
+    return keep(b.embed(idsTensor, await this.waitFor(this.embedding, this.range.start, opts)));
   }
 
   /** Rows per item, after checking the batch: distinct sequences, whole rows, room in each cache and branch. */

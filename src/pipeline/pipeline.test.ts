@@ -7,7 +7,7 @@ import { localModelFiles } from '../weights/localFiles.ts';
 import { FIXTURE_NAMES } from '../testing/allClose.ts';
 import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
 import { MemoryBus } from './memoryBus.ts';
-import { StageRunner } from './stageRunner.ts';
+import { cpuStageRunner } from '../testing/cpuStage.ts';
 import { Coordinator } from './coordinator.ts';
 import { runInfer } from '../model/infer.ts';
 import { parsePipelineMessage } from './messages.ts';
@@ -16,16 +16,12 @@ import type { Transport } from './messages.ts';
 function mesh(name: string, tabs: string[]) {
   const bus = new MemoryBus();
   const errors: string[] = [];
-  const runners = tabs.map(
-    (id) =>
-      new StageRunner({
-        transport: bus.transport(id),
-        backend: () => Promise.resolve(createCpuBackend()),
-        openModel: () => openModel(localModelFiles(fixtureDir(name))),
-        onEvent: (e) => {
-          if (e.type === 'error') errors.push(e.message);
-        },
-      }),
+  const runners = tabs.map((id) =>
+    cpuStageRunner(bus.transport(id), fixtureDir(name), {
+      onEvent: (e) => {
+        if (e.type === 'error') errors.push(e.message);
+      },
+    }),
   );
   // the coordinator lives in the first tab, beside its stage runner
   const coordinatorTransport = bus.transport(`${tabs[0]}-ui`);
@@ -119,13 +115,8 @@ describe('pipeline control', () => {
         return new Promise<void>((r) => held.push(r));
       },
     });
-    const runners = ['a', 'b', 'c'].map(
-      (id) =>
-        new StageRunner({
-          transport: id === 'b' ? gated(bus.transport(id)) : bus.transport(id),
-          backend: () => Promise.resolve(createCpuBackend()),
-          openModel: () => openModel(localModelFiles(fixtureDir(name))),
-        }),
+    const runners = ['a', 'b', 'c'].map((id) =>
+      cpuStageRunner(id === 'b' ? gated(bus.transport(id)) : bus.transport(id), fixtureDir(name)),
     );
     const coordinator = new Coordinator(bus.transport('a-ui'));
     await coordinator.assign(
@@ -156,11 +147,7 @@ describe('pipeline control', () => {
 
   it('a tab whose model fails to load reports a clear error to the coordinator', async () => {
     const bus = new MemoryBus();
-    new StageRunner({
-      transport: bus.transport('a'),
-      backend: () => Promise.resolve(createCpuBackend()),
-      openModel: () => openModel(localModelFiles('/nonexistent/model')),
-    });
+    cpuStageRunner(bus.transport('a'), '/nonexistent/model');
     const coordinator = new Coordinator(bus.transport('ui'));
     const errors: string[] = [];
     coordinator.on((e) => {
@@ -219,14 +206,7 @@ describe('several conversations on one mesh', () => {
     const name = 'tiny-llama';
     const bus = new MemoryBus();
     const tabs = ['a', 'b', 'c'];
-    const runners = tabs.map(
-      (id) =>
-        new StageRunner({
-          transport: bus.transport(id),
-          backend: () => Promise.resolve(createCpuBackend()),
-          openModel: () => openModel(localModelFiles(fixtureDir(name))),
-        }),
-    );
+    const runners = tabs.map((id) => cpuStageRunner(bus.transport(id), fixtureDir(name)));
     const coordinators = tabs.map((id) => new Coordinator(bus.transport(`${id}-ui`)));
     const members = [...tabs, ...tabs.map((t) => `${t}-ui`)];
     const stages = [
@@ -243,11 +223,7 @@ describe('several conversations on one mesh', () => {
       if (!sampling)
         return (await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' })).generated;
       const b = new MemoryBus();
-      const r = new StageRunner({
-        transport: b.transport('x'),
-        backend: () => Promise.resolve(createCpuBackend()),
-        openModel: () => openModel(localModelFiles(fixtureDir(name))),
-      });
+      const r = cpuStageRunner(b.transport('x'), fixtureDir(name));
       const c = new Coordinator(b.transport('x-ui'));
       await c.assign('fixture', [{ peer: 'x', start: 0, end: 4 }], ['x', 'x-ui'], 64);
       const out = (await c.generate(ids, { maxTokens: steps, eos: [], sampling })).tokens;

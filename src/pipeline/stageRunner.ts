@@ -123,6 +123,7 @@ export class StageRunner {
     this.drop();
   }
 
+  // One flat switch over the message kinds, each case short: the protocol reads in one place.
   private onMessage(from: string, msg: PipelineMessage, payload: Float32Array | undefined): void {
     const a = this.active;
     switch (msg.kind) {
@@ -616,79 +617,99 @@ export class StageRunner {
     out: { hidden?: Float32Array; logits?: Float32Array; nextToken?: number },
     passMs: number,
   ): Promise<void> {
-    const planId = a.assign.planId;
     const computeSoFarMs = s.computeBeforeMs + passMs;
-    if (!stage.isLast) {
-      const next = a.assign.stages[a.index + 1];
-      const act: Extract<PipelineMessage, { kind: 'act' }> = {
-        kind: 'act',
-        planId,
-        conv: s.conv,
-        owner: s.owner,
-        runId: s.runId,
-        pos0: s.pos0,
-        rows: s.rows,
-        index: s.index,
-        maxTokens: s.run.maxTokens,
-        eos: s.run.eos,
-        sampling: s.run.sampling,
-        sentAtSec: this.recorder.toSec(nowMs()),
-      };
-      if (s.partial) act.partial = true;
-      if (s.verify) {
-        act.verify = s.verify;
-        act.computeMs = computeSoFarMs;
-      }
-      await this.dispatch(() => this.deps.transport.send(next.peer, act, out.hidden), {
-        tokenIndex: s.index,
-        bytes: out.hidden!.byteLength,
-        conv: s.conv,
-      });
-    } else if (s.verify) {
-      // The target's next-token prediction after each kept position; logits rows too when the controller samples.
-      const V = stage.spec.vocabSize,
-        verify = s.verify;
-      const logits = out.logits!.subarray(verify.keepFrom * V);
-      const tokens = Array.from({ length: s.rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
-      const msg: PipelineMessage = {
-        kind: 'verified',
-        planId,
-        conv: s.conv,
-        runId: s.runId,
-        pos0: s.pos0,
-        tokens,
-        computeMs: computeSoFarMs,
-      };
-      await this.dispatch(
-        () => this.deps.transport.send(s.owner, msg, verify.wantLogits ? logits.slice() : undefined),
-        { tokenIndex: s.index, conv: s.conv },
-      );
-    } else if (!s.partial) {
-      const greedy = s.run.sampling.temperature <= 0;
-      // Token k of a turn is drawn from draw k of the seed, so a restarted turn samples as an uninterrupted one.
-      const token = greedy ? out.nextToken! : new Sampler(s.run.sampling).sample(out.logits!, s.index);
-      const pos = s.pos0 + s.rows - 1;
-      const done = s.run.eos.includes(token) || s.index + 1 >= s.run.maxTokens || pos + 2 > stage.maxSeq;
-      const msg: PipelineMessage = {
-        kind: 'token',
-        planId,
-        conv: s.conv,
-        runId: s.runId,
-        index: s.index,
-        pos,
-        token,
-        done,
-      };
-      const first = a.assign.stages[0].peer;
-      await this.dispatch(
-        () =>
-          Promise.all([
-            this.deps.transport.send(s.owner, msg),
-            first !== s.owner ? this.deps.transport.send(first, msg) : Promise.resolve(),
-          ]),
-        { tokenIndex: s.index, conv: s.conv },
-      );
+    if (!stage.isLast) await this.sendActivations(a, s, out.hidden!, computeSoFarMs);
+    else if (s.verify) await this.sendVerified(a, stage, s, s.verify, out.logits!, computeSoFarMs);
+    else if (!s.partial) await this.sendToken(a, stage, s, out);
+  }
+
+  /** Activations to the next stage, with the step's run and (when verifying) the compute so far. */
+  private async sendActivations(a: Active, s: Step, hidden: Float32Array, computeSoFarMs: number): Promise<void> {
+    const next = a.assign.stages[a.index + 1];
+    const act: Extract<PipelineMessage, { kind: 'act' }> = {
+      kind: 'act',
+      planId: a.assign.planId,
+      conv: s.conv,
+      owner: s.owner,
+      runId: s.runId,
+      pos0: s.pos0,
+      rows: s.rows,
+      index: s.index,
+      maxTokens: s.run.maxTokens,
+      eos: s.run.eos,
+      sampling: s.run.sampling,
+      sentAtSec: this.recorder.toSec(nowMs()),
+    };
+    if (s.partial) act.partial = true;
+    if (s.verify) {
+      act.verify = s.verify;
+      act.computeMs = computeSoFarMs;
     }
+    await this.dispatch(() => this.deps.transport.send(next.peer, act, hidden), {
+      tokenIndex: s.index,
+      bytes: hidden.byteLength,
+      conv: s.conv,
+    });
+  }
+
+  /** The target's next-token prediction after each kept position; logits rows too when the controller samples. */
+  private async sendVerified(
+    a: Active,
+    stage: Stage,
+    s: Step,
+    verify: VerifyFlags,
+    allLogits: Float32Array,
+    computeSoFarMs: number,
+  ): Promise<void> {
+    const V = stage.spec.vocabSize;
+    const logits = allLogits.subarray(verify.keepFrom * V);
+    const tokens = Array.from({ length: s.rows - verify.keepFrom }, (_, r) => argmax(logits, r * V, V));
+    const msg: PipelineMessage = {
+      kind: 'verified',
+      planId: a.assign.planId,
+      conv: s.conv,
+      runId: s.runId,
+      pos0: s.pos0,
+      tokens,
+      computeMs: computeSoFarMs,
+    };
+    await this.dispatch(() => this.deps.transport.send(s.owner, msg, verify.wantLogits ? logits.slice() : undefined), {
+      tokenIndex: s.index,
+      conv: s.conv,
+    });
+  }
+
+  /** The sampled (or greedy) token, to the turn's owner and to the first stage, which feeds it back in. */
+  private async sendToken(
+    a: Active,
+    stage: Stage,
+    s: Step,
+    out: { logits?: Float32Array; nextToken?: number },
+  ): Promise<void> {
+    const greedy = s.run.sampling.temperature <= 0;
+    // Token k of a turn is drawn from draw k of the seed, so a restarted turn samples as an uninterrupted one.
+    const token = greedy ? out.nextToken! : new Sampler(s.run.sampling).sample(out.logits!, s.index);
+    const pos = s.pos0 + s.rows - 1;
+    const done = s.run.eos.includes(token) || s.index + 1 >= s.run.maxTokens || pos + 2 > stage.maxSeq;
+    const msg: PipelineMessage = {
+      kind: 'token',
+      planId: a.assign.planId,
+      conv: s.conv,
+      runId: s.runId,
+      index: s.index,
+      pos,
+      token,
+      done,
+    };
+    const first = a.assign.stages[0].peer;
+    await this.dispatch(
+      () =>
+        Promise.all([
+          this.deps.transport.send(s.owner, msg),
+          first !== s.owner ? this.deps.transport.send(first, msg) : Promise.resolve(),
+        ]),
+      { tokenIndex: s.index, conv: s.conv },
+    );
   }
 
   /**

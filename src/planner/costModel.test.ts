@@ -8,6 +8,11 @@ import { QWEN3_14B_CONFIG, shannonBytesPerSec } from './paper.ts';
 import type { Scenario } from './types.ts';
 
 const layer = { paramBytes: 1e9, flops: 1e12, activationBytes: 1e6 };
+/** A two-layer plan, one layer a device: `first` holds layer 0, `second` layer 1. */
+const oneLayerEach = (first: number, second: number) => [
+  { d: first, s: 0, e: 0 },
+  { d: second, s: 1, e: 1 },
+];
 const devA = {
   id: 'a',
   flops: 1e12,
@@ -35,19 +40,9 @@ describe('csgo cost model (PAPERS.md eq. 17-22)', () => {
     });
     // a: load 1 s, compute 1 s -> 2 s.
     // b: load 0.5 s, comm 1e6 / min(1e7, 1e8) = 0.1 s, compute 0.5 s -> max(0.5, 2) + 0.6
-    expect(
-      evaluatePlan(p, [
-        { d: 0, s: 0, e: 0 },
-        { d: 1, s: 1, e: 1 },
-      ]).objectiveSec,
-    ).toBeCloseTo(2.6, 12);
+    expect(evaluatePlan(p, oneLayerEach(0, 1)).objectiveSec).toBeCloseTo(2.6, 12);
     // the other way round: b finishes at 1; a: max(1, 1) + 1e6 / min(1e8, 1e8) + 1 = 2.01
-    expect(
-      evaluatePlan(p, [
-        { d: 1, s: 0, e: 0 },
-        { d: 0, s: 1, e: 1 },
-      ]).objectiveSec,
-    ).toBeCloseTo(2.01, 12);
+    expect(evaluatePlan(p, oneLayerEach(1, 0)).objectiveSec).toBeCloseTo(2.01, 12);
     // memory: max A + sum P
     expect(segmentMemoryBytes(p, 0, 1)).toBe(2e9 + 1e6);
   });
@@ -95,10 +90,7 @@ describe('shoal cost model', () => {
     // a: embedding loaded 0.5, uploaded 1.0; layer 1 loaded 1.5, uploaded 2.5, computed 2.5..3.5
     // hop a -> b: 0.01 + 0.02 + 1e6 / min(1e7, 1e8) = 0.13 -> arrives 3.63
     // b: layer 2 loaded 0.5, computed 3.63..4.13; head loaded 0.75, computed 4.13..4.18; out 0.02 + 4 / 1e8
-    const cost = evaluatePlan(p, [
-      { d: 0, s: 0, e: 0 },
-      { d: 1, s: 1, e: 1 },
-    ]);
+    const cost = evaluatePlan(p, oneLayerEach(0, 1));
     expect(cost.ttftSec).toBeCloseTo(4.18 + 0.02 + 4e-8, 12);
   });
 

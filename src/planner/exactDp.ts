@@ -83,6 +83,19 @@ export function exactDp(T: Tables): DpResult {
   return T.decodeTokens > 0 ? paretoDp(T, cls) : scalarDp(T, cls);
 }
 
+/**
+ * Visit the DP's states in an order where every smaller subset comes first: each multiset S of devices (by class),
+ * each class c present in S, with d its representative device and Sp the state S without one device of class c.
+ */
+function forEachStep(cls: DeviceClasses, visit: (S: number, c: number, d: number, Sp: number) => void): void {
+  const C = cls.members.length;
+  const counts = new Int32Array(C);
+  for (let S = 1; S < cls.nStates; S++) {
+    stateCounts(cls, S, counts);
+    for (let c = 0; c < C; c++) if (counts[c] > 0) visit(S, c, cls.members[c][0], S - cls.stride[c]);
+  }
+}
+
 function scalarDp(T: Tables, cls: DeviceClasses): DpResult {
   const { L, K, kappa, A, B, hop, minStart, maxEnd } = T;
   const C = cls.members.length;
@@ -92,49 +105,42 @@ function scalarDp(T: Tables, cls: DeviceClasses): DpResult {
   const dp = new Float64Array(size).fill(Infinity);
   const bpI = new Int32Array(size).fill(-1);
   const bpC = new Int32Array(size).fill(-1);
-  const counts = new Int32Array(C);
-  for (let S = 1; S < N; S++) {
-    stateCounts(cls, S, counts);
-    for (let c = 0; c < C; c++) {
-      if (counts[c] === 0) continue;
-      const d = rep[c];
-      const Sp = S - cls.stride[c];
-      const out = S * L * C + c;
-      if (Sp === 0) {
-        const end = maxEnd[d * L];
-        for (let j = 0; j <= end; j++) dp[out + j * C] = T.finish(d, -1, 0, j, 0);
-        continue;
-      }
-      for (let j = 1; j < L; j++) {
-        let best = Infinity;
-        let bi = -1;
-        let bc = -1;
-        const sMin = Math.max(1, minStart[d * L + j]);
-        for (let s = sMin; s <= j; s++) {
-          const ti = (d * L + s) * L + j;
-          const a = A[ti];
-          const b = B[ti];
-          const prev = (Sp * L + s - 1) * C;
-          for (let cp = 0; cp < C; cp++) {
-            const v = dp[prev + cp];
-            if (v === Infinity) continue;
-            const h = hop[(rep[cp] * K + d) * L + s];
-            const val = Math.max(v + h + a, b + kappa * h);
-            if (val < best) {
-              best = val;
-              bi = s - 1;
-              bc = cp;
-            }
+  forEachStep(cls, (S, c, d, Sp) => {
+    const out = S * L * C + c;
+    if (Sp === 0) {
+      const end = maxEnd[d * L];
+      for (let j = 0; j <= end; j++) dp[out + j * C] = T.finish(d, -1, 0, j, 0);
+      return;
+    }
+    for (let j = 1; j < L; j++) {
+      let best = Infinity;
+      let bi = -1;
+      let bc = -1;
+      const sMin = Math.max(1, minStart[d * L + j]);
+      for (let s = sMin; s <= j; s++) {
+        const ti = (d * L + s) * L + j;
+        const a = A[ti];
+        const b = B[ti];
+        const prev = (Sp * L + s - 1) * C;
+        for (let cp = 0; cp < C; cp++) {
+          const v = dp[prev + cp];
+          if (v === Infinity) continue;
+          const h = hop[(rep[cp] * K + d) * L + s];
+          const val = Math.max(v + h + a, b + kappa * h);
+          if (val < best) {
+            best = val;
+            bi = s - 1;
+            bc = cp;
           }
         }
-        if (best < Infinity) {
-          dp[out + j * C] = best;
-          bpI[out + j * C] = bi;
-          bpC[out + j * C] = bc;
-        }
+      }
+      if (best < Infinity) {
+        dp[out + j * C] = best;
+        bpI[out + j * C] = bi;
+        bpC[out + j * C] = bc;
       }
     }
-  }
+  });
   let best = Infinity;
   let bS = -1;
   let bc = -1;
@@ -177,35 +183,26 @@ function paretoDp(T: Tables, cls: DeviceClasses): DpResult {
   const N = cls.nStates;
   const rep = cls.members.map((m) => m[0]);
   const fronts: (Label[] | undefined)[] = new Array<Label[] | undefined>(N * L * C);
-  const counts = new Int32Array(C);
-  for (let S = 1; S < N; S++) {
-    stateCounts(cls, S, counts);
-    for (let c = 0; c < C; c++) {
-      if (counts[c] === 0) continue;
-      const d = rep[c];
-      const Sp = S - cls.stride[c];
-      if (Sp === 0) {
-        for (let j = 0; j <= maxEnd[d * L]; j++)
-          fronts[(S * L + j) * C + c] = [
-            { f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), i: -1, cp: -1, k: -1 },
-          ];
-        continue;
-      }
-      for (let j = 1; j < L; j++) {
-        const front: Label[] = [];
-        for (let s = Math.max(1, minStart[d * L + j]); s <= j; s++) {
-          for (let cp = 0; cp < C; cp++) {
-            const prev = fronts[(Sp * L + s - 1) * C + cp];
-            if (!prev) continue;
-            const dec = T.decode(d, rep[cp], s, j);
-            for (let k = 0; k < prev.length; k++)
-              insert(front, { f: T.finish(d, rep[cp], s, j, prev[k].f), g: prev[k].g + dec, i: s - 1, cp, k });
-          }
-        }
-        if (front.length) fronts[(S * L + j) * C + c] = front;
-      }
+  forEachStep(cls, (S, c, d, Sp) => {
+    if (Sp === 0) {
+      for (let j = 0; j <= maxEnd[d * L]; j++)
+        fronts[(S * L + j) * C + c] = [{ f: T.finish(d, -1, 0, j, 0), g: T.decode(d, -1, 0, j), i: -1, cp: -1, k: -1 }];
+      return;
     }
-  }
+    for (let j = 1; j < L; j++) {
+      const front: Label[] = [];
+      for (let s = Math.max(1, minStart[d * L + j]); s <= j; s++) {
+        for (let cp = 0; cp < C; cp++) {
+          const prev = fronts[(Sp * L + s - 1) * C + cp];
+          if (!prev) continue;
+          const dec = T.decode(d, rep[cp], s, j);
+          for (let k = 0; k < prev.length; k++)
+            insert(front, { f: T.finish(d, rep[cp], s, j, prev[k].f), g: prev[k].g + dec, i: s - 1, cp, k });
+        }
+      }
+      if (front.length) fronts[(S * L + j) * C + c] = front;
+    }
+  });
   let best = Infinity;
   let bS = -1;
   let bc = -1;

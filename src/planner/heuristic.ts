@@ -154,10 +154,25 @@ export { rng };
 /** Devices the exact DP is run on to seed the search when the fleet is too large for it. */
 const SEED_SUBSET = 8;
 
-export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
-  const now = opts.now ?? (() => performance.now());
-  const deadline = now() + opts.budgetMs;
-  const random = rng(opts.seed ?? 1);
+/**
+ * Lexicographic: first how many layers the order can cover at all (so an infeasible start climbs towards a
+ * feasible one), then time; a strict improvement beyond rounding noise, so the search cannot cycle on ties.
+ */
+function betterResult(a: DpResult, b: DpResult, L: number): boolean {
+  const cover = (r: DpResult) => (r.objectiveSec < Infinity ? L : (r.reach ?? 0));
+  return (
+    cover(a) > cover(b) ||
+    (cover(a) === cover(b) &&
+      a.objectiveSec < Infinity &&
+      (b.objectiveSec === Infinity || a.objectiveSec < b.objectiveSec * (1 - 1e-12)))
+  );
+}
+
+/**
+ * Device orders to start the search from: every ranking key weak to strong and strong to weak, the exact DP's
+ * chain on the strongest few (while at least half the budget is left), and the greedy reach order.
+ */
+function startOrders(T: Tables, timeLeftMs: () => number, budgetMs: number): number[][] {
   const devs = T.p.devices;
   const K = devs.length;
   const L = T.L;
@@ -173,22 +188,6 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
     (d) => Math.min(devs[d].uplinkBytesPerSec, devs[d].downlinkBytesPerSec),
     (d) => -alone[d],
   ];
-  let best: DpResult = { segs: [], objectiveSec: Infinity, reach: -1 };
-  let bestOrder = idx;
-  // Lexicographic: first how many layers the order can cover at all (so an infeasible start climbs towards a
-  // feasible one), then time; a strict improvement beyond rounding noise, so the search cannot cycle on ties.
-  const cover = (r: DpResult) => (r.objectiveSec < Infinity ? L : (r.reach ?? 0));
-  const betterResult = (a: DpResult, b: DpResult) =>
-    cover(a) > cover(b) ||
-    (cover(a) === cover(b) &&
-      a.objectiveSec < Infinity &&
-      (b.objectiveSec === Infinity || a.objectiveSec < b.objectiveSec * (1 - 1e-12)));
-  const offer = (order: number[], r: DpResult) => {
-    if (betterResult(r, best)) {
-      best = r;
-      bestOrder = order;
-    }
-  };
   const starts: number[][] = [];
   for (const key of keys) {
     const weakToStrong = [...idx].sort((a, b) => key(a) - key(b) || a - b);
@@ -198,7 +197,7 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
   // with every other device placed in front (weak to strong), where the 1-D DP may or may not use them.
   if (K > SEED_SUBSET) {
     for (const key of [(d: number) => -alone[d], keys[2]]) {
-      if (now() > deadline - opts.budgetMs / 2) break; // leave at least half the budget to the search itself
+      if (timeLeftMs() < budgetMs / 2) break; // leave at least half the budget to the search itself
       const top = [...idx].sort((a, b) => key(b) - key(a) || a - b).slice(0, SEED_SUBSET);
       try {
         const sub = exactDp(subTables(T, top));
@@ -211,56 +210,81 @@ export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
     }
   }
   starts.push(greedyReach(T));
-  for (const order of starts) offer(order, orderDp(T, order));
+  return starts;
+}
 
-  // Local search on the order (first improvement over swaps and moves); identical devices are interchangeable.
-  const cls = deviceClasses(devs);
-  const classOf = new Int32Array(K);
-  cls.members.forEach((m, c) => m.forEach((d) => (classOf[d] = c)));
-  const localSearch = (order: number[], value: DpResult): [number[], DpResult] => {
-    let improved = true;
-    while (improved && now() < deadline) {
-      improved = false;
-      for (let a = 0; a < K && !improved && now() < deadline; a++) {
-        for (let b = 0; b < K && !improved && now() < deadline; b++) {
-          if (a === b || classOf[order[a]] === classOf[order[b]]) continue;
-          const cands: number[][] = [];
-          if (a < b) {
-            const swapped = [...order];
-            [swapped[a], swapped[b]] = [swapped[b], swapped[a]];
-            cands.push(swapped);
-          }
-          if (Math.abs(a - b) > 1) {
-            const moved = [...order];
-            const [x] = moved.splice(a, 1);
-            moved.splice(b, 0, x);
-            cands.push(moved);
-          }
-          for (const cand of cands) {
-            const r = orderDp(T, cand);
-            if (betterResult(r, value)) {
-              [order, value, improved] = [cand, r, true];
-              break;
-            }
+/**
+ * Local search on the order (first improvement over swaps and moves) until no move helps or time is up;
+ * identical devices (same class) are interchangeable, so swapping them is skipped.
+ */
+function localSearch(
+  T: Tables,
+  classOf: Int32Array,
+  inTime: () => boolean,
+  order: number[],
+  value: DpResult,
+): [number[], DpResult] {
+  const K = order.length;
+  let improved = true;
+  while (improved && inTime()) {
+    improved = false;
+    for (let a = 0; a < K && !improved && inTime(); a++) {
+      for (let b = 0; b < K && !improved && inTime(); b++) {
+        if (a === b || classOf[order[a]] === classOf[order[b]]) continue;
+        const cands: number[][] = [];
+        if (a < b) {
+          const swapped = [...order];
+          [swapped[a], swapped[b]] = [swapped[b], swapped[a]];
+          cands.push(swapped);
+        }
+        if (Math.abs(a - b) > 1) {
+          const moved = [...order];
+          const [x] = moved.splice(a, 1);
+          moved.splice(b, 0, x);
+          cands.push(moved);
+        }
+        for (const cand of cands) {
+          const r = orderDp(T, cand);
+          if (betterResult(r, value, T.L)) {
+            [order, value, improved] = [cand, r, true];
+            break;
           }
         }
       }
     }
-    return [order, value];
-  };
-  [bestOrder, best] = localSearch(bestOrder, best);
+  }
+  return [order, value];
+}
+
+export function heuristic(T: Tables, opts: HeuristicOptions): DpResult {
+  const now = opts.now ?? (() => performance.now());
+  const deadline = now() + opts.budgetMs;
+  const inTime = () => now() < deadline;
+  const random = rng(opts.seed ?? 1);
+  const K = T.p.devices.length;
+  let best: DpResult = { segs: [], objectiveSec: Infinity, reach: -1 };
+  let bestOrder = Array.from({ length: K }, (_, i) => i);
+  for (const order of startOrders(T, () => deadline - now(), opts.budgetMs)) {
+    const r = orderDp(T, order);
+    if (betterResult(r, best, T.L)) [best, bestOrder] = [r, order];
+  }
+
+  const cls = deviceClasses(T.p.devices);
+  const classOf = new Int32Array(K);
+  cls.members.forEach((m, c) => m.forEach((d) => (classOf[d] = c)));
+  [bestOrder, best] = localSearch(T, classOf, inTime, bestOrder, best);
   // Iterated local search: kick the best order with a few random swaps and search again, until the kicks stop
   // paying off or time runs out (anytime: `best` is always a valid plan).
   const maxStale = opts.maxStaleKicks ?? 10 * K + 50;
-  for (let stale = 0; stale < maxStale && now() < deadline && K > 2; stale++) {
+  for (let stale = 0; stale < maxStale && inTime() && K > 2; stale++) {
     const kicked = [...bestOrder];
     for (let k = 0; k < 3; k++) {
       const a = Math.floor(random() * K);
       const b = Math.floor(random() * K);
       [kicked[a], kicked[b]] = [kicked[b], kicked[a]];
     }
-    const [order, value] = localSearch(kicked, orderDp(T, kicked));
-    if (betterResult(value, best)) {
+    const [order, value] = localSearch(T, classOf, inTime, kicked, orderDp(T, kicked));
+    if (betterResult(value, best, T.L)) {
       [bestOrder, best] = [order, value];
       stale = -1;
     }

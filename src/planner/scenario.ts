@@ -1,7 +1,7 @@
 // Scenario validation (ERR_BAD_SCENARIO naming the field) and compilation into the Problem every planner part reads.
 import { ShoalError, isShoalError, errorMessage } from '../errors.ts';
 import { parseConfig } from '../model/config.ts';
-import { layerCosts } from './layerCosts.ts';
+import { layerCosts, type LayerCostOptions } from './layerCosts.ts';
 import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario } from './types.ts';
 
 /** Bytes of one token id on the wire (int32). */
@@ -116,6 +116,51 @@ function parseEdge(raw: unknown, field: string): EdgeCost {
   };
 }
 
+/** The device list: 1 to MAX_DEVICES devices with distinct ids. */
+function parseDevices(raw: unknown): DeviceProfile[] {
+  if (!Array.isArray(raw) || raw.length === 0) bad('devices', 'must be a non-empty array');
+  if (raw.length > MAX_DEVICES) bad('devices', `has ${raw.length} entries (at most ${MAX_DEVICES})`);
+  const devices = raw.map(parseDevice);
+  const seen = new Set<string>();
+  for (const [i, d] of devices.entries()) {
+    if (seen.has(d.id)) bad(`devices[${i}].id`, `"${d.id}" is used twice`);
+    seen.add(d.id);
+  }
+  return devices;
+}
+
+interface ParsedModel {
+  layers: Required<LayerCost>[];
+  embedding: EdgeCost;
+  head: EdgeCost;
+  tiedEmbeddings: boolean;
+}
+
+/** The model's costs: computed from a config.json (with bytesPerParam), or given layer by layer. */
+function parseModel(model: Record<string, unknown>, o: Omit<LayerCostOptions, 'bytesPerParam'>): ParsedModel {
+  if (model.config !== undefined) {
+    let spec;
+    try {
+      spec = parseConfig(model.config);
+    } catch (e) {
+      bad('model.config', isShoalError(e) ? errorMessage(e) : 'is not a valid config.json');
+    }
+    const bytesPerParam = req(model, 'bytesPerParam', 'model.bytesPerParam', { positive: true });
+    const costs = layerCosts(spec, { ...o, bytesPerParam });
+    return { ...costs, layers: costs.layers as Required<LayerCost>[] };
+  }
+  if (model.layers === undefined) bad('model', 'needs either "config" (with "bytesPerParam") or "layers"');
+  if (!Array.isArray(model.layers) || model.layers.length === 0) bad('model.layers', 'must be a non-empty array');
+  if (model.layers.length > MAX_LAYERS)
+    bad('model.layers', `has ${model.layers.length} entries (at most ${MAX_LAYERS})`);
+  const layers = model.layers.map((l, i) => parseLayer(l, i, o.promptTokens));
+  const embedding = parseEdge(model.embedding, 'model.embedding');
+  const head = parseEdge(model.head, 'model.head');
+  if (model.tiedEmbeddings !== undefined && typeof model.tiedEmbeddings !== 'boolean')
+    bad('model.tiedEmbeddings', 'must be true or false');
+  return { layers, embedding, head, tiedEmbeddings: model.tiedEmbeddings === true };
+}
+
 /** Validate a parsed scenario JSON; throws ShoalError('ERR_BAD_SCENARIO') naming the first bad field. */
 export function compileScenario(raw: unknown): Problem {
   const s = obj(raw, '(root)');
@@ -139,50 +184,15 @@ export function compileScenario(raw: unknown): Problem {
   const heuristicBudgetMs =
     num(s, 'heuristicBudgetMs', 'heuristicBudgetMs', { positive: true, optional: true }) ?? DEFAULT_HEURISTIC_BUDGET_MS;
 
-  if (!Array.isArray(s.devices) || s.devices.length === 0) bad('devices', 'must be a non-empty array');
-  if (s.devices.length > MAX_DEVICES) bad('devices', `has ${s.devices.length} entries (at most ${MAX_DEVICES})`);
-  const devices = s.devices.map(parseDevice);
-  const seen = new Set<string>();
-  for (const [i, d] of devices.entries()) {
-    if (seen.has(d.id)) bad(`devices[${i}].id`, `"${d.id}" is used twice`);
-    seen.add(d.id);
-  }
-
-  const model = obj(s.model, 'model');
-  let layers: Required<LayerCost>[];
-  let embedding: EdgeCost;
-  let head: EdgeCost;
-  let tiedEmbeddings = false;
-  if (model.config !== undefined) {
-    let spec;
-    try {
-      spec = parseConfig(model.config);
-    } catch (e) {
-      bad('model.config', isShoalError(e) ? errorMessage(e) : 'is not a valid config.json');
-    }
-    const bytesPerParam = req(model, 'bytesPerParam', 'model.bytesPerParam', { positive: true });
-    const costs = layerCosts(spec, {
-      costModel,
-      promptTokens,
-      bytesPerParam,
-      contextTokens,
-      kvBytesPerValue,
-      activationBytesPerValue,
-      decodeContextTokens: promptTokens + decodeTokens / 2,
-    });
-    layers = costs.layers as Required<LayerCost>[];
-    ({ embedding, head, tiedEmbeddings } = costs);
-  } else if (model.layers !== undefined) {
-    if (!Array.isArray(model.layers) || model.layers.length === 0) bad('model.layers', 'must be a non-empty array');
-    if (model.layers.length > MAX_LAYERS)
-      bad('model.layers', `has ${model.layers.length} entries (at most ${MAX_LAYERS})`);
-    layers = model.layers.map((l, i) => parseLayer(l, i, promptTokens));
-    embedding = parseEdge(model.embedding, 'model.embedding');
-    head = parseEdge(model.head, 'model.head');
-    if (model.tiedEmbeddings !== undefined && typeof model.tiedEmbeddings !== 'boolean')
-      bad('model.tiedEmbeddings', 'must be true or false');
-    tiedEmbeddings = model.tiedEmbeddings === true;
-  } else bad('model', 'needs either "config" (with "bytesPerParam") or "layers"');
+  const devices = parseDevices(s.devices);
+  const { layers, embedding, head, tiedEmbeddings } = parseModel(obj(s.model, 'model'), {
+    costModel,
+    promptTokens,
+    contextTokens,
+    kvBytesPerValue,
+    activationBytesPerValue,
+    decodeContextTokens: promptTokens + decodeTokens / 2,
+  });
   if (layers.length > MAX_LAYERS) bad('model', `has ${layers.length} layers (at most ${MAX_LAYERS})`);
 
   const shoal = costModel === 'shoal';

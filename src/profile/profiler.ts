@@ -119,6 +119,34 @@ async function modelShapes(modelUrl: string): Promise<{ dim: number; hiddenDim: 
   }
 }
 
+/** One engine's GFLOP/s at the model's matmul and gemv shapes; the backend is destroyed afterwards. */
+async function measureEngine(b: Backend, matmulShape: ProbeShape, gemvShape: ProbeShape, knobs: EmulationKnobs) {
+  try {
+    return {
+      name: b.name,
+      matmul: await engineGflops(b, matmulShape, knobs),
+      gemv: await engineGflops(b, gemvShape, knobs),
+    };
+  } finally {
+    b.destroy();
+  }
+}
+
+/** Weight-loading speed in bytes/s, 0 when the probe fails or misses its deadline (the source is unusable). */
+async function loadProbe(opts: ProfileOptions, step: (what: string) => void): Promise<number> {
+  try {
+    const r = await withDeadline(
+      measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec),
+      LOAD_PROBE_DEADLINE_MS,
+      'the load probe',
+    );
+    return r.bytesPerSec;
+  } catch (e) {
+    step(`weight loading failed: ${errorMessage(e)}`);
+    return 0;
+  }
+}
+
 export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile> {
   const step = opts.onStep ?? (() => undefined);
   const { dim, hiddenDim } = await modelShapes(opts.modelUrl);
@@ -130,17 +158,7 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const matmulShape: ProbeShape = { rows: PROBE_ROWS, inner: dim, cols: hiddenDim };
   const gemvShape: ProbeShape = { rows: 1, inner: dim, cols: hiddenDim };
   // Measure each engine this tab could run on with the model's own shapes; the faster one runs the stages.
-  const measure = async (b: Backend) => {
-    try {
-      return {
-        name: b.name,
-        matmul: await engineGflops(b, matmulShape, opts.knobs),
-        gemv: await engineGflops(b, gemvShape, opts.knobs),
-      };
-    } finally {
-      b.destroy();
-    }
-  };
+  const measure = (b: Backend) => measureEngine(b, matmulShape, gemvShape, opts.knobs);
   let uploadBytesPerSec: number | null = null;
   step(`compute (cpu engine, ${dim}x${hiddenDim})`);
   const results = [await measure(createCpuBackend())];
@@ -177,18 +195,7 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
   const gemvGflops = best.gemv;
   if (backend === 'cpu') uploadBytesPerSec = null;
   step('weight loading');
-  let loadBytesPerSec = 0;
-  try {
-    loadBytesPerSec = (
-      await withDeadline(
-        measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec),
-        LOAD_PROBE_DEADLINE_MS,
-        'the load probe',
-      )
-    ).bytesPerSec;
-  } catch (e) {
-    step(`weight loading failed: ${errorMessage(e)}`);
-  }
+  const loadBytesPerSec = await loadProbe(opts, step);
   return {
     peerId: opts.peerId,
     name: opts.name,

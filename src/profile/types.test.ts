@@ -1,36 +1,12 @@
 // Device profiles from peers: a well-formed one passes unchanged, anything off (limits included) is dropped.
 import { describe, expect, it } from 'vitest';
-import { parseDeviceProfile, type DeviceProfile } from './types.ts';
-
-const sampleProfile: DeviceProfile = {
-  peerId: 'tab-a',
-  name: 'Laptop',
-  backend: 'webgpu',
-  adapter: {
-    vendor: 'acme',
-    architecture: 'rdna',
-    device: '',
-    description: 'Acme GPU',
-    limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 },
-    features: ['shader-f16'],
-  },
-  matmulGflops: 900,
-  gemvGflops: 40,
-  matmulShape: { rows: 64, inner: 256, cols: 688 },
-  gemvShape: { rows: 1, inner: 256, cols: 688 },
-  memoryBytes: 2e9,
-  loadBytesPerSec: 5e7,
-  uploadBytesPerSec: 8e9,
-  modelUrl: 'http://localhost:5173/models/tiny',
-  emulation: { slowdown: 2, loadBytesPerSec: null, linkDelayMs: 20, linkBytesPerSec: 1e6, memoryBytes: null },
-  measuredAt: 1.7e12,
-};
+import { cpuProfile, sampleProfile } from '../testing/profiles.ts';
+import { parseDeviceProfile } from './types.ts';
 
 describe('parseDeviceProfile', () => {
   it('passes a well-formed profile unchanged (a CPU tab has no adapter and no upload figure)', () => {
     expect(parseDeviceProfile(sampleProfile)).toEqual(sampleProfile);
-    const cpu = { ...sampleProfile, backend: 'cpu', adapter: null, uploadBytesPerSec: null };
-    expect(parseDeviceProfile(cpu)).toEqual(cpu);
+    expect(parseDeviceProfile(cpuProfile)).toEqual(cpuProfile);
     expect(parseDeviceProfile({ ...sampleProfile, extra: 1 })).toEqual(sampleProfile);
   });
 

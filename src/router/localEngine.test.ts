@@ -3,6 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import { fixtureDir } from '../testing/fixturesNode.ts';
+import { computeLog, queueBusyTask } from '../testing/yieldingWork.ts';
 import { localModelFiles } from '../weights/localFiles.ts';
 import { openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
@@ -15,20 +16,9 @@ beforeAll(async () => {
 
 describe('LocalEngine (a LocalModel)', () => {
   it("pays the slowdown on each forward's own compute, not on a task that ran while it yielded", async () => {
-    const seen: number[] = [];
-    const eng = await LocalEngine.load(small, createCpuBackend(), 64, (ms) => {
-      seen.push(ms);
-      return Promise.resolve();
-    });
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      const t = performance.now();
-      while (performance.now() - t < 40) {
-        /* busy */
-      }
-      ch.port1.close();
-    };
-    ch.port2.postMessage(0);
+    const { seen, afterCompute } = computeLog();
+    const eng = await LocalEngine.load(small, createCpuBackend(), 64, afterCompute);
+    queueBusyTask(40);
     const t0 = performance.now();
     const r = await eng.generate([1, 2, 3], { maxTokens: 3 });
     const wallMs = performance.now() - t0;

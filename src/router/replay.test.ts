@@ -11,17 +11,16 @@ const SMALL: SideParams = { fixedSec: 0.001, prefillSecPerToken: 0.0002, decodeS
 const LARGE: SideParams = { fixedSec: 0.03, prefillSecPerToken: 0.002, decodeSecPerToken: 0.05 };
 const PARAMS = { small: SMALL, large: LARGE };
 
+type Turn = Conversation['turns'][number];
+/** One conversation, id 'c', of these turns. */
+const oneConversation = (...turns: Turn[]): Conversation[] => [{ id: 'c', turns }];
+
 describe('replay', () => {
   it('staying reuses the cache; switching pays the re-prefill of the history', () => {
-    const conv: Conversation[] = [
-      {
-        id: 'c',
-        turns: [
-          { p: 0.9, needsLarge: true, queryTokens: 100, outTokens: 10 },
-          { p: 0.9, needsLarge: true, queryTokens: 10, outTokens: 10 },
-        ],
-      },
-    ];
+    const conv = oneConversation(
+      { p: 0.9, needsLarge: true, queryTokens: 100, outTokens: 10 },
+      { p: 0.9, needsLarge: true, queryTokens: 10, outTokens: 10 },
+    );
     const always = replay(conv, { name: 'always-large', alpha: 0, theta: 0 }, PARAMS);
     // turn 1: 100 prefilled; turn 2: 109 cached of 120 -> 11 prefilled (expected output 16 before any turn, then 10)
     const t1 = 0.03 + 100 * 0.002 + 9 * 0.05;
@@ -29,7 +28,7 @@ describe('replay', () => {
     expect(always.meanLatencySec).toBeCloseTo((t1 + t2) / 2, 9);
     expect(always.switches).toBe(0);
     // first turn small, second large: the large side re-reads all 110 tokens of history + the query
-    const mixed: Conversation[] = [{ id: 'c', turns: [{ ...conv[0].turns[0], p: 0.1 }, conv[0].turns[1]] }];
+    const mixed = oneConversation({ ...conv[0].turns[0], p: 0.1 }, conv[0].turns[1]);
     const r = replay(mixed, { name: 'static', alpha: 0, theta: 0.5 }, PARAMS);
     const s1 = 0.001 + 100 * 0.0002 + 9 * 0.01;
     const l2 = 0.03 + 120 * 0.002 + 9 * 0.05;
@@ -40,15 +39,10 @@ describe('replay', () => {
 
   it('the latency-aware rule sends a borderline query small, unless the switch would cost more', () => {
     // turn 1 needs large (400 tokens); turn 2 is borderline (p 0.6) and does not
-    const conv: Conversation[] = [
-      {
-        id: 'c',
-        turns: [
-          { p: 0.95, needsLarge: true, queryTokens: 400, outTokens: 20 },
-          { p: 0.6, needsLarge: false, queryTokens: 10, outTokens: 20 },
-        ],
-      },
-    ];
+    const conv = oneConversation(
+      { p: 0.95, needsLarge: true, queryTokens: 400, outTokens: 20 },
+      { p: 0.6, needsLarge: false, queryTokens: 10, outTokens: 20 },
+    );
     expect(replay(conv, { name: 'static', alpha: 0, theta: 0.55 }, PARAMS).largeCalls).toBe(2);
     // turn 2: large 0.03 + 11 x 0.002 + 19 x 0.05 = 1.002 s; small re-reads 430 tokens: 0.001 + 0.086 + 0.19 = 0.277 s;
     // 0.6 - 0.1 x 0.725 = 0.5275 <= 0.55 -> small

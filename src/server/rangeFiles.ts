@@ -111,41 +111,47 @@ export function serveFiles(prefix: string, root: string, opts: ServeOptions = {}
         pipeline(createReadStream(path, { start, end }), res, () => {});
         return;
       }
-      // Throttle: each chunk goes out only when the budget allows all bytes sent so far, so the
-      // client never sees more than rate * elapsed (no burst of a whole 64 KiB read buffer).
-      // Chunks of ~20 ms at the rate keep the pacing smooth.
-      const chunkBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(rate / 50)));
-      const stream = createReadStream(path, { start, end, highWaterMark: chunkBytes });
-      stream.on('error', () => res.destroy());
-      const t0 = Date.now();
-      let sent = 0;
-      let held = false; // a chunk waits for its time; the stream may still emit 'end' meanwhile
-      let ended = false;
-      stream.on('data', (chunk) => {
-        sent += chunk.length;
-        const dueMs = (sent / rate) * 1000 - (Date.now() - t0);
-        if (dueMs <= 0) {
-          res.write(chunk);
-          return;
-        }
-        stream.pause();
-        held = true;
-        setTimeout(() => {
-          held = false;
-          if (res.destroyed) return;
-          res.write(chunk);
-          if (ended) res.end();
-          else stream.resume();
-        }, Math.ceil(dueMs));
-      });
-      stream.on('end', () => {
-        ended = true;
-        if (!held) res.end();
-      });
-      res.on('close', () => stream.destroy());
+      sendPaced(path, start, end, rate, res);
     } catch {
       if (!res.headersSent) res.statusCode = 500;
       res.end();
     }
   };
+}
+
+/**
+ * Send bytes [start, end] of the file at `rate` bytes/s: each chunk goes out only when the budget allows all bytes
+ * sent so far, so the client never sees more than rate * elapsed (no burst of a whole 64 KiB read buffer).
+ * Chunks of ~20 ms at the rate keep the pacing smooth.
+ */
+function sendPaced(path: string, start: number, end: number, rate: number, res: ServerResponse): void {
+  const chunkBytes = Math.max(1024, Math.min(64 * 1024, Math.floor(rate / 50)));
+  const stream = createReadStream(path, { start, end, highWaterMark: chunkBytes });
+  stream.on('error', () => res.destroy());
+  const t0 = Date.now();
+  let sent = 0;
+  let held = false; // a chunk waits for its time; the stream may still emit 'end' meanwhile
+  let ended = false;
+  stream.on('data', (chunk) => {
+    sent += chunk.length;
+    const dueMs = (sent / rate) * 1000 - (Date.now() - t0);
+    if (dueMs <= 0) {
+      res.write(chunk);
+      return;
+    }
+    stream.pause();
+    held = true;
+    setTimeout(() => {
+      held = false;
+      if (res.destroyed) return;
+      res.write(chunk);
+      if (ended) res.end();
+      else stream.resume();
+    }, Math.ceil(dueMs));
+  });
+  stream.on('end', () => {
+    ended = true;
+    if (!held) res.end();
+  });
+  res.on('close', () => stream.destroy());
 }

@@ -74,6 +74,12 @@ class Probe {
 }
 
 const wsUrl = (): string => `ws://127.0.0.1:${server.httpPort}/signal`;
+/** A probe that has joined `room` as `peerId` (or been refused: its messages say which). */
+async function joined(room: string, peerId: string, secret?: string): Promise<Probe> {
+  const p = new Probe(wsUrl());
+  await p.join(room, peerId, secret);
+  return p;
+}
 const errorCode = (code: string) => (m: ServerMessage) => m.type === 'error' && m.code === code;
 
 describe('static files with Range', () => {
@@ -139,12 +145,9 @@ describe('static files with Range', () => {
 
 describe('signaling', () => {
   it('relays within a room only and refuses bad input without hurting anyone else', async () => {
-    const a = new Probe(wsUrl());
-    const b = new Probe(wsUrl());
-    const other = new Probe(wsUrl());
-    await a.join('r1', 'peer-a');
-    await b.join('r1', 'peer-b');
-    await other.join('r2', 'peer-c');
+    const a = await joined('r1', 'peer-a');
+    const b = await joined('r1', 'peer-b');
+    const other = await joined('r2', 'peer-c');
     expect(b.got.find((m) => m.type === 'joined')).toMatchObject({ peers: [{ peerId: 'peer-a' }] });
     await expect.poll(() => a.has((m) => m.type === 'peer-joined' && m.peer.peerId === 'peer-b')).toBe(true);
     expect(other.got.find((m) => m.type === 'joined')).toMatchObject({ peers: [] });
@@ -170,8 +173,7 @@ describe('signaling', () => {
     await expect.poll(() => lurker.has(errorCode('not-joined'))).toBe(true);
 
     // An oversized frame closes only the sender's socket.
-    const big = new Probe(wsUrl());
-    await big.join('r1', 'peer-big');
+    const big = await joined('r1', 'peer-big');
     big.send(JSON.stringify({ type: 'signal', to: 'peer-a', linkId: 'l1', data: { pad: 'x'.repeat(100_000) } }));
     await expect.poll(() => big.closeCode).toBe(1009);
 
@@ -189,29 +191,22 @@ describe('signaling', () => {
   });
 
   it('enforces a room secret set by its first member', async () => {
-    const owner = new Probe(wsUrl());
-    await owner.join('vault', 'owner', 's3cret');
-    const thief = new Probe(wsUrl());
-    await thief.join('vault', 'thief', 'guess');
+    const owner = await joined('vault', 'owner', 's3cret');
+    const thief = await joined('vault', 'thief', 'guess');
     expect(thief.has(errorCode('bad-secret'))).toBe(true);
     await expect.poll(() => thief.closeCode).toBe(4001);
-    const none = new Probe(wsUrl());
-    await none.join('vault', 'nosecret');
+    const none = await joined('vault', 'nosecret');
     expect(none.has(errorCode('bad-secret'))).toBe(true);
-    const friend = new Probe(wsUrl());
-    await friend.join('vault', 'friend', 's3cret');
+    const friend = await joined('vault', 'friend', 's3cret');
     expect(friend.got.find((m) => m.type === 'joined')).toMatchObject({ peers: [{ peerId: 'owner' }] });
     expect(owner.has((m) => m.type === 'peer-joined' && m.peer.peerId === 'thief')).toBe(false);
     for (const p of [owner, friend, none]) p.ws.close();
   });
 
   it('rate-limits a flooding connection and keeps serving the rest', async () => {
-    const flood = new Probe(wsUrl());
-    const calm = new Probe(wsUrl());
-    const calm2 = new Probe(wsUrl());
-    await flood.join('r3', 'flood');
-    await calm.join('r3', 'calm');
-    await calm2.join('r3', 'calm2');
+    const flood = await joined('r3', 'flood');
+    const calm = await joined('r3', 'calm');
+    const calm2 = await joined('r3', 'calm2');
     for (let i = 0; i < 1000; i++) flood.send({ type: 'signal', to: 'calm', linkId: 'x', data: { i } });
     await expect.poll(() => flood.has(errorCode('rate-limited'))).toBe(true);
     await expect.poll(() => flood.closeCode).toBe(4002);

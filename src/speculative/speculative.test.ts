@@ -10,7 +10,7 @@ import { runInfer } from '../model/infer.ts';
 import { LocalModel } from '../model/localModel.ts';
 import { Coordinator } from '../pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../pipeline/memoryBus.ts';
-import { StageRunner } from '../pipeline/stageRunner.ts';
+import { cpuStageRunner } from '../testing/cpuStage.ts';
 import { FIXTURE_NAMES } from '../testing/allClose.ts';
 import { fixtureCases, fixtureDir } from '../testing/fixturesNode.ts';
 import { localModelFiles } from '../weights/localFiles.ts';
@@ -18,18 +18,13 @@ import { openModel } from '../weights/model.ts';
 import type { ModelSource } from '../weights/model.ts';
 import { makeModel } from '../../scripts/make-model.ts';
 import { HedgeCalibrator } from './hedge.ts';
-import { SpeculativeDecoder } from './speculative.ts';
+import { SpeculativeDecoder, type SpecOptions } from './speculative.ts';
 
 async function mesh(dir: string, maxSeq = 96, delayMs = 0) {
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
   const link = (id: string) => (delayMs > 0 ? withDelay(bus.transport(id), delayMs) : bus.transport(id));
-  for (const id of tabs)
-    new StageRunner({
-      transport: link(id),
-      backend: () => Promise.resolve(createCpuBackend()),
-      openModel: () => openModel(localModelFiles(dir)),
-    });
+  for (const id of tabs) cpuStageRunner(link(id), dir);
   const coordinator = new Coordinator(link('a-ui'));
   const model = await openModel(localModelFiles(dir));
   const L = model.spec.nLayers;
@@ -138,18 +133,22 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   /** The pair over a 3-stage pipeline whose links add `delayMs`, and the target's own 32 tokens after a prompt. */
+  /**
+   * The target over 3 tabs with `delayMs` links, the draft in a tab of its own: `runAhead` runs a greedy parallel
+   * turn from that draft-only tab; `expectNoTrace` checks that a plain turn afterwards equals the target alone.
+   */
   const pairOverLinks = async (delayMs: number) => {
     const { coordinator, model, maxSeq } = await mesh(join(root, 'target'), 160, delayMs);
     const draft = await LocalModel.open(await openModel(localModelFiles(join(root, 'draft'))), createCpuBackend());
+    const spec = new SpeculativeDecoder(coordinator, draft);
     const prompt = [5, 17, 99, 3, 250, 41];
-    return {
-      coordinator,
-      model,
-      maxSeq,
-      spec: new SpeculativeDecoder(coordinator, draft),
-      prompt,
-      want: await targetAlone(model, prompt, 32),
+    const runAhead = (ids: number[], o: Omit<SpecOptions, 'eos' | 'parallel'>) =>
+      spec.generate(ids, { eos: [], parallel: true, sharesCompute: false, maxSeq, ...o });
+    const expectNoTrace = async (ids: number[]) => {
+      const plain = await coordinator.generate(ids, { maxTokens: 8, eos: [] });
+      expect(plain.tokens).toEqual(await targetAlone(model, ids, 8));
     };
+    return { coordinator, model, prompt, want: await targetAlone(model, prompt, 32), runAhead, expectNoTrace };
   };
 
   it('greedy equals the target alone; later turns (plain and speculative) equal a fresh session', async () => {
@@ -189,7 +188,7 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
 
   it('a draft-only tab sends rounds ahead (several in flight): greedy stays exact, no stale state', async () => {
     // a link delay, so rounds are still in flight while the draft works ahead
-    const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(3);
+    const { coordinator, model, prompt, want, runAhead, expectNoTrace } = await pairOverLinks(3);
     let sentAhead = 0,
       stale = 0,
       usedAhead = 0;
@@ -199,17 +198,7 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
       [3, 2, (k: number) => k % 7 === 5],
       ['auto', 3, (k: number) => k % 5 === 3],
     ] as const) {
-      const r = await spec.generate(prompt, {
-        maxTokens: 32,
-        eos: [],
-        gamma,
-        parallel: true,
-        sharesCompute: false,
-        maxInFlight,
-        hedges: 0,
-        corruptDraft,
-        maxSeq,
-      });
+      const r = await runAhead(prompt, { maxTokens: 32, gamma, maxInFlight, hedges: 0, corruptDraft });
       expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight}`).toEqual(want);
       expect(r.stoppedBy).toBe('maxTokens');
       sentAhead += r.sentAhead;
@@ -221,19 +210,13 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     expect(stale, 'forced rejections dropped rounds sent on top of them').toBeGreaterThan(0);
     // the stages' caches hold stale rounds' positions; the next turns must not see them
     const later = [5, 17, 99, 8, 8];
-    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(
-      await targetAlone(model, later, 8),
-    );
-    const r = await spec.generate(later, {
+    await expectNoTrace(later);
+    const r = await runAhead(later, {
       maxTokens: 12,
-      eos: [],
       gamma: 2,
-      parallel: true,
-      sharesCompute: false,
       maxInFlight: 3,
       hedges: 0,
       corruptDraft: (k) => k === 2,
-      maxSeq,
     });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     coordinator.dispose();
@@ -241,7 +224,7 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
 
   it('hedges (verified in a branch beside the main line): greedy stays exact, hits used, no stale state', async () => {
     // A 10 ms link: a hedge's drafts may take 5% of a round trip (a faster link leaves room for none).
-    const { coordinator, model, maxSeq, spec, prompt, want } = await pairOverLinks(10);
+    const { coordinator, model, prompt, want, runAhead, expectNoTrace } = await pairOverLinks(10);
     let sent = 0,
       hits = 0,
       hedgeTokens = 0;
@@ -252,17 +235,7 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
       ['auto', 3, 2, undefined],
       [4, 1, 2, (k: number) => k % 3 === 0],
     ] as const) {
-      const r = await spec.generate(prompt, {
-        maxTokens: 32,
-        eos: [],
-        gamma,
-        parallel: true,
-        sharesCompute: false,
-        maxInFlight,
-        hedges,
-        corruptDraft,
-        maxSeq,
-      });
+      const r = await runAhead(prompt, { maxTokens: 32, gamma, maxInFlight, hedges, corruptDraft });
       expect(r.tokens, `gamma ${gamma} in flight ${maxInFlight} hedges ${hedges}`).toEqual(want);
       expect(r.stoppedBy).toBe('maxTokens');
       sent += r.hedgesSent;
@@ -274,23 +247,11 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
     expect(hedgeTokens).toBeGreaterThanOrEqual(hits);
     // Branches restored every stage's rows: the next turns see no trace of them.
     const later = [5, 17, 99, 8, 8];
-    expect((await coordinator.generate(later, { maxTokens: 8, eos: [] })).tokens).toEqual(
-      await targetAlone(model, later, 8),
-    );
+    await expectNoTrace(later);
     // A calibrator passed in learns across turns (SpecSession keeps one per draft/target pair).
     const calibrator = new HedgeCalibrator();
-    const r = await spec.generate(later, {
-      maxTokens: 12,
-      eos: [],
-      gamma: 3,
-      parallel: true,
-      sharesCompute: false,
-      maxInFlight: 2,
-      hedges: 2,
-      corruptDraft: (k) => k % 3 === 1,
-      maxSeq,
-      calibrator,
-    });
+    const corruptDraft = (k: number) => k % 3 === 1;
+    const r = await runAhead(later, { maxTokens: 12, gamma: 3, maxInFlight: 2, hedges: 2, corruptDraft, calibrator });
     expect(r.tokens).toEqual(await targetAlone(model, later, 12));
     const learnt = calibrator.samples();
     expect(learnt, 'the judged positions were observed').toBeGreaterThan(0);
@@ -298,29 +259,11 @@ describe('speculative decoding on a generated draft/target pair (tiny preset)', 
       calibrator.samples(2),
       "for the draft's third choice too (a forced corruption has only one alternative)",
     ).toBeGreaterThan(0);
-    await spec.generate(later, {
-      maxTokens: 12,
-      eos: [],
-      gamma: 3,
-      parallel: true,
-      sharesCompute: false,
-      maxInFlight: 2,
-      hedges: 2,
-      maxSeq,
-      calibrator,
-    });
+    await runAhead(later, { maxTokens: 12, gamma: 3, maxInFlight: 2, hedges: 2, calibrator });
     expect(calibrator.samples(), 'and kept for the next turn').toBeGreaterThan(learnt);
     // Hedging is greedy-only (the sampling rule judges one proposal per position): with sampling none is sent.
-    const sampled = await spec.generate(later, {
-      maxTokens: 8,
-      eos: [],
-      gamma: 3,
-      parallel: true,
-      sharesCompute: false,
-      hedges: 2,
-      sampling: { temperature: 0.7, topP: 1, seed: 5 },
-      maxSeq,
-    });
+    const sampling = { temperature: 0.7, topP: 1, seed: 5 };
+    const sampled = await runAhead(later, { maxTokens: 8, gamma: 3, hedges: 2, sampling });
     expect(sampled.hedgesSent).toBe(0);
     coordinator.dispose();
   }, 60_000);

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShoalError } from '../errors.ts';
+import type { ShoalError } from '../errors.ts';
 import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
+import { caught } from '../testing/assertions.ts';
 import { serveDir, type TestServer } from '../weights/testServer.ts';
 import { loadTokenizer, type Tokenizer } from './index.ts';
 
@@ -110,25 +111,25 @@ describe.each([
 });
 
 describe('tokenizer errors', () => {
-  async function caught(p: Promise<unknown>): Promise<ShoalError> {
-    const e = await p.then(
-      () => null,
-      (x: unknown) => x,
-    );
-    expect(e).toBeInstanceOf(ShoalError);
-    expect((e as ShoalError).code).toBe('ERR_TOKENIZER');
-    return e as ShoalError;
+  async function caughtTokenizerError(p: Promise<unknown>): Promise<ShoalError> {
+    const e = await caught(p);
+    expect(e.code).toBe('ERR_TOKENIZER');
+    return e;
   }
 
   it('names a missing tokenizer.json, locally and over HTTP', async () => {
-    expect((await caught(loadTokenizer(join(tmp, 'no-tokenizer')))).message).toMatch(/tokenizer\.json is missing/);
-    expect((await caught(loadTokenizer(server.url + 'nowhere'))).message).toMatch(
+    expect((await caughtTokenizerError(loadTokenizer(join(tmp, 'no-tokenizer')))).message).toMatch(
+      /tokenizer\.json is missing/,
+    );
+    expect((await caughtTokenizerError(loadTokenizer(server.url + 'nowhere'))).message).toMatch(
       /nowhere\/: tokenizer\.json is missing/,
     );
   });
 
   it('names a corrupt tokenizer.json', async () => {
-    expect((await caught(loadTokenizer(join(tmp, 'corrupt')))).message).toMatch(/tokenizer\.json is not valid JSON/);
+    expect((await caughtTokenizerError(loadTokenizer(join(tmp, 'corrupt')))).message).toMatch(
+      /tokenizer\.json is not valid JSON/,
+    );
   });
 
   it('says when there is no chat template', async () => {

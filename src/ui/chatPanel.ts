@@ -3,7 +3,7 @@ import { errorMessage } from '../errors.ts';
 import type { Session, TurnOptions, TurnResult } from '../pipeline/session.ts';
 import type { StrategyName } from '../planner/types.ts';
 import { STRATEGIES } from '../planner/types.ts';
-import { h } from './dom.ts';
+import { h, numberInput, panel, promptRow } from './dom.ts';
 import type { TimelineView } from './timelineView.ts';
 
 /** Generated presets the server may hold, then the reference fixtures (served by the dev server and `npm start`). */
@@ -37,6 +37,7 @@ export class ChatPanel {
   private banner: HTMLElement;
   private errorBox: HTMLElement;
 
+  // Builds the whole panel in one place: the DOM tree reads in the order the page shows it.
   constructor(
     private readonly session: Session,
     private readonly timeline: TimelineView,
@@ -78,23 +79,8 @@ export class ChatPanel {
       { 'aria-label': 'strategy' },
       ...STRATEGIES.map((s) => h('option', { value: s }, s === 'csgo' ? 'csgo (our planner)' : s)),
     );
-    this.maxTokens = h('input', {
-      type: 'number',
-      min: 1,
-      max: 1024,
-      value: 32,
-      'aria-label': 'max tokens',
-      class: 'num',
-    });
-    this.temperature = h('input', {
-      type: 'number',
-      min: 0,
-      max: 2,
-      step: 0.1,
-      value: 0,
-      'aria-label': 'temperature',
-      class: 'num',
-    });
+    this.maxTokens = numberInput('max tokens', { min: 1, max: 1024, value: 32, class: 'num' });
+    this.temperature = numberInput('temperature', { min: 0, max: 2, step: 0.1, value: 0, class: 'num' });
     this.banner = h('div', { class: 'banner', hidden: true });
     this.errorBox = h('div', { class: 'error', role: 'alert', hidden: true });
     if (opts.defaultModel) {
@@ -103,42 +89,33 @@ export class ChatPanel {
       if (!known) this.customModel.value = opts.defaultModel;
     }
     if (opts.defaultStrategy) this.strategy.value = opts.defaultStrategy;
-    this.el = h(
-      'section',
-      { class: 'panel chat' },
-      h('h2', {}, 'Chat'),
-      h(
-        'div',
-        { class: 'controls' },
+    this.el = panel(
+      'chat',
+      'Chat',
+      [
         h('label', {}, 'Model ', this.model),
         this.customModel,
         h('label', {}, 'Strategy ', this.strategy),
         h('label', {}, 'Max tokens ', this.maxTokens),
         h('label', {}, 'Temperature ', this.temperature),
-      ),
+      ],
       this.banner,
       this.errorBox,
       this.log,
-      h(
-        'div',
-        { class: 'chat-actions' },
+      promptRow(
         this.input,
+        this.sendBtn,
+        this.stopBtn,
+        this.coldBtn,
         h(
-          'div',
-          { class: 'buttons' },
-          this.sendBtn,
-          this.stopBtn,
-          this.coldBtn,
-          h(
-            'button',
-            {
-              onclick: () => {
-                session.newConversation();
-                this.log.replaceChildren();
-              },
+          'button',
+          {
+            onclick: () => {
+              session.newConversation();
+              this.log.replaceChildren();
             },
-            'New chat',
-          ),
+          },
+          'New chat',
         ),
       ),
     );

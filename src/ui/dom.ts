@@ -20,6 +20,27 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
+/** A page panel: a section with its title and a row of controls, then the rest of its body. */
+export function panel(cls: string, title: string, controls: Node[], ...body: Node[]): HTMLElement {
+  return h(
+    'section',
+    { class: `panel ${cls}` },
+    h('h2', {}, title),
+    h('div', { class: 'controls' }, ...controls),
+    ...body,
+  );
+}
+
+/** A prompt box with its buttons beside it. */
+export function promptRow(input: HTMLElement, ...buttons: HTMLElement[]): HTMLElement {
+  return h('div', { class: 'chat-actions' }, input, h('div', { class: 'buttons' }, ...buttons));
+}
+
+/** A number input named for assistive tech; `attrs` adds the rest (min, max, step, value, class, handlers). */
+export function numberInput(label: string, attrs: Attrs = {}): HTMLInputElement {
+  return h('input', { type: 'number', 'aria-label': label, ...attrs });
+}
+
 export function fmtBytes(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;

@@ -4,7 +4,7 @@
 import { createBestBackend } from '../backend/select.ts';
 import type { Backend } from '../backend/types.ts';
 import { Session } from '../pipeline/session.ts';
-import type { SessionEvent } from '../pipeline/session.ts';
+import type { SessionEvent, TurnResult } from '../pipeline/session.ts';
 import type { CoordinatorEvent } from '../pipeline/coordinator.ts';
 import type { StageAssignment } from '../pipeline/messages.ts';
 import type { StageEvent } from '../pipeline/stageRunner.ts';
@@ -30,6 +30,42 @@ export interface PipelineUi {
   backendNote: () => string;
 }
 
+/** The status line for a stage event, or null for events that leave it as it is. */
+function stageStatus(s: StageEvent): string | null {
+  switch (s.type) {
+    case 'assigned':
+      return s.range
+        ? `This tab runs stage ${s.index + 1} of ${s.of}: layers ${s.range.start + 1}-${s.range.end}.`
+        : 'This tab holds no layers in the current plan.';
+    case 'progress': {
+      const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+      const layers = `${s.layersLoaded}/${s.layersTotal}`;
+      return `Loading layers: ${layers} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
+    }
+    case 'error':
+      return `Error in this tab: ${s.message}`;
+    case 'dropped':
+      return 'Weights and caches dropped (run from cold).';
+    default:
+      return null;
+  }
+}
+
+/** The timeline's one-line summary of a finished turn. */
+function turnStats(r: TurnResult, cold: boolean): string {
+  const predicted = r.plan?.ttftSeconds ?? r.plan?.predictedSeconds;
+  const parts = [
+    `TTFT ${(r.ttftMs / 1000).toFixed(2)} s${cold ? ' (from cold)' : ''}`,
+    `${r.decodeTokensPerSec.toFixed(1)} tokens/s`,
+    `${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}`,
+    predicted !== undefined ? `predicted TTFT ${predicted.toFixed(2)} s` : '',
+    r.restarts > 0 ? `rebuilt ${r.restarts}×` : '',
+  ];
+  return parts.filter(Boolean).join(' · ');
+}
+
+// One wiring function: the panels, the session and the event handlers share this tab's state (status line,
+// queues, peer names), so they are set up together.
 export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQueues()): PipelineUi {
   let note = '';
   let backend: Promise<Backend> | null = null;
@@ -117,18 +153,10 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
     }
   };
   const onStage = (s: StageEvent): void => {
-    if (s.type === 'assigned') {
-      status.textContent = s.range
-        ? `This tab runs stage ${s.index + 1} of ${s.of}: layers ${s.range.start + 1}-${s.range.end}.`
-        : 'This tab holds no layers in the current plan.';
-    } else if (s.type === 'progress') {
-      const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
-      const layers = `${s.layersLoaded}/${s.layersTotal}`;
-      status.textContent = `Loading layers: ${layers} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
-    } else if (s.type === 'queue') {
+    if (s.type === 'queue')
       queues.set(self, { queued: totalQueued(s.depths), depths: s.depths, conversations: s.conversations });
-    } else if (s.type === 'error') status.textContent = `Error in this tab: ${s.message}`;
-    else if (s.type === 'dropped') status.textContent = 'Weights and caches dropped (run from cold).';
+    const line = stageStatus(s);
+    if (line !== null) status.textContent = line;
   };
   const onSession = (e: SessionEvent): void => {
     switch (e.type) {
@@ -145,19 +173,9 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
       case 'notice':
         chat.notice(named(e.message));
         break;
-      case 'turn': {
-        const r = e.result;
-        const predicted = r.plan?.ttftSeconds ?? r.plan?.predictedSeconds;
-        const parts = [
-          `TTFT ${(r.ttftMs / 1000).toFixed(2)} s${e.cold ? ' (from cold)' : ''}`,
-          `${r.decodeTokensPerSec.toFixed(1)} tokens/s`,
-          `${r.stages.length} stage${r.stages.length === 1 ? '' : 's'}`,
-          predicted !== undefined ? `predicted TTFT ${predicted.toFixed(2)} s` : '',
-          r.restarts > 0 ? `rebuilt ${r.restarts}×` : '',
-        ];
-        timeline.setStats(parts.filter(Boolean).join(' · '));
+      case 'turn':
+        timeline.setStats(turnStats(e.result, e.cold));
         break;
-      }
       case 'peer-left':
         if (e.wasCoordinator)
           status.textContent =

@@ -11,7 +11,7 @@ import type { TurnRecord } from '../router/router.ts';
 import { POLICIES } from '../router/rule.ts';
 import type { PolicyConfig, PolicyName } from '../router/rule.ts';
 import { MODEL_CHOICES } from './chatPanel.ts';
-import { h } from './dom.ts';
+import { h, numberInput, panel, promptRow } from './dom.ts';
 import './router.css';
 
 const POLICY_LABELS: Record<PolicyName, string> = {
@@ -59,23 +59,9 @@ export class RouterPanel {
       ...POLICIES.map((p) => h('option', { value: p }, POLICY_LABELS[p])),
     );
     this.policy.value = 'latency-aware';
-    this.alpha = h('input', {
-      class: 'num',
-      type: 'number',
-      step: '0.05',
-      min: '0',
-      value: '0.5',
-      'aria-label': 'alpha',
-      onchange: () => this.applyPolicy(),
-    });
-    this.theta = h('input', {
-      class: 'num',
-      type: 'number',
-      step: '0.05',
-      value: '0.5',
-      'aria-label': 'theta',
-      onchange: () => this.applyPolicy(),
-    });
+    const onchange = () => this.applyPolicy();
+    this.alpha = numberInput('alpha', { class: 'num', step: '0.05', min: '0', value: '0.5', onchange });
+    this.theta = numberInput('theta', { class: 'num', step: '0.05', value: '0.5', onchange });
     this.classifier = h('input', {
       class: 'custom-model',
       placeholder: 'optional difficulty classifier (Hub id or folder); default: small-model entropy',
@@ -100,30 +86,21 @@ export class RouterPanel {
       ),
       this.rows,
     );
-    this.el = h(
-      'section',
-      { class: 'panel router-panel' },
-      h('h2', {}, 'Routing: small model here, large model on the mesh'),
-      h(
-        'div',
-        { class: 'controls' },
+    this.el = panel(
+      'router-panel',
+      'Routing: small model here, large model on the mesh',
+      [
         h('label', {}, 'small ', this.small),
         h('label', {}, 'policy ', this.policy),
         h('label', {}, 'alpha ', this.alpha),
         h('label', {}, 'theta ', this.theta),
-      ),
+      ],
       this.classifier,
       this.error,
-      h(
-        'div',
-        { class: 'chat-actions' },
+      promptRow(
         this.input,
-        h(
-          'div',
-          { class: 'buttons' },
-          h('button', { class: 'primary', onclick: () => void this.ask() }, 'Ask (routed)'),
-          h('button', { onclick: () => this.newConversation() }, 'New conversation'),
-        ),
+        h('button', { class: 'primary', onclick: () => void this.ask() }, 'Ask (routed)'),
+        h('button', { onclick: () => this.newConversation() }, 'New conversation'),
       ),
       this.summary,
       h('div', { class: 'timeline-scroll' }, table),

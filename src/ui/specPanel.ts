@@ -7,13 +7,15 @@ import { compareStrategies, exampleRoom } from '../speculative/associationExampl
 import { payComputeDebt } from '../profile/emulation.ts';
 import { SpecSession } from '../speculative/specSession.ts';
 import type { SpecSessionEvent } from '../speculative/specSession.ts';
-import { h } from './dom.ts';
+import { h, numberInput } from './dom.ts';
 
 export interface SpecPanel {
   el: HTMLElement;
   spec: SpecSession;
 }
 
+// Kept whole: the controls, the live line and the run handler close over the same inputs, and the DOM reads in
+// the order the page shows it.
 export function mountSpecPanel(
   session: Session,
   backend: () => Promise<Backend>,
@@ -27,13 +29,7 @@ export function mountSpecPanel(
     'aria-label': 'draft model',
     size: 26,
   });
-  const draftLayers = h('input', {
-    type: 'number',
-    min: 1,
-    value: 2,
-    'aria-label': 'draft layers',
-    style: 'width: 4em',
-  });
+  const draftLayers = numberInput('draft layers', { min: 1, value: 2, style: 'width: 4em' });
   const gamma = h(
     'select',
     { 'aria-label': 'draft length' },
@@ -43,16 +39,9 @@ export function mountSpecPanel(
   const parallel = h('input', { type: 'checkbox', checked: true, 'aria-label': 'parallel drafting' });
   // Hedges (greedy parallel mode): alternatives at likely rejections, verified beside the main line.
   // Empty: the default (SpecOptions.hedges: some in a tab that holds no stage, none in one that does).
-  const hedges = h('input', {
-    type: 'number',
-    min: 0,
-    max: 8,
-    placeholder: 'auto',
-    'aria-label': 'hedges in flight',
-    style: 'width: 4em',
-  });
+  const hedges = numberInput('hedges in flight', { min: 0, max: 8, placeholder: 'auto', style: 'width: 4em' });
   const prompt = h('input', { value: 'Once upon a time', 'aria-label': 'speculative prompt', size: 30 });
-  const maxTokens = h('input', { type: 'number', min: 1, value: 48, 'aria-label': 'max tokens', style: 'width: 5em' });
+  const maxTokens = numberInput('max tokens', { min: 1, value: 48, style: 'width: 5em' });
   const live = h(
     'div',
     { class: 'spec-live', role: 'status', 'aria-live': 'polite', style: 'overflow-wrap: anywhere' },

@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShoalError } from '../errors.ts';
 import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
+import { caught, sameBytes } from '../testing/assertions.ts';
 import type { HostTensor } from './types.ts';
 import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, layerTensorNames } from '../model/config.ts';
 import { localModelFiles } from './localFiles.ts';
@@ -118,22 +118,6 @@ const fixtureFiles = (where: Where, name: string): ModelFiles =>
   where === 'disk' ? localModelFiles(join(FIXTURES, name)) : httpModelFiles(fixtureServer.url + name);
 const tmpFiles = (where: Where, name: string): ModelFiles =>
   where === 'disk' ? localModelFiles(join(tmp, name)) : httpModelFiles(tmpServer.url + name);
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return (
-    a.length === b.length &&
-    Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length))
-  );
-}
-
-async function caught(p: Promise<unknown>): Promise<ShoalError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShoalError);
-  return e as ShoalError;
-}
 
 describe.each(['disk', 'http'] as const)('fixtures from %s', (where) => {
   const cases = [

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShoalError } from '../errors.ts';
+import { caught, sameBytes } from '../testing/assertions.ts';
 import { fileSource } from './fileSource.ts';
 import { FileNotFoundError, PROBE_BYTES, httpSource, memorySource } from './source.ts';
 import { serveDir, startServer, type TestServer } from './testServer.ts';
@@ -27,21 +27,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Byte equality without vitest's element-by-element diffing (slow on 100k-element arrays). */
 function expectBytes(got: Uint8Array, want: Uint8Array): void {
   expect(got.length).toBe(want.length);
-  expect(
-    Buffer.from(got.buffer, got.byteOffset, got.length).equals(Buffer.from(want.buffer, want.byteOffset, want.length)),
-  ).toBe(true);
-}
-
-async function caught(p: Promise<unknown>): Promise<ShoalError> {
-  const e = await p.then(
-    () => null,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShoalError);
-  return e as ShoalError;
+  expect(sameBytes(got, want)).toBe(true);
 }
 
 describe('httpSource', () => {

@@ -54,7 +54,94 @@ function parseContentRange(v: string | null): { start: number; end: number; tota
   return { start: Number(m[1]), end: Number(m[2]), total: m[3] === '*' ? null : Number(m[3]) };
 }
 
-/** A file over HTTP, read with `Range: bytes=a-b` requests only; never downloads the whole file by accident. */
+/** One Range request; a network failure (not an abort) becomes an ERR_FETCH a user can act on. */
+async function fetchRange(
+  fetchImpl: typeof fetch,
+  url: string,
+  range: string,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  try {
+    return await fetchImpl(url, { headers: { Range: range }, signal });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new ShoalError(
+      'ERR_FETCH',
+      `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable ` +
+        '(and sends CORS headers when on another origin)',
+      { cause: e },
+    );
+  }
+}
+
+/** Why an answer to a Range request other than 206 or 416 is unusable. */
+function statusError(url: string, res: Response): Error {
+  if (res.status === 200) {
+    // The server ignored Range: reading on would pull the whole (possibly multi-gigabyte) file.
+    if (isHtmlFallback(res, url))
+      return new FileNotFoundError(
+        `${url}: the server answered with an HTML page, not the file ` +
+          '(a single-page-app fallback for a missing file?)',
+      );
+    return new ShoalError(
+      'ERR_NO_RANGE_SUPPORT',
+      `${url}: the server answered 200 (the whole file) to a Range request instead of 206. ` +
+        'Serve weights from a server with HTTP Range support (npm start, Vite, the Hugging Face Hub, nginx, ' +
+        '`npx http-server`), or pass a local folder path; ' +
+        'if a proxy or CDN sits in between, make it forward the Range header.',
+    );
+  }
+  if (res.status === 404) return new FileNotFoundError(`${url}: HTTP 404, file not found; check the model URL`);
+  const hint = res.status === 401 || res.status === 403 ? ' (access denied: gated or private model?)' : '';
+  return new ShoalError('ERR_FETCH', `${url}: HTTP ${res.status} ${res.statusText}${hint}`);
+}
+
+/** Stream a response body into one preallocated buffer, pacing delivery when a cap is set. */
+async function readBody(
+  url: string,
+  res: Response,
+  expected: number,
+  o: { pacer?: Pacer; onBytes?: (n: number) => void; signal?: AbortSignal },
+): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
+  if (!res.body) {
+    if (expected !== 0) throw new ShoalError('ERR_FETCH', `${url}: empty response body`);
+    return out;
+  }
+  const reader = res.body.getReader();
+  let got = 0;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (got + value.length > expected)
+        throw new ShoalError(
+          'ERR_FETCH',
+          `${url}: the server sent more than the ${expected} bytes its Content-Range announced`,
+        );
+      out.set(value, got);
+      got += value.length;
+      if (o.pacer) await o.pacer.take(value.length, o.signal);
+      o.onBytes?.(value.length);
+    }
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    if (e instanceof ShoalError || o.signal?.aborted) throw e;
+    throw new ShoalError(
+      'ERR_FETCH',
+      `${url}: the connection broke after ${got} of ${expected} bytes (${errorMessage(e)})`,
+      { cause: e },
+    );
+  }
+  if (got !== expected)
+    throw new ShoalError('ERR_FETCH', `${url}: the response ended after ${got} of ${expected} bytes`);
+  return out;
+}
+
+/**
+ * A file over HTTP, read with `Range: bytes=a-b` requests only; never downloads the whole file by accident.
+ * Kept as one factory: rangeGet, probe and the reader share what the first answers taught (size, probed prefix).
+ */
 export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSource {
   const fetchImpl = opts.fetchImpl ?? globalThis.fetch.bind(globalThis);
   const pacer = opts.pacer ?? (opts.maxBytesPerSec !== undefined ? new Pacer(opts.maxBytesPerSec) : undefined);
@@ -71,34 +158,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
   ): Promise<Uint8Array> {
     const range = `bytes=${offset}-${offset + length - 1}`;
     opts.onRequest?.({ url, range });
-    let res: Response;
-    try {
-      res = await fetchImpl(url, { headers: { Range: range }, signal });
-    } catch (e) {
-      if (signal?.aborted) throw e;
-      throw new ShoalError(
-        'ERR_FETCH',
-        `${url}: request failed (${errorMessage(e)}); check that the server is up and reachable ` +
-          '(and sends CORS headers when on another origin)',
-        { cause: e },
-      );
-    }
-    if (res.status === 200) {
-      // The server ignored Range: reading on would pull the whole (possibly multi-gigabyte) file.
-      await res.body?.cancel().catch(() => {});
-      if (isHtmlFallback(res, url))
-        throw new FileNotFoundError(
-          `${url}: the server answered with an HTML page, not the file ` +
-            '(a single-page-app fallback for a missing file?)',
-        );
-      throw new ShoalError(
-        'ERR_NO_RANGE_SUPPORT',
-        `${url}: the server answered 200 (the whole file) to a Range request instead of 206. ` +
-          'Serve weights from a server with HTTP Range support (npm start, Vite, the Hugging Face Hub, nginx, ' +
-          '`npx http-server`), or pass a local folder path; ' +
-          'if a proxy or CDN sits in between, make it forward the Range header.',
-      );
-    }
+    const res = await fetchRange(fetchImpl, url, range, signal);
     if (res.status === 416) {
       await res.body?.cancel().catch(() => {});
       const total = /^bytes \*\/(\d+)$/.exec(res.headers.get('Content-Range')?.trim() ?? '');
@@ -113,9 +173,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
     }
     if (res.status !== 206) {
       await res.body?.cancel().catch(() => {});
-      if (res.status === 404) throw new FileNotFoundError(`${url}: HTTP 404, file not found; check the model URL`);
-      const hint = res.status === 401 || res.status === 403 ? ' (access denied: gated or private model?)' : '';
-      throw new ShoalError('ERR_FETCH', `${url}: HTTP ${res.status} ${res.statusText}${hint}`);
+      throw statusError(url, res);
     }
     const cr = parseContentRange(res.headers.get('Content-Range'));
     if (!cr || cr.start !== offset) {
@@ -138,44 +196,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
           'the file is shorter than its header says or changed while reading',
       );
     }
-    return readBody(res, expected, signal);
-  }
-
-  /** Stream the body into one preallocated buffer, pacing delivery when a cap is set. */
-  async function readBody(res: Response, expected: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const out = new Uint8Array(expected);
-    if (!res.body) {
-      if (expected !== 0) throw new ShoalError('ERR_FETCH', `${url}: empty response body`);
-      return out;
-    }
-    const reader = res.body.getReader();
-    let got = 0;
-    try {
-      while (true) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (got + value.length > expected)
-          throw new ShoalError(
-            'ERR_FETCH',
-            `${url}: the server sent more than the ${expected} bytes its Content-Range announced`,
-          );
-        out.set(value, got);
-        got += value.length;
-        if (pacer) await pacer.take(value.length, signal);
-        opts.onBytes?.(value.length);
-      }
-    } catch (e) {
-      await reader.cancel().catch(() => {});
-      if (e instanceof ShoalError || signal?.aborted) throw e;
-      throw new ShoalError(
-        'ERR_FETCH',
-        `${url}: the connection broke after ${got} of ${expected} bytes (${errorMessage(e)})`,
-        { cause: e },
-      );
-    }
-    if (got !== expected)
-      throw new ShoalError('ERR_FETCH', `${url}: the response ended after ${got} of ${expected} bytes`);
-    return out;
+    return readBody(url, res, expected, { pacer, onBytes: opts.onBytes, signal });
   }
 
   function probe(): Promise<number> {

@@ -5,7 +5,7 @@ import { createCpuBackend } from '../../../src/backend/cpu/index.ts';
 import { Coordinator } from '../../../src/pipeline/coordinator.ts';
 import { MemoryBus, withDelay } from '../../../src/pipeline/memoryBus.ts';
 import type { StageAssignment } from '../../../src/pipeline/messages.ts';
-import { StageRunner } from '../../../src/pipeline/stageRunner.ts';
+import { cpuStageRunner } from '../../../src/testing/cpuStage.ts';
 import { runConversation, timeSide } from '../../../src/router/benchRun.ts';
 import type { BenchSide } from '../../../src/router/benchRun.ts';
 import { LocalEngine } from '../../../src/router/localEngine.ts';
@@ -37,12 +37,7 @@ export async function nodeEngine(
   );
   const bus = new MemoryBus();
   const tabs = ['a', 'b', 'c'];
-  for (const id of tabs)
-    new StageRunner({
-      transport: withDelay(bus.transport(id), o.delayMs),
-      backend: () => Promise.resolve(createCpuBackend()),
-      openModel: () => Promise.resolve(largeModel),
-    });
+  for (const id of tabs) cpuStageRunner(withDelay(bus.transport(id), o.delayMs), largeModel);
   const coordinator = new Coordinator(withDelay(bus.transport('a-ui'), o.delayMs));
   const a = Math.floor(L / 3),
     b = Math.floor((2 * L) / 3);

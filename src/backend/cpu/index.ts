@@ -39,6 +39,23 @@ class CpuKvCache implements KvCache {
   }
 }
 
+/** Softmax in place over each of `rows` consecutive rows of length n (max subtracted first). */
+function softmaxRows(x: Float32Array, rows: number, n: number): void {
+  for (let j = 0; j < rows; j++) {
+    const so = j * n;
+    let max = -Infinity;
+    for (let p = 0; p < n; p++) if (x[so + p] > max) max = x[so + p];
+    let sum = 0;
+    for (let p = 0; p < n; p++) {
+      const e = Math.exp(x[so + p] - max);
+      x[so + p] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let p = 0; p < n; p++) x[so + p] *= inv;
+  }
+}
+
 function f32(t: Tensor): Float32Array {
   const c = t as CpuTensor;
   if (!(c.data instanceof Float32Array)) throw new ShoalError('ERR_BACKEND', `expected an f32 tensor, got ${c.dtype}`);
@@ -310,6 +327,8 @@ export class CpuBackend implements Backend {
     return new CpuTensor([T, qDim], 'F32', qOut);
   }
 
+  // One pass per position, kept whole as the reference reads best (llama2.c style): scores for the heads of a KV
+  // group (in pairs, so each key element loaded serves two), softmax, then the weighted values.
   attention(q: Tensor, cache: KvCache, pos0: number, shape: AttentionShape): Tensor {
     this.dispatches++;
     const { nHeads, nKvHeads, headDim } = shape;
@@ -379,19 +398,7 @@ export class CpuBackend implements Backend {
             scores[so + p] = (s0 + s1) * scale;
           }
         }
-        for (let j = 0; j < group; j++) {
-          const so = j * nCtx;
-          let max = -Infinity;
-          for (let p = 0; p < nCtx; p++) if (scores[so + p] > max) max = scores[so + p];
-          let sum = 0;
-          for (let p = 0; p < nCtx; p++) {
-            const e = Math.exp(scores[so + p] - max);
-            scores[so + p] = e;
-            sum += e;
-          }
-          const inv = 1 / sum;
-          for (let p = 0; p < nCtx; p++) scores[so + p] *= inv;
-        }
+        softmaxRows(scores, group, nCtx);
         let jv = 0;
         for (; jv + 1 < group; jv += 2) {
           const oa = t * qDim + (h0 + jv) * headDim,

@@ -29,3 +29,19 @@ describe('StepCadence', () => {
     expect(c.dueWithinMs('slow')).toBe(0);
   });
 });
+
+describe('StepCadence slowdown', () => {
+  it('reports the recent gap over the quiet gap after a gap in which prompt chunks ran', () => {
+    let now = 0;
+    const c = new StepCadence(() => now);
+    for (const t of [0, 40, 80]) {
+      now = t;
+      expect(c.seen('a'), 'quiet gaps report nothing').toBeNull();
+    }
+    expect(c.lastSeen('a')).toBe(80);
+    now = 160;
+    // Recent gap: 40 + 0.3 * (80 - 40) = 52 ms against a quiet 40 ms.
+    expect(c.seen('a', false)).toBeCloseTo(52 / 40);
+    expect(c.seen('b', false), 'a first step has no gap').toBeNull();
+  });
+});

@@ -1,31 +1,56 @@
-// ChunkBudget against a simulated stage whose shared passes cost a step more past a row count (as kernels do).
+// ChunkBudget on an injected clock against a simulated stage whose passes have a fixed cost beside a cost per row.
 import { describe, expect, it } from 'vitest';
-import { ChunkBudget, SHARED_PASS_SLOWDOWN } from './chunkBudget.ts';
+import { CHUNK_PASSES, ChunkBudget, DECODE_SLOWDOWN, MAX_SHARE, MIN_SHARE } from './chunkBudget.ts';
 
 describe('ChunkBudget', () => {
-  it('settles where a shared pass stays within the allowed slowdown', () => {
-    const b = new ChunkBudget(64);
-    // A pass: 5 ms for its decode steps, 0.6 ms per prompt row, and 4 ms more once it holds over 8 prompt rows.
-    const cost = (rows: number) => 5 + 0.6 * rows + (rows > 8 ? 4 : 0);
-    const seen: number[] = [];
-    for (let i = 0; i < 200; i++) {
-      b.observe(2, 0, 5);
-      const rows = b.promptRows;
-      seen.push(rows);
-      b.observe(2, rows, cost(rows));
+  it('sizes chunks so their extra time is CHUNK_PASSES decode passes, whatever a pass costs to start', () => {
+    const b = new ChunkBudget(64, () => 0);
+    // A pass: 5 ms for its decode step; a prompt beside it costs 4 ms to start and 0.5 ms a row.
+    const cost = (rows: number) => 5 + (rows > 0 ? 4 + 0.5 * rows : 0);
+    for (let i = 0; i < 50; i++) {
+      b.observe(1, 0, cost(0));
+      b.observe(1, b.promptRows, cost(b.promptRows));
     }
-    const late = seen.slice(100);
-    expect(Math.max(...late)).toBeLessThanOrEqual(5);
-    expect(Math.min(...late)).toBeGreaterThanOrEqual(2);
-    expect(late.every((r) => cost(r) <= SHARED_PASS_SLOWDOWN * 5 + 0.6)).toBe(true);
+    expect(Math.abs(cost(b.promptRows) - 5 - CHUNK_PASSES * 5)).toBeLessThanOrEqual(0.5);
+    expect(b.promptRows).toBeGreaterThan(1);
   });
 
-  it('ignores passes without decode steps, and never drops below one row', () => {
-    const b = new ChunkBudget(64);
-    b.observe(0, 100, 1000);
-    expect(b.promptRows).toBe(4);
+  it('spaces chunks so prompt work takes its share of the time, and waits for nothing before the first', () => {
+    let now = 0;
+    const b = new ChunkBudget(64, () => now);
+    expect(b.waitMs()).toBe(0);
     b.observe(1, 0, 5);
-    for (let i = 0; i < 10; i++) b.observe(1, 4, 100);
+    now = 100;
+    b.observe(1, 8, 15); // 10 ms over the decode pass
+    expect(b.waitMs()).toBeCloseTo(10 * (1 / b.share - 1));
+    now = 100 + b.waitMs();
+    expect(b.waitMs()).toBe(0);
+    expect(b.lastChunkAt).toBe(100);
+  });
+
+  it('halves the share when decode steps slow past DECODE_SLOWDOWN, grows it back slowly, within bounds', () => {
+    const b = new ChunkBudget(64, () => 0);
+    const start = b.share;
+    b.decodeSlowdown(DECODE_SLOWDOWN + 0.1);
+    expect(b.share).toBeCloseTo(start / 2);
+    for (let i = 0; i < 20; i++) b.decodeSlowdown(3);
+    expect(b.share).toBe(MIN_SHARE);
+    b.decodeSlowdown(1.1);
+    expect(b.share).toBeGreaterThan(MIN_SHARE);
+    expect(b.share).toBeLessThan(2 * MIN_SHARE);
+    for (let i = 0; i < 10_000; i++) b.decodeSlowdown(1);
+    expect(b.share).toBe(MAX_SHARE);
+  });
+
+  it('keeps its row count on a short tail, and never goes below one row or above its maximum', () => {
+    const b = new ChunkBudget(16, () => 0);
+    b.observe(1, 0, 5);
+    const rows = b.promptRows;
+    b.observe(1, 2, 500);
+    expect(b.promptRows, 'a 2-row tail').toBe(rows);
+    for (let i = 0; i < 20; i++) b.observe(1, b.promptRows, 1000);
     expect(b.promptRows).toBe(1);
+    for (let i = 0; i < 20; i++) b.observe(1, b.promptRows, 5.001);
+    expect(b.promptRows).toBe(16);
   });
 });

@@ -268,7 +268,11 @@ export class StageRunner {
       }
     }
     a.busy.add(step.conv);
-    if (step.rows === 1 && !step.verify) a.cadence.seen(step.conv);
+    if (step.rows === 1 && !step.verify) {
+      const quiet = a.chunks.lastChunkAt < a.cadence.lastSeen(step.conv);
+      const slowdown = a.cadence.seen(step.conv, quiet);
+      if (slowdown !== null) a.chunks.decodeSlowdown(slowdown);
+    }
     a.queue.push(step);
     this.reportQueue(a);
     if (!a.pumping) void this.pump(a);
@@ -303,24 +307,25 @@ export class StageRunner {
 
   /**
    * Rows the next pass may hold: a whole prompt when its conversation is alone here; with others in flight, their
-   * decode steps and as many prompt rows as the chunk budget allows (measured against passes of decode steps alone).
+   * decode steps, and a chunk of prompt rows when the chunk budget's time share allows one now.
    */
   private rowBudget(a: Active): number {
     if (a.busy.size <= 1) return MAX_PASS_ROWS;
     const decodeSteps = a.queue.heads().filter((h) => h.rows <= 1).length;
-    return decodeSteps + a.chunks.promptRows;
+    return decodeSteps + (a.chunks.waitMs() > 0 ? 0 : a.chunks.promptRows);
   }
 
   /**
-   * How long to hold back a pass that would carry only prompt rows: while another conversation decoding here has
-   * its next step due, the chunk waits for it and rides in the same pass (one pass where there would be two, and
-   * that step never waits behind a chunk). A conversation that went quiet stops counting (StepCadence).
+   * How long to hold back a pass that would carry only prompt rows while others are in flight: until the chunk
+   * budget's time share allows the next chunk, and while another conversation decoding here has its next step due,
+   * so the chunk rides in that step's pass (one pass where there would be two, and that step never waits behind a
+   * chunk). A conversation that went quiet stops counting (StepCadence).
    */
   private holdMs(a: Active): number {
     const heads = a.queue.heads();
-    if (heads.some((h) => h.alone || h.rows <= 1)) return 0;
+    if (a.busy.size <= 1 || heads.some((h) => h.alone || h.rows <= 1)) return 0;
     const queued = new Set(heads.map((h) => h.conv));
-    let hold = 0;
+    let hold = a.chunks.waitMs();
     for (const conv of a.busy) if (!queued.has(conv)) hold = Math.max(hold, a.cadence.dueWithinMs(conv));
     return hold;
   }
@@ -368,7 +373,7 @@ export class StageRunner {
       latestRun: new Map(),
       busy: new Set(),
       lastUsed: new Map(),
-      chunks: new ChunkBudget(MAX_BATCH_ROWS),
+      chunks: new ChunkBudget(MAX_BATCH_ROWS, this.clock),
       cadence: new StepCadence(this.clock),
       holdTimer: null,
       pumping: false,
@@ -597,7 +602,8 @@ export class StageRunner {
     }
     rec.add('compute', t0, t1, extra);
     const decodeSteps = steps.filter((s) => s.rows === 1 && !s.partial).length;
-    a.chunks.observe(decodeSteps, rows - decodeSteps, passMs);
+    // A prompt alone here runs whole and says nothing about sharing the stage.
+    if (decodeSteps > 0 || a.busy.size > 1) a.chunks.observe(decodeSteps, rows - decodeSteps, passMs);
     for (const s of steps) a.lastUsed.set(s.conv, t1);
     await Promise.all(steps.map((s, i) => this.deliver(a, stage, s, out.items[i], passMs)));
   }

@@ -306,11 +306,11 @@ export class StageRunner {
   }
 
   /**
-   * Rows the next pass may hold: a whole prompt when its conversation is alone here; with others in flight, their
+   * Rows the next pass may hold: whole prompts while no conversation here is decoding; with others decoding, their
    * decode steps, and a chunk of prompt rows when the chunk budget's time share allows one now.
    */
   private rowBudget(a: Active): number {
-    if (a.busy.size <= 1) return MAX_PASS_ROWS;
+    if (!this.othersDecoding(a)) return MAX_PASS_ROWS;
     const decodeSteps = a.queue.heads().filter((h) => h.rows <= 1).length;
     return decodeSteps + (a.chunks.waitMs() > 0 ? 0 : a.chunks.promptRows);
   }
@@ -323,11 +323,24 @@ export class StageRunner {
    */
   private holdMs(a: Active): number {
     const heads = a.queue.heads();
-    if (a.busy.size <= 1 || heads.some((h) => h.alone || h.rows <= 1)) return 0;
+    if (!this.othersDecoding(a) || heads.some((h) => h.alone || h.rows <= 1)) return 0;
     const queued = new Set(heads.map((h) => h.conv));
     let hold = a.chunks.waitMs();
     for (const conv of a.busy) if (!queued.has(conv)) hold = Math.max(hold, a.cadence.dueWithinMs(conv));
     return hold;
+  }
+
+  /** Some conversation in flight here is decoding (prompts alone share passes whole; only decode steps are hurt). */
+  private othersDecoding(a: Active): boolean {
+    if (a.busy.size <= 1) return false;
+    const prompting = new Set(
+      a.queue
+        .heads()
+        .filter((h) => h.rows > 1)
+        .map((h) => h.conv),
+    );
+    for (const conv of a.busy) if (!prompting.has(conv) && a.cadence.lastSeen(conv) > -Infinity) return true;
+    return false;
   }
 
   private reportQueue(a: Active): void {
@@ -603,7 +616,7 @@ export class StageRunner {
     rec.add('compute', t0, t1, extra);
     const decodeSteps = steps.filter((s) => s.rows === 1 && !s.partial).length;
     // A prompt alone here runs whole and says nothing about sharing the stage.
-    if (decodeSteps > 0 || a.busy.size > 1) a.chunks.observe(decodeSteps, rows - decodeSteps, passMs);
+    if (decodeSteps > 0 || this.othersDecoding(a)) a.chunks.observe(decodeSteps, rows - decodeSteps, passMs);
     for (const s of steps) a.lastUsed.set(s.conv, t1);
     await Promise.all(steps.map((s, i) => this.deliver(a, stage, s, out.items[i], passMs)));
   }

@@ -3,58 +3,12 @@
 // 512-token prompt started while the others decode, all equal their solo answers and the others keep decoding
 // during the long prefill (chunked, batched with their steps).
 import { expect, test } from '@playwright/test';
-import type { Browser, Page } from '@playwright/test';
-import { resolve } from 'node:path';
-import { createCpuBackend } from '../src/backend/cpu/index.ts';
-import { runInfer } from '../src/model/infer.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { localModelFiles } from '../src/weights/localFiles.ts';
 import { openModel } from '../src/weights/model.ts';
-import type { Session } from '../src/pipeline/session.ts';
-import type { Mesh } from '../src/mesh/mesh.ts';
 import type { StageAssignment } from '../src/pipeline/messages.ts';
-
-type Handle = { mesh: Mesh; session: Session };
-type Win = { shoal: Handle; e2eTurns?: number[][]; e2eTimes?: number[] };
-const DEMO_DIR = resolve(import.meta.dirname, '../public/models/demo');
-const uniqueRoom = (tag: string): string =>
-  `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-
-interface Room {
-  pages: Page[];
-  ids: string[];
-  close(): Promise<void>;
-}
-
-/** n tabs over two browser contexts, on the demo model; waits until each sees every other. */
-async function openRoom(browser: Browser, n: number): Promise<Room> {
-  const ctxs = [await browser.newContext(), await browser.newContext()];
-  const room = uniqueRoom('conv');
-  const pages: Page[] = [];
-  for (let i = 0; i < n; i++) pages.push(await ctxs[i % 2].newPage());
-  await Promise.all(pages.map((p, i) => p.goto(`/?room=${room}&name=tab${i + 1}&model=/models/demo/`)));
-  for (const p of pages) await p.waitForFunction(() => !!(window as unknown as { shoal?: unknown }).shoal);
-  for (const p of pages)
-    await expect
-      .poll(() => p.evaluate(() => (window as unknown as Win).shoal.mesh.peers().length), { timeout: 30_000 })
-      .toBe(n - 1);
-  const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
-  return {
-    pages,
-    ids,
-    close: async () => {
-      for (const c of ctxs) await c.close();
-    },
-  };
-}
-
-/** The single-tab CPU engine's greedy answer, cut after the first end-of-sequence token as the mesh stops there. */
-async function soloGreedy(ids: number[], steps: number): Promise<number[]> {
-  const model = await openModel(localModelFiles(DEMO_DIR));
-  const r = await runInfer({ model, backend: createCpuBackend(), ids, steps, logits: 'none' });
-  const eos = r.generated.findIndex((t) => model.spec.eosTokenIds.includes(t));
-  return eos >= 0 ? r.generated.slice(0, eos + 1) : r.generated;
-}
+import { DEMO_DIR, openRoom, soloGreedy } from './room.ts';
+import type { Win } from './room.ts';
 
 test.describe('several conversations on one mesh', () => {
   test('3 tabs: two people press Send at the same moment; both answers finish, each equal to its answer alone', async ({

@@ -2,6 +2,7 @@
 // resend of whatever was not acknowledged when a new link to the same peer opens, duplicate suppression on receipt.
 // A data channel is reliable only while it lives; when one dies mid-transfer (a blip, a starved tab missing its
 // heartbeats) the messages in it are lost unless someone resends them. This module is that someone. Pure: no timers.
+import { ShoalError } from '../errors.ts';
 
 /** Unacknowledged bytes one peer may hold before send() refuses (that peer is not reading). */
 export const MAX_UNACKED_BYTES = 512 * 1024 * 1024;
@@ -128,7 +129,7 @@ export class PeerDelivery {
    * expects.
    */
   fail(reason: string): void {
-    const err = new Error(reason);
+    const err = new ShoalError('ERR_PEER_GONE', reason);
     for (const r of [...this.rejecters.values()]) r(err);
     this.rejecters.clear();
     this.unacked.length = 0;

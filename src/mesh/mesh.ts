@@ -3,6 +3,7 @@
 // App messages are delivered reliably across re-dials (delivery.ts): a peer whose link dies while it is still in the
 // room is 'reconnecting' for RECONNECT_GRACE_MS, messages to it wait, and the new link resends what was not
 // acknowledged.
+import { ShoalError } from '../errors.ts';
 import { PeerDelivery, type Outgoing } from './delivery.ts';
 import { Emitter } from './emitter.ts';
 import { PeerLink, PROBE_BYTES } from './link.ts';
@@ -184,7 +185,7 @@ export class Mesh extends Emitter<MeshEvents> {
    */
   send(peerId: string, msg: AppMessage, binary?: Uint8Array): Promise<void> {
     const d = this.members.has(peerId) ? this.deliveries.get(peerId) : undefined;
-    if (!d) return Promise.reject(new Error(`no link to peer ${peerId}`));
+    if (!d) return Promise.reject(new ShoalError('ERR_PEER_GONE', `no link to peer ${peerId}`));
     let q: ReturnType<PeerDelivery['enqueue']>;
     try {
       q = d.enqueue(msg.channel, msg.body, binary);

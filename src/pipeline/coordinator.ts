@@ -1,7 +1,8 @@
 // The coordinator: one per tab, for the conversations typed (or asked through the API) in that tab. It plans or
 // adopts the room's plan (the newest wins everywhere), starts each turn at stage 0, collects its tokens, load
 // progress and every tab's timeline, reuses each conversation's cached prefix across turns, and restarts a turn
-// from its tokens when the plan changes under it or a stage lost its cache.
+// from its tokens when the plan changes under it, a stage lost its cache, or a stage's tab left (recovery: the turn
+// waits for the room's next plan and goes on from its next token).
 import { ShoalError } from '../errors.ts';
 import { Emitter } from '../mesh/emitter.ts';
 import type { Interval } from '../planner/timeline.ts';
@@ -21,7 +22,8 @@ export interface GenerateOptions {
 
 export interface GenerateResult {
   tokens: number[];
-  stoppedBy: 'eos' | 'maxTokens' | 'stop' | 'context';
+  /** 'lost': a tab holding layers left and no plan over the others came in time (the tokens so far stand). */
+  stoppedBy: 'eos' | 'maxTokens' | 'stop' | 'context' | 'lost';
   /** From the start of generate() (or of the cold assignment) to the first token. */
   ttftMs: number;
   /** Tokens after the first, per second. */
@@ -45,6 +47,10 @@ export type CoordinatorEvent =
   | { type: 'plan'; by: string; stages: StageAssignment[]; restarted: number }
   /** A turn restarts from its tokens: `positions` are recomputed (an evicted cache, a new plan). */
   | { type: 'restart'; conv: string; positions: number; reason: string }
+  /** A tab holding layers left: `paused` turns from this tab wait for the room's next plan. */
+  | { type: 'lost'; peer: string; paused: number }
+  /** The first token after a restart arrived: the turn goes on. */
+  | { type: 'resumed'; conv: string; index: number }
   | { type: 'error'; peer: string; message: string };
 
 interface Pending {
@@ -57,6 +63,8 @@ interface Pending {
   t0: number;
   tFirst?: number;
   restarts: number;
+  /** Restarted: the next token that arrives says the turn resumed. */
+  resuming?: boolean;
   resolve: (r: GenerateResult) => void;
   reject: (e: unknown) => void;
 }
@@ -89,6 +97,8 @@ export interface AssignOptions {
 }
 
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
+/** How long turns wait for the room's next plan after a tab holding layers left, before they end with their text. */
+export const RECOVERY_TIMEOUT_MS = 30_000;
 const CLOCK_PROBES = 5;
 const CLOCK_TIMEOUT_MS = 3000;
 /** This tab's own conversation when the caller names none (the chat box, the speculative controller). */
@@ -118,8 +128,14 @@ export class Coordinator {
   private verifies = new Map<number, PendingVerify>();
   private readonly unsubscribe: () => void;
   private readonly events = new Emitter<{ event: [CoordinatorEvent] }>();
+  /** The plan a lost tab broke, while turns wait for the next one (its failure notice names it). */
+  private lostPlanId = '';
+  private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly transport: Transport) {
+  constructor(
+    private readonly transport: Transport,
+    private readonly recoveryTimeoutMs = RECOVERY_TIMEOUT_MS,
+  ) {
     this.unsubscribe = transport.onMessage((from, msg, payload) => this.onMessage(from, msg, payload));
   }
 
@@ -143,6 +159,7 @@ export class Coordinator {
 
   dispose(): void {
     this.unsubscribe();
+    this.endRecovery();
     this.failTurns(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
     this.failVerifies(new ShoalError('ERR_PIPELINE', 'coordinator closed'));
   }
@@ -218,6 +235,7 @@ export class Coordinator {
       modelUrl: msg.modelUrl,
     });
     this.runStartMs = from === this.transport.selfId ? msg.runStartMs : msg.runStartMs + msg.clockOffsetMs;
+    this.endRecovery();
     this.intervals = [];
     this.progress.clear();
     this.queued.clear();
@@ -298,7 +316,13 @@ export class Coordinator {
       eos: p.opts.eos,
       sampling: p.opts.sampling ?? GREEDY,
     };
-    this.transport.send(this.stages[0].peer, msg).catch((e) => this.finishWithError(p, e));
+    const { planId } = this,
+      first = this.stages[0].peer;
+    this.transport.send(first, msg).catch((e) => {
+      // A plan made while its first tab was leaving: the turn waits for the next plan, as after any loss.
+      if (e instanceof ShoalError && e.code === 'ERR_PEER_GONE' && this.planId === planId) this.peerLeft(first);
+      else if (!(e instanceof ShoalError && e.code === 'ERR_PEER_GONE')) this.finishWithError(p, e);
+    });
   }
 
   /**
@@ -308,6 +332,7 @@ export class Coordinator {
   private restart(p: Pending, reason: string): void {
     p.runId = ++this.runId;
     p.restarts++;
+    p.resuming = true;
     this.histories.set(p.conv, []);
     if (!this.planId) return; // dropped: the next plan restarts it
     const ids = [...p.ids, ...p.tokens];
@@ -377,15 +402,59 @@ export class Coordinator {
     this.finish(p, 'stop');
   }
 
-  /** A peer of the plan left: fail the turns in flight with a plain message. */
+  /**
+   * A tab left. If it held layers, the plan is broken: turns in flight pause (their tokens and sampling state live
+   * here, where the loss cannot take them) until the room's next plan arrives, then restart from their tokens on it
+   * (adopt), so the answer goes on exactly. Without a plan in recoveryTimeoutMs they end with the text so far.
+   */
   peerLeft(peer: string): void {
-    if (!this.stages.some((s) => s.peer === peer)) return;
-    const message =
-      `tab ${peer} left the room while holding layers; ` + 'the next prompt will re-plan over the remaining tabs';
+    if (!this.planId || !this.stages.some((s) => s.peer === peer)) return;
+    this.lostPlanId = this.planId;
     this.planId = '';
-    this.emit({ type: 'error', peer, message });
-    this.failTurns(new ShoalError('ERR_PEER_GONE', message));
-    this.failVerifies(new ShoalError('ERR_PEER_GONE', message));
+    this.histories.clear();
+    this.failVerifies(new ShoalError('ERR_PEER_GONE', `tab ${peer} left the room while holding layers`));
+    for (const p of this.turns.values()) p.runId = ++this.runId; // what the old plan still delivers is stale
+    this.emit({ type: 'lost', peer, paused: this.turns.size });
+    if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = setTimeout(
+      () =>
+        this.recoveryFailed(
+          `tab ${peer} left mid-answer and no plan over the remaining tabs came within ` +
+            `${Math.round(this.recoveryTimeoutMs / 1000)} s`,
+        ),
+      this.recoveryTimeoutMs,
+    );
+  }
+
+  /** The plan a lost tab broke, while this tab waits for the next one ('' when none is broken). */
+  get brokenPlanId(): string {
+    return this.lostPlanId;
+  }
+
+  /**
+   * No plan can replace the broken one (the remaining tabs cannot hold the model, or none came in time): every
+   * turn waiting for it ends with the tokens it has, and the page says why.
+   */
+  recoveryFailed(message: string): void {
+    if (!this.lostPlanId) return;
+    this.endRecovery();
+    this.emit({ type: 'error', peer: this.transport.selfId, message: `${message}; the answer so far is kept` });
+    for (const p of [...this.turns.values()]) this.finish(p, 'lost');
+  }
+
+  /** This tab re-planned after a loss and found no plan: every tab's waiting turns end now, this one's too. */
+  abandonRecovery(message: string, members: string[]): void {
+    const planId = this.lostPlanId;
+    if (!planId) return;
+    for (const m of members)
+      if (m !== this.transport.selfId) void this.transport.send(m, { kind: 'error', planId, message }).catch(() => {});
+    this.recoveryFailed(message);
+  }
+
+  private endRecovery(): void {
+    this.lostPlanId = '';
+    if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = null;
   }
 
   /** The turn is over: every stage may count the conversation idle (its caches go first when memory is short). */
@@ -399,8 +468,9 @@ export class Coordinator {
   private finish(p: Pending, stoppedBy: GenerateResult['stoppedBy']): void {
     if (this.turns.get(p.conv) !== p) return;
     this.endTurn(p);
-    // Every token but the last was fed back through the pipeline.
-    this.histories.set(p.conv, [...p.ids, ...p.tokens.slice(0, -1)]);
+    // Every token but the last was fed back through the pipeline (a lost turn's stages are gone).
+    if (stoppedBy === 'lost') this.histories.delete(p.conv);
+    else this.histories.set(p.conv, [...p.ids, ...p.tokens.slice(0, -1)]);
     const tEnd = nowMs();
     const ttftMs = (p.tFirst ?? tEnd) - p.t0;
     const decodeTokensPerSec = p.tokens.length > 1 && p.tFirst ? ((p.tokens.length - 1) * 1000) / (tEnd - p.tFirst) : 0;
@@ -441,6 +511,9 @@ export class Coordinator {
         return;
       default:
         if ('planId' in msg && msg.planId === this.planId) this.onPlanMessage(from, msg, payload);
+        // The tab re-planning after a loss found no plan that fits: the turns waiting for one end now.
+        else if (msg.kind === 'error' && this.lostPlanId && msg.planId === this.lostPlanId)
+          this.recoveryFailed(msg.message);
     }
   }
 
@@ -508,6 +581,10 @@ export class Coordinator {
         const p = this.turns.get(msg.conv);
         if (!p || msg.runId !== p.runId || msg.index !== p.tokens.length) return;
         if (p.tFirst === undefined) p.tFirst = nowMs();
+        if (p.resuming) {
+          p.resuming = false;
+          this.emit({ type: 'resumed', conv: p.conv, index: msg.index });
+        }
         p.tokens.push(msg.token);
         p.opts.onToken?.(msg.token, msg.index);
         if (msg.done)

@@ -7,6 +7,14 @@ type Handler = (from: string, msg: PipelineMessage, payload: Float32Array | unde
 
 export class MemoryBus {
   private handlers = new Map<string, Set<Handler>>();
+  private readonly gone = new Set<string>();
+
+  /** The tab vanishes: nothing reaches it and nothing it sends arrives (a closed or crashed tab). */
+  leave(id: string): void {
+    this.gone.add(id);
+    this.handlers.delete(id);
+  }
+
   /** Messages pass through JSON and the validator, as they would over the wire. */
   transport(selfId: string): Transport {
     const handlers = new Set<Handler>();
@@ -16,6 +24,7 @@ export class MemoryBus {
       // async without await: a message JSON cannot carry rejects (as over the wire) instead of throwing
       // eslint-disable-next-line @typescript-eslint/require-await
       send: async (to, msg, payload) => {
+        if (this.gone.has(selfId)) return;
         const body = JSON.parse(JSON.stringify(msg)) as unknown;
         const copy = payload ? payload.slice() : undefined;
         setTimeout(() => {

@@ -65,6 +65,10 @@ export type SessionEvent =
   | { type: 'notice'; message: string }
   | { type: 'turn'; result: TurnResult; cold: boolean };
 
+/** A re-plan after a loss sizes KV for this context (the planner's scenario; the stages grow caches as needed). */
+const RECOVERY_PLAN = { promptTokens: 256, maxTokens: 128 };
+const RECOVERY_ATTEMPTS = 3;
+
 const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
 
 export class Session {
@@ -80,6 +84,9 @@ export class Session {
   private coordinatorPeer: string | null = null;
   /** Conversations with a turn in flight from this tab. */
   private readonly busyConvs = new Set<string>();
+  /** A recovery re-plan in progress here, and whether another loss came during it. */
+  private recovering = false;
+  private recoverAgain = false;
 
   constructor(private readonly opts: SessionOptions) {
     const transport = meshTransport(opts.mesh);
@@ -97,8 +104,12 @@ export class Session {
     this.coordinator.on((event) => this.emit({ type: 'coordinator', event }));
     this.planner = opts.planner ?? null;
     opts.mesh.on('peer-left', (peerId) => {
-      this.coordinator.peerLeft(peerId);
+      const c = this.coordinator;
+      const heldLayers = !!c.planId && c.stages.some((s) => s.peer === peerId);
+      this.runner.peerLeft(peerId);
+      c.peerLeft(peerId);
       this.emit({ type: 'peer-left', peerId, wasCoordinator: peerId === this.coordinatorPeer });
+      if (heldLayers || c.brokenPlanId) this.recover();
     });
   }
 
@@ -206,6 +217,58 @@ export class Session {
     this.lastPlan = plan;
     this.emit({ type: 'plan', plan, stages, planned });
     return { assigned: true, stages };
+  }
+
+  /**
+   * A tab holding layers left: the room re-plans over the tabs that remain (and any that joined), once. The
+   * remaining member of the broken plan with the smallest id does it; every tab adopts the plan and restarts its
+   * turns on it from their tokens. A loss during the re-plan (or of the tab doing it) starts another; a plan that
+   * cannot fit ends every waiting turn with its text so far.
+   */
+  private recover(): void {
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = true;
+    void this.replanAfterLoss().finally(() => {
+      this.recovering = false;
+      if (this.recoverAgain) {
+        this.recoverAgain = false;
+        if (this.coordinator.brokenPlanId || !this.planAlive()) this.recover();
+      }
+    });
+  }
+
+  private planAlive(): boolean {
+    const alive = new Set(this.members().map((t) => t.peerId));
+    return this.coordinator.stages.every((s) => alive.has(s.peer));
+  }
+
+  private async replanAfterLoss(): Promise<void> {
+    const c = this.coordinator;
+    for (let attempt = 0; attempt < RECOVERY_ATTEMPTS; attempt++) {
+      const alive = new Set(this.members().map((t) => t.peerId));
+      const leader = c.members.filter((m) => alive.has(m)).sort()[0];
+      if (leader !== this.opts.mesh.peerId) return; // that tab re-plans; this one adopts its plan
+      try {
+        await this.ensurePlan(c.modelUrl, RECOVERY_PLAN.promptTokens, {
+          maxTokens: RECOVERY_PLAN.maxTokens,
+          strategy: (c.strategy || 'even') as StrategyName,
+          maxConversations: c.maxConversations,
+        });
+        if (this.planAlive()) return;
+      } catch (e) {
+        if (e instanceof ShoalError && e.code === 'ERR_DOES_NOT_FIT') {
+          c.abandonRecovery(`no plan fits the remaining tabs: ${e.message}`, [...alive]);
+          return;
+        }
+      }
+    }
+    c.abandonRecovery(
+      `re-planning over the remaining tabs failed ${RECOVERY_ATTEMPTS} times`,
+      this.opts.mesh.peers().map((p) => p.peerId),
+    );
   }
 
   /**

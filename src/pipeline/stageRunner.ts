@@ -9,6 +9,7 @@ import type { BatchItem } from '../model/stage.ts';
 import type { ModelSource } from '../weights/model.ts';
 import type { Interval } from '../planner/timeline.ts';
 import { StepCadence } from './cadence.ts';
+import { EarlyMessages } from './earlyMessages.ts';
 import { ChunkBudget } from './chunkBudget.ts';
 import { FairQueue, MAX_BATCH_ROWS } from './fairQueue.ts';
 import type { QueuedStep } from './fairQueue.ts';
@@ -88,6 +89,8 @@ interface Active {
   cadence: StepCadence;
   /** Set while a prompt chunk waits for a decode step that is due (see holdMs). */
   holdTimer: ReturnType<typeof setTimeout> | null;
+  /** Conversations whose tab left: their caches are freed once no pass runs. */
+  orphans: Set<string>;
   /** When each conversation last ran here (the idle one unused longest is evicted first). */
   lastUsed: Map<string, number>;
   pumping: boolean;
@@ -102,6 +105,7 @@ export class StageRunner {
   private lastTimelineMs = -Infinity;
   private readonly unsubscribe: () => void;
   private readonly clock: () => number;
+  private readonly early = new EarlyMessages();
 
   constructor(private readonly deps: StageRunnerDeps) {
     this.clock = deps.clock ?? nowMs;
@@ -111,6 +115,11 @@ export class StageRunner {
 
   get range(): StageAssignment | null {
     return this.active?.range ?? null;
+  }
+
+  /** Conversations with a turn in flight here (0: idle). */
+  get conversationsInFlight(): number {
+    return this.active?.busy.size ?? 0;
   }
 
   /** Steps queued here now, per conversation. */
@@ -126,6 +135,7 @@ export class StageRunner {
   // One flat switch over the message kinds, each case short: the protocol reads in one place.
   private onMessage(from: string, msg: PipelineMessage, payload: Float32Array | undefined): void {
     const a = this.active;
+    if (this.early.hold(from, msg, payload, this.active?.assign.planId)) return;
     switch (msg.kind) {
       case 'clock':
         void this.deps.transport.send(from, { kind: 'clockReply', t0: msg.t0, t1: nowMs() }).catch(() => {});
@@ -302,6 +312,7 @@ export class StageRunner {
       }
     } finally {
       a.pumping = false;
+      this.dropOrphans(a);
     }
   }
 
@@ -363,6 +374,37 @@ export class StageRunner {
     for (const s of steps) void this.deps.transport.send(s.owner, body(s.conv, s.runId)).catch(() => {});
   }
 
+  /**
+   * A tab left: the turns it coordinated end here (queued steps dropped, caches freed), so no orphan work runs on
+   * for a person who is gone. Its conversations are the ones named `<its id>/...`.
+   */
+  peerLeft(peer: string): void {
+    const a = this.active;
+    if (!a) return;
+    for (const conv of [...a.busy, ...a.lastUsed.keys()]) {
+      if (!conv.startsWith(`${peer}/`)) continue;
+      a.queue.drop(conv);
+      a.busy.delete(conv);
+      a.runs.delete(conv);
+      a.cadence.forget(conv);
+      a.lastUsed.delete(conv);
+      a.orphans.add(conv);
+    }
+    if (!a.pumping) this.dropOrphans(a);
+    this.reportQueue(a);
+  }
+
+  /** Free the caches of conversations whose tab left, between passes (a pass in flight may still read them). */
+  private dropOrphans(a: Active): void {
+    const convs = [...a.orphans];
+    a.orphans.clear();
+    if (convs.length > 0)
+      void a.stage.then(
+        (s) => convs.forEach((c) => s.dropSequence(c)),
+        () => undefined,
+      );
+  }
+
   /** Forget the stage, its weights and caches. */
   drop(): void {
     this.flushTimeline();
@@ -385,6 +427,7 @@ export class StageRunner {
       runs: new Map(),
       latestRun: new Map(),
       busy: new Set(),
+      orphans: new Set(),
       lastUsed: new Map(),
       chunks: new ChunkBudget(MAX_BATCH_ROWS, this.clock),
       cadence: new StepCadence(this.clock),
@@ -394,6 +437,14 @@ export class StageRunner {
   }
 
   private onAssign(from: string, msg: Assign): void {
+    this.adoptPlan(from, msg);
+    // Work of this plan that came before its assignment (another sender's link was faster) runs now.
+    if (this.matches(msg.planId))
+      for (const e of this.early.release(msg.planId)) this.onMessage(e.from, e.msg, e.payload);
+  }
+
+  private adoptPlan(from: string, msg: Assign): void {
+    this.early.seen(msg.planId);
     const prev = this.active;
     // Two tabs may plan at once: every tab keeps the newest plan (epoch, then plan id), so they all agree.
     if (prev && !planIsNewer(msg, prev.assign)) return;

@@ -8,8 +8,10 @@ import {
   convsLabel,
   describeInterval,
   namePeers,
+  lostLine,
   planLine,
   restartLine,
+  resumedLine,
   splitConvs,
 } from './conversations.ts';
 
@@ -64,6 +66,11 @@ describe('conversation labels', () => {
     expect(restartLine('tab1/0', 412, 'a new plan from tab2')).toBe(
       'tab1/0: rebuilding 412 positions: a new plan from tab2',
     );
+    expect(lostLine('tab2', 1)).toBe(
+      'tab2 left while holding layers: 1 turn here waits; re-planning over the remaining tabs',
+    );
+    expect(lostLine('tab2', 0)).toMatch(/no turn here was in flight/);
+    expect(resumedLine('tab1/0', 8)).toBe('tab1/0: resumed at token 9');
     expect(namePeers('a new plan from peer-b (peer-b)', [{ peerId: 'peer-b', name: 'tab2' }])).toBe(
       'a new plan from tab2 (tab2)',
     );

@@ -54,6 +54,20 @@ export function restartLine(convName: string, positions: number, reason: string)
   return `${convName}: rebuilding ${positions} position${positions === 1 ? '' : 's'}: ${reason}`;
 }
 
+/** The chat's line when a tab holding layers leaves: what waits, and for what. */
+export function lostLine(peerName: string, paused: number): string {
+  const turns =
+    paused === 0
+      ? 'no turn here was in flight'
+      : `${paused} turn${paused === 1 ? '' : 's'} here wait${paused === 1 ? 's' : ''}`;
+  return `${peerName} left while holding layers: ${turns}; re-planning over the remaining tabs`;
+}
+
+/** The chat's line when a restarted turn's next token arrives. */
+export function resumedLine(convName: string, index: number): string {
+  return `${convName}: resumed at token ${index + 1}`;
+}
+
 /** Replace every peer id named in `text` (a restart's reason, a notice) with the tab's name. */
 export function namePeers(text: string, peers: Iterable<{ peerId: string; name: string }>): string {
   let out = text;

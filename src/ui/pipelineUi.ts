@@ -13,7 +13,7 @@ import type { StrategyName } from '../planner/types.ts';
 import type { Tab } from './app.ts';
 import { errorMessage } from '../errors.ts';
 import { ChatPanel } from './chatPanel.ts';
-import { convLabel, namePeers, planLine, restartLine } from './conversations.ts';
+import { convLabel, lostLine, namePeers, planLine, restartLine, resumedLine } from './conversations.ts';
 import { h } from './dom.ts';
 import type { DeviceRow } from './timelineView.ts';
 import { StageQueues, totalQueued } from './stageQueues.ts';
@@ -146,6 +146,12 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         break;
       case 'restart':
         chat.notice(restartLine(convLabel(c.conv, peerName), c.positions, named(c.reason)));
+        break;
+      case 'lost':
+        chat.notice(lostLine(peerName(c.peer), c.paused));
+        break;
+      case 'resumed':
+        chat.notice(resumedLine(convLabel(c.conv, peerName), c.index));
         break;
       case 'error':
         chat.showError(`${nameOf(c.peer)}: ${c.message}`);

@@ -210,4 +210,40 @@ test.describe('recovery mid-answer', () => {
       await room.close();
     }
   });
+
+  test('a tab that joins is used from the next turn only for a predicted gain of 10%; the page says which', async ({
+    browser,
+  }) => {
+    const room = await openRoom(browser, 2);
+    try {
+      const ask = (p: Page) =>
+        p.evaluate(async (ids) => {
+          const s = (window as unknown as Win).shoal.session;
+          await s.generateIds('/models/demo/', ids, { maxTokens: 4, strategy: 'even' });
+          return s.coordinator.planId;
+        }, PROMPT);
+      const before = await ask(room.pages[0]);
+      // A tab 20x slower than the others joins: an even split would give it a third of the layers.
+      const slow = await room.contexts[0].newPage();
+      await slow.goto(`/?room=${room.name}&name=slow&model=/models/demo/&slowdown=20`);
+      await expect
+        .poll(() => room.pages[0].evaluate(() => (window as unknown as Win).shoal.mesh.peers().length), {
+          timeout: 30_000,
+        })
+        .toBe(2);
+      await expect
+        .poll(
+          () => room.pages[0].evaluate(() => (window as unknown as Win).shoal.mesh.peers().every((p) => !!p.profile)),
+          {
+            timeout: 30_000,
+          },
+        )
+        .toBe(true);
+      expect(await ask(room.pages[0]), 'the plan stays').toBe(before);
+      const notices = await room.pages[0].locator('section.chat .msg.notice').allTextContents();
+      expect(notices.join('\n')).toMatch(/1 tab joined: keeping the current plan \(predicted gain -?\d+%, under 10%\)/);
+    } finally {
+      await room.close();
+    }
+  });
 });

@@ -17,6 +17,7 @@ export const uniqueRoom = (tag: string): string =>
   `${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 export interface Room {
+  name: string;
   pages: Page[];
   ids: string[];
   contexts: BrowserContext[];
@@ -39,6 +40,7 @@ export async function openRoom(browser: Browser, n: number, query = ''): Promise
       .toBe(n - 1);
   const ids = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as Win).shoal.mesh.peerId)));
   return {
+    name: room,
     pages,
     ids,
     contexts,

@@ -66,8 +66,10 @@ export class FairQueue<S extends QueuedStep> {
     if (first.alone) batch.push(this.queues.get(first.conv)!.shift()!);
     else {
       const heads = this.order.map((c) => this.queues.get(c)![0]).filter((h) => !h.alone);
-      // Decode steps ride first: they are what a long prompt must not hold up.
-      const ordered = [...heads.filter((h) => h.rows <= 1), ...heads.filter((h) => h.rows > 1)];
+      // Decode steps ride first: they are what a long prompt must not hold up; then prompts, shortest first (a
+      // short one's first token should not wait behind a long one's chunks).
+      const prompts = heads.filter((h) => h.rows > 1).sort((x, y) => x.rows - y.rows);
+      const ordered = [...heads.filter((h) => h.rows <= 1), ...prompts];
       let rows = 0;
       for (const head of ordered) {
         const left = maxRows - rows;

@@ -20,6 +20,7 @@ import { DEFAULT_MAX_CONVERSATIONS } from './messages.ts';
 import type { SamplingConfig, StageAssignment } from './messages.ts';
 import { meshTransport } from './meshTransport.ts';
 import { buildScenario, planToAssignments } from './scenario.ts';
+import type { Scenario } from '../planner/types.ts';
 import type { TabInfo } from './scenario.ts';
 import { StageRunner } from './stageRunner.ts';
 import type { StageEvent } from './stageRunner.ts';
@@ -68,6 +69,8 @@ export type SessionEvent =
 /** A re-plan after a loss sizes KV for this context (the planner's scenario; the stages grow caches as needed). */
 const RECOVERY_PLAN = { promptTokens: 256, maxTokens: 128 };
 const RECOVERY_ATTEMPTS = 3;
+/** A tab that joins is used from the next turn only if the planner predicts at least this gain per token. */
+export const JOIN_GAIN = 0.1;
 
 const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, bfloat16: 2 };
 
@@ -87,6 +90,8 @@ export class Session {
   /** A recovery re-plan in progress here, and whether another loss came during it. */
   private recovering = false;
   private recoverAgain = false;
+  /** The room (sorted ids) for which the current plan was kept although tabs had joined (no gain worth a reload). */
+  private keptDespite = '';
 
   constructor(private readonly opts: SessionOptions) {
     const transport = meshTransport(opts.mesh);
@@ -101,7 +106,10 @@ export class Session {
       if (msg.kind === 'assign') this.coordinatorPeer = from;
     });
     this.coordinator = new Coordinator(transport);
-    this.coordinator.on((event) => this.emit({ type: 'coordinator', event }));
+    this.coordinator.on((event) => {
+      if (event.type === 'plan') this.keptDespite = '';
+      this.emit({ type: 'coordinator', event });
+    });
     this.planner = opts.planner ?? null;
     opts.mesh.on('peer-left', (peerId) => {
       const c = this.coordinator;
@@ -190,6 +198,8 @@ export class Session {
       );
       const planner = this.getPlanner();
       plan = await planner.plan(scenario, opts.strategy);
+      if (!opts.cold && plan.feasible && !(await this.worthJoining(modelUrl, tabs, opts, scenario, plan)))
+        return { assigned: false, stages: this.coordinator.stages };
       if (!plan.feasible)
         throw new ShoalError(
           'ERR_DOES_NOT_FIT',
@@ -272,13 +282,52 @@ export class Session {
   }
 
   /**
+   * Tabs joined since the current plan (none of its tabs left, same model and strategy): the plan changes only if
+   * the planner predicts the new one at least JOIN_GAIN faster per token, since a change reloads layers. Either
+   * way the page says what was decided. True when the new plan should be taken.
+   */
+  private async worthJoining(
+    modelUrl: string,
+    tabs: TabInfo[],
+    opts: TurnOptions,
+    scenario: Scenario,
+    next: Plan,
+  ): Promise<boolean> {
+    const c = this.coordinator;
+    const present = new Set(tabs.map((t) => t.peerId));
+    const joined = tabs.filter((t) => !c.members.includes(t.peerId)).length;
+    if (!c.planId || c.modelUrl !== modelUrl || c.strategy !== opts.strategy || joined === 0) return true;
+    if (!c.members.every((m) => present.has(m))) return true;
+    const planner = this.getPlanner();
+    const current = { stages: c.stages.map((s) => ({ device: s.peer, first: s.start + 1, last: s.end })) };
+    const [now, then] = await Promise.all([planner.simulate(scenario, current), planner.simulate(scenario, next)]);
+    const gain = 1 - then.perTokenSeconds / now.perTokenSeconds;
+    const take = gain >= JOIN_GAIN;
+    const pct = `${Math.round(gain * 100)}%`;
+    this.emit({
+      type: 'notice',
+      message:
+        `${joined} tab${joined === 1 ? '' : 's'} joined: ` +
+        (take
+          ? `re-planning, predicted ${pct} faster per token`
+          : `keeping the current plan (predicted gain ${pct}, under ${JOIN_GAIN * 100}%)`),
+    });
+    if (!take) this.keptDespite = [...present].sort().join(',');
+    return take;
+  }
+
+  /**
    * The room's current plan (made here or adopted from another tab) serves this turn: same model, same tabs, and
    * the forced stages or the strategy asked for. Then no tab reloads anything and turns in flight go on untouched.
    */
   private planFits(modelUrl: string, tabs: TabInfo[], opts: TurnOptions): boolean {
     const c = this.coordinator;
     if (!c.planId || c.modelUrl !== modelUrl) return false;
-    if (JSON.stringify([...c.members].sort()) !== JSON.stringify(tabs.map((t) => t.peerId).sort())) return false;
+    const room = tabs
+      .map((t) => t.peerId)
+      .sort()
+      .join(',');
+    if ([...c.members].sort().join(',') !== room && this.keptDespite !== room) return false;
     return opts.stages ? JSON.stringify(opts.stages) === JSON.stringify(c.stages) : c.strategy === opts.strategy;
   }
 

@@ -23,6 +23,8 @@ const MAX_SENDS_IN_FLIGHT = 8;
 const TIMELINE_FLUSH_MS = 100;
 /** Most rows in one pass when one conversation has the stage to itself (a whole short prompt, one pass). */
 export const MAX_PASS_ROWS = 512;
+/** Prompts up to this many rows run whole beside others' decode steps; longer ones go in chunks (ChunkBudget). */
+export const SHORT_PROMPT_ROWS = 64;
 
 type Assign = Extract<PipelineMessage, { kind: 'assign' }>;
 
@@ -318,12 +320,15 @@ export class StageRunner {
 
   /**
    * Rows the next pass may hold: whole prompts while no conversation here is decoding; with others decoding, their
-   * decode steps, and a chunk of prompt rows when the chunk budget's time share allows one now.
+   * decode steps, short prompts whole (up to SHORT_PROMPT_ROWS: a question's first token should not wait seconds
+   * behind others' answers), and a chunk of a long prompt when the chunk budget's time share allows one now.
    */
   private rowBudget(a: Active): number {
     if (!this.othersDecoding(a)) return MAX_PASS_ROWS;
-    const decodeSteps = a.queue.heads().filter((h) => h.rows <= 1).length;
-    return decodeSteps + (a.chunks.waitMs() > 0 ? 0 : a.chunks.promptRows);
+    const heads = a.queue.heads();
+    const decodeSteps = heads.filter((h) => h.rows <= 1).length;
+    const shortRows = heads.filter((h) => h.rows > 1 && h.rows <= SHORT_PROMPT_ROWS).reduce((n, h) => n + h.rows, 0);
+    return decodeSteps + shortRows + (a.chunks.waitMs() > 0 ? 0 : a.chunks.promptRows);
   }
 
   /**
@@ -334,7 +339,7 @@ export class StageRunner {
    */
   private holdMs(a: Active): number {
     const heads = a.queue.heads();
-    if (!this.othersDecoding(a) || heads.some((h) => h.alone || h.rows <= 1)) return 0;
+    if (!this.othersDecoding(a) || heads.some((h) => h.alone || h.rows <= SHORT_PROMPT_ROWS)) return 0;
     const queued = new Set(heads.map((h) => h.conv));
     let hold = a.chunks.waitMs();
     for (const conv of a.busy) if (!queued.has(conv)) hold = Math.max(hold, a.cadence.dueWithinMs(conv));

@@ -1,8 +1,10 @@
-// `npm run bench -- conversations [--tabs 4] [--preset demo] [--convs 1,2,4] [--tokens 48] [--long 512] [--runs 2]`
+// `npm run bench -- concurrency [--tabs 4] [--preset smollm2-135m] [--convs 1,2,4] [--prompt 64] [--tokens 64]
+//   [--long 512] [--runs 2]`
 // Several people on one mesh (issue 18), in headless Chromium over real WebRTC, layers split evenly over the tabs:
-// (1) aggregate decode throughput of K conversations at once (each from its own tab, batched where their steps meet
-// at a stage) against the same K run one after another; (2) a decoding conversation's ms per token alone and while
-// another conversation's long prompt is prefilled in chunks beside it, and that prompt's time to first token.
+// (1) aggregate tokens/s of K conversations at once (each from its own tab, batched where their steps meet at a
+// stage) against the same K one after another, with each conversation's TTFT and decode tokens/s; (2) a decoding
+// conversation's ms per token alone and while another conversation's long prompt is prefilled in chunks beside it,
+// and that prompt's time to first token.
 import { chromium } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { chromiumLaunchOptions } from '../chromium.ts';
@@ -57,24 +59,25 @@ const prompt = (seed: number, n: number) => Array.from({ length: n }, (_, i) => 
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['tabs', 'preset', 'convs', 'tokens', 'long', 'runs'],
+    values: ['tabs', 'preset', 'convs', 'prompt', 'tokens', 'long', 'runs'],
     switches: [],
   });
   const nTabs = intFlag(f, 'tabs', 4, 2);
-  const tokens = intFlag(f, 'tokens', 48, 2);
+  const tokens = intFlag(f, 'tokens', 64, 2);
+  const promptLen = intFlag(f, 'prompt', 64, 1);
   const longLen = intFlag(f, 'long', 512, 2);
   const runs = intFlag(f, 'runs', 2, 1);
   const convCounts = String(f.convs ?? '1,2,4')
     .split(',')
     .map(Number)
     .filter((k) => k >= 1 && k <= nTabs);
-  const { urlPath } = await benchModel(String(f.preset ?? 'demo'), 'bf16');
+  const { urlPath } = await benchModel(String(f.preset ?? 'smollm2-135m'), 'bf16');
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
   try {
     const tabs = await openBenchTabs(browser, server.baseUrl, {
       n: nTabs,
-      roomPrefix: 'bench-conv',
+      roomPrefix: 'bench-concurrency',
       delayMs: 0,
       slowdown: 1,
     });
@@ -90,24 +93,35 @@ await runCli(async () => {
     let n = 0;
     // The first turn loads every layer; one turn from each tab loads its tokenizer (not part of any figure).
     for (const page of tabs.pages) await turn(page, urlPath, prompt(0, 8), 2, stages, `warm-${n++}`);
-    console.log(`# ${nTabs} tabs, ${urlPath}, ${tokens} tokens per conversation, ${runs} runs (median)`);
-    console.log('conversations | one after another, tok/s | at once, tok/s | speed-up');
+    console.log(
+      `# ${nTabs} tabs, ${urlPath}, ${promptLen}-token prompts, ${tokens}-token answers, ${runs} runs (median)`,
+    );
+    console.log(
+      'conversations | one after another, tok/s | at once, tok/s | speed-up | ' +
+        'at once: TTFT per conversation, ms | at once: decode tok/s per conversation',
+    );
     for (const k of convCounts) {
       const seq: number[] = [],
         par: number[] = [];
+      let last: Run[] = [];
       for (let r = 0; r < runs; r++) {
         let t0 = performance.timeOrigin + performance.now();
-        for (let c = 0; c < k; c++) await turn(tabs.pages[c], urlPath, prompt(c, 16), tokens, stages, `s${n++}`);
+        for (let c = 0; c < k; c++) await turn(tabs.pages[c], urlPath, prompt(c, promptLen), tokens, stages, `s${n++}`);
         seq.push((k * tokens * 1000) / (performance.timeOrigin + performance.now() - t0));
         t0 = performance.timeOrigin + performance.now();
-        await Promise.all(
-          Array.from({ length: k }, (_, c) => turn(tabs.pages[c], urlPath, prompt(c, 16), tokens, stages, `p${n++}`)),
+        last = await Promise.all(
+          Array.from({ length: k }, (_, c) =>
+            turn(tabs.pages[c], urlPath, prompt(c, promptLen), tokens, stages, `p${n++}`),
+          ),
         );
         par.push((k * tokens * 1000) / (performance.timeOrigin + performance.now() - t0));
       }
-      console.log(
-        `${k} | ${median(seq).toFixed(1)} | ${median(par).toFixed(1)} | ${(median(par) / median(seq)).toFixed(2)}x`,
-      );
+      const ttft = last.map((r) => (r.times[0] - r.startMs).toFixed(0)).join(', ');
+      const decode = last
+        .map((r) => (((r.times.length - 1) * 1000) / (r.times[r.times.length - 1] - r.times[0])).toFixed(1))
+        .join(', ');
+      const speedup = `${(median(par) / median(seq)).toFixed(2)}x`;
+      console.log(`${k} | ${median(seq).toFixed(1)} | ${median(par).toFixed(1)} | ${speedup} | ${ttft} | ${decode}`);
     }
     console.log(
       `\n# decode beside a ${longLen}-token prefill (chunked): ` +

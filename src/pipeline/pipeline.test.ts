@@ -1,6 +1,6 @@
 // The pipeline's protocol logic over an in-memory bus (a stand-in for WebRTC, which Node cannot run), with the real
 // CPU engine and real fixture files: a 3-tab chain must produce exactly the reference greedy ids.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import { openModel } from '../weights/model.ts';
 import { localModelFiles } from '../weights/localFiles.ts';
@@ -384,5 +384,51 @@ describe.each(FIXTURE_NAMES)('recovery on %s', (name) => {
     expect(r.restarts).toBe(1);
     expect(events).toEqual(['lost', 'restart', 'resumed']);
     coordinator.dispose();
+  });
+
+  it('two conversations from two tabs through the lost stage both recover exactly', async () => {
+    const bus = new MemoryBus();
+    // Each person's coordinator shares its tab's transport with that tab's stage runner, as in a page.
+    const [ta, tb, tc] = ['a', 'b', 'c'].map((id) => bus.transport(id));
+    for (const t of [ta, tb, tc]) cpuStageRunner(t, fixtureDir(name));
+    const mine = new Coordinator(ta);
+    const theirs = new Coordinator(tc);
+    const model = await openModel(localModelFiles(fixtureDir(name)));
+    const L = model.spec.nLayers;
+    const [c0, c1] = fixtureCases(name);
+    await mine.assign(
+      'fixture',
+      [
+        { peer: 'a', start: 0, end: 1 },
+        { peer: 'b', start: 1, end: 3 },
+        { peer: 'c', start: 3, end: L },
+      ],
+      ['a', 'b', 'c'],
+      64,
+    );
+    await vi.waitFor(() => expect(theirs.planId).toBe(mine.planId)); // the assignment reaches the other tab
+    const replans: Promise<void>[] = [];
+    const other = theirs.generate(c1.input_ids, { maxTokens: c1.greedy.length, eos: [] });
+    const r0 = await mine.generate(c0.input_ids, {
+      maxTokens: c0.greedy.length,
+      eos: [],
+      onToken: (_t, index) => {
+        if (index !== 2 || replans.length > 0) return;
+        bus.leave('b');
+        for (const c of [mine, theirs]) c.peerLeft('b');
+        const next = [
+          { peer: 'a', start: 0, end: 2 },
+          { peer: 'c', start: 2, end: L },
+        ];
+        replans.push(mine.assign('fixture', next, ['a', 'c'], 64));
+      },
+    });
+    await Promise.all(replans);
+    expect(r0.tokens).toEqual(c0.greedy);
+    const r1 = await other;
+    expect(r1.tokens).toEqual(c1.greedy);
+    expect([r0.restarts, r1.restarts], 'both were in flight through the loss').toEqual([1, 1]);
+    mine.dispose();
+    theirs.dispose();
   });
 });

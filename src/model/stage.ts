@@ -95,6 +95,8 @@ export interface ForwardResult {
 interface Deferred<T> {
   promise: Promise<T>;
   settled: boolean;
+  /** The value, once resolved (a stage hands loaded weights over to its successor). */
+  value?: T;
   resolve(v: T): void;
   reject(e: unknown): void;
 }
@@ -110,6 +112,7 @@ function deferred<T>(): Deferred<T> {
     settled: false,
     resolve: (v) => {
       d.settled = true;
+      d.value = v;
       resolve(v);
     },
     reject: (e) => {
@@ -218,6 +221,51 @@ export class Stage {
     const lm = this.backend.uploadWeight(lmHead);
     this.uploaded.push(norm, lm);
     this.head.resolve({ norm, lmHead: lm });
+  }
+
+  /** Layers (0-based) of `range` whose weights this stage holds, loaded: a successor for `range` need not fetch them. */
+  heldLayers(range: StageRange): number[] {
+    const out: number[] = [];
+    for (let l = Math.max(range.start, this.range.start); l < Math.min(range.end, this.range.end); l++)
+      if (this.layers[l - this.range.start].value) out.push(l);
+    return out;
+  }
+
+  /** The embedding and the head are loaded here (a successor that is first or last takes them over). */
+  get holdsEmbedding(): boolean {
+    return !!this.embedding.value;
+  }
+
+  get holdsHead(): boolean {
+    return !!this.head.value;
+  }
+
+  /**
+   * Give `next` (a stage of the same model on the same backend, for another range) every loaded weight it also
+   * needs: layers in both ranges, the embedding if both are first, the head if both are last. They leave this
+   * stage's upload list, so disposing this stage no longer frees them. Returns the layers handed over.
+   */
+  handOver(next: Stage): number[] {
+    if (next.backend !== this.backend || JSON.stringify(next.spec) !== JSON.stringify(this.spec))
+      throw new ShoalError('ERR_BAD_ARGS', 'a stage hands weights only to a stage of the same model and backend');
+    const moved = new Set<Tensor | KvCache>();
+    const layers = this.heldLayers(next.range);
+    for (const l of layers) {
+      const w = this.layers[l - this.range.start].value!;
+      for (const t of Object.values(w)) if (t) moved.add(t as Tensor);
+      next.layers[l - next.range.start].resolve(w);
+    }
+    if (this.isFirst && next.isFirst && this.embedding.value) {
+      moved.add(this.embedding.value);
+      next.embedding.resolve(this.embedding.value);
+    }
+    if (this.isLast && next.isLast && this.head.value) {
+      moved.add(this.head.value.norm).add(this.head.value.lmHead);
+      next.head.resolve(this.head.value);
+    }
+    this.uploaded = this.uploaded.filter((t) => !moved.has(t));
+    next.uploaded.push(...moved);
+    return layers;
   }
 
   /** True once every layer (and the embedding/head this stage needs) has arrived. */

@@ -70,3 +70,25 @@ export function buildScenario(
 export function planToAssignments(plan: Pick<Plan, 'stages'>): StageAssignment[] {
   return plan.stages.map((s) => ({ peer: s.device, start: s.first - 1, end: s.last }));
 }
+
+/**
+ * After a loss: the broken plan with each lost tab's layers given to the surviving stage upstream of them (the one
+ * downstream where no stage upstream survives), so only the lost layers move. Null when no stage survives.
+ */
+export function repairPlan(stages: StageAssignment[], alive: ReadonlySet<string>): StageAssignment[] | null {
+  const out: StageAssignment[] = [];
+  let orphanStart: number | null = null; // lost layers ahead of the first survivor
+  for (const s of stages) {
+    if (alive.has(s.peer)) {
+      out.push({ ...s, start: orphanStart ?? s.start });
+      orphanStart = null;
+    } else if (out.length > 0) out[out.length - 1] = { ...out[out.length - 1], end: s.end };
+    else orphanStart ??= s.start;
+  }
+  return out.length > 0 ? out : null;
+}
+
+/** Engine ranges as the planner's 1-based inclusive stages (to evaluate or simulate a plan that is not its own). */
+export function assignmentsToPlan(stages: StageAssignment[]): Pick<Plan, 'stages'> {
+  return { stages: stages.map((s) => ({ device: s.peer, first: s.start + 1, last: s.end })) };
+}

@@ -19,7 +19,7 @@ import type { CoordinatorEvent, GenerateResult } from './coordinator.ts';
 import { DEFAULT_MAX_CONVERSATIONS } from './messages.ts';
 import type { SamplingConfig, StageAssignment } from './messages.ts';
 import { meshTransport } from './meshTransport.ts';
-import { buildScenario, planToAssignments } from './scenario.ts';
+import { assignmentsToPlan, buildScenario, planToAssignments, repairPlan } from './scenario.ts';
 import type { Scenario } from '../planner/types.ts';
 import type { TabInfo } from './scenario.ts';
 import { StageRunner } from './stageRunner.ts';
@@ -186,16 +186,7 @@ export class Session {
     let stages: StageAssignment[];
     if (opts.stages) stages = opts.stages;
     else {
-      const dtype = typeof model.config.torch_dtype === 'string' ? model.config.torch_dtype : 'bfloat16';
-      const conversations = opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS;
-      const scenario = buildScenario(
-        model.config,
-        MODEL_BYTES_PER_PARAM[dtype] ?? 2,
-        tabs,
-        promptTokens,
-        opts.maxTokens,
-        conversations,
-      );
+      const scenario = this.scenario(model, tabs, promptTokens, opts);
       const planner = this.getPlanner();
       plan = await planner.plan(scenario, opts.strategy);
       if (!opts.cold && plan.feasible && !(await this.worthJoining(modelUrl, tabs, opts, scenario, plan)))
@@ -261,12 +252,14 @@ export class Session {
       const alive = new Set(this.members().map((t) => t.peerId));
       const leader = c.members.filter((m) => alive.has(m)).sort()[0];
       if (leader !== this.opts.mesh.peerId) return; // that tab re-plans; this one adopts its plan
+      const opts: TurnOptions = {
+        maxTokens: RECOVERY_PLAN.maxTokens,
+        strategy: (c.strategy || 'even') as StrategyName,
+        maxConversations: c.maxConversations,
+      };
       try {
-        await this.ensurePlan(c.modelUrl, RECOVERY_PLAN.promptTokens, {
-          maxTokens: RECOVERY_PLAN.maxTokens,
-          strategy: (c.strategy || 'even') as StrategyName,
-          maxConversations: c.maxConversations,
-        });
+        opts.stages = (await this.repairFits(alive, opts)) ?? undefined;
+        await this.ensurePlan(c.modelUrl, RECOVERY_PLAN.promptTokens, opts);
         if (this.planAlive()) return;
       } catch (e) {
         if (e instanceof ShoalError && e.code === 'ERR_DOES_NOT_FIT') {
@@ -278,6 +271,18 @@ export class Session {
     c.abandonRecovery(
       `re-planning over the remaining tabs failed ${RECOVERY_ATTEMPTS} times`,
       this.opts.mesh.peers().map((p) => p.peerId),
+    );
+  }
+
+  private scenario(model: ModelSource, tabs: TabInfo[], promptTokens: number, opts: TurnOptions): Scenario {
+    const dtype = typeof model.config.torch_dtype === 'string' ? model.config.torch_dtype : 'bfloat16';
+    return buildScenario(
+      model.config,
+      MODEL_BYTES_PER_PARAM[dtype] ?? 2,
+      tabs,
+      promptTokens,
+      opts.maxTokens,
+      opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
     );
   }
 
@@ -299,7 +304,7 @@ export class Session {
     if (!c.planId || c.modelUrl !== modelUrl || c.strategy !== opts.strategy || joined === 0) return true;
     if (!c.members.every((m) => present.has(m))) return true;
     const planner = this.getPlanner();
-    const current = { stages: c.stages.map((s) => ({ device: s.peer, first: s.start + 1, last: s.end })) };
+    const current = assignmentsToPlan(c.stages);
     const [now, then] = await Promise.all([planner.simulate(scenario, current), planner.simulate(scenario, next)]);
     const gain = 1 - then.perTokenSeconds / now.perTokenSeconds;
     const take = gain >= JOIN_GAIN;
@@ -314,6 +319,20 @@ export class Session {
     });
     if (!take) this.keptDespite = [...present].sort().join(',');
     return take;
+  }
+
+  /**
+   * The broken plan repaired (the lost layers to a surviving neighbour: only they move) if the planner says it fits
+   * the tabs' memory; null: plan afresh over the room.
+   */
+  private async repairFits(alive: Set<string>, opts: TurnOptions): Promise<StageAssignment[] | null> {
+    const c = this.coordinator;
+    const repaired = repairPlan(c.stages, alive);
+    if (!repaired) return null;
+    const model = await this.openModel(c.modelUrl);
+    const scenario = this.scenario(model, this.members(), RECOVERY_PLAN.promptTokens, opts);
+    const check = await this.getPlanner().evaluate(scenario, assignmentsToPlan(repaired), opts.strategy);
+    return check.feasible ? repaired : null;
   }
 
   /**

@@ -364,6 +364,9 @@ export class StageRunner {
   }
 
   private fail(e: unknown, steps: Step[] = []): void {
+    // A tab of the plan is gone (a result could not be sent on): the coordinators re-plan and restart the turns;
+    // failing them here would end answers that recovery can save.
+    if (e instanceof ShoalError && e.code === 'ERR_PEER_GONE') return;
     const message = errorMessage(e);
     this.deps.onEvent?.({ type: 'error', message });
     const a = this.active;
@@ -410,10 +413,14 @@ export class StageRunner {
       );
   }
 
-  /** Forget the stage, its weights and caches. */
-  drop(): void {
+  /** Forget the stage, its weights and caches (`keepStage`: the next stage takes its weights over, then frees it). */
+  drop(keepStage = false): void {
     this.flushTimeline();
     if (this.active?.holdTimer) clearTimeout(this.active.holdTimer);
+    if (keepStage) {
+      this.active = null;
+      return;
+    }
     void this.active?.stage.then(
       (s) => s.dispose(),
       () => undefined,
@@ -473,7 +480,10 @@ export class StageRunner {
       this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
       return;
     }
-    this.drop();
+    // Same model, other layers: the layers this tab already holds move to the new stage instead of being fetched
+    // again (a re-plan after a loss moves only what changed hands).
+    const previous = prev && range && prev.assign.modelUrl === msg.modelUrl ? prev.stage : null;
+    this.drop(previous !== null);
     this.deps.onEvent?.({ type: 'assigned', range, index, of: msg.stages.length });
     if (!range) return;
     let resolveStage!: (s: Stage) => void, rejectStage!: (e: unknown) => void;
@@ -483,7 +493,7 @@ export class StageRunner {
     });
     stage.catch(() => undefined);
     this.active = this.newActive(msg, from, index, range, stage);
-    void this.load(msg, range, resolveStage).catch((e) => {
+    void this.load(msg, range, { resolve: resolveStage, reject: rejectStage }, previous).catch((e) => {
       rejectStage(e);
       this.fail(e);
     });
@@ -497,30 +507,54 @@ export class StageRunner {
       void this.deps.transport.send(m, msg).catch(() => {});
   }
 
-  private async load(msg: Assign, range: StageAssignment, resolveStage: (s: Stage) => void): Promise<void> {
+  private async load(
+    msg: Assign,
+    range: StageAssignment,
+    settle: { resolve: (s: Stage) => void; reject: (e: unknown) => void },
+    previous: Promise<Stage> | null,
+  ): Promise<void> {
     // Fetching starts as soon as the model header is read; the engine may still be starting (a tab that has not
     // finished profiling), so uploads queue behind it while the bytes keep coming.
     const mine = this.active!.stage;
     // A newer plan with the same layers keeps this stage (and this load); any other replaces it.
     const stillOurs = () => this.active?.stage === mine;
     const model = await this.deps.openModel(msg.modelUrl);
-    if (!stillOurs()) return; // superseded while opening
-    const stageReady = this.deps.backend().then((backend) => {
+    // The stage this tab held before (its engine is up, so waiting for the engine costs nothing then).
+    const prior = previous ? await previous.catch(() => null) : null;
+    const old = prior && prior.backend === (await this.deps.backend()) ? prior : null;
+    if (prior && !old) prior.dispose();
+    const held = new Set(old?.heldLayers(range) ?? []);
+    const nextStage = (backend: Backend): Stage => {
       const stage = new Stage(backend, model.spec, range, msg.maxSeq);
-      if (stillOurs()) resolveStage(stage);
+      old?.handOver(stage);
+      old?.dispose();
       return stage;
-    });
+    };
+    if (!stillOurs()) {
+      // Superseded while opening: the weights held so far pass on to whichever stage comes next.
+      if (old) settle.resolve(old);
+      else settle.reject(new ShoalError('ERR_PIPELINE', 'superseded by a newer plan'));
+      return;
+    }
     const isFirst = range.start === 0,
       isLast = range.end === model.spec.nLayers;
+    const keepsEmbedding = isFirst && !!old?.isFirst && old.holdsEmbedding,
+      keepsHead = isLast && !!old?.isLast && old.holdsHead;
+    // Resolved even if superseded meanwhile: a newer plan's stage on this tab takes its weights over from it.
+    const stageReady = this.deps.backend().then((backend) => {
+      const stage = nextStage(backend);
+      settle.resolve(stage);
+      return stage;
+    });
     const rec = this.recorder;
     const layersTotal = range.end - range.start + (isFirst ? 1 : 0) + (isLast ? 1 : 0);
+    // Bytes this load moves: what the tab does not already hold.
     const totalBytes =
-      (isFirst ? model.embeddingBytes() : 0) +
-      (isLast ? model.headBytes() : 0) +
-      Array.from({ length: range.end - range.start }, (_, i) => model.layerBytes(range.start + i)).reduce(
-        (x, y) => x + y,
-        0,
-      );
+      (isFirst && !keepsEmbedding ? model.embeddingBytes() : 0) +
+      (isLast && !keepsHead ? model.headBytes() : 0) +
+      Array.from({ length: range.end - range.start }, (_, i) => range.start + i)
+        .filter((l) => !held.has(l))
+        .reduce((x, l) => x + model.layerBytes(l), 0);
     let loadedBytes = 0,
       layersLoaded = 0;
     const progress = (bytes: number) => {
@@ -543,8 +577,16 @@ export class StageRunner {
         return stage;
       });
     };
+    /** A tensor this tab already holds (handed over from its previous stage): counted as loaded, nothing moves. */
+    const alreadyHere = () => {
+      uploads = uploads.then((stage) => {
+        if (stillOurs()) progress(0);
+        return stage;
+      });
+    };
     try {
-      if (isFirst) {
+      if (keepsEmbedding) alreadyHere();
+      else if (isFirst) {
         const t = await rec.time('load', () => model.loadEmbedding(), {
           label: 'embedding',
           bytes: model.embeddingBytes(),
@@ -552,13 +594,18 @@ export class StageRunner {
         upload(t.data.byteLength, { label: 'embedding' }, (s) => s.setEmbedding(t));
       }
       for (let l = range.start; l < range.end; l++) {
+        if (held.has(l)) {
+          alreadyHere();
+          continue;
+        }
         const bytes = model.layerBytes(l);
         // timeline layers are 1-based, as in plans
         const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes });
         if (!stillOurs()) return; // dropped meanwhile
         upload(bytes, { layer: l + 1, bytes }, (s) => s.setLayer(l, tensors));
       }
-      if (isLast) {
+      if (keepsHead) alreadyHere();
+      else if (isLast) {
         const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), {
           label: 'head',
           bytes: model.headBytes(),

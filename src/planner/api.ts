@@ -104,6 +104,12 @@ export function simulate(scenario: Scenario, pl: Pick<Plan, 'stages'>): Simulati
   return { timeline: r.timeline, ttftSeconds: r.ttftSec, perTokenSeconds: r.perTokenSec, totalSeconds: r.totalSec };
 }
 
+/** A given chain of stages (a repair after a loss, a plan kept): whether it fits memory, and its predicted times. */
+export function evaluate(scenario: Scenario, pl: Pick<Plan, 'stages'>, strategy: StrategyName = 'csgo'): Plan {
+  const p = compileScenario(scenario);
+  return toPlan(p, parseStrategy(strategy), planSegs(p, pl));
+}
+
 /** 1-based inclusive stages -> the engine's 0-based [start, end) ranges. */
 export function toEngineStages(pl: Pick<Plan, 'stages'>): EngineStage[] {
   return pl.stages.map((st) => ({ device: st.device, start: st.first - 1, end: st.last }));
@@ -112,5 +118,5 @@ export function toEngineStages(pl: Pick<Plan, 'stages'>): EngineStage[] {
 export { layerCosts };
 
 /** The object the worker exposes; also what Node callers import. */
-export const plannerApi = { plan, planAll, simulate, layerCosts, toEngineStages };
+export const plannerApi = { plan, planAll, simulate, evaluate, layerCosts, toEngineStages };
 export type PlannerApi = typeof plannerApi;

@@ -1,5 +1,5 @@
 // Planner entry point: the API and its types, for the page, the CLI, benchmarks and the worker.
-export { plan, planAll, simulate, toEngineStages, layerCosts, plannerApi } from './api.ts';
+export { plan, planAll, simulate, evaluate, toEngineStages, layerCosts, plannerApi } from './api.ts';
 export type { PlannerApi, Simulation } from './api.ts';
 export type { LayerCostOptions, ModelCosts } from './layerCosts.ts';
 export type {

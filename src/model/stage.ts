@@ -223,7 +223,7 @@ export class Stage {
     this.head.resolve({ norm, lmHead: lm });
   }
 
-  /** Layers (0-based) of `range` whose weights this stage holds, loaded: a successor for `range` need not fetch them. */
+  /** Layers (0-based) of `range` this stage holds, loaded: a successor for `range` need not fetch them. */
   heldLayers(range: StageRange): number[] {
     const out: number[] = [];
     for (let l = Math.max(range.start, this.range.start); l < Math.min(range.end, this.range.end); l++)

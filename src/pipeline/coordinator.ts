@@ -99,6 +99,8 @@ export interface AssignOptions {
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
 /** How long turns wait for the room's next plan after a tab holding layers left, before they end with their text. */
 export const RECOVERY_TIMEOUT_MS = 30_000;
+/** How long a restart waits for a stage to say what it holds (then it recomputes that stage's part from 0). */
+const HELD_QUERY_TIMEOUT_MS = 2000;
 const CLOCK_PROBES = 5;
 const CLOCK_TIMEOUT_MS = 3000;
 /** This tab's own conversation when the caller names none (the chat box, the speculative controller). */
@@ -125,6 +127,8 @@ export class Coordinator {
   /** Turns in flight, by conversation. */
   private turns = new Map<string, Pending>();
   private clockWaiters = new Map<number, (t1: number) => void>();
+  /** Restarts waiting for a stage's held positions, by `${runId}:${peer}`. */
+  private heldWaiters = new Map<string, (held: number) => void>();
   private verifies = new Map<number, PendingVerify>();
   private readonly unsubscribe: () => void;
   private readonly events = new Emitter<{ event: [CoordinatorEvent] }>();
@@ -303,7 +307,7 @@ export class Coordinator {
     });
   }
 
-  private sendStart(p: Pending, pos0: number, ids: number[]): void {
+  private sendStart(p: Pending, pos0: number, ids: number[], from?: number[]): void {
     const msg: PipelineMessage = {
       kind: 'start',
       planId: this.planId,
@@ -315,6 +319,7 @@ export class Coordinator {
       maxTokens: p.opts.maxTokens,
       eos: p.opts.eos,
       sampling: p.opts.sampling ?? GREEDY,
+      ...(from ? { from } : {}),
     };
     const { planId } = this,
       first = this.stages[0].peer;
@@ -330,14 +335,47 @@ export class Coordinator {
    * caches and the next token follows. Token k is sampled from draw k of the seed, so the answer is unchanged.
    */
   private restart(p: Pending, reason: string): void {
-    p.runId = ++this.runId;
+    const runId = (p.runId = ++this.runId);
     p.restarts++;
     p.resuming = true;
     this.histories.set(p.conv, []);
-    if (!this.planId) return; // dropped: the next plan restarts it
+    const planId = this.planId;
+    if (!planId) return; // dropped: the next plan restarts it
     const ids = [...p.ids, ...p.tokens];
-    this.emit({ type: 'restart', conv: p.conv, positions: ids.length, reason });
-    this.sendStart(p, 0, ids);
+    void this.resumePoints(p.conv, runId, ids.length).then((from) => {
+      if (p.runId !== runId || this.planId !== planId || this.turns.get(p.conv) !== p) return; // overtaken
+      this.emit({ type: 'restart', conv: p.conv, positions: ids.length - from[0], reason });
+      this.sendStart(p, from[0], ids.slice(from[0]), from);
+    });
+  }
+
+  /**
+   * Where each stage resumes a restarted turn of n positions: stage k computes from the first position that it or a
+   * stage after it lacks (a stage that kept its layers through a re-plan kept its caches too), and every stage
+   * computes the last one, which gives the next token. A stage that does not answer in time counts as holding none.
+   */
+  private async resumePoints(conv: string, runId: number, n: number): Promise<number[]> {
+    const planId = this.planId;
+    const held = await Promise.all(
+      this.stages.map(
+        (s) =>
+          new Promise<number>((resolve) => {
+            const key = `${runId}:${s.peer}`;
+            const timer = setTimeout(() => done(0), HELD_QUERY_TIMEOUT_MS);
+            const done = (h: number) => {
+              clearTimeout(timer);
+              this.heldWaiters.delete(key);
+              resolve(h);
+            };
+            this.heldWaiters.set(key, done);
+            this.transport.send(s.peer, { kind: 'heldQuery', planId, conv, runId }).catch(() => done(0));
+          }),
+      ),
+    );
+    const from = new Array<number>(held.length);
+    let need = n - 1;
+    for (let k = held.length - 1; k >= 0; k--) from[k] = need = Math.min(need, held[k]);
+    return from;
   }
 
   /** Tokens every stage holds in its KV cache for this tab's own conversation (a speculative controller reuses it). */
@@ -564,6 +602,9 @@ export class Coordinator {
         }
         return;
       }
+      case 'heldReply':
+        this.heldWaiters.get(`${msg.runId}:${from}`)?.(msg.held);
+        return;
       case 'verified': {
         const v = this.verifies.get(msg.runId);
         if (!v) return;

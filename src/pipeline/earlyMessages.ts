@@ -23,7 +23,7 @@ export class EarlyMessages {
 
   /** Hold `msg` if it is work for a plan this tab has not heard of yet; true when held. */
   hold(from: string, msg: PipelineMessage, payload: Float32Array | undefined, current: string | undefined): boolean {
-    if (msg.kind !== 'start' && msg.kind !== 'act' && msg.kind !== 'verify') return false;
+    if (msg.kind !== 'start' && msg.kind !== 'act' && msg.kind !== 'verify' && msg.kind !== 'heldQuery') return false;
     if (msg.planId === current || this.known.includes(msg.planId)) return false;
     this.held.push({ from, msg, payload });
     if (this.held.length > MAX_HELD) this.held.shift();

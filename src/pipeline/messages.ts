@@ -71,6 +71,11 @@ const IntervalSchema = v.pipe(
 ) satisfies v.GenericSchema<unknown, Interval>;
 
 const ids = v.pipe(list(uint, MAX_IDS), v.minLength(1, 'must not be empty'));
+/**
+ * A restarted turn's resume points: entry k is the position stage k computes from (what it and every stage after it
+ * still hold is not recomputed); rows before entry k+1 are not sent on.
+ */
+const resumePoints = list(uint, 256);
 const eos = list(uint, MAX_EOS);
 
 export const PipelineMessageSchema = v.variant('kind', [
@@ -107,6 +112,7 @@ export const PipelineMessageSchema = v.variant('kind', [
     maxTokens: uint,
     eos,
     sampling: SamplingConfigSchema,
+    from: v.optional(resumePoints),
   }),
   /**
    * Stage k -> stage k+1: hidden state for positions pos0.. of `conv`, whose tokens go to tab `owner` (payload: f32
@@ -129,6 +135,7 @@ export const PipelineMessageSchema = v.variant('kind', [
     sentAtSec: finite,
     verify: v.optional(VerifyFlagsSchema),
     computeMs: v.optional(durationMs),
+    from: v.optional(resumePoints),
   }),
   /**
    * Coordinator -> stage 0 (speculative decoding, issue 8): run ids at pos0 in one pass and answer with the target's
@@ -174,6 +181,10 @@ export const PipelineMessageSchema = v.variant('kind', [
    * was evicted, or the layers moved here), fewer than the step needs: restart the turn from position 0.
    */
   v.object({ kind: v.literal('resync'), planId, conv, runId: uint, held: uint }),
+  /** Coordinator -> every stage, before a restart: how many positions of the conversation do you hold? */
+  v.object({ kind: v.literal('heldQuery'), planId, conv, runId: uint }),
+  /** A stage's answer (its cache may have been kept through a re-plan: the restart need not recompute it). */
+  v.object({ kind: v.literal('heldReply'), planId, conv, runId: uint, held: uint }),
   /** Coordinator -> all: drop weights and caches (Run from cold). */
   v.object({ kind: v.literal('drop') }),
   /** Any stage -> coordinator: load progress. */

@@ -431,4 +431,47 @@ describe.each(FIXTURE_NAMES)('recovery on %s', (name) => {
     mine.dispose();
     theirs.dispose();
   });
+
+  it('a stage that keeps its layers keeps its cache: the restart computes only the new row there', async () => {
+    const bus = new MemoryBus();
+    const [ta, tb, tc] = ['a', 'b', 'c'].map((id) => bus.transport(id));
+    for (const t of [ta, tb, tc]) cpuStageRunner(t, fixtureDir(name));
+    const coordinator = new Coordinator(ta);
+    const model = await openModel(localModelFiles(fixtureDir(name)));
+    const L = model.spec.nLayers;
+    const c = fixtureCases(name)[0];
+    const last = { peer: 'c', start: 3, end: L };
+    await coordinator.assign(
+      'fixture',
+      [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, last],
+      ['a', 'b', 'c'],
+      64,
+    );
+    const restarts: number[] = [];
+    coordinator.on((e) => {
+      if (e.type === 'restart') restarts.push(e.positions);
+    });
+    const replans: Promise<void>[] = [];
+    const r = await coordinator.generate(c.input_ids, {
+      maxTokens: c.greedy.length,
+      eos: [],
+      onToken: (_t, index) => {
+        if (index !== 2 || replans.length > 0) return;
+        bus.leave('b');
+        coordinator.peerLeft('b');
+        // Tab a takes b's layers over; tab c keeps its range, so its weights and its cache stay.
+        replans.push(coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 3 }, last], ['a', 'c'], 64));
+      },
+    });
+    await Promise.all(replans);
+    expect(r.tokens).toEqual(c.greedy);
+    const n = c.input_ids.length + 3; // the prompt and the tokens so far
+    expect(restarts, 'tab a recomputes every position').toEqual([n]);
+    await vi.waitFor(() =>
+      expect(coordinator.intervals.some((i) => i.device === 'c' && i.kind === 'compute')).toBe(true),
+    );
+    const labels = coordinator.intervals.filter((i) => i.device === 'c' && i.kind === 'compute').map((i) => i.label);
+    expect(new Set(labels), 'tab c: one row per pass, the restart included').toEqual(new Set(['1 rows']));
+    coordinator.dispose();
+  });
 });

@@ -69,6 +69,8 @@ interface Step extends QueuedStep {
   verify?: VerifyFlags;
   /** What the stages before this one spent on this verification pass (passed on, summed). */
   computeBeforeMs: number;
+  /** A restarted turn's resume points, per stage (see the 'start' message). */
+  from?: number[];
 }
 
 interface Active {
@@ -231,9 +233,29 @@ export class StageRunner {
           partial: !!msg.partial,
           verify: msg.verify,
           computeBeforeMs: msg.computeMs ?? 0,
+          from: msg.from,
         });
         return;
       }
+      case 'heldQuery':
+        // Positions of the conversation this stage holds (0 until its stage exists): a restart skips them.
+        if (!a || !this.matches(msg.planId)) return;
+        void a.stage
+          .then(
+            (st) => (st.hasSequence(msg.conv) ? st.sequence(msg.conv).pos : 0),
+            () => 0,
+          )
+          .then((held) =>
+            this.deps.transport.send(from, {
+              kind: 'heldReply',
+              planId: msg.planId,
+              conv: msg.conv,
+              runId: msg.runId,
+              held,
+            }),
+          )
+          .catch(() => {});
+        return;
       default:
         return; // coordinator-bound messages are not ours
     }
@@ -262,6 +284,7 @@ export class StageRunner {
       run,
       partial: false,
       computeBeforeMs: 0,
+      from: msg.from,
     });
   }
 
@@ -746,16 +769,20 @@ export class StageRunner {
   }
 
   /** Activations to the next stage, with the step's run and (when verifying) the compute so far. */
-  private async sendActivations(a: Active, s: Step, hidden: Float32Array, computeSoFarMs: number): Promise<void> {
+  private async sendActivations(a: Active, s: Step, out: Float32Array, computeSoFarMs: number): Promise<void> {
     const next = a.assign.stages[a.index + 1];
+    // A restart: the next stage still holds the positions before its resume point, so those rows stay here.
+    const skip = Math.max(0, (s.from?.[a.index + 1] ?? 0) - s.pos0);
+    if (skip >= s.rows) return; // a prompt chunk the next stage holds entirely (never the last: it has the new row)
+    const hidden = skip > 0 ? out.subarray((skip * out.length) / s.rows) : out;
     const act: Extract<PipelineMessage, { kind: 'act' }> = {
       kind: 'act',
       planId: a.assign.planId,
       conv: s.conv,
       owner: s.owner,
       runId: s.runId,
-      pos0: s.pos0,
-      rows: s.rows,
+      pos0: s.pos0 + skip,
+      rows: s.rows - skip,
       index: s.index,
       maxTokens: s.run.maxTokens,
       eos: s.run.eos,
@@ -763,6 +790,7 @@ export class StageRunner {
       sentAtSec: this.recorder.toSec(nowMs()),
     };
     if (s.partial) act.partial = true;
+    if (s.from) act.from = s.from;
     if (s.verify) {
       act.verify = s.verify;
       act.computeMs = computeSoFarMs;

@@ -11,7 +11,7 @@ import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
-import { median, openBenchTabs } from './lib/tabs.ts';
+import { evenStages, median, openBenchTabs } from './lib/tabs.ts';
 import type { Session } from '../../src/pipeline/session.ts';
 import type { StageAssignment } from '../../src/pipeline/messages.ts';
 
@@ -81,15 +81,7 @@ await runCli(async () => {
       delayMs: 0,
       slowdown: 1,
     });
-    const L = await tabs.pages[0].evaluate(
-      async (m) => (await (window as unknown as Win).shoal.session.openModel(m)).spec.nLayers,
-      urlPath,
-    );
-    const stages: StageAssignment[] = tabs.ids.map((peer, i) => ({
-      peer,
-      start: Math.floor((i * L) / nTabs),
-      end: Math.floor(((i + 1) * L) / nTabs),
-    }));
+    const stages = await evenStages(tabs.pages[0], urlPath, tabs.ids);
     let n = 0;
     // The first turn loads every layer; one turn from each tab loads its tokenizer (not part of any figure).
     for (const page of tabs.pages) await turn(page, urlPath, prompt(0, 8), 2, stages, `warm-${n++}`);

@@ -11,11 +11,8 @@ import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
-import { openBenchTabs } from './lib/tabs.ts';
+import { evenStages, openBenchTabs } from './lib/tabs.ts';
 import type { StageAssignment } from '../../src/pipeline/messages.ts';
-import type { Session } from '../../src/pipeline/session.ts';
-
-type Win = { shoal: { session: Session } };
 
 interface Marks {
   startMs: number;
@@ -97,15 +94,7 @@ await runCli(async () => {
         slowdown: 1,
       });
       const person = tabs.pages[0];
-      const L = await person.evaluate(
-        async (m) => (await (window as unknown as Win).shoal.session.openModel(m)).spec.nLayers,
-        urlPath,
-      );
-      const stages: StageAssignment[] = tabs.ids.map((peer, i) => ({
-        peer,
-        start: Math.floor((i * L) / nTabs),
-        end: Math.floor(((i + 1) * L) / nTabs),
-      }));
+      const stages = await evenStages(person, urlPath, tabs.ids);
       const ids = prompt(promptLen);
       const reference = await turn(person, { model: urlPath, ids, steps: tokens, stages }); // loads every layer
       const run = turn(person, { model: urlPath, ids, steps: tokens, stages });

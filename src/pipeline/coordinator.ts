@@ -324,9 +324,9 @@ export class Coordinator {
     const { planId } = this,
       first = this.stages[0].peer;
     this.transport.send(first, msg).catch((e) => {
+      if (!(e instanceof ShoalError && e.code === 'ERR_PEER_GONE')) this.finishWithError(p, e);
       // A plan made while its first tab was leaving: the turn waits for the next plan, as after any loss.
-      if (e instanceof ShoalError && e.code === 'ERR_PEER_GONE' && this.planId === planId) this.peerLeft(first);
-      else if (!(e instanceof ShoalError && e.code === 'ERR_PEER_GONE')) this.finishWithError(p, e);
+      else if (this.planId === planId) this.peerLeft(first);
     });
   }
 

@@ -11,7 +11,7 @@ import { cpuStageRunner } from '../testing/cpuStage.ts';
 import { Coordinator } from './coordinator.ts';
 import { runInfer } from '../model/infer.ts';
 import { parsePipelineMessage } from './messages.ts';
-import type { Transport } from './messages.ts';
+import type { StageAssignment, Transport } from './messages.ts';
 
 function mesh(name: string, tabs: string[]) {
   const bus = new MemoryBus();
@@ -335,51 +335,54 @@ describe('several conversations on one mesh', () => {
   });
 });
 
+/**
+ * Three tabs a, b, c on a fixture, chained a [0, 1), b [1, 3), c [3, L); each tab's transport is shared by its stage
+ * runner and any coordinator there, as in a page. `loseB` is an onToken hook: after token 2, tab b vanishes, every
+ * coordinator given hears of it, and `mine` (tab a's) assigns `next` over a and c; `replanned` awaits that.
+ */
+async function lossRoom(name: string) {
+  const bus = new MemoryBus();
+  const [ta, tb, tc] = ['a', 'b', 'c'].map((id) => bus.transport(id));
+  for (const t of [ta, tb, tc]) cpuStageRunner(t, fixtureDir(name));
+  const L = (await openModel(localModelFiles(fixtureDir(name)))).spec.nLayers;
+  const mine = new Coordinator(ta);
+  const chain = [
+    { peer: 'a', start: 0, end: 1 },
+    { peer: 'b', start: 1, end: 3 },
+    { peer: 'c', start: 3, end: L },
+  ];
+  await mine.assign('fixture', chain, ['a', 'b', 'c'], 64);
+  const replans: Promise<void>[] = [];
+  const loseB =
+    (coordinators: Coordinator[], next: StageAssignment[]) =>
+    (_t: number, index: number): void => {
+      if (index !== 2 || replans.length > 0) return;
+      bus.leave('b');
+      for (const c of coordinators) c.peerLeft('b');
+      replans.push(mine.assign('fixture', next, ['a', 'c'], 64));
+    };
+  return { tc, L, mine, chain, loseB, replanned: () => Promise.all(replans) };
+}
+
 describe.each(FIXTURE_NAMES)('recovery on %s', (name) => {
   it('a stage vanishes mid-answer: the turn waits, restarts on the next plan, equals an unbroken run', async () => {
-    const bus = new MemoryBus();
-    const tabs = ['a', 'b', 'c'];
-    for (const id of tabs) cpuStageRunner(bus.transport(id), fixtureDir(name));
-    const coordinator = new Coordinator(bus.transport('a-ui'));
+    const { L, mine: coordinator, loseB, replanned } = await lossRoom(name);
     const events: string[] = [];
     coordinator.on((e) => {
       if (e.type === 'lost' || e.type === 'restart' || e.type === 'resumed') events.push(e.type);
     });
-    const model = await openModel(localModelFiles(fixtureDir(name)));
-    const L = model.spec.nLayers;
     const c = fixtureCases(name)[0];
-    await coordinator.assign(
-      'fixture',
-      [
-        { peer: 'a', start: 0, end: 1 },
-        { peer: 'b', start: 1, end: 3 },
-        { peer: 'c', start: 3, end: L },
-      ],
-      tabs,
-      64,
-    );
-    const replans: Promise<void>[] = [];
+    // The middle stage's tab vanishes after token 2; the room re-plans over the other two.
+    const next = [
+      { peer: 'a', start: 0, end: 2 },
+      { peer: 'c', start: 2, end: L },
+    ];
     const r = await coordinator.generate(c.input_ids, {
       maxTokens: c.greedy.length,
       eos: [],
-      onToken: (_t, index) => {
-        if (index !== 2 || replans.length > 0) return;
-        // The middle stage's tab vanishes after token 2; the room re-plans over the other two.
-        bus.leave('b');
-        coordinator.peerLeft('b');
-        const replanned = coordinator.assign(
-          'fixture',
-          [
-            { peer: 'a', start: 0, end: 2 },
-            { peer: 'c', start: 2, end: L },
-          ],
-          ['a', 'c'],
-          64,
-        );
-        replans.push(replanned);
-      },
+      onToken: loseB([coordinator], next),
     });
-    await Promise.all(replans);
+    await replanned();
     expect(r.tokens).toEqual(c.greedy);
     expect(r.restarts).toBe(1);
     expect(events).toEqual(['lost', 'restart', 'resumed']);
@@ -387,43 +390,21 @@ describe.each(FIXTURE_NAMES)('recovery on %s', (name) => {
   });
 
   it('two conversations from two tabs through the lost stage both recover exactly', async () => {
-    const bus = new MemoryBus();
-    // Each person's coordinator shares its tab's transport with that tab's stage runner, as in a page.
-    const [ta, tb, tc] = ['a', 'b', 'c'].map((id) => bus.transport(id));
-    for (const t of [ta, tb, tc]) cpuStageRunner(t, fixtureDir(name));
-    const mine = new Coordinator(ta);
+    const { tc, L, mine, loseB, replanned } = await lossRoom(name);
     const theirs = new Coordinator(tc);
-    const model = await openModel(localModelFiles(fixtureDir(name)));
-    const L = model.spec.nLayers;
     const [c0, c1] = fixtureCases(name);
-    await mine.assign(
-      'fixture',
-      [
-        { peer: 'a', start: 0, end: 1 },
-        { peer: 'b', start: 1, end: 3 },
-        { peer: 'c', start: 3, end: L },
-      ],
-      ['a', 'b', 'c'],
-      64,
-    );
     await vi.waitFor(() => expect(theirs.planId).toBe(mine.planId)); // the assignment reaches the other tab
-    const replans: Promise<void>[] = [];
+    const next = [
+      { peer: 'a', start: 0, end: 2 },
+      { peer: 'c', start: 2, end: L },
+    ];
     const other = theirs.generate(c1.input_ids, { maxTokens: c1.greedy.length, eos: [] });
     const r0 = await mine.generate(c0.input_ids, {
       maxTokens: c0.greedy.length,
       eos: [],
-      onToken: (_t, index) => {
-        if (index !== 2 || replans.length > 0) return;
-        bus.leave('b');
-        for (const c of [mine, theirs]) c.peerLeft('b');
-        const next = [
-          { peer: 'a', start: 0, end: 2 },
-          { peer: 'c', start: 2, end: L },
-        ];
-        replans.push(mine.assign('fixture', next, ['a', 'c'], 64));
-      },
+      onToken: loseB([mine, theirs], next),
     });
-    await Promise.all(replans);
+    await replanned();
     expect(r0.tokens).toEqual(c0.greedy);
     const r1 = await other;
     expect(r1.tokens).toEqual(c1.greedy);
@@ -433,37 +414,20 @@ describe.each(FIXTURE_NAMES)('recovery on %s', (name) => {
   });
 
   it('a stage that keeps its layers keeps its cache: the restart computes only the new row there', async () => {
-    const bus = new MemoryBus();
-    const [ta, tb, tc] = ['a', 'b', 'c'].map((id) => bus.transport(id));
-    for (const t of [ta, tb, tc]) cpuStageRunner(t, fixtureDir(name));
-    const coordinator = new Coordinator(ta);
-    const model = await openModel(localModelFiles(fixtureDir(name)));
-    const L = model.spec.nLayers;
+    const { mine: coordinator, chain, loseB, replanned } = await lossRoom(name);
     const c = fixtureCases(name)[0];
-    const last = { peer: 'c', start: 3, end: L };
-    await coordinator.assign(
-      'fixture',
-      [{ peer: 'a', start: 0, end: 1 }, { peer: 'b', start: 1, end: 3 }, last],
-      ['a', 'b', 'c'],
-      64,
-    );
     const restarts: number[] = [];
     coordinator.on((e) => {
       if (e.type === 'restart') restarts.push(e.positions);
     });
-    const replans: Promise<void>[] = [];
+    // Tab a takes b's layers over; tab c keeps its range, so its weights and its cache stay.
+    const next = [{ ...chain[0], end: 3 }, chain[2]];
     const r = await coordinator.generate(c.input_ids, {
       maxTokens: c.greedy.length,
       eos: [],
-      onToken: (_t, index) => {
-        if (index !== 2 || replans.length > 0) return;
-        bus.leave('b');
-        coordinator.peerLeft('b');
-        // Tab a takes b's layers over; tab c keeps its range, so its weights and its cache stay.
-        replans.push(coordinator.assign('fixture', [{ peer: 'a', start: 0, end: 3 }, last], ['a', 'c'], 64));
-      },
+      onToken: loseB([coordinator], next),
     });
-    await Promise.all(replans);
+    await replanned();
     expect(r.tokens).toEqual(c.greedy);
     const n = c.input_ids.length + 3; // the prompt and the tokens so far
     expect(restarts, 'tab a recomputes every position').toEqual([n]);

@@ -112,12 +112,11 @@ export class Session {
     });
     this.planner = opts.planner ?? null;
     opts.mesh.on('peer-left', (peerId) => {
-      const c = this.coordinator;
-      const heldLayers = !!c.planId && c.stages.some((s) => s.peer === peerId);
       this.runner.peerLeft(peerId);
-      c.peerLeft(peerId);
+      this.coordinator.peerLeft(peerId);
       this.emit({ type: 'peer-left', peerId, wasCoordinator: peerId === this.coordinatorPeer });
-      if (heldLayers || c.brokenPlanId) this.recover();
+      // The plan is broken (by this loss, or an earlier one whose re-plan is under way): the room re-plans.
+      if (this.coordinator.brokenPlanId) this.recover();
     });
   }
 
@@ -241,15 +240,20 @@ export class Session {
     });
   }
 
+  /** Ids of the tabs in the room now, this one included. */
+  private present(): Set<string> {
+    return new Set(this.members().map((t) => t.peerId));
+  }
+
   private planAlive(): boolean {
-    const alive = new Set(this.members().map((t) => t.peerId));
+    const alive = this.present();
     return this.coordinator.stages.every((s) => alive.has(s.peer));
   }
 
   private async replanAfterLoss(): Promise<void> {
     const c = this.coordinator;
     for (let attempt = 0; attempt < RECOVERY_ATTEMPTS; attempt++) {
-      const alive = new Set(this.members().map((t) => t.peerId));
+      const alive = this.present();
       const leader = c.members.filter((m) => alive.has(m)).sort()[0];
       if (leader !== this.opts.mesh.peerId) return; // that tab re-plans; this one adopts its plan
       const opts: TurnOptions = {

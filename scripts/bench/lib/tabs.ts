@@ -3,6 +3,8 @@
 // delay; waits until each sees all the others. Plus the median the benches report.
 import type { Browser, BrowserContext, Page } from '@playwright/test';
 import type { Mesh } from '../../../src/mesh/mesh.ts';
+import type { StageAssignment } from '../../../src/pipeline/messages.ts';
+import type { Session } from '../../../src/pipeline/session.ts';
 
 export interface BenchTabs {
   pages: Page[];
@@ -63,4 +65,17 @@ export async function openBenchTabs(
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The model's layers split evenly over the room's tabs in order (read from the model as `page` opens it). */
+export async function evenStages(page: Page, modelUrl: string, ids: string[]): Promise<StageAssignment[]> {
+  const L = await page.evaluate(
+    async (m) => (await (window as unknown as { shoal: { session: Session } }).shoal.session.openModel(m)).spec.nLayers,
+    modelUrl,
+  );
+  return ids.map((peer, i) => ({
+    peer,
+    start: Math.floor((i * L) / ids.length),
+    end: Math.floor(((i + 1) * L) / ids.length),
+  }));
 }

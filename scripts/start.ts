@@ -10,6 +10,8 @@ import { lanAddresses } from '../src/server/lan.ts';
 import { FIXTURES_DIR, MODELS_DIR } from '../src/server/vitePlugin.ts';
 import { errorMessage } from '../src/errors.ts';
 import { parseFlags } from './cli.ts';
+import { launchHostTabs } from './hostTabs.ts';
+import { randomBytes } from 'node:crypto';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
@@ -30,6 +32,10 @@ function usage(): string {
   return [
     'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] ' +
       '[--no-build] [--no-model]',
+    '       [--host-tabs N] [--api-host ADDR] [--api-key K] [--api-max-inflight N] [--api-queue N]',
+    '  --host-tabs N: launch N headless Chromium tabs that join room "default" and host the OpenAI-compatible API',
+    '  --api-host ADDR: serve the plain-HTTP port (app and /v1 API) on ADDR instead of 127.0.0.1; the API then',
+    '    needs a bearer token (--api-key, SHOAL_API_KEY, or one made and printed at start)',
     'env: SHOAL_HTTP_PORT (8080), SHOAL_HTTPS_PORT (8443, "off" disables), SHOAL_HOST (0.0.0.0), SHOAL_ROOM_SECRET,',
     `     SHOAL_MODEL_BPS (model downloads paced to ${DEFAULT_MODEL_BPS} bytes/s per request, like a home network; ` +
       '"off" disables)',
@@ -40,7 +46,18 @@ function parseArgs(argv: string[]) {
   const f = parseFlags(
     argv,
     {
-      values: ['http-port', 'https-port', 'host', 'secret', 'model-bps'],
+      values: [
+        'http-port',
+        'https-port',
+        'host',
+        'secret',
+        'model-bps',
+        'host-tabs',
+        'api-host',
+        'api-key',
+        'api-max-inflight',
+        'api-queue',
+      ],
       switches: ['no-build', 'no-model', 'help'],
     },
     `\n${usage()}`,
@@ -59,11 +76,25 @@ function parseArgs(argv: string[]) {
     modelBps: parseBps(f['model-bps'] ?? process.env.SHOAL_MODEL_BPS ?? String(DEFAULT_MODEL_BPS)),
     build: !f['no-build'],
     model: !f['no-model'],
+    hostTabs: count(f['host-tabs'] ?? '0', '--host-tabs', 0),
+    apiHost: f['api-host'] ?? '127.0.0.1',
+    apiKey: f['api-key'] ?? (process.env.SHOAL_API_KEY || undefined),
+    apiMaxInFlight:
+      f['api-max-inflight'] === undefined ? undefined : count(f['api-max-inflight'], '--api-max-inflight', 1),
+    apiQueue: f['api-queue'] === undefined ? undefined : count(f['api-queue'], '--api-queue', 0),
   };
   for (const p of [o.httpPort, o.httpsPort])
     if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
   return o;
 }
+
+function count(v: string, flag: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer >= ${min} (got ${v})\n${usage()}`);
+  return n;
+}
+
+const isLoopback = (addr: string): boolean => addr === 'localhost' || addr === '::1' || addr.startsWith('127.');
 
 /** Newest modification time under a path (files only), skipping generated folders. */
 function newestMtimeMs(path: string): number {
@@ -112,12 +143,15 @@ async function main(): Promise<void> {
   const lan = lanAddresses();
   const tls = o.httpsPort === null ? undefined : await ensureCertificate(CERTS, lan);
   if (tls?.created) console.log(`made a self-signed certificate in ${CERTS} (browsers will ask you to accept it once)`);
+  // Beyond loopback the API needs a token: a program on another machine must not drive this one's tabs unasked.
+  const token = isLoopback(o.apiHost) ? o.apiKey : (o.apiKey ?? randomBytes(18).toString('base64url'));
   const server = await startShoalServer({
     distDir: DIST,
     modelsDir: MODELS_DIR,
     fixturesDir: FIXTURES_DIR,
     httpPort: o.httpPort,
-    httpHost: '127.0.0.1',
+    httpHost: o.apiHost,
+    api: { token, maxInFlight: o.apiMaxInFlight, maxQueued: o.apiQueue },
     httpsPort: o.httpsPort,
     httpsHost: o.host,
     tls,
@@ -140,8 +174,28 @@ async function main(): Promise<void> {
       qrcode.generate(urls[0], { small: true });
     }
   }
+  const apiUrl = `${server.httpUrl}/v1`;
+  console.log(`\nOpenAI-compatible API: ${apiUrl} (model "demo"; room "default", or a shoal-room header)`);
+  if (token) console.log(`  bearer token: ${token}`);
+  let hosts: Awaited<ReturnType<typeof launchHostTabs>> | null = null;
+  if (o.hostTabs > 0) {
+    try {
+      hosts = await launchHostTabs({
+        pageUrl: server.httpUrl,
+        room: 'default',
+        count: o.hostTabs,
+        secret: o.secret,
+        log: (l) => console.log(l),
+      });
+      console.log(`  ${o.hostTabs} headless host tab${o.hostTabs === 1 ? '' : 's'} joined room default`);
+    } catch (e) {
+      console.warn(
+        `  no host tabs (${errorMessage(e)}); open ${server.httpUrl}/?room=default&host=api to host the API`,
+      );
+    }
+  } else console.log(`  host it: npm start -- --host-tabs 1, or open ${server.httpUrl}/?room=default&host=api`);
   const stop = (): void => {
-    void server.close().then(() => process.exit(0));
+    void Promise.all([hosts?.close(), server.close()]).then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -92,6 +92,8 @@ export class Session {
   private recoverAgain = false;
   /** The room (sorted ids) for which the current plan was kept although tabs had joined (no gain worth a reload). */
   private keptDespite = '';
+  /** The plan being made here: the next ensurePlan waits for it. */
+  private planning: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SessionOptions) {
     const transport = meshTransport(opts.mesh);
@@ -170,8 +172,21 @@ export class Session {
     return this.planner;
   }
 
-  /** Plan over the room (or take forced stages) and assign; a warm plan with the same inputs is reused. */
-  async ensurePlan(
+  /**
+   * Plan over the room (or take forced stages) and assign; a warm plan with the same inputs is reused. Turns started
+   * here at once (API requests) plan one after another: the first plans, the others find its plan fits.
+   */
+  ensurePlan(
+    modelLocation: string,
+    promptTokens: number,
+    opts: TurnOptions,
+  ): Promise<{ assigned: boolean; stages: StageAssignment[] }> {
+    const next = this.planning.then(() => this.planNow(modelLocation, promptTokens, opts));
+    this.planning = next.catch(() => undefined);
+    return next;
+  }
+
+  private async planNow(
     modelLocation: string,
     promptTokens: number,
     opts: TurnOptions,

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { serveFiles } from './rangeFiles.ts';
 import { SignalingServer } from './signaling.ts';
+import { ApiRelay, type ApiRelayOptions } from './apiRelay.ts';
 
 /** Smallest emulated download rate honoured, bytes/s (guards against ?bps=1 stalling a socket for hours). */
 export const MIN_THROTTLE_BYTES_PER_SEC = 1024;
@@ -45,6 +46,11 @@ export interface ShoalServerOptions {
    * demo show what cold-start hiding does across devices.
    */
   defaultModelBytesPerSec?: number;
+  /**
+   * The OpenAI-compatible API on the plain-HTTP server (loopback unless httpHost says otherwise; then give it a
+   * token). Host tabs reach its relay over either server. The secret is the signaling secret.
+   */
+  api?: Omit<ApiRelayOptions, 'secret' | 'log' | 'pageUrl'>;
   log?: (line: string) => void;
 }
 
@@ -53,6 +59,7 @@ export interface ShoalServer {
   httpsPort: number | null;
   httpUrl: string;
   signaling: SignalingServer;
+  api: ApiRelay;
   close(): Promise<void>;
 }
 
@@ -113,27 +120,34 @@ function closeServer(server: Server): Promise<void> {
 export async function startShoalServer(opts: ShoalServerOptions): Promise<ShoalServer> {
   const handler = appHandler(opts);
   const signaling = new SignalingServer({ secret: opts.secret, log: opts.log });
+  const api = new ApiRelay({ ...opts.api, secret: opts.secret, log: opts.log });
   const servers: Server[] = [];
-  const http = createHttp(handler);
+  const http = createHttp((req, res) => api.handle(req, res) || handler(req, res));
   signaling.attach(http);
+  api.attach(http);
   const httpHost = opts.httpHost ?? '127.0.0.1';
   const httpPort = await listen(http, opts.httpPort, httpHost);
+  const httpUrl = `http://${httpHost === '0.0.0.0' ? 'localhost' : httpHost}:${httpPort}`;
+  api.pageUrl = httpUrl;
   servers.push(http);
   let httpsPort: number | null = null;
   if (opts.httpsPort !== null) {
     if (!opts.tls) throw new Error('HTTPS needs a certificate (tls option)');
     const https = createHttps({ key: opts.tls.key, cert: opts.tls.cert }, handler);
     signaling.attach(https);
+    api.attach(https);
     httpsPort = await listen(https, opts.httpsPort, opts.httpsHost ?? '0.0.0.0');
     servers.push(https);
   }
   return {
     httpPort,
     httpsPort,
-    httpUrl: `http://${httpHost === '0.0.0.0' ? 'localhost' : httpHost}:${httpPort}`,
+    httpUrl,
     signaling,
+    api,
     async close() {
       signaling.close();
+      api.close();
       await Promise.all(servers.map(closeServer));
     },
   };

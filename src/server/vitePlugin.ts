@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { serveFiles } from './rangeFiles.ts';
 import { throttleFromRequest } from './app.ts';
 import { SignalingServer } from './signaling.ts';
+import { ApiRelay } from './apiRelay.ts';
 
 export const FIXTURES_DIR = resolve(import.meta.dirname, '../../test/fixtures');
 export const MODELS_DIR = resolve(import.meta.dirname, '../../public/models');
@@ -25,6 +26,11 @@ export function shoalDevPlugin(): Plugin {
           res.end('not found');
         } else next();
       };
+      // The OpenAI-compatible API and its host-tab relay, as `npm start` serves them (the dev server is loopback).
+      const api = new ApiRelay({ secret: process.env.SHOAL_ROOM_SECRET || undefined });
+      server.middlewares.use((req, res, next) => {
+        if (!api.handle(req, res)) next();
+      });
       server.middlewares.use(
         (req, res, next) => void fixtures(req, res, () => void models(req, res, () => notFound(req, res, next))),
       );
@@ -32,7 +38,15 @@ export function shoalDevPlugin(): Plugin {
       signaling = new SignalingServer({ secret: process.env.SHOAL_ROOM_SECRET || undefined });
       if (server.httpServer) {
         signaling.attach(server.httpServer as HttpServer);
-        server.httpServer.on('close', () => signaling?.close());
+        api.attach(server.httpServer as HttpServer);
+        server.httpServer.once('listening', () => {
+          const addr = server.httpServer?.address();
+          if (addr && typeof addr === 'object') api.pageUrl = `http://localhost:${addr.port}`;
+        });
+        server.httpServer.on('close', () => {
+          signaling?.close();
+          api.close();
+        });
       }
     },
   };

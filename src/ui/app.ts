@@ -23,6 +23,8 @@ export interface TabConfig {
   backend: 'auto' | 'cpu';
   iceServers: RTCIceServer[];
   knobs: EmulationKnobs;
+  /** `?host=api`: this tab offers to run the server's OpenAI-compatible API requests (issue 22). */
+  hostApi: boolean;
 }
 
 export function tabConfigFromUrl(search: string): TabConfig {
@@ -43,6 +45,7 @@ export function tabConfigFromUrl(search: string): TabConfig {
     backend: q.get('backend') === 'cpu' ? 'cpu' : 'auto',
     iceServers,
     knobs: parseEmulation(search),
+    hostApi: q.get('host') === 'api',
   };
 }
 
@@ -145,7 +148,8 @@ export function mountShell(root: HTMLElement, tab: Tab): AppSections {
     k.memoryBytes && `memory cap ${(k.memoryBytes / 1024 ** 2).toFixed(0)} MiB`,
   ].filter(Boolean);
   const emulating = emu.length ? ` · emulating: ${emu.join(', ')}` : '';
-  sub.textContent = `room ${tab.config.room} · ${tab.config.name}${emulating}`;
+  const hosting = tab.config.hostApi ? ' · hosts the API' : '';
+  sub.textContent = `room ${tab.config.room} · ${tab.config.name}${hosting}${emulating}`;
   header.append(title, sub);
   const peers = document.createElement('section');
   peers.className = 'peers-section';

@@ -5,6 +5,7 @@ import type { StrategyName } from '../planner/types.ts';
 import { STRATEGIES } from '../planner/types.ts';
 import { h, numberInput, panel, promptRow } from './dom.ts';
 import type { TimelineView } from './timelineView.ts';
+import type { ApiTurnView } from '../api/apiHost.ts';
 
 /** Generated presets the server may hold, then the reference fixtures (served by the dev server and `npm start`). */
 export const MODEL_CHOICES = [
@@ -122,6 +123,29 @@ export class ChatPanel {
     this.onModelChange();
   }
 
+  get strategyName(): StrategyName {
+    return this.strategy.value as StrategyName;
+  }
+
+  /** An API request this tab runs (it hosts the API): shown like a typed turn, marked as the API's. */
+  apiTurn(prompt: string): ApiTurnView {
+    this.log.append(h('div', { class: 'msg user api' }, h('span', { class: 'msg-tag' }, 'API'), prompt));
+    const answer = h('div', { class: 'msg assistant api' }, '…');
+    this.log.append(answer);
+    this.log.scrollTop = this.log.scrollHeight;
+    return {
+      update: (text) => {
+        answer.textContent = text;
+        this.log.scrollTop = this.log.scrollHeight;
+      },
+      end: (summary) => void answer.append(h('div', { class: 'msg-meta' }, summary)),
+      fail: (message) => {
+        answer.textContent = `API request failed: ${message}`;
+        answer.classList.add('failed');
+      },
+    };
+  }
+
   get modelLocation(): string {
     return this.model.value === 'custom' ? this.customModel.value.trim() : this.model.value;
   }
@@ -139,7 +163,14 @@ export class ChatPanel {
     this.log.scrollTop = this.log.scrollHeight;
   }
 
+  private modelListeners: (() => void)[] = [];
+
+  onModelChanged(fn: () => void): void {
+    this.modelListeners.push(fn);
+  }
+
   private onModelChange(): void {
+    for (const fn of this.modelListeners) fn();
     this.customModel.hidden = this.model.value !== 'custom';
     const loc = this.modelLocation;
     const generated = loc.startsWith('/models/') || loc.startsWith('/fixtures/');

@@ -20,6 +20,7 @@ import { StageQueues, totalQueued } from './stageQueues.ts';
 import { RouterPanel } from './routerPanel.ts';
 import { TimelineView } from './timelineView.ts';
 import { mountSpecPanel } from './specPanel.ts';
+import { ApiHost } from '../api/apiHost.ts';
 import './pipeline.css';
 
 export interface PipelineUi {
@@ -27,6 +28,7 @@ export interface PipelineUi {
   chat: ChatPanel;
   timeline: TimelineView;
   router: RouterPanel;
+  apiHost: ApiHost | null;
   backendNote: () => string;
 }
 
@@ -196,5 +198,23 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
       chat.showError(`the page could not show an event (${e.type}): ${errorMessage(err)}`);
     }
   });
-  return { session, chat, timeline, router, backendNote: () => note };
+  return { session, chat, timeline, router, apiHost: mountApiHost(tab, session, chat), backendNote: () => note };
+}
+
+/** With `?host=api`, this tab runs the server's API requests for its room on the mesh; the chat shows them. */
+function mountApiHost(tab: Tab, session: Session, chat: ChatPanel): ApiHost | null {
+  if (!tab.config.hostApi) return null;
+  const host = new ApiHost({
+    session,
+    room: tab.config.room,
+    name: tab.config.name,
+    secret: tab.config.secret,
+    model: () => chat.modelLocation,
+    strategy: () => chat.strategyName,
+    onTurn: (prompt) => chat.apiTurn(prompt),
+    onStatus: (line) => chat.notice(line),
+  });
+  chat.onModelChanged(() => host.refresh());
+  host.start();
+  return host;
 }

@@ -30,6 +30,8 @@ export const DEFAULT_MAX_QUEUED = 32;
 /** A request whose host tab says nothing for this long fails (a hung tab must not hold a slot forever). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 300_000;
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Requests waiting when a room's last host tab leaves wait this long for one to come back (a reload) before 503. */
+export const HOST_GRACE_MS = 10_000;
 /** A host tab must say hello this soon after connecting. */
 const HELLO_TIMEOUT_MS = 10_000;
 const PING_INTERVAL_MS = 10_000;
@@ -72,6 +74,8 @@ interface Room {
   hosts: Set<Host>;
   running: number;
   queue: Turn[];
+  /** Running while the room has no host tab and requests wait for one. */
+  grace: ReturnType<typeof setTimeout> | null;
 }
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -118,6 +122,7 @@ export class ApiRelay {
 
   close(): void {
     clearInterval(this.pingTimer);
+    for (const r of this.rooms.values()) if (r.grace) clearTimeout(r.grace);
     for (const h of this.hosts) h.ws.terminate();
     this.wss.close();
   }
@@ -342,8 +347,10 @@ export class ApiRelay {
     host.name = msg.name;
     host.models = msg.models;
     let r = this.rooms.get(msg.room);
-    if (!r) this.rooms.set(msg.room, (r = { hosts: new Set(), running: 0, queue: [] }));
+    if (!r) this.rooms.set(msg.room, (r = { hosts: new Set(), running: 0, queue: [], grace: null }));
     r.hosts.add(host);
+    if (r.grace) clearTimeout(r.grace);
+    r.grace = null;
     send(host, { type: 'welcome', room: msg.room });
     this.opts.log?.(`api: ${msg.name} hosts room ${msg.room} (${msg.models.map((m) => m.id).join(', ')})`);
     this.pump(msg.room);
@@ -366,11 +373,22 @@ export class ApiRelay {
           message: `host tab ${host.name} left while answering; ask again`,
         });
     }
-    if (r && r.hosts.size === 0) {
-      for (const turn of r.queue.splice(0)) turn.sink.failed(this.noHost(host.room));
-      if (r.running === 0) this.rooms.delete(host.room);
-    } else this.pump(host.room);
+    if (r && r.hosts.size === 0) this.awaitHost(host.room, r);
+    else this.pump(host.room);
     this.opts.log?.(`api: ${host.name} stopped hosting room ${host.room}`);
+  }
+
+  /** The room's last host left: its waiting requests get HOST_GRACE_MS for one to come back, then 503. */
+  private awaitHost(room: string, r: Room): void {
+    const end = (): void => {
+      r.grace = null;
+      if (r.hosts.size > 0) return;
+      for (const turn of r.queue.splice(0)) turn.sink.failed(this.noHost(room));
+      if (r.running === 0) this.rooms.delete(room);
+    };
+    if (r.queue.length === 0) return end();
+    r.grace ??= setTimeout(end, HOST_GRACE_MS);
+    r.grace.unref?.();
   }
 
   private pingHosts(): void {

@@ -53,7 +53,7 @@ class FakeHost {
       }),
     );
     this.ws.on('message', (d) => {
-      const m = JSON.parse(String(d)) as ServerToHost;
+      const m = JSON.parse((d as Buffer).toString('utf8')) as ServerToHost;
       if (m.type === 'request') {
         this.requests.push(m);
         this.answer(m, this);

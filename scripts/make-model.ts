@@ -22,7 +22,7 @@ import {
   safetensorsLayout,
   shardFileName,
   shardIndex,
-  tensorBytes,
+  entryBytes,
   type TensorEntry,
 } from '../src/weights/writer.ts';
 import { intFlag, parseFlags, runCli } from './cli.ts';
@@ -151,7 +151,7 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
  */
 async function fillTensor(t: InitTensor, seed: number, sink: (bytes: Uint8Array) => Promise<void>): Promise<void> {
   const table = valueTable(t.dtype, t.mean, t.std);
-  const n = tensorBytes(t) / table.BYTES_PER_ELEMENT;
+  const n = entryBytes(t) / table.BYTES_PER_ELEMENT;
   const chunk =
     table instanceof Float32Array
       ? new Float32Array(Math.min(n, CHUNK_ELEMENTS))
@@ -356,7 +356,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tok.tokenizer));
   await writeFile(join(dir, 'tokenizer_config.json'), json(tok.tokenizerConfig));
   files.push('config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json');
-  const weightBytes = tensors.reduce((sum, t) => sum + tensorBytes(t), 0);
+  const weightBytes = tensors.reduce((sum, t) => sum + entryBytes(t), 0);
   return { dir, files, weightBytes, seconds: (performance.now() - t0) / 1000, spec };
 }
 

@@ -1,7 +1,7 @@
 // A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer
 // coalesced reads.
 import { ShoalError, errorMessage } from '../errors.ts';
-import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
+import { tensorBytes, type HostTensor, type WeightDtype } from './types.ts';
 import {
   EMBED_TENSOR,
   FINAL_NORM_TENSOR,
@@ -255,7 +255,7 @@ export class ModelSource {
     const t = this.readHeaders.get(this.fileOf(name))?.tensors.get(name);
     if (t) return t.end - t.begin;
     const shape = expectedShape(this.spec, name);
-    return shape ? numel(shape) * dtypeBytes(this.dtypeHint) : 0;
+    return shape ? tensorBytes(this.dtypeHint, shape, name) : 0;
   }
 
   /** Weight bytes of one decoder layer (what a stage must load and hold for it). */

@@ -12,6 +12,7 @@ import {
   type ModelSpec,
 } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
+import { unpermuteHeads } from './gguf.ts';
 import type * as LocalFiles from './localFiles.ts';
 import { Pacer } from '../profile/emulation.ts';
 import { FileNotFoundError, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
@@ -111,13 +112,22 @@ const LOCAL_FILES_MODULE = './localFiles.ts';
  * existing folder wins over a repo id of the same spelling; in a browser a path is a URL on this page.
  */
 export async function resolveModelFiles(location: string, opts: HttpModelOptions = {}): Promise<ModelFiles> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
-  if (!/^https?:\/\//i.test(location) && isNode) {
-    // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
-    const local = (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof LocalFiles;
-    if ((await local.isLocalDir(location)) || !isHubRepoId(location)) return local.localModelFiles(location);
-  }
+  const local = await nodeLocalFiles(location);
+  if (local && ((await local.isLocalDir(location)) || !isHubRepoId(location))) return local.localModelFiles(location);
   return httpModelFiles(location, opts);
+}
+
+/** In Node and for a location that is not a URL: the local-files module; else null (browsers, URLs). */
+async function nodeLocalFiles(location: string): Promise<typeof LocalFiles | null> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+  if (/^https?:\/\//i.test(location) || !isNode) return null;
+  // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
+  return (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof LocalFiles;
+}
+
+/** True for an existing local folder (Node only): a path that exists wins over a Hub name of the same spelling. */
+export async function isLocalFolder(location: string): Promise<boolean> {
+  return (await (await nodeLocalFiles(location))?.isLocalDir(location)) ?? false;
 }
 
 /** Load a layer (or any tensor set) as one read per contiguous run of bytes per file. */
@@ -152,7 +162,16 @@ export function planReads(items: { file: string; info: TensorInfo }[], maxGapByt
   return runs;
 }
 
-type Layout = { kind: 'single'; header: SafetensorsHeader } | { kind: 'sharded'; weightMap: Map<string, string> };
+/** A GGUF tensor under its Hugging Face name: which file holds it and where. */
+export interface GgufEntry {
+  file: string;
+  info: TensorInfo;
+}
+
+type Layout =
+  | { kind: 'single'; header: SafetensorsHeader }
+  | { kind: 'sharded'; weightMap: Map<string, string> }
+  | { kind: 'gguf'; tensors: Map<string, GgufEntry> };
 
 /** Which part of the model a tensor belongs to, for error messages. */
 function roleOf(name: string): string {
@@ -175,6 +194,8 @@ export class ModelSource {
   readonly config: Record<string, unknown>;
   readonly files: ModelFiles;
   private readonly layout: Layout;
+  /** GGUF models: each file's header metadata (the tokenizer and chat template live there). */
+  ggufMetadata: Record<string, unknown> | null = null;
   private readonly headers = new Map<string, Promise<SafetensorsHeader>>();
   private readonly readHeaders = new Map<string, SafetensorsHeader>(); // the settled ones, for sync size queries
   private dtypeHint: WeightDtype; // dtype assumed for tensors whose shard header is still unread
@@ -210,6 +231,7 @@ export class ModelSource {
 
   fileOf(name: string): string {
     if (this.layout.kind === 'single') return SINGLE_FILE;
+    if (this.layout.kind === 'gguf') return this.ggufEntry(name).file;
     const f = this.layout.weightMap.get(name);
     if (!f)
       throw new ShoalError(
@@ -236,7 +258,16 @@ export class ModelSource {
     return h;
   }
 
+  /** GGUF headers are all read at open, so a GGUF tensor's entry is known synchronously. */
+  private ggufEntry(name: string): GgufEntry {
+    const e = this.layout.kind === 'gguf' ? this.layout.tensors.get(name) : undefined;
+    if (!e)
+      throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.base}: no tensor "${name}" (needed by ${roleOf(name)})`);
+    return e;
+  }
+
   async tensorInfo(name: string): Promise<TensorInfo> {
+    if (this.layout.kind === 'gguf') return this.ggufEntry(name).info;
     const file = this.fileOf(name);
     const t = (await this.header(file)).tensors.get(name);
     if (!t)
@@ -252,6 +283,10 @@ export class ModelSource {
    * the first shard read (checkpoints use one dtype throughout; the estimate turns exact on load).
    */
   private tensorBytes(name: string): number {
+    if (this.layout.kind === 'gguf') {
+      const e = this.layout.tensors.get(name);
+      return e ? e.info.end - e.info.begin : 0;
+    }
     const t = this.readHeaders.get(this.fileOf(name))?.tensors.get(name);
     if (t) return t.end - t.begin;
     const shape = expectedShape(this.spec, name);
@@ -326,11 +361,12 @@ export class ModelSource {
         this.counters.reads++;
         this.counters.bytes += bytes.length;
         for (const t of run.tensors) {
+          const data = bytes.subarray(t.begin - run.begin, t.end - run.begin);
           byName.set(t.name, {
             name: t.name,
             dtype: t.dtype,
             shape: [...t.shape],
-            data: bytes.slice(t.begin - run.begin, t.end - run.begin),
+            data: t.permutedHeads ? unpermuteHeads(data, t.shape[0], t.permutedHeads) : data.slice(),
           });
         }
       }),

@@ -10,6 +10,8 @@ export interface TensorInfo {
   shape: number[];
   begin: number; // absolute file offset of the first byte
   end: number; // absolute file offset one past the last byte
+  /** GGUF llama q/k: rows in llama.cpp's pairwise RoPE order over this many heads, undone at load. */
+  permutedHeads?: number;
 }
 
 export interface SafetensorsHeader {

@@ -1,0 +1,116 @@
+// A tokenizer.json + tokenizer_config.json built from a GGUF file's tokenizer.ggml.* metadata, so a GGUF file alone
+// is enough for text prompts (llama.cpp's converter wrote these keys from the same Hugging Face files).
+// Byte-level BPE ('gpt2' vocabularies: GPT-2, Llama 3, Qwen2/3) only; SentencePiece ('llama') is not built yet.
+import { ShoalError } from '../errors.ts';
+
+/** llama.cpp's pre-tokenizer names -> the Hugging Face pre-tokenizer that splits text the same way. */
+const SPLIT_PATTERNS: Record<string, string | null> = {
+  'gpt-2': null, // ByteLevel's own GPT-2 regex
+  default: null,
+  'llama-bpe':
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  qwen2:
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+/** tokenizer.ggml.token_type (llama.cpp llama_token_type): 3 control (special), 4 user-defined (added). */
+const CONTROL = 3,
+  USER_DEFINED = 4;
+
+function fail(file: string, why: string): never {
+  throw new ShoalError('ERR_TOKENIZER', `${file}: ${why}`);
+}
+
+function preTokenizer(file: string, pre: unknown): Record<string, unknown> {
+  const name = typeof pre === 'string' ? pre : 'default';
+  if (!(name in SPLIT_PATTERNS))
+    fail(file, `tokenizer.ggml.pre "${name}" is not supported (supported: ${Object.keys(SPLIT_PATTERNS).join(', ')})`);
+  const pattern = SPLIT_PATTERNS[name];
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === null };
+  if (pattern === null) return byteLevel;
+  return {
+    type: 'Sequence',
+    pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, byteLevel],
+  };
+}
+
+/** The two Hugging Face tokenizer files equivalent to a GGUF file's tokenizer metadata. */
+export function ggufTokenizerFiles(
+  file: string,
+  md: Record<string, unknown>,
+): { tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+  const model = md['tokenizer.ggml.model'];
+  if (model !== 'gpt2')
+    fail(file, `tokenizer.ggml.model ${JSON.stringify(model)} is not supported (only gpt2, byte-level BPE)`);
+  const tokens = md['tokenizer.ggml.tokens'];
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
+    fail(file, 'tokenizer.ggml.tokens is missing or not a list of strings');
+  const types = (md['tokenizer.ggml.token_type'] as number[] | undefined) ?? [];
+  const merges = (md['tokenizer.ggml.merges'] as string[] | undefined) ?? [];
+  const tokenOf = (key: string) => {
+    const id = md[`tokenizer.ggml.${key}_token_id`];
+    return typeof id === 'number' && id >= 0 && id < tokens.length ? (tokens[id] as string) : null;
+  };
+  const addedTokens = tokens.flatMap((content, id) =>
+    types[id] === CONTROL || types[id] === USER_DEFINED
+      ? [
+          {
+            id,
+            content,
+            single_word: false,
+            lstrip: false,
+            rstrip: false,
+            normalized: false,
+            special: types[id] === CONTROL,
+          },
+        ]
+      : [],
+  );
+  const bos = tokenOf('bos');
+  const addBos = md['tokenizer.ggml.add_bos_token'] === true && bos !== null;
+  const bosId = tokens.indexOf(bos ?? '');
+  const tokenizerJson = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: preTokenizer(file, md['tokenizer.ggml.pre']),
+    post_processor: addBos
+      ? {
+          type: 'TemplateProcessing',
+          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+          pair: [
+            { SpecialToken: { id: bos, type_id: 0 } },
+            { Sequence: { id: 'A', type_id: 0 } },
+            { Sequence: { id: 'B', type_id: 1 } },
+          ],
+          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+        }
+      : null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(tokens.map((t, i) => [t, i])),
+      merges,
+    },
+  };
+  const tokenizerConfig = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: bos,
+    eos_token: tokenOf('eos'),
+    pad_token: tokenOf('padding'),
+    unk_token: tokenOf('unknown'),
+    add_bos_token: addBos,
+    clean_up_tokenization_spaces: false,
+    chat_template: typeof md['tokenizer.chat_template'] === 'string' ? md['tokenizer.chat_template'] : undefined,
+  };
+  return { tokenizerJson, tokenizerConfig };
+}

@@ -3,14 +3,18 @@
 // Byte-level BPE ('gpt2' vocabularies: GPT-2, Llama 3, Qwen2/3) only; SentencePiece ('llama') is not built yet.
 import { ShoalError } from '../errors.ts';
 
+/** The GPT-4-style split regex of Llama 3 and Qwen2 (their tokenizer.json Split pattern), which differ in digits. */
+function splitPattern(digits: string): string {
+  const head = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|";
+  return head + digits + '| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+';
+}
+
 /** llama.cpp's pre-tokenizer names -> the Hugging Face pre-tokenizer that splits text the same way. */
 const SPLIT_PATTERNS: Record<string, string | null> = {
   'gpt-2': null, // ByteLevel's own GPT-2 regex
   default: null,
-  'llama-bpe':
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-  qwen2:
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  'llama-bpe': splitPattern('\\p{N}{1,3}'), // Llama 3: digits in groups of up to three
+  qwen2: splitPattern('\\p{N}'), // Qwen2/3: one digit per piece
 };
 
 /** tokenizer.ggml.token_type (llama.cpp llama_token_type): 3 control (special), 4 user-defined (added). */
@@ -49,7 +53,7 @@ export function ggufTokenizerFiles(
   const merges = (md['tokenizer.ggml.merges'] as string[] | undefined) ?? [];
   const tokenOf = (key: string) => {
     const id = md[`tokenizer.ggml.${key}_token_id`];
-    return typeof id === 'number' && id >= 0 && id < tokens.length ? (tokens[id] as string) : null;
+    return typeof id === 'number' && id >= 0 && id < tokens.length ? tokens[id] : null;
   };
   const addedTokens = tokens.flatMap((content, id) =>
     types[id] === CONTROL || types[id] === USER_DEFINED

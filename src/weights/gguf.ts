@@ -110,10 +110,11 @@ function tensorInfo(
 
 /**
  * llama.cpp's converter permutes the rows of the llama q and k projections so its RoPE can rotate adjacent pairs:
- * within each head, GGUF row 2i+j holds Hugging Face row j*headDim/2 + i. Undo it by moving whole rows (for
- * block formats a row is whole blocks, so moving rows is moving byte ranges). Returns fresh bytes.
+ * within each head, GGUF row 2i+j holds Hugging Face row j*headDim/2 + i. Undo it (or, writing a GGUF, apply it:
+ * `toGguf`) by moving whole rows: for block formats a row is whole blocks, so moving rows is moving byte ranges.
+ * Returns fresh bytes.
  */
-export function unpermuteHeads(data: Uint8Array, rows: number, heads: number): Uint8Array {
+export function unpermuteHeads(data: Uint8Array, rows: number, heads: number, toGguf = false): Uint8Array {
   const headDim = rows / heads,
     half = headDim / 2,
     rb = data.byteLength / rows;
@@ -123,8 +124,10 @@ export function unpermuteHeads(data: Uint8Array, rows: number, heads: number): U
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < half; i++)
       for (let j = 0; j < 2; j++) {
-        const from = (h * headDim + 2 * i + j) * rb;
-        out.set(data.subarray(from, from + rb), (h * headDim + j * half + i) * rb);
+        const gguf = (h * headDim + 2 * i + j) * rb,
+          hf = (h * headDim + j * half + i) * rb;
+        const [from, to] = toGguf ? [hf, gguf] : [gguf, hf];
+        out.set(data.subarray(from, from + rb), to);
       }
   return out;
 }

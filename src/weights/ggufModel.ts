@@ -1,7 +1,15 @@
 // A GGUF model (one file or split -0000k-of-0000N files) opened as a ModelSource: llama, qwen2 and qwen3 metadata
 // into the same ModelSpec as config.json, GGUF tensor names mapped to Hugging Face names, llama q/k rows unpermuted.
 import { ShoalError, errorMessage, isShoalError } from '../errors.ts';
-import { EMBED_TENSOR, FINAL_NORM_TENSOR, LM_HEAD_TENSOR, expectedShape, parseConfig } from '../model/config.ts';
+import {
+  EMBED_TENSOR,
+  FINAL_NORM_TENSOR,
+  LM_HEAD_TENSOR,
+  expectedShape,
+  parseConfig,
+  type ModelSpec,
+} from '../model/config.ts';
+import type { GgufWriteValue } from './ggufWriter.ts';
 import { readGgufHeader, type GgufHeader, type GgufValue } from './gguf.ts';
 import { ModelSource, type GgufEntry, type ModelFiles } from './model.ts';
 
@@ -135,4 +143,29 @@ export async function openGgufModel(files: ModelFiles, names: string[]): Promise
       );
   }
   return model;
+}
+
+/** The GGUF metadata (general.* and the architecture's keys) that ggufConfig reads back as this spec. */
+export function ggufModelMetadata(spec: ModelSpec, name: string): Record<string, GgufWriteValue> {
+  const a = spec.arch;
+  if (!(GGUF_ARCHS as readonly string[]).includes(a))
+    throw new ShoalError('ERR_UNSUPPORTED_ARCH', `GGUF output supports ${GGUF_ARCHS.join(', ')}, not ${a}`);
+  const md: Record<string, GgufWriteValue> = {
+    'general.architecture': a,
+    'general.name': name,
+    [`${a}.block_count`]: spec.nLayers,
+    [`${a}.context_length`]: spec.maxSeqLen,
+    [`${a}.embedding_length`]: spec.dim,
+    [`${a}.feed_forward_length`]: spec.hiddenDim,
+    [`${a}.attention.head_count`]: spec.nHeads,
+    [`${a}.attention.head_count_kv`]: spec.nKvHeads,
+    [`${a}.attention.key_length`]: spec.headDim,
+    [`${a}.attention.value_length`]: spec.headDim,
+    [`${a}.rope.freq_base`]: { f32: spec.ropeTheta },
+    [`${a}.attention.layer_norm_rms_epsilon`]: { f32: spec.normEps }, // f32, as llama.cpp
+    [`${a}.vocab_size`]: spec.vocabSize,
+  };
+  if (spec.bosTokenId !== null) md['tokenizer.ggml.bos_token_id'] = spec.bosTokenId;
+  if (spec.eosTokenIds.length) md['tokenizer.ggml.eos_token_id'] = spec.eosTokenIds[0];
+  return md;
 }

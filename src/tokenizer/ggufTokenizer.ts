@@ -118,3 +118,36 @@ export function ggufTokenizerFiles(
   };
   return { tokenizerJson, tokenizerConfig };
 }
+
+/** The inverse of ggufTokenizerFiles for byte-level BPE files (make-model's GGUF presets): tokenizer.* metadata. */
+export function ggufTokenizerMetadata(
+  tokenizerJson: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>,
+): Record<string, string | number | string[] | number[]> {
+  const model = tokenizerJson.model as { type?: string; vocab: Record<string, number>; merges: (string | string[])[] };
+  const pre = tokenizerJson.pre_tokenizer as { type?: string; use_regex?: boolean } | null;
+  if (model.type !== 'BPE' || pre?.type !== 'ByteLevel' || !pre.use_regex)
+    throw new ShoalError('ERR_TOKENIZER', 'only GPT-2 style byte-level BPE tokenizers are written to GGUF');
+  const tokens: string[] = [];
+  for (const [t, id] of Object.entries(model.vocab)) tokens[id] = t;
+  const added = (tokenizerJson.added_tokens as { id: number; content: string; special: boolean }[] | undefined) ?? [];
+  for (const a of added) tokens[a.id] = a.content;
+  const types = tokens.map(() => 1);
+  for (const a of added) types[a.id] = a.special ? CONTROL : USER_DEFINED;
+  const md: Record<string, string | number | string[] | number[]> = {
+    'tokenizer.ggml.model': 'gpt2',
+    'tokenizer.ggml.pre': 'gpt-2',
+    'tokenizer.ggml.tokens': tokens,
+    'tokenizer.ggml.token_type': types,
+    'tokenizer.ggml.merges': model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m)),
+  };
+  const idOf = (key: string) => (typeof tokenizerConfig[key] === 'string' ? tokens.indexOf(tokenizerConfig[key]) : -1);
+  for (const [key, field] of [
+    ['bos', 'bos_token'],
+    ['eos', 'eos_token'],
+    ['padding', 'pad_token'],
+  ] as const)
+    if (idOf(field) >= 0) md[`tokenizer.ggml.${key}_token_id`] = idOf(field);
+  if (typeof tokenizerConfig.chat_template === 'string') md['tokenizer.chat_template'] = tokenizerConfig.chat_template;
+  return md;
+}

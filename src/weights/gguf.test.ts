@@ -114,6 +114,15 @@ describe('GGUF round trip through our writer', () => {
     expect(model.stats().reads).toBe(1); // one coalesced read per layer
   });
 
+  it('a tied matrix stored only as output.weight serves as the embedding too', async () => {
+    const g = ggufTensors(hfTensors()).map((t) =>
+      t.name === 'token_embd.weight' ? { ...t, name: 'output.weight' } : t,
+    );
+    const model = await open(writeGguf(META, g));
+    expect(model.spec.tiedEmbeddings).toBe(true);
+    expect(sameBytes((await model.loadEmbedding()).data, g.find((t) => t.name === 'output.weight')!.data)).toBe(true);
+  });
+
   it('opens split files (-00001-of-00002) as one model', async () => {
     const g = ggufTensors(hfTensors());
     const cut = g.findIndex((t) => t.name.startsWith('blk.1.'));

@@ -11,7 +11,8 @@ import {
 } from '../model/config.ts';
 import type { GgufWriteValue } from './ggufWriter.ts';
 import { readGgufHeader, type GgufHeader, type GgufValue } from './gguf.ts';
-import { ModelSource, type GgufEntry, type ModelFiles } from './model.ts';
+import { ModelSource, requiredTensorNames, type GgufEntry, type ModelFiles } from './model.ts';
+import { addAliases } from './aliases.ts';
 
 export const GGUF_ARCHS = ['llama', 'qwen2', 'qwen3'] as const;
 
@@ -86,7 +87,8 @@ export function ggufConfig(file: string, header: GgufHeader): Record<string, unk
     rms_norm_eps: a('attention.layer_norm_rms_epsilon'),
     rope_theta: a('rope.freq_base'),
     max_position_embeddings: a('context_length'),
-    tie_word_embeddings: !header.tensors.has('output.weight'),
+    // One matrix for both ends, whichever name it was stored under.
+    tie_word_embeddings: !header.tensors.has('output.weight') || !header.tensors.has('token_embd.weight'),
     bos_token_id: num(md, 'tokenizer.ggml.bos_token_id'),
     eos_token_id: num(md, 'tokenizer.ggml.eos_token_id'),
     torch_dtype: 'float32', // activations; the weights keep each tensor's own type
@@ -129,6 +131,10 @@ export async function openGgufModel(files: ModelFiles, names: string[]): Promise
     throw new ShoalError(e.code, `${first}: GGUF metadata as config: ${errorMessage(e)}`);
   }
   const tensors = tensorIndex(headers, spec.arch, [spec.nHeads, spec.nKvHeads]);
+  addAliases(tensors, requiredTensorNames(spec), {
+    tied: spec.tiedEmbeddings,
+    rename: (e, name) => ({ ...e, info: { ...e.info, name } }),
+  });
   const model = new ModelSource(files, config, spec, { kind: 'gguf', tensors }, 'F32');
   model.ggufMetadata = headers[0].header.metadata;
   for (const name of model.requiredTensors()) {

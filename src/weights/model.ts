@@ -13,6 +13,7 @@ import {
 } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
 import { unpermuteHeads } from './gguf.ts';
+import { addAliases } from './aliases.ts';
 import type * as LocalFiles from './localFiles.ts';
 import { Pacer } from '../profile/emulation.ts';
 import { FileNotFoundError, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
@@ -168,6 +169,15 @@ export interface GgufEntry {
   info: TensorInfo;
 }
 
+/** Every tensor a model of this spec needs, in load order: embedding, layers, final norm, LM head if separate. */
+export function requiredTensorNames(spec: ModelSpec): string[] {
+  const names = [EMBED_TENSOR];
+  for (let l = 0; l < spec.nLayers; l++) names.push(...layerTensorNames(spec, l));
+  names.push(FINAL_NORM_TENSOR);
+  if (!spec.tiedEmbeddings) names.push(LM_HEAD_TENSOR);
+  return names;
+}
+
 type Layout =
   | { kind: 'single'; header: SafetensorsHeader }
   | { kind: 'sharded'; weightMap: Map<string, string> }
@@ -222,11 +232,7 @@ export class ModelSource {
 
   /** Every tensor the model needs, in load order: embedding, layers, final norm, LM head if separate. */
   requiredTensors(): string[] {
-    const names = [EMBED_TENSOR];
-    for (let l = 0; l < this.spec.nLayers; l++) names.push(...layerTensorNames(this.spec, l));
-    names.push(FINAL_NORM_TENSOR);
-    if (!this.spec.tiedEmbeddings) names.push(LM_HEAD_TENSOR);
-    return names;
+    return requiredTensorNames(this.spec);
   }
 
   fileOf(name: string): string {
@@ -247,6 +253,7 @@ export class ModelSource {
     if (!h) {
       h = readSafetensorsHeader(this.files.bytes(file)).then((header) => {
         const mine = this.requiredTensors().filter((n) => this.fileOf(n) === file);
+        aliasHeader(header, mine, this.spec);
         validateTensors(this.files.bytes(file).name, header, mine, this.spec);
         if (this.readHeaders.size === 0 && mine.length > 0) this.dtypeHint = header.tensors.get(mine[0])!.dtype;
         this.readHeaders.set(file, header);
@@ -384,6 +391,15 @@ export class ModelSource {
   }
 }
 
+/** Required names a published layout stores under another name become aliases of the stored tensor (aliases.ts). */
+function aliasHeader(header: SafetensorsHeader, required: string[], spec: ModelSpec): void {
+  addAliases(header.tensors, required, {
+    metadata: header.metadata,
+    tied: spec.tiedEmbeddings,
+    rename: (t, name) => ({ ...t, name }),
+  });
+}
+
 /** Every required tensor present in `header` has the shape config.json implies; missing ones are named. */
 function validateTensors(file: string, header: SafetensorsHeader, required: string[], spec: ModelSpec): void {
   for (const name of required) {
@@ -466,6 +482,7 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
         );
       throw e;
     });
+    aliasHeader(header, requiredTensorNames(spec), spec);
     const model = new ModelSource(
       files,
       rawConfig,
@@ -485,6 +502,8 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
   const weightMap = new Map<string, string>();
   for (const [tensor, file] of Object.entries(wm as Record<string, unknown>))
     weightMap.set(tensor, checkShardName(indexName, tensor, file));
+  // The shard holding an aliased tensor holds its alias (the header aliases it again when read).
+  addAliases(weightMap, requiredTensorNames(spec), { tied: spec.tiedEmbeddings, rename: (file) => file });
 
   const model = new ModelSource(files, rawConfig, spec, { kind: 'sharded', weightMap }, torchDtype ?? 'F32');
   for (const name of model.requiredTensors()) model.fileOf(name); // names the first tensor no shard holds

@@ -1,7 +1,7 @@
 // safetensors header: read the 8-byte length + JSON from any ByteSource and validate every tensor entry.
 // Format: https://huggingface.co/docs/safetensors (u64 LE header length N, N bytes of JSON, then the data).
 import { ShoalError, errorMessage } from '../errors.ts';
-import { tensorBytes, type WeightDtype } from './types.ts';
+import { BLOCKS, tensorBytes, type WeightDtype } from './types.ts';
 import type { ByteSource } from './source.ts';
 
 export interface TensorInfo {
@@ -110,7 +110,7 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array, fi
     if (want !== en - b) {
       bad(
         file,
-        `tensor "${name}": shape [${shape.join(', ')}] x ${dtype} = ${want} bytes, ` +
+        `tensor "${name}": shape [${shape.join(', ')}] x ${dtype} (${BLOCKS[dtype].bytes} bytes) = ${want} bytes, ` +
           `but data_offsets [${b}, ${en}] span ${en - b} bytes`,
       );
     }

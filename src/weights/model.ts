@@ -55,6 +55,7 @@ export function modelBaseUrl(location: string, revision = 'main'): string {
   else if (isHubRepoId(location)) url = `${HUB_URL}${location}/resolve/${encodeURIComponent(revision)}/`;
   else if (typeof globalThis.location !== 'undefined') url = new URL(location, globalThis.location.href).href;
   else throw new ShoalError('ERR_BAD_ARGS', `"${location}" is neither an http(s) URL nor a Hub repo id (owner/name)`);
+  if (/\.gguf$/i.test(url)) return url; // a GGUF file is its own model: no folder slash
   return url.endsWith('/') ? url : url + '/';
 }
 

@@ -8,20 +8,9 @@ import { fileSource } from '../weights/fileSource.ts';
 import { readGgufHeader } from '../weights/gguf.ts';
 import { ggufTokenizerFiles } from './ggufTokenizer.ts';
 import { loadTokenizer, type Tokenizer } from './index.ts';
+import { SAMPLE_MESSAGES as MESSAGES, SAMPLE_TEXTS as TEXTS } from '../testing/tokenizerSamples.ts';
 
 const DIR = fixtureDir('tiny-q-llama');
-const TEXTS = [
-  'Hello world',
-  'The quick brown fox jumps over the lazy dog.\n\nNew paragraph\twith a tab.',
-  '  leading and trailing spaces  ',
-  'üñíçødé — 日本語 🙂',
-  '<|im_start|>user\nhi<|im_end|>',
-  '',
-];
-const MESSAGES = [
-  { role: 'system', content: 'Be brief.' },
-  { role: 'user', content: 'Hi there' },
-];
 
 describe.each(['Q8_0', 'Q4_K_M'])('tokenizer from model-%s.gguf', (quant) => {
   let fromGguf: Tokenizer, fromHf: Tokenizer;

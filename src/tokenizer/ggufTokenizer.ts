@@ -2,6 +2,7 @@
 // is enough for text prompts (llama.cpp's converter wrote these keys from the same Hugging Face files).
 // Byte-level BPE ('gpt2' vocabularies: GPT-2, Llama 3, Qwen2/3) only; SentencePiece ('llama') is not built yet.
 import { ShoalError } from '../errors.ts';
+import { byteLevelBpeJson } from './generate.ts';
 
 /** The GPT-4-style split regex of Llama 3 and Qwen2 (their tokenizer.json Split pattern), which differ in digits. */
 function splitPattern(digits: string): string {
@@ -73,14 +74,12 @@ export function ggufTokenizerFiles(
   const bos = tokenOf('bos');
   const addBos = md['tokenizer.ggml.add_bos_token'] === true && bos !== null;
   const bosId = tokens.indexOf(bos ?? '');
-  const tokenizerJson = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: preTokenizer(file, md['tokenizer.ggml.pre']),
-    post_processor: addBos
+  const tokenizerJson = byteLevelBpeJson({
+    addedTokens,
+    vocab: Object.fromEntries(tokens.map((t, i) => [t, i])),
+    merges,
+    preTokenizer: preTokenizer(file, md['tokenizer.ggml.pre']),
+    postProcessor: addBos
       ? {
           type: 'TemplateProcessing',
           single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
@@ -92,20 +91,7 @@ export function ggufTokenizerFiles(
           special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
         }
       : null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab: Object.fromEntries(tokens.map((t, i) => [t, i])),
-      merges,
-    },
-  };
+  });
   const tokenizerConfig = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     bos_token: bos,

@@ -1,18 +1,18 @@
 // GGUF files written by our writer, read back as a model (names, shapes, llama q/k rows, split files), and every
 // kind of bad file turned into one ShoalError line that names the problem.
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type ModelSpec } from '../model/config.ts';
+import { expectedShape, parseConfig, type ModelSpec } from '../model/config.ts';
 import { caught, sameBytes } from '../testing/assertions.ts';
 import { readGgufHeader, unpermuteHeads } from './gguf.ts';
 import { ggufModelMetadata, ggufTensorName, openGgufModel } from './ggufModel.ts';
 import { writeGguf, type GgufWriteValue } from './ggufWriter.ts';
-import { ggufShardNames, pickQuantFile } from './locate.ts';
+import { ggufLocation, ggufShardNames, pickQuantFile } from './locate.ts';
 import { memorySource } from './source.ts';
 import { quantize } from './quantize.ts';
-import type { ModelFiles } from './model.ts';
+import { requiredTensorNames, type ModelFiles } from './model.ts';
 import type { WeightDtype } from './types.ts';
 
-const SPEC: ModelSpec = parseConfig({
+const SPEC_CONFIG = {
   model_type: 'llama',
   hidden_size: 64,
   num_hidden_layers: 2,
@@ -22,7 +22,8 @@ const SPEC: ModelSpec = parseConfig({
   vocab_size: 40,
   tie_word_embeddings: true,
   eos_token_id: 3,
-});
+};
+const SPEC: ModelSpec = parseConfig(SPEC_CONFIG);
 
 function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * 0.1);
@@ -35,31 +36,10 @@ interface Tensor {
   data: Uint8Array;
 }
 
-/** Every tensor of SPEC under its Hugging Face name: matrices Q8_0 (rows of 64 and 96 are whole blocks), norms F32. */
-function hfTensors(): Tensor[] {
-  const names = ['model.embed_tokens.weight', 'model.norm.weight'];
-  for (let l = 0; l < SPEC.nLayers; l++)
-    for (const k of ['q', 'k', 'v', 'o']) names.push(`model.layers.${l}.self_attn.${k}_proj.weight`);
-  for (let l = 0; l < SPEC.nLayers; l++)
-    for (const k of ['gate', 'up', 'down']) names.push(`model.layers.${l}.mlp.${k}_proj.weight`);
-  for (let l = 0; l < SPEC.nLayers; l++)
-    names.push(`model.layers.${l}.input_layernorm.weight`, `model.layers.${l}.post_attention_layernorm.weight`);
-  const q = SPEC.nHeads * SPEC.headDim,
-    kv = SPEC.nKvHeads * SPEC.headDim;
-  const shapeOf = (n: string): number[] =>
-    n.endsWith('norm.weight')
-      ? [SPEC.dim]
-      : n.includes('embed')
-        ? [SPEC.vocabSize, SPEC.dim]
-        : n.includes('q_proj') || n.includes('o_proj')
-          ? [q, SPEC.dim]
-          : n.includes('k_proj') || n.includes('v_proj')
-            ? [kv, SPEC.dim]
-            : n.includes('down')
-              ? [SPEC.dim, SPEC.hiddenDim]
-              : [SPEC.hiddenDim, SPEC.dim];
-  return names.map((name, i) => {
-    const shape = shapeOf(name);
+/** Every tensor of `spec` under its Hugging Face name: matrices Q8_0 (rows of 64 and 96 are whole blocks), vectors F32. */
+function hfTensors(spec: ModelSpec = SPEC): Tensor[] {
+  return requiredTensorNames(spec).map((name, i) => {
+    const shape = expectedShape(spec, name)!;
     const x = values(
       shape.reduce((a, b) => a * b, 1),
       i,
@@ -114,6 +94,18 @@ describe('GGUF round trip through our writer', () => {
     expect(model.stats().reads).toBe(1); // one coalesced read per layer
   });
 
+  it.each(['qwen2', 'qwen3'])('%s: biases / q-k norms mapped, rows left as stored (no permutation)', async (arch) => {
+    const spec = parseConfig({ ...SPEC_CONFIG, model_type: arch, head_dim: 32, tie_word_embeddings: false });
+    const hf = hfTensors(spec);
+    const g = hf.map((t) => ({ ...t, name: ggufTensorName(t.name) }));
+    const model = await open(writeGguf(ggufModelMetadata(spec, arch), g));
+    expect({ ...model.spec, normEps: 0 }).toEqual({ ...spec, normEps: 0 });
+    expect(spec.qkvBias || spec.qkNorm).toBe(true);
+    const layer = await model.loadLayer(0);
+    for (const t of hf.filter((x) => x.name.startsWith('model.layers.0.')))
+      expect(sameBytes(layer.get(t.name)!.data, t.data), t.name).toBe(true);
+  });
+
   it('a tied matrix stored only as output.weight serves as the embedding too', async () => {
     const g = ggufTensors(hfTensors()).map((t) =>
       t.name === 'token_embd.weight' ? { ...t, name: 'output.weight' } : t,
@@ -132,6 +124,26 @@ describe('GGUF round trip through our writer', () => {
     const model = await openGgufModel(files, names);
     expect(model.fileOf('model.layers.1.mlp.up_proj.weight')).toBe(names[1]);
     expect((await model.loadLayer(1)).size).toBe(9);
+  });
+
+  it('resolves owner/repo:QUANT through the Hub file listing, and owner/repo/file.gguf directly', async () => {
+    const asked: string[] = [];
+    const fetchImpl = ((url: string) => {
+      asked.push(url);
+      const tree = [{ path: 'README.md' }, { path: 'm-Q8_0.gguf' }, { path: 'sub/big-Q4_K_M-00001-of-00002.gguf' }];
+      return Promise.resolve(new Response(JSON.stringify(tree)));
+    }) as typeof fetch;
+    expect(await ggufLocation('o/r:Q4_K_M', { fetchImpl })).toEqual({
+      folder: 'https://huggingface.co/o/r/resolve/main/sub/',
+      files: ['big-Q4_K_M-00001-of-00002.gguf', 'big-Q4_K_M-00002-of-00002.gguf'],
+    });
+    expect(asked).toEqual(['https://huggingface.co/api/models/o/r/tree/main?recursive=1']);
+    expect(await ggufLocation('o/r/m-Q8_0.gguf')).toEqual({
+      folder: 'https://huggingface.co/o/r/resolve/main/',
+      files: ['m-Q8_0.gguf'],
+    });
+    expect(await ggufLocation('./local/m.gguf')).toEqual({ folder: './local/', files: ['m.gguf'] });
+    expect(await ggufLocation('some/folder')).toBeNull();
   });
 
   it('picks a Hub file by quant tag', () => {

@@ -36,7 +36,7 @@ interface Tensor {
   data: Uint8Array;
 }
 
-/** Every tensor of `spec` under its Hugging Face name: matrices Q8_0 (rows of 64 and 96 are whole blocks), vectors F32. */
+/** Every tensor of `spec` under its Hugging Face name: matrices Q8_0 (rows here are whole blocks), vectors F32. */
 function hfTensors(spec: ModelSpec = SPEC): Tensor[] {
   return requiredTensorNames(spec).map((name, i) => {
     const shape = expectedShape(spec, name)!;

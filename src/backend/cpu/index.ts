@@ -1,7 +1,7 @@
 // The CPU backend: plain TypedArrays, eager, f32 arithmetic. This is the spec every other backend is checked against.
 // With `simd`, 2-D weights live in a WebAssembly memory (bf16 kept as bf16) and matmuls run as WebAssembly SIMD
 // (wasmGemm.ts); every other op is the same JavaScript either way. Quantized weights (GGUF blocks) stay as their
-// file's bytes and are dequantized a few rows at a time inside matmul, gateUp and embed (quantMatmul below).
+// file's bytes and are dequantized a few rows at a time inside matmul, gateUp and embed (quantGemm below).
 import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
 import { checkKvCopy } from '../types.ts';
@@ -177,18 +177,32 @@ const QUANT_SCRATCH_VALUES = 16384;
 
 /**
  * y (T, N) = x (T, K) . W^T with W (N, K) in a block format: dequantize a run of rows into a small f32 scratch, then
- * the reference gemm over that run for every row of x. Activations stay f32 (the fixtures' exact path).
+ * a gemm over that run for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the
+ * wasm heap; else the reference gemm). Activations stay f32 (the fixtures' exact path).
  */
-function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number): Float32Array {
+function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number, wasm: WasmGemm | null) {
   const dtype = w.dtype as QuantDtype;
   const rb = rowBytes(dtype, K);
   const rows = Math.max(1, Math.min(N, Math.floor(QUANT_SCRATCH_VALUES / K)));
-  const scratch = new Float32Array(rows * K);
   const y = new Float32Array(T * N);
-  for (let n0 = 0; n0 < N; n0 += rows) {
-    const r = Math.min(rows, N - n0);
-    dequantize(dtype, w.blocks!, n0 * rb, r * K, scratch);
-    gemmInto(x, scratch, T, K, r, y, N, n0);
+  const heap = wasm?.alloc(rows * K * 4);
+  const js = heap ? null : new Float32Array(rows * K);
+  try {
+    for (let n0 = 0; n0 < N; n0 += rows) {
+      const r = Math.min(rows, N - n0);
+      if (wasm && heap) {
+        // a fresh view per run: the gemm's own allocations may grow (and detach) the wasm memory
+        const scratch = new Float32Array(wasm.view(heap).buffer, heap.ptr, r * K);
+        dequantize(dtype, w.blocks!, n0 * rb, r * K, scratch);
+        const part = wasm.gemm(x, T, K, heap, 'f32', r);
+        for (let t = 0; t < T; t++) y.set(part.subarray(t * r, (t + 1) * r), t * N + n0);
+      } else {
+        dequantize(dtype, w.blocks!, n0 * rb, r * K, js!);
+        gemmInto(x, js!, T, K, r, y, N, n0);
+      }
+    }
+  } finally {
+    if (heap) wasm!.release(heap);
   }
   return y;
 }
@@ -237,7 +251,7 @@ export class CpuBackend implements Backend {
   /** y (T, N) = x (T, K) . W^T on whichever matmul holds this weight. */
   private mm(x: Float32Array, w: Tensor, T: number, K: number, N: number): Float32Array {
     const c = w as CpuTensor;
-    if (c.blocks) return quantGemm(x, c, T, K, N);
+    if (c.blocks) return quantGemm(x, c, T, K, N, this.wasm);
     const h = c.heap;
     if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind, N);
     return gemm(x, f32(w), T, K, N);

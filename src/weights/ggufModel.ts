@@ -136,7 +136,6 @@ export async function openGgufModel(files: ModelFiles, names: string[]): Promise
     rename: (e, name) => ({ ...e, info: { ...e.info, name } }),
   });
   const model = new ModelSource(files, config, spec, { kind: 'gguf', tensors }, 'F32');
-  model.ggufMetadata = headers[0].header.metadata;
   for (const name of model.requiredTensors()) {
     const e = tensors.get(name);
     if (!e) throw new ShoalError('ERR_MISSING_TENSOR', `${first}: no tensor for "${name}" in the GGUF file(s)`);

@@ -205,8 +205,6 @@ export class ModelSource {
   readonly config: Record<string, unknown>;
   readonly files: ModelFiles;
   private readonly layout: Layout;
-  /** GGUF models: each file's header metadata (the tokenizer and chat template live there). */
-  ggufMetadata: Record<string, unknown> | null = null;
   private readonly headers = new Map<string, Promise<SafetensorsHeader>>();
   private readonly readHeaders = new Map<string, SafetensorsHeader>(); // the settled ones, for sync size queries
   private dtypeHint: WeightDtype; // dtype assumed for tensors whose shard header is still unread

@@ -102,14 +102,9 @@ function tensorIndex(headers: { file: string; header: GgufHeader }[], arch: stri
     for (const [gname, info] of header.tensors) {
       const name = hfTensorName(gname);
       if (!name) continue;
+      const kind = name.slice(name.lastIndexOf('.', name.length - '.weight'.length - 1) + 1);
       const permutedHeads =
-        arch !== 'llama'
-          ? undefined
-          : name.endsWith('q_proj.weight')
-            ? heads[0]
-            : name.endsWith('k_proj.weight')
-              ? heads[1]
-              : undefined;
+        arch === 'llama' ? { 'q_proj.weight': heads[0], 'k_proj.weight': heads[1] }[kind] : undefined;
       tensors.set(name, { file, info: { ...info, name, permutedHeads } });
     }
   return tensors;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { f16BitsToF32, f32ToF16Bits } from './dtype.ts';
-import { dequantize, scaleMinK4 } from './quant.ts';
+import { dequantize, dotRow, scaleMinK4 } from './quant.ts';
 import { packScaleMinK4, quantize } from './quantize.ts';
 import { BLOCKS, rowBytes, tensorBytes, type QuantDtype } from './types.ts';
 
@@ -155,5 +155,20 @@ describe('quantize round trip', () => {
     for (const dtype of FORMATS)
       expect(deq(dtype, quantize(dtype, new Float32Array(256), 256), 256)).toEqual(new Array(256).fill(0));
     expect(() => quantize('Q8_0', new Float32Array(40), 40)).toThrow(/not a multiple of the Q8_0 block size/);
+  });
+});
+
+describe('fused row dot', () => {
+  it.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('%s equals dequantize then dot', (dtype) => {
+    const n = 512;
+    const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) * 0.3);
+    const x = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.9));
+    const q = quantize(dtype, w, n);
+    const back = new Float32Array(n);
+    dequantize(dtype, q, 0, n, back);
+    const ref = back.reduce((s, v, i) => s + v * x[i], 0);
+    const padded = new Uint8Array(q.length + 3);
+    padded.set(q, 3); // at an odd offset too
+    expect(dotRow(dtype, padded, 3, x, 0, n)).toBeCloseTo(ref, 5);
   });
 });

@@ -106,3 +106,87 @@ export function dequantize(
   const decode = DECODERS[dtype];
   for (let i = 0, o = srcOff; i < n; i += values, o += bytes) decode(src, o, out, outOff + i);
 }
+
+// ---- fused dot products: one weight row . x without writing the dequantized values (decode, one position) ----
+// Each factors the block (or sub-block) scale out of its sum: d * sum(q x) instead of sum((d q) x).
+
+function dotQ8_0(b: Uint8Array, o: number, x: Float32Array, p: number): number {
+  let s = 0;
+  for (let j = 0; j < 32; j++) s += ((b[o + 2 + j] << 24) >> 24) * x[p + j];
+  return f16At(b, o) * s;
+}
+
+function dotQ4_0(b: Uint8Array, o: number, x: Float32Array, p: number): number {
+  let s = 0;
+  for (let j = 0; j < 16; j++) {
+    const q = b[o + 2 + j];
+    s += ((q & 0xf) - 8) * x[p + j] + ((q >> 4) - 8) * x[p + j + 16];
+  }
+  return f16At(b, o) * s;
+}
+
+/** Q4_K: per sub-block, d*sc*sum(q x) - dmin*m*sum(x). */
+function dotQ4_K(b: Uint8Array, o: number, x: Float32Array, p: number): number {
+  const d = f16At(b, o),
+    dmin = f16At(b, o + 2);
+  let acc = 0;
+  for (let g = 0; g < 4; g++) {
+    const [sc1, m1] = scaleMinK4(b, o + 4, 2 * g);
+    const [sc2, m2] = scaleMinK4(b, o + 4, 2 * g + 1);
+    const q = o + 16 + 32 * g,
+      y = p + 64 * g;
+    let s1 = 0,
+      s2 = 0,
+      x1 = 0,
+      x2 = 0;
+    for (let l = 0; l < 32; l++) {
+      const a = x[y + l],
+        c = x[y + 32 + l];
+      s1 += (b[q + l] & 0xf) * a;
+      s2 += (b[q + l] >> 4) * c;
+      x1 += a;
+      x2 += c;
+    }
+    acc += d * (sc1 * s1 + sc2 * s2) - dmin * (m1 * x1 + m2 * x2);
+  }
+  return acc;
+}
+
+const q6Sums = new Float64Array(16);
+
+/** Q6_K: sum(q x) per 16-value scale group, then d * sum(sc * group sum). */
+function dotQ6_K(b: Uint8Array, o: number, x: Float32Array, p: number): number {
+  q6Sums.fill(0);
+  for (let h = 0; h < 2; h++) {
+    const ql = o + 64 * h,
+      qh = o + 128 + 32 * h,
+      y = p + 128 * h;
+    for (let l = 0; l < 32; l++) {
+      const is = 8 * h + (l >> 4),
+        hb = b[qh + l];
+      q6Sums[is] += (((b[ql + l] & 0xf) | ((hb & 3) << 4)) - 32) * x[y + l];
+      q6Sums[is + 2] += (((b[ql + l + 32] & 0xf) | (((hb >> 2) & 3) << 4)) - 32) * x[y + l + 32];
+      q6Sums[is + 4] += (((b[ql + l] >> 4) | (((hb >> 4) & 3) << 4)) - 32) * x[y + l + 64];
+      q6Sums[is + 6] += (((b[ql + l + 32] >> 4) | (((hb >> 6) & 3) << 4)) - 32) * x[y + l + 96];
+    }
+  }
+  let acc = 0;
+  for (let i = 0; i < 16; i++) acc += ((b[o + 192 + i] << 24) >> 24) * q6Sums[i];
+  return f16At(b, o + 208) * acc;
+}
+
+const DOTS: Record<QuantDtype, (b: Uint8Array, o: number, x: Float32Array, p: number) => number> = {
+  Q8_0: dotQ8_0,
+  Q4_0: dotQ4_0,
+  Q4_K: dotQ4_K,
+  Q6_K: dotQ6_K,
+};
+
+/** The dot product of one quantized row (`n` values, whole blocks, from byte `srcOff`) with x[xOff..xOff+n). */
+export function dotRow(dtype: QuantDtype, src: Uint8Array, srcOff: number, x: Float32Array, xOff: number, n: number) {
+  const { values, bytes } = BLOCKS[dtype];
+  const dot = DOTS[dtype];
+  let acc = 0;
+  for (let i = 0, o = srcOff; i < n; i += values, o += bytes) acc += dot(src, o, x, xOff + i);
+  return acc;
+}

@@ -15,7 +15,7 @@ import {
   type WeightDtype,
 } from '../../weights/types.ts';
 import { bf16ToF32, decodeToF32 } from '../../weights/dtype.ts';
-import { dequantize } from '../../weights/quant.ts';
+import { dequantize, dotRow } from '../../weights/quant.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
 import type { HeapBlock, HeapKind } from './wasmGemm.ts';
 
@@ -183,8 +183,13 @@ const QUANT_SCRATCH_VALUES = 16384;
 function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number, wasm: WasmGemm | null) {
   const dtype = w.dtype as QuantDtype;
   const rb = rowBytes(dtype, K);
-  const rows = Math.max(1, Math.min(N, Math.floor(QUANT_SCRATCH_VALUES / K)));
   const y = new Float32Array(T * N);
+  if (T === 1) {
+    // Decode: one position reads each row once, so a fused dot beats writing and re-reading the scratch.
+    for (let n = 0; n < N; n++) y[n] = dotRow(dtype, w.blocks!, n * rb, x, 0, K);
+    return y;
+  }
+  const rows = Math.max(1, Math.min(N, Math.floor(QUANT_SCRATCH_VALUES / K)));
   const heap = wasm?.alloc(rows * K * 4);
   const js = heap ? null : new Float32Array(rows * K);
   try {

@@ -31,9 +31,14 @@ function weightPair(dtype: QuantDtype, rows: number, cols: number, seed: number)
 describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtype) => {
   // 77 output rows: not a multiple of the scratch's row run, so the last run is partial.
   const N = 77,
-    K = 512,
-    T = 3;
-  it.each([true, false])('matmul, gateUp and embed equal the F32 path (simd %s)', async (simd) => {
+    K = 512;
+  // T = 1 takes the fused dot (decode), T = 3 the dequantized row runs (prefill).
+  it.each([
+    [true, 3],
+    [false, 3],
+    [true, 1],
+    [false, 1],
+  ])('matmul, gateUp and embed equal the F32 path (simd %s, %i rows)', async (simd, T) => {
     const be = createCpuBackend({ simd });
     const [q, f] = weightPair(dtype, N, K, 1);
     const [q2, f2] = weightPair(dtype, N, K, 2);

@@ -2,6 +2,7 @@
 // (tiny-q-llama): the same vocabulary, merges and special tokens, and the same ids, text and chat rendering.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixtureDir, fixtureLocation } from '../testing/fixturesNode.ts';
 import { fileSource } from '../weights/fileSource.ts';
@@ -53,6 +54,38 @@ describe.each(['Q8_0', 'Q4_K_M'])('tokenizer from model-%s.gguf', (quant) => {
     }
     expect(fromGguf.eosTokenIds).toEqual(fromHf.eosTokenIds);
     expect(fromGguf.vocabSize).toBe(fromHf.vocabSize);
+  });
+});
+
+describe('GGUF tokenizer variants', () => {
+  let md: Record<string, unknown>;
+  beforeAll(async () => {
+    md = (await readGgufHeader(fileSource(fixtureLocation('tiny-q-llama/Q8_0')))).metadata;
+  });
+  const build = (extra: Record<string, unknown>) => {
+    const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles('m.gguf', { ...md, ...extra });
+    return new PreTrainedTokenizer(tokenizerJson, tokenizerConfig);
+  };
+
+  it('adds BOS when tokenizer.ggml.add_bos_token says so', () => {
+    const tok = build({ 'tokenizer.ggml.bos_token_id': 311, 'tokenizer.ggml.add_bos_token': true });
+    expect(tok.encode('hi')[0]).toBe(311);
+    expect(build({}).encode('hi')[0]).not.toBe(311);
+  });
+
+  it.each([
+    ['gpt-2', 4],
+    ['smollm', 5],
+    ['qwen2', 5],
+  ])('%s: "12345" with a "1 2" merge is %i tokens (digits apart or not)', (pre, n) => {
+    const tokens = [...(md['tokenizer.ggml.tokens'] as string[]), '12'];
+    const extra = {
+      'tokenizer.ggml.tokens': tokens,
+      'tokenizer.ggml.token_type': [...(md['tokenizer.ggml.token_type'] as number[]), 1],
+      'tokenizer.ggml.merges': ['1 2', ...(md['tokenizer.ggml.merges'] as string[])],
+      'tokenizer.ggml.pre': pre,
+    };
+    expect(build(extra).encode('12345')).toHaveLength(n);
   });
 });
 

@@ -10,12 +10,28 @@ function splitPattern(digits: string): string {
   return head + digits + '| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+';
 }
 
-/** llama.cpp's pre-tokenizer names -> the Hugging Face pre-tokenizer that splits text the same way. */
-const SPLIT_PATTERNS: Record<string, string | null> = {
-  'gpt-2': null, // ByteLevel's own GPT-2 regex
-  default: null,
-  'llama-bpe': splitPattern('\\p{N}{1,3}'), // Llama 3: digits in groups of up to three
-  qwen2: splitPattern('\\p{N}'), // Qwen2/3: one digit per piece
+const byteLevel = (useRegex: boolean) => ({
+  type: 'ByteLevel',
+  add_prefix_space: false,
+  trim_offsets: true,
+  use_regex: useRegex,
+});
+const splitThenBytes = (pattern: string) => ({
+  type: 'Sequence',
+  pretokenizers: [
+    { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
+    byteLevel(false),
+  ],
+});
+
+/** llama.cpp's pre-tokenizer names (tokenizer.ggml.pre) -> the Hugging Face pre-tokenizer that splits the same. */
+const PRE_TOKENIZERS: Record<string, () => Record<string, unknown>> = {
+  'gpt-2': () => byteLevel(true), // ByteLevel's own GPT-2 regex
+  default: () => byteLevel(true),
+  'llama-bpe': () => splitThenBytes(splitPattern('\\p{N}{1,3}')), // Llama 3: digits in groups of up to three
+  qwen2: () => splitThenBytes(splitPattern('\\p{N}')), // Qwen2/3: one digit per piece
+  // SmolLM/SmolLM2: every digit apart, then GPT-2's split (their tokenizer.json: Digits + ByteLevel)
+  smollm: () => ({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }),
 };
 
 /** tokenizer.ggml.token_type (llama.cpp llama_token_type): 3 control (special), 4 user-defined (added). */
@@ -28,15 +44,10 @@ function fail(file: string, why: string): never {
 
 function preTokenizer(file: string, pre: unknown): Record<string, unknown> {
   const name = typeof pre === 'string' ? pre : 'default';
-  if (!(name in SPLIT_PATTERNS))
-    fail(file, `tokenizer.ggml.pre "${name}" is not supported (supported: ${Object.keys(SPLIT_PATTERNS).join(', ')})`);
-  const pattern = SPLIT_PATTERNS[name];
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === null };
-  if (pattern === null) return byteLevel;
-  return {
-    type: 'Sequence',
-    pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, byteLevel],
-  };
+  const make = PRE_TOKENIZERS[name];
+  if (!make)
+    fail(file, `tokenizer.ggml.pre "${name}" is not supported (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`);
+  return make();
 }
 
 /** The two Hugging Face tokenizer files equivalent to a GGUF file's tokenizer metadata. */

@@ -1,5 +1,5 @@
 // A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer
-// coalesced reads.
+// coalesced reads. GGUF files open into the same ModelSource (ggufModel.ts builds its 'gguf' layout).
 import { ShoalError, errorMessage } from '../errors.ts';
 import { tensorBytes, type HostTensor, type WeightDtype } from './types.ts';
 import {

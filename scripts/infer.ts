@@ -1,8 +1,8 @@
-// `npm run --silent infer -- --model DIR|URL --ids 1,2,3 --steps N --backend cpu|webgpu --json`: the engine as a CLI
-// (the JSON shape is a contract, shared/ARCHITECTURE.md).
+// `npm run --silent infer -- --model DIR|URL|FILE.gguf|owner/repo:Q4_K_M --ids 1,2,3 --steps N --backend cpu|webgpu
+// --json`: the engine as a CLI (the JSON shape is a contract, shared/ARCHITECTURE.md).
 import { ShoalError } from '../src/errors.ts';
 import { createCpuBackend } from '../src/backend/cpu/index.ts';
-import { openModel, resolveModelFiles } from '../src/weights/model.ts';
+import { openModelAt } from '../src/weights/locate.ts';
 import { parseStages, runInfer } from '../src/model/infer.ts';
 import type { InferResult } from '../src/model/infer.ts';
 import type { LogitsMode } from '../src/model/stage.ts';
@@ -17,8 +17,8 @@ await runCli(async () => {
   if (typeof f.model !== 'string')
     throw new ShoalError(
       'ERR_BAD_ARGS',
-      'usage: infer --model DIR|URL (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] [--backend cpu|webgpu] ' +
-        '[--stages 0-2,2-4] [--logits all|last|none] --json',
+      'usage: infer --model DIR|URL|FILE.gguf|owner/repo:QUANT (--ids 1,2,3 | --prompt "text" [--chat]) [--steps N] ' +
+        '[--backend cpu|webgpu] [--stages 0-2,2-4] [--logits all|last|none] --json',
     );
   const backendName = f.backend ?? 'cpu';
   if (backendName !== 'cpu' && backendName !== 'webgpu')
@@ -53,7 +53,7 @@ await runCli(async () => {
     const { runInferInBrowser } = await import('./webgpu-runner.ts');
     result = await runInferInBrowser({ model: f.model, ids, steps, stages: f.stages, logits });
   } else {
-    const model = await openModel(await resolveModelFiles(f.model));
+    const model = await openModelAt(f.model);
     const stages = typeof f.stages === 'string' ? parseStages(f.stages, model.spec.nLayers) : undefined;
     result = await runInfer({ model, backend: createCpuBackend(), ids, steps, stages, logits });
   }

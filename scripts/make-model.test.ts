@@ -16,6 +16,11 @@ import { decodeToF32, f32ToBf16, f32ToF16 } from '../src/weights/dtype.ts';
 import { localModelFiles } from '../src/weights/localFiles.ts';
 import { openModel, type ModelSource } from '../src/weights/model.ts';
 import { ensureDemoModel } from './ensure-demo-model.ts';
+import { openModelAt } from '../src/weights/locate.ts';
+import { recipeDtype } from '../src/weights/ggufRecipe.ts';
+import { dequantize } from '../src/weights/quant.ts';
+import type { QuantDtype } from '../src/weights/types.ts';
+import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { makeModel, parseMakeModelArgs, type MakeModelOptions } from './make-model.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'shoal-make-model-'));
@@ -234,6 +239,35 @@ describe('make-model', () => {
     expect((await r.model.loadLayer(29)).get('model.layers.29.mlp.down_proj.weight')!.shape).toEqual([576, 1536]);
     rmSync(r.dir, { recursive: true, force: true });
   });
+
+  it.each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K'] as const)(
+    '--gguf %s writes a GGUF the reader opens: the f32 weights within a step, the same tokenizer, a working model',
+    async (quant) => {
+      const r = await make({ preset: 'demo', seed: 5, dtype: 'f32', gguf: quant });
+      const g = await openModelAt(join(r.dir, `model-${quant}.gguf`));
+      expect({ ...g.spec, normEps: 0 }).toEqual({ ...r.model.spec, normEps: 0 });
+      const names = ['model.embed_tokens.weight', ...layerTensorNames(g.spec, 9), FINAL_NORM_TENSOR];
+      const [want, got] = await Promise.all([r.model.loadTensors(names), g.loadTensors(names)]);
+      got.forEach((t, i) => {
+        expect(t.dtype).toBe(recipeDtype(quant, t.name, t.shape, g.spec.nLayers));
+        const ref = decodeToF32('F32', want[i].data);
+        const back = new Float32Array(ref.length);
+        if (t.dtype === 'F32') back.set(decodeToF32('F32', t.data));
+        else dequantize(t.dtype as QuantDtype, t.data, 0, ref.length, back);
+        // within one step of each value's block (coarsest: Q4_0, 16 levels over the block's range)
+        const amax = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        const maxErr = ref.reduce((m, v, k) => Math.max(m, Math.abs(back[k] - v)), 0);
+        expect(maxErr, t.name).toBeLessThan((2 * amax) / 7);
+      });
+      const [a, b] = await Promise.all([loadTokenizer(r.dir), loadTokenizer(join(r.dir, `model-${quant}.gguf`))]);
+      expect(b.applyChatTemplate([{ role: 'user', content: 'hello there' }])).toEqual(
+        a.applyChatTemplate([{ role: 'user', content: 'hello there' }]),
+      );
+      const out = await runInfer({ model: g, backend: createCpuBackend(), ids: [1, 2, 3], steps: 3, logits: 'last' });
+      expect(out.generated).toHaveLength(3);
+      expect(out.logits[0].every(Number.isFinite)).toBe(true);
+    },
+  );
 });
 
 describe('make-model CLI', () => {

@@ -1,5 +1,6 @@
-// `npm run make-model -- --preset NAME --out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N]`:
-// a random-weight model in exact Hugging Face layout, deterministic from the seed, streamed to disk.
+// `npm run make-model -- --preset NAME --out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf QUANT]`:
+// a random-weight model in exact Hugging Face layout, deterministic from the seed, streamed to disk; with --gguf
+// also model-QUANT.gguf (Q8_0, Q4_0, Q4_K_M, Q6_K), the same f32 weights quantized by our own quantizer.
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,10 +23,17 @@ import {
   safetensorsLayout,
   shardFileName,
   shardIndex,
-  tensorBytes,
+  entryBytes,
   type TensorEntry,
 } from '../src/weights/writer.ts';
 import { intFlag, parseFlags, runCli } from './cli.ts';
+import { ggufModelMetadata, ggufTensorName } from '../src/weights/ggufModel.ts';
+import { ggufLayout, type GgufTensorEntry } from '../src/weights/ggufWriter.ts';
+import { GGUF_QUANTS, recipeDtype, type GgufQuant } from '../src/weights/ggufRecipe.ts';
+import { unpermuteHeads } from '../src/weights/gguf.ts';
+import { quantize } from '../src/weights/quantize.ts';
+import { isQuantized } from '../src/weights/types.ts';
+import { ggufTokenizerMetadata } from '../src/tokenizer/ggufTokenizer.ts';
 
 /** Hugging Face's default max_shard_size is "2GB", which it reads as 2 * 10^9 bytes: --shard-mb counts 10^6 bytes. */
 export const DEFAULT_SHARD_MB = 2000;
@@ -56,6 +64,8 @@ export interface MakeModelOptions {
   role?: 'model' | 'draft';
   draftLayers?: number;
   draftStrength?: number;
+  /** Also write model-QUANT.gguf: the f32 weights in a llama.cpp file type (our quantizer, llama.cpp's recipe). */
+  gguf?: GgufQuant;
   /** Override the init (experiments); the default is what every preset uses. */
   init?: InitScheme;
   log?: (line: string) => void;
@@ -151,7 +161,7 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
  */
 async function fillTensor(t: InitTensor, seed: number, sink: (bytes: Uint8Array) => Promise<void>): Promise<void> {
   const table = valueTable(t.dtype, t.mean, t.std);
-  const n = tensorBytes(t) / table.BYTES_PER_ELEMENT;
+  const n = entryBytes(t) / table.BYTES_PER_ELEMENT;
   const chunk =
     table instanceof Float32Array
       ? new Float32Array(Math.min(n, CHUNK_ELEMENTS))
@@ -262,6 +272,8 @@ function checkOptions(o: MakeModelOptions) {
   const draftStrength = o.draftStrength ?? 1;
   if (!(Number.isFinite(draftStrength) && draftStrength >= 0))
     throw new ShoalError('ERR_BAD_ARGS', `--draft-strength must be a number >= 0 (got ${draftStrength})`);
+  if (o.gguf !== undefined && !(GGUF_QUANTS as readonly string[]).includes(o.gguf))
+    throw new ShoalError('ERR_BAD_ARGS', `--gguf must be one of ${GGUF_QUANTS.join(', ')} (got ${String(o.gguf)})`);
   if (o.draftStrength !== undefined && o.draftLayers === undefined)
     throw new ShoalError('ERR_BAD_ARGS', '--draft-strength needs --draft-layers N (the layers it leaves unscaled)');
   if (o.role === 'draft' && o.draftLayers === undefined)
@@ -273,6 +285,59 @@ function checkOptions(o: MakeModelOptions) {
 }
 
 /** Remove weight files a previous run may have left (a stale index would shadow a new single file). */
+/** One tensor's f32 values in file layout for GGUF: quantized per the recipe, llama q/k rows in llama.cpp's order. */
+async function ggufTensorBytes(t: InitTensor, dtype: WeightDtype, spec: ModelSpec, seed: number): Promise<Uint8Array> {
+  const f32 = new Uint8Array(entryBytes({ ...t, dtype: 'F32' }));
+  let at = 0;
+  await fillTensor({ ...t, dtype: 'F32' }, seed, (bytes) => {
+    f32.set(bytes, at);
+    at += bytes.length;
+    return Promise.resolve();
+  });
+  const cols = t.shape[t.shape.length - 1];
+  const values = new Float32Array(f32.buffer);
+  let data: Uint8Array;
+  if (isQuantized(dtype)) data = quantize(dtype, values, cols, t.name);
+  else data = dtype === 'F32' ? f32 : new Uint8Array((dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values)).buffer);
+  const heads = /q_proj\.weight$/.test(t.name) ? spec.nHeads : /k_proj\.weight$/.test(t.name) ? spec.nKvHeads : 0;
+  return spec.arch === 'llama' && heads ? unpermuteHeads(data, t.shape[0], heads, true) : data;
+}
+
+/** Write model-QUANT.gguf next to the safetensors: header first, then each tensor (one in memory at a time). */
+async function writeGgufModel(
+  file: string,
+  quant: GgufQuant,
+  spec: ModelSpec,
+  tensors: InitTensor[],
+  seed: number,
+  tok: ReturnType<typeof generateTokenizer>,
+): Promise<number> {
+  const entries: GgufTensorEntry[] = tensors.map((t) => ({
+    name: ggufTensorName(t.name),
+    dtype: recipeDtype(quant, t.name, t.shape, spec.nLayers),
+    shape: t.shape,
+  }));
+  const metadata = {
+    ...ggufModelMetadata(spec, `shoal ${quant}`),
+    ...ggufTokenizerMetadata(tok.tokenizer, tok.tokenizerConfig),
+    'general.quantization_version': 2,
+  };
+  const { header, offsets, dataBytes } = ggufLayout(metadata, entries);
+  const fh = await open(file, 'w');
+  try {
+    await fh.write(header);
+    let at = 0;
+    for (let i = 0; i < tensors.length; i++) {
+      if (offsets[i].begin > at) await fh.write(new Uint8Array(offsets[i].begin - at)); // alignment padding
+      await fh.write(await ggufTensorBytes(tensors[i], entries[i].dtype, spec, seed));
+      at = offsets[i].end;
+    }
+  } finally {
+    await fh.close();
+  }
+  return dataBytes;
+}
+
 async function clearWeights(dir: string): Promise<void> {
   for (const f of await readdir(dir)) {
     if (
@@ -356,14 +421,20 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tok.tokenizer));
   await writeFile(join(dir, 'tokenizer_config.json'), json(tok.tokenizerConfig));
   files.push('config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json');
-  const weightBytes = tensors.reduce((sum, t) => sum + tensorBytes(t), 0);
+  if (opts.gguf) {
+    const file = `model-${opts.gguf}.gguf`;
+    const bytes = await writeGgufModel(join(dir, file), opts.gguf, spec, tensors, o.seed, tok);
+    files.push(file);
+    log(`wrote ${file} (${(bytes / 2 ** 20).toFixed(1)} MiB of tensor data)`);
+  }
+  const weightBytes = tensors.reduce((sum, t) => sum + entryBytes(t), 0);
   return { dir, files, weightBytes, seconds: (performance.now() - t0) / 1000, spec };
 }
 
 // One line, as every CLI error here: the draft/target options are described in MakeModelOptions.
 const USAGE =
   'usage: make-model (--preset NAME | --draft-of NAME --draft-layers N [--draft-strength S] [--target-out DIR2]) ' +
-  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N]';
+  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf Q8_0|Q4_0|Q4_K_M|Q6_K]';
 
 function numberFlag(v: string | true | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -376,7 +447,18 @@ function numberFlag(v: string | true | undefined, name: string): number | undefi
 /** The command line as generator runs (a draft with --target-out is two). Throws ShoalError on bad input. */
 export function parseMakeModelArgs(argv: string[]): MakeModelOptions[] {
   const f = parseFlags(argv, {
-    values: ['preset', 'out', 'seed', 'dtype', 'shard-mb', 'draft-of', 'draft-layers', 'draft-strength', 'target-out'],
+    values: [
+      'preset',
+      'out',
+      'seed',
+      'dtype',
+      'shard-mb',
+      'draft-of',
+      'draft-layers',
+      'draft-strength',
+      'target-out',
+      'gguf',
+    ],
     switches: [],
   });
   if (f.preset !== undefined && f['draft-of'] !== undefined)
@@ -396,6 +478,7 @@ export function parseMakeModelArgs(argv: string[]): MakeModelOptions[] {
     shardMb: numberFlag(f['shard-mb'], 'shard-mb'),
     draftLayers: f['draft-layers'] === undefined ? undefined : intFlag(f, 'draft-layers', 0, 1),
     draftStrength: numberFlag(f['draft-strength'], 'draft-strength'),
+    gguf: f.gguf as GgufQuant | undefined,
   };
   const runs: MakeModelOptions[] = [{ ...common, out: f.out, role: f['draft-of'] !== undefined ? 'draft' : 'model' }];
   if (typeof f['target-out'] === 'string') runs.push({ ...common, out: f['target-out'], role: 'model' });

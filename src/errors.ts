@@ -4,6 +4,7 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED_ARCH'
   | 'ERR_BAD_CONFIG'
   | 'ERR_BAD_SAFETENSORS'
+  | 'ERR_BAD_GGUF'
   | 'ERR_MISSING_TENSOR'
   | 'ERR_FETCH'
   | 'ERR_NO_RANGE_SUPPORT'

@@ -1,6 +1,6 @@
 // Build the planner's scenario from live tab profiles ("shoal" cost model), and turn its plan into stage assignments.
 import type { DeviceProfile as TabProfile, LinkStats } from '../profile/types.ts';
-import type { DeviceProfile, Plan, Scenario } from '../planner/types.ts';
+import type { DeviceProfile, Plan, Scenario, WeightBytes } from '../planner/types.ts';
 import type { StageAssignment } from './messages.ts';
 
 /** What the planner assumes for a tab that has not shared a profile yet (a slow CPU tab). */
@@ -56,13 +56,14 @@ export function buildScenario(
   promptTokens: number,
   decodeTokens: number,
   conversations = 1,
+  weightBytes?: WeightBytes,
 ): Scenario {
   return {
     costModel: 'shoal',
     promptTokens: Math.max(1, promptTokens),
     decodeTokens,
     contextTokens: Math.max(1, conversations) * (Math.max(1, promptTokens) + decodeTokens),
-    model: { config, bytesPerParam },
+    model: { config, bytesPerParam, ...(weightBytes ? { weightBytes } : {}) },
     devices: tabs.map(tabDevice),
   };
 }

@@ -12,7 +12,8 @@ import type { Timeline } from '../planner/timeline.ts';
 import type { EmulationKnobs } from '../profile/types.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.ts';
-import { httpModelFiles, modelBaseUrl, openModel } from '../weights/model.ts';
+import { modelBaseUrl } from '../weights/model.ts';
+import { openModelAt } from '../weights/locate.ts';
 import type { ModelSource } from '../weights/model.ts';
 import { Coordinator, DEFAULT_CONV } from './coordinator.ts';
 import type { CoordinatorEvent, GenerateResult } from './coordinator.ts';
@@ -140,7 +141,7 @@ export class Session {
     let m = this.models.get(url);
     if (!m) {
       const cap = this.opts.knobs.loadBytesPerSec;
-      m = openModel(httpModelFiles(url, cap ? { maxBytesPerSec: cap } : {}));
+      m = openModelAt(url, cap ? { maxBytesPerSec: cap } : {}); // a model folder or GGUF file(s)
       m.catch(() => this.models.delete(url));
       this.models.set(url, m);
     }
@@ -302,6 +303,12 @@ export class Session {
       promptTokens,
       opts.maxTokens,
       opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
+      // What the files really hold (GGUF blocks, mixed dtypes), not parameters x the config's dtype.
+      {
+        layers: Array.from({ length: model.spec.nLayers }, (_, l) => model.layerBytes(l)),
+        embedding: model.embeddingBytes(),
+        head: model.headBytes() + model.finalNormBytes(),
+      },
     );
   }
 

@@ -1,6 +1,6 @@
 // Per-layer parameter bytes, FLOPs and activation bytes of a ModelSpec, in the paper's form ("csgo") or ours ("shoal").
 import { layerParamCount, type ModelSpec } from '../model/config.ts';
-import type { CostModelName, EdgeCost, LayerCost } from './types.ts';
+import type { CostModelName, EdgeCost, LayerCost, WeightBytes } from './types.ts';
 
 export interface LayerCostOptions {
   costModel: CostModelName;
@@ -14,6 +14,8 @@ export interface LayerCostOptions {
   activationBytesPerValue?: number;
   /** "shoal": average context a decode step attends over. Default contextTokens. */
   decodeContextTokens?: number;
+  /** The files' real bytes (quantized or mixed-dtype weights): they replace bytesPerParam x parameters. */
+  weightBytes?: WeightBytes;
 }
 
 export interface ModelCosts {
@@ -79,11 +81,16 @@ export function layerCosts(spec: ModelSpec, opts: LayerCostOptions): ModelCosts 
     decodeActivationBytes: actBytes * d,
   };
   const matrixBytes = opts.bytesPerParam * spec.vocabSize * d;
+  const real = opts.weightBytes;
   return {
-    layers: Array.from({ length: spec.nLayers }, () => ({ ...layer })),
-    embedding: { paramBytes: matrixBytes, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
+    layers: Array.from({ length: spec.nLayers }, (_, l) => ({
+      ...layer,
+      paramBytes: real?.layers[l] ?? layer.paramBytes,
+    })),
+    embedding: { paramBytes: real?.embedding ?? matrixBytes, flops: 0, decodeFlops: 0, workspaceBytes: 0 },
     head: {
-      paramBytes: matrixBytes + opts.bytesPerParam * d,
+      // tied: the head re-reads the embedding, which a last stage that is also the first already holds (costModel)
+      paramBytes: real ? real.head + (spec.tiedEmbeddings ? real.embedding : 0) : matrixBytes + opts.bytesPerParam * d,
       flops: 2 * d * spec.vocabSize,
       decodeFlops: 2 * d * spec.vocabSize,
       workspaceBytes: 4 * spec.vocabSize,

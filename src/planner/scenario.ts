@@ -2,7 +2,7 @@
 import { ShoalError, isShoalError, errorMessage } from '../errors.ts';
 import { parseConfig } from '../model/config.ts';
 import { layerCosts, type LayerCostOptions } from './layerCosts.ts';
-import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario } from './types.ts';
+import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario, WeightBytes } from './types.ts';
 
 /** Bytes of one token id on the wire (int32). */
 export const TOKEN_ID_BYTES = 4;
@@ -129,6 +129,18 @@ function parseDevices(raw: unknown): DeviceProfile[] {
   return devices;
 }
 
+/** model.weightBytes: {layers: [n per layer], embedding: n, head: n}, non-negative byte counts. */
+function parseWeightBytes(raw: unknown, nLayers: number): WeightBytes | undefined {
+  if (raw === undefined) return undefined;
+  const w = obj(raw, 'model.weightBytes');
+  const ok = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  if (!Array.isArray(w.layers) || w.layers.length !== nLayers || !w.layers.every(ok))
+    bad('model.weightBytes.layers', `must be ${nLayers} non-negative byte counts, one per layer`);
+  if (!ok(w.embedding) || !ok(w.head))
+    bad('model.weightBytes', 'needs non-negative "embedding" and "head" byte counts');
+  return { layers: w.layers as number[], embedding: w.embedding as number, head: w.head as number };
+}
+
 interface ParsedModel {
   layers: Required<LayerCost>[];
   embedding: EdgeCost;
@@ -146,7 +158,8 @@ function parseModel(model: Record<string, unknown>, o: Omit<LayerCostOptions, 'b
       bad('model.config', isShoalError(e) ? errorMessage(e) : 'is not a valid config.json');
     }
     const bytesPerParam = req(model, 'bytesPerParam', 'model.bytesPerParam', { positive: true });
-    const costs = layerCosts(spec, { ...o, bytesPerParam });
+    const weightBytes = parseWeightBytes(model.weightBytes, spec.nLayers);
+    const costs = layerCosts(spec, { ...o, bytesPerParam, weightBytes });
     return { ...costs, layers: costs.layers as Required<LayerCost>[] };
   }
   if (model.layers === undefined) bad('model', 'needs either "config" (with "bytesPerParam") or "layers"');

@@ -47,8 +47,19 @@ export interface EdgeCost {
   workspaceBytes: number;
 }
 
+/**
+ * The bytes a model's weight files really hold (block formats, mixed dtypes): per layer, the embedding, and the
+ * head's own (final norm + a separate LM head: no matrix when tied, the embedding is counted for it). With a
+ * config, these replace bytesPerParam x parameters.
+ */
+export interface WeightBytes {
+  layers: number[];
+  embedding: number;
+  head: number;
+}
+
 export type ScenarioModel =
-  | { config: unknown; bytesPerParam: number }
+  | { config: unknown; bytesPerParam: number; weightBytes?: WeightBytes }
   | { layers: LayerCost[]; embedding?: Partial<EdgeCost>; head?: Partial<EdgeCost>; tiedEmbeddings?: boolean };
 
 /** The plan CLI's scenario (shared/ARCHITECTURE.md), plus optional "shoal" knobs with documented defaults. */

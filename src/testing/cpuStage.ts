@@ -2,10 +2,13 @@
 import { createCpuBackend } from '../backend/cpu/index.ts';
 import type { Transport } from '../pipeline/messages.ts';
 import { StageRunner, type StageRunnerDeps } from '../pipeline/stageRunner.ts';
-import { localModelFiles } from '../weights/localFiles.ts';
-import { openModel, type ModelSource } from '../weights/model.ts';
+import { openModelAt } from '../weights/locate.ts';
+import type { ModelSource } from '../weights/model.ts';
 
-/** A stage runner on the CPU engine; its model is the folder `model` (opened per assignment) or one already open. */
+/**
+ * A stage runner on the CPU engine; its model is the location `model` (a folder or a GGUF file, opened per
+ * assignment) or one already open.
+ */
 export function cpuStageRunner(
   transport: Transport,
   model: string | ModelSource,
@@ -14,7 +17,7 @@ export function cpuStageRunner(
   return new StageRunner({
     transport,
     backend: () => Promise.resolve(createCpuBackend()),
-    openModel: typeof model === 'string' ? () => openModel(localModelFiles(model)) : () => Promise.resolve(model),
+    openModel: typeof model === 'string' ? () => openModelAt(model) : () => Promise.resolve(model),
     ...deps,
   });
 }

@@ -116,6 +116,46 @@ const MAX_FILLER_TOKEN_CHARS = 16;
  * glue existing tokens to letters, deterministically). Independent of any seed, so a draft and its
  * target always share it.
  */
+/**
+ * A byte-level BPE tokenizer.json (GPT-2 style: ByteLevel pre-tokenizer and decoder, no normalizer): ours, and the
+ * one rebuilt from a GGUF file's tokenizer.ggml.* metadata (ggufTokenizer.ts), which may split differently first.
+ */
+export function byteLevelBpeJson(parts: {
+  addedTokens: unknown[];
+  vocab: Record<string, number>;
+  merges: string[];
+  preTokenizer?: unknown;
+  postProcessor?: unknown;
+}) {
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: parts.addedTokens,
+    normalizer: null,
+    pre_tokenizer: parts.preTokenizer ?? {
+      type: 'ByteLevel',
+      add_prefix_space: false,
+      trim_offsets: true,
+      use_regex: true,
+    },
+    post_processor: parts.postProcessor ?? null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: parts.vocab,
+      merges: parts.merges,
+    },
+  };
+}
+
 export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: number } = {}): GeneratedTokenizer {
   const minVocab = 256 + SPECIALS.length;
   if (!Number.isInteger(vocabSize) || vocabSize < minVocab) {
@@ -161,28 +201,11 @@ export function generateTokenizer(vocabSize: number, opts: { modelMaxLength?: nu
     normalized: false,
     special: true,
   }));
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab: Object.fromEntries(vocab),
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
+  const tokenizer = byteLevelBpeJson({
+    addedTokens,
+    vocab: Object.fromEntries(vocab),
+    merges: merges.map(([a, b]) => `${a} ${b}`),
+  });
   const tokenizerConfig = {
     tokenizer_class: 'PreTrainedTokenizerFast',
     bos_token: null,

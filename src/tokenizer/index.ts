@@ -1,10 +1,13 @@
 // Tokenizer: a thin wrapper over @huggingface/transformers tokenizers, loaded from a model folder's
-// tokenizer.json + tokenizer_config.json wherever the folder lives (local path, URL, Hub repo id).
+// tokenizer.json + tokenizer_config.json wherever the folder lives (local path, URL, Hub repo id), or from a GGUF file.
 import * as transformers from '@huggingface/transformers';
 import { PreTrainedTokenizer } from '@huggingface/transformers';
 import { ShoalError, errorMessage } from '../errors.ts';
 import { resolveModelFiles, type ModelFiles } from '../weights/model.ts';
 import { FileNotFoundError } from '../weights/source.ts';
+import { readGgufHeader } from '../weights/gguf.ts';
+import { ggufLocation } from '../weights/locate.ts';
+import { ggufTokenizerFiles } from './ggufTokenizer.ts';
 
 export interface ChatMessage {
   role: string;
@@ -58,22 +61,35 @@ async function readJson(files: ModelFiles, name: string, required: boolean): Pro
   }
 }
 
-/** Load from a local folder (Node), an http(s) URL of a model folder, a Hub repo id, or ModelFiles. */
+/**
+ * Load from a local folder (Node), an http(s) URL of a model folder, a Hub repo id, ModelFiles, or any GGUF
+ * location openModelAt takes (the tokenizer then comes from the file's metadata).
+ */
 export async function loadTokenizer(location: string | ModelFiles): Promise<Tokenizer> {
+  const gguf = typeof location === 'string' ? await ggufLocation(location) : null;
+  if (gguf) {
+    const src = (await resolveModelFiles(gguf.folder)).bytes(gguf.files[0]);
+    const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(src.name, (await readGgufHeader(src)).metadata);
+    return fromJson(tokenizerJson, tokenizerConfig, src.name);
+  }
   const files = typeof location === 'string' ? await resolveModelFiles(location) : location;
   const [tokenizerJson, tokenizerConfig] = await Promise.all([
     readJson(files, 'tokenizer.json', true),
     readJson(files, 'tokenizer_config.json', false),
   ]);
+  return fromJson(tokenizerJson, tokenizerConfig ?? {}, files.base);
+}
+
+function fromJson(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown>, base: string): Tokenizer {
   let tok: PreTrainedTokenizer;
   try {
-    tok = new (tokenizerClass(tokenizerConfig ?? {}))(tokenizerJson, tokenizerConfig ?? {});
+    tok = new (tokenizerClass(tokenizerConfig))(tokenizerJson, tokenizerConfig);
   } catch (e) {
-    throw new ShoalError('ERR_TOKENIZER', `${files.base}: tokenizer.json could not be loaded (${errorMessage(e)})`, {
+    throw new ShoalError('ERR_TOKENIZER', `${base}: tokenizer.json could not be loaded (${errorMessage(e)})`, {
       cause: e,
     });
   }
-  return wrap(tok, files.base);
+  return wrap(tok, base);
 }
 
 function wrap(tok: PreTrainedTokenizer, base: string): Tokenizer {

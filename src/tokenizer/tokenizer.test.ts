@@ -10,20 +10,9 @@ import { FIXTURES_DIR } from '../testing/fixturesNode.ts';
 import { caught } from '../testing/assertions.ts';
 import { serveDir, type TestServer } from '../weights/testServer.ts';
 import { loadTokenizer, type Tokenizer } from './index.ts';
+import { SAMPLE_MESSAGES as MESSAGES, SAMPLE_TEXTS as TEXTS } from '../testing/tokenizerSamples.ts';
 
 const FIXTURES = FIXTURES_DIR;
-const TEXTS = [
-  'Hello world',
-  'The quick brown fox jumps over the lazy dog.\n\nNew paragraph\twith a tab.',
-  '  leading and trailing spaces  ',
-  'üñíçødé — 日本語 🙂',
-  '<|im_start|>user\nhi<|im_end|>',
-  '',
-];
-const MESSAGES = [
-  { role: 'system', content: 'Be brief.' },
-  { role: 'user', content: 'Hi there' },
-];
 const CHATML = '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n';
 
 let server: TestServer;

@@ -78,13 +78,18 @@ export function f16BitsToF32(h: number): number {
 
 let f16Table: Float32Array | null = null;
 
-/** f16 bits -> f32 (exact), through a table of all 65536 values built on first use: faster than decoding each. */
-export function f16ToF32(x: Uint16Array): Float32Array {
+/** Every f16 bit pattern's exact f32 value, built on first use (block scales of the GGUF formats read it too). */
+export function f16Values(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
   }
-  const t = f16Table,
+  return f16Table;
+}
+
+/** f16 bits -> f32 (exact), through the table of all 65536 values: faster than decoding each. */
+export function f16ToF32(x: Uint16Array): Float32Array {
+  const t = f16Values(),
     out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = t[x[i]];
   return out;

@@ -1,7 +1,7 @@
 // A Hugging Face model folder (local, any HTTP server, or the Hub) opened as layers: config, header, per-layer
-// coalesced reads.
+// coalesced reads. GGUF files open into the same ModelSource (ggufModel.ts builds its 'gguf' layout).
 import { ShoalError, errorMessage } from '../errors.ts';
-import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
+import { tensorBytes, type HostTensor, type WeightDtype } from './types.ts';
 import {
   EMBED_TENSOR,
   FINAL_NORM_TENSOR,
@@ -12,6 +12,8 @@ import {
   type ModelSpec,
 } from '../model/config.ts';
 import { readSafetensorsHeader, type SafetensorsHeader, type TensorInfo } from './safetensors.ts';
+import { unpermuteHeads } from './gguf.ts';
+import { addAliases } from './aliases.ts';
 import type * as LocalFiles from './localFiles.ts';
 import { Pacer } from '../profile/emulation.ts';
 import { FileNotFoundError, httpSource, isHtmlFallback, type ByteSource, type HttpSourceOptions } from './source.ts';
@@ -53,6 +55,7 @@ export function modelBaseUrl(location: string, revision = 'main'): string {
   else if (isHubRepoId(location)) url = `${HUB_URL}${location}/resolve/${encodeURIComponent(revision)}/`;
   else if (typeof globalThis.location !== 'undefined') url = new URL(location, globalThis.location.href).href;
   else throw new ShoalError('ERR_BAD_ARGS', `"${location}" is neither an http(s) URL nor a Hub repo id (owner/name)`);
+  if (/\.gguf$/i.test(url)) return url; // a GGUF file is its own model: no folder slash
   return url.endsWith('/') ? url : url + '/';
 }
 
@@ -111,13 +114,22 @@ const LOCAL_FILES_MODULE = './localFiles.ts';
  * existing folder wins over a repo id of the same spelling; in a browser a path is a URL on this page.
  */
 export async function resolveModelFiles(location: string, opts: HttpModelOptions = {}): Promise<ModelFiles> {
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
-  if (!/^https?:\/\//i.test(location) && isNode) {
-    // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
-    const local = (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof LocalFiles;
-    if ((await local.isLocalDir(location)) || !isHubRepoId(location)) return local.localModelFiles(location);
-  }
+  const local = await nodeLocalFiles(location);
+  if (local && ((await local.isLocalDir(location)) || !isHubRepoId(location))) return local.localModelFiles(location);
   return httpModelFiles(location, opts);
+}
+
+/** In Node and for a location that is not a URL: the local-files module; else null (browsers, URLs). */
+async function nodeLocalFiles(location: string): Promise<typeof LocalFiles | null> {
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined';
+  if (/^https?:\/\//i.test(location) || !isNode) return null;
+  // A runtime specifier that bundlers leave alone: browser bundles never contain node:fs.
+  return (await import(/* @vite-ignore */ LOCAL_FILES_MODULE)) as typeof LocalFiles;
+}
+
+/** True for an existing local folder (Node only): a path that exists wins over a Hub name of the same spelling. */
+export async function isLocalFolder(location: string): Promise<boolean> {
+  return (await (await nodeLocalFiles(location))?.isLocalDir(location)) ?? false;
 }
 
 /** Load a layer (or any tensor set) as one read per contiguous run of bytes per file. */
@@ -152,7 +164,25 @@ export function planReads(items: { file: string; info: TensorInfo }[], maxGapByt
   return runs;
 }
 
-type Layout = { kind: 'single'; header: SafetensorsHeader } | { kind: 'sharded'; weightMap: Map<string, string> };
+/** A GGUF tensor under its Hugging Face name: which file holds it and where. */
+export interface GgufEntry {
+  file: string;
+  info: TensorInfo;
+}
+
+/** Every tensor a model of this spec needs, in load order: embedding, layers, final norm, LM head if separate. */
+export function requiredTensorNames(spec: ModelSpec): string[] {
+  const names = [EMBED_TENSOR];
+  for (let l = 0; l < spec.nLayers; l++) names.push(...layerTensorNames(spec, l));
+  names.push(FINAL_NORM_TENSOR);
+  if (!spec.tiedEmbeddings) names.push(LM_HEAD_TENSOR);
+  return names;
+}
+
+type Layout =
+  | { kind: 'single'; header: SafetensorsHeader }
+  | { kind: 'sharded'; weightMap: Map<string, string> }
+  | { kind: 'gguf'; tensors: Map<string, GgufEntry> };
 
 /** Which part of the model a tensor belongs to, for error messages. */
 function roleOf(name: string): string {
@@ -201,15 +231,12 @@ export class ModelSource {
 
   /** Every tensor the model needs, in load order: embedding, layers, final norm, LM head if separate. */
   requiredTensors(): string[] {
-    const names = [EMBED_TENSOR];
-    for (let l = 0; l < this.spec.nLayers; l++) names.push(...layerTensorNames(this.spec, l));
-    names.push(FINAL_NORM_TENSOR);
-    if (!this.spec.tiedEmbeddings) names.push(LM_HEAD_TENSOR);
-    return names;
+    return requiredTensorNames(this.spec);
   }
 
   fileOf(name: string): string {
     if (this.layout.kind === 'single') return SINGLE_FILE;
+    if (this.layout.kind === 'gguf') return this.ggufEntry(name).file;
     const f = this.layout.weightMap.get(name);
     if (!f)
       throw new ShoalError(
@@ -225,6 +252,7 @@ export class ModelSource {
     if (!h) {
       h = readSafetensorsHeader(this.files.bytes(file)).then((header) => {
         const mine = this.requiredTensors().filter((n) => this.fileOf(n) === file);
+        aliasHeader(header, mine, this.spec);
         validateTensors(this.files.bytes(file).name, header, mine, this.spec);
         if (this.readHeaders.size === 0 && mine.length > 0) this.dtypeHint = header.tensors.get(mine[0])!.dtype;
         this.readHeaders.set(file, header);
@@ -236,7 +264,16 @@ export class ModelSource {
     return h;
   }
 
+  /** GGUF headers are all read at open, so a GGUF tensor's entry is known synchronously. */
+  private ggufEntry(name: string): GgufEntry {
+    const e = this.layout.kind === 'gguf' ? this.layout.tensors.get(name) : undefined;
+    if (!e)
+      throw new ShoalError('ERR_MISSING_TENSOR', `${this.files.base}: no tensor "${name}" (needed by ${roleOf(name)})`);
+    return e;
+  }
+
   async tensorInfo(name: string): Promise<TensorInfo> {
+    if (this.layout.kind === 'gguf') return this.ggufEntry(name).info;
     const file = this.fileOf(name);
     const t = (await this.header(file)).tensors.get(name);
     if (!t)
@@ -252,10 +289,14 @@ export class ModelSource {
    * the first shard read (checkpoints use one dtype throughout; the estimate turns exact on load).
    */
   private tensorBytes(name: string): number {
+    if (this.layout.kind === 'gguf') {
+      const e = this.layout.tensors.get(name);
+      return e ? e.info.end - e.info.begin : 0;
+    }
     const t = this.readHeaders.get(this.fileOf(name))?.tensors.get(name);
     if (t) return t.end - t.begin;
     const shape = expectedShape(this.spec, name);
-    return shape ? numel(shape) * dtypeBytes(this.dtypeHint) : 0;
+    return shape ? tensorBytes(this.dtypeHint, shape, name) : 0;
   }
 
   /** Weight bytes of one decoder layer (what a stage must load and hold for it). */
@@ -326,11 +367,12 @@ export class ModelSource {
         this.counters.reads++;
         this.counters.bytes += bytes.length;
         for (const t of run.tensors) {
+          const data = bytes.subarray(t.begin - run.begin, t.end - run.begin);
           byName.set(t.name, {
             name: t.name,
             dtype: t.dtype,
             shape: [...t.shape],
-            data: bytes.slice(t.begin - run.begin, t.end - run.begin),
+            data: t.permutedHeads ? unpermuteHeads(data, t.shape[0], t.permutedHeads) : data.slice(),
           });
         }
       }),
@@ -346,6 +388,15 @@ export class ModelSource {
   resetStats(): void {
     this.counters = { reads: 0, bytes: 0 };
   }
+}
+
+/** Required names a published layout stores under another name become aliases of the stored tensor (aliases.ts). */
+function aliasHeader(header: SafetensorsHeader, required: string[], spec: ModelSpec): void {
+  addAliases(header.tensors, required, {
+    metadata: header.metadata,
+    tied: spec.tiedEmbeddings,
+    rename: (t, name) => ({ ...t, name }),
+  });
 }
 
 /** Every required tensor present in `header` has the shape config.json implies; missing ones are named. */
@@ -430,6 +481,7 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
         );
       throw e;
     });
+    aliasHeader(header, requiredTensorNames(spec), spec);
     const model = new ModelSource(
       files,
       rawConfig,
@@ -449,6 +501,8 @@ export async function openModel(files: ModelFiles): Promise<ModelSource> {
   const weightMap = new Map<string, string>();
   for (const [tensor, file] of Object.entries(wm as Record<string, unknown>))
     weightMap.set(tensor, checkShardName(indexName, tensor, file));
+  // The shard holding an aliased tensor holds its alias (the header aliases it again when read).
+  addAliases(weightMap, requiredTensorNames(spec), { tied: spec.tiedEmbeddings, rename: (file) => file });
 
   const model = new ModelSource(files, rawConfig, spec, { kind: 'sharded', weightMap }, torchDtype ?? 'F32');
   for (const name of model.requiredTensors()) model.fileOf(name); // names the first tensor no shard holds

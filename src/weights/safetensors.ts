@@ -1,7 +1,7 @@
 // safetensors header: read the 8-byte length + JSON from any ByteSource and validate every tensor entry.
 // Format: https://huggingface.co/docs/safetensors (u64 LE header length N, N bytes of JSON, then the data).
 import { ShoalError, errorMessage } from '../errors.ts';
-import { dtypeBytes, numel, type WeightDtype } from './types.ts';
+import { BLOCKS, tensorBytes, type WeightDtype } from './types.ts';
 import type { ByteSource } from './source.ts';
 
 export interface TensorInfo {
@@ -10,6 +10,8 @@ export interface TensorInfo {
   shape: number[];
   begin: number; // absolute file offset of the first byte
   end: number; // absolute file offset one past the last byte
+  /** GGUF llama q/k: rows in llama.cpp's pairwise RoPE order over this many heads, undone at load. */
+  permutedHeads?: number;
 }
 
 export interface SafetensorsHeader {
@@ -104,11 +106,11 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array, fi
           `(the data section holds ${dataBytes} bytes after the ${dataOffset}-byte header)`,
       );
     }
-    const want = numel(shape) * dtypeBytes(dtype);
+    const want = tensorBytes(dtype, shape, name);
     if (want !== en - b) {
       bad(
         file,
-        `tensor "${name}": shape [${shape.join(', ')}] x ${dtype} (${dtypeBytes(dtype)} bytes) = ${want} bytes, ` +
+        `tensor "${name}": shape [${shape.join(', ')}] x ${dtype} (${BLOCKS[dtype].bytes} bytes) = ${want} bytes, ` +
           `but data_offsets [${b}, ${en}] span ${en - b} bytes`,
       );
     }

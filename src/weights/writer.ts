@@ -1,6 +1,6 @@
 // Serialize tensors to the safetensors format (in memory, or header first for streaming to disk).
 // Format: u64 little-endian header length N, N bytes of JSON padded with spaces, then the data.
-import { dtypeBytes, numel, type HostTensor, type WeightDtype } from './types.ts';
+import { tensorBytes, type HostTensor, type WeightDtype } from './types.ts';
 import { ShoalError } from '../errors.ts';
 
 /** What the header needs to know about a tensor: no data, so shards can be planned before generating. */
@@ -19,8 +19,9 @@ export interface SafetensorsLayout {
   dataBytes: number;
 }
 
-export function tensorBytes(t: TensorEntry): number {
-  return numel(t.shape) * dtypeBytes(t.dtype);
+/** Bytes of an entry's data (types.ts tensorBytes, the one byte-size rule). */
+export function entryBytes(t: TensorEntry): number {
+  return tensorBytes(t.dtype, t.shape, t.name);
 }
 
 /**
@@ -38,7 +39,7 @@ export function safetensorsLayout(
   for (const e of entries) {
     if (e.name === '__metadata__' || e.name in json)
       throw new ShoalError('ERR_BAD_SAFETENSORS', `safetensors writer: duplicate tensor name "${e.name}"`);
-    const n = tensorBytes(e);
+    const n = entryBytes(e);
     json[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [at, at + n] };
     offsets.push({ name: e.name, begin: at, end: at + n });
     at += n;
@@ -55,11 +56,11 @@ export function safetensorsLayout(
 /** One complete safetensors file in memory (small models and tests; big ones stream, see make-model). */
 export function writeSafetensors(tensors: HostTensor[], metadata?: Record<string, string>): Uint8Array {
   for (const t of tensors) {
-    if (t.data.byteLength !== tensorBytes(t)) {
+    if (t.data.byteLength !== entryBytes(t)) {
       throw new ShoalError(
         'ERR_BAD_SAFETENSORS',
         `safetensors writer: tensor "${t.name}" has ${t.data.byteLength} bytes ` +
-          `but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${tensorBytes(t)}`,
+          `but shape [${t.shape.join(', ')}] x ${t.dtype} needs ${entryBytes(t)}`,
       );
     }
   }
@@ -85,7 +86,7 @@ export function planShards<T extends TensorEntry>(entries: T[], maxShardBytes: n
   let cur: T[] = [];
   let curBytes = 0;
   for (const e of entries) {
-    const n = tensorBytes(e);
+    const n = entryBytes(e);
     if (cur.length > 0 && curBytes + n > maxShardBytes) {
       shards.push(cur);
       cur = [];
@@ -108,7 +109,7 @@ export function shardIndex(shards: TensorEntry[][]): {
   shards.forEach((shard, i) => {
     for (const e of shard) {
       weightMap[e.name] = shardFileName(i, shards.length);
-      total += tensorBytes(e);
+      total += entryBytes(e);
     }
   });
   return { metadata: { total_size: total }, weight_map: weightMap };

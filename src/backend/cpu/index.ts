@@ -1,11 +1,21 @@
 // The CPU backend: plain TypedArrays, eager, f32 arithmetic. This is the spec every other backend is checked against.
 // With `simd`, 2-D weights live in a WebAssembly memory (bf16 kept as bf16) and matmuls run as WebAssembly SIMD
-// (wasmGemm.ts); every other op is the same JavaScript either way.
+// (wasmGemm.ts); every other op is the same JavaScript either way. Quantized weights (GGUF blocks) stay as their
+// file's bytes and are dequantized a few rows at a time inside matmul, gateUp and embed (quantGemm below).
 import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
 import { checkKvCopy } from '../types.ts';
-import { numel, type HostTensor, type WeightDtype } from '../../weights/types.ts';
+import {
+  isQuantized,
+  numel,
+  rowBytes,
+  tensorBytes,
+  type HostTensor,
+  type QuantDtype,
+  type WeightDtype,
+} from '../../weights/types.ts';
 import { bf16ToF32, decodeToF32 } from '../../weights/dtype.ts';
+import { dequantize, dotRow } from '../../weights/quant.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
 import type { HeapBlock, HeapKind } from './wasmGemm.ts';
 
@@ -18,6 +28,8 @@ class CpuTensor implements Tensor {
     readonly data: Float32Array | Int32Array,
     /** A weight held in the WebAssembly heap (then `data` is empty). */
     public heap: { block: HeapBlock; kind: HeapKind } | null = null,
+    /** A quantized weight's blocks as in the file (then `data` is empty). */
+    readonly blocks: Uint8Array | null = null,
   ) {}
   get rows(): number {
     return this.shape.length === 1 ? 1 : this.shape[0];
@@ -91,7 +103,20 @@ function normRows(x: Float32Array, T: number, D: number, norm?: { weight: Tensor
  * on smollm2-135m shapes in Node 20 here; the two-accumulator split per row keeps the add chains short).
  */
 function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number): Float32Array {
-  const y = new Float32Array(T * N);
+  return gemmInto(x, W, T, K, N, new Float32Array(T * N), N, 0);
+}
+
+/** gemm writing columns [col0, col0+N) of y, whose rows are ldy long (a chunk of a wider output). */
+function gemmInto(
+  x: Float32Array,
+  W: Float32Array,
+  T: number,
+  K: number,
+  N: number,
+  y: Float32Array,
+  ldy: number,
+  col0: number,
+): Float32Array {
   let n = 0;
   for (; n + 3 < N; n += 4) {
     const w0 = n * K,
@@ -128,7 +153,7 @@ function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number)
         c0 += x0 * W[w2 + k];
         d0 += x0 * W[w3 + k];
       }
-      const o = t * N + n;
+      const o = t * ldy + col0 + n;
       y[o] = a0 + a1;
       y[o + 1] = b0 + b1;
       y[o + 2] = c0 + c1;
@@ -141,8 +166,48 @@ function gemm(x: Float32Array, W: Float32Array, T: number, K: number, N: number)
       const xo = t * K;
       let a0 = 0;
       for (let k = 0; k < K; k++) a0 += x[xo + k] * W[wo + k];
-      y[t * N + n] = a0;
+      y[t * ldy + col0 + n] = a0;
     }
+  }
+  return y;
+}
+
+/** f32 values of dequantized weight rows held at once per matmul: 64 KiB, a cache-sized slice, never the matrix. */
+const QUANT_SCRATCH_VALUES = 16384;
+
+/**
+ * y (T, N) = x (T, K) . W^T with W (N, K) in a block format: dequantize a run of rows into a small f32 scratch, then
+ * a gemm over that run for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the
+ * wasm heap; else the reference gemm). Activations stay f32 (the fixtures' exact path).
+ */
+function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number, wasm: WasmGemm | null) {
+  const dtype = w.dtype as QuantDtype;
+  const rb = rowBytes(dtype, K);
+  const y = new Float32Array(T * N);
+  if (T === 1) {
+    // Decode: one position reads each row once, so a fused dot beats writing and re-reading the scratch.
+    for (let n = 0; n < N; n++) y[n] = dotRow(dtype, w.blocks!, n * rb, x, 0, K);
+    return y;
+  }
+  const rows = Math.max(1, Math.min(N, Math.floor(QUANT_SCRATCH_VALUES / K)));
+  const heap = wasm?.alloc(rows * K * 4);
+  const js = heap ? null : new Float32Array(rows * K);
+  try {
+    for (let n0 = 0; n0 < N; n0 += rows) {
+      const r = Math.min(rows, N - n0);
+      if (wasm && heap) {
+        // a fresh view per run: the gemm's own allocations may grow (and detach) the wasm memory
+        const scratch = new Float32Array(wasm.view(heap).buffer, heap.ptr, r * K);
+        dequantize(dtype, w.blocks!, n0 * rb, r * K, scratch);
+        const part = wasm.gemm(x, T, K, heap, 'f32', r);
+        for (let t = 0; t < T; t++) y.set(part.subarray(t * r, (t + 1) * r), t * N + n0);
+      } else {
+        dequantize(dtype, w.blocks!, n0 * rb, r * K, js!);
+        gemmInto(x, js!, T, K, r, y, N, n0);
+      }
+    }
+  } finally {
+    if (heap) wasm!.release(heap);
   }
   return y;
 }
@@ -166,12 +231,14 @@ export class CpuBackend implements Backend {
   }
 
   uploadWeight(t: HostTensor): Tensor {
-    const expected = numel(t.shape) * (t.dtype === 'F32' ? 4 : 2);
+    const expected = tensorBytes(t.dtype, t.shape, t.name);
     if (t.data.byteLength !== expected)
       throw new ShoalError(
         'ERR_BACKEND',
         `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape.join(',')}] ${t.dtype} (expected ${expected})`,
       );
+    // Blocks as they are (a view of the loader's fresh buffer, no copy): dequantized per row run at use.
+    if (isQuantized(t.dtype)) return new CpuTensor([...t.shape], t.dtype, EMPTY, null, t.data);
     if (this.wasm && t.shape.length === 2) {
       // bf16 as is (half the bytes to stream per token); f16 widened to f32 once (no cheap in-register unpack)
       const kind: HeapKind = t.dtype === 'BF16' ? 'bf16' : 'f32';
@@ -188,7 +255,9 @@ export class CpuBackend implements Backend {
 
   /** y (T, N) = x (T, K) . W^T on whichever matmul holds this weight. */
   private mm(x: Float32Array, w: Tensor, T: number, K: number, N: number): Float32Array {
-    const h = (w as CpuTensor).heap;
+    const c = w as CpuTensor;
+    if (c.blocks) return quantGemm(x, c, T, K, N, this.wasm);
+    const h = c.heap;
     if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind, N);
     return gemm(x, f32(w), T, K, N);
   }
@@ -230,7 +299,10 @@ export class CpuBackend implements Backend {
     for (let t = 0; t < idv.length; t++) {
       const id = idv[t];
       if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
-      if (heap && tab.heap) {
+      if (tab.blocks) {
+        const dtype = tab.dtype as QuantDtype;
+        dequantize(dtype, tab.blocks, id * rowBytes(dtype, D), D, out, t * D);
+      } else if (heap && tab.heap) {
         if (tab.heap.kind === 'f32') out.set(new Float32Array(heap.buffer, heap.byteOffset + id * D * 4, D), t * D);
         else bf16ToF32(new Uint16Array(heap.buffer, heap.byteOffset + id * D * 2, D), out.subarray(t * D, t * D + D));
       } else out.set(tab.data.subarray(id * D, id * D + D), t * D);

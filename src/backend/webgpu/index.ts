@@ -3,7 +3,7 @@
 import { ShoalError, errorMessage } from '../../errors.ts';
 import { checkKvCopy } from '../types.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
-import { numel, type HostTensor, type WeightDtype } from '../../weights/types.ts';
+import { isQuantized, numel, type FloatDtype, type HostTensor } from '../../weights/types.ts';
 import { requestGpuContext } from './device.ts';
 import type { GpuContext } from './device.ts';
 import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';
@@ -61,7 +61,7 @@ interface Chunk {
 class GpuTensor implements Tensor {
   constructor(
     readonly shape: readonly number[],
-    readonly dtype: WeightDtype | 'I32',
+    readonly dtype: FloatDtype | 'I32',
     readonly chunks: Chunk[],
     readonly pooled: boolean,
     public freed = false,
@@ -196,13 +196,19 @@ class WebGpuBackendImpl implements WebGpuBackend {
     return t;
   }
 
-  private weightDtype(t: GpuTensor, what: string): WeightDtype {
+  private weightDtype(t: GpuTensor, what: string): FloatDtype {
     if (t.dtype === 'I32') throw new ShoalError('ERR_BACKEND', `${what}: expected a float tensor`);
     return t.dtype;
   }
 
   uploadWeight(h: HostTensor): Tensor {
     this.live();
+    // Block formats need their own WGSL unpacking (issue 20, the WebGPU half); until then, say so before any upload.
+    if (isQuantized(h.dtype))
+      throw new ShoalError(
+        'ERR_BACKEND',
+        `tensor ${h.name}: ${h.dtype} weights are not yet supported on WebGPU; use the CPU engine (--backend cpu)`,
+      );
     const n = numel(h.shape);
     const bytesPer = h.dtype === 'F32' ? 4 : 2;
     if (h.data.byteLength !== n * bytesPer) {

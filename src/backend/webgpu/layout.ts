@@ -1,6 +1,6 @@
 // Pure planning for WebGPU weight storage: how a tensor is split across bindings and whether a stage fits at all.
 import { ShoalError } from '../../errors.ts';
-import { dtypeBytes, numel, type WeightDtype } from '../../weights/types.ts';
+import { numel, tensorBytes, type WeightDtype } from '../../weights/types.ts';
 
 /** One binding-sized piece of a weight: rows [rowStart, rowStart + rows) of a (rows, cols) matrix. */
 export interface RowChunk {
@@ -34,7 +34,7 @@ export function planRowChunks(
   maxBindingBytes: number,
 ): RowChunk[] {
   const { rows, cols } = rowsCols(shape);
-  const rowBytes = cols * dtypeBytes(dtype);
+  const rowBytes = tensorBytes(dtype, [cols], name);
   const total = rows * rowBytes;
   if (pad4(total) <= maxBindingBytes)
     return [{ rowStart: 0, rows, byteOffset: 0, byteLength: total, paddedBytes: pad4(total) }];

@@ -1,0 +1,61 @@
+// The CPU engine's quantized kernels (matmul, gateUp, embed on block formats) against the same weights dequantized
+// whole and run as F32: dequantizing a run of rows at a time must not change a value.
+import { describe, expect, it } from 'vitest';
+import { createCpuBackend } from './index.ts';
+import { dequantize } from '../../weights/quant.ts';
+import { quantize } from '../../weights/quantize.ts';
+import type { HostTensor, QuantDtype } from '../../weights/types.ts';
+import { assertAllClose } from '../../testing/allClose.ts';
+
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * 0.2;
+  }
+  return out;
+}
+
+/** The same (rows, cols) matrix quantized, and its exact dequantized values as F32. */
+function weightPair(dtype: QuantDtype, rows: number, cols: number, seed: number): [HostTensor, HostTensor] {
+  const blocks = quantize(dtype, random(rows * cols, seed), cols);
+  const f = new Float32Array(rows * cols);
+  dequantize(dtype, blocks, 0, rows * cols, f);
+  return [
+    { name: 'w', dtype, shape: [rows, cols], data: blocks },
+    { name: 'w', dtype: 'F32', shape: [rows, cols], data: new Uint8Array(f.buffer) },
+  ];
+}
+
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtype) => {
+  // 77 output rows: not a multiple of the scratch's row run, so the last run is partial.
+  const N = 77,
+    K = 512;
+  // T = 1 takes the fused dot (decode), T = 3 the dequantized row runs (prefill).
+  it.each([
+    [true, 3],
+    [false, 3],
+    [true, 1],
+    [false, 1],
+  ])('matmul, gateUp and embed equal the F32 path (simd %s, %i rows)', async (simd, T) => {
+    const be = createCpuBackend({ simd });
+    const [q, f] = weightPair(dtype, N, K, 1);
+    const [q2, f2] = weightPair(dtype, N, K, 2);
+    const x = be.fromHost(random(T * K, 3), [T, K]);
+    const close = async (a: ReturnType<typeof be.matmul>, b: ReturnType<typeof be.matmul>, what: string) =>
+      assertAllClose(await be.read(a), await be.read(b), 1e-6, 1e-5, `${dtype} ${what}`);
+    await close(be.matmul(x, be.uploadWeight(q)), be.matmul(x, be.uploadWeight(f)), 'matmul');
+    await close(
+      be.gateUp(x, be.uploadWeight(q), be.uploadWeight(q2)),
+      be.gateUp(x, be.uploadWeight(f), be.uploadWeight(f2)),
+      'gateUp',
+    );
+    const ids = be.fromHost(Int32Array.of(0, 76, 5), [3]);
+    await close(be.embed(ids, be.uploadWeight(q)), be.embed(ids, be.uploadWeight(f)), 'embed');
+  });
+  it('refuses blocks whose byte length does not match the shape', () => {
+    const [q] = weightPair(dtype, 2, 256, 1);
+    expect(() => createCpuBackend().uploadWeight({ ...q, shape: [3, 256] })).toThrow(/bytes for shape/);
+  });
+});

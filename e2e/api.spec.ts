@@ -79,7 +79,8 @@ test('a greedy streamed chat equals the whole answer and the page typed the same
   await expect(page.locator('.msg.assistant.api')).toHaveCount(3);
 
   // The same prompt typed into the page: the page's answer shows the end-of-turn token the API leaves out.
-  await page.getByRole('spinbutton', { name: 'max tokens' }).first().fill('12'); // the chat's (the speculative panel has one too)
+  // The chat's max tokens (the speculative panel has one too).
+  await page.getByRole('spinbutton', { name: 'max tokens' }).first().fill('12');
   await page.getByLabel('prompt', { exact: true }).fill(prompt);
   await page.getByRole('button', { name: 'Send', exact: true }).first().click();
   const answer = page.getByRole('log').first().locator('.msg.assistant:not(.api)').last();

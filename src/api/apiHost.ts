@@ -48,7 +48,7 @@ export function modelIdOf(location: string): string {
 
 /** Text of the tokens so far that is safe to send: not ending inside a multi-byte character. */
 function settled(text: string): string {
-  return text.endsWith('\uFFFD') ? text.replace(/\uFFFD+$/, '') : text;
+  return text.replace(/\uFFFD+$/, '');
 }
 
 export class ApiHost {
@@ -232,8 +232,10 @@ export class ApiHost {
       strategy: this.opts.strategy(),
       sampling: { temperature: req.temperature, topP: req.topP, seed: req.seed },
       conv,
-      onText: (_t, tokens) => {
-        const full = settled(text(tokens));
+      // The session has decoded the tokens already; only an end-of-sequence token (the last one) must not show.
+      onText: (soFar, tokens) => {
+        if (eos.has(tokens[tokens.length - 1])) return;
+        const full = settled(soFar);
         flush(full);
         view?.update(full);
       },

@@ -3,7 +3,6 @@
 // (concurrent conversations on the mesh), more wait in a queue, past that 429; no host tab, 503.
 import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import {
   API_HOST_PATH,
@@ -22,6 +21,7 @@ import {
   type ApiTurnRequest,
 } from '../api/openai.ts';
 import { respondTo, type TurnSink } from './apiResponse.ts';
+import { WS_PING_INTERVAL_MS, frameBytes, pathOf, pingRound, sameSecret, sha256 } from './wsShared.ts';
 
 /** Requests of one room running on its mesh at once (a stage keeps caches for 4 conversations by default). */
 export const DEFAULT_MAX_IN_FLIGHT = 4;
@@ -34,7 +34,6 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export const HOST_GRACE_MS = 10_000;
 /** A host tab must say hello this soon after connecting. */
 const HELLO_TIMEOUT_MS = 10_000;
-const PING_INTERVAL_MS = 10_000;
 const ROOM_RULE = /^[\w.-]{1,64}$/;
 
 export interface ApiRelayOptions {
@@ -78,10 +77,6 @@ interface Room {
   grace: ReturnType<typeof setTimeout> | null;
 }
 
-const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
-const same = (expected: Buffer, given: string | undefined): boolean =>
-  given !== undefined && timingSafeEqual(expected, sha(given));
-
 export class ApiRelay {
   private readonly wss: WebSocketServer;
   private readonly rooms = new Map<string, Room>();
@@ -98,7 +93,7 @@ export class ApiRelay {
     this.maxQueued = opts.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_HOST_MESSAGE_BYTES, perMessageDeflate: false });
     this.wss.on('connection', (ws) => this.onHost(ws));
-    this.pingTimer = setInterval(() => this.pingHosts(), PING_INTERVAL_MS);
+    this.pingTimer = setInterval(() => this.pingHosts(), WS_PING_INTERVAL_MS);
     this.pingTimer.unref?.();
   }
 
@@ -139,7 +134,7 @@ export class ApiRelay {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    if (this.opts.token !== undefined && !same(sha(this.opts.token), bearer(req)))
+    if (this.opts.token !== undefined && !sameSecret(sha256(this.opts.token), bearer(req)))
       return sendError(res, {
         status: 401,
         type: 'authentication_error',
@@ -303,7 +298,7 @@ export class ApiRelay {
   private onHostMessage(host: Host, data: RawData, isBinary: boolean): void {
     let msg: HostMessage | string;
     try {
-      msg = isBinary ? 'relay messages are JSON text' : parseHostMessage(JSON.parse(rawText(data)));
+      msg = isBinary ? 'relay messages are JSON text' : parseHostMessage(JSON.parse(frameBytes(data).toString('utf8')));
     } catch {
       msg = 'message is not JSON';
     }
@@ -341,7 +336,7 @@ export class ApiRelay {
 
   private onHello(host: Host, msg: Extract<HostMessage, { type: 'hello' }>): void {
     if (host.room !== null) return refuse(host, 'this connection already said hello');
-    if (this.opts.secret !== undefined && !same(sha(this.opts.secret), msg.secret))
+    if (this.opts.secret !== undefined && !sameSecret(sha256(this.opts.secret), msg.secret))
       return refuse(host, 'wrong or missing room secret');
     host.room = msg.room;
     host.name = msg.name;
@@ -392,22 +387,7 @@ export class ApiRelay {
   }
 
   private pingHosts(): void {
-    for (const h of this.hosts) {
-      if (!h.alive) {
-        h.ws.terminate();
-        continue;
-      }
-      h.alive = false;
-      h.ws.ping();
-    }
-  }
-}
-
-function pathOf(req: IncomingMessage): string {
-  try {
-    return new URL(req.url ?? '/', 'http://x').pathname;
-  } catch {
-    return '';
+    pingRound(this.hosts);
   }
 }
 
@@ -435,10 +415,6 @@ function findModel(r: Room, name: string): HostModel | undefined {
     if (m) return m;
   }
   return undefined;
-}
-
-function rawText(data: RawData): string {
-  return (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
 }
 
 function send(host: Host, msg: ServerToHost): void {

@@ -2,7 +2,6 @@
 // relays simple-peer signals only between members of one room, optional room secret.
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import {
   MAX_SIGNAL_MESSAGE_BYTES,
@@ -12,6 +11,7 @@ import {
   type ServerMessage,
   type SignalingErrorCode,
 } from '../mesh/signalingProtocol.ts';
+import { WS_PING_INTERVAL_MS, frameBytes, pathOf, pingRound, sameSecret, sha256 as hash } from './wsShared.ts';
 
 /** Messages per second a connection may send on average, and the burst it may save up (ICE trickle is bursty). */
 export const RATE_PER_SEC = 50;
@@ -20,8 +20,7 @@ export const RATE_BURST = 200;
 export const MAX_STRIKES = 50;
 export const MAX_PEERS_PER_ROOM = 64;
 export const MAX_ROOMS = 10_000;
-/** Server -> client WebSocket ping period; a client that misses one is dropped (dead TCP). */
-export const WS_PING_INTERVAL_MS = 10_000;
+export { WS_PING_INTERVAL_MS };
 
 export interface SignalingOptions {
   /** When set, every join must present this secret (in addition to any per-room secret). */
@@ -46,8 +45,6 @@ interface Room {
   peers: Map<string, Client>;
 }
 
-const hash = (s: string): Buffer => createHash('sha256').update(s).digest();
-
 export class SignalingServer {
   readonly path: string;
   private wss: WebSocketServer;
@@ -70,13 +67,7 @@ export class SignalingServer {
 
   /** Handle an HTTP upgrade if it is for the signaling path; returns false (and leaves the socket alone) otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://x').pathname;
-    } catch {
-      return false;
-    }
-    if (pathname !== this.path) return false;
+    if (pathOf(req) !== this.path) return false;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
     return true;
   }
@@ -121,7 +112,7 @@ export class SignalingServer {
   private onMessage(c: Client, data: RawData, isBinary: boolean): void {
     try {
       if (!this.takeToken(c)) return this.refuse(c, 'rate-limited', `over ${RATE_PER_SEC} messages/s`);
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+      const bytes = frameBytes(data);
       if (isBinary) return this.refuse(c, 'bad-message', 'signaling messages are JSON text');
       if (bytes.length > MAX_SIGNAL_MESSAGE_BYTES)
         return this.refuse(c, 'too-big', `message over ${MAX_SIGNAL_MESSAGE_BYTES} bytes`);
@@ -213,17 +204,6 @@ export class SignalingServer {
   }
 
   private pingAll(): void {
-    for (const c of this.clients) {
-      if (!c.alive) {
-        c.ws.terminate();
-        continue;
-      }
-      c.alive = false;
-      c.ws.ping();
-    }
+    pingRound(this.clients);
   }
-}
-
-function sameSecret(expected: Buffer, given: string | undefined): boolean {
-  return given !== undefined && timingSafeEqual(expected, hash(given));
 }

@@ -13,8 +13,8 @@ import { ropeInvFreq } from './rope.ts';
 export interface WeightProvider {
   loadLayer(layer: number): Promise<Map<string, HostTensor>>;
   loadEmbedding(): Promise<HostTensor>;
-  loadFinalNorm(): Promise<HostTensor>;
-  loadLmHead(): Promise<HostTensor>;
+  /** The final norm and the LM head (the embedding matrix when tied), one piece. */
+  loadHead(): Promise<[HostTensor, HostTensor]>;
 }
 
 interface LayerWeights {
@@ -296,7 +296,7 @@ export class Stage {
         onLoaded?.(`layer ${l}`);
       }
       if (this.isLast) {
-        this.setHead(await src.loadFinalNorm(), await src.loadLmHead());
+        this.setHead(...(await src.loadHead()));
         onLoaded?.('head');
       }
     } catch (e) {

@@ -629,7 +629,7 @@ export class StageRunner {
       }
       if (keepsHead) alreadyHere();
       else if (isLast) {
-        const [norm, head] = await rec.time('load', () => Promise.all([model.loadFinalNorm(), model.loadLmHead()]), {
+        const [norm, head] = await rec.time('load', () => model.loadHead(), {
           label: 'head',
           bytes: model.headBytes(),
         });

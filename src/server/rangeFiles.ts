@@ -88,8 +88,10 @@ export function serveFiles(prefix: string, root: string, opts: ServeOptions = {}
       res.setHeader('Accept-Ranges', 'bytes');
       res.setHeader('Content-Type', MIME[extname(path)] ?? 'application/octet-stream');
       res.setHeader('Cache-Control', 'no-cache');
+      // The file's version: tabs key their persistent weight cache by it, so a changed file is never served stale.
+      res.setHeader('ETag', `W/"${size.toString(36)}-${Math.floor(st.mtimeMs).toString(36)}"`);
       res.setHeader('Access-Control-Allow-Origin', '*');
-      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges');
+      res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges, ETag');
       if (range === null) {
         res.statusCode = 416;
         res.setHeader('Content-Range', `bytes */${size}`);

@@ -133,7 +133,7 @@ export async function isLocalFolder(location: string): Promise<boolean> {
 }
 
 /** Load a layer (or any tensor set) as one read per contiguous run of bytes per file. */
-interface ReadRun {
+export interface ReadRun {
   file: string;
   begin: number;
   end: number;
@@ -179,6 +179,29 @@ export function requiredTensorNames(spec: ModelSpec): string[] {
   return names;
 }
 
+/**
+ * What a stage loads as one piece: the embedding, one decoder layer, or the head (final norm + LM head). The
+ * persistent cache and peers trade whole units, keyed by name: 'embedding', 'layer:N' (0-based), 'head'.
+ */
+export type LoadUnit = string;
+export const EMBED_UNIT: LoadUnit = 'embedding';
+export const HEAD_UNIT: LoadUnit = 'head';
+export const layerUnit = (layer: number): LoadUnit => `layer:${layer}`;
+
+/** The file spans of one unit, in order: its bytes are these spans concatenated. */
+export type UnitSpan = Pick<ReadRun, 'file' | 'begin' | 'end'>;
+
+/**
+ * Where a unit's bytes come from. The default is the model's own files (`origin`); a tab plugs in one that tries
+ * its cache and its peers first (src/weights/unitFetcher.ts). Returns the bytes of each span, in order.
+ */
+export type UnitReader = (
+  unit: LoadUnit,
+  spans: UnitSpan[],
+  origin: () => Promise<Uint8Array[]>,
+  opts: { signal?: AbortSignal },
+) => Promise<Uint8Array[]>;
+
 type Layout =
   | { kind: 'single'; header: SafetensorsHeader }
   | { kind: 'sharded'; weightMap: Map<string, string> }
@@ -209,6 +232,8 @@ export class ModelSource {
   private readonly readHeaders = new Map<string, SafetensorsHeader>(); // the settled ones, for sync size queries
   private dtypeHint: WeightDtype; // dtype assumed for tensors whose shard header is still unread
   private counters = { reads: 0, bytes: 0 };
+  /** Where units' bytes come from (null: the files themselves). */
+  reader: UnitReader | null = null;
 
   /** Use openModel(); the constructor trusts that `layout` was validated against `spec`. */
   constructor(
@@ -331,53 +356,124 @@ export class ModelSource {
   async loadLayer(layer: number, opts: { signal?: AbortSignal } = {}): Promise<Map<string, HostTensor>> {
     this.checkLayer(layer);
     const names = layerTensorNames(this.spec, layer);
-    const tensors = await this.loadTensors(names, opts);
+    const tensors = await this.loadUnit(layerUnit(layer), names, opts);
     return new Map(names.map((n, i) => [n, tensors[i]]));
   }
 
   loadEmbedding(): Promise<HostTensor> {
-    return this.loadTensors([EMBED_TENSOR]).then((t) => t[0]);
+    return this.loadUnit(EMBED_UNIT, [EMBED_TENSOR]).then((t) => t[0]);
+  }
+
+  /** The final norm and the LM head matrix (vocab, dim; the embedding itself when tied): one unit. */
+  loadHead(): Promise<[HostTensor, HostTensor]> {
+    return this.loadUnit(HEAD_UNIT, this.unitTensors(HEAD_UNIT)).then(([norm, head]) => [norm, head]);
   }
 
   loadFinalNorm(): Promise<HostTensor> {
-    return this.loadTensors([FINAL_NORM_TENSOR]).then((t) => t[0]);
+    return this.loadHead().then((t) => t[0]);
   }
 
-  /** The LM head matrix (vocab, dim); the embedding itself when tied. */
   loadLmHead(): Promise<HostTensor> {
-    return this.spec.tiedEmbeddings ? this.loadEmbedding() : this.loadTensors([LM_HEAD_TENSOR]).then((t) => t[0]);
+    return this.loadHead().then((t) => t[1]);
+  }
+
+  /** The tensors a unit holds, in load order. */
+  unitTensors(unit: LoadUnit): string[] {
+    if (unit === EMBED_UNIT) return [EMBED_TENSOR];
+    if (unit === HEAD_UNIT) return [FINAL_NORM_TENSOR, this.spec.tiedEmbeddings ? EMBED_TENSOR : LM_HEAD_TENSOR];
+    const m = /^layer:(\d+)$/.exec(unit);
+    if (!m) throw new ShoalError('ERR_BAD_ARGS', `unknown load unit "${unit}"`);
+    this.checkLayer(Number(m[1]));
+    return layerTensorNames(this.spec, Number(m[1]));
+  }
+
+  /** Every unit of the model, in load order. */
+  units(): LoadUnit[] {
+    return [EMBED_UNIT, ...Array.from({ length: this.spec.nLayers }, (_, l) => layerUnit(l)), HEAD_UNIT];
+  }
+
+  /** Bytes of a unit (what the cache stores and a peer sends). */
+  unitBytes(unit: LoadUnit): number {
+    return this.unitTensors(unit).reduce((s, n) => s + this.tensorBytes(n), 0);
+  }
+
+  /** The file spans a unit is read as (tensors merged into runs, as one load reads them). */
+  async unitSpans(unit: LoadUnit): Promise<UnitSpan[]> {
+    return (await this.runsOf(this.unitTensors(unit))).map(({ file, begin, end }) => ({ file, begin, end }));
   }
 
   /**
-   * Fetch exactly these tensors, in this order. Tensors are grouped per file and merged into runs
-   * (gaps up to MAX_GAP_BYTES read through), one read per run. Each returned tensor owns a fresh
-   * buffer at offset 0, so Float32Array/Uint16Array views on it are always aligned.
+   * The model's identity for caches: where it is and each file's version (ETag, else size), so a file changed at
+   * its source never matches bytes cached from the old one.
    */
-  async loadTensors(names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
+  async identity(): Promise<string> {
+    const files = [...new Set(this.requiredTensors().map((n) => this.fileOf(n)))].sort();
+    const parts = await Promise.all(
+      files.map(async (f) => {
+        const src = this.files.bytes(f);
+        const size = await src.size();
+        return `${f}:${size}:${src.version?.() ?? ''}`;
+      }),
+    );
+    return `${this.files.base}|${parts.join('|')}`;
+  }
+
+  private async runsOf(names: string[]): Promise<ReadRun[]> {
     const unique = [...new Set(names)];
     const items = await Promise.all(
       unique.map(async (n) => ({ file: this.fileOf(n), info: await this.tensorInfo(n) })),
     );
-    const runs = planReads(items);
-    const byName = new Map<string, HostTensor>();
-    await Promise.all(
+    return planReads(items);
+  }
+
+  /** A unit's tensors: its spans' bytes from the reader (cache, peers) or the files, cut into tensors. */
+  private async loadUnit(unit: LoadUnit, names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
+    if (!this.reader) return this.loadTensors(names, opts);
+    const runs = await this.runsOf(names);
+    const spans = runs.map(({ file, begin, end }) => ({ file, begin, end }));
+    const bytes = await this.reader(unit, spans, () => this.readRuns(runs, opts), opts);
+    return this.cutTensors(names, runs, bytes);
+  }
+
+  /** Read each run from its file (the origin). */
+  private readRuns(runs: ReadRun[], opts: { signal?: AbortSignal }): Promise<Uint8Array[]> {
+    return Promise.all(
       runs.map(async (run) => {
         opts.signal?.throwIfAborted();
         const bytes = await this.files.bytes(run.file).read(run.begin, run.end - run.begin, { signal: opts.signal });
         this.counters.reads++;
         this.counters.bytes += bytes.length;
-        for (const t of run.tensors) {
-          const data = bytes.subarray(t.begin - run.begin, t.end - run.begin);
-          byName.set(t.name, {
-            name: t.name,
-            dtype: t.dtype,
-            shape: [...t.shape],
-            data: t.permutedHeads ? unpermuteHeads(data, t.shape[0], t.permutedHeads) : data.slice(),
-          });
-        }
+        return bytes;
       }),
     );
+  }
+
+  private cutTensors(names: string[], runs: ReadRun[], bytes: Uint8Array[]): HostTensor[] {
+    const byName = new Map<string, HostTensor>();
+    runs.forEach((run, i) => {
+      if (bytes[i].length !== run.end - run.begin)
+        throw new ShoalError('ERR_FETCH', `${run.file}: got ${bytes[i].length} bytes for a span of ${run.end - run.begin}`);
+      for (const t of run.tensors) {
+        const data = bytes[i].subarray(t.begin - run.begin, t.end - run.begin);
+        byName.set(t.name, {
+          name: t.name,
+          dtype: t.dtype,
+          shape: [...t.shape],
+          data: t.permutedHeads ? unpermuteHeads(data, t.shape[0], t.permutedHeads) : data.slice(),
+        });
+      }
+    });
     return names.map((n) => byName.get(n)!);
+  }
+
+  /**
+   * Fetch exactly these tensors, in this order, from the files. Tensors are grouped per file and merged into runs
+   * (gaps up to MAX_GAP_BYTES read through), one read per run. Each returned tensor owns a fresh buffer at offset 0,
+   * so Float32Array/Uint16Array views on it are always aligned.
+   */
+  async loadTensors(names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
+    const runs = await this.runsOf(names);
+    return this.cutTensors(names, runs, await this.readRuns(runs, opts));
   }
 
   /** Tensor-data reads issued and bytes they returned (headers and config not counted). */

@@ -7,6 +7,8 @@ import { Pacer } from '../profile/emulation.ts';
 export interface ByteSource {
   readonly name: string;
   size(): Promise<number>;
+  /** The file's version as its server names it (ETag, else Last-Modified), known after size(); null if none. */
+  version?(): string | null;
   read(offset: number, length: number, opts?: { signal?: AbortSignal }): Promise<Uint8Array>;
 }
 
@@ -146,6 +148,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
   const fetchImpl = opts.fetchImpl ?? globalThis.fetch.bind(globalThis);
   const pacer = opts.pacer ?? (opts.maxBytesPerSec !== undefined ? new Pacer(opts.maxBytesPerSec) : undefined);
   let knownSize: number | null = null;
+  let version: string | null = null;
   let prefix: Uint8Array | null = null; // bytes [0, prefix.length) kept from the size probe
   let probing: Promise<number> | null = null;
 
@@ -186,6 +189,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
       );
     }
     if (cr.total !== null) knownSize = cr.total;
+    version ??= res.headers.get('ETag') ?? res.headers.get('Last-Modified');
     const expected = cr.end - cr.start + 1;
     if (expected > length || (!allowShort && expected !== length)) {
       await res.body?.cancel().catch(() => {});
@@ -220,6 +224,7 @@ export function httpSource(url: string, opts: HttpSourceOptions = {}): ByteSourc
 
   return {
     name: url,
+    version: () => version,
     async size() {
       if (knownSize !== null) return knownSize;
       return probe();

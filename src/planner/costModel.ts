@@ -33,6 +33,7 @@
 //   Not modelled: compute and upload contending for the GPU, decode being memory-bandwidth bound, a device's
 //   link carrying two transfers at once (a chain never needs that).
 import { TOKEN_ID_BYTES, type Problem } from './scenario.ts';
+import { unitLoadSec, type DeviceProfile } from './types.ts';
 
 /** Internal segment: device index d runs layers s..e (0-based, inclusive). */
 export interface Seg {
@@ -113,6 +114,11 @@ export interface SegItem {
   label: string;
 }
 
+/** Seconds a device takes to bring in one item (see DeviceProfile.unitBytesPerSec). */
+export function itemLoadSec(dev: DeviceProfile, it: SegItem): number {
+  return unitLoadSec(dev, it.layer ?? (it.label === 'embedding' ? 'embedding' : 'head'), it.bytes);
+}
+
 export function segmentItems(p: Problem, s: number, e: number): SegItem[] {
   const items: SegItem[] = [];
   const shoal = p.costModel === 'shoal';
@@ -137,7 +143,7 @@ export function segmentFinishSec(p: Problem, seg: Seg, dp: number, x: number): n
     let load = 0;
     let comp = 0;
     for (const it of items) {
-      load += it.bytes / dev.loadBytesPerSec;
+      load += itemLoadSec(dev, it);
       comp += it.flops / dev.flops;
     }
     return Math.max(load, x) + (arrival - x) + comp;
@@ -146,7 +152,7 @@ export function segmentFinishSec(p: Problem, seg: Seg, dp: number, x: number): n
   let uploaded = 0;
   let computed = arrival;
   for (const it of items) {
-    loaded += it.bytes / dev.loadBytesPerSec;
+    loaded += itemLoadSec(dev, it);
     uploaded = Math.max(loaded, uploaded) + (dev.uploadBytesPerSec ? it.bytes / dev.uploadBytesPerSec : 0);
     computed = Math.max(uploaded, computed) + it.flops / dev.flops;
   }

@@ -2,7 +2,7 @@
 import { ShoalError, isShoalError, errorMessage } from '../errors.ts';
 import { parseConfig } from '../model/config.ts';
 import { layerCosts, type LayerCostOptions } from './layerCosts.ts';
-import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario, WeightBytes } from './types.ts';
+import type { CostModelName, DeviceProfile, EdgeCost, LayerCost, Scenario, UnitRates, WeightBytes } from './types.ts';
 
 /** Bytes of one token id on the wire (int32). */
 export const TOKEN_ID_BYTES = 4;
@@ -82,7 +82,28 @@ function parseDevice(raw: unknown, i: number): DeviceProfile {
   if (upload !== undefined) dev.uploadBytesPerSec = upload;
   const latency = num(o, 'latencySec', `${f}.latencySec`, { optional: true });
   if (latency !== undefined) dev.latencySec = latency;
+  if (o.unitBytesPerSec !== undefined) dev.unitBytesPerSec = parseUnitRates(o.unitBytesPerSec, `${f}.unitBytesPerSec`);
   return dev;
+}
+
+/** Per-unit load rates: positive bytes/s (Infinity: held in memory), layers keyed by 0-based index. */
+function parseUnitRates(raw: unknown, f: string): UnitRates {
+  const o = obj(raw, f);
+  const rate = (x: unknown, at: string): number => {
+    if (typeof x !== 'number' || !(x > 0)) bad(at, 'must be a positive number of bytes/s');
+    return x;
+  };
+  const out: UnitRates = {};
+  if (o.embedding !== undefined) out.embedding = rate(o.embedding, `${f}.embedding`);
+  if (o.head !== undefined) out.head = rate(o.head, `${f}.head`);
+  if (o.layers !== undefined) {
+    out.layers = {};
+    for (const [k, x] of Object.entries(obj(o.layers, `${f}.layers`))) {
+      if (!/^\d+$/.test(k)) bad(`${f}.layers`, `has key "${k}" (layers are 0-based indices)`);
+      out.layers[Number(k)] = rate(x, `${f}.layers.${k}`);
+    }
+  }
+  return out;
 }
 
 function parseLayer(raw: unknown, i: number, promptTokens: number): Required<LayerCost> {

@@ -1,7 +1,7 @@
 // Simulator: replays a plan layer by layer under a cost model and records every device's intervals.
 // It is written event by event, independently of the DP's tables, so tests can hold the two against each other.
 import { TOKEN_ID_BYTES, type Problem } from './scenario.ts';
-import { hopSec, outSec, segmentItems, type Seg, type SegItem } from './costModel.ts';
+import { hopSec, itemLoadSec, outSec, segmentItems, type Seg, type SegItem } from './costModel.ts';
 import { withIdle, type Interval, type Timeline } from './timeline.ts';
 
 export interface SimResult {
@@ -38,7 +38,7 @@ function simulateLoads(p: Problem, g: Seg, items: SegItem[], add: AddInterval): 
   const ready: number[] = [];
   for (const it of items) {
     const l0 = loaded;
-    loaded += it.bytes / dev.loadBytesPerSec;
+    loaded += itemLoadSec(dev, it);
     add(g.d, 'load', l0, loaded, itemInfo(it));
     if (p.costModel === 'shoal' && dev.uploadBytesPerSec) {
       const u0 = Math.max(loaded, uploaded);

@@ -8,6 +8,7 @@
 import { ShoalError } from '../errors.ts';
 import { TOKEN_ID_BYTES, type Problem } from './scenario.ts';
 import { headLoadBytes, hopSec, outSec } from './costModel.ts';
+import { unitLoadSec } from './types.ts';
 
 /** Above this many K x L x L (or K x K x L) entries the tables would not fit comfortably in a tab. */
 const MAX_TABLE_ENTRIES = 4e7;
@@ -103,7 +104,6 @@ export class Tables {
     const shoal = p.costModel === 'shoal';
     for (let d = 0; d < K; d++) {
       const dev = p.devices[d];
-      const r = dev.loadBytesPerSec;
       const c = dev.flops;
       const u = dev.uploadBytesPerSec;
       const out = outSec(p, d);
@@ -115,7 +115,7 @@ export class Tables {
         let H = -Infinity; // max_i (U_i + compute of items i..last): advanced as H' = max(H, U_i) + w_i
         if (shoal && s === 0) {
           const b = p.embedding.paramBytes;
-          loaded = b / r;
+          loaded = unitLoadSec(dev, 'embedding', b);
           uploaded = loaded + (u ? b / u : 0);
           comp = p.embedding.flops / c;
           H = uploaded + comp;
@@ -123,7 +123,7 @@ export class Tables {
         for (let e = s; e < L; e++) {
           const layer = p.layers[e];
           const w = layer.flops / c;
-          loaded += layer.paramBytes / r;
+          loaded += unitLoadSec(dev, e, layer.paramBytes);
           uploaded = Math.max(loaded, uploaded) + (u ? layer.paramBytes / u : 0);
           comp += w;
           H = Math.max(H, uploaded) + w;
@@ -136,7 +136,7 @@ export class Tables {
           } else {
             const hb = headLoadBytes(p, s);
             const hw = p.head.flops / c;
-            const hl = loaded + hb / r;
+            const hl = loaded + unitLoadSec(dev, 'head', hb);
             const hu = Math.max(hl, uploaded) + (u ? hb / u : 0);
             this.A[base + e] = comp + hw + out;
             this.B[base + e] = Math.max(H, hu) + hw + out;

@@ -18,6 +18,24 @@ export interface DeviceProfile {
   uploadBytesPerSec?: number;
   /** One-way latency of this device's link to the access point ("shoal" only); a hop between two devices pays both. */
   latencySec?: number;
+  /**
+   * Units this device gets at another rate than loadBytesPerSec, bytes/s: from its cache or a peer, or Infinity for
+   * what it already holds in memory (so a re-plan moves only what is missing). Layers 0-based.
+   */
+  unitBytesPerSec?: UnitRates;
+}
+
+export interface UnitRates {
+  embedding?: number;
+  head?: number;
+  layers?: Record<number, number>;
+}
+
+/** Seconds `dev` takes to bring in `bytes` of a unit (a 0-based layer, the embedding or the head). */
+export function unitLoadSec(dev: DeviceProfile, unit: number | 'embedding' | 'head', bytes: number): number {
+  const r = dev.unitBytesPerSec;
+  const rate = (r && (typeof unit === 'number' ? r.layers?.[unit] : r[unit])) ?? dev.loadBytesPerSec;
+  return bytes / rate;
 }
 
 /** Cost of one decoder layer. The first three are the paper's P_l, W_l, A_l; the rest are used by "shoal" only. */

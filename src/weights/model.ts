@@ -191,6 +191,12 @@ export const layerUnit = (layer: number): LoadUnit => `layer:${layer}`;
 /** The file spans of one unit, in order: its bytes are these spans concatenated. */
 export type UnitSpan = Pick<ReadRun, 'file' | 'begin' | 'end'>;
 
+/** Where a unit's bytes came from: the model's files, this tab's cache, or peers (which ones). */
+export interface UnitOrigin {
+  source: 'origin' | 'cache' | 'peer';
+  peers?: string[];
+}
+
 /**
  * Where a unit's bytes come from. The default is the model's own files (`origin`); a tab plugs in one that tries
  * its cache and its peers first (src/weights/unitFetcher.ts). Returns the bytes of each span, in order.
@@ -200,7 +206,7 @@ export type UnitReader = (
   spans: UnitSpan[],
   origin: () => Promise<Uint8Array[]>,
   opts: { signal?: AbortSignal },
-) => Promise<Uint8Array[]>;
+) => Promise<{ parts: Uint8Array[]; from: UnitOrigin }>;
 
 type Layout =
   | { kind: 'single'; header: SafetensorsHeader }
@@ -234,6 +240,8 @@ export class ModelSource {
   private counters = { reads: 0, bytes: 0 };
   /** Where units' bytes come from (null: the files themselves). */
   reader: UnitReader | null = null;
+  /** Where each unit last loaded came from (progress and the timeline say it). */
+  private readonly fetchedFrom = new Map<LoadUnit, UnitOrigin>();
 
   /** Use openModel(); the constructor trusts that `layout` was validated against `spec`. */
   constructor(
@@ -428,11 +436,21 @@ export class ModelSource {
 
   /** A unit's tensors: its spans' bytes from the reader (cache, peers) or the files, cut into tensors. */
   private async loadUnit(unit: LoadUnit, names: string[], opts: { signal?: AbortSignal } = {}): Promise<HostTensor[]> {
-    if (!this.reader) return this.loadTensors(names, opts);
     const runs = await this.runsOf(names);
+    if (!this.reader) {
+      const tensors = this.cutTensors(names, runs, await this.readRuns(runs, opts));
+      this.fetchedFrom.set(unit, { source: 'origin' });
+      return tensors;
+    }
     const spans = runs.map(({ file, begin, end }) => ({ file, begin, end }));
-    const bytes = await this.reader(unit, spans, () => this.readRuns(runs, opts), opts);
-    return this.cutTensors(names, runs, bytes);
+    const { parts, from } = await this.reader(unit, spans, () => this.readRuns(runs, opts), opts);
+    this.fetchedFrom.set(unit, from);
+    return this.cutTensors(names, runs, parts);
+  }
+
+  /** Where a unit last loaded came from (undefined before its first load). */
+  sourceOf(unit: LoadUnit): UnitOrigin | undefined {
+    return this.fetchedFrom.get(unit);
   }
 
   /** Read each run from its file (the origin). */
@@ -452,7 +470,10 @@ export class ModelSource {
     const byName = new Map<string, HostTensor>();
     runs.forEach((run, i) => {
       if (bytes[i].length !== run.end - run.begin)
-        throw new ShoalError('ERR_FETCH', `${run.file}: got ${bytes[i].length} bytes for a span of ${run.end - run.begin}`);
+        throw new ShoalError(
+          'ERR_FETCH',
+          `${run.file}: got ${bytes[i].length} bytes for a span of ${run.end - run.begin}`,
+        );
       for (const t of run.tensors) {
         const data = bytes[i].subarray(t.begin - run.begin, t.end - run.begin);
         byName.set(t.name, {

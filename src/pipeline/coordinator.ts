@@ -94,6 +94,8 @@ export interface AssignOptions {
   strategy?: string;
   /** Conversations whose caches every stage keeps (default DEFAULT_MAX_CONVERSATIONS). */
   maxConversations?: number;
+  /** Weight units' sha256 (see the assign message). */
+  hashes?: Record<string, string>;
 }
 
 const GREEDY: SamplingConfig = { temperature: 0, topP: 1, seed: 0 };
@@ -217,6 +219,7 @@ export class Coordinator {
       members,
       strategy: opts.strategy ?? '',
       maxConversations: opts.maxConversations ?? DEFAULT_MAX_CONVERSATIONS,
+      ...(opts.hashes && Object.keys(opts.hashes).length ? { hashes: opts.hashes } : {}),
     };
     this.adopt(this.transport.selfId, { ...base, clockOffsetMs: 0 });
     await Promise.all(members.map((m, i) => this.transport.send(m, { ...base, clockOffsetMs: offsets[i] })));
@@ -270,11 +273,15 @@ export class Coordinator {
     });
   }
 
-  /** Drop weights and caches everywhere (Run from cold). Turns in flight continue on the next plan. */
-  async drop(members: string[]): Promise<void> {
+  /**
+   * Drop weights and KV caches everywhere (Run from cold), and the persistent weight caches with `cache`. Turns in
+   * flight continue on the next plan.
+   */
+  async drop(members: string[], opts: { cache?: boolean } = {}): Promise<void> {
     this.histories.clear();
     this.planId = '';
-    await Promise.all(members.map((m) => this.transport.send(m, { kind: 'drop' }).catch(() => {})));
+    const msg = { kind: 'drop' as const, ...(opts.cache ? { cache: true } : {}) };
+    await Promise.all(members.map((m) => this.transport.send(m, msg).catch(() => {})));
   }
 
   /** Generate from the full conversation `ids`; the prefix the stages already hold is not recomputed. */

@@ -2,7 +2,17 @@
 // Activations travel as a binary payload beside the JSON body. The messages are schemas; the types derive from them.
 import * as v from 'valibot';
 import type { Interval } from '../planner/timeline.ts';
-import { checkMessage, dropUndefinedKeys, durationMs, finite, list, positiveInt, text, uint } from '../wire/schema.ts';
+import {
+  checkMessage,
+  dropUndefinedKeys,
+  durationMs,
+  finite,
+  list,
+  positiveInt,
+  record,
+  text,
+  uint,
+} from '../wire/schema.ts';
 
 export const PIPELINE_CHANNEL = 'pipeline';
 /** Most token ids in one message (prompt, draft, verified tokens). */
@@ -66,6 +76,7 @@ const IntervalSchema = v.pipe(
     bytes: v.fallback(v.optional(uint), undefined),
     label: v.fallback(v.optional(text(128)), undefined),
     conv: v.fallback(v.optional(text(512)), undefined),
+    source: v.fallback(v.optional(v.picklist(['origin', 'cache', 'peer', 'memory'])), undefined),
   }),
   v.transform((iv) => dropUndefinedKeys(iv)),
 ) satisfies v.GenericSchema<unknown, Interval>;
@@ -96,6 +107,8 @@ export const PipelineMessageSchema = v.variant('kind', [
     strategy: text(64),
     /** Conversations whose caches each stage keeps (the rest are evicted when idle, rebuilt if they come back). */
     maxConversations: positiveInt,
+    /** Each weight unit's sha256 as first recorded from the origin: cached and peer bytes are checked against it. */
+    hashes: v.optional(record(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex')), 4096, 32)),
   }),
   /**
    * A conversation's coordinator -> stage 0: start a turn of `conv` at position pos0 (earlier positions stay cached);
@@ -186,8 +199,9 @@ export const PipelineMessageSchema = v.variant('kind', [
   /** A stage's answer (its cache may have been kept through a re-plan: the restart need not recompute it). */
   v.object({ kind: v.literal('heldReply'), planId, conv, runId: uint, held: uint }),
   /** Coordinator -> all: drop weights and caches (Run from cold). */
-  v.object({ kind: v.literal('drop') }),
-  /** Any stage -> coordinator: load progress. */
+  /** `cache`: empty the persistent weight caches too (a true cold start); else memory only. */
+  v.object({ kind: v.literal('drop'), cache: v.optional(v.boolean()) }),
+  /** Any stage -> coordinator: load progress, with the bytes that came from each source. */
   v.object({
     kind: v.literal('progress'),
     planId,
@@ -195,6 +209,7 @@ export const PipelineMessageSchema = v.variant('kind', [
     totalBytes: uint,
     layersLoaded: uint,
     layersTotal: uint,
+    bySource: v.optional(v.object({ origin: uint, cache: uint, peer: uint })),
   }),
   /**
    * Any stage -> the plan's tabs: recorded intervals (on the planning tab's clock, seconds from runStartMs) and the

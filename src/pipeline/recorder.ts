@@ -42,13 +42,17 @@ export class TimelineRecorder {
     this.pending.push(iv);
   }
 
-  /** Time an async operation as one interval. */
-  async time<T>(kind: IntervalKind, fn: () => Promise<T> | T, extra: Partial<Interval> = {}): Promise<T> {
+  /** Time an async operation as one interval (`extra` may be a function: details known only once it ends). */
+  async time<T>(
+    kind: IntervalKind,
+    fn: () => Promise<T> | T,
+    extra: Partial<Interval> | (() => Partial<Interval>) = {},
+  ): Promise<T> {
     const t0 = nowMs();
     try {
       return await fn();
     } finally {
-      this.add(kind, t0, nowMs(), extra);
+      this.add(kind, t0, nowMs(), typeof extra === 'function' ? extra() : extra);
     }
   }
 

@@ -20,7 +20,15 @@ import type { CoordinatorEvent, GenerateResult } from './coordinator.ts';
 import { DEFAULT_MAX_CONVERSATIONS } from './messages.ts';
 import type { SamplingConfig, StageAssignment } from './messages.ts';
 import { meshTransport } from './meshTransport.ts';
-import { assignmentsToPlan, buildScenario, planToAssignments, repairPlan } from './scenario.ts';
+import {
+  FALLBACK_PROFILE,
+  assignmentsToPlan,
+  buildScenario,
+  planToAssignments,
+  repairPlan,
+  tabDevice,
+} from './scenario.ts';
+import { WeightSources } from './weightSources.ts';
 import type { Scenario } from '../planner/types.ts';
 import type { TabInfo } from './scenario.ts';
 import { StageRunner } from './stageRunner.ts';
@@ -33,6 +41,8 @@ export interface SessionOptions {
   /** Compute slowdown (emulation) after each step. */
   afterCompute?: (computeMs: number) => Promise<void>;
   planner?: RemotePlanner | PlannerApi;
+  /** Where weights may come from besides the origin (default: the persistent cache and peers both on). */
+  weights?: { cache?: boolean; peers?: boolean; corruptServe?: boolean };
 }
 
 export interface TurnOptions {
@@ -41,6 +51,8 @@ export interface TurnOptions {
   strategy: StrategyName;
   /** Drop every tab's weights and caches first and time the first token from the assignment. */
   cold?: boolean;
+  /** With cold: keep the persistent weight caches (memory starts empty, the cache stays warm). */
+  keepCache?: boolean;
   /** Wait until every stage has loaded everything before computing (the no-hiding baseline). */
   loadFirst?: boolean;
   /** Force these stages instead of asking the planner (tests, experiments). */
@@ -78,6 +90,8 @@ const MODEL_BYTES_PER_PARAM: Record<string, number> = { float32: 4, float16: 2, 
 export class Session {
   readonly runner: StageRunner;
   readonly coordinator: Coordinator;
+  /** This tab's weight sources: its persistent cache, its peers' layers. */
+  readonly sources: WeightSources;
   readonly conversation: ChatMessage[] = [];
   private planner: RemotePlanner | PlannerApi | null;
   private tokenizers = new Map<string, Promise<Tokenizer>>();
@@ -98,15 +112,31 @@ export class Session {
 
   constructor(private readonly opts: SessionOptions) {
     const transport = meshTransport(opts.mesh);
+    this.sources = new WeightSources({
+      mesh: opts.mesh,
+      ...opts.weights,
+      originBytesPerSec: () =>
+        opts.knobs.loadBytesPerSec ||
+        opts.mesh.profileOf(opts.mesh.peerId)?.loadBytesPerSec ||
+        FALLBACK_PROFILE.loadBytesPerSec,
+      onNotice: (message) => this.emit({ type: 'notice', message }),
+    });
     this.runner = new StageRunner({
       transport,
       backend: opts.backend,
       openModel: (url) => this.openModel(url),
       afterCompute: opts.afterCompute,
-      onEvent: (event) => this.emit({ type: 'stage', event }),
+      onEvent: (event) => {
+        if (event.type !== 'queue' && event.type !== 'error') this.noteHoldings();
+        this.emit({ type: 'stage', event });
+      },
     });
     transport.onMessage((from, msg) => {
-      if (msg.kind === 'assign') this.coordinatorPeer = from;
+      if (msg.kind === 'assign') {
+        this.coordinatorPeer = from;
+        this.sources.adoptPlan(msg.modelUrl, msg.hashes);
+      }
+      if (msg.kind === 'drop' && msg.cache) void this.sources.clearCache();
     });
     this.coordinator = new Coordinator(transport);
     this.coordinator.on((event) => {
@@ -136,12 +166,27 @@ export class Session {
     return this.busyConvs.has(DEFAULT_CONV);
   }
 
-  /** Model folders are opened once per tab (config + headers); the loading cap is this tab's emulation knob. */
+  /** What this tab's stage holds now, told to the room (peers fetch from it, planners count it). */
+  private noteHoldings(): void {
+    void this.runner.heldUnits().then((h) => {
+      if (h) this.sources.stageHolds(h.modelUrl, h.units);
+      else this.sources.dropped();
+    });
+  }
+
+  /**
+   * Model folders are opened once per tab (config + headers); the loading cap is this tab's emulation knob. Loads
+   * go through the tab's cache and its peers before the origin.
+   */
   openModel(url: string): Promise<ModelSource> {
     let m = this.models.get(url);
     if (!m) {
       const cap = this.opts.knobs.loadBytesPerSec;
-      m = openModelAt(url, cap ? { maxBytesPerSec: cap } : {}); // a model folder or GGUF file(s)
+      // a model folder or GGUF file(s)
+      m = openModelAt(url, cap ? { maxBytesPerSec: cap } : {}).then(async (model) => {
+        await this.sources.attach(url, model);
+        return model;
+      });
       m.catch(() => this.models.delete(url));
       this.models.set(url, m);
     }
@@ -201,7 +246,7 @@ export class Session {
     let stages: StageAssignment[];
     if (opts.stages) stages = opts.stages;
     else {
-      const scenario = this.scenario(model, tabs, promptTokens, opts);
+      const scenario = this.scenario(modelUrl, model, tabs, promptTokens, opts);
       const planner = this.getPlanner();
       plan = await planner.plan(scenario, opts.strategy);
       if (!opts.cold && plan.feasible && !(await this.worthJoining(modelUrl, tabs, opts, scenario, plan)))
@@ -221,14 +266,18 @@ export class Session {
         type: 'notice',
         message: `re-planning: ${inFlight} turn(s) in flight continue on the new plan from their last token`,
       });
-    if (opts.cold) await this.coordinator.drop(tabs.map((t) => t.peerId));
+    if (opts.cold)
+      await this.coordinator.drop(
+        tabs.map((t) => t.peerId),
+        { cache: !opts.keepCache },
+      );
     const maxSeq = Math.min(model.spec.maxSeqLen, 4096);
     await this.coordinator.assign(
       modelUrl,
       stages,
       tabs.map((t) => t.peerId),
       maxSeq,
-      { strategy: opts.strategy, maxConversations: opts.maxConversations },
+      { strategy: opts.strategy, maxConversations: opts.maxConversations, hashes: this.sources.hashesFor(modelUrl) },
     );
     this.lastPlan = plan;
     this.emit({ type: 'plan', plan, stages, planned });
@@ -294,9 +343,16 @@ export class Session {
     );
   }
 
-  private scenario(model: ModelSource, tabs: TabInfo[], promptTokens: number, opts: TurnOptions): Scenario {
+  /** The planner's view: the room's profiles, the model's real bytes, and where each tab gets each unit fastest. */
+  private scenario(
+    modelUrl: string,
+    model: ModelSource,
+    tabs: TabInfo[],
+    promptTokens: number,
+    opts: TurnOptions,
+  ): Scenario {
     const dtype = typeof model.config.torch_dtype === 'string' ? model.config.torch_dtype : 'bfloat16';
-    return buildScenario(
+    const scenario = buildScenario(
       model.config,
       MODEL_BYTES_PER_PARAM[dtype] ?? 2,
       tabs,
@@ -310,6 +366,12 @@ export class Session {
         head: model.headBytes() + model.finalNormBytes(),
       },
     );
+    const rates = this.sources.unitRates(modelUrl, model, tabs, (t) => tabDevice(t).loadBytesPerSec);
+    for (const dev of scenario.devices) {
+      const r = rates.get(dev.id);
+      if (r && (r.embedding || r.head || Object.keys(r.layers ?? {}).length)) dev.unitBytesPerSec = r;
+    }
+    return scenario;
   }
 
   /**
@@ -356,7 +418,7 @@ export class Session {
     const repaired = repairPlan(c.stages, alive);
     if (!repaired) return null;
     const model = await this.openModel(c.modelUrl);
-    const scenario = this.scenario(model, this.members(), RECOVERY_PLAN.promptTokens, opts);
+    const scenario = this.scenario(c.modelUrl, model, this.members(), RECOVERY_PLAN.promptTokens, opts);
     const check = await this.getPlanner().evaluate(scenario, assignmentsToPlan(repaired), opts.strategy);
     return check.feasible ? repaired : null;
   }

@@ -6,7 +6,7 @@ import { ShoalError, errorMessage } from '../errors.ts';
 import { Sampler, argmax } from '../model/sampler.ts';
 import { Stage } from '../model/stage.ts';
 import type { BatchItem } from '../model/stage.ts';
-import type { ModelSource } from '../weights/model.ts';
+import { EMBED_UNIT, HEAD_UNIT, layerUnit, type LoadUnit, type ModelSource } from '../weights/model.ts';
 import type { Interval } from '../planner/timeline.ts';
 import { StepCadence } from './cadence.ts';
 import { EarlyMessages } from './earlyMessages.ts';
@@ -49,10 +49,20 @@ export interface StageRunnerDeps {
 
 export type StageEvent =
   | { type: 'assigned'; range: StageAssignment | null; index: number; of: number }
-  | { type: 'progress'; layersLoaded: number; layersTotal: number; loadedBytes: number; totalBytes: number }
+  | {
+      type: 'progress';
+      layersLoaded: number;
+      layersTotal: number;
+      loadedBytes: number;
+      totalBytes: number;
+      /** Bytes loaded so far from each source. */
+      bySource: BySource;
+    }
   | { type: 'queue'; depths: Record<string, number>; conversations: number }
   | { type: 'error'; message: string }
   | { type: 'dropped' };
+
+export type BySource = { origin: number; cache: number; peer: number };
 
 /** One step of one conversation waiting at this stage. */
 interface Step extends QueuedStep {
@@ -124,6 +134,17 @@ export class StageRunner {
   /** Conversations with a turn in flight here (0: idle). */
   get conversationsInFlight(): number {
     return this.active?.busy.size ?? 0;
+  }
+
+  /** The model of the current assignment and the weight units its stage holds loaded now. */
+  async heldUnits(): Promise<{ modelUrl: string; units: LoadUnit[] } | null> {
+    const a = this.active;
+    const stage = a ? await a.stage.catch(() => null) : null;
+    if (!a || !stage || this.active !== a) return null;
+    const units = stage.heldLayers(stage.range).map(layerUnit);
+    if (stage.isFirst && stage.holdsEmbedding) units.unshift(EMBED_UNIT);
+    if (stage.isLast && stage.holdsHead) units.push(HEAD_UNIT);
+    return { modelUrl: a.assign.modelUrl, units };
   }
 
   /** Steps queued here now, per conversation. */
@@ -580,26 +601,31 @@ export class StageRunner {
         .reduce((x, l) => x + model.layerBytes(l), 0);
     let loadedBytes = 0,
       layersLoaded = 0;
-    const progress = (bytes: number) => {
+    const bySource: BySource = { origin: 0, cache: 0, peer: 0 };
+    const progress = (bytes: number, unit?: LoadUnit) => {
       loadedBytes += bytes;
       layersLoaded++;
+      if (unit) bySource[model.sourceOf(unit)?.source ?? 'origin'] += bytes;
       const planId = this.active?.assign.planId ?? msg.planId;
-      const p = { planId, loadedBytes, totalBytes, layersLoaded, layersTotal };
+      const p = { planId, loadedBytes, totalBytes, layersLoaded, layersTotal, bySource: { ...bySource } };
       this.deps.onEvent?.({ type: 'progress', ...p });
       this.tellMembers({ kind: 'progress', ...p });
       this.sendTimeline();
     };
     let uploads: Promise<Stage> = stageReady;
     /** Upload in execution order, behind the engine's start, without holding up the next fetch. */
-    const upload = (bytes: number, extra: Partial<Interval>, put: (s: Stage) => void) => {
+    const upload = (unit: LoadUnit, bytes: number, extra: Partial<Interval>, put: (s: Stage) => void) => {
       uploads = uploads.then(async (stage) => {
         if (stillOurs()) {
           await rec.time('upload', () => put(stage), extra);
-          progress(bytes);
+          progress(bytes, unit);
         }
         return stage;
       });
     };
+    /** Load one unit, its interval labelled with where the bytes came from (known once they came). */
+    const fetchUnit = <T>(unit: LoadUnit, extra: Partial<Interval>, load: () => Promise<T>): Promise<T> =>
+      rec.time('load', load, () => ({ ...extra, source: model.sourceOf(unit)?.source ?? 'origin' }));
     /** A tensor this tab already holds (handed over from its previous stage): counted as loaded, nothing moves. */
     const alreadyHere = () => {
       uploads = uploads.then((stage) => {
@@ -610,11 +636,10 @@ export class StageRunner {
     try {
       if (keepsEmbedding) alreadyHere();
       else if (isFirst) {
-        const t = await rec.time('load', () => model.loadEmbedding(), {
-          label: 'embedding',
-          bytes: model.embeddingBytes(),
-        });
-        upload(t.data.byteLength, { label: 'embedding' }, (s) => s.setEmbedding(t));
+        const t = await fetchUnit(EMBED_UNIT, { label: 'embedding', bytes: model.embeddingBytes() }, () =>
+          model.loadEmbedding(),
+        );
+        upload(EMBED_UNIT, t.data.byteLength, { label: 'embedding' }, (s) => s.setEmbedding(t));
       }
       for (let l = range.start; l < range.end; l++) {
         if (held.has(l)) {
@@ -623,18 +648,17 @@ export class StageRunner {
         }
         const bytes = model.layerBytes(l);
         // timeline layers are 1-based, as in plans
-        const tensors = await rec.time('load', () => model.loadLayer(l), { layer: l + 1, bytes });
+        const tensors = await fetchUnit(layerUnit(l), { layer: l + 1, bytes }, () => model.loadLayer(l));
         if (!stillOurs()) return; // dropped meanwhile
-        upload(bytes, { layer: l + 1, bytes }, (s) => s.setLayer(l, tensors));
+        upload(layerUnit(l), bytes, { layer: l + 1, bytes }, (s) => s.setLayer(l, tensors));
       }
       if (keepsHead) alreadyHere();
       else if (isLast) {
-        const [norm, head] = await rec.time('load', () => model.loadHead(), {
-          label: 'head',
-          bytes: model.headBytes(),
-        });
+        const [norm, head] = await fetchUnit(HEAD_UNIT, { label: 'head', bytes: model.headBytes() }, () =>
+          model.loadHead(),
+        );
         if (!stillOurs()) return;
-        upload(model.headBytes(), { label: 'head' }, (s) => s.setHead(norm, head));
+        upload(HEAD_UNIT, model.headBytes(), { label: 'head' }, (s) => s.setHead(norm, head));
       }
       await uploads;
     } catch (e) {

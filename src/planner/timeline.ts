@@ -15,6 +15,8 @@ export interface Interval {
   label?: string;
   /** The conversation(s) the work was for (comma-separated when a pass batched several). */
   conv?: string;
+  /** A load's source: the origin, this tab's cache, peers, or nothing moved (already in memory). */
+  source?: 'origin' | 'cache' | 'peer' | 'memory';
 }
 
 export interface Timeline {

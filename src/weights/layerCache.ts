@@ -36,6 +36,8 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   private readonly index = new Map<string, CacheEntry>();
   /** Writes run one at a time (each checks the free space the previous one left). */
   private writing: Promise<unknown> = Promise.resolve();
+  /** A clear in progress: reads and writes wait for it (a cold run's loads start right behind it). */
+  private clearing: Promise<void> = Promise.resolve();
   /** False after the disk filled or a write failed: the tab runs on without a cache. */
   enabled = true;
   /** Whether the browser granted persistent storage (else it may evict the cache under pressure). */
@@ -112,6 +114,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
    * mismatch deletes the entry, says so, and returns null: the caller fetches the unit elsewhere.
    */
   async get(key: string, expectSha?: string): Promise<Uint8Array | null> {
+    await this.clearing;
     const e = this.index.get(key);
     if (!e) return null;
     const bytes = await this.dir.read(`${idOf(key)}.bin`).catch(() => null);
@@ -134,6 +137,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
 
   /** Part of a committed entry, unchecked (a peer asking for it checks the whole unit's hash). */
   async readRange(key: string, offset: number, length: number): Promise<Uint8Array | null> {
+    await this.clearing;
     const e = this.index.get(key);
     if (!e || offset < 0 || length < 0 || offset + length > e.bytes) return null;
     return this.dir.read(`${idOf(key)}.bin`, { offset, length }).catch(() => null);
@@ -144,7 +148,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
    * A full disk (by estimate or by a failed write) turns the cache off with a notice; never throws.
    */
   put(key: string, bytes: Uint8Array, sha: string): Promise<boolean> {
-    const run = this.writing.then(() => this.write(key, bytes, sha));
+    const run = Promise.all([this.writing, this.clearing]).then(() => this.write(key, bytes, sha));
     this.writing = run.catch(() => undefined);
     return run;
   }
@@ -199,12 +203,15 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   }
 
   /** Delete every entry (the page's Clear cache control, Run from cold). The cache stays usable. */
-  async clear(): Promise<void> {
-    await this.writing;
-    this.index.clear();
-    for (const name of await this.dir.names()) await this.dir.remove(name).catch(() => undefined);
-    this.enabled = true;
-    this.emit('changed');
+  clear(): Promise<void> {
+    this.index.clear(); // at once: nothing reads an entry being deleted
+    this.clearing = this.writing.then(async () => {
+      this.index.clear();
+      for (const name of await this.dir.names()) await this.dir.remove(name).catch(() => undefined);
+      this.enabled = true;
+      this.emit('changed');
+    });
+    return this.clearing;
   }
 
   private async removeFiles(id: string): Promise<void> {

@@ -17,10 +17,11 @@ export const CHUNK_TIMEOUT_MS = 15_000;
 const MAX_UNITS = 4096;
 const MAX_MODELS = 16;
 
-export type Where = 'cache' | 'memory';
+/** A unit a tab holds: in its cache (it can serve it), in its stage's memory (a re-plan need not move it), or both. */
 export interface Holding {
   sha256: string;
-  where: Where;
+  cached: boolean;
+  memory: boolean;
 }
 
 const sha = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex'));
@@ -35,7 +36,7 @@ const WeightsMessageSchema = v.variant('kind', [
     models: list(
       v.object({
         model,
-        units: list(v.object({ unit, sha256: sha, where: v.picklist(['cache', 'memory']) }), MAX_UNITS),
+        units: list(v.object({ unit, sha256: sha, cached: v.boolean(), memory: v.boolean() }), MAX_UNITS),
       }),
       MAX_MODELS,
     ),
@@ -128,12 +129,12 @@ export class PeerShare {
     return this.peers.get(peerId);
   }
 
-  /** Peers holding `unit` of `model`, each with the hash it announced. */
-  holders(modelId: string, u: string, where?: Where): { peerId: string; sha256: string; where: Where }[] {
-    const out: { peerId: string; sha256: string; where: Where }[] = [];
+  /** Peers whose cache holds `unit` of `model` (they can serve it), each with the hash it announced. */
+  holders(modelId: string, u: string): { peerId: string; sha256: string }[] {
+    const out: { peerId: string; sha256: string }[] = [];
     for (const [peerId, h] of this.peers) {
       const got = h.models.get(modelId)?.get(u);
-      if (got && (!where || got.where === where)) out.push({ peerId, ...got });
+      if (got?.cached) out.push({ peerId, sha256: got.sha256 });
     }
     return out;
   }
@@ -141,11 +142,13 @@ export class PeerShare {
   /** This tab's holdings of a model: its cache entries and the units its stage holds in memory. */
   own(modelId: string): Map<string, Holding> {
     const out = new Map<string, Holding>();
-    for (const [u, s] of this.memory.get(modelId) ?? []) out.set(u, { sha256: s, where: 'memory' });
     for (const e of this.cache?.entries() ?? []) {
       const cut = e.key.lastIndexOf('#');
-      if (e.key.slice(0, cut) === modelId) out.set(e.key.slice(cut + 1), { sha256: e.sha256, where: 'cache' });
+      if (e.key.slice(0, cut) === modelId)
+        out.set(e.key.slice(cut + 1), { sha256: e.sha256, cached: true, memory: false });
     }
+    for (const [u, s] of this.memory.get(modelId) ?? [])
+      out.set(u, { sha256: s, cached: out.get(u)?.sha256 === s, memory: true });
     return out;
   }
 
@@ -200,12 +203,7 @@ export class PeerShare {
       case 'holdings':
         this.peers.set(from, {
           cachedBytes: msg.cachedBytes,
-          models: new Map(
-            msg.models.map((m) => [
-              m.model,
-              new Map(m.units.map((x) => [x.unit, { sha256: x.sha256, where: x.where }])),
-            ]),
-          ),
+          models: new Map(msg.models.map((m) => [m.model, new Map(m.units.map(({ unit: u, ...h }) => [u, h]))])),
         });
         this.changed();
         return;

@@ -37,6 +37,8 @@ export interface LoadProgress {
   totalBytes: number;
   layersLoaded: number;
   layersTotal: number;
+  /** Bytes from each source: origin, cache, peer. */
+  bySource?: { origin: number; cache: number; peer: number };
 }
 
 export type CoordinatorEvent =

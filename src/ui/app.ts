@@ -25,6 +25,8 @@ export interface TabConfig {
   knobs: EmulationKnobs;
   /** `?host=api`: this tab offers to run the server's OpenAI-compatible API requests (issue 22). */
   hostApi: boolean;
+  /** Weight sources: `?cache=off` (no persistent cache), `?p2p=off` (never from peers), `?corruptServe=1` (tests). */
+  weights: { cache: boolean; peers: boolean; corruptServe: boolean };
 }
 
 export function tabConfigFromUrl(search: string): TabConfig {
@@ -46,6 +48,11 @@ export function tabConfigFromUrl(search: string): TabConfig {
     iceServers,
     knobs: parseEmulation(search),
     hostApi: q.get('host') === 'api',
+    weights: {
+      cache: q.get('cache') !== 'off',
+      peers: q.get('p2p') !== 'off',
+      corruptServe: q.get('corruptServe') === '1',
+    },
   };
 }
 
@@ -69,6 +76,8 @@ export class Tab {
   state = 'starting';
   modelUrl: string | null;
   readonly reports: MeshReport[] = [];
+  /** Weight bytes a tab caches (the pipeline sets it once its session exists; the peers table shows it). */
+  cachedBytes: ((peerId: string) => number | null | undefined) | null = null;
   private profiling: Promise<DeviceProfile> | null = null;
 
   constructor(config: TabConfig) {
@@ -157,6 +166,12 @@ export function mountShell(root: HTMLElement, tab: Tab): AppSections {
   main.className = 'main-section';
   root.append(header, peers, main);
   const queues = new StageQueues();
-  mountPeersTable(peers, { mesh: tab.mesh, ownProfile: () => tab.profile, ownState: () => tab.state, queues });
+  mountPeersTable(peers, {
+    mesh: tab.mesh,
+    ownProfile: () => tab.profile,
+    ownState: () => tab.state,
+    queues,
+    cachedBytes: (id) => tab.cachedBytes?.(id),
+  });
   return { header, peers, main, queues };
 }

@@ -23,6 +23,8 @@ export interface ChatPanelOptions {
   defaultStrategy?: StrategyName;
 }
 
+type StartState = 'warm' | 'cold' | 'cached';
+
 export class ChatPanel {
   readonly el: HTMLElement;
   private log: HTMLElement;
@@ -30,6 +32,8 @@ export class ChatPanel {
   private sendBtn: HTMLButtonElement;
   private stopBtn: HTMLButtonElement;
   private coldBtn: HTMLButtonElement;
+  private warmCacheBtn: HTMLButtonElement;
+  private clearCacheBtn: HTMLButtonElement;
   private model: HTMLSelectElement;
   private customModel: HTMLInputElement;
   private strategy: HTMLSelectElement;
@@ -49,18 +53,34 @@ export class ChatPanel {
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) {
         e.preventDefault();
-        void this.send(false);
+        void this.send('warm');
       }
     });
-    this.sendBtn = h('button', { class: 'primary', onclick: () => void this.send(false) }, 'Send');
+    this.sendBtn = h('button', { class: 'primary', onclick: () => void this.send('warm') }, 'Send');
     this.stopBtn = h('button', { disabled: true, onclick: () => session.stop() }, 'Stop');
     this.coldBtn = h(
       'button',
       {
-        title: "Drop every tab's weights and caches, then run the prompt from cold",
-        onclick: () => void this.send(true),
+        title: "Drop every tab's weights, KV caches and persistent weight cache, then run the prompt from cold",
+        onclick: () => void this.send('cold'),
       },
       'Run from cold',
+    );
+    this.warmCacheBtn = h(
+      'button',
+      {
+        title: "Drop every tab's weights from memory but keep their weight caches, then run the prompt",
+        onclick: () => void this.send('cached'),
+      },
+      'Run from cache',
+    );
+    this.clearCacheBtn = h(
+      'button',
+      {
+        title: "Delete this tab's persistent weight cache (the next load comes from peers or the network)",
+        onclick: () => void this.clearCache(),
+      },
+      'Clear cache',
     );
     this.model = h(
       'select',
@@ -108,6 +128,8 @@ export class ChatPanel {
         this.sendBtn,
         this.stopBtn,
         this.coldBtn,
+        this.warmCacheBtn,
+        this.clearCacheBtn,
         h(
           'button',
           {
@@ -183,17 +205,26 @@ export class ChatPanel {
     this.session.newConversation();
   }
 
-  private turnOptions(cold: boolean): TurnOptions {
+  /** warm: as the mesh is; cold: memory and persistent caches emptied first; cached: memory emptied, caches kept. */
+  private turnOptions(start: StartState): TurnOptions {
     const temperature = Math.max(0, Number(this.temperature.value) || 0);
     return {
       maxTokens: Math.max(1, Math.min(1024, Math.round(Number(this.maxTokens.value) || 32))),
       strategy: this.strategy.value as StrategyName,
       sampling: { temperature, topP: 0.95, seed: (Math.random() * 2 ** 31) >>> 0 },
-      cold,
+      cold: start !== 'warm',
+      keepCache: start === 'cached',
     };
   }
 
-  private async send(cold: boolean): Promise<void> {
+  private async clearCache(): Promise<void> {
+    const mb = ((this.session.sources.cache?.usedBytes() ?? 0) / 1e6).toFixed(1);
+    await this.session.sources.clearCache();
+    this.notice(`Cleared this tab's weight cache (${mb} MB).`);
+  }
+
+  private async send(start: StartState): Promise<void> {
+    const cold = start !== 'warm';
     const text = this.input.value.trim() || (cold ? 'Tell me about the sea.' : '');
     if (!text || this.session.busy) return;
     const loc = this.modelLocation;
@@ -207,7 +238,7 @@ export class ChatPanel {
     if (cold) this.timeline.resetActual();
     try {
       const r: TurnResult = await this.session.chat(loc, text, {
-        ...this.turnOptions(cold),
+        ...this.turnOptions(start),
         onText: (t) => {
           answer.textContent = t;
           this.log.scrollTop = this.log.scrollHeight;
@@ -230,6 +261,7 @@ export class ChatPanel {
   private setRunning(running: boolean): void {
     this.sendBtn.disabled = running;
     this.coldBtn.disabled = running;
+    this.warmCacheBtn.disabled = running;
     this.stopBtn.disabled = !running;
   }
 }

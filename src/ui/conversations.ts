@@ -37,6 +37,7 @@ export function describeInterval(iv: Interval, peerName: (peerId: string) => str
   if (iv.tokenIndex !== undefined) parts.push(iv.tokenIndex === 0 ? 'prefill' : `token ${iv.tokenIndex}`);
   parts.push(`${((iv.endSec - iv.startSec) * 1000).toFixed(1)} ms at ${iv.startSec.toFixed(3)} s`);
   if (iv.bytes) parts.push(iv.bytes >= 1e6 ? `${(iv.bytes / 1e6).toFixed(2)} MB` : `${(iv.bytes / 1e3).toFixed(1)} kB`);
+  if (iv.source) parts.push(iv.source === 'peer' ? 'from a peer' : `from the ${iv.source}`);
   return `${peerName(iv.device)}: ${parts.join(' · ')}`;
 }
 

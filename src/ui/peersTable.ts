@@ -19,6 +19,7 @@ const COLUMNS = [
   'RTT',
   'throughput',
   'queue (steps)',
+  'cached',
   'state',
 ];
 
@@ -30,13 +31,25 @@ export interface PeersTableSource {
   ownState(): string;
   /** Each stage's queue (issue 18); the column shows '-' without it. */
   queues?: StageQueues;
+  /** Weight bytes a tab holds in its persistent cache (null: it has none; undefined: not known yet). */
+  cachedBytes?(peerId: string): number | null | undefined;
 }
 
 const fmt = (x: number, digits = 1): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 const mb = (bytesPerSec: number | null | undefined): string => (bytesPerSec ? fmt(bytesPerSec / 1e6, 2) : '-');
 const gib = (bytes: number | undefined): string => (bytes ? `${fmt(bytes / 1024 ** 3, 2)} GiB` : '-');
 
-function cells(name: string, p: DeviceProfile | null, link: LinkStats | null, queue: string, state: string): string[] {
+const cachedMb = (bytes: number | null | undefined): string =>
+  bytes === null ? 'off' : bytes === undefined ? '-' : `${fmt(bytes / 1e6, 1)} MB`;
+
+function cells(
+  name: string,
+  p: DeviceProfile | null,
+  link: LinkStats | null,
+  queue: string,
+  cached: string,
+  state: string,
+): string[] {
   return [
     name,
     p ? p.backend + (p.emulation.slowdown > 1 ? ` (x${p.emulation.slowdown} slower)` : '') : '-',
@@ -46,6 +59,7 @@ function cells(name: string, p: DeviceProfile | null, link: LinkStats | null, qu
     link?.rttMs != null ? `${fmt(link.rttMs, 1)} ms` : '-',
     link?.bytesPerSec ? `${mb(link.bytesPerSec)} MB/s` : '-',
     queue,
+    cached,
     state,
   ];
 }
@@ -62,17 +76,26 @@ export function mountPeersTable(root: HTMLElement, src: PeersTableSource): () =>
   root.append(table);
 
   const queue = (peerId: string): string => fmtQueue(src.queues?.get(peerId));
+  const cached = (peerId: string): string => cachedMb(src.cachedBytes?.(peerId));
   const render = (): void => {
     const rows: { id: string; self: boolean; values: string[] }[] = [
       {
         id: src.mesh.peerId,
         self: true,
-        values: cells(`${src.mesh.name} (this tab)`, src.ownProfile(), null, queue(src.mesh.peerId), src.ownState()),
+        values: cells(
+          `${src.mesh.name} (this tab)`,
+          src.ownProfile(),
+          null,
+          queue(src.mesh.peerId),
+          cached(src.mesh.peerId),
+          src.ownState(),
+        ),
       },
     ];
     for (const p of src.mesh.peers()) {
       const state = p.state === 'reconnecting' ? 'reconnecting' : p.profile ? 'connected' : 'connected, profiling';
-      rows.push({ id: p.peerId, self: false, values: cells(p.name, p.profile, p.link, queue(p.peerId), state) });
+      const values = cells(p.name, p.profile, p.link, queue(p.peerId), cached(p.peerId), state);
+      rows.push({ id: p.peerId, self: false, values });
     }
     const tabs = `${rows.length} tab${rows.length === 1 ? '' : 's'}`;
     caption.textContent = `room "${src.mesh.room}": ${tabs}, signaling ${src.mesh.signalingState}`;

@@ -42,7 +42,14 @@ function stageStatus(s: StageEvent): string | null {
     case 'progress': {
       const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
       const layers = `${s.layersLoaded}/${s.layersTotal}`;
-      return `Loading layers: ${layers} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB).`;
+      const from = (['origin', 'cache', 'peer'] as const)
+        .filter((k) => s.bySource[k] > 0)
+        .map(
+          (k) => `${mb(s.bySource[k])} MB from ${k === 'peer' ? 'peers' : k === 'cache' ? 'the cache' : 'the origin'}`,
+        );
+      const verb = s.layersLoaded === s.layersTotal ? 'Loaded' : 'Loading';
+      const sources = from.length ? `: ${from.join(', ')}` : '';
+      return `${verb} layers: ${layers} (${mb(s.loadedBytes)} of ${mb(s.totalBytes)} MB${sources}).`;
     }
     case 'error':
       return `Error in this tab: ${s.message}`;
@@ -94,8 +101,15 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
     knobs: tab.config.knobs,
     backend: getBackend,
     afterCompute: async (ms) => void (await payComputeDebt(ms)),
+    weights: tab.config.weights,
   });
   const self = tab.mesh.peerId;
+  tab.cachedBytes = (id) =>
+    id === self
+      ? session.sources.cache
+        ? session.sources.cache.usedBytes()
+        : null
+      : session.sources.share.holdingsOf(id)?.cachedBytes;
   /** A tab's name (conversation labels, status lines). */
   const peerName = (peerId: string): string => {
     if (peerId === self) return tab.mesh.name;
@@ -132,7 +146,7 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         timeline.addActual(c.intervals);
         break;
       case 'progress':
-        timeline.setProgress(c.peer, c.progress.loadedBytes, c.progress.totalBytes);
+        timeline.setProgress(c.peer, c.progress.loadedBytes, c.progress.totalBytes, c.progress.bySource);
         break;
       case 'queue':
         if (c.peer !== self) queues.set(c.peer, { queued: c.queued }); // this tab's own stage reports more itself

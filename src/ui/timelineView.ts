@@ -59,7 +59,7 @@ export class TimelineView {
   private devices: DeviceRow[] = [];
   private planned: Interval[] = [];
   private actual = new IntervalWindow();
-  private progress = new Map<string, { loadedBytes: number; totalBytes: number }>();
+  private progress = new Map<string, { loadedBytes: number; totalBytes: number; bySource?: Record<string, number> }>();
   private readonly palette = new ConvPalette();
   private readonly peerName: (peerId: string) => string;
   private geometry: Geometry | null = null;
@@ -129,8 +129,8 @@ export class TimelineView {
     this.schedule();
   }
 
-  setProgress(device: string, loadedBytes: number, totalBytes: number): void {
-    this.progress.set(device, { loadedBytes, totalBytes });
+  setProgress(device: string, loadedBytes: number, totalBytes: number, bySource?: Record<string, number>): void {
+    this.progress.set(device, { loadedBytes, totalBytes, bySource });
     this.renderBars();
   }
 
@@ -148,7 +148,7 @@ export class TimelineView {
           { class: 'load-bar', 'data-device': d.id },
           h('span', { class: 'load-label' }, `${d.label} · ${d.stage}`),
           h('progress', { max: 1, value: frac }),
-          h('span', { class: 'load-text' }, p ? `${fmtBytes(p.loadedBytes)} / ${fmtBytes(p.totalBytes)}` : 'idle'),
+          h('span', { class: 'load-text' }, p ? loadText(p) : 'idle'),
         );
       }),
     );
@@ -292,4 +292,12 @@ function niceStep(raw: number): number {
   const p = 10 ** Math.floor(Math.log10(raw));
   for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
+}
+
+/** "3.1 MB / 8.2 MB · peer 2.0 MB · cache 1.1 MB": how far a tab's load is, and where its bytes came from. */
+function loadText(p: { loadedBytes: number; totalBytes: number; bySource?: Record<string, number> }): string {
+  const from = Object.entries(p.bySource ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${fmtBytes(n)}`);
+  return [`${fmtBytes(p.loadedBytes)} / ${fmtBytes(p.totalBytes)}`, ...from].join(' · ');
 }

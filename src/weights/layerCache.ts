@@ -13,6 +13,8 @@ export interface CacheDir {
   /** The file's bytes [offset, offset + length) (all of it without a span); null when absent. */
   read(name: string, span?: { offset: number; length: number }): Promise<Uint8Array | null>;
   size(name: string): Promise<number | null>;
+  /** When the file was last written, ms since the epoch; null when absent. */
+  modified(name: string): Promise<number | null>;
   write(name: string, bytes: Uint8Array): Promise<void>;
   move(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
@@ -29,11 +31,18 @@ export type CacheNotice = { kind: 'full' | 'corrupt' | 'unavailable' | 'error'; 
 /** Room left on the disk beyond an entry before the cache stops writing (other sites and the browser need some). */
 const FREE_MARGIN_BYTES = 32 * 1024 * 1024;
 const DIR_NAME = 'shoal-weights';
+/**
+ * A partial file older than this is an interrupted write. Younger ones may belong to another tab of the same
+ * browser profile writing right now (tabs of one origin share the OPFS directory), so they are left alone.
+ */
+const STALE_PART_MS = 120_000;
 
 const idOf = (key: string): string => bytesToHex(sha256(utf8ToBytes(key))).slice(0, 32);
 
 export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> {
   private readonly index = new Map<string, CacheEntry>();
+  /** Names this tab's partial files apart from those of other tabs of the same profile. */
+  private readonly nonce = Math.random().toString(36).slice(2, 10);
   /** Writes run one at a time (each checks the free space the previous one left). */
   private writing: Promise<unknown> = Promise.resolve();
   /** A clear in progress: reads and writes wait for it (a cold run's loads start right behind it). */
@@ -71,16 +80,31 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   private async scan(): Promise<void> {
     const names = new Set(await this.dir.names());
     for (const name of names) {
-      if (name.endsWith('.part')) await this.dir.remove(name);
-      else if (name.endsWith('.bin') && !names.has(name.replace(/\.bin$/, '.json'))) await this.dir.remove(name);
-      else if (name.endsWith('.json')) {
-        const id = name.slice(0, -5);
-        const meta = await this.readMeta(name);
-        const size = await this.dir.size(`${id}.bin`);
-        if (meta && size === meta.bytes && idOf(meta.key) === id) this.index.set(meta.key, meta);
-        else await this.removeFiles(id);
+      const orphan = name.endsWith('.part') || (name.endsWith('.bin') && !names.has(name.replace(/\.bin$/, '.json')));
+      if (orphan) {
+        if (Date.now() - ((await this.dir.modified(name)) ?? 0) > STALE_PART_MS) await this.dir.remove(name);
+      } else if (name.endsWith('.json')) {
+        const meta = await this.committed(name.slice(0, -5));
+        if (meta) this.index.set(meta.key, meta);
       }
     }
+  }
+
+  /**
+   * The entry with this id if it is committed and whole (its record, and data of the recorded size); else its files
+   * are deleted and null returned. A record whose data is not there yet is left alone when young: another tab of this
+   * profile may be between writing the record and the commit.
+   */
+  private async committed(id: string): Promise<CacheEntry | null> {
+    const meta = await this.readMeta(`${id}.json`);
+    const size = await this.dir.size(`${id}.bin`);
+    if (meta && size === meta.bytes && idOf(meta.key) === id) return meta;
+    const young = Date.now() - ((await this.dir.modified(`${id}.json`)) ?? 0) < STALE_PART_MS;
+    if (!(meta && size === null && young)) {
+      await this.dir.remove(`${id}.json`).catch(() => undefined);
+      await this.dir.remove(`${id}.bin`).catch(() => undefined);
+    }
+    return null;
   }
 
   private async readMeta(name: string): Promise<CacheEntry | null> {
@@ -115,7 +139,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
    */
   async get(key: string, expectSha?: string): Promise<Uint8Array | null> {
     await this.clearing;
-    const e = this.index.get(key);
+    const e = this.index.get(key) ?? (await this.adopt(key));
     if (!e) return null;
     const bytes = await this.dir.read(`${idOf(key)}.bin`).catch(() => null);
     const sha = bytes && bytes.length === e.bytes ? await sha256Hex(bytes) : null;
@@ -133,6 +157,16 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
       message: `cached ${key.split('#').pop()} ${why}: dropped, fetching it again`,
     });
     return null;
+  }
+
+  /** An entry another tab of this profile committed since this one opened the cache. */
+  private async adopt(key: string): Promise<CacheEntry | undefined> {
+    if ((await this.dir.size(`${idOf(key)}.json`)) === null) return undefined;
+    const meta = await this.committed(idOf(key));
+    if (!meta || meta.key !== key) return undefined;
+    this.index.set(key, meta);
+    this.emit('changed');
+    return meta;
   }
 
   /** Part of a committed entry, unchecked (a peer asking for it checks the whole unit's hash). */
@@ -157,6 +191,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
     if (!this.enabled) return false;
     if (this.index.get(key)?.sha256 === sha) return true;
     const id = idOf(key);
+    const part = `${id}.${this.nonce}.part`;
     try {
       const est = await this.estimate().catch(() => null);
       if (est?.quota !== undefined && est.quota - (est.usage ?? 0) < bytes.length + FREE_MARGIN_BYTES) {
@@ -167,18 +202,25 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
         );
         return false;
       }
-      await this.dir.write(`${id}.part`, bytes);
-      const back = await this.dir.read(`${id}.part`);
+      await this.dir.write(part, bytes);
+      const back = await this.dir.read(part);
       if (!back || back.length !== bytes.length || (await sha256Hex(back)) !== sha)
         throw new Error('the written entry does not read back the same');
       const meta: CacheEntry = { key, bytes: bytes.length, sha256: sha };
       await this.dir.write(`${id}.json`, new TextEncoder().encode(JSON.stringify(meta)));
-      await this.dir.move(`${id}.part`, `${id}.bin`); // the commit
+      await this.dir.move(part, `${id}.bin`); // the commit
       this.index.set(key, meta);
       this.emit('changed');
       return true;
     } catch (e) {
-      await this.removeFiles(id).catch(() => undefined);
+      await this.dir.remove(part).catch(() => undefined);
+      // Another tab of this profile committed the same unit meanwhile: that is the entry we wanted.
+      const theirs = await this.committed(id).catch(() => null);
+      if (theirs?.key === key && theirs.sha256 === sha) {
+        this.index.set(key, theirs);
+        this.emit('changed');
+        return true;
+      }
       const full = e instanceof DOMException && e.name === 'QuotaExceededError';
       this.disable(
         full ? 'full' : 'error',
@@ -215,7 +257,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   }
 
   private async removeFiles(id: string): Promise<void> {
-    for (const ext of ['.bin', '.json', '.part']) await this.dir.remove(id + ext);
+    for (const ext of ['.bin', '.json']) await this.dir.remove(id + ext);
   }
 }
 
@@ -250,6 +292,9 @@ async function opfsDir(): Promise<CacheDir | null> {
     },
     async size(name) {
       return (await file(name))?.size ?? null;
+    },
+    async modified(name) {
+      return (await file(name))?.lastModified ?? null;
     },
     async write(name, bytes) {
       const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
@@ -288,6 +333,7 @@ export function memoryDir(files = new Map<string, Uint8Array>()): CacheDir & { f
       return Promise.resolve(f ? (span ? f.slice(span.offset, span.offset + span.length) : f.slice()) : null);
     },
     size: (name) => Promise.resolve(files.get(name)?.length ?? null),
+    modified: (name) => Promise.resolve(files.has(name) ? 0 : null), // every file "old": tests see the cleanup at once
     write: (name, bytes) => Promise.resolve(void files.set(name, bytes.slice())),
     move: (from, to) => {
       const f = files.get(from);

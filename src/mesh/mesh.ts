@@ -209,8 +209,13 @@ export class Mesh extends Emitter<MeshEvents> {
   /** Publish this tab's profile to everyone now and to every peer that joins later. */
   setProfile(profile: DeviceProfile): void {
     this.ownProfile = profile;
-    for (const l of this.links.values())
-      if (l.state === 'open') l.send({ type: 'profile', profile }).catch(() => undefined);
+    for (const l of this.links.values()) {
+      if (l.state !== 'open') continue;
+      l.send({ type: 'profile', profile }).catch(() => undefined);
+      // The probe at link open ran while this tab was profiling (its busiest moment): measure again now. Tabs choose
+      // between a peer and the origin for weights by these figures.
+      l.probe().catch(() => undefined);
+    }
   }
 
   /** Measure throughput (and RTT) to one peer with a probe of `bytes`. */

@@ -84,7 +84,12 @@ export class WeightSources {
     return this.share
       .holders(modelId, u)
       .map((h) => h.peerId)
-      .filter((p) => (links[p]?.bytesPerSec ?? UNMEASURED_LINK_BYTES_PER_SEC) > origin);
+      .filter((p) => this.linkRate(p, links[p]?.bytesPerSec) > origin);
+  }
+
+  /** What a peer's link moves, bytes/s: as it last delivered weights, else as measured, else a LAN's least. */
+  private linkRate(peerId: string, measured: number | null | undefined): number {
+    return this.share.observedRate(peerId) ?? measured ?? UNMEASURED_LINK_BYTES_PER_SEC;
   }
 
   /** The hashes a plan for this model carries: what this tab and its peers recorded when the units first came. */

@@ -133,13 +133,20 @@ async function measureEngine(b: Backend, matmulShape: ProbeShape, gemvShape: Pro
 }
 
 /** Weight-loading speed in bytes/s, 0 when the probe fails or misses its deadline (the source is unusable). */
+/** How long a tab reuses its measured load rate across reloads: the probe reads 4 MB that weights then need not. */
+export const LOAD_PROBE_REUSE_MS = 60 * 60 * 1000;
+
 async function loadProbe(opts: ProfileOptions, step: (what: string) => void): Promise<number> {
+  const key = `shoal:load-probe:${opts.modelUrl}:${opts.knobs.loadBytesPerSec ?? ''}`;
+  const kept = recall(key);
+  if (kept !== null) return kept;
   try {
     const r = await withDeadline(
       measureLoad(opts.modelUrl, opts.knobs.loadBytesPerSec),
       LOAD_PROBE_DEADLINE_MS,
       'the load probe',
     );
+    remember(key, r.bytesPerSec);
     return r.bytesPerSec;
   } catch (e) {
     step(`weight loading failed: ${errorMessage(e)}`);
@@ -212,4 +219,22 @@ export async function profileDevice(opts: ProfileOptions): Promise<DeviceProfile
     emulation: opts.knobs,
     measuredAt: Date.now(),
   };
+}
+
+/** A load rate this browser measured for the same source and cap within LOAD_PROBE_REUSE_MS, else null. */
+function recall(key: string): number | null {
+  try {
+    const v = JSON.parse(globalThis.localStorage?.getItem(key) ?? 'null') as { at: number; bps: number } | null;
+    return v && Date.now() - v.at < LOAD_PROBE_REUSE_MS && v.bps > 0 ? v.bps : null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(key: string, bps: number): void {
+  try {
+    globalThis.localStorage?.setItem(key, JSON.stringify({ at: Date.now(), bps }));
+  } catch {
+    // storage full or refused: the next reload measures again
+  }
 }

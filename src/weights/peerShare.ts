@@ -80,6 +80,8 @@ export class PeerShare {
   /** Units this tab holds in memory (loaded by its stage), per model: their hashes. */
   private readonly memory = new Map<string, Map<string, string>>();
   private readonly pending = new Map<number, Pending>();
+  /** Bytes/s each peer delivered in the last unit fetched from it (what a link really does for weights). */
+  private readonly observed = new Map<string, number>();
   private nextReq = 1;
   private announceTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly listeners = new Set<() => void>();
@@ -122,6 +124,11 @@ export class PeerShare {
 
   private changed(): void {
     for (const fn of this.listeners) fn();
+  }
+
+  /** The rate a peer last delivered a unit at, bytes/s (undefined before any). */
+  observedRate(peerId: string): number | undefined {
+    return this.observed.get(peerId);
   }
 
   /** What a peer announced (undefined before its first announcement). */
@@ -257,6 +264,8 @@ export class PeerShare {
     for (let o = 0; o < total; o += CHUNK_BYTES) todo.push(o);
     const alive = new Set(peers);
     const inFlight = new Map<string, number>(peers.map((p) => [p, 0]));
+    const got = new Map<string, number>(peers.map((p) => [p, 0]));
+    const t0 = performance.now();
     let done = 0;
     const reasons: string[] = [];
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -288,8 +297,12 @@ export class PeerShare {
             if (!bytes) return fail(peer, offset, why);
             out.set(bytes, offset);
             done += length;
-            if (done === total) resolve(out);
-            else pump();
+            got.set(peer, got.get(peer)! + length);
+            if (done === total) {
+              const sec = Math.max(1e-3, (performance.now() - t0) / 1000);
+              for (const [p, n] of got) if (n > 0) this.observed.set(p, n / sec);
+              resolve(out);
+            } else pump();
           };
           const timer = setTimeout(() => this.settle(reqId, null, 'timed out'), CHUNK_TIMEOUT_MS);
           this.pending.set(reqId, { peer, offset, length, timer, settle });

@@ -1,5 +1,6 @@
 // In-page kernel checks: each WebGPU op against its CPU twin on seeded random inputs at awkward sizes, in every
-// weight dtype (block formats: also hand-built blocks against src/weights/quant.ts, exactly). Exposed as window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
+// weight dtype (block formats: also hand-built blocks against src/weights/quant.ts, exactly). Exposed as
+// window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';

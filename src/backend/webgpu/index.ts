@@ -1,5 +1,6 @@
 // The WebGPU Backend: weights stay in their file dtype, block formats included (split by rows across bindings when
-// too big; the kernels unpack them through kernels/weight_*.wgsl), activations are pooled f32 buffers, and every op since the last read goes into one command encoder and one submit.
+// too big; the kernels unpack them through kernels/weight_*.wgsl), activations are pooled f32 buffers, and every op
+// since the last read goes into one command encoder and one submit.
 import { ShoalError, errorMessage } from '../../errors.ts';
 import { checkKvCopy } from '../types.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';

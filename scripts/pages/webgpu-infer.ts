@@ -11,10 +11,10 @@ import { errorMessage } from '../../src/errors.ts';
 import { loadStages, parseStages, runChain, runInfer } from '../../src/model/infer.ts';
 import type { InferResult } from '../../src/model/infer.ts';
 import type { LogitsMode } from '../../src/model/stage.ts';
-import { httpModelFiles, openModel } from '../../src/weights/model.ts';
+import { openModelAt } from '../../src/weights/locate.ts';
 
 export interface PageInferArgs {
-  model: string; // URL (absolute or on this page's origin)
+  model: string; // URL (absolute or on this page's origin): a model folder or a .gguf file
   ids: number[];
   steps: number;
   stages?: string;
@@ -48,7 +48,7 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
       });
       ({ backend, fellBack, reason } = choice);
     }
-    const model = await openModel(httpModelFiles(args.model));
+    const model = await openModelAt(args.model);
     const stages = args.stages ? parseStages(args.stages, model.spec.nLayers) : undefined;
     const result = await runInfer({ model, backend, ids: args.ids, steps: args.steps, stages, logits: args.logits });
     if (failure) throw failure;
@@ -80,7 +80,7 @@ async function shoalBranch(args: PageBranchArgs): Promise<PageBranchReply> {
     .backend;
   try {
     if (backend.name !== 'webgpu') throw new Error('no WebGPU here');
-    const model = await openModel(httpModelFiles(args.model));
+    const model = await openModelAt(args.model);
     const V = model.spec.vocabSize,
       L = model.spec.nLayers,
       n = args.ids.length;

@@ -5,6 +5,8 @@ import { createBestBackend } from '../../src/backend/select.ts';
 import type { Backend } from '../../src/backend/types.ts';
 import { kernelBench } from './webgpu-kernel-bench.ts';
 import type { OpShape } from './webgpu-kernel-bench.ts';
+import { quantLayoutBench } from './quant-layout-bench.ts';
+import type { LayoutBenchArgs } from './quant-layout-bench.ts';
 import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import { errorMessage } from '../../src/errors.ts';
@@ -116,6 +118,12 @@ async function shoalKernelBench(shape: OpShape, gemvKind?: GemvKind): Promise<Re
   return kernelBench(shape, (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined), gemvKind);
 }
 
+async function shoalQuantLayoutBench(args: LayoutBenchArgs): Promise<Record<string, number>> {
+  return quantLayoutBench((sharedDevice ??= (await requestWebGpuDevice()) ?? undefined)!, args);
+}
+
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
+(window as unknown as { shoalQuantLayoutBench: typeof shoalQuantLayoutBench }).shoalQuantLayoutBench =
+  shoalQuantLayoutBench;
 (window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;
 (window as unknown as { shoalBranch: typeof shoalBranch }).shoalBranch = shoalBranch;

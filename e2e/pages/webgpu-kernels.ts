@@ -32,8 +32,7 @@ function randn(r: () => number, n: number, scale = 1): Float32Array {
   return out;
 }
 
-/** The same values as file bytes in `dtype` (proper rounding, or our quantizer), so both backends see identical
- * weights. */
+/** The same values as file bytes in `dtype` (rounded, or through our quantizer): both backends see the same weights. */
 function hostTensor(name: string, values: Float32Array, shape: number[], dtype: WeightDtype): HostTensor {
   if (isQuantized(dtype)) return { name, dtype, shape, data: quantize(dtype, values, shape[shape.length - 1], name) };
   const data =

@@ -1,6 +1,6 @@
 // The whole engine on WebGPU in headless Chromium against the reference fixtures and the CPU backend: logits at
 // every position, greedy ids, splits into stages, weights split across bindings, cached decode vs full recompute,
-// and a generated model in F32, F16 and BF16.
+// the GGUF fixtures (Q8_0, Q4_K_M: block formats unpacked in the kernels), and a generated model in F32, F16, BF16.
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { existsSync } from 'node:fs';
@@ -12,6 +12,7 @@ import type { PageBranchArgs, PageBranchReply, PageInferArgs, PageInferReply } f
 import { allClose } from '../src/testing/allClose.ts';
 import type { FixtureCase } from '../src/testing/allClose.ts';
 import { fixtureCases } from '../src/testing/fixturesNode.ts';
+import { QUANT_FIXTURE_NAMES } from '../src/testing/allClose.ts';
 import type { InferResult } from '../src/model/infer.ts';
 
 const ATOL = 2e-3; // shared/fixtures/README.md: WebGPU f32 accumulation
@@ -120,6 +121,50 @@ for (const fixture of ['tiny-llama', 'tiny-qwen2'] as const) {
     const argmax = (row: number[]) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
     const recomputed = full.logits.slice(c.input_ids.length - 1).map(argmax);
     expect(recomputed).toEqual(cached.generated);
+  });
+}
+
+for (const name of QUANT_FIXTURE_NAMES) {
+  const cases: FixtureCase[] = fixtureCases(name);
+  const [folder, quant] = name.split('/');
+  const model = `/fixtures/${folder}/model-${quant}.gguf`;
+
+  test(`${name}: logits at every position and greedy ids match expected-${quant}.json`, async () => {
+    for (const c of cases) {
+      const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all' });
+      expect(r.backend).toBe('webgpu');
+      expectLogitsClose(r.logits, c.logits, `${name} ids=${c.input_ids.length}`);
+      expect(r.generated).toEqual(c.greedy);
+    }
+  });
+
+  test(`${name}: one layer per stage matches expected-${quant}.json and one stage`, async () => {
+    for (const c of cases) {
+      const r = await infer({ model, ids: c.input_ids, steps: c.greedy.length, logits: 'all', stages: '0-1,1-2' });
+      expectLogitsClose(r.logits, c.logits, `${name} stages 0-1,1-2 ids=${c.input_ids.length}`);
+      expect(r.generated).toEqual(c.greedy);
+    }
+    const c = cases[cases.length - 1];
+    const one = await infer({ model, ids: c.input_ids, steps: 4, logits: 'all' });
+    const two = await infer({ model, ids: c.input_ids, steps: 4, logits: 'all', stages: '0-1,1-2' });
+    for (let r = 0; r < one.logits.length; r++) {
+      const rep = allClose(two.logits[r], one.logits[r], 1e-6, 1e-6, `${name} stages row ${r}`);
+      expect(rep.ok, rep.mismatches.join('\n')).toBe(true);
+    }
+  });
+
+  test(`${name}: blocks split across small bindings give the same result`, async () => {
+    const c = cases[1];
+    // 16 KiB bindings: the (768, 256) MLP matrices and the (314, 256) embedding / LM head split into chunks of rows.
+    const r = await infer({
+      model,
+      ids: c.input_ids,
+      steps: c.greedy.length,
+      logits: 'all',
+      maxBindingBytesOverride: 16384,
+    });
+    expectLogitsClose(r.logits, c.logits, `${name} split bindings`);
+    expect(r.generated).toEqual(c.greedy);
   });
 }
 

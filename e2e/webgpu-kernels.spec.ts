@@ -64,6 +64,18 @@ for (const dtype of ['F32', 'F16', 'BF16'] as const) {
   });
 }
 
+for (const dtype of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+  test(`${dtype} blocks: the WGSL dequantizer equals quant.ts exactly on hand-built blocks`, async () => {
+    expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.dequant(d), dtype));
+  });
+  test(`matmul and gateUp in ${dtype} (gemv and tiled, fused norm/bias/residual), whole and split`, async () => {
+    for (const check of ['matmul', 'matmulSplit', 'gateUp', 'gateUpSplit'] as const)
+      expectAllOk(
+        await page.evaluate(([c, d]) => (window as unknown as SuiteWindow).shoalKernels[c](d), [check, dtype] as const),
+      );
+  });
+}
+
 test('argmax (ties to the lowest index), sliceRows and concatRows', async () => {
   expectAllOk(await page.evaluate(() => (window as unknown as SuiteWindow).shoalKernels.argmaxSlice()));
 });

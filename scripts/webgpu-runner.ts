@@ -3,7 +3,7 @@
 // folders are mounted under a URL prefix, and runInfer's JSON comes back. Used by `npm run infer -- --backend
 // webgpu`, the engine benchmark and the WebGPU specs.
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium } from '@playwright/test';
@@ -130,11 +130,15 @@ export async function openEngineSession(): Promise<EngineSession> {
       modelUrl(model: string) {
         if (/^https?:\/\//i.test(model)) return model;
         if (existsSync(model) && statSync(model).isDirectory()) return server.mount(resolve(model));
+        // A local GGUF file: serve its folder (split shards open from any shard's name) and name the file in it.
+        if (existsSync(model) && /\.gguf$/i.test(model)) return server.mount(dirname(resolve(model))) + basename(model);
         if (/^\/(fixtures|models)\//.test(model)) return model; // already a path on the dev server
-        if (/^[\w.-]+\/[\w.-]+$/.test(model)) return model; // a Hub repo id: the page resolves it (needs network)
+        // A Hub repo id, repo:QUANT or a file in a repo: the page resolves it (needs network).
+        if (/^[\w.-]+\/[\w.-]+(:[\w.-]+|(\/[\w.-]+)*\.gguf)?$/i.test(model)) return model;
         throw new ShoalError(
           'ERR_BAD_ARGS',
-          `--model ${model}: no such folder (give a model folder, an http(s) URL or a Hub repo id)`,
+          `--model ${model}: no such folder or .gguf file (give a model folder, a GGUF file, an http(s) URL or a Hub ` +
+            'repo id)',
         );
       },
       infer: (args) =>

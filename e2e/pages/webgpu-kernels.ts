@@ -1,14 +1,19 @@
 // In-page kernel checks: each WebGPU op against its CPU twin on seeded random inputs at awkward sizes, in every
-// weight dtype. Exposed as window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
+// weight dtype (block formats: also hand-built blocks against src/weights/quant.ts, exactly). Exposed as
+// window.shoalKernels for e2e/webgpu-kernels.spec.ts; each check returns a report.
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { createWebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import type { WebGpuBackend } from '../../src/backend/webgpu/index.ts';
 import type { Backend, Tensor } from '../../src/backend/types.ts';
-import type { HostTensor, WeightDtype } from '../../src/weights/types.ts';
+import { BLOCKS, isQuantized, tensorBytes } from '../../src/weights/types.ts';
+import type { HostTensor, QuantDtype, WeightDtype } from '../../src/weights/types.ts';
 import { allClose } from '../../src/testing/allClose.ts';
 import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.ts';
+import { dequantize } from '../../src/weights/quant.ts';
+import { quantize } from '../../src/weights/quantize.ts';
+import { HAND_BUILT_SHAPES, handBuiltBlocks } from './quantBlocks.ts';
 import { seededRandom as rng } from '../../src/random.ts';
 
 export interface CheckReport {
@@ -27,14 +32,18 @@ function randn(r: () => number, n: number, scale = 1): Float32Array {
   return out;
 }
 
-/** The same values as file bytes in `dtype` (proper rounding), so both backends see identical weights. */
+/** The same values as file bytes in `dtype` (rounded, or through our quantizer): both backends see the same weights. */
 function hostTensor(name: string, values: Float32Array, shape: number[], dtype: WeightDtype): HostTensor {
+  if (isQuantized(dtype)) return { name, dtype, shape, data: quantize(dtype, values, shape[shape.length - 1], name) };
   const data =
     dtype === 'F32'
       ? new Uint8Array(values.slice().buffer)
       : new Uint8Array((dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values)).buffer);
   return { name, dtype, shape, data };
 }
+
+/** Vectors (norms, biases) stay F32 in GGUF files: the block formats only hold matrices of whole-block rows. */
+const vecDtype = (dtype: WeightDtype): WeightDtype => (isQuantized(dtype) ? 'F32' : dtype);
 
 interface Pair {
   cpu: Backend;
@@ -97,7 +106,8 @@ async function compare(
   return { label, ok: r.ok, maxAbsErr: r.maxAbsErr, mismatches: r.mismatches };
 }
 
-const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16'];
+const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const FLOAT_DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16'];
 /** One artificial binding limit for every split check (one device: pipelines compile once): 1 to 39 rows a chunk. */
 const SPLIT_BINDING_BYTES = 1100;
 
@@ -105,7 +115,7 @@ async function checkRmsNorm(): Promise<CheckReport[]> {
   const p = await pair();
   const out: CheckReport[] = [];
   let seed = 1;
-  for (const dtype of DTYPES)
+  for (const dtype of FLOAT_DTYPES)
     for (const T of [1, 7])
       for (const D of [1, 7, 63, 65, 257, 1000]) {
         const r = rng(seed++);
@@ -123,7 +133,7 @@ async function checkRmsNorm(): Promise<CheckReport[]> {
 async function checkEmbed(split: boolean): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
   let seed = 100;
-  for (const dtype of DTYPES)
+  for (const dtype of FLOAT_DTYPES)
     for (const [V, D] of [
       [1, 1],
       [7, 63],
@@ -155,19 +165,34 @@ interface MatmulCase {
   norm: boolean;
 }
 
-function matmulCases(): MatmulCase[] {
-  const cases: MatmulCase[] = [];
-  const shapes: [number, number, number][] = [
-    [1, 1, 1],
-    [1, 7, 65],
-    [1, 63, 7],
-    [1, 257, 33],
-    [3, 65, 63],
-    [4, 7, 1],
-    [7, 65, 257],
-    [33, 63, 65],
-    [65, 257, 7],
+/** Block formats need rows of whole blocks: K is one or two blocks, the other sizes stay awkward. */
+function quantShapes(dtype: QuantDtype): [number, number, number][] {
+  const b = BLOCKS[dtype].values;
+  return [
+    [1, b, 1],
+    [1, 2 * b, 65],
+    [3, b, 7],
+    [4, 2 * b, 33],
+    [7, b, 257],
+    [33, 2 * b, 65],
   ];
+}
+
+function matmulCases(dtype: WeightDtype): MatmulCase[] {
+  const cases: MatmulCase[] = [];
+  const shapes: [number, number, number][] = isQuantized(dtype)
+    ? quantShapes(dtype)
+    : [
+        [1, 1, 1],
+        [1, 7, 65],
+        [1, 63, 7],
+        [1, 257, 33],
+        [3, 65, 63],
+        [4, 7, 1],
+        [7, 65, 257],
+        [33, 63, 65],
+        [65, 257, 7],
+      ];
   let i = 0;
   for (const [T, K, N] of shapes) {
     for (const flags of [
@@ -186,9 +211,8 @@ function matmulCases(): MatmulCase[] {
 async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
   let seed = 1000 + DTYPES.indexOf(dtype) * 100;
-  for (const c of matmulCases()) {
-    const bytes = dtype === 'F32' ? 4 : 2;
-    if (split && c.N * c.K * bytes <= SPLIT_BINDING_BYTES) continue; // would not split
+  for (const c of matmulCases(dtype)) {
+    if (split && tensorBytes(dtype, [c.N, c.K]) <= SPLIT_BINDING_BYTES) continue; // would not split
     const p = await pair(split ? SPLIT_BINDING_BYTES : 0);
     const r = rng(seed++);
     const x = randn(r, c.T * c.K);
@@ -201,9 +225,9 @@ async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckRep
     out.push(
       await compare(label, p, (b, up) =>
         b.matmul(b.fromHost(x, [c.T, c.K]), up(hostTensor('w', w, [c.N, c.K], dtype)), {
-          bias: c.bias ? up(hostTensor('b', bias, [c.N], dtype)) : undefined,
+          bias: c.bias ? up(hostTensor('b', bias, [c.N], vecDtype(dtype))) : undefined,
           residual: c.residual ? b.fromHost(res, [c.T, c.N]) : undefined,
-          norm: c.norm ? { weight: up(hostTensor('nw', nw, [c.K], dtype)), eps: 1e-6 } : undefined,
+          norm: c.norm ? { weight: up(hostTensor('nw', nw, [c.K], vecDtype(dtype))), eps: 1e-6 } : undefined,
         }),
       ),
     );
@@ -214,16 +238,24 @@ async function checkMatmul(dtype: WeightDtype, split: boolean): Promise<CheckRep
 async function checkGateUp(dtype: WeightDtype, split: boolean): Promise<CheckReport[]> {
   const out: CheckReport[] = [];
   let seed = 5000 + DTYPES.indexOf(dtype) * 100;
-  for (const [T, K, H] of [
-    [1, 7, 1],
-    [1, 65, 63],
-    [1, 64, 257],
-    [5, 63, 65],
-    [33, 65, 7],
-  ]) {
+  const b = isQuantized(dtype) ? BLOCKS[dtype].values : 0;
+  const shapes = b
+    ? [
+        [1, b, 1],
+        [1, 2 * b, 63],
+        [5, b, 65],
+        [33, b, 7],
+      ]
+    : [
+        [1, 7, 1],
+        [1, 65, 63],
+        [1, 64, 257],
+        [5, 63, 65],
+        [33, 65, 7],
+      ];
+  for (const [T, K, H] of shapes) {
     for (const norm of [false, true]) {
-      const bytes = dtype === 'F32' ? 4 : 2;
-      if (split && H * K * bytes <= SPLIT_BINDING_BYTES) continue; // would not split
+      if (split && tensorBytes(dtype, [H, K]) <= SPLIT_BINDING_BYTES) continue; // would not split
       const p = await pair(split ? SPLIT_BINDING_BYTES : 0);
       const r = rng(seed++);
       const x = randn(r, T * K);
@@ -239,7 +271,7 @@ async function checkGateUp(dtype: WeightDtype, split: boolean): Promise<CheckRep
               b.fromHost(x, [T, K]),
               up(hostTensor('g', wg, [H, K], dtype)),
               up(hostTensor('u', wu, [H, K], dtype)),
-              norm ? { weight: up(hostTensor('nw', nw, [K], dtype)), eps: 1e-5 } : undefined,
+              norm ? { weight: up(hostTensor('nw', nw, [K], vecDtype(dtype))), eps: 1e-5 } : undefined,
             ),
         ),
       );
@@ -369,6 +401,55 @@ async function checkArgmaxSlice(): Promise<CheckReport[]> {
   return out;
 }
 
+/** The exact comparison of a dequantizer: every value is one rounding of an exact product (see weight_q*.wgsl). */
+function exactReport(label: string, got: Float32Array, want: Float32Array): CheckReport {
+  const r = allClose(got, want, 0, 0, label);
+  return { label, ok: r.ok, maxAbsErr: r.maxAbsErr, mismatches: r.mismatches };
+}
+
+/**
+ * The WGSL dequantizer of one block format against quant.ts on hand-built blocks (every byte value in every field,
+ * zero, negative, subnormal and maximal f16 scales): embed of every row reads each value through NAME_at, whole and
+ * split across bindings; matmul of the identity (K, K) with W gives W^T through NAME_at2 in the rows kernel and
+ * through NAME_at in the tiled one. All exact.
+ */
+async function checkDequant(dtype: QuantDtype): Promise<CheckReport[]> {
+  const [N, K] = HAND_BUILT_SHAPES[dtype];
+  const h: HostTensor = { name: 'hand', dtype, shape: [N, K], data: handBuiltBlocks(dtype, N, K) };
+  const want = new Float32Array(N * K);
+  dequantize(dtype, h.data, 0, N * K, want);
+  const wantT = new Float32Array(K * N);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wantT[k * N + n] = want[n * K + k];
+  const ids = Int32Array.from({ length: N }, (_, i) => i);
+  const eye = new Float32Array(K * K);
+  for (let k = 0; k < K; k++) eye[k * K + k] = 1;
+  const out: CheckReport[] = [];
+  const rowBytes = tensorBytes(dtype, [1, K]);
+  for (const [what, binding] of [
+    ['whole', 0],
+    ['split', 3 * rowBytes + 4],
+  ] as const) {
+    const { gpu } = await pair(binding);
+    const w = gpu.uploadWeight(h);
+    out.push(exactReport(`${dtype} embed ${what}`, await gpu.read(gpu.embed(gpu.fromHost(ids, [N]), w)), want));
+    out.push(
+      exactReport(
+        `${dtype} I.W^T rows kernel ${what}`,
+        await gpu.read(gpu.matmul(gpu.fromHost(eye, [K, K]), w)),
+        wantT,
+      ),
+    );
+    gpu.free(w);
+  }
+  gemvKind = 'gemv';
+  const { gpu } = await pair();
+  gemvKind = 'rows';
+  const w = gpu.uploadWeight(h);
+  out.push(exactReport(`${dtype} I.W^T tiled kernel`, await gpu.read(gpu.matmul(gpu.fromHost(eye, [K, K]), w)), wantT));
+  gpu.free(w);
+  return out;
+}
+
 /** One decode step's dispatch and submit counts for a matmul chain: ops must batch into a single submit. */
 async function checkOneSubmit(): Promise<{ dispatches: number; submits: number }> {
   const { gpu } = await pair();
@@ -432,6 +513,7 @@ const suite = {
   gateUp: (dtype: WeightDtype) => eachGemvKind(() => checkGateUp(dtype, false)),
   gateUpSplit: (dtype: WeightDtype) => eachGemvKind(() => checkGateUp(dtype, true)),
   attention: checkAttention,
+  dequant: checkDequant,
   argmaxSlice: checkArgmaxSlice,
   oneSubmit: checkOneSubmit,
   doesNotFit: checkDoesNotFit,

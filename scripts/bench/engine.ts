@@ -1,4 +1,5 @@
-// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu]`:
+// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu]
+// [--ops] [--quant-layout]`:
 // WebGPU and CPU side by side in the same headless Chromium (WebGPU via SwiftShader here): prefill and decode
 // tokens/s, dispatches and submits per decoded token, weight bytes read per token and the effective GB/s.
 // Napkin math: decode reads every layer weight once plus the LM head, so bytes/token = weights (bf16: 2 B/param).
@@ -10,11 +11,13 @@ import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { mdHeader, mdRow } from './lib/table.ts';
 import { openEngineSession } from '../webgpu-runner.ts';
 import { benchModel } from './lib/models.ts';
+import type { Page } from '@playwright/test';
+import type { LayoutBenchArgs } from '../pages/quant-layout-bench.ts';
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
     values: ['presets', 'prompt', 'decode', 'backends'],
-    switches: ['ops'],
+    switches: ['ops', 'quant-layout'],
   });
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
   const promptLen = intFlag(f, 'prompt', 32, 1); // SwiftShader prefill is slow: keep the default run to a few minutes
@@ -24,6 +27,7 @@ await runCli(async () => {
     if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
   const session = await openEngineSession();
   try {
+    if (f['quant-layout']) return await quantLayout(session.page);
     const ua = await session.page.evaluate(
       () => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? navigator.userAgent,
     );
@@ -107,3 +111,20 @@ await runCli(async () => {
     await session.close();
   }
 });
+
+/**
+ * docs/gguf.md's layout figure: ms per dispatch of a 1024 x 1024 matmul (decode: rows and gemv kernels, T = 1;
+ * prefill: tiled, T = 32) with each block format read from the file's bytes vs padded to whole words.
+ */
+async function quantLayout(page: Page): Promise<void> {
+  const args: LayoutBenchArgs = { N: 1024, K: 1024, prefill: 32, reps: 3, rounds: 5 };
+  const ms = await page.evaluate(
+    (a) =>
+      (
+        window as unknown as { shoalQuantLayoutBench: (x: LayoutBenchArgs) => Promise<Record<string, number>> }
+      ).shoalQuantLayoutBench(a),
+    args,
+  );
+  console.log(`WebGPU matmul ${args.N}x${args.K}, ms per dispatch (median of ${args.rounds} submits of ${args.reps}):`);
+  for (const [k, t] of Object.entries(ms)) console.log(`  ${k.padEnd(36)} ${t.toFixed(2)}`);
+}

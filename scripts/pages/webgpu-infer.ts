@@ -5,16 +5,18 @@ import { createBestBackend } from '../../src/backend/select.ts';
 import type { Backend } from '../../src/backend/types.ts';
 import { kernelBench } from './webgpu-kernel-bench.ts';
 import type { OpShape } from './webgpu-kernel-bench.ts';
+import { quantLayoutBench } from './quant-layout-bench.ts';
+import type { LayoutBenchArgs } from './quant-layout-bench.ts';
 import type { GemvKind } from '../../src/backend/webgpu/pipelines.ts';
 import { requestWebGpuDevice } from '../../src/backend/webgpu/device.ts';
 import { errorMessage } from '../../src/errors.ts';
 import { loadStages, parseStages, runChain, runInfer } from '../../src/model/infer.ts';
 import type { InferResult } from '../../src/model/infer.ts';
 import type { LogitsMode } from '../../src/model/stage.ts';
-import { httpModelFiles, openModel } from '../../src/weights/model.ts';
+import { openModelAt } from '../../src/weights/locate.ts';
 
 export interface PageInferArgs {
-  model: string; // URL (absolute or on this page's origin)
+  model: string; // URL (absolute or on this page's origin): a model folder or a .gguf file
   ids: number[];
   steps: number;
   stages?: string;
@@ -48,7 +50,7 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
       });
       ({ backend, fellBack, reason } = choice);
     }
-    const model = await openModel(httpModelFiles(args.model));
+    const model = await openModelAt(args.model);
     const stages = args.stages ? parseStages(args.stages, model.spec.nLayers) : undefined;
     const result = await runInfer({ model, backend, ids: args.ids, steps: args.steps, stages, logits: args.logits });
     if (failure) throw failure;
@@ -80,7 +82,7 @@ async function shoalBranch(args: PageBranchArgs): Promise<PageBranchReply> {
     .backend;
   try {
     if (backend.name !== 'webgpu') throw new Error('no WebGPU here');
-    const model = await openModel(httpModelFiles(args.model));
+    const model = await openModelAt(args.model);
     const V = model.spec.vocabSize,
       L = model.spec.nLayers,
       n = args.ids.length;
@@ -116,6 +118,12 @@ async function shoalKernelBench(shape: OpShape, gemvKind?: GemvKind): Promise<Re
   return kernelBench(shape, (sharedDevice ??= (await requestWebGpuDevice()) ?? undefined), gemvKind);
 }
 
+async function shoalQuantLayoutBench(args: LayoutBenchArgs): Promise<Record<string, number>> {
+  return quantLayoutBench((sharedDevice ??= (await requestWebGpuDevice()) ?? undefined)!, args);
+}
+
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
+(window as unknown as { shoalQuantLayoutBench: typeof shoalQuantLayoutBench }).shoalQuantLayoutBench =
+  shoalQuantLayoutBench;
 (window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;
 (window as unknown as { shoalBranch: typeof shoalBranch }).shoalBranch = shoalBranch;

@@ -41,7 +41,7 @@ export interface Backend {
    */
   readonly blocksThread: boolean;
 
-  /** Keep a weight on the device in its file dtype (bf16/f16 unpack inside the kernels). */
+  /** Keep a weight on the device in its file dtype (bf16/f16 and the block formats unpack inside the kernels). */
   uploadWeight(t: HostTensor): Tensor;
   /** f32 activations or i32 ids from the host, shape (rows, cols) or (n). */
   fromHost(data: Float32Array | Int32Array, shape: number[]): Tensor;

@@ -56,5 +56,5 @@ export interface FixtureCase {
 
 export const FIXTURE_NAMES = ['tiny-llama', 'tiny-qwen2'] as const;
 
-/** GGUF fixtures (folder/quant): the CPU engine runs them; WebGPU has no block-format kernels yet. */
+/** GGUF fixtures (folder/quant: model-QUANT.gguf checked against expected-QUANT.json), on both engines. */
 export const QUANT_FIXTURE_NAMES = ['tiny-q-llama/Q8_0', 'tiny-q-llama/Q4_K_M'] as const;

@@ -20,7 +20,9 @@ export interface TabConfig {
   name: string;
   secret?: string;
   modelUrl: string | null;
-  backend: 'auto' | 'cpu';
+  /** `?backend=cpu` never uses WebGPU; `?backend=webgpu` runs stages on WebGPU even where the CPU measured faster
+   * (SwiftShader: the browser tests of the WebGPU kernels in a real pipeline). */
+  backend: 'auto' | 'cpu' | 'webgpu';
   iceServers: RTCIceServer[];
   knobs: EmulationKnobs;
   /** `?host=api`: this tab offers to run the server's OpenAI-compatible API requests (issue 22). */
@@ -44,7 +46,7 @@ export function tabConfigFromUrl(search: string): TabConfig {
     name: (q.get('name') || `${guess}-${short}`).slice(0, 64),
     secret: q.get('secret') || undefined,
     modelUrl: q.get('model'),
-    backend: q.get('backend') === 'cpu' ? 'cpu' : 'auto',
+    backend: q.get('backend') === 'cpu' ? 'cpu' : q.get('backend') === 'webgpu' ? 'webgpu' : 'auto',
     iceServers,
     knobs: parseEmulation(search),
     hostApi: q.get('host') === 'api',
@@ -114,7 +116,7 @@ export class Tab {
           name: this.mesh.name,
           modelUrl: this.modelUrl,
           knobs: this.config.knobs,
-          backend: this.config.backend,
+          backend: this.config.backend === 'cpu' ? 'cpu' : 'auto',
           onStep: (s) => (this.state = `profiling: ${s}`),
         });
         this.profile = p;

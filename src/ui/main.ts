@@ -11,7 +11,7 @@ void tab.profileNow().catch(() => undefined); // the failure is shown in this ta
 // Debug and test handle: everything here is already reachable by any script on the page, so exposing it
 // costs nothing in production; e2e specs drive the mesh and read profiles through it.
 Object.defineProperty(window, 'shoal', {
-  value: Object.freeze({ tab, mesh: tab.mesh, session: pipeline?.session }),
+  value: Object.freeze({ tab, mesh: tab.mesh, session: pipeline?.session, backendNote: pipeline?.backendNote }),
   configurable: false,
   writable: false,
 });

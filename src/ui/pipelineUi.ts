@@ -79,6 +79,7 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
   let note = '';
   let backend: Promise<Backend> | null = null;
   const status = h('div', { class: 'stage-status', role: 'status' }, 'This tab holds no layers yet.');
+  const wanted = tab.config.backend;
   const getBackend = (): Promise<Backend> => {
     // Run on the engine the profile measured faster here (on SwiftShader that is the CPU; on a real GPU, WebGPU).
     backend ??= (tab.profile ? Promise.resolve(tab.profile) : tab.profileNow())
@@ -86,11 +87,12 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         (p) => p.backend,
         () => 'webgpu' as const,
       )
-      .then((measured) => createBestBackend({ preferCpu: tab.config.backend === 'cpu' || measured === 'cpu' }))
+      .then((measured) =>
+        createBestBackend({ preferCpu: wanted === 'cpu' || (wanted === 'auto' && measured === 'cpu') }),
+      )
       .then((c) => {
-        note = c.fellBack
-          ? (c.reason ?? 'running on the CPU backend')
-          : `engine: ${c.backend.name} (measured fastest here)`;
+        const why = wanted === 'auto' ? 'measured fastest here' : `?backend=${wanted}`;
+        note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name} (${why})`;
         if (c.fellBack) status.textContent = note;
         return c.backend;
       });

@@ -1,9 +1,10 @@
-// The WebGPU Backend: weights stay in their file dtype (split by rows across bindings when too big), activations
-// are pooled f32 buffers, and every op since the last read goes into one command encoder and one submit.
+// The WebGPU Backend: weights stay in their file dtype, block formats included (split by rows across bindings when
+// too big; the kernels unpack them through kernels/weight_*.wgsl), activations are pooled f32 buffers, and every op
+// since the last read goes into one command encoder and one submit.
 import { ShoalError, errorMessage } from '../../errors.ts';
 import { checkKvCopy } from '../types.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
-import { isQuantized, numel, type FloatDtype, type HostTensor } from '../../weights/types.ts';
+import { isQuantized, numel, tensorBytes, type HostTensor, type WeightDtype } from '../../weights/types.ts';
 import { requestGpuContext } from './device.ts';
 import type { GpuContext } from './device.ts';
 import { checkFits, grid2d, pad4, planRowChunks, rowsCols } from './layout.ts';
@@ -61,7 +62,7 @@ interface Chunk {
 class GpuTensor implements Tensor {
   constructor(
     readonly shape: readonly number[],
-    readonly dtype: FloatDtype | 'I32',
+    readonly dtype: WeightDtype | 'I32',
     readonly chunks: Chunk[],
     readonly pooled: boolean,
     public freed = false,
@@ -196,26 +197,21 @@ class WebGpuBackendImpl implements WebGpuBackend {
     return t;
   }
 
-  private weightDtype(t: GpuTensor, what: string): FloatDtype {
+  private weightDtype(t: GpuTensor, what: string): WeightDtype {
     if (t.dtype === 'I32') throw new ShoalError('ERR_BACKEND', `${what}: expected a float tensor`);
     return t.dtype;
   }
 
   uploadWeight(h: HostTensor): Tensor {
     this.live();
-    // Block formats need their own WGSL unpacking (issue 20, the WebGPU half); until then, say so before any upload.
-    if (isQuantized(h.dtype))
+    // Block formats go up as the file's bytes: the WGSL reads their fields from u32 words with byte shifts (see
+    // kernels/weight_q8_0.wgsl and docs/gguf.md), so rows of whole blocks split across bindings like any row.
+    const expected = tensorBytes(h.dtype, h.shape, `tensor ${h.name}`);
+    if (h.data.byteLength !== expected) {
       throw new ShoalError(
-        'ERR_BACKEND',
-        `tensor ${h.name}: ${h.dtype} weights are not yet supported on WebGPU; use the CPU engine (--backend cpu)`,
-      );
-    const n = numel(h.shape);
-    const bytesPer = h.dtype === 'F32' ? 4 : 2;
-    if (h.data.byteLength !== n * bytesPer) {
-      throw new ShoalError(
-        'ERR_BAD_SAFETENSORS',
+        isQuantized(h.dtype) ? 'ERR_BAD_GGUF' : 'ERR_BAD_SAFETENSORS',
         `tensor ${h.name}: ${h.data.byteLength} bytes for shape [${h.shape.join(', ')}] in ${h.dtype} ` +
-          `(expected ${n * bytesPer})`,
+          `(expected ${expected})`,
       );
     }
     // Vectors (norms, biases) are never split: the kernels index them whole. The artificial binding limit only

@@ -1,6 +1,6 @@
 // Compute pipelines, built once per (kernel, dtypes, fused flags) with explicit bind group layouts so optional
 // inputs can be bound to a dummy buffer and switched off by a constant.
-import type { FloatDtype } from '../../weights/types.ts';
+import type { WeightDtype } from '../../weights/types.ts';
 import { buildShader } from './shaderGen.ts';
 import gemvSrc from './kernels/gemv.wgsl?raw';
 import gemvRowsSrc from './kernels/gemv_rows.wgsl?raw';
@@ -31,10 +31,10 @@ export type MatmulKind = GemvKind | 'tiled';
 
 export interface MatmulVariant {
   kind: MatmulKind;
-  w: FloatDtype;
-  wUp?: FloatDtype; // gate-up: the second weight
-  bias?: FloatDtype;
-  norm?: FloatDtype;
+  w: WeightDtype;
+  wUp?: WeightDtype; // gate-up: the second weight
+  bias?: WeightDtype;
+  norm?: WeightDtype;
   residual: boolean;
 }
 
@@ -94,14 +94,14 @@ export class Pipelines {
   }
 
   /** Bindings: 1 x, 2 y, 3 norm_w. */
-  rmsNorm(w: FloatDtype): Kernel {
+  rmsNorm(w: WeightDtype): Kernel {
     return this.get(`rmsnorm:${w}`, ['read', 'rw', 'read'], () =>
       buildShader({ weights: [{ name: 'norm_w', binding: 3, dtype: w }], body: rmsnormSrc }),
     );
   }
 
   /** Bindings: 1 ids, 2 y, 3 table. */
-  embed(w: FloatDtype): Kernel {
+  embed(w: WeightDtype): Kernel {
     return this.get(`embed:${w}`, ['read', 'rw', 'read'], () =>
       buildShader({ weights: [{ name: 'table', binding: 3, dtype: w }], body: embedSrc }),
     );
@@ -113,7 +113,7 @@ export class Pipelines {
   }
 
   /** Bindings: 1 q, 2 k, 3 v, 4 qOut, 5 cache, 6 cosSin, 7 q_norm, 8 k_norm. */
-  rope(qNorm?: FloatDtype, kNorm?: FloatDtype): Kernel {
+  rope(qNorm?: WeightDtype, kNorm?: WeightDtype): Kernel {
     return this.get(
       `rope:${qNorm ?? '-'}:${kNorm ?? '-'}`,
       ['read', 'read', 'read', 'rw', 'rw', 'read', 'read', 'read'],

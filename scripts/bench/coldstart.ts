@@ -1,11 +1,17 @@
-// `npm run bench -- coldstart [--tabs 4] [--preset smollm2-135m] [--runs 3] [--prompt 64] [--strategies csgo,even,...]`
+// `npm run bench -- coldstart [--tabs 4] [--preset smollm2-135m] [--runs 3] [--prompt 64] [--strategies csgo,even,...]
+//   [--origin-bps N] [--p2p on|off] [--visit first|second|desktop-holds]`
 // Headless Chromium, N tabs with heterogeneous emulation (a fast "desktop", a "laptop", "phones" with slow loading),
 // one real-shape model; for each strategy, time to first token from cold (weights dropped, nothing cached),
 // against the planner's prediction, and the share of load time hidden; plus one tab that loads everything first.
+// Issue 21: --origin-bps caps every tab's origin at N bytes/s; --p2p off never takes weights from peers; --visit
+// second runs with every tab's persistent cache warm (memory empty); desktop-holds: the desktop's cache holds the
+// whole model (from yesterday), the other tabs' caches are empty.
 import { chromium } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { cpus } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { ShoalError } from '../../src/errors.ts';
+import { parseConfig } from '../../src/model/config.ts';
 import { resolve } from 'node:path';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
@@ -42,14 +48,25 @@ interface RunOut {
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump'],
+    values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump', 'origin-bps', 'p2p', 'visit'],
     switches: [],
   });
   const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
   const runs = intFlag(f, 'runs', 3, 1);
   const promptLen = intFlag(f, 'prompt', 64, 2);
   const strategies = String(f.strategies ?? 'csgo,even,harmonic,memory,compute,single').split(',');
-  const { urlPath } = await benchModel(String(f.preset ?? 'smollm2-135m'), 'bf16');
+  const originBps = f['origin-bps'] === undefined ? null : intFlag(f, 'origin-bps', 0, 1);
+  const p2p = String(f.p2p ?? 'on');
+  const visit = String(f.visit ?? 'first');
+  if (!['on', 'off'].includes(p2p)) throw new ShoalError('ERR_BAD_ARGS', '--p2p: on or off');
+  if (!['first', 'second', 'desktop-holds'].includes(visit))
+    throw new ShoalError('ERR_BAD_ARGS', '--visit: first, second or desktop-holds');
+  /** A tab's URL knobs with the origin cap and p2p switch applied. */
+  const knobsOf = (knobs: string) =>
+    (originBps === null ? knobs : knobs.replace(/loadBps=\d+/, `loadBps=${originBps}`)) +
+    (p2p === 'off' ? '&p2p=off' : '');
+  const { urlPath, dir } = await benchModel(String(f.preset ?? 'smollm2-135m'), 'bf16');
+  const nLayers = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8'))).nLayers;
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
   try {
@@ -58,7 +75,7 @@ await runCli(async () => {
     for (const dev of FLEET.slice(0, nTabs)) {
       const page = await (await browser.newContext()).newPage();
       await page.goto(
-        `${server.baseUrl}/?room=${room}&name=${dev.name}&model=${encodeURIComponent(urlPath)}&${dev.knobs}`,
+        `${server.baseUrl}/?room=${room}&name=${dev.name}&model=${encodeURIComponent(urlPath)}&${knobsOf(dev.knobs)}`,
       );
       pages.push(page);
     }
@@ -110,9 +127,11 @@ await runCli(async () => {
         loadMBs: p.loadBytesPerSec / 1e6,
       }));
     });
+    const origin = originBps === null ? 'per device' : `${(originBps / 1e6).toFixed(2)} MB/s`;
     console.log(
       `Cold start, ${nTabs} tabs in one headless Chromium (WebGPU via SwiftShader) on ${cpus().length} cores ` +
-        `(${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy`,
+        `(${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy, ` +
+        `visit ${visit}, p2p ${p2p}, origin ${origin}`,
     );
     console.log(
       'profiles: ' +
@@ -155,10 +174,33 @@ await runCli(async () => {
       ...strategies.map((s) => ({ label: s, opts: { strategy: s } })),
       { label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } },
     ];
+    const ids = [...names.keys()];
+    /** Every tab's pending cache writes are done (a warm cache is warm only once committed). */
+    const cachesSettled = () =>
+      Promise.all(
+        pages.map((p) => p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.session.sources.settled())),
+      );
+    /** Before each timed run: fill or empty the persistent caches as the visit asks; returns the turn's options. */
+    const prepare = async (opts: Record<string, unknown>, r: number): Promise<Record<string, unknown>> => {
+      if (visit === 'first') return { ...opts, cold: true };
+      if (visit === 'second') {
+        if (r === 0) await turn(prompt(999), { ...opts, cold: true }); // the first visit, which fills every cache
+        await cachesSettled();
+        return { ...opts, cold: true, keepCache: true };
+      }
+      if (r === 0) {
+        // Yesterday: the desktop ran the whole model alone.
+        await turn(prompt(999), { ...opts, cold: true, stages: [{ peer: ids[0], start: 0, end: nLayers }] });
+        await cachesSettled();
+      }
+      for (const p of pages.slice(1))
+        await p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.session.sources.clearCache());
+      return { ...opts, cold: true, keepCache: true };
+    };
     for (const v of variants) {
       const out: RunOut[] = [];
       for (let r = 0; r < runs; r++) {
-        const cold = await turn(prompt(r), { ...v.opts, cold: true });
+        const cold = await turn(prompt(r), await prepare(v.opts, r));
         const warm = await turn(prompt(r + 100), { ...v.opts });
         const loadEnd = Math.max(0, ...cold.loads.map((i) => i.endSec));
         if (typeof f.dump === 'string') {

@@ -153,6 +153,12 @@ export class WeightSources {
     return out;
   }
 
+  /** Resolves once every cache write started so far is committed (or given up). */
+  async settled(): Promise<void> {
+    await this.ready;
+    await this.cache?.settled();
+  }
+
   async clearCache(): Promise<void> {
     await this.ready;
     await this.cache?.clear();

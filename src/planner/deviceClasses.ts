@@ -20,6 +20,8 @@ function key(d: DeviceProfile): string {
     d.downlinkBytesPerSec,
     d.uploadBytesPerSec ?? -1,
     d.latencySec ?? 0,
+    // Two tabs alike but holding different layers are not interchangeable.
+    JSON.stringify(d.unitBytesPerSec ?? null, (_, v: unknown) => (v === Infinity ? 'inf' : v)),
   ].join(',');
 }
 

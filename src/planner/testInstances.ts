@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { compileScenario, type Problem } from './scenario.ts';
 import { evaluatePlan, isValidChain, segmentFits, type Seg } from './costModel.ts';
-import type { CostModelName, Scenario } from './types.ts';
+import type { CostModelName, Scenario, UnitRates } from './types.ts';
 
 const logUniform = (lo: number, hi: number) =>
   fc.double({ min: Math.log(lo), max: Math.log(hi), noNaN: true }).map(Math.exp);
@@ -19,8 +19,21 @@ export function deviceArb(i: number, shoal: boolean) {
       latencySec: shoal
         ? fc.option(fc.double({ min: 0, max: 0.05, noNaN: true }), { nil: undefined })
         : fc.constant(undefined),
+      // Units already here (bit l: layer l in memory; bits 14, 15: head, embedding in a cache) - issue 21.
+      holds: shoal ? fc.option(fc.integer({ min: 0, max: 0xffff }), { nil: undefined }) : fc.constant(undefined),
     })
     .map((r) => ({ ...r, id: `d${i}` }));
+}
+
+/** Per-unit rates from a bit mask: layers held in memory (Infinity), the head and embedding in a fast cache. */
+function unitRatesOf(mask: number, nLayers: number): UnitRates {
+  const layers: Record<number, number> = {};
+  for (let l = 0; l < Math.min(14, nLayers); l++) if (mask & (1 << l)) layers[l] = Infinity;
+  return {
+    layers,
+    ...(mask & (1 << 14) ? { head: 3e10 } : {}),
+    ...(mask & (1 << 15) ? { embedding: 3e10 } : {}),
+  };
 }
 
 /** A scenario with explicit layers; memory per device is a random multiple of an even share, so it often binds. */
@@ -95,6 +108,7 @@ export function scenarioArb(opts: {
             };
             if (d.uploadBytesPerSec !== undefined) dev.uploadBytesPerSec = d.uploadBytesPerSec;
             if (d.latencySec !== undefined) dev.latencySec = d.latencySec;
+            if (d.holds !== undefined) dev.unitBytesPerSec = unitRatesOf(d.holds, r.layers.length);
             return dev;
           }),
         } as unknown as Scenario;

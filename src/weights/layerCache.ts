@@ -232,6 +232,11 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
     }
   }
 
+  /** Resolves once the writes started so far have finished. */
+  async settled(): Promise<void> {
+    await Promise.all([this.writing, this.clearing]);
+  }
+
   private disable(kind: CacheNotice['kind'], message: string): void {
     if (!this.enabled) return;
     this.enabled = false;

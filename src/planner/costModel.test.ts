@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { compileScenario } from './scenario.ts';
 import { evaluatePlan, segmentMemoryBytes } from './costModel.ts';
+import { exactDp } from './exactDp.ts';
+import { Tables } from './tables.ts';
 import { layerCosts } from './layerCosts.ts';
 import { parseConfig } from '../model/config.ts';
 import { QWEN3_14B_CONFIG, shannonBytesPerSec } from './paper.ts';
@@ -76,6 +78,19 @@ describe('shoal cost model', () => {
     // ids in: 40 B / 1e8 B/s; layer 1 loaded at 1, computed 1..2; layer 2 loaded at 2, computed 2..3;
     // token out 4 B / 1e7 B/s
     expect(evaluatePlan(p, [{ d: 0, s: 0, e: 1 }]).ttftSec).toBeCloseTo(3 + 4 / 1e7, 12);
+  });
+
+  it('a layer already in memory loads in no time, one in a faster cache at its rate (issue 21)', () => {
+    // layer 1 held (0 s), layer 2 from a cache at 4e9 B/s (0.25 s): ids in (40 B / 1e8 B/s), layer 1 computed for
+    // 1 s, layer 2 (loaded long before) for 1 s, token out
+    const held = { ...devA, unitBytesPerSec: { layers: { 0: Infinity, 1: 4e9 } } };
+    const p = compileScenario({ ...base, devices: [held, devB] });
+    expect(evaluatePlan(p, [{ d: 0, s: 0, e: 1 }]).ttftSec).toBeCloseTo(40 / 1e8 + 2 + 4 / 1e7, 12);
+    // the DP keeps the layers where they are held when loading dominates
+    const slow = { ...devB, id: 'b', flops: 1e12, loadBytesPerSec: 1e8 };
+    const holder = { ...slow, id: 'h', unitBytesPerSec: { layers: { 0: Infinity, 1: Infinity } } };
+    const q = compileScenario({ ...base, devices: [slow, holder] });
+    expect(exactDp(new Tables(q)).segs).toEqual([{ d: 1, s: 0, e: 1 }]);
   });
 
   it('adds GPU upload behind the load, per-hop latency, the embedding and the head', () => {

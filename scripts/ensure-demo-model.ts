@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GENERATOR_VERSION, makeModel } from './make-model.ts';
 import { runCli } from './cli.ts';
+import type { GgufQuant } from '../src/weights/ggufRecipe.ts';
 
 /** The presets served without any download, and the seed they are generated with. */
 export const DEMO_PRESETS = ['demo', 'tiny'] as const;
@@ -39,17 +40,20 @@ function isCurrent(dir: string, preset: string): boolean {
 export async function ensureDemoModel(
   modelsDir = 'public/models',
   log: (line: string) => void = () => {},
+  quant?: GgufQuant,
 ): Promise<string> {
   const root = resolve(modelsDir);
   for (const preset of DEMO_PRESETS) {
     const dir = join(root, preset);
-    if (isCurrent(dir, preset)) continue;
+    // `npm start -- --quant Q4_K_M`: the demo also as model-Q4_K_M.gguf (the same weights, quantized).
+    const gguf = preset === 'demo' ? quant : undefined;
+    if (isCurrent(dir, preset) && (!gguf || existsSync(join(dir, `model-${gguf}.gguf`)))) continue;
     const tag = `${process.pid}-${tmpCounter++}`;
     const tmp = join(root, `.${preset}.tmp-${tag}`);
-    const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED });
+    const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED, ...(gguf ? { gguf } : {}) });
     // Swap by renames (atomic), never by deleting a folder another process may be renaming into.
     // Losing a race to a concurrent caller is fine: the winner wrote the same bytes.
-    if (!isCurrent(dir, preset)) {
+    if (!isCurrent(dir, preset) || gguf) {
       const old = join(root, `.${preset}.old-${tag}`);
       await rename(dir, old).catch(() => {});
       await rename(tmp, dir).catch((e: unknown) => {

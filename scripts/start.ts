@@ -12,6 +12,7 @@ import { errorMessage } from '../src/errors.ts';
 import { parseFlags } from './cli.ts';
 import { launchHostTabs } from './hostTabs.ts';
 import { randomBytes } from 'node:crypto';
+import { GGUF_QUANTS, type GgufQuant } from '../src/weights/ggufRecipe.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
@@ -32,7 +33,8 @@ function usage(): string {
   return [
     'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] ' +
       '[--no-build] [--no-model]',
-    '       [--host-tabs N] [--api-host ADDR] [--api-key K] [--api-max-inflight N] [--api-queue N]',
+    '       [--host-tabs N] [--api-host ADDR] [--api-key K] [--api-max-inflight N] [--api-queue N] [--quant Q4_K_M]',
+    '  --quant Q: also write the demo model as model-Q.gguf (Q8_0, Q4_0, Q4_K_M, Q6_K) and open the page on it',
     '  --host-tabs N: launch N headless Chromium tabs that join room "default" and host the OpenAI-compatible API',
     '  --api-host ADDR: serve the plain-HTTP port (app and /v1 API) on ADDR instead of 127.0.0.1; the API then',
     '    needs a bearer token (--api-key, SHOAL_API_KEY, or one made and printed at start)',
@@ -57,6 +59,7 @@ function parseArgs(argv: string[]) {
         'api-key',
         'api-max-inflight',
         'api-queue',
+        'quant',
       ],
       switches: ['no-build', 'no-model', 'help'],
     },
@@ -82,10 +85,19 @@ function parseArgs(argv: string[]) {
     apiMaxInFlight:
       f['api-max-inflight'] === undefined ? undefined : count(f['api-max-inflight'], '--api-max-inflight', 1),
     apiQueue: f['api-queue'] === undefined ? undefined : count(f['api-queue'], '--api-queue', 0),
+    quant: quantOf(f.quant),
   };
   for (const p of [o.httpPort, o.httpsPort])
     if (p !== null && !(Number.isInteger(p) && p >= 0 && p < 65536)) throw new Error(`bad port ${p}\n${usage()}`);
   return o;
+}
+
+/** --quant: serve the demo model as this GGUF file type too, and open the page on it. */
+function quantOf(v: string | undefined): GgufQuant | undefined {
+  if (v === undefined) return undefined;
+  if (!(GGUF_QUANTS as readonly string[]).includes(v))
+    throw new Error(`--quant must be one of ${GGUF_QUANTS.join(', ')} (got ${v})\n${usage()}`);
+  return v as GgufQuant;
 }
 
 function count(v: string, flag: string, min: number): number {
@@ -118,13 +130,15 @@ function distIsStale(): boolean {
   return sources > statSync(built).mtimeMs;
 }
 
-async function ensureModel(): Promise<void> {
+async function ensureModel(quant: GgufQuant | undefined): Promise<void> {
   // The demo-model generator lives in scripts/ensure-demo-model.ts (another module); load it lazily so the
   // server still starts (serving whatever is in public/models) if it is missing or fails.
   try {
     const modUrl = new URL('./ensure-demo-model.ts', import.meta.url).href; // not a static import: see above
-    const mod = (await import(modUrl)) as { ensureDemoModel: (modelsDir?: string) => Promise<string> };
-    const dir = await mod.ensureDemoModel(MODELS_DIR);
+    const mod = (await import(modUrl)) as {
+      ensureDemoModel: (modelsDir?: string, log?: (l: string) => void, quant?: GgufQuant) => Promise<string>;
+    };
+    const dir = await mod.ensureDemoModel(MODELS_DIR, (l) => console.log(l), quant);
     console.log(`demo model: ${dir}`);
   } catch (e) {
     console.warn(`demo model not prepared (${errorMessage(e)}); serving what is in ${MODELS_DIR}`);
@@ -133,7 +147,9 @@ async function ensureModel(): Promise<void> {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  if (o.model) await ensureModel();
+  if (o.model) await ensureModel(o.quant);
+  // The page (and host tabs) open on the GGUF file when --quant asks for one.
+  const pageQuery = o.quant ? `room=default&model=/models/demo/model-${o.quant}.gguf` : 'room=default';
   if (o.build && distIsStale()) {
     console.log('building the app (vite build -> dist/) ...');
     await build({ root: ROOT, logLevel: 'warn' });
@@ -159,15 +175,15 @@ async function main(): Promise<void> {
     defaultModelBytesPerSec: o.modelBps,
     log: (l) => console.log(l),
   });
-  console.log(`\nShoal is up.\n  this machine: ${server.httpUrl}/?room=default`);
+  console.log(`\nShoal is up.\n  this machine: ${server.httpUrl}/?${pageQuery}`);
   if (o.modelBps)
     console.log(
       `  model downloads are paced to ${(o.modelBps / 1e6).toFixed(1)} MB/s per request, like a home network ` +
         '(--model-bps off for full speed)',
     );
   if (server.httpsPort !== null) {
-    console.log(`  this machine (https): https://localhost:${server.httpsPort}/?room=default`);
-    const urls = lan.map((ip) => `https://${ip}:${server.httpsPort}/?room=default`);
+    console.log(`  this machine (https): https://localhost:${server.httpsPort}/?${pageQuery}`);
+    const urls = lan.map((ip) => `https://${ip}:${server.httpsPort}/?${pageQuery}`);
     for (const u of urls) console.log(`  LAN: ${u}`);
     if (urls[0]) {
       console.log('\nOpen this on a phone or tablet on the same network:');
@@ -175,7 +191,8 @@ async function main(): Promise<void> {
     }
   }
   const apiUrl = `${server.httpUrl}/v1`;
-  console.log(`\nOpenAI-compatible API: ${apiUrl} (model "demo"; room "default", or a shoal-room header)`);
+  const modelId = o.quant ? `model-${o.quant}.gguf` : 'demo';
+  console.log(`\nOpenAI-compatible API: ${apiUrl} (model "${modelId}"; room "default", or a shoal-room header)`);
   if (token) console.log(`  bearer token: ${token}`);
   let hosts: Awaited<ReturnType<typeof launchHostTabs>> | null = null;
   if (o.hostTabs > 0) {
@@ -185,15 +202,16 @@ async function main(): Promise<void> {
         room: 'default',
         count: o.hostTabs,
         secret: o.secret,
+        ...(o.quant ? { query: `model=/models/demo/model-${o.quant}.gguf` } : {}),
         log: (l) => console.log(l),
       });
       console.log(`  ${o.hostTabs} headless host tab${o.hostTabs === 1 ? '' : 's'} joined room default`);
     } catch (e) {
       console.warn(
-        `  no host tabs (${errorMessage(e)}); open ${server.httpUrl}/?room=default&host=api to host the API`,
+        `  no host tabs (${errorMessage(e)}); open ${server.httpUrl}/?${pageQuery}&host=api to host the API`,
       );
     }
-  } else console.log(`  host it: npm start -- --host-tabs 1, or open ${server.httpUrl}/?room=default&host=api`);
+  } else console.log(`  host it: npm start -- --host-tabs 1, or open ${server.httpUrl}/?${pageQuery}&host=api`);
   const stop = (): void => {
     void Promise.all([hosts?.close(), server.close()]).then(() => process.exit(0));
   };

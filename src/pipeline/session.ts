@@ -366,7 +366,8 @@ export class Session {
         head: model.headBytes() + model.finalNormBytes(),
       },
     );
-    const rates = this.sources.unitRates(modelUrl, model, tabs, (t) => tabDevice(t).loadBytesPerSec);
+    const dropping = !opts.cold ? 'nothing' : opts.keepCache ? 'memory' : 'all';
+    const rates = this.sources.unitRates(modelUrl, model, tabs, (t) => tabDevice(t).loadBytesPerSec, dropping);
     for (const dev of scenario.devices) {
       const r = rates.get(dev.id);
       if (r && (r.embedding || r.head || Object.keys(r.layers ?? {}).length)) dev.unitBytesPerSec = r;

@@ -118,17 +118,19 @@ export class WeightSources {
 
   /**
    * For each tab: the units it gets faster than from the origin. Held in memory: no time. In its cache: a cache
-   * read. In a peer's cache: that link, when it beats the origin (with p2p on).
+   * read. In a peer's cache: that link, when it beats the origin (with p2p on). `dropping`: what a cold run empties
+   * before it loads (memory, or memory and caches), which then counts for nothing.
    */
   unitRates(
     modelUrl: string,
     model: ModelSource,
     tabs: TabInfo[],
     originOf: (t: TabInfo) => number,
+    dropping: 'nothing' | 'memory' | 'all' = 'nothing',
   ): Map<string, UnitRates> {
     const id = this.ids.get(modelUrl);
     const out = new Map<string, UnitRates>();
-    if (!id) return out;
+    if (!id || dropping === 'all') return out;
     const self = this.opts.mesh.peerId;
     const holdings = new Map<string, Map<string, Holding>>(
       tabs.map((t) => [
@@ -141,7 +143,8 @@ export class WeightSources {
       const origin = originOf(t);
       for (const u of model.units()) {
         const mine = holdings.get(t.peerId)!.get(u);
-        let rate = mine?.memory ? Infinity : mine?.cached ? CACHE_BYTES_PER_SEC : 0;
+        const inMemory = mine?.memory && dropping === 'nothing';
+        let rate = inMemory ? Infinity : mine?.cached ? CACHE_BYTES_PER_SEC : 0;
         if (!rate && this.opts.peers !== false)
           for (const [q, h] of holdings)
             if (q !== t.peerId && h.get(u)?.cached)

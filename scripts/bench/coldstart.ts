@@ -195,6 +195,15 @@ await runCli(async () => {
       }
       for (const p of pages.slice(1))
         await p.evaluate(() => (window as unknown as { shoal: Handle }).shoal.session.sources.clearCache());
+      // The planning tab must know the new tabs' caches are empty before it plans.
+      await coord.waitForFunction(
+        (others) => {
+          const share = (window as unknown as { shoal: Handle }).shoal.session.sources.share;
+          return others.every((id) => share.holdingsOf(id)?.cachedBytes === 0);
+        },
+        ids.slice(1),
+        { timeout: 30_000, polling: 50 },
+      );
       return { ...opts, cold: true, keepCache: true };
     };
     for (const v of variants) {

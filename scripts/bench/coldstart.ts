@@ -1,5 +1,5 @@
 // `npm run bench -- coldstart [--tabs 4] [--preset smollm2-135m] [--runs 3] [--prompt 64] [--strategies csgo,even,...]
-//   [--origin-bps N] [--p2p on|off] [--visit first|second|desktop-holds]`
+//   [--origin-bps N] [--p2p on|off] [--visit first|second|desktop-holds] [--no-one-tab]`
 // Headless Chromium, N tabs with heterogeneous emulation (a fast "desktop", a "laptop", "phones" with slow loading),
 // one real-shape model; for each strategy, time to first token from cold (weights dropped, nothing cached),
 // against the planner's prediction, and the share of load time hidden; plus one tab that loads everything first.
@@ -49,7 +49,7 @@ interface RunOut {
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
     values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump', 'origin-bps', 'p2p', 'visit'],
-    switches: [],
+    switches: ['no-one-tab'],
   });
   const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
   const runs = intFlag(f, 'runs', 3, 1);
@@ -172,7 +172,9 @@ await runCli(async () => {
     const table: { label: string; out: RunOut[] }[] = [];
     const variants = [
       ...strategies.map((s) => ({ label: s, opts: { strategy: s } })),
-      { label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } },
+      ...(f['no-one-tab']
+        ? []
+        : [{ label: 'one tab, load all then compute', opts: { strategy: 'single', loadFirst: true } }]),
     ];
     const ids = [...names.keys()];
     /** Every tab's pending cache writes are done (a warm cache is warm only once committed). */

@@ -1,10 +1,12 @@
 // The CPU engine's quantized kernels (matmul, gateUp, embed on block formats) against the same weights dequantized
-// whole and run as F32: dequantizing a run of rows at a time must not change a value.
+// whole and run as F32: dequantizing a run of rows at a time must not change a value; and the SIMD block dot against
+// the JavaScript one.
 import { describe, expect, it } from 'vitest';
 import { createCpuBackend } from './index.ts';
-import { dequantize } from '../../weights/quant.ts';
+import { dequantize, dotRow } from '../../weights/quant.ts';
 import { quantize } from '../../weights/quantize.ts';
-import type { HostTensor, QuantDtype } from '../../weights/types.ts';
+import { rowBytes, type HostTensor, type QuantDtype } from '../../weights/types.ts';
+import { WasmGemm } from './wasmGemm.ts';
 import { assertAllClose } from '../../testing/allClose.ts';
 
 function random(n: number, seed: number): Float32Array {
@@ -57,5 +59,24 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtyp
   it('refuses blocks whose byte length does not match the shape', () => {
     const [q] = weightPair(dtype, 2, 256, 1);
     expect(() => createCpuBackend().uploadWeight({ ...q, shape: [3, 256] })).toThrow(/bytes for shape/);
+  });
+});
+
+// The SIMD block dot (decode) against the fused JavaScript dot: rows of several blocks, block scales from f16
+// subnormals (weights near 1e-4) to large (1e3), negative and positive, so every f16 path and sign is met.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s block dot', (dtype) => {
+  it('equals quant.ts dotRow at every scale', () => {
+    const N = 9,
+      K = 768;
+    for (const scale of [1e-3, 1, 1e4]) {
+      const w = random(N * K, 7).map((v, i) => v * scale * (1 + (i % 5)));
+      const blocks = quantize(dtype, w, K);
+      const x = random(K, 11);
+      const wasm = new WasmGemm();
+      const got = wasm.qdot(x, K, wasm.store(blocks), dtype, N);
+      const rb = rowBytes(dtype, K);
+      const want = Float32Array.from({ length: N }, (_, n) => dotRow(dtype, blocks, n * rb, x, 0, K));
+      assertAllClose(got, want, 1e-6 * scale, 1e-5, `${dtype} scale ${scale}`);
+    }
   });
 });

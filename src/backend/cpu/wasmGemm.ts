@@ -2,6 +2,7 @@
 // it, so a re-plan that drops layers gives their bytes back), activations are copied in and out per call.
 import { ShoalError } from '../../errors.ts';
 import { GEMM_WASM_BASE64 } from './gemmWasm.ts';
+import type { QuantDtype } from '../../weights/types.ts';
 
 const ALIGN = 64;
 const PAGE_BYTES = 65536;
@@ -16,7 +17,8 @@ export interface HeapBlock {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (< 4 KiB): it compiles synchronously. */
+/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (about 10 KiB, under the browsers'
+ * limits for synchronous compiles): it compiles synchronously. */
 function gemmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
@@ -36,10 +38,13 @@ export function wasmSimdSupported(): boolean {
 }
 
 type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number) => void;
+/** qdot_*(x, w, y, xs, K, N): y (N) = W (N, K) . x (K), W in a block format; xs: K/2 bytes of scratch. */
+type QdotFn = (x: number, w: number, y: number, xs: number, K: number, N: number) => void;
 
 export class WasmGemm {
   private readonly memory: WebAssembly.Memory;
   private readonly fns: Record<HeapKind, GemmFn>;
+  private readonly qdots: Record<QuantDtype, QdotFn>;
   /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
   private freeList: HeapBlock[] = [];
   private top = ALIGN;
@@ -49,9 +54,10 @@ export class WasmGemm {
     const mod = gemmModule();
     if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
     const inst = new WebAssembly.Instance(mod, {});
-    const ex = inst.exports as { memory: WebAssembly.Memory; gemm_f32: GemmFn; gemm_bf16: GemmFn };
+    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn>;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
+    this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */
@@ -140,6 +146,20 @@ export class WasmGemm {
       new Float32Array(this.memory.buffer, xb.ptr, T * K).set(x.subarray(0, T * K));
       this.fns[kind](xb.ptr, w.ptr, yb.ptr, T, K, N);
       return new Float32Array(this.memory.buffer, yb.ptr, T * N).slice();
+    } finally {
+      this.release(yb);
+      this.release(xb);
+    }
+  }
+
+  /** y (N) = x (K) . W^T for one position (decode), W (N, K) in block format `dtype` in `w` (the file's bytes). */
+  qdot(x: Float32Array, K: number, w: HeapBlock, dtype: QuantDtype, N: number): Float32Array {
+    const xb = this.alloc(K * 4 + K / 2); // x, then Q4_K's per-32-value sums of x (16 bytes each)
+    const yb = this.alloc(N * 4);
+    try {
+      new Float32Array(this.memory.buffer, xb.ptr, K).set(x.subarray(0, K));
+      this.qdots[dtype](xb.ptr, w.ptr, yb.ptr, xb.ptr + K * 4, K, N);
+      return new Float32Array(this.memory.buffer, yb.ptr, N).slice();
     } finally {
       this.release(yb);
       this.release(xb);

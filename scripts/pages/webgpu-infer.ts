@@ -12,9 +12,11 @@ import { loadStages, parseStages, runChain, runInfer } from '../../src/model/inf
 import type { InferResult } from '../../src/model/infer.ts';
 import type { LogitsMode } from '../../src/model/stage.ts';
 import { httpModelFiles, openModel } from '../../src/weights/model.ts';
+import { openModelAt } from '../../src/weights/locate.ts';
+import { measureReadBandwidth } from '../bench/lib/readBandwidth.ts';
 
 export interface PageInferArgs {
-  model: string; // URL (absolute or on this page's origin)
+  model: string; // URL (absolute or on this page's origin) of a model folder or a .gguf file
   ids: number[];
   steps: number;
   stages?: string;
@@ -48,7 +50,9 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
       });
       ({ backend, fellBack, reason } = choice);
     }
-    const model = await openModel(httpModelFiles(args.model));
+    const model = /\.gguf$/i.test(args.model)
+      ? await openModelAt(new URL(args.model, location.href).href)
+      : await openModel(httpModelFiles(args.model));
     const stages = args.stages ? parseStages(args.stages, model.spec.nLayers) : undefined;
     const result = await runInfer({ model, backend, ids: args.ids, steps: args.steps, stages, logits: args.logits });
     if (failure) throw failure;
@@ -117,5 +121,6 @@ async function shoalKernelBench(shape: OpShape, gemvKind?: GemvKind): Promise<Re
 }
 
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
+(window as unknown as { shoalReadBandwidth: typeof measureReadBandwidth }).shoalReadBandwidth = measureReadBandwidth;
 (window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;
 (window as unknown as { shoalBranch: typeof shoalBranch }).shoalBranch = shoalBranch;

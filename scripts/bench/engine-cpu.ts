@@ -1,7 +1,8 @@
-// `npm run bench -- engine-cpu [--presets demo,smollm2-135m] [--prompt 128] [--decode 64] [--variants simd,js]
+// `npm run bench -- engine-cpu [--presets demo,smollm2-135m] [--prompt 128] [--decode 64] [--variants simd,js,int8]
 // [--formats bf16,Q8_0,Q4_K_M]`: CPU backend prefill and decode tokens/s in Node (the mission's comparison setting:
-// 128-token prompt, then 64 greedy tokens), for the WebAssembly SIMD matmul and the scalar JavaScript reference;
-// `--formats` adds GGUF files of the preset (make-model --gguf), with the weight bytes a token reads and their GB/s.
+// 128-token prompt, then 64 greedy tokens), for the WebAssembly SIMD matmul, the scalar JavaScript reference and the
+// SIMD engine with int8 activations (block formats only; not exact); `--formats` adds GGUF files of the preset
+// (make-model --gguf), with the weight bytes a token reads and their GB/s.
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { layerParamCount } from '../../src/model/config.ts';
 import { loadStages } from '../../src/model/infer.ts';
@@ -27,7 +28,8 @@ await runCli(async () => {
   });
   const variants = String(f.variants ?? 'simd,js').split(',');
   for (const v of variants)
-    if (v !== 'simd' && v !== 'js') throw new Error(`--variants: unknown variant "${v}" (simd, js)`);
+    if (v !== 'simd' && v !== 'js' && v !== 'int8')
+      throw new Error(`--variants: unknown variant "${v}" (simd, js, int8)`);
   const formats = String(f.formats ?? 'bf16').split(',');
   for (const q of formats)
     if (q !== 'bf16' && !(GGUF_QUANTS as readonly string[]).includes(q))
@@ -56,7 +58,11 @@ await runCli(async () => {
         const model = await openFormat(preset, format);
         const spec = model.spec;
         const bytesPerToken = await decodeBytesPerToken(model);
-        const backend = createCpuBackend({ simd: variant === 'simd' });
+        if (variant === 'int8' && format === 'bf16') continue; // int8 activations apply to block formats only
+        const backend = createCpuBackend({
+          simd: variant !== 'js',
+          activations: variant === 'int8' ? 'int8' : 'f32',
+        });
         const [stage] = await loadStages(model, backend, [{ start: 0, end: spec.nLayers }], promptLen + decodeLen + 1);
         const ids = Int32Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
         const t0 = performance.now();

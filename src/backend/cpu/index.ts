@@ -188,9 +188,18 @@ const QUANT_SCRATCH_VALUES = 16384;
  * a gemm over that run for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the
  * wasm heap; else the reference gemm). Activations stay f32 (the fixtures' exact path).
  */
-function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number, wasm: WasmGemm | null) {
+function quantGemm(
+  x: Float32Array,
+  w: CpuTensor,
+  T: number,
+  K: number,
+  N: number,
+  wasm: WasmGemm | null,
+  int8: boolean,
+) {
   const dtype = w.dtype as QuantDtype;
   const rb = rowBytes(dtype, K);
+  if (int8 && wasm && w.heap) return wasm.qdotInt(x, T, K, w.heap.block, dtype, N); // opt-in: not exact
   if (T === 1 && wasm && w.heap) return wasm.qdot(x, K, w.heap.block, dtype, N); // decode: the SIMD block dot
   const y = new Float32Array(T * N);
   if (T === 1) {
@@ -224,6 +233,11 @@ function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: numbe
 export interface CpuBackendOptions {
   /** Matmuls in WebAssembly SIMD with weights in a wasm heap (bf16 stays bf16). Default: where supported. */
   simd?: boolean;
+  /**
+   * 'int8': block-quantized matmuls quantize the activations to int8 per 32 values first and sum in integers, as
+   * llama.cpp does (faster, not exact; SIMD only). Default 'f32': exact dequantized weights times f32 activations.
+   */
+  activations?: 'f32' | 'int8';
 }
 
 export class CpuBackend implements Backend {
@@ -233,10 +247,14 @@ export class CpuBackend implements Backend {
   readonly variant: 'simd' | 'js';
   private dispatches = 0;
   private wasm: WasmGemm | null;
+  private readonly int8: boolean;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.wasm = (opts.simd ?? wasmSimdSupported()) ? new WasmGemm() : null;
     this.variant = this.wasm ? 'simd' : 'js';
+    if (opts.activations === 'int8' && !this.wasm)
+      throw new ShoalError('ERR_BACKEND', 'int8 activations need the WebAssembly SIMD engine');
+    this.int8 = opts.activations === 'int8';
   }
 
   uploadWeight(t: HostTensor): Tensor {
@@ -268,7 +286,7 @@ export class CpuBackend implements Backend {
   /** y (T, N) = x (T, K) . W^T on whichever matmul holds this weight. */
   private mm(x: Float32Array, w: Tensor, T: number, K: number, N: number): Float32Array {
     const c = w as CpuTensor;
-    if (isQuantized(c.dtype)) return quantGemm(x, c, T, K, N, this.wasm);
+    if (isQuantized(c.dtype)) return quantGemm(x, c, T, K, N, this.wasm, this.int8);
     const h = c.heap;
     if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind as HeapKind, N);
     return gemm(x, f32(w), T, K, N);

@@ -80,3 +80,30 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s bl
     }
   });
 });
+
+// The int8-activation dot against the exact one: its only error is the activations' rounding (half a step of
+// max|x|/127 per value, at most), so each output is within that bound times the sum of |weights| of its row.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s int8-activation dot', (dtype) => {
+  it('is within the activation rounding bound of the exact dot (3 positions)', () => {
+    const N = 9,
+      K = 512,
+      T = 3;
+    const blocks = quantize(dtype, random(N * K, 5), K);
+    const w = new Float32Array(N * K);
+    dequantize(dtype, blocks, 0, N * K, w);
+    const x = random(T * K, 9);
+    const wasm = new WasmGemm();
+    const heap = wasm.store(blocks);
+    const got = wasm.qdotInt(x, T, K, heap, dtype, N);
+    for (let t = 0; t < T; t++) {
+      const exact = wasm.qdot(x.subarray(t * K, (t + 1) * K), K, heap, dtype, N);
+      const amax = x.subarray(t * K, (t + 1) * K).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (let n = 0; n < N; n++) {
+        const wsum = w.subarray(n * K, (n + 1) * K).reduce((m, v) => m + Math.abs(v), 0);
+        const bound = (0.5 * amax * wsum) / 127 + 1e-5;
+        expect(Math.abs(got[t * N + n] - exact[n]), `${dtype} t ${t} n ${n}`).toBeLessThanOrEqual(bound);
+        expect(got[t * N + n]).not.toBe(exact[n]); // the int path really ran
+      }
+    }
+  });
+});

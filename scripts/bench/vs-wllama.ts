@@ -1,7 +1,8 @@
 // `npm run bench -- vs-wllama [--preset smollm2-135m] [--formats BF16,Q8_0,Q4_K_M] [--prompt 128] [--tokens 64]
 // [--runs 3] [--threads 1]`: our CPU engine against @wllama/wllama (llama.cpp in WebAssembly) on the same GGUF files
 // (make-model --gguf, random weights) in one headless Chromium page, runs interleaved (ours, theirs, ours, ...),
-// medians of the runs: load s, prefill and decode tokens/s, and our/their ratio. The page is served with COOP/COEP
+// each run on a freshly loaded page (in one page, wllama failed to load Q8_0 after the BF16 runs), medians of the runs:
+// load s, prefill and decode tokens/s, and our/their ratio. The page is served with COOP/COEP
 // (wllama's shared wasm memory needs cross-origin isolation) and wllama's wasm from node_modules by the same server.
 // Our CPU engine computes on one thread, so wllama gets one too unless --threads says otherwise.
 import { resolve } from 'node:path';
@@ -23,7 +24,10 @@ const PROMPT_TEXT = 'The quick brown fox jumps over the lazy dog while the shoal
 type Side = 'shoalSide' | 'wllamaSide';
 type Ok = Extract<SideReply, { ok: true }>;
 
+/** One run on a freshly loaded page: nothing the other engine (or an earlier run) allocated is still held. */
 async function runSide(session: EngineSession, side: Side, args: SideArgs): Promise<Ok> {
+  await session.page.reload();
+  await session.page.waitForFunction(() => 'wllamaSide' in window, null, { timeout: 60_000 });
   const r = await session.page.evaluate(
     ([name, a]) => (window as unknown as Record<string, (x: SideArgs) => Promise<SideReply>>)[name](a),
     [side, args] as const,

@@ -75,7 +75,10 @@ interface Timings {
 
 /** wllama: fetch the file, load it on the CPU (no WebGPU layers), then a streamed greedy completion. */
 async function wllamaSide(a: SideArgs): Promise<SideReply> {
-  const wllama = new Wllama({ default: a.wasmUrl }, { suppressNativeLog: true });
+  const native: string[] = []; // llama.cpp's log, kept to explain a failure (its errors reach JS only as codes)
+  const keep = (...xs: unknown[]): void => void native.push(xs.map(String).join(' '));
+  const logger = { debug: keep, log: keep, warn: keep, error: keep };
+  const wllama = new Wllama({ default: a.wasmUrl }, { logger });
   try {
     const t0 = performance.now();
     const blob = await (await fetch(a.url)).blob();
@@ -110,7 +113,8 @@ async function wllamaSide(a: SideArgs): Promise<SideReply> {
       internal: timings && { prefillTps: timings.prompt_per_second, decodeTps: timings.predicted_per_second },
     };
   } catch (e) {
-    return { ok: false, message: errorMessage(e) };
+    const why = native.filter((l) => /error|fail|abort/i.test(l)).slice(-5);
+    return { ok: false, message: `${errorMessage(e)}${why.length ? ` (llama.cpp: ${why.join(' | ')})` : ''}` };
   } finally {
     await wllama.exit().catch(() => undefined);
   }

@@ -36,12 +36,18 @@ async function runSide(session: EngineSession, side: Side, args: SideArgs): Prom
   return r;
 }
 
-/** The prompt as ids (ours) and as the text they decode to (wllama tokenizes it itself; its count is reported). */
-async function prompt(path: string, n: number): Promise<{ ids: number[]; text: string }> {
+/**
+ * The prompt as ids (ours) and as the text they decode to (wllama tokenizes it itself; its count is reported), and
+ * the tokens that are not whole UTF-8 characters on their own (they decode to U+FFFD), which wllama must not sample.
+ */
+async function prompt(path: string, n: number): Promise<{ ids: number[]; text: string; banned: number[] }> {
   const tok = await loadTokenizer(path);
   const ids = tok.encode(PROMPT_TEXT.repeat(Math.ceil(n / 8))).slice(0, n);
   if (ids.length < n) throw new ShoalError('ERR_BAD_ARGS', `--prompt ${n}: the prompt text gives only ${ids.length}`);
-  return { ids, text: tok.decode(ids) };
+  const banned = Array.from({ length: tok.vocabSize }, (_, id) => id).filter((id) =>
+    tok.decode([id]).includes('\uFFFD'),
+  );
+  return { ids, text: tok.decode(ids), banned };
 }
 
 /** The median of one figure over the runs, formatted. */
@@ -89,8 +95,8 @@ await runCli(async () => {
     const ratios: string[] = [];
     for (const quant of formats) {
       const g = await benchGguf(preset, quant as GgufQuant);
-      const { ids, text } = await prompt(g.path, promptLen);
-      const args: SideArgs = { url: session.modelUrl(g.dir) + g.file, ids, text, tokens, wasmUrl, threads };
+      const { ids, text, banned } = await prompt(g.path, promptLen);
+      const args: SideArgs = { url: session.modelUrl(g.dir) + g.file, ids, text, tokens, wasmUrl, threads, banned };
       const got: Record<Side, Ok[]> = { shoalSide: [], wllamaSide: [] };
       for (let r = 0; r < runs; r++)
         for (const side of ['shoalSide', 'wllamaSide'] as const) got[side].push(await runSide(session, side, args));

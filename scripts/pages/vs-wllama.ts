@@ -20,6 +20,12 @@ export interface SideArgs {
   /** wllama: its wasm file's URL and thread count. */
   wasmUrl: string;
   threads: number;
+  /**
+   * wllama: token ids it must not generate, those whose bytes are not whole UTF-8 characters. Its server throws
+   * (`invalid UTF-8 byte`) when such a token is followed by one that does not complete the character, which a
+   * random model does; a ban costs nothing per token, and every token costs the same to compute.
+   */
+  banned: number[];
 }
 
 export type SideReply =
@@ -93,6 +99,7 @@ async function wllamaSide(a: SideArgs): Promise<SideReply> {
       max_tokens: a.tokens,
       temp: 0,
       ignore_eos: true,
+      logit_bias: a.banned.map((id) => [id, false]) as never, // llama-server's [[id, false]]: never sample it
       stream: true,
       onData: (c) => {
         last = performance.now();

@@ -17,7 +17,7 @@ export interface HeapBlock {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (about 10 KiB, under the browsers'
+/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (about 14 KiB, under the browsers'
  * limits for synchronous compiles): it compiles synchronously. */
 function gemmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {

@@ -184,9 +184,11 @@ function quantBytes(w: CpuTensor, wasm: WasmGemm | null): Uint8Array {
 const QUANT_SCRATCH_VALUES = 16384;
 
 /**
- * y (T, N) = x (T, K) . W^T with W (N, K) in a block format: dequantize a run of rows into a small f32 scratch, then
- * a gemm over that run for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the
- * wasm heap; else the reference gemm). Activations stay f32 (the fixtures' exact path).
+ * y (T, N) = x (T, K) . W^T with W (N, K) in a block format. Decode (T = 1) on the SIMD engine runs the wasm block
+ * dot over the heap's blocks; otherwise dequantize a run of rows into a small f32 scratch, then a gemm over that run
+ * for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the wasm heap; else the
+ * reference gemm). Activations stay f32 (the fixtures' exact path) unless `int8` (opt-in) routes every T to the
+ * integer dots.
  */
 function quantGemm(
   x: Float32Array,

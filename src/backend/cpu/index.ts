@@ -7,6 +7,7 @@ import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
 import { checkKvCopy } from '../types.ts';
 import {
+  BLOCKS,
   isQuantized,
   numel,
   rowBytes,
@@ -216,9 +217,8 @@ function quantGemm(
     for (let n0 = 0; n0 < N; n0 += rows) {
       const r = Math.min(rows, N - n0);
       if (wasm && heap) {
-        // fresh views per run: the gemm's own allocations may grow (and detach) the wasm memory
-        const scratch = new Float32Array(wasm.view(heap).buffer, heap.ptr, r * K);
-        dequantize(dtype, quantBytes(w, wasm), n0 * rb, r * K, scratch);
+        // the SIMD dequantizer, blocks to scratch inside the heap (uploadWeight put every block format there)
+        wasm.dequantize(w.heap!.block, n0 * rb, dtype, (r * K) / BLOCKS[dtype].values, heap);
         const part = wasm.gemm(x, T, K, heap, 'f32', r);
         for (let t = 0; t < T; t++) y.set(part.subarray(t * r, (t + 1) * r), t * N + n0);
       } else {

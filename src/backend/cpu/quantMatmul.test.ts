@@ -107,3 +107,25 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s in
     }
   });
 });
+
+// The SIMD dequantizer (prefill) against quant.ts: each value is the same single f32 rounding, so bit-identical.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s dequantizer', (dtype) => {
+  it('gives exactly the values quant.ts gives, from any block of a row', () => {
+    const rows = 5,
+      K = 768;
+    const blocks = quantize(
+      dtype,
+      random(rows * K, 13).map((v, i) => v * (i % 7 === 0 ? 1e-3 : 10)),
+      K,
+    );
+    const want = new Float32Array(rows * K);
+    dequantize(dtype, blocks, 0, rows * K, want);
+    const wasm = new WasmGemm();
+    const w = wasm.store(blocks);
+    const out = wasm.alloc(rows * K * 4);
+    const rb = rowBytes(dtype, K);
+    wasm.dequantize(w, rb, dtype, (3 * K) / (dtype.endsWith('K') ? 256 : 32), out); // rows 1..3
+    const got = new Float32Array(wasm.view(out).buffer, out.ptr, 3 * K);
+    expect(Array.from(got)).toEqual(Array.from(want.subarray(K, 4 * K)));
+  });
+});

@@ -42,6 +42,8 @@ type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number)
 type QdotFn = (x: number, w: number, y: number, xs: number, K: number, N: number) => void;
 /** qdoti_*(xq, xd, xs, w, y, K, N): the same with x as i16 quants (xq), f32 scales (xd) and sums (xs) per 32. */
 type QdotiFn = (xq: number, xd: number, xs: number, w: number, y: number, K: number, N: number) => void;
+/** deq_*(w, out, nBlocks): whole blocks at w as f32 at out. */
+type DeqFn = (w: number, out: number, nBlocks: number) => void;
 
 /** Activation block: 32 values share one int8 scale (llama.cpp's Q8_0 activations; finer than its Q8_K). */
 const ACT_BLOCK = 32;
@@ -75,6 +77,7 @@ export class WasmGemm {
   private readonly fns: Record<HeapKind, GemmFn>;
   private readonly qdots: Record<QuantDtype, QdotFn>;
   private readonly qdotis: Record<QuantDtype, QdotiFn>;
+  private readonly deqs: Record<QuantDtype, DeqFn>;
   /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
   private freeList: HeapBlock[] = [];
   private top = ALIGN;
@@ -84,11 +87,12 @@ export class WasmGemm {
     const mod = gemmModule();
     if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
     const inst = new WebAssembly.Instance(mod, {});
-    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn & QdotiFn>;
+    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn & QdotiFn & DeqFn>;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
     this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
     this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
+    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */
@@ -219,5 +223,10 @@ export class WasmGemm {
     } finally {
       for (const b of [yb, sb, db, qb]) this.release(b);
     }
+  }
+
+  /** Dequantize `blocks` whole blocks from byte `offset` of `w` into f32 at the start of `out` (both in this heap). */
+  dequantize(w: HeapBlock, offset: number, dtype: QuantDtype, blocks: number, out: HeapBlock): void {
+    this.deqs[dtype](w.ptr + offset, out.ptr, blocks);
   }
 }

@@ -1,9 +1,9 @@
 // `npm run bench -- vs-wllama [--preset smollm2-135m] [--formats BF16,Q8_0,Q4_K_M] [--prompt 128] [--tokens 64]
 // [--runs 3] [--threads 1]`: our CPU engine against @wllama/wllama (llama.cpp in WebAssembly) on the same GGUF files
 // (make-model --gguf, random weights) in one headless Chromium page, runs interleaved (ours, theirs, ours, ...),
-// each run on a freshly loaded page (in one page, wllama failed to load Q8_0 after the BF16 runs), medians of the runs:
-// load s, prefill and decode tokens/s, and our/their ratio. The page is served with COOP/COEP
-// (wllama's shared wasm memory needs cross-origin isolation) and wllama's wasm from node_modules by the same server.
+// each run on a freshly loaded page (no heap of an earlier run still held), medians of the runs: load s, prefill and
+// decode tokens/s, and our/their ratio. If wllama fails, the error names llama.cpp's log lines. The page has COOP/COEP
+// (wllama's shared wasm memory needs cross-origin isolation); wllama's wasm comes from node_modules, same server.
 // Our CPU engine computes on one thread, so wllama gets one too unless --threads says otherwise.
 import { resolve } from 'node:path';
 import { ShoalError } from '../../src/errors.ts';

@@ -28,13 +28,19 @@ export interface EngineServer {
   close(): Promise<void>;
 }
 
+export interface EngineServerOptions {
+  /** Headers on every response, e.g. COOP/COEP for a page that needs cross-origin isolation (wasm threads). */
+  headers?: Record<string, string>;
+}
+
 /** Vite on a free localhost port (WebGPU needs a secure context: localhost is one). */
-export async function startEngineServer(): Promise<EngineServer> {
+export async function startEngineServer(opts: EngineServerOptions = {}): Promise<EngineServer> {
   const mounts: ((req: IncomingMessage, res: ServerResponse, next: () => void) => void)[] = [];
   const mountPlugin: Plugin = {
     name: 'shoal-local-models',
     configureServer(server) {
       server.middlewares.use((req, res, next) => {
+        for (const [k, v] of Object.entries(opts.headers ?? {})) res.setHeader(k, v);
         let i = 0;
         const step = (): void => {
           const m = mounts[i++];
@@ -111,9 +117,14 @@ export async function openReady(page: Page, url: string, globalName: string, pag
   }
 }
 
+export interface EngineSessionOptions extends EngineServerOptions {
+  /** Another page under scripts/pages and the window property that says it is ready (default: the engine page). */
+  page?: { path: string; ready: string };
+}
+
 /** Start Vite + Chromium and open the engine page; reuse it for many runs (benchmarks). */
-export async function openEngineSession(): Promise<EngineSession> {
-  const server = await startEngineServer();
+export async function openEngineSession(opts: EngineSessionOptions = {}): Promise<EngineSession> {
+  const server = await startEngineServer(opts);
   let browser: Browser | undefined;
   try {
     browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
@@ -121,7 +132,7 @@ export async function openEngineSession(): Promise<EngineSession> {
     if (process.env.SHOAL_DEBUG) page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    await openReady(page, server.baseUrl + PAGE, 'shoalInfer', pageErrors);
+    await openReady(page, server.baseUrl + (opts.page?.path ?? PAGE), opts.page?.ready ?? 'shoalInfer', pageErrors);
     const b = browser;
     return {
       server,

@@ -1,22 +1,58 @@
 // `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu]
-// [--ops] [--quant-layout]`:
-// WebGPU and CPU side by side in the same headless Chromium (WebGPU via SwiftShader here): prefill and decode
-// tokens/s, dispatches and submits per decoded token, weight bytes read per token and the effective GB/s.
-// Napkin math: decode reads every layer weight once plus the LM head, so bytes/token = weights (bf16: 2 B/param).
-import { layerParamCount, parseConfig } from '../../src/model/config.ts';
+// [--formats bf16,Q8_0,Q4_K_M] [--ops] [--quant-layout]`: WebGPU and CPU side by side in the same headless Chromium
+// (WebGPU via SwiftShader here): prefill and decode tokens/s, dispatches and submits per decoded token, weight bytes
+// read per token and the effective GB/s, for the bf16 safetensors preset and GGUF files of it (make-model --gguf;
+// both engines read the blocks). --quant-layout: docs/gguf.md's WebGPU block-layout figure instead. Napkin math:
+// decode reads every layer weight once plus the LM head, so bytes/token = the weights' real byte sizes; the page's
+// read roofline (a wasm SIMD sum over 256 MiB) says what share of the memory system that is.
+import { parseConfig, type ModelSpec } from '../../src/model/config.ts';
 import { ShoalError } from '../../src/errors.ts';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { mdHeader, mdRow } from './lib/table.ts';
-import { openEngineSession } from '../webgpu-runner.ts';
-import { benchModel } from './lib/models.ts';
+import { openEngineSession, type EngineSession } from '../webgpu-runner.ts';
+import { benchGguf, benchModel, decodeBytesPerToken } from './lib/models.ts';
+import { rooflineWasmBase64 } from './lib/roofline.ts';
+import { ROOFLINE_BYTES } from './lib/readBandwidth.ts';
+import { openModel } from '../../src/weights/model.ts';
+import { openModelAt } from '../../src/weights/locate.ts';
+import { localModelFiles } from '../../src/weights/localFiles.ts';
+import { GGUF_QUANTS, type GgufQuant } from '../../src/weights/ggufRecipe.ts';
 import type { Page } from '@playwright/test';
 import type { LayoutBenchArgs } from '../pages/quant-layout-bench.ts';
 
+/** A preset in one format, as the page fetches it, with the weight bytes a decoded token reads (real sizes). */
+async function benchFormat(
+  session: EngineSession,
+  preset: string,
+  format: string,
+): Promise<{ url: string; bytesPerToken: number; spec: ModelSpec }> {
+  if (format === 'bf16') {
+    const { dir } = await benchModel(preset, 'bf16');
+    const model = await openModel(localModelFiles(dir));
+    return { url: session.modelUrl(dir), bytesPerToken: await decodeBytesPerToken(model), spec: model.spec };
+  }
+  const g = await benchGguf(preset, format as GgufQuant);
+  const model = await openModelAt(g.path);
+  return { url: session.modelUrl(g.dir) + g.file, bytesPerToken: await decodeBytesPerToken(model), spec: model.spec };
+}
+
+/** The page's read bandwidth in GB/s (best of 5 sums over ROOFLINE_BYTES). */
+async function pageRoofline(session: EngineSession): Promise<number> {
+  const b64 = await rooflineWasmBase64();
+  return session.page.evaluate(
+    ([code, bytes]) =>
+      (
+        window as unknown as { shoalReadBandwidth: (c: string, n: number, r: number) => Promise<number> }
+      ).shoalReadBandwidth(code, bytes, 5),
+    [b64, ROOFLINE_BYTES] as const,
+  );
+}
+
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['presets', 'prompt', 'decode', 'backends'],
+    values: ['presets', 'prompt', 'decode', 'backends', 'formats'],
     switches: ['ops', 'quant-layout'],
   });
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
@@ -25,6 +61,10 @@ await runCli(async () => {
   const backends = String(f.backends ?? 'webgpu,cpu').split(',');
   for (const b of backends)
     if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
+  const formats = String(f.formats ?? 'bf16,Q8_0,Q4_K_M').split(',');
+  for (const q of formats)
+    if (q !== 'bf16' && !(GGUF_QUANTS as readonly string[]).includes(q))
+      throw new ShoalError('ERR_BAD_ARGS', `--formats: unknown format "${q}" (bf16, ${GGUF_QUANTS.join(', ')})`);
   const session = await openEngineSession();
   try {
     if (f['quant-layout']) return await quantLayout(session.page);
@@ -33,11 +73,17 @@ await runCli(async () => {
     );
     console.log(
       `engine benchmark in headless ${ua} (WebGPU adapter: SwiftShader on this machine), ` +
-        `prompt ${promptLen}, decode ${decodeLen}, greedy, bf16 weights`,
+        `prompt ${promptLen}, decode ${decodeLen}, greedy`,
+    );
+    const rooflineGBs = await pageRoofline(session);
+    console.log(
+      `read roofline in this page: ${rooflineGBs.toFixed(2)} GB/s (WebAssembly SIMD sum over ` +
+        `${ROOFLINE_BYTES / 2 ** 20} MiB, best of 5, one thread)`,
     );
     console.log(
       mdHeader([
         'preset',
+        'weights',
         'backend',
         'prefill tok/s',
         'decode tok/s',
@@ -46,41 +92,42 @@ await runCli(async () => {
         'submits/token',
         'weight MB read/token',
         'effective GB/s',
+        'of roofline',
       ]),
     );
-    for (const preset of presets) {
-      const { dir } = await benchModel(preset, 'bf16');
-      const spec = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')));
-      // Decode reads every layer's weights, the final norm and the LM head (the embedding only gathers one row).
-      const bytesPerToken = 2 * (spec.nLayers * layerParamCount(spec) + spec.vocabSize * spec.dim + spec.dim);
-      const model = session.modelUrl(dir);
-      const ids = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
-      for (const backend of backends as ('webgpu' | 'cpu')[]) {
-        // Warm-up: compile every pipeline (seconds on SwiftShader) outside the timed run.
-        const warm = await session.infer({ model, ids: ids.slice(0, 4), steps: 2, logits: 'none', backend });
-        if (!warm.ok) throw new ShoalError(warm.code as ShoalError['code'], warm.message);
-        const reply = await session.infer({ model, ids, steps: decodeLen + 1, logits: 'none', backend });
-        if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
-        const st = reply.result.stats!;
-        const prefillTps = promptLen / (st.prefillMs / 1000);
-        const decodeTps = decodeLen / (st.decodeMs / 1000);
-        const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
-        const perLayer = st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
-        console.log(
-          mdRow([
-            preset,
-            name,
-            prefillTps.toFixed(1),
-            decodeTps.toFixed(2),
-            st.dispatchesPerToken?.toFixed(1) ?? '-',
-            perLayer,
-            st.submitsPerToken?.toFixed(2) ?? '-',
-            (bytesPerToken / 1e6).toFixed(1),
-            ((bytesPerToken * decodeTps) / 1e9).toFixed(2),
-          ]),
-        );
+    for (const preset of presets)
+      for (const format of formats) {
+        const { url: model, bytesPerToken, spec } = await benchFormat(session, preset, format);
+        const ids = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
+        for (const backend of backends as ('webgpu' | 'cpu')[]) {
+          // Warm-up: compile every pipeline (seconds on SwiftShader) outside the timed run.
+          const warm = await session.infer({ model, ids: ids.slice(0, 4), steps: 2, logits: 'none', backend });
+          if (!warm.ok) throw new ShoalError(warm.code as ShoalError['code'], warm.message);
+          const reply = await session.infer({ model, ids, steps: decodeLen + 1, logits: 'none', backend });
+          if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
+          const st = reply.result.stats!;
+          const prefillTps = promptLen / (st.prefillMs / 1000);
+          const decodeTps = decodeLen / (st.decodeMs / 1000);
+          const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
+          const perLayer =
+            st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
+          console.log(
+            mdRow([
+              preset,
+              format,
+              name,
+              prefillTps.toFixed(1),
+              decodeTps.toFixed(2),
+              st.dispatchesPerToken?.toFixed(1) ?? '-',
+              perLayer,
+              st.submitsPerToken?.toFixed(2) ?? '-',
+              (bytesPerToken / 1e6).toFixed(1),
+              ((bytesPerToken * decodeTps) / 1e9).toFixed(2),
+              `${((100 * bytesPerToken * decodeTps) / 1e9 / rooflineGBs).toFixed(0)}%`,
+            ]),
+          );
+        }
       }
-    }
     if (f.ops) {
       // Per-op ms at each preset's decode shapes (napkin math: which kernel the decode time goes to).
       for (const preset of presets) {

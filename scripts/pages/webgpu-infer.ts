@@ -14,6 +14,7 @@ import { loadStages, parseStages, runChain, runInfer } from '../../src/model/inf
 import type { InferResult } from '../../src/model/infer.ts';
 import type { LogitsMode } from '../../src/model/stage.ts';
 import { openModelAt } from '../../src/weights/locate.ts';
+import { measureReadBandwidth } from '../bench/lib/readBandwidth.ts';
 
 export interface PageInferArgs {
   model: string; // URL (absolute or on this page's origin): a model folder or a .gguf file
@@ -125,5 +126,6 @@ async function shoalQuantLayoutBench(args: LayoutBenchArgs): Promise<Record<stri
 (window as unknown as { shoalInfer: typeof shoalInfer }).shoalInfer = shoalInfer;
 (window as unknown as { shoalQuantLayoutBench: typeof shoalQuantLayoutBench }).shoalQuantLayoutBench =
   shoalQuantLayoutBench;
+(window as unknown as { shoalReadBandwidth: typeof measureReadBandwidth }).shoalReadBandwidth = measureReadBandwidth;
 (window as unknown as { shoalKernelBench: typeof shoalKernelBench }).shoalKernelBench = shoalKernelBench;
 (window as unknown as { shoalBranch: typeof shoalBranch }).shoalBranch = shoalBranch;

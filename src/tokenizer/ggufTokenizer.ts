@@ -120,7 +120,7 @@ export function ggufTokenizerFiles(
 export function ggufTokenizerMetadata(
   tokenizerJson: Record<string, unknown>,
   tokenizerConfig: Record<string, unknown>,
-): Record<string, string | number | string[] | number[]> {
+): Record<string, string | number | string[] | number[] | Int32Array> {
   const model = tokenizerJson.model as { type?: string; vocab: Record<string, number>; merges: (string | string[])[] };
   const pre = tokenizerJson.pre_tokenizer as { type?: string; use_regex?: boolean } | null;
   if (model.type !== 'BPE' || pre?.type !== 'ByteLevel' || !pre.use_regex)
@@ -131,11 +131,11 @@ export function ggufTokenizerMetadata(
   for (const a of added) tokens[a.id] = a.content;
   const types = tokens.map(() => 1);
   for (const a of added) types[a.id] = a.special ? CONTROL : USER_DEFINED;
-  const md: Record<string, string | number | string[] | number[]> = {
+  const md: Record<string, string | number | string[] | number[] | Int32Array> = {
     'tokenizer.ggml.model': 'gpt2',
     'tokenizer.ggml.pre': 'gpt-2',
     'tokenizer.ggml.tokens': tokens,
-    'tokenizer.ggml.token_type': types,
+    'tokenizer.ggml.token_type': Int32Array.from(types), // INT32, as llama.cpp requires
     'tokenizer.ggml.merges': model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m)),
   };
   const idOf = (key: string) => (typeof tokenizerConfig[key] === 'string' ? tokens.indexOf(tokenizerConfig[key]) : -1);

@@ -71,6 +71,15 @@ function filesOf(map: Record<string, Uint8Array>): ModelFiles {
 const open = (bytes: Uint8Array) => openGgufModel(filesOf({ 'm.gguf': bytes }), ['m.gguf']);
 
 describe('GGUF round trip through our writer', () => {
+  it('writes an Int32Array as an INT32 array (llama.cpp refuses a UINT32 tokenizer.ggml.token_type)', () => {
+    const key = 'tokenizer.ggml.token_type';
+    const bytes = writeGguf({ [key]: Int32Array.of(1, 3, 4) }, []);
+    const at = new TextDecoder('latin1').decode(bytes).indexOf(key) + key.length;
+    const v = new DataView(bytes.buffer, bytes.byteOffset + at);
+    expect([v.getUint32(0, true), v.getUint32(4, true), Number(v.getBigUint64(8, true))]).toEqual([9, 5, 3]);
+    expect([v.getInt32(16, true), v.getInt32(20, true), v.getInt32(24, true)]).toEqual([1, 3, 4]);
+  });
+
   it('reads back the spec, tied embeddings and every tensor (llama q/k rows unpermuted)', async () => {
     const hf = hfTensors();
     const model = await open(writeGguf(META, ggufTensors(hf)));

@@ -36,6 +36,9 @@ describe('GGUF recipe', () => {
     expect(recipeDtype('Q4_K_M', q, expectedShape(spec, q)!, 2)).toBe('Q8_0');
     expect(recipeDtype('Q4_0', q, expectedShape(spec, q)!, 2)).toBe('Q4_0');
     expect(recipeDtype('Q6_K', 'model.norm.weight', [64], 2)).toBe('F32');
+    expect(recipeDtype('BF16', q, expectedShape(spec, q)!, 2)).toBe('BF16');
+    expect(recipeDtype('BF16', 'lm_head.weight', [300, 64], 2)).toBe('BF16');
+    expect(recipeDtype('BF16', 'model.norm.weight', [64], 2)).toBe('F32');
     expect(() => recipeDtype('Q5_K_M' as 'Q8_0', q, [64, 64], 2)).toThrow(/GGUF quant must be one of/);
   });
 });

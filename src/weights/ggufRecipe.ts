@@ -4,7 +4,7 @@ import { ShoalError } from '../errors.ts';
 import { LM_HEAD_TENSOR } from '../model/config.ts';
 import { BLOCKS, type WeightDtype } from './types.ts';
 
-export const GGUF_QUANTS = ['Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K'] as const;
+export const GGUF_QUANTS = ['Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K', 'BF16'] as const;
 export type GgufQuant = (typeof GGUF_QUANTS)[number];
 
 /** llama.cpp gives attn_v and ffn_down more bits in the first and last eighth of layers and every third between. */
@@ -14,7 +14,8 @@ function useMoreBits(layer: number, nLayers: number): boolean {
 }
 
 /**
- * The dtype of tensor `name` with shape `shape` in a `quant` file: vectors stay F32; the LM head is Q6_K (except in
+ * The dtype of tensor `name` with shape `shape` in a `quant` file: vectors stay F32; BF16 files keep every matrix
+ * BF16 (no blocks); the LM head is Q6_K (except in
  * Q8_0); Q4_K_M moves some attn_v/ffn_down to Q6_K. A row that is not whole 256-value blocks falls back to Q8_0
  * (llama.cpp falls back to Q5_0/Q8_0 there), one not of 32-value blocks to F32.
  */
@@ -22,6 +23,7 @@ export function recipeDtype(quant: GgufQuant, name: string, shape: number[], nLa
   if (!(GGUF_QUANTS as readonly string[]).includes(quant))
     throw new ShoalError('ERR_BAD_ARGS', `GGUF quant must be one of ${GGUF_QUANTS.join(', ')} (got ${quant})`);
   if (shape.length < 2) return 'F32';
+  if (quant === 'BF16') return 'BF16'; // convert_hf_to_gguf --outtype bf16: every matrix, the LM head included
   let dtype: WeightDtype = quant === 'Q4_K_M' ? 'Q4_K' : quant;
   const layer = /^model\.layers\.(\d+)\./.exec(name);
   if (name === LM_HEAD_TENSOR && quant !== 'Q8_0') dtype = 'Q6_K';

@@ -13,7 +13,9 @@ const GGML_TYPE_IDS: Record<WeightDtype, number> = { F32: 0, F16: 1, Q4_0: 2, Q8
  * Metadata values as written: integers as u32 (i32 when negative), other numbers f32, lists of one kind; `{ f32 }`
  * forces f32 for keys llama.cpp reads as floats whatever their value (rope.freq_base 10000).
  */
-export type GgufWriteValue = string | number | boolean | string[] | number[] | { f32: number };
+/** Plain JS values pick their GGUF type; an Int32Array is written as an INT32 array (llama.cpp demands that type for
+ * tokenizer.ggml.token_type and refuses the vocabulary otherwise). */
+export type GgufWriteValue = string | number | boolean | string[] | number[] | Int32Array | { f32: number };
 
 /** A tensor as the header lists it: its GGUF name, dtype and shape in row-major (Hugging Face) order. */
 export interface GgufTensorEntry {
@@ -75,6 +77,13 @@ function writeScalar(b: Bytes, type: number, v: string | number | boolean): void
 
 function writeValue(b: Bytes, key: string, v: GgufWriteValue): void {
   b.str(key);
+  if (v instanceof Int32Array) {
+    b.u32(9);
+    b.u32(5);
+    b.u64(v.length);
+    for (const x of v) b.i32(x);
+    return;
+  }
   if (typeof v === 'object' && !Array.isArray(v)) {
     b.u32(6);
     b.f32(v.f32);

@@ -3,6 +3,10 @@
 // Four weight rows per pass share each 8-float load of x; bf16 stays bf16 in memory (half the bytes per token) and is
 // widened in-register (u16 << 16 is the f32 bit pattern).
 
+import { quantDeqFuncs } from './quantDeqWat.ts';
+import { quantIntDotFuncs } from './quantIntWat.ts';
+import { quantDotFuncs } from './quantWat.ts';
+
 type WeightKind = 'f32' | 'bf16';
 
 const get = (n: string): string => `(local.get $${n})`;
@@ -99,12 +103,17 @@ function gemmFunc(kind: WeightKind): string {
   )`;
 }
 
-/** The whole module: an exported, growable memory (up to 4 GiB) and gemm_f32 / gemm_bf16. */
+/** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, the block dots
+ * qdot_q8_0 / qdot_q4_0 / qdot_q4_k / qdot_q6_k (quantWat.ts), their int8-activation twins qdoti_*
+ * (quantIntWat.ts) and the dequantizers deq_* (quantDeqWat.ts). */
 export function gemmWat(): string {
   const kinds: WeightKind[] = ['f32', 'bf16'];
   return `(module
   (memory (export "memory") 1 65536)
   ${kinds.map((k) => rowsFunc(4, k) + rowsFunc(1, k) + gemmFunc(k)).join('\n')}
+  ${quantDotFuncs()}
+  ${quantIntDotFuncs()}
+  ${quantDeqFuncs()}
 )
 `;
 }

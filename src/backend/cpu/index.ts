@@ -1,11 +1,13 @@
 // The CPU backend: plain TypedArrays, eager, f32 arithmetic. This is the spec every other backend is checked against.
 // With `simd`, 2-D weights live in a WebAssembly memory (bf16 kept as bf16) and matmuls run as WebAssembly SIMD
 // (wasmGemm.ts); every other op is the same JavaScript either way. Quantized weights (GGUF blocks) stay as their
-// file's bytes and are dequantized a few rows at a time inside matmul, gateUp and embed (quantGemm below).
+// file's bytes (in the wasm heap with `simd`): decode runs a WebAssembly SIMD block dot over them (quantWat.ts),
+// prefill and embed dequantize a few rows at a time (quantGemm below).
 import { ShoalError } from '../../errors.ts';
 import type { AttentionShape, Backend, KvCache, MatmulOptions, Tensor } from '../types.ts';
 import { checkKvCopy } from '../types.ts';
 import {
+  BLOCKS,
   isQuantized,
   numel,
   rowBytes,
@@ -26,9 +28,9 @@ class CpuTensor implements Tensor {
     readonly shape: readonly number[],
     readonly dtype: WeightDtype | 'I32',
     readonly data: Float32Array | Int32Array,
-    /** A weight held in the WebAssembly heap (then `data` is empty). */
-    public heap: { block: HeapBlock; kind: HeapKind } | null = null,
-    /** A quantized weight's blocks as in the file (then `data` is empty). */
+    /** A weight held in the WebAssembly heap (then `data` is empty); a quantized one keeps its file bytes there. */
+    public heap: { block: HeapBlock; kind: HeapKind | QuantDtype } | null = null,
+    /** A quantized weight's blocks as in the file, for the JS variant (then `data` is empty). */
     readonly blocks: Uint8Array | null = null,
   ) {}
   get rows(): number {
@@ -172,17 +174,36 @@ function gemmInto(
   return y;
 }
 
+/** A quantized weight's file bytes: its own array, or a view of the wasm heap (valid until the heap next grows). */
+function quantBytes(w: CpuTensor, wasm: WasmGemm | null): Uint8Array {
+  if (w.blocks) return w.blocks;
+  if (!w.heap || !wasm) throw new ShoalError('ERR_BACKEND', 'a quantized weight without its blocks (freed?)');
+  return wasm.view(w.heap.block, tensorBytes(w.dtype as QuantDtype, w.shape));
+}
+
 /** f32 values of dequantized weight rows held at once per matmul: 64 KiB, a cache-sized slice, never the matrix. */
 const QUANT_SCRATCH_VALUES = 16384;
 
 /**
- * y (T, N) = x (T, K) . W^T with W (N, K) in a block format: dequantize a run of rows into a small f32 scratch, then
- * a gemm over that run for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the
- * wasm heap; else the reference gemm). Activations stay f32 (the fixtures' exact path).
+ * y (T, N) = x (T, K) . W^T with W (N, K) in a block format. Decode (T = 1) on the SIMD engine runs the wasm block
+ * dot over the heap's blocks; otherwise dequantize a run of rows into a small f32 scratch, then a gemm over that run
+ * for every row of x (WebAssembly SIMD when the backend has it, the scratch then lives in the wasm heap; else the
+ * reference gemm). Activations stay f32 (the fixtures' exact path) unless `int8` (opt-in) routes every T to the
+ * integer dots.
  */
-function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: number, wasm: WasmGemm | null) {
+function quantGemm(
+  x: Float32Array,
+  w: CpuTensor,
+  T: number,
+  K: number,
+  N: number,
+  wasm: WasmGemm | null,
+  int8: boolean,
+) {
   const dtype = w.dtype as QuantDtype;
   const rb = rowBytes(dtype, K);
+  if (int8 && wasm && w.heap) return wasm.qdotInt(x, T, K, w.heap.block, dtype, N); // opt-in: not exact
+  if (T === 1 && wasm && w.heap) return wasm.qdot(x, K, w.heap.block, dtype, N); // decode: the SIMD block dot
   const y = new Float32Array(T * N);
   if (T === 1) {
     // Decode: one position reads each row once, so a fused dot beats writing and re-reading the scratch.
@@ -196,13 +217,12 @@ function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: numbe
     for (let n0 = 0; n0 < N; n0 += rows) {
       const r = Math.min(rows, N - n0);
       if (wasm && heap) {
-        // a fresh view per run: the gemm's own allocations may grow (and detach) the wasm memory
-        const scratch = new Float32Array(wasm.view(heap).buffer, heap.ptr, r * K);
-        dequantize(dtype, w.blocks!, n0 * rb, r * K, scratch);
+        // the SIMD dequantizer, blocks to scratch inside the heap (uploadWeight put every block format there)
+        wasm.dequantize(w.heap!.block, n0 * rb, dtype, (r * K) / BLOCKS[dtype].values, heap);
         const part = wasm.gemm(x, T, K, heap, 'f32', r);
         for (let t = 0; t < T; t++) y.set(part.subarray(t * r, (t + 1) * r), t * N + n0);
       } else {
-        dequantize(dtype, w.blocks!, n0 * rb, r * K, js!);
+        dequantize(dtype, quantBytes(w, wasm), n0 * rb, r * K, js!);
         gemmInto(x, js!, T, K, r, y, N, n0);
       }
     }
@@ -215,6 +235,11 @@ function quantGemm(x: Float32Array, w: CpuTensor, T: number, K: number, N: numbe
 export interface CpuBackendOptions {
   /** Matmuls in WebAssembly SIMD with weights in a wasm heap (bf16 stays bf16). Default: where supported. */
   simd?: boolean;
+  /**
+   * 'int8': block-quantized matmuls quantize the activations to int8 per 32 values first and sum in integers, as
+   * llama.cpp does (faster, not exact; SIMD only). Default 'f32': exact dequantized weights times f32 activations.
+   */
+  activations?: 'f32' | 'int8';
 }
 
 export class CpuBackend implements Backend {
@@ -224,10 +249,14 @@ export class CpuBackend implements Backend {
   readonly variant: 'simd' | 'js';
   private dispatches = 0;
   private wasm: WasmGemm | null;
+  private readonly int8: boolean;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.wasm = (opts.simd ?? wasmSimdSupported()) ? new WasmGemm() : null;
     this.variant = this.wasm ? 'simd' : 'js';
+    if (opts.activations === 'int8' && !this.wasm)
+      throw new ShoalError('ERR_BACKEND', 'int8 activations need the WebAssembly SIMD engine');
+    this.int8 = opts.activations === 'int8';
   }
 
   uploadWeight(t: HostTensor): Tensor {
@@ -237,8 +266,11 @@ export class CpuBackend implements Backend {
         'ERR_BACKEND',
         `${t.name}: ${t.data.byteLength} bytes for shape [${t.shape.join(',')}] ${t.dtype} (expected ${expected})`,
       );
-    // Blocks as they are (a view of the loader's fresh buffer, no copy): dequantized per row run at use.
-    if (isQuantized(t.dtype)) return new CpuTensor([...t.shape], t.dtype, EMPTY, null, t.data);
+    // Blocks as they are: copied into the wasm heap for the SIMD block dot, else a view of the loader's fresh buffer.
+    if (isQuantized(t.dtype)) {
+      if (!this.wasm) return new CpuTensor([...t.shape], t.dtype, EMPTY, null, t.data);
+      return new CpuTensor([...t.shape], t.dtype, EMPTY, { block: this.wasm.store(t.data), kind: t.dtype });
+    }
     if (this.wasm && t.shape.length === 2) {
       // bf16 as is (half the bytes to stream per token); f16 widened to f32 once (no cheap in-register unpack)
       const kind: HeapKind = t.dtype === 'BF16' ? 'bf16' : 'f32';
@@ -256,9 +288,9 @@ export class CpuBackend implements Backend {
   /** y (T, N) = x (T, K) . W^T on whichever matmul holds this weight. */
   private mm(x: Float32Array, w: Tensor, T: number, K: number, N: number): Float32Array {
     const c = w as CpuTensor;
-    if (c.blocks) return quantGemm(x, c, T, K, N, this.wasm);
+    if (isQuantized(c.dtype)) return quantGemm(x, c, T, K, N, this.wasm, this.int8);
     const h = c.heap;
-    if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind, N);
+    if (h && this.wasm) return this.wasm.gemm(x, T, K, h.block, h.kind as HeapKind, N);
     return gemm(x, f32(w), T, K, N);
   }
 
@@ -299,9 +331,8 @@ export class CpuBackend implements Backend {
     for (let t = 0; t < idv.length; t++) {
       const id = idv[t];
       if (!(id >= 0 && id < V)) throw new ShoalError('ERR_BAD_ARGS', `token id ${id} is outside the vocabulary (${V})`);
-      if (tab.blocks) {
-        const dtype = tab.dtype as QuantDtype;
-        dequantize(dtype, tab.blocks, id * rowBytes(dtype, D), D, out, t * D);
+      if (isQuantized(tab.dtype)) {
+        dequantize(tab.dtype, quantBytes(tab, this.wasm), id * rowBytes(tab.dtype, D), D, out, t * D);
       } else if (heap && tab.heap) {
         if (tab.heap.kind === 'f32') out.set(new Float32Array(heap.buffer, heap.byteOffset + id * D * 4, D), t * D);
         else bf16ToF32(new Uint16Array(heap.buffer, heap.byteOffset + id * D * 2, D), out.subarray(t * D, t * D + D));

@@ -1,10 +1,12 @@
 // The CPU engine's quantized kernels (matmul, gateUp, embed on block formats) against the same weights dequantized
-// whole and run as F32: dequantizing a run of rows at a time must not change a value.
+// whole and run as F32: dequantizing a run of rows at a time must not change a value; and the SIMD block dot against
+// the JavaScript one.
 import { describe, expect, it } from 'vitest';
 import { createCpuBackend } from './index.ts';
-import { dequantize } from '../../weights/quant.ts';
+import { dequantize, dotRow } from '../../weights/quant.ts';
 import { quantize } from '../../weights/quantize.ts';
-import type { HostTensor, QuantDtype } from '../../weights/types.ts';
+import { rowBytes, type HostTensor, type QuantDtype } from '../../weights/types.ts';
+import { WasmGemm } from './wasmGemm.ts';
 import { assertAllClose } from '../../testing/allClose.ts';
 
 function random(n: number, seed: number): Float32Array {
@@ -57,5 +59,73 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtyp
   it('refuses blocks whose byte length does not match the shape', () => {
     const [q] = weightPair(dtype, 2, 256, 1);
     expect(() => createCpuBackend().uploadWeight({ ...q, shape: [3, 256] })).toThrow(/bytes for shape/);
+  });
+});
+
+// The SIMD block dot (decode) against the fused JavaScript dot: rows of several blocks, block scales from f16
+// subnormals (weights near 1e-4) to large (1e3), negative and positive, so every f16 path and sign is met.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s block dot', (dtype) => {
+  it('equals quant.ts dotRow at every scale', () => {
+    const N = 9,
+      K = 768;
+    for (const scale of [1e-3, 1, 1e4]) {
+      const w = random(N * K, 7).map((v, i) => v * scale * (1 + (i % 5)));
+      const blocks = quantize(dtype, w, K);
+      const x = random(K, 11);
+      const wasm = new WasmGemm();
+      const got = wasm.qdot(x, K, wasm.store(blocks), dtype, N);
+      const rb = rowBytes(dtype, K);
+      const want = Float32Array.from({ length: N }, (_, n) => dotRow(dtype, blocks, n * rb, x, 0, K));
+      assertAllClose(got, want, 1e-6 * scale, 1e-5, `${dtype} scale ${scale}`);
+    }
+  });
+});
+
+// The int8-activation dot against the exact one: its only error is the activations' rounding (half a step of
+// max|x|/127 per value, at most), so each output is within that bound times the sum of |weights| of its row.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s int8-activation dot', (dtype) => {
+  it('is within the activation rounding bound of the exact dot (3 positions)', () => {
+    const N = 9,
+      K = 512,
+      T = 3;
+    const blocks = quantize(dtype, random(N * K, 5), K);
+    const w = new Float32Array(N * K);
+    dequantize(dtype, blocks, 0, N * K, w);
+    const x = random(T * K, 9);
+    const wasm = new WasmGemm();
+    const heap = wasm.store(blocks);
+    const got = wasm.qdotInt(x, T, K, heap, dtype, N);
+    for (let t = 0; t < T; t++) {
+      const exact = wasm.qdot(x.subarray(t * K, (t + 1) * K), K, heap, dtype, N);
+      const amax = x.subarray(t * K, (t + 1) * K).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      for (let n = 0; n < N; n++) {
+        const wsum = w.subarray(n * K, (n + 1) * K).reduce((m, v) => m + Math.abs(v), 0);
+        const bound = (0.5 * amax * wsum) / 127 + 1e-5;
+        expect(Math.abs(got[t * N + n] - exact[n]), `${dtype} t ${t} n ${n}`).toBeLessThanOrEqual(bound);
+        expect(got[t * N + n]).not.toBe(exact[n]); // the int path really ran
+      }
+    }
+  });
+});
+
+// The SIMD dequantizer (prefill) against quant.ts: each value is the same single f32 rounding, so bit-identical.
+describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s dequantizer', (dtype) => {
+  it('gives exactly the values quant.ts gives, from any block of a row', () => {
+    const rows = 5,
+      K = 768;
+    const blocks = quantize(
+      dtype,
+      random(rows * K, 13).map((v, i) => v * (i % 7 === 0 ? 1e-3 : 10)),
+      K,
+    );
+    const want = new Float32Array(rows * K);
+    dequantize(dtype, blocks, 0, rows * K, want);
+    const wasm = new WasmGemm();
+    const w = wasm.store(blocks);
+    const out = wasm.alloc(rows * K * 4);
+    const rb = rowBytes(dtype, K);
+    wasm.dequantize(w, rb, dtype, (3 * K) / (dtype.endsWith('K') ? 256 : 32), out); // rows 1..3
+    const got = new Float32Array(wasm.view(out).buffer, out.ptr, 3 * K);
+    expect(Array.from(got)).toEqual(Array.from(want.subarray(K, 4 * K)));
   });
 });

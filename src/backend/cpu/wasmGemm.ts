@@ -2,6 +2,7 @@
 // it, so a re-plan that drops layers gives their bytes back), activations are copied in and out per call.
 import { ShoalError } from '../../errors.ts';
 import { GEMM_WASM_BASE64 } from './gemmWasm.ts';
+import type { QuantDtype } from '../../weights/types.ts';
 
 const ALIGN = 64;
 const PAGE_BYTES = 65536;
@@ -16,7 +17,8 @@ export interface HeapBlock {
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (< 4 KiB): it compiles synchronously. */
+/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (about 14 KiB, under the browsers'
+ * limits for synchronous compiles): it compiles synchronously. */
 function gemmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
@@ -36,10 +38,46 @@ export function wasmSimdSupported(): boolean {
 }
 
 type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number) => void;
+/** qdot_*(x, w, y, xs, K, N): y (N) = W (N, K) . x (K), W in a block format; xs: K/2 bytes of scratch. */
+type QdotFn = (x: number, w: number, y: number, xs: number, K: number, N: number) => void;
+/** qdoti_*(xq, xd, xs, w, y, K, N): the same with x as i16 quants (xq), f32 scales (xd) and sums (xs) per 32. */
+type QdotiFn = (xq: number, xd: number, xs: number, w: number, y: number, K: number, N: number) => void;
+/** deq_*(w, out, nBlocks): whole blocks at w as f32 at out. */
+type DeqFn = (w: number, out: number, nBlocks: number) => void;
+
+/** Activation block: 32 values share one int8 scale (llama.cpp's Q8_0 activations; finer than its Q8_K). */
+const ACT_BLOCK = 32;
+
+/**
+ * Row x (K values) as int8 quants (stored as i16, the width `i32x4.dot_i16x8_s` takes), a scale d = max|x|/127 and
+ * the sum of the quantized x per 32 values (llama.cpp quantize_row_q8_0 with an f32 scale; the sums are its Q8_K
+ * bsums). Q4_K's min term must use the quantized x too: then the dot is exactly the dequantized weights times the
+ * quantized x, whose error the min offset partly cancels; the exact sum of x measured 1.6x llama.cpp's logit error.
+ */
+function quantizeActivations(x: Float32Array, xo: number, K: number, q: Int16Array, d: Float32Array, s: Float32Array) {
+  for (let b = 0; b < K / ACT_BLOCK; b++) {
+    let amax = 0,
+      sum = 0;
+    for (let i = 0; i < ACT_BLOCK; i++) amax = Math.max(amax, Math.abs(x[xo + b * ACT_BLOCK + i]));
+    const scale = amax / 127,
+      inv = scale ? 1 / scale : 0;
+    for (let i = 0; i < ACT_BLOCK; i++) {
+      const v = x[xo + b * ACT_BLOCK + i] * inv;
+      const qi = Math.sign(v) * Math.round(Math.abs(v)); // roundf: halves away from zero
+      q[b * ACT_BLOCK + i] = qi;
+      sum += qi;
+    }
+    d[b] = scale;
+    s[b] = scale * sum;
+  }
+}
 
 export class WasmGemm {
   private readonly memory: WebAssembly.Memory;
   private readonly fns: Record<HeapKind, GemmFn>;
+  private readonly qdots: Record<QuantDtype, QdotFn>;
+  private readonly qdotis: Record<QuantDtype, QdotiFn>;
+  private readonly deqs: Record<QuantDtype, DeqFn>;
   /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
   private freeList: HeapBlock[] = [];
   private top = ALIGN;
@@ -49,9 +87,12 @@ export class WasmGemm {
     const mod = gemmModule();
     if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
     const inst = new WebAssembly.Instance(mod, {});
-    const ex = inst.exports as { memory: WebAssembly.Memory; gemm_f32: GemmFn; gemm_bf16: GemmFn };
+    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn & QdotiFn & DeqFn>;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
+    this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
+    this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
+    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */
@@ -144,5 +185,48 @@ export class WasmGemm {
       this.release(yb);
       this.release(xb);
     }
+  }
+
+  /** y (N) = x (K) . W^T for one position (decode), W (N, K) in block format `dtype` in `w` (the file's bytes). */
+  qdot(x: Float32Array, K: number, w: HeapBlock, dtype: QuantDtype, N: number): Float32Array {
+    const xb = this.alloc(K * 4 + K / 2); // x, then Q4_K's per-32-value sums of x (16 bytes each)
+    const yb = this.alloc(N * 4);
+    try {
+      new Float32Array(this.memory.buffer, xb.ptr, K).set(x.subarray(0, K));
+      this.qdots[dtype](xb.ptr, w.ptr, yb.ptr, xb.ptr + K * 4, K, N);
+      return new Float32Array(this.memory.buffer, yb.ptr, N).slice();
+    } finally {
+      this.release(yb);
+      this.release(xb);
+    }
+  }
+
+  /** y (T, N) = x (T, K) . W^T with each row of x quantized to int8 per 32 values first (not exact: opt-in). */
+  qdotInt(x: Float32Array, T: number, K: number, w: HeapBlock, dtype: QuantDtype, N: number): Float32Array {
+    const nb = K / ACT_BLOCK;
+    const qb = this.alloc(K * 2),
+      db = this.alloc(nb * 4),
+      sb = this.alloc(nb * 4),
+      yb = this.alloc(N * 4);
+    const y = new Float32Array(T * N);
+    try {
+      const buf = this.memory.buffer; // no allocation below: the views stay attached
+      const q = new Int16Array(buf, qb.ptr, K),
+        d = new Float32Array(buf, db.ptr, nb),
+        s = new Float32Array(buf, sb.ptr, nb);
+      for (let t = 0; t < T; t++) {
+        quantizeActivations(x, t * K, K, q, d, s);
+        this.qdotis[dtype](qb.ptr, db.ptr, sb.ptr, w.ptr, yb.ptr, K, N);
+        y.set(new Float32Array(buf, yb.ptr, N), t * N);
+      }
+      return y;
+    } finally {
+      for (const b of [yb, sb, db, qb]) this.release(b);
+    }
+  }
+
+  /** Dequantize `blocks` whole blocks from byte `offset` of `w` into f32 at the start of `out` (both in this heap). */
+  dequantize(w: HeapBlock, offset: number, dtype: QuantDtype, blocks: number, out: HeapBlock): void {
+    this.deqs[dtype](w.ptr + offset, out.ptr, blocks);
   }
 }

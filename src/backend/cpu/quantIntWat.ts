@@ -1,0 +1,153 @@
+// WebAssembly SIMD integer block dots (opt-in, `activations: 'int8'`): the activations quantized to int8 per 32
+// values (f32 scale, as llama.cpp quantizes them to Q8_0/Q8_K before its quantized matmuls), then each 16 weight
+// quants times 16 activation quants summed exactly in i32 by `i32x4.dot_i16x8_s`, and one f32 multiply per run
+// under one scale. Not exact: the activations lose ~1/254 of each block's range; the f32 kernels (quantWat.ts) stay
+// the default and the reference fixtures' path.
+import type { QuantDtype } from '../../weights/types.ts';
+
+const get = (n: string): string => `(local.get $${n})`;
+
+/** f16 bits at address `a` as f32, exactly (see quantWat.ts). */
+const f16At = (a: string): string =>
+  `(f32.copysign (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (i32.load16_u ${a}) (i32.const 0x7fff)) ` +
+  `(i32.const 13))) (f32.const 0x1p112)) (f32.reinterpret_i32 (i32.shl (i32.load16_u ${a}) (i32.const 16))))`;
+
+/** i32x4 partial sums of 16 int8 weight lanes (local $q) times 16 i16 activations at $xa + xOff bytes. */
+const idot16 = (xOff: number): string =>
+  `(i32x4.add
+        (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s ${get('q')}) (v128.load offset=${xOff} ${get('xa')}))
+        (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s ${get('q')}) (v128.load offset=${xOff + 16} ${get('xa')})))`;
+
+/** Activation scale of 32-value block b of the current weight block (f32 at $xda). */
+const xScale = (b: number): string => `(f32.load offset=${4 * b} ${get('xda')})`;
+
+/** $acc += f32(int sums) * splat(scale). The i32 sums are below 2^24, so converting them is exact. */
+const accumulate = (sum: string, scale: string): string =>
+  `(local.set $acc (f32x4.add ${get('acc')} (f32x4.mul (f32x4.convert_i32x4_s ${sum}) (f32x4.splat ${scale}))))`;
+
+const splat8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(' ')})`;
+const setQ = (expr: string): string => `(local.set $q ${expr})`;
+const load = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
+
+function blockQ8_0(): string {
+  return `${setQ(load(2))}
+      (local.set $s ${idot16(0)})
+      ${setQ(load(18))}
+      ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
+}
+
+function blockQ4_0(): string {
+  return `(local.set $v ${load(2)})
+      ${setQ(`(i8x16.sub (v128.and ${get('v')} ${splat8(15)}) ${splat8(8)})`)}
+      (local.set $s ${idot16(0)})
+      ${setQ(`(i8x16.sub (i8x16.shr_u ${get('v')} (i32.const 4)) ${splat8(8)})`)}
+      ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
+}
+
+/** Q4_K 6-bit scale (which = 0) or min (1) of sub-block j (quant.ts scaleMinK4). */
+function scaleMinK4(j: number, which: 0 | 1): string {
+  const b = (off: number): string => `(i32.load8_u offset=${4 + off} ${get('p')})`;
+  if (j < 4) return `(i32.and ${b(j + 4 * which)} (i32.const 63))`;
+  const lowBits = which === 0 ? `(i32.and ${b(j + 4)} (i32.const 15))` : `(i32.shr_u ${b(j + 4)} (i32.const 4))`;
+  return `(i32.or ${lowBits} (i32.shl (i32.shr_u ${b(j - 4 + 4 * which)} (i32.const 6)) (i32.const 4)))`;
+}
+
+/** Q4_K: sub-block j is activation block j; its min term uses the f32 sum of x over it (at $xsa). */
+function blockQ4_K(): string {
+  const parts: string[] = [];
+  for (let j = 0; j < 8; j++) {
+    const g = j >> 1;
+    const nib = (off: number): string =>
+      j & 1 ? `(i8x16.shr_u ${load(off)} (i32.const 4))` : `(v128.and ${load(off)} ${splat8(15)})`;
+    parts.push(`${setQ(nib(16 + 32 * g))}
+      (local.set $s ${idot16(64 * j)})
+      ${setQ(nib(32 + 32 * g))}
+      ${accumulate(
+        `(i32x4.add ${get('s')} ${idot16(64 * j + 32)})`,
+        `(f32.mul (f32.mul ${get('d')} (f32.convert_i32_u ${scaleMinK4(j, 0)})) ${xScale(j)})`,
+      )}
+      (local.set $mins (f32.add ${get('mins')} (f32.mul (f32.load offset=${4 * j} ${get('xsa')})
+        (f32.mul ${get('dmin')} (f32.convert_i32_u ${scaleMinK4(j, 1)})))))`);
+  }
+  return `(local.set $d ${f16At(get('p'))})
+      (local.set $dmin ${f16At(`(i32.add ${get('p')} (i32.const 2))`)})
+      ${parts.join('\n      ')}`;
+}
+
+/** Q6_K: the four 16-value runs of each (half, lane offset), as in quantWat.ts, each under its int8 scale. */
+function blockQ6_K(): string {
+  const parts: string[] = [];
+  const and = (x: string, m: number): string => `(v128.and ${x} ${splat8(m)})`;
+  for (let h = 0; h < 2; h++)
+    for (const l0 of [0, 16]) {
+      const a = load(64 * h + l0),
+        b = load(64 * h + 32 + l0),
+        c = get('v');
+      const runs = [
+        `(v128.or ${and(a, 15)} (i8x16.shl ${and(c, 3)} (i32.const 4)))`,
+        `(v128.or ${and(b, 15)} ${and(`(i8x16.shl ${c} (i32.const 2))`, 0x30)})`,
+        `(v128.or (i8x16.shr_u ${a} (i32.const 4)) ${and(c, 0x30)})`,
+        `(v128.or (i8x16.shr_u ${b} (i32.const 4)) ${and(`(i8x16.shr_u ${c} (i32.const 2))`, 0x30)})`,
+      ];
+      parts.push(`(local.set $v ${load(128 + 32 * h + l0)})`);
+      runs.forEach((run, i) => {
+        const sc = `(f32.convert_i32_s (i32.load8_s offset=${192 + 8 * h + (l0 >> 4) + 2 * i} ${get('p')}))`;
+        const scale = `(f32.mul (f32.mul ${get('d')} ${sc}) ${xScale(4 * h + i)})`;
+        parts.push(`${setQ(`(i8x16.sub ${run} ${splat8(32)})`)}
+      ${accumulate(idot16(2 * (128 * h + 32 * i + l0)), scale)}`);
+      });
+    }
+  return `(local.set $d ${f16At(`(i32.add ${get('p')} (i32.const 208))`)})
+      ${parts.join('\n      ')}`;
+}
+
+const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
+  Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },
+  Q4_0: { body: blockQ4_0, values: 32, bytes: 18 },
+  Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
+  Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
+};
+
+const hsum = (v: string): string =>
+  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
+  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+
+/**
+ * qdoti_<dtype>(xq, xd, xs, w, y, K, N): y[n] = W[n,:] . x for n < N, x given as i16 quants (xq, K of them), an f32
+ * scale per 32 values (xd) and, for Q4_K's min terms, the f32 sum of x per 32 values (xs).
+ */
+function qdotiFunc(dtype: QuantDtype): string {
+  const k = KERNELS[dtype];
+  return `
+  (func (export "qdoti_${dtype.toLowerCase()}")
+    (param $xq i32) (param $xd i32) (param $xs i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
+    (local $n i32) (local $p i32) (local $xa i32) (local $xe i32) (local $xda i32) (local $xsa i32)
+    (local $acc v128) (local $s v128) (local $q v128) (local $v v128) (local $d f32) (local $dmin f32) (local $mins f32)
+    (local.set $xe (i32.add ${get('xq')} (i32.shl ${get('K')} (i32.const 1))))
+    (local.set $p ${get('w')})
+    (block $ndone (loop $nloop
+      (br_if $ndone (i32.ge_u ${get('n')} ${get('N')}))
+      (local.set $acc (v128.const f32x4 0 0 0 0))
+      (local.set $mins (f32.const 0))
+      (local.set $xa ${get('xq')})
+      (local.set $xda ${get('xd')})
+      (local.set $xsa ${get('xs')})
+      (block $bdone (loop $bloop
+        (br_if $bdone (i32.ge_u ${get('xa')} ${get('xe')}))
+      ${k.body()}
+        (local.set $p (i32.add ${get('p')} (i32.const ${k.bytes})))
+        (local.set $xa (i32.add ${get('xa')} (i32.const ${2 * k.values})))
+        (local.set $xda (i32.add ${get('xda')} (i32.const ${k.values / 8})))
+        (local.set $xsa (i32.add ${get('xsa')} (i32.const ${k.values / 8})))
+        (br $bloop)))
+      (f32.store (i32.add ${get('y')} (i32.shl ${get('n')} (i32.const 2)))
+        (f32.sub ${hsum(get('acc'))} ${get('mins')}))
+      (local.set $n (i32.add ${get('n')} (i32.const 1)))
+      (br $nloop)))
+  )`;
+}
+
+/** The integer block dots of every block format, for the module in gemmWat.ts. */
+export function quantIntDotFuncs(): string {
+  return (Object.keys(KERNELS) as QuantDtype[]).map(qdotiFunc).join('\n');
+}

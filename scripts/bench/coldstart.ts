@@ -1,23 +1,25 @@
 // `npm run bench -- coldstart [--tabs 4] [--preset smollm2-135m] [--runs 3] [--prompt 64] [--strategies csgo,even,...]
-//   [--origin-bps N] [--p2p on|off] [--visit first|second|desktop-holds] [--no-one-tab]`
+//   [--origin-bps N] [--p2p on|off] [--visit first|second|desktop-holds] [--no-one-tab] [--weights bf16|q8_0|q4_k_m]`
 // Headless Chromium, N tabs with heterogeneous emulation (a fast "desktop", a "laptop", "phones" with slow loading),
 // one real-shape model; for each strategy, time to first token from cold (weights dropped, nothing cached),
 // against the planner's prediction, and the share of load time hidden; plus one tab that loads everything first.
 // Issue 21: --origin-bps caps every tab's origin at N bytes/s; --p2p off never takes weights from peers; --visit
 // second runs with every tab's persistent cache warm (memory empty); desktop-holds: the desktop's cache holds the
-// whole model (from yesterday), the other tabs' caches are empty.
+// whole model (from yesterday), the other tabs' caches are empty. Issue 20: --weights q4_k_m (or q8_0) runs the same
+// preset as a GGUF file of that type (make-model --gguf).
 import { chromium } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { cpus } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { ShoalError } from '../../src/errors.ts';
 import { parseConfig } from '../../src/model/config.ts';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { chromiumLaunchOptions } from '../chromium.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { mdHeader, mdRow } from './lib/table.ts';
 import { startEngineServer } from '../webgpu-runner.ts';
-import { benchModel } from './lib/models.ts';
+import { benchGguf, benchModel } from './lib/models.ts';
+import { GGUF_QUANTS, type GgufQuant } from '../../src/weights/ggufRecipe.ts';
 import { median } from './lib/tabs.ts';
 import type { Session, TurnResult } from '../../src/pipeline/session.ts';
 import type { Mesh } from '../../src/mesh/mesh.ts';
@@ -46,9 +48,15 @@ interface RunOut {
   stages: string;
 }
 
+/** The preset as one GGUF file of this type, with its URL path on the bench server. */
+async function ggufUrl(preset: string, quant: GgufQuant): Promise<{ urlPath: string; dir: string }> {
+  const g = await benchGguf(preset, quant);
+  return { dir: g.dir, urlPath: `/models/${basename(g.dir)}/${g.file}` };
+}
+
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump', 'origin-bps', 'p2p', 'visit'],
+    values: ['tabs', 'preset', 'runs', 'prompt', 'strategies', 'dump', 'origin-bps', 'p2p', 'visit', 'weights'],
     switches: ['no-one-tab'],
   });
   const nTabs = Math.min(FLEET.length, intFlag(f, 'tabs', 4, 1));
@@ -65,7 +73,12 @@ await runCli(async () => {
   const knobsOf = (knobs: string) =>
     (originBps === null ? knobs : knobs.replace(/loadBps=\d+/, `loadBps=${originBps}`)) +
     (p2p === 'off' ? '&p2p=off' : '');
-  const { urlPath, dir } = await benchModel(String(f.preset ?? 'smollm2-135m'), 'bf16');
+  const weights = String(f.weights ?? 'bf16').toUpperCase();
+  const preset = String(f.preset ?? 'smollm2-135m');
+  if (weights !== 'BF16' && !(GGUF_QUANTS as readonly string[]).includes(weights))
+    throw new ShoalError('ERR_BAD_ARGS', `--weights: bf16 or one of ${GGUF_QUANTS.join(', ')} (got ${weights})`);
+  const { urlPath, dir } =
+    weights === 'BF16' ? await benchModel(preset, 'bf16') : await ggufUrl(preset, weights as GgufQuant);
   const nLayers = parseConfig(JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8'))).nLayers;
   const server = await startEngineServer();
   const browser = await chromium.launch({ ...chromiumLaunchOptions(), headless: true });
@@ -130,8 +143,8 @@ await runCli(async () => {
     const origin = originBps === null ? 'per device' : `${(originBps / 1e6).toFixed(2)} MB/s`;
     console.log(
       `Cold start, ${nTabs} tabs in one headless Chromium (WebGPU via SwiftShader) on ${cpus().length} cores ` +
-        `(${cpus()[0]?.model ?? '?'}), model ${urlPath} bf16, prompt ${promptLen} tokens, ${runs} runs per strategy, ` +
-        `visit ${visit}, p2p ${p2p}, origin ${origin}`,
+        `(${cpus()[0]?.model ?? '?'}), model ${urlPath} ${weights}, prompt ${promptLen} tokens, ` +
+        `${runs} runs per strategy, visit ${visit}, p2p ${p2p}, origin ${origin}`,
     );
     console.log(
       'profiles: ' +

@@ -277,7 +277,8 @@ await runCli(async () => {
     }
     const ours = median(table[0].out.map((o) => o.ttftSec));
     const others = table.slice(1).map((r) => ({ label: r.label, ttft: median(r.out.map((o) => o.ttftSec)) }));
-    for (const o of others) console.log(`csgo vs ${o.label}: ${(100 * (1 - ours / o.ttft)).toFixed(1)}% lower TTFT`);
+    for (const o of others)
+      console.log(`${table[0].label} vs ${o.label}: ${(100 * (1 - ours / o.ttft)).toFixed(1)}% lower TTFT`);
   } finally {
     await browser.close();
     await server.close();

@@ -136,7 +136,10 @@ export class Session {
         this.coordinatorPeer = from;
         this.sources.adoptPlan(msg.modelUrl, msg.hashes);
       }
-      if (msg.kind === 'drop' && msg.cache) void this.sources.clearCache();
+      if (msg.kind === 'drop' && msg.cache) {
+        this.sources.share.forgetPeers();
+        void this.sources.clearCache();
+      }
     });
     this.coordinator = new Coordinator(transport);
     this.coordinator.on((event) => {

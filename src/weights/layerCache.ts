@@ -47,6 +47,9 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   private writing: Promise<unknown> = Promise.resolve();
   /** A clear in progress: reads and writes wait for it (a cold run's loads start right behind it). */
   private clearing: Promise<void> = Promise.resolve();
+  /** Bumped by clear(): a write that started before a clear never commits after it. */
+  private generation = 0;
+  private clearingNow = false;
   /** False after the disk filled or a write failed: the tab runs on without a cache. */
   enabled = true;
   /** Whether the browser granted persistent storage (else it may evict the cache under pressure). */
@@ -138,8 +141,8 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
    * mismatch deletes the entry, says so, and returns null: the caller fetches the unit elsewhere.
    */
   async get(key: string, expectSha?: string): Promise<Uint8Array | null> {
-    await this.clearing;
-    const e = this.index.get(key) ?? (await this.adopt(key));
+    // Never waits for a clear: its index is empty at once (a cold run's loads start right behind it).
+    const e = this.index.get(key) ?? (this.clearingNow ? undefined : await this.adopt(key));
     if (!e) return null;
     const bytes = await this.dir.read(`${idOf(key)}.bin`).catch(() => null);
     const sha = bytes && bytes.length === e.bytes ? await sha256Hex(bytes) : null;
@@ -171,7 +174,6 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
 
   /** Part of a committed entry, unchecked (a peer asking for it checks the whole unit's hash). */
   async readRange(key: string, offset: number, length: number): Promise<Uint8Array | null> {
-    await this.clearing;
     const e = this.index.get(key);
     if (!e || offset < 0 || length < 0 || offset + length > e.bytes) return null;
     return this.dir.read(`${idOf(key)}.bin`, { offset, length }).catch(() => null);
@@ -182,7 +184,10 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
    * A full disk (by estimate or by a failed write) turns the cache off with a notice; never throws.
    */
   put(key: string, bytes: Uint8Array, sha: string): Promise<boolean> {
-    const run = Promise.all([this.writing, this.clearing]).then(() => this.write(key, bytes, sha));
+    const gen = this.generation;
+    const run = Promise.all([this.writing, this.clearing]).then(() =>
+      gen === this.generation ? this.write(key, bytes, sha) : false,
+    );
     this.writing = run.catch(() => undefined);
     return run;
   }
@@ -190,6 +195,7 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
   private async write(key: string, bytes: Uint8Array, sha: string): Promise<boolean> {
     if (!this.enabled) return false;
     if (this.index.get(key)?.sha256 === sha) return true;
+    const gen = this.generation;
     const id = idOf(key);
     const part = `${id}.${this.nonce}.part`;
     try {
@@ -208,12 +214,14 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
         throw new Error('the written entry does not read back the same');
       const meta: CacheEntry = { key, bytes: bytes.length, sha256: sha };
       await this.dir.write(`${id}.json`, new TextEncoder().encode(JSON.stringify(meta)));
+      if (gen !== this.generation) throw new Error('superseded'); // cleared meanwhile: nothing to commit
       await this.dir.move(part, `${id}.bin`); // the commit
       this.index.set(key, meta);
       this.emit('changed');
       return true;
     } catch (e) {
       await this.dir.remove(part).catch(() => undefined);
+      if (gen !== this.generation) return false;
       // Another tab of this profile committed the same unit meanwhile: that is the entry we wanted.
       const theirs = await this.committed(id).catch(() => null);
       if (theirs?.key === key && theirs.sha256 === sha) {
@@ -251,13 +259,17 @@ export class LayerCache extends Emitter<{ changed: []; notice: [CacheNotice] }> 
 
   /** Delete every entry (the page's Clear cache control, Run from cold). The cache stays usable. */
   clear(): Promise<void> {
-    this.index.clear(); // at once: nothing reads an entry being deleted
-    this.clearing = this.writing.then(async () => {
-      this.index.clear();
+    // At once: nothing reads an entry being deleted, and writes under way do not commit (generation).
+    this.index.clear();
+    this.generation++;
+    this.clearingNow = true;
+    const gen = this.generation;
+    this.clearing = (async () => {
       for (const name of await this.dir.names()) await this.dir.remove(name).catch(() => undefined);
+      if (gen === this.generation) this.clearingNow = false;
       this.enabled = true;
       this.emit('changed');
-    });
+    })();
     return this.clearing;
   }
 

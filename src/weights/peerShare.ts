@@ -126,6 +126,18 @@ export class PeerShare {
     for (const fn of this.listeners) fn();
   }
 
+  /**
+   * A cold run empties every tab's memory and caches: what peers announced before is void until they announce
+   * again (so no tab asks a peer for a unit it is deleting).
+   */
+  forgetPeers(): void {
+    for (const h of this.peers.values()) {
+      h.cachedBytes = 0;
+      h.models.clear();
+    }
+    this.changed();
+  }
+
   /** The rate a peer last delivered a unit at, bytes/s (undefined before any). */
   observedRate(peerId: string): number | undefined {
     return this.observed.get(peerId);

@@ -93,6 +93,18 @@ const why = async (p: Page) =>
     chat: await p.locator('.chat-log').innerText(),
   });
 
+/** Wait until `page` has heard from `holder` that it caches weights (it then asks it for them). */
+async function heardCache(page: Page, holder: string): Promise<void> {
+  await expect
+    .poll(() =>
+      page.evaluate(
+        (h) => (window as unknown as Win).shoal.session.sources.share.holdingsOf(h)?.cachedBytes ?? 0,
+        holder,
+      ),
+    )
+    .toBeGreaterThan(0);
+}
+
 /** Committed cache entries of a tab (units). */
 const cached = (p: Page) =>
   p.evaluate(async () => {
@@ -218,15 +230,7 @@ test.describe('weights move once', () => {
       const pages = [holder, ...fresh];
       await waitPeers(pages);
       const ids = await Promise.all(pages.map(peerId));
-      for (const p of fresh)
-        await expect
-          .poll(() =>
-            p.evaluate(
-              (h) => (window as unknown as Win).shoal.session.sources.share.holdingsOf(h)?.cachedBytes ?? 0,
-              ids[0],
-            ),
-          )
-          .toBeGreaterThan(0);
+      for (const p of fresh) await heardCache(p, ids[0]);
       const stages = [
         { peer: ids[1], start: 0, end: 4 },
         { peer: ids[2], start: 4, end: L },
@@ -256,14 +260,7 @@ test.describe('weights move once', () => {
       const fresh = await openTab(ctxs[1], room, 'b', 'loadBps=1000000');
       await waitPeers([holder, fresh]);
       const ids = await Promise.all([holder, fresh].map(peerId));
-      await expect
-        .poll(() =>
-          fresh.evaluate(
-            (h) => (window as unknown as Win).shoal.session.sources.share.holdingsOf(h)?.cachedBytes ?? 0,
-            ids[0],
-          ),
-        )
-        .toBeGreaterThan(0);
+      await heardCache(fresh, ids[0]);
       const stages = [
         { peer: ids[0], start: 0, end: 8 },
         { peer: ids[1], start: 8, end: L },

@@ -15,7 +15,7 @@ import { fixtureCases } from '../src/testing/fixturesNode.ts';
 import { QUANT_FIXTURE_NAMES } from '../src/testing/allClose.ts';
 import type { InferResult } from '../src/model/infer.ts';
 
-const ATOL = 2e-3; // shared/fixtures/README.md: WebGPU f32 accumulation
+const ATOL = 2e-3; // test/fixtures/README.md: WebGPU f32 accumulation
 const RTOL = 2e-3;
 const MODELS_DIR = resolve(import.meta.dirname, '../public/models');
 

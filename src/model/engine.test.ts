@@ -9,7 +9,7 @@ import { loadStages, runChain, runInfer } from './infer.ts';
 import { Stage } from './stage.ts';
 
 const ATOL = 1e-4,
-  RTOL = 1e-4; // shared/fixtures/README.md: CPU f32 engine
+  RTOL = 1e-4; // test/fixtures/README.md: CPU f32 engine
 
 // Both matmul variants: the WebAssembly SIMD one (the default where supported) and the scalar JavaScript reference.
 const VARIANTS = [...FIXTURE_NAMES, ...QUANT_FIXTURE_NAMES].flatMap((name) => [

@@ -1,5 +1,5 @@
-// The CPU attention (heads of a KV group in pairs, unrolled dots) against a plain reference, over group sizes 1-4
-// (pairs, a single left over, plain multi-head) and a head size that is not a multiple of 4 (the tail loops).
+// The CPU attention, wasm SIMD (per head, 16- and 4-float steps) and JavaScript (heads of a KV group in pairs), against
+// a plain reference, over group sizes 1-4 and head sizes that are and are not multiples of 16 and 4 (the tail loops).
 import { describe, expect, it } from 'vitest';
 import { createCpuBackend } from './index.ts';
 
@@ -37,15 +37,21 @@ function reference(
   return out;
 }
 
-describe('CPU attention', () => {
+describe.each([
+  ['WebAssembly SIMD', true],
+  ['JavaScript', false],
+])('CPU attention (%s)', (_name, simd) => {
   it.each([
     [4, 4, 8],
     [4, 2, 8],
     [6, 2, 6],
     [8, 2, 5],
     [4, 1, 12],
+    [9, 3, 64],
+    [4, 2, 20],
+    [2, 1, 16],
   ])('%i heads over %i KV heads of size %i matches the plain reference', async (nHeads, nKvHeads, headDim) => {
-    const b = createCpuBackend();
+    const b = createCpuBackend({ simd });
     const kvDim = nKvHeads * headDim,
       maxSeq = 16,
       T = 3,

@@ -3,6 +3,7 @@
 // Four weight rows per pass share each 8-float load of x; bf16 stays bf16 in memory (half the bytes per token) and is
 // widened in-register (u16 << 16 is the f32 bit pattern).
 
+import { attentionFuncs } from './attentionWat.ts';
 import { quantDeqFuncs } from './quantDeqWat.ts';
 import { quantIntDotFuncs } from './quantIntWat.ts';
 import { quantDotFuncs } from './quantWat.ts';
@@ -105,7 +106,7 @@ function gemmFunc(kind: WeightKind): string {
 
 /** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, the block dots
  * qdot_q8_0 / qdot_q4_0 / qdot_q4_k / qdot_q6_k (quantWat.ts), their int8-activation twins qdoti_*
- * (quantIntWat.ts) and the dequantizers deq_* (quantDeqWat.ts). */
+ * (quantIntWat.ts), the dequantizers deq_* (quantDeqWat.ts) and attn_scores / attn_values (attentionWat.ts). */
 export function gemmWat(): string {
   const kinds: WeightKind[] = ['f32', 'bf16'];
   return `(module
@@ -114,6 +115,7 @@ export function gemmWat(): string {
   ${quantDotFuncs()}
   ${quantIntDotFuncs()}
   ${quantDeqFuncs()}
+  ${attentionFuncs()}
 )
 `;
 }

@@ -41,15 +41,29 @@ class CpuTensor implements Tensor {
   }
 }
 
+/** Keys and values, (maxSeq, kvDim) each: in the wasm heap with `simd` (the attention kernels read them there),
+ * else plain arrays. The heap's views are made on each access: growing the heap detaches old ones. */
 class CpuKvCache implements KvCache {
-  readonly k: Float32Array; // (maxSeq, kvDim)
-  readonly v: Float32Array; // (maxSeq, kvDim)
+  private readonly own: { k: Float32Array; v: Float32Array } | null;
+  heap: { k: HeapBlock; v: HeapBlock } | null;
   constructor(
     readonly maxSeq: number,
     readonly kvDim: number,
+    private readonly wasm: WasmGemm | null,
   ) {
-    this.k = new Float32Array(maxSeq * kvDim);
-    this.v = new Float32Array(maxSeq * kvDim);
+    const n = maxSeq * kvDim;
+    this.heap = wasm ? { k: wasm.allocF32(n), v: wasm.allocF32(n) } : null;
+    this.own = wasm ? null : { k: new Float32Array(n), v: new Float32Array(n) };
+  }
+  get k(): Float32Array {
+    return this.own ? this.own.k : this.view('k');
+  }
+  get v(): Float32Array {
+    return this.own ? this.own.v : this.view('v');
+  }
+  private view(which: 'k' | 'v'): Float32Array {
+    if (!this.heap || !this.wasm) throw new ShoalError('ERR_BACKEND', 'KV cache used after it was freed');
+    return this.wasm.f32(this.heap[which], this.maxSeq * this.kvDim);
   }
 }
 
@@ -301,7 +315,7 @@ export class CpuBackend implements Backend {
   }
 
   createKvCache(maxSeq: number, kvDim: number): KvCache {
-    return new CpuKvCache(maxSeq, kvDim);
+    return new CpuKvCache(maxSeq, kvDim, this.wasm);
   }
 
   copyKvRows(src: KvCache, srcRow: number, dst: KvCache, dstRow: number, rows: number): void {
@@ -317,6 +331,11 @@ export class CpuBackend implements Backend {
     // typed arrays are garbage collected; heap blocks go back to the allocator
     if (t instanceof CpuTensor && t.heap && this.wasm) {
       this.wasm.release(t.heap.block);
+      t.heap = null;
+    }
+    if (t instanceof CpuKvCache && t.heap && this.wasm) {
+      this.wasm.release(t.heap.k);
+      this.wasm.release(t.heap.v);
       t.heap = null;
     }
   }
@@ -430,16 +449,23 @@ export class CpuBackend implements Backend {
     return new CpuTensor([T, qDim], 'F32', qOut);
   }
 
-  // One pass per position, kept whole as the reference reads best (llama2.c style): scores for the heads of a KV
-  // group (in pairs, so each key element loaded serves two), softmax, then the weighted values.
+  // With `simd` the scores and the weighted values run in wasm, per head (attentionWat.ts). The JavaScript below is
+  // the reference (and serves head sizes not a multiple of 4): one pass per position, llama2.c style, scores for the
+  // heads of a KV group in pairs (each key element loaded serves two), softmax, then the weighted values.
   attention(q: Tensor, cache: KvCache, pos0: number, shape: AttentionShape): Tensor {
     this.dispatches++;
     const { nHeads, nKvHeads, headDim } = shape;
     const c = cache as CpuKvCache;
-    const K = c.k,
-      V = c.v;
     const qd = f32(q);
     const T = (q as CpuTensor).rows;
+    if (this.wasm && c.heap && headDim % 4 === 0) {
+      const out = this.wasm.attention(qd, c.heap.k, c.heap.v, { T, pos0, nHeads, nKvHeads, headDim }, (x, n) =>
+        softmaxRows(x, 1, n),
+      );
+      return new CpuTensor([T, nHeads * headDim], 'F32', out);
+    }
+    const K = c.k,
+      V = c.v;
     const qDim = nHeads * headDim,
       kvDim = nKvHeads * headDim;
     const group = nHeads / nKvHeads;

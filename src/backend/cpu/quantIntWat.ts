@@ -147,7 +147,57 @@ function qdotiFunc(dtype: QuantDtype): string {
   )`;
 }
 
-/** The integer block dots of every block format, for the module in gemmWat.ts. */
+/**
+ * quant_act(x, K, xq, xd, xs): x (K f32, K a multiple of 32) as the qdoti_* inputs: per 32 values d = max|x|/127,
+ * q = x/d rounded to nearest (ties to even, as llama.cpp's SIMD quantize_row_q8_0 on x86; its scalar one rounds ties
+ * away), stored as i16; xd[b] = d, xs[b] = d * sum(q). It was a tenth of an int8 decode step in JavaScript.
+ */
+function quantActFunc(): string {
+  const xs = Array.from({ length: 8 }, (_, i) => i);
+  const lane = (v: string, i: number): string => `(f32x4.extract_lane ${i} ${v})`;
+  const q = (i: number): string =>
+    `(i32x4.trunc_sat_f32x4_s (f32x4.nearest (f32x4.mul (local.get $x${i}) (local.get $inv))))`;
+  return `
+  (func (export "quant_act") (param $x i32) (param $K i32) (param $xq i32) (param $xd i32) (param $xs i32)
+    (local $end i32) (local $m v128) (local $amax f32) (local $d f32) (local $inv v128) (local $sum v128)
+    (local $q0 v128) (local $q1 v128)
+    ${xs.map((i) => `(local $x${i} v128)`).join(' ')}
+    (local.set $end (i32.add ${get('x')} (i32.shl ${get('K')} (i32.const 2))))
+    (block $done (loop $blocks
+      (br_if $done (i32.ge_u ${get('x')} ${get('end')}))
+      ${xs.map((i) => `(local.set $x${i} (v128.load offset=${16 * i} ${get('x')}))`).join('\n      ')}
+      (local.set $m (f32x4.abs ${get('x0')}))
+      ${xs
+        .slice(1)
+        .map((i) => `(local.set $m (f32x4.max ${get('m')} (f32x4.abs ${get(`x${i}`)})))`)
+        .join('\n      ')}
+      (local.set $amax (f32.max (f32.max ${lane(get('m'), 0)} ${lane(get('m'), 1)})
+        (f32.max ${lane(get('m'), 2)} ${lane(get('m'), 3)})))
+      (local.set $d (f32.div ${get('amax')} (f32.const 127)))
+      (local.set $inv (f32x4.splat (select (f32.div (f32.const 1) ${get('d')}) (f32.const 0)
+        (f32.ne ${get('d')} (f32.const 0)))))
+      (local.set $sum (v128.const i32x4 0 0 0 0))
+      ${[0, 2, 4, 6]
+        .map(
+          (i) => `(local.set $q0 ${q(i)})
+      (local.set $q1 ${q(i + 1)})
+      (local.set $sum (i32x4.add ${get('sum')} (i32x4.add ${get('q0')} ${get('q1')})))
+      (v128.store offset=${8 * i} ${get('xq')} (i16x8.narrow_i32x4_s ${get('q0')} ${get('q1')}))`,
+        )
+        .join('\n      ')}
+      (f32.store ${get('xd')} ${get('d')})
+      (f32.store ${get('xs')} (f32.mul ${get('d')} (f32.convert_i32_s (i32.add
+        (i32.add (i32x4.extract_lane 0 ${get('sum')}) (i32x4.extract_lane 1 ${get('sum')}))
+        (i32.add (i32x4.extract_lane 2 ${get('sum')}) (i32x4.extract_lane 3 ${get('sum')}))))))
+      (local.set $x (i32.add ${get('x')} (i32.const 128)))
+      (local.set $xq (i32.add ${get('xq')} (i32.const 64)))
+      (local.set $xd (i32.add ${get('xd')} (i32.const 4)))
+      (local.set $xs (i32.add ${get('xs')} (i32.const 4)))
+      (br $blocks)))
+  )`;
+}
+
+/** The integer block dots of every block format and the activation quantizer, for the module in gemmWat.ts. */
 export function quantIntDotFuncs(): string {
-  return (Object.keys(KERNELS) as QuantDtype[]).map(qdotiFunc).join('\n');
+  return [...(Object.keys(KERNELS) as QuantDtype[]).map(qdotiFunc), quantActFunc()].join('\n');
 }

@@ -44,33 +44,26 @@ type QdotFn = (x: number, w: number, y: number, xs: number, K: number, N: number
 type QdotiFn = (xq: number, xd: number, xs: number, w: number, y: number, K: number, N: number) => void;
 /** deq_*(w, out, nBlocks): whole blocks at w as f32 at out. */
 type DeqFn = (w: number, out: number, nBlocks: number) => void;
+type ScoresFn = (q: number, k: number, stride: number, D: number, n: number, scale: number, s: number) => void;
+type ValuesFn = (w: number, v: number, stride: number, D: number, n: number, out: number) => void;
+
+/** One attention call's shape: T query rows of nHeads heads at positions pos0.., KV rows of kvDim floats. */
+export interface AttentionDims {
+  T: number;
+  pos0: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+}
 
 /** Activation block: 32 values share one int8 scale (llama.cpp's Q8_0 activations; finer than its Q8_K). */
 const ACT_BLOCK = 32;
-
-/**
- * Row x (K values) as int8 quants (stored as i16, the width `i32x4.dot_i16x8_s` takes), a scale d = max|x|/127 and
- * the sum of the quantized x per 32 values (llama.cpp quantize_row_q8_0 with an f32 scale; the sums are its Q8_K
- * bsums). Q4_K's min term must use the quantized x too: then the dot is exactly the dequantized weights times the
- * quantized x, whose error the min offset partly cancels; the exact sum of x measured 1.6x llama.cpp's logit error.
- */
-function quantizeActivations(x: Float32Array, xo: number, K: number, q: Int16Array, d: Float32Array, s: Float32Array) {
-  for (let b = 0; b < K / ACT_BLOCK; b++) {
-    let amax = 0,
-      sum = 0;
-    for (let i = 0; i < ACT_BLOCK; i++) amax = Math.max(amax, Math.abs(x[xo + b * ACT_BLOCK + i]));
-    const scale = amax / 127,
-      inv = scale ? 1 / scale : 0;
-    for (let i = 0; i < ACT_BLOCK; i++) {
-      const v = x[xo + b * ACT_BLOCK + i] * inv;
-      const qi = Math.sign(v) * Math.round(Math.abs(v)); // roundf: halves away from zero
-      q[b * ACT_BLOCK + i] = qi;
-      sum += qi;
-    }
-    d[b] = scale;
-    s[b] = scale * sum;
-  }
-}
+/** quant_act(x, K, xq, xd, xs): x (K f32) as int8 quants stored as i16 (the width `i32x4.dot_i16x8_s` takes), a
+ * scale d = max|x|/127 and d * the sum of the quants per 32 values (llama.cpp quantize_row_q8_0 with an f32 scale;
+ * the sums are its Q8_K bsums). Q4_K's min term must use the quantized x too: then the dot is exactly the dequantized
+ * weights times the quantized x, whose error the min offset partly cancels (the exact sum of x measured 1.6x
+ * llama.cpp's logit error). quantIntWat.ts. */
+type QuantActFn = (x: number, K: number, xq: number, xd: number, xs: number) => void;
 
 export class WasmGemm {
   private readonly memory: WebAssembly.Memory;
@@ -78,6 +71,9 @@ export class WasmGemm {
   private readonly qdots: Record<QuantDtype, QdotFn>;
   private readonly qdotis: Record<QuantDtype, QdotiFn>;
   private readonly deqs: Record<QuantDtype, DeqFn>;
+  private readonly quantAct: QuantActFn;
+  private readonly scores: ScoresFn;
+  private readonly values: ValuesFn;
   /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
   private freeList: HeapBlock[] = [];
   private top = ALIGN;
@@ -87,12 +83,18 @@ export class WasmGemm {
     const mod = gemmModule();
     if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
     const inst = new WebAssembly.Instance(mod, {});
-    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn & QdotiFn & DeqFn>;
+    const ex = inst.exports as { memory: WebAssembly.Memory } & Record<
+      string,
+      GemmFn & QdotFn & QdotiFn & DeqFn & QuantActFn & ScoresFn & ValuesFn
+    >;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
     this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
     this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
     this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
+    this.quantAct = ex.quant_act;
+    this.scores = ex.attn_scores;
+    this.values = ex.attn_values;
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */
@@ -173,6 +175,60 @@ export class WasmGemm {
     return new Uint8Array(this.memory.buffer, block.ptr, byteLength);
   }
 
+  /** A zeroed block of `n` floats (a KV cache's keys or values live in the heap, beside the weights). */
+  allocF32(n: number): HeapBlock {
+    const b = this.alloc(n * 4);
+    new Float32Array(this.memory.buffer, b.ptr, n).fill(0);
+    return b;
+  }
+
+  /** An f32 view of a block (valid until the next allocation, like `view`). */
+  f32(block: HeapBlock, n = block.bytes / 4): Float32Array {
+    return new Float32Array(this.memory.buffer, block.ptr, n);
+  }
+
+  /**
+   * Causal attention of q (T, nHeads*headDim) against keys and values (rows of nKvHeads*headDim floats) in `k`,
+   * `v`; query head h reads KV head floor(h / (nHeads/nKvHeads)). headDim must be a multiple of 4. The scores and
+   * the weighted values run in wasm per head; `softmax` (the backend's, in place over n scores) runs between them.
+   */
+  attention(
+    q: Float32Array,
+    k: HeapBlock,
+    v: HeapBlock,
+    dims: AttentionDims,
+    softmax: (s: Float32Array, n: number) => void,
+  ): Float32Array {
+    const { T, pos0, nHeads, nKvHeads, headDim } = dims;
+    const qDim = nHeads * headDim,
+      stride = nKvHeads * headDim * 4,
+      group = nHeads / nKvHeads,
+      scale = 1 / Math.sqrt(headDim);
+    const qb = this.alloc(T * qDim * 4),
+      ob = this.alloc(T * qDim * 4),
+      sb = this.alloc((pos0 + T) * 4);
+    try {
+      const buf = this.memory.buffer; // no allocation below: the views stay attached
+      new Float32Array(buf, qb.ptr, T * qDim).set(q.subarray(0, T * qDim));
+      const s = new Float32Array(buf, sb.ptr, pos0 + T);
+      for (let t = 0; t < T; t++) {
+        const n = pos0 + t + 1; // causal: positions 0..pos0+t
+        for (let h = 0; h < nHeads; h++) {
+          const qo = (t * qDim + h * headDim) * 4,
+            kvo = Math.floor(h / group) * headDim * 4;
+          this.scores(qb.ptr + qo, k.ptr + kvo, stride, headDim, n, scale, sb.ptr);
+          softmax(s, n);
+          this.values(sb.ptr, v.ptr + kvo, stride, headDim, n, ob.ptr + qo);
+        }
+      }
+      return new Float32Array(buf, ob.ptr, T * qDim).slice();
+    } finally {
+      this.release(sb);
+      this.release(ob);
+      this.release(qb);
+    }
+  }
+
   /** y (T, N) = x (T, K) . W^T with W the (N, K) weight in `w`. */
   gemm(x: Float32Array, T: number, K: number, w: HeapBlock, kind: HeapKind, N: number): Float32Array {
     const xb = this.alloc(T * K * 4);
@@ -204,24 +260,24 @@ export class WasmGemm {
   /** y (T, N) = x (T, K) . W^T with each row of x quantized to int8 per 32 values first (not exact: opt-in). */
   qdotInt(x: Float32Array, T: number, K: number, w: HeapBlock, dtype: QuantDtype, N: number): Float32Array {
     const nb = K / ACT_BLOCK;
-    const qb = this.alloc(K * 2),
+    const xb = this.alloc(K * 4),
+      qb = this.alloc(K * 2),
       db = this.alloc(nb * 4),
       sb = this.alloc(nb * 4),
       yb = this.alloc(N * 4);
     const y = new Float32Array(T * N);
     try {
       const buf = this.memory.buffer; // no allocation below: the views stay attached
-      const q = new Int16Array(buf, qb.ptr, K),
-        d = new Float32Array(buf, db.ptr, nb),
-        s = new Float32Array(buf, sb.ptr, nb);
+      const xv = new Float32Array(buf, xb.ptr, K);
       for (let t = 0; t < T; t++) {
-        quantizeActivations(x, t * K, K, q, d, s);
+        xv.set(x.subarray(t * K, (t + 1) * K));
+        this.quantAct(xb.ptr, K, qb.ptr, db.ptr, sb.ptr);
         this.qdotis[dtype](qb.ptr, db.ptr, sb.ptr, w.ptr, yb.ptr, K, N);
         y.set(new Float32Array(buf, yb.ptr, N), t * N);
       }
       return y;
     } finally {
-      for (const b of [yb, sb, db, qb]) this.release(b);
+      for (const b of [yb, sb, db, qb, xb]) this.release(b);
     }
   }
 

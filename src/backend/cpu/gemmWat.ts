@@ -104,6 +104,95 @@ function gemmFunc(kind: WeightKind): string {
   )`;
 }
 
+const F32_HIGH16 = '(v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000)';
+
+/**
+ * gemv_<kind>(x, w, y, K, N, xd): y (N) = W (N, K) . x for one position (decode), one row at a time so the weights
+ * stream from memory in address order (four rows abreast, as gemm does, read 9 GB/s out of cache against 14-19 GB/s
+ * in order here: scripts/bench/gemv.ts). Four accumulators over 32 values a step. For bf16, x is first laid out in
+ * xd (K floats of scratch) with each 8 values as evens then odds: a u32 lane of the weights holds an even value in
+ * its low half and the next odd one in its high half, so `shl 16` and `and 0xffff0000` give their f32 bit patterns
+ * with one op each, no widening.
+ */
+function gemvFunc(kind: WeightKind): string {
+  const bf = kind === 'bf16';
+  const wStep = bf ? 64 : 128; // bytes of weights per 32 values
+  const xl = (off: number): string => `(v128.load offset=${off} ${get('xi')})`;
+  const wl = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
+  const mac = (acc: string, a: string, b: string): string =>
+    `(local.set $${acc} (f32x4.add ${get(acc)} (f32x4.mul ${a} ${b})))`;
+  // 8 values at byte offset o of the current step (x at 2*o for bf16, w at o; f32: both at o)
+  const eight = (o: number, a1: string, a2: string): string =>
+    bf
+      ? `(local.set $wv ${wl(o)})
+        ${mac(a1, `(i32x4.shl ${get('wv')} (i32.const 16))`, xl(2 * o))}
+        ${mac(a2, `(v128.and ${get('wv')} ${F32_HIGH16})`, xl(2 * o + 16))}`
+      : `${mac(a1, wl(o), xl(o))}
+        ${mac(a2, wl(o + 16), xl(o + 16))}`;
+  const unit = bf ? 16 : 32; // bytes of weights per 8 values
+  const scalarW = bf
+    ? `(f32.reinterpret_i32 (i32.shl (i32.load16_u ${get('p')}) (i32.const 16)))`
+    : `(f32.load ${get('p')})`;
+  const deinterleave = bf
+    ? `(local.set $xi ${get('x')})
+    (local.set $k ${get('xd')})
+    (block $ddone (loop $dloop
+      (br_if $ddone (i32.ge_u ${get('xi')} ${get('x8')}))
+      (local.set $wv (v128.load offset=16 ${get('xi')}))
+      (v128.store ${get('k')}
+        (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (v128.load ${get('xi')}) ${get('wv')}))
+      (v128.store offset=16 ${get('k')}
+        (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (v128.load ${get('xi')}) ${get('wv')}))
+      (local.set $xi (i32.add ${get('xi')} (i32.const 32)))
+      (local.set $k (i32.add ${get('k')} (i32.const 32)))
+      (br $dloop)))`
+    : '';
+  const xs = bf ? 'xd' : 'x';
+  return `
+  (func (export "gemv_${kind}")
+    (param $x i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32) (param $xd i32)
+    (local $n i32) (local $k i32) (local $p i32) (local $xi i32) (local $x32 i32) (local $x8 i32) (local $xend i32)
+    (local $wv v128) (local $a v128) (local $b v128) (local $c v128) (local $e v128) (local $s f32)
+    (local.set $x32 (i32.add ${get(xs)} (i32.shl (i32.and ${get('K')} (i32.const -32)) (i32.const 2))))
+    (local.set $x8 (i32.add ${get('x')} (i32.shl (i32.and ${get('K')} (i32.const -8)) (i32.const 2))))
+    (local.set $xend (i32.add ${get('x')} (i32.shl ${get('K')} (i32.const 2))))
+    ${deinterleave}
+    ${bf ? `(local.set $x8 (i32.add ${get('xd')} (i32.sub ${get('x8')} ${get('x')})))` : ''}
+    (local.set $p ${get('w')})
+    (block $ndone (loop $nloop
+      (br_if $ndone (i32.ge_u ${get('n')} ${get('N')}))
+      (local.set $a ${ZERO4}) (local.set $b ${ZERO4}) (local.set $c ${ZERO4}) (local.set $e ${ZERO4})
+      (local.set $xi ${get(xs)})
+      (block $d32 (loop $l32
+        (br_if $d32 (i32.ge_u ${get('xi')} ${get('x32')}))
+        ${eight(0, 'a', 'b')}
+        ${eight(unit, 'c', 'e')}
+        ${eight(2 * unit, 'a', 'b')}
+        ${eight(3 * unit, 'c', 'e')}
+        (local.set $p (i32.add ${get('p')} (i32.const ${wStep})))
+        (local.set $xi (i32.add ${get('xi')} (i32.const 128)))
+        (br $l32)))
+      (block $d8 (loop $l8
+        (br_if $d8 (i32.ge_u ${get('xi')} ${get('x8')}))
+        ${eight(0, 'a', 'b')}
+        (local.set $p (i32.add ${get('p')} (i32.const ${unit})))
+        (local.set $xi (i32.add ${get('xi')} (i32.const 32)))
+        (br $l8)))
+      (local.set $s ${hsum(`(f32x4.add (f32x4.add ${get('a')} ${get('b')}) (f32x4.add ${get('c')} ${get('e')}))`)})
+      ;; the last K % 8 values, against x as given
+      (local.set $k (i32.add ${get('x')} (i32.shl (i32.and ${get('K')} (i32.const -8)) (i32.const 2))))
+      (block $d1 (loop $l1
+        (br_if $d1 (i32.ge_u ${get('k')} ${get('xend')}))
+        (local.set $s (f32.add ${get('s')} (f32.mul (f32.load ${get('k')}) ${scalarW})))
+        (local.set $p (i32.add ${get('p')} (i32.const ${bf ? 2 : 4})))
+        (local.set $k (i32.add ${get('k')} (i32.const 4)))
+        (br $l1)))
+      (f32.store (i32.add ${get('y')} (i32.shl ${get('n')} (i32.const 2))) ${get('s')})
+      (local.set $n (i32.add ${get('n')} (i32.const 1)))
+      (br $nloop)))
+  )`;
+}
+
 /** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, the block dots
  * qdot_q8_0 / qdot_q4_0 / qdot_q4_k / qdot_q6_k (quantWat.ts), their int8-activation twins qdoti_*
  * (quantIntWat.ts), the dequantizers deq_* (quantDeqWat.ts) and attn_scores / attn_values (attentionWat.ts). */
@@ -111,7 +200,7 @@ export function gemmWat(): string {
   const kinds: WeightKind[] = ['f32', 'bf16'];
   return `(module
   (memory (export "memory") 1 65536)
-  ${kinds.map((k) => rowsFunc(4, k) + rowsFunc(1, k) + gemmFunc(k)).join('\n')}
+  ${kinds.map((k) => rowsFunc(4, k) + rowsFunc(1, k) + gemmFunc(k) + gemvFunc(k)).join('\n')}
   ${quantDotFuncs()}
   ${quantIntDotFuncs()}
   ${quantDeqFuncs()}

@@ -38,6 +38,8 @@ export function wasmSimdSupported(): boolean {
 }
 
 type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number) => void;
+/** gemv_*(x, w, y, K, N, xd): one position; xd: K floats of scratch (bf16 lays x out there). */
+type GemvFn = (x: number, w: number, y: number, K: number, N: number, xd: number) => void;
 /** qdot_*(x, w, y, xs, K, N): y (N) = W (N, K) . x (K), W in a block format; xs: K/2 bytes of scratch. */
 type QdotFn = (x: number, w: number, y: number, xs: number, K: number, N: number) => void;
 /** qdoti_*(xq, xd, xs, w, y, K, N): the same with x as i16 quants (xq), f32 scales (xd) and sums (xs) per 32. */
@@ -68,6 +70,7 @@ type QuantActFn = (x: number, K: number, xq: number, xd: number, xs: number) => 
 export class WasmGemm {
   private readonly memory: WebAssembly.Memory;
   private readonly fns: Record<HeapKind, GemmFn>;
+  private readonly gemvs: Record<HeapKind, GemvFn>;
   private readonly qdots: Record<QuantDtype, QdotFn>;
   private readonly qdotis: Record<QuantDtype, QdotiFn>;
   private readonly deqs: Record<QuantDtype, DeqFn>;
@@ -85,10 +88,11 @@ export class WasmGemm {
     const inst = new WebAssembly.Instance(mod, {});
     const ex = inst.exports as { memory: WebAssembly.Memory } & Record<
       string,
-      GemmFn & QdotFn & QdotiFn & DeqFn & QuantActFn & ScoresFn & ValuesFn
+      GemmFn & GemvFn & QdotFn & QdotiFn & DeqFn & QuantActFn & ScoresFn & ValuesFn
     >;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
+    this.gemvs = { f32: ex.gemv_f32, bf16: ex.gemv_bf16 };
     this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
     this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
     this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
@@ -229,13 +233,24 @@ export class WasmGemm {
     }
   }
 
-  /** y (T, N) = x (T, K) . W^T with W the (N, K) weight in `w`. */
-  gemm(x: Float32Array, T: number, K: number, w: HeapBlock, kind: HeapKind, N: number): Float32Array {
-    const xb = this.alloc(T * K * 4);
+  /** y (T, N) = x (T, K) . W^T with W the (N, K) weight in `w`. One position runs the row-order gemv unless
+   * `rowsAbreast` (the gemm's four rows abreast; for the gemv benchmark). */
+  gemm(
+    x: Float32Array,
+    T: number,
+    K: number,
+    w: HeapBlock,
+    kind: HeapKind,
+    N: number,
+    rowsAbreast = false,
+  ): Float32Array {
+    const gemv = T === 1 && !rowsAbreast;
+    const xb = this.alloc(T * K * 4 * (gemv ? 2 : 1)); // one position: x, then the gemv's scratch
     const yb = this.alloc(T * N * 4);
     try {
       new Float32Array(this.memory.buffer, xb.ptr, T * K).set(x.subarray(0, T * K));
-      this.fns[kind](xb.ptr, w.ptr, yb.ptr, T, K, N);
+      if (gemv) this.gemvs[kind](xb.ptr, w.ptr, yb.ptr, K, N, xb.ptr + K * 4);
+      else this.fns[kind](xb.ptr, w.ptr, yb.ptr, T, K, N);
       return new Float32Array(this.memory.buffer, yb.ptr, T * N).slice();
     } finally {
       this.release(yb);

@@ -136,6 +136,11 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/** A thread-blocking backend yields after a pass's first layer, then whenever this much time has passed since it
+ * last did: heartbeats and messages still get through several times a token, without a hop after every layer (30
+ * hops a token cost a CPU decode step more than a millisecond; scripts/bench/engine-cpu.ts). */
+const YIELD_EVERY_MS = 4;
+
 /** Most positions a branch may write (its saved rows live in a per-layer scratch cache of this size). */
 export const MAX_BRANCH_ROWS = 64;
 
@@ -381,7 +386,8 @@ export class Stage {
     const shape = { nHeads: s.nHeads, nKvHeads: s.nKvHeads, headDim: s.headDim };
     /** A sequence's rows of a stacked tensor (the tensor itself when the batch has one sequence). */
     const part = (t: Tensor, i: number): Tensor => (items.length === 1 ? t : keep(b.sliceRows(t, offsets[i], rows[i])));
-    let yieldedMs = 0;
+    let yieldedMs = 0,
+      lastYield = performance.now();
     try {
       for (let i = 0; i < this.layers.length; i++) {
         const w = await this.waitFor(this.layers[i], this.range.start + i, opts);
@@ -405,10 +411,11 @@ export class Stage {
         x = keep(b.matmul(g, w.wDown, { residual: h }));
         opts.onLayer?.(this.range.start + i);
         // A backend that computes on the page's thread: yield between layers so heartbeats and messages get through.
-        if (b.blocksThread) {
+        if (b.blocksThread && (i === 0 || performance.now() - lastYield >= YIELD_EVERY_MS)) {
           const t = performance.now();
           await yieldToEventLoop();
-          yieldedMs += performance.now() - t;
+          lastYield = performance.now();
+          yieldedMs += lastYield - t;
         }
       }
       seqs.forEach((seq, j) => (seq.pos += rows[j]));

@@ -22,6 +22,8 @@ import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
 import type { HeapBlock, HeapKind } from './wasmGemm.ts';
 
 const EMPTY = new Float32Array(0);
+/** RoPE tables kept (one per sequence of a batch step). */
+const ROPE_TABLES_KEPT = 8;
 
 class CpuTensor implements Tensor {
   constructor(
@@ -263,6 +265,14 @@ export class CpuBackend implements Backend {
   readonly variant: 'simd' | 'js';
   private dispatches = 0;
   private wasm: WasmGemm | null;
+  private ropeTables: {
+    pos0: number;
+    T: number;
+    invFreq: Float32Array;
+    half: number;
+    cos: Float64Array;
+    sin: Float64Array;
+  }[] = [];
   private readonly int8: boolean;
 
   constructor(opts: CpuBackendOptions = {}) {
@@ -418,11 +428,12 @@ export class CpuBackend implements Backend {
     const half = headDim / 2;
     const headNorm = (buf: Float32Array, off: number, w: Float32Array, eps: number) =>
       rmsRow(buf, off, w, eps, buf, off, headDim);
+    const table = this.ropeTable(pos0, T, invFreq, half);
     const rotate = (buf: Float32Array, off: number, pos: number) => {
+      const to = (pos - pos0) * half;
       for (let i = 0; i < half; i++) {
-        const ang = pos * invFreq[i];
-        const cos = Math.cos(ang),
-          sin = Math.sin(ang);
+        const cos = table.cos[to + i],
+          sin = table.sin[to + i];
         const x1 = buf[off + i],
           x2 = buf[off + i + half];
         buf[off + i] = x1 * cos - x2 * sin;
@@ -447,6 +458,26 @@ export class CpuBackend implements Backend {
       c.v.set(vIn.subarray(t * kvDim, (t + 1) * kvDim), pos * kvDim);
     }
     return new CpuTensor([T, qDim], 'F32', qOut);
+  }
+
+  /**
+   * cos/sin (f64, as computed) of positions pos0..pos0+T-1: every layer of a step rotates the same positions, so
+   * they are computed once per step, not once per head and layer. The last few are kept (a batch has a few
+   * sequences at their own positions).
+   */
+  private ropeTable(pos0: number, T: number, invFreq: Float32Array, half: number) {
+    const hit = this.ropeTables.find((e) => e.pos0 === pos0 && e.T === T && e.invFreq === invFreq && e.half === half);
+    if (hit) return hit;
+    const e = { pos0, T, invFreq, half, cos: new Float64Array(T * half), sin: new Float64Array(T * half) };
+    for (let t = 0; t < T; t++)
+      for (let i = 0; i < half; i++) {
+        const ang = (pos0 + t) * invFreq[i];
+        e.cos[t * half + i] = Math.cos(ang);
+        e.sin[t * half + i] = Math.sin(ang);
+      }
+    this.ropeTables.unshift(e);
+    this.ropeTables.length = Math.min(this.ropeTables.length, ROPE_TABLES_KEPT);
+    return e;
   }
 
   // With `simd` the scores and the weighted values run in wasm, per head (attentionWat.ts). The JavaScript below is

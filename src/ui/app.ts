@@ -23,6 +23,8 @@ export interface TabConfig {
   /** `?backend=cpu` never uses WebGPU; `?backend=webgpu` runs stages on WebGPU even where the CPU measured faster
    * (SwiftShader: the browser tests of the WebGPU kernels in a real pipeline). */
   backend: 'auto' | 'cpu' | 'webgpu';
+  /** The CPU engine's block-quantized matmuls: int8 activations as llama.cpp (default), `?activations=f32` exact. */
+  cpuActivations: 'int8' | 'f32';
   iceServers: RTCIceServer[];
   knobs: EmulationKnobs;
   /** `?host=api`: this tab offers to run the server's OpenAI-compatible API requests (issue 22). */
@@ -47,6 +49,7 @@ export function tabConfigFromUrl(search: string): TabConfig {
     secret: q.get('secret') || undefined,
     modelUrl: q.get('model'),
     backend: q.get('backend') === 'cpu' ? 'cpu' : q.get('backend') === 'webgpu' ? 'webgpu' : 'auto',
+    cpuActivations: q.get('activations') === 'f32' ? 'f32' : 'int8',
     iceServers,
     knobs: parseEmulation(search),
     hostApi: q.get('host') === 'api',

@@ -88,11 +88,16 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
         () => 'webgpu' as const,
       )
       .then((measured) =>
-        createBestBackend({ preferCpu: wanted === 'cpu' || (wanted === 'auto' && measured === 'cpu') }),
+        createBestBackend({
+          preferCpu: wanted === 'cpu' || (wanted === 'auto' && measured === 'cpu'),
+          cpuActivations: tab.config.cpuActivations,
+        }),
       )
       .then((c) => {
         const why = wanted === 'auto' ? 'measured fastest here' : `?backend=${wanted}`;
-        note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name} (${why})`;
+        const int8 = c.backend.name === 'cpu' && tab.config.cpuActivations === 'int8';
+        const path = int8 ? ', int8 activations for quantized weights (?activations=f32: exact)' : '';
+        note = c.fellBack ? (c.reason ?? 'running on the CPU backend') : `engine: ${c.backend.name} (${why}${path})`;
         if (c.fellBack) status.textContent = note;
         return c.backend;
       });

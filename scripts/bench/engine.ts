@@ -1,4 +1,4 @@
-// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu]
+// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu,cpu-int8]
 // [--formats bf16,Q8_0,Q4_K_M] [--ops] [--quant-layout]`: WebGPU and CPU side by side in the same headless Chromium
 // (WebGPU via SwiftShader here): prefill and decode tokens/s, dispatches and submits per decoded token, weight bytes
 // read per token and the effective GB/s, for the bf16 safetensors preset and GGUF files of it (make-model --gguf;
@@ -60,7 +60,8 @@ await runCli(async () => {
   const decodeLen = intFlag(f, 'decode', 16, 1);
   const backends = String(f.backends ?? 'webgpu,cpu').split(',');
   for (const b of backends)
-    if (b !== 'webgpu' && b !== 'cpu') throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b}`);
+    if (b !== 'webgpu' && b !== 'cpu' && b !== 'cpu-int8')
+      throw new ShoalError('ERR_BAD_ARGS', `--backends: unknown backend ${b} (webgpu, cpu, cpu-int8)`);
   const formats = String(f.formats ?? 'bf16,Q8_0,Q4_K_M').split(',');
   for (const q of formats)
     if (q !== 'bf16' && !(GGUF_QUANTS as readonly string[]).includes(q))
@@ -99,16 +100,22 @@ await runCli(async () => {
       for (const format of formats) {
         const { url: model, bytesPerToken, spec } = await benchFormat(session, preset, format);
         const ids = Array.from({ length: promptLen }, (_, i) => (i * 7919 + 13) % spec.vocabSize);
-        for (const backend of backends as ('webgpu' | 'cpu')[]) {
+        for (const choice of backends) {
+          if (choice === 'cpu-int8' && format === 'bf16') continue; // int8 activations apply to block formats only
+          const backend = choice === 'webgpu' ? 'webgpu' : 'cpu';
+          const activations = choice === 'cpu-int8' ? 'int8' : 'f32';
+          const run = { model, logits: 'none' as const, backend, activations } as const;
           // Warm-up: compile every pipeline (seconds on SwiftShader) outside the timed run.
-          const warm = await session.infer({ model, ids: ids.slice(0, 4), steps: 2, logits: 'none', backend });
+          const warm = await session.infer({ ...run, ids: ids.slice(0, 4), steps: 2 });
           if (!warm.ok) throw new ShoalError(warm.code as ShoalError['code'], warm.message);
-          const reply = await session.infer({ model, ids, steps: decodeLen + 1, logits: 'none', backend });
+          const reply = await session.infer({ ...run, ids, steps: decodeLen + 1 });
           if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
           const st = reply.result.stats!;
           const prefillTps = promptLen / (st.prefillMs / 1000);
           const decodeTps = decodeLen / (st.decodeMs / 1000);
-          const name = reply.fellBack ? 'cpu (no WebGPU)' : reply.result.backend;
+          const name = reply.fellBack
+            ? 'cpu (no WebGPU)'
+            : `${reply.result.backend}${activations === 'int8' ? ' int8' : ''}`;
           const perLayer =
             st.dispatchesPerToken !== undefined ? (st.dispatchesPerToken / spec.nLayers).toFixed(2) : '-';
           console.log(

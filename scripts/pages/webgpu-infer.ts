@@ -23,6 +23,8 @@ export interface PageInferArgs {
   stages?: string;
   logits?: LogitsMode;
   backend?: 'webgpu' | 'cpu';
+  /** The CPU engine's activations for block-quantized weights (default f32, exact). */
+  activations?: 'f32' | 'int8';
   /** Test knob: pretend storage bindings are this small, so big matrices split. */
   maxBindingBytesOverride?: number;
 }
@@ -40,7 +42,7 @@ async function shoalInfer(args: PageInferArgs): Promise<PageInferReply> {
     let fellBack = false;
     let reason: string | undefined;
     let failure: Error | undefined;
-    if (args.backend === 'cpu') backend = createCpuBackend();
+    if (args.backend === 'cpu') backend = createCpuBackend({ activations: args.activations });
     else {
       const choice = await createBestBackend({
         onFailure: (e) => {

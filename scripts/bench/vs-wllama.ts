@@ -55,7 +55,7 @@ const med = (rs: Ok[], pick: (r: Ok) => number, digits: number): string => media
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['preset', 'formats', 'prompt', 'tokens', 'runs', 'threads'],
+    values: ['preset', 'formats', 'prompt', 'tokens', 'runs', 'threads', 'activations'],
     switches: [],
   });
   const preset = String(f.preset ?? 'smollm2-135m');
@@ -67,6 +67,9 @@ await runCli(async () => {
   const tokens = intFlag(f, 'tokens', 64, 2);
   const runs = intFlag(f, 'runs', 3, 1);
   const threads = intFlag(f, 'threads', 1, 1);
+  const activations = String(f.activations ?? 'f32');
+  if (activations !== 'f32' && activations !== 'int8')
+    throw new ShoalError('ERR_BAD_ARGS', `--activations: f32 or int8 (got ${activations})`);
   const session = await openEngineSession({
     headers: ISOLATION,
     page: { path: '/scripts/pages/vs-wllama.html', ready: 'wllamaSide' },
@@ -77,7 +80,8 @@ await runCli(async () => {
     const ua = await session.page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? '?');
     console.log(
       `${preset} (random weights), prompt ${promptLen} tokens, ${tokens} greedy tokens, median of ${runs} ` +
-        `interleaved runs, headless ${ua}, cross-origin isolated: ${isolated}; our CPU engine: 1 thread; ` +
+        `interleaved runs, headless ${ua}, cross-origin isolated: ${isolated}; our CPU engine: 1 thread, ` +
+        `${activations} activations; ` +
         `wllama: --threads ${threads}, no WebGPU layers`,
     );
     console.log(
@@ -96,7 +100,8 @@ await runCli(async () => {
     for (const quant of formats) {
       const g = await benchGguf(preset, quant as GgufQuant);
       const { ids, text, banned } = await prompt(g.path, promptLen);
-      const args: SideArgs = { url: session.modelUrl(g.dir) + g.file, ids, text, tokens, wasmUrl, threads, banned };
+      const url = session.modelUrl(g.dir) + g.file;
+      const args: SideArgs = { url, ids, text, tokens, wasmUrl, threads, banned, activations };
       const got: Record<Side, Ok[]> = { shoalSide: [], wllamaSide: [] };
       for (let r = 0; r < runs; r++)
         for (const side of ['shoalSide', 'wllamaSide'] as const) got[side].push(await runSide(session, side, args));
@@ -108,7 +113,7 @@ await runCli(async () => {
         console.log(
           mdRow([
             g.file,
-            side === 'shoalSide' ? 'shoal CPU (wasm SIMD)' : 'wllama',
+            side === 'shoalSide' ? `shoal CPU (wasm SIMD, ${activations})` : 'wllama',
             rs[0].threads,
             rs[0].promptTokens,
             med(rs, (x) => x.loadS, 2),

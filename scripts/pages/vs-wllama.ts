@@ -26,6 +26,8 @@ export interface SideArgs {
    * random model does; a ban costs nothing per token, and every token costs the same to compute.
    */
   banned: number[];
+  /** Ours: the CPU engine's activations for block formats (int8 as llama.cpp, or exact f32). */
+  activations: 'f32' | 'int8';
 }
 
 export type SideReply =
@@ -44,7 +46,7 @@ export type SideReply =
 
 /** Our CPU engine: open, load every layer, prefill the ids, then one forward per token (greedy). */
 async function shoalSide(a: SideArgs): Promise<SideReply> {
-  const backend = createCpuBackend();
+  const backend = createCpuBackend({ activations: a.activations });
   try {
     const t0 = performance.now();
     const model = await openModelAt(new URL(a.url, location.href).href);

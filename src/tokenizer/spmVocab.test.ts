@@ -155,19 +155,31 @@ function trainSpmVocab(nMerges: number): Vocab {
       for (let i = 0; i + 1 < w.parts.length; i++)
         if (w.parts[i] === a && w.parts[i + 1] === b) w.parts.splice(i, 2, a + b);
   }
+  return spmVocab([...pieces, ...chars], [...pieces.map((_, i) => -i), ...chars.map((_, i) => -nMerges - i)]);
+}
+
+/** <unk> <s> </s>, the 256 byte pieces (score 0), then the given normal pieces, as SentencePiece lays them out. */
+function spmVocab(pieces: string[], scores: number[]): Vocab {
   const bytes = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
   return {
-    tokens: ['<unk>', '<s>', '</s>', ...bytes, ...pieces, ...chars],
-    scores: [0, 0, 0, ...bytes.map(() => 0), ...pieces.map((_, i) => -i), ...chars.map((_, i) => -nMerges - i)],
-    types: [
-      UNKNOWN,
-      CONTROL,
-      CONTROL,
-      ...bytes.map(() => BYTE),
-      ...pieces.map(() => NORMAL),
-      ...chars.map(() => NORMAL),
-    ],
+    tokens: ['<unk>', '<s>', '</s>', ...bytes, ...pieces],
+    scores: [0, 0, 0, ...bytes.map(() => 0), ...scores],
+    types: [UNKNOWN, CONTROL, CONTROL, ...bytes.map(() => BYTE), ...pieces.map(() => NORMAL)],
   };
+}
+
+/** Random pieces over a few letters with distinct random scores: a piece may score above or below its parts. */
+function randomVocab(rand: () => number, letters: string[], nPieces: number): Vocab {
+  const pick = () => letters[Math.floor(rand() * letters.length)];
+  const pieces = new Set(letters);
+  while (pieces.size < letters.length + nPieces)
+    pieces.add(Array.from({ length: 2 + Math.floor(rand() * 4) }, pick).join(''));
+  const scores = [...pieces].map((_, i) => i);
+  for (let i = scores.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [scores[i], scores[j]] = [scores[j], scores[i]];
+  }
+  return spmVocab([...pieces], scores);
 }
 
 /** The trained vocabulary plus what real ones carry: whitespace runs, a user-defined token, a CJK piece whose
@@ -252,6 +264,21 @@ describe('SentencePiece vocabularies rebuilt as BPE (against llama.cpp llm_token
       const len = Math.floor(rand() * 24);
       const text = Array.from({ length: len }, () => (rand() < 0.05 ? pick(specials) : pick(alphabet))).join('');
       expect(hf.encode(text), JSON.stringify(text)).toEqual(llamaCppTokenize(VOCAB, text, DEFAULTS));
+    }
+  });
+
+  it('encodes as llama.cpp does with 40 random vocabularies of distinct scores (seeded)', () => {
+    const rand = seededRandom(11);
+    const alphabet = ['a', 'b', 'c', ' ', 'd']; // "d" is no piece: byte fallback
+    for (let n = 0; n < 40; n++) {
+      const v = randomVocab(rand, ['a', 'b', 'c', U], 40);
+      const tok = hfTokenizer(v);
+      for (let k = 0; k < 50; k++) {
+        const text = Array.from({ length: Math.floor(rand() * 16) }, () => alphabet[Math.floor(rand() * 5)]).join('');
+        expect(tok.encode(text), `vocabulary ${n}, ${JSON.stringify(text)}`).toEqual(
+          llamaCppTokenize(v, text, DEFAULTS),
+        );
+      }
     }
   });
 

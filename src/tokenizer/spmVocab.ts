@@ -10,6 +10,9 @@ export const SPIECE_UNDERLINE = '\u2581';
  * the same with merge ranks in place of scores. So every split of a piece into a left and a right part is a merge,
  * ranked by the piece's score, as transformers' generate_merges (convert_slow_tokenizer.py) orders them: score
  * descending, then left length descending, right length descending, then vocabulary order (a stable sort).
+ * That is exact when pieces' scores are distinct: two splits of one piece are never pending at once (the same
+ * substring is joined the same way wherever it stands), so no rank decides what llama.cpp's leftmost rule would.
+ * Pieces sharing a score (gguf-py's LlamaHfVocab writes -1000 for all) are ordered by rank, not leftmost-first.
  *
  * One difference from generate_merges, on purpose: a part may also be a single character that is not in the
  * vocabulary. llama.cpp's symbols are characters before they are pieces, so it joins "中"+"文" into a piece "中文"

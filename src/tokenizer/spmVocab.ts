@@ -30,9 +30,10 @@ export function spmMerges(tokens: readonly string[], scores: ArrayLike<number>):
     for (let k = 1; k < piece.length; k++) {
       if (insidePair(piece, k)) continue;
       leftLen++; // code points, as Python's len and llama.cpp's UTF-8 symbols count them
-      const left = piece.slice(0, k),
-        right = piece.slice(k);
-      if ((leftLen === 1 || idOf.has(left)) && (leftLen === nChars - 1 || idOf.has(right)))
+      const left = piece.slice(0, k);
+      if (leftLen > 1 && !idOf.has(left)) continue;
+      const right = piece.slice(k);
+      if (leftLen === nChars - 1 || idOf.has(right))
         found.push({ left, right, score: scores[id], leftLen, rightLen: nChars - leftLen });
     }
   }

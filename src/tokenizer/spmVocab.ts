@@ -16,7 +16,8 @@ export const SPIECE_UNDERLINE = '\u2581';
  *
  * One difference from generate_merges, on purpose: a part may also be a single character that is not in the
  * vocabulary. llama.cpp's symbols are characters before they are pieces, so it joins "中"+"文" into a piece "中文"
- * even when neither character is a piece; generate_merges would need both in the vocabulary.
+ * even when neither character is a piece; generate_merges would need both in the vocabulary. transformers.js takes
+ * such merges; the Rust tokenizers library would refuse them (we only build this file in memory, for transformers.js).
  */
 export function spmMerges(tokens: readonly string[], scores: ArrayLike<number>): [string, string][] {
   // A piece written twice keeps its last id, as llama.cpp's token_to_id does; a Map keeps its first position (as

@@ -91,8 +91,8 @@ describe('GGUF tokenizer variants', () => {
 
 describe('GGUF tokenizer errors', () => {
   it('names an unsupported vocabulary type and pre-tokenizer', () => {
-    expect(() => ggufTokenizerFiles('m.gguf', { 'tokenizer.ggml.model': 'llama' })).toThrow(
-      /m\.gguf: tokenizer\.ggml\.model "llama" is not supported/,
+    expect(() => ggufTokenizerFiles('m.gguf', { 'tokenizer.ggml.model': 't5' })).toThrow(
+      /m\.gguf: tokenizer\.ggml\.model "t5" is not supported/,
     );
     expect(() =>
       ggufTokenizerFiles('m.gguf', {

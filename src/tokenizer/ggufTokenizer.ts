@@ -1,8 +1,10 @@
 // A tokenizer.json + tokenizer_config.json built from a GGUF file's tokenizer.ggml.* metadata, so a GGUF file alone
 // is enough for text prompts (llama.cpp's converter wrote these keys from the same Hugging Face files).
-// Byte-level BPE ('gpt2' vocabularies: GPT-2, Llama 3, Qwen2/3) only; SentencePiece ('llama') is not built yet.
+// Byte-level BPE ('gpt2': GPT-2, Llama 3, Qwen2/3) takes the file's merges; SentencePiece BPE ('llama': Llama 2,
+// TinyLlama, Mistral) gets merges derived from the piece scores (spmVocab.ts). Unigram ('t5') and others are refused.
 import { ShoalError } from '../errors.ts';
 import { byteLevelBpeJson } from './generate.ts';
+import { spmTokenizerJson } from './spmVocab.ts';
 
 /** The GPT-4-style split regex of Llama 3 and Qwen2 (their tokenizer.json Split pattern), which differ in digits. */
 function splitPattern(digits: string): string {
@@ -34,8 +36,9 @@ const PRE_TOKENIZERS: Record<string, () => Record<string, unknown>> = {
   smollm: () => ({ type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }),
 };
 
-/** tokenizer.ggml.token_type (llama.cpp llama_token_type): 3 control (special), 4 user-defined (added). */
-const CONTROL = 3,
+/** tokenizer.ggml.token_type (llama.cpp llama_token_type): 2 unknown, 3 control (special), 4 user-defined (added). */
+const UNKNOWN = 2,
+  CONTROL = 3,
   USER_DEFINED = 4;
 
 function fail(file: string, why: string): never {
@@ -50,25 +53,24 @@ function preTokenizer(file: string, pre: unknown): Record<string, unknown> {
   return make();
 }
 
-/** The two Hugging Face tokenizer files equivalent to a GGUF file's tokenizer metadata. */
-export function ggufTokenizerFiles(
-  file: string,
-  md: Record<string, unknown>,
-): { tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
-  const model = md['tokenizer.ggml.model'];
-  if (model !== 'gpt2')
-    fail(file, `tokenizer.ggml.model ${JSON.stringify(model)} is not supported (only gpt2, byte-level BPE)`);
-  const tokens = md['tokenizer.ggml.tokens'];
-  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
-    fail(file, 'tokenizer.ggml.tokens is missing or not a list of strings');
-  const types = (md['tokenizer.ggml.token_type'] as number[] | undefined) ?? [];
-  const merges = (md['tokenizer.ggml.merges'] as string[] | undefined) ?? [];
-  const tokenOf = (key: string) => {
-    const id = md[`tokenizer.ggml.${key}_token_id`];
-    return typeof id === 'number' && id >= 0 && id < tokens.length ? tokens[id] : null;
-  };
-  const addedTokens = tokens.flatMap((content, id) =>
-    types[id] === CONTROL || types[id] === USER_DEFINED
+/** A per-token list (tokenizer.ggml.scores, token_type) of numbers, one per token; null when absent. */
+function perToken(file: string, md: Record<string, unknown>, key: string, n: number): number[] | null {
+  const raw = md[`tokenizer.ggml.${key}`];
+  if (raw === undefined) return null;
+  const v: unknown = ArrayBuffer.isView(raw) ? Array.from(raw as unknown as ArrayLike<number>) : raw;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number'))
+    fail(file, `tokenizer.ggml.${key} is not a list of numbers`);
+  if (v.length !== n) fail(file, `tokenizer.ggml.${key} has ${v.length} entries for ${n} tokens`);
+  return v;
+}
+
+/**
+ * The tokens llama.cpp splits out of the text before its tokenizer runs (control, user-defined and, for
+ * SentencePiece, unknown: its cache_special_tokens), as added tokens; `normalized: false` matches them in the raw text.
+ */
+function addedTokens(tokens: string[], types: number[], splitTypes: number[]): Record<string, unknown>[] {
+  return tokens.flatMap((content, id) =>
+    splitTypes.includes(types[id])
       ? [
           {
             id,
@@ -77,39 +79,113 @@ export function ggufTokenizerFiles(
             lstrip: false,
             rstrip: false,
             normalized: false,
-            special: types[id] === CONTROL,
+            special: types[id] !== USER_DEFINED,
           },
         ]
       : [],
   );
-  const bos = tokenOf('bos');
-  const addBos = md['tokenizer.ggml.add_bos_token'] === true && bos !== null;
-  const bosId = tokens.indexOf(bos ?? '');
-  const tokenizerJson = byteLevelBpeJson({
-    addedTokens,
+}
+
+/** Byte-level BPE (GPT-2, Llama 3, Qwen2/3): the merges are in the file; `bos` is the BOS to add, if any. */
+function gpt2Json(file: string, md: Record<string, unknown>, tokens: string[], types: number[], bos: Special) {
+  return byteLevelBpeJson({
+    addedTokens: addedTokens(tokens, types, [CONTROL, USER_DEFINED]),
     vocab: Object.fromEntries(tokens.map((t, i) => [t, i])),
-    merges,
+    merges: (md['tokenizer.ggml.merges'] as string[] | undefined) ?? [],
     preTokenizer: preTokenizer(file, md['tokenizer.ggml.pre']),
-    postProcessor: addBos
+    postProcessor: bos
       ? {
           type: 'TemplateProcessing',
-          single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+          single: [{ SpecialToken: { id: bos.token, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
           pair: [
-            { SpecialToken: { id: bos, type_id: 0 } },
+            { SpecialToken: { id: bos.token, type_id: 0 } },
             { Sequence: { id: 'A', type_id: 0 } },
             { Sequence: { id: 'B', type_id: 1 } },
           ],
-          special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+          special_tokens: { [bos.token]: { id: bos.token, ids: [bos.id], tokens: [bos.token] } },
         }
       : null,
   });
+}
+
+/** llama.cpp's defaults for SentencePiece vocabularies without the keys: BOS 1, EOS 2, unknown 0. */
+const SPM_DEFAULT_IDS: Record<string, number> = { bos: 1, eos: 2, unknown: 0 };
+
+type Special = { token: string; id: number } | null;
+
+function spmJson(file: string, md: Record<string, unknown>, tokens: string[], types: number[], s: Specials) {
+  const scores = perToken(file, md, 'scores', tokens.length);
+  if (!scores) fail(file, 'tokenizer.ggml.scores is missing (a SentencePiece vocabulary needs a score per token)');
+  return spmTokenizerJson({
+    tokens,
+    scores,
+    addedTokens: addedTokens(tokens, types, [UNKNOWN, CONTROL, USER_DEFINED]),
+    unkToken: s.unk?.token ?? null,
+    addSpacePrefix: md['tokenizer.ggml.add_space_prefix'] !== false, // llama.cpp: true unless the key says no
+    bos: s.addBos ? s.bos : null,
+    eos: s.addEos ? s.eos : null,
+  });
+}
+
+interface Specials {
+  bos: Special;
+  eos: Special;
+  unk: Special;
+  addBos: boolean;
+  addEos: boolean;
+}
+
+/** Special tokens and whether llama.cpp adds BOS/EOS (SentencePiece: BOS unless the file says no; gpt2: if told). */
+function specials(md: Record<string, unknown>, tokens: string[], spm: boolean): Specials & { pad: Special } {
+  const special = (key: string): Special => {
+    const v = md[`tokenizer.ggml.${key}_token_id`];
+    const id = typeof v === 'number' ? v : spm ? SPM_DEFAULT_IDS[key] : undefined;
+    const ok = id !== undefined && Number.isInteger(id) && id >= 0 && id < tokens.length;
+    return ok ? { token: tokens[id], id } : null;
+  };
+  const flag = (key: string, fallback: boolean) => {
+    const v = md[`tokenizer.ggml.${key}`];
+    return typeof v === 'boolean' ? v : fallback;
+  };
+  const [bos, eos] = [special('bos'), special('eos')];
+  return {
+    bos,
+    eos,
+    unk: special('unknown'),
+    pad: special('padding'),
+    addBos: bos !== null && flag('add_bos_token', spm),
+    addEos: spm && eos !== null && flag('add_eos_token', false),
+  };
+}
+
+/** The two Hugging Face tokenizer files equivalent to a GGUF file's tokenizer metadata. */
+export function ggufTokenizerFiles(
+  file: string,
+  md: Record<string, unknown>,
+): { tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+  const model = md['tokenizer.ggml.model'];
+  if (model !== 'gpt2' && model !== 'llama')
+    fail(
+      file,
+      `tokenizer.ggml.model ${JSON.stringify(model)} is not supported (gpt2: byte-level BPE, llama: SentencePiece BPE)`,
+    );
+  const tokens = md['tokenizer.ggml.tokens'];
+  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string'))
+    fail(file, 'tokenizer.ggml.tokens is missing or not a list of strings');
+  const types = perToken(file, md, 'token_type', tokens.length) ?? [];
+  const spm = model === 'llama';
+  const s = specials(md, tokens, spm);
+  const tokenizerJson = spm
+    ? spmJson(file, md, tokens, types, s)
+    : gpt2Json(file, md, tokens, types, s.addBos ? s.bos : null);
   const tokenizerConfig = {
-    tokenizer_class: 'PreTrainedTokenizerFast',
-    bos_token: bos,
-    eos_token: tokenOf('eos'),
-    pad_token: tokenOf('padding'),
-    unk_token: tokenOf('unknown'),
-    add_bos_token: addBos,
+    tokenizer_class: spm ? 'LlamaTokenizerFast' : 'PreTrainedTokenizerFast',
+    bos_token: s.bos?.token ?? null,
+    eos_token: s.eos?.token ?? null,
+    pad_token: s.pad?.token ?? null,
+    unk_token: s.unk?.token ?? null,
+    add_bos_token: s.addBos,
+    ...(spm ? { add_eos_token: s.addEos } : {}),
     clean_up_tokenization_spaces: false,
     chat_template: typeof md['tokenizer.chat_template'] === 'string' ? md['tokenizer.chat_template'] : undefined,
   };

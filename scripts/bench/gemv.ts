@@ -1,8 +1,11 @@
-// `npm run bench -- gemv [--mb 160] [--runs 5]`: the CPU engine's one-position matmul (decode) on weights far larger
+// `npm run bench -- gemv [--mb 400] [--runs 5]`: the CPU engine's one-position matmul (decode) on weights far larger
 // than the caches, the smollm2-135m shapes (q/o 576x576, gate/up 576->1536, down 1536->576, LM head 576->49152):
-// GB/s of weights read by the gemm's four-rows-abreast kernel and by the row-order gemv, bf16 and f32, against the
-// read roofline (a wasm SIMD sum) of the same process. Node; the figures go to docs/benchmarks.md.
-import { WasmGemm, type HeapKind } from '../../src/backend/cpu/wasmGemm.ts';
+// GB/s of weights read by the gemm's four-rows-abreast kernel and by the row-order gemv, bf16 and f32, then the block
+// formats' dots (exact f32 activations and int8 ones), against the read roofline (a wasm SIMD sum) of the same
+// process. Node; the figures go to docs/benchmarks.md.
+import { WasmGemm, type HeapBlock, type HeapKind } from '../../src/backend/cpu/wasmGemm.ts';
+import { quantize } from '../../src/weights/quantize.ts';
+import { tensorBytes, type QuantDtype } from '../../src/weights/types.ts';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { mdHeader, mdRow } from './lib/table.ts';
 import { rooflineWasmBase64 } from './lib/roofline.ts';
@@ -31,59 +34,77 @@ async function roofline(bytes: number, runs: number): Promise<number> {
   return best;
 }
 
-/** Best GB/s over `runs` passes of y = W x through copies of one shape (together `totalBytes`, beyond the caches). */
-function measure(
-  g: WasmGemm,
-  kind: HeapKind,
-  K: number,
-  N: number,
-  totalBytes: number,
-  runs: number,
-  abreast: boolean,
-) {
-  const bytes = K * N * (kind === 'bf16' ? 2 : 4);
-  const copies = Math.max(2, Math.ceil(totalBytes / bytes));
-  const data = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i += 2) data[i + 1] = 0x3c + (i % 3); // modest finite values in both dtypes
-  const ws = Array.from({ length: copies }, () => g.store(data));
-  const x = Float32Array.from({ length: K }, (_, i) => Math.sin(i));
+/** Best GB/s over `runs` passes of `mul` through weight blocks of `bytes` each. */
+function timePasses(ws: HeapBlock[], bytes: number, runs: number, mul: (w: HeapBlock) => void): number {
+  for (const w of ws) mul(w);
+  let best = 0;
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    for (const w of ws) mul(w);
+    best = Math.max(best, (bytes * ws.length) / ((performance.now() - t) / 1000) / 1e9);
+  }
+  return best;
+}
+
+/** Copies of one weight (together `totalBytes`, beyond the caches) in the heap, released after `use`. */
+function withCopies<R>(g: WasmGemm, data: Uint8Array, totalBytes: number, use: (ws: HeapBlock[]) => R): R {
+  const ws = Array.from({ length: Math.max(2, Math.ceil(totalBytes / data.byteLength)) }, () => g.store(data));
   try {
-    for (const w of ws) g.gemm(x, 1, K, w, kind, N, abreast);
-    let best = 0;
-    for (let r = 0; r < runs; r++) {
-      const t = performance.now();
-      for (const w of ws) g.gemm(x, 1, K, w, kind, N, abreast);
-      best = Math.max(best, (bytes * copies) / ((performance.now() - t) / 1000) / 1e9);
-    }
-    return best;
+    return use(ws);
   } finally {
     for (const w of ws) g.release(w);
   }
 }
 
+/** GB/s of the four-rows-abreast gemm and of the row-order gemv on one float weight. */
+function floatRow(g: WasmGemm, kind: HeapKind, K: number, N: number, total: number, runs: number): number[] {
+  const bytes = K * N * (kind === 'bf16' ? 2 : 4);
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 2) data[i + 1] = 0x3c + (i % 3); // modest finite values in both dtypes
+  const x = Float32Array.from({ length: K }, (_, i) => Math.sin(i));
+  return withCopies(g, data, total, (ws) => [
+    timePasses(ws, bytes, runs, (w) => g.gemm(x, 1, K, w, kind, N, true)),
+    timePasses(ws, bytes, runs, (w) => g.gemm(x, 1, K, w, kind, N)),
+  ]);
+}
+
+/** GB/s of the block dot with f32 activations and with int8 ones on one quantized weight. */
+function blockRow(g: WasmGemm, dtype: QuantDtype, K: number, N: number, total: number, runs: number): number[] {
+  const data = quantize(
+    dtype,
+    Float32Array.from({ length: K * N }, (_, i) => Math.sin(i * 0.37) * 0.1),
+    K,
+  );
+  const bytes = tensorBytes(dtype, [N, K]);
+  const x = Float32Array.from({ length: K }, (_, i) => Math.sin(i));
+  return withCopies(g, data, total, (ws) => [
+    timePasses(ws, bytes, runs, (b) => g.qdot(x, K, b, dtype, N)),
+    timePasses(ws, bytes, runs, (b) => g.qdotInt(x, 1, K, b, dtype, N)),
+  ]);
+}
+
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), { values: ['mb', 'runs'], switches: [] });
-  const total = intFlag(f, 'mb', 160, 1) * 1e6;
+  const total = intFlag(f, 'mb', 400, 1) * 1e6;
   const runs = intFlag(f, 'runs', 5, 1);
   const roof = await roofline(256 * 2 ** 20, runs);
   const machine = `Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'}`;
   console.log(`${machine}; ${total / 1e6} MB of weights per pass`);
   console.log(`read roofline (wasm SIMD sum over 256 MiB, one thread): ${roof.toFixed(2)} GB/s`);
-  console.log(mdHeader(['matrix', 'K x N', 'weights', 'rows abreast GB/s', 'row order GB/s', 'of roofline']));
+  const pct = (gbs: number): string => `${((100 * gbs) / roof).toFixed(0)}%`;
   const g = new WasmGemm();
+  console.log(mdHeader(['matrix', 'K x N', 'weights', 'rows abreast GB/s', 'row order GB/s', 'of roofline']));
   for (const kind of ['bf16', 'f32'] as HeapKind[])
     for (const [name, K, N] of SHAPES) {
-      const abreast = measure(g, kind, K, N, total, runs, true);
-      const inOrder = measure(g, kind, K, N, total, runs, false);
-      console.log(
-        mdRow([
-          name,
-          `${K} x ${N}`,
-          kind,
-          abreast.toFixed(2),
-          inOrder.toFixed(2),
-          `${((100 * inOrder) / roof).toFixed(0)}%`,
-        ]),
-      );
+      const [abreast, inOrder] = floatRow(g, kind, K, N, total, runs);
+      console.log(mdRow([name, `${K} x ${N}`, kind, abreast.toFixed(2), inOrder.toFixed(2), pct(inOrder)]));
+    }
+  console.log(
+    '\n' + mdHeader(['matrix', 'K x N', 'weights', 'f32 activations GB/s', 'int8 activations GB/s', 'of roofline']),
+  );
+  for (const dtype of ['Q8_0', 'Q4_K', 'Q6_K'] as QuantDtype[])
+    for (const [name, K, N] of SHAPES.filter(([, K]) => K % 256 === 0 || dtype === 'Q8_0')) {
+      const [exact, int8] = blockRow(g, dtype, K, N, total, runs);
+      console.log(mdRow([name, `${K} x ${N}`, dtype, exact.toFixed(2), int8.toFixed(2), pct(int8)]));
     }
 });

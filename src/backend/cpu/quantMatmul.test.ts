@@ -106,7 +106,40 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s in
       }
     }
   });
+
+  it('is the dequantized weights times the int8 activations, to f32 rounding (every block, every scale)', () => {
+    const N = 7,
+      K = 768;
+    const blocks = quantize(dtype, random(N * K, 21), K);
+    const w = new Float32Array(N * K);
+    dequantize(dtype, blocks, 0, N * K, w);
+    // activations of very different ranges per 32-value block, so a scale read from the wrong block shows
+    const x = random(K, 17).map((v, i) => v * 2 ** ((i >> 5) % 7) - 0.01);
+    const wasm = new WasmGemm();
+    const got = wasm.qdotInt(x, 1, K, wasm.store(blocks), dtype, N);
+    // quant_act's arithmetic in f32 (d = max|x|/127, q = nearest-even(x * (1/d))), then the dot in f64
+    const xq = new Float64Array(K);
+    for (let b = 0; b < K; b += 32) {
+      const d = Math.fround(x.subarray(b, b + 32).reduce((m, v) => Math.max(m, Math.abs(v)), 0) / 127);
+      const inv = d ? Math.fround(1 / d) : 0;
+      for (let i = b; i < b + 32; i++) xq[i] = roundHalfEven(Math.fround(x[i] * inv)) * d;
+    }
+    for (let n = 0; n < N; n++) {
+      let want = 0,
+        mag = 0;
+      for (let i = 0; i < K; i++) {
+        want += w[n * K + i] * xq[i];
+        mag += Math.abs(w[n * K + i] * xq[i]);
+      }
+      expect(Math.abs(got[n] - want), `${dtype} row ${n}`).toBeLessThanOrEqual(1e-6 * mag);
+    }
+  });
 });
+
+function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 // The SIMD dequantizer (prefill) against quant.ts: each value is the same single f32 rounding, so bit-identical.
 describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s dequantizer', (dtype) => {

@@ -90,9 +90,21 @@ export class WasmGemm {
     const ex = inst.exports as { memory: WebAssembly.Memory } & Record<string, GemmFn & QdotFn & QdotiFn & DeqFn>;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
-    this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
-    this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
-    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
+    this.qdots = {
+      Q8_0: ex.qdot_q8_0,
+      Q4_0: ex.qdot_q4_0,
+      Q5_0: ex.qdot_q5_0,
+      Q4_K: ex.qdot_q4_k,
+      Q6_K: ex.qdot_q6_k,
+    };
+    this.qdotis = {
+      Q8_0: ex.qdoti_q8_0,
+      Q4_0: ex.qdoti_q4_0,
+      Q5_0: ex.qdoti_q5_0,
+      Q4_K: ex.qdoti_q4_k,
+      Q6_K: ex.qdoti_q6_k,
+    };
+    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q5_0: ex.deq_q5_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */

@@ -1,6 +1,6 @@
 // `npm run make-model -- --preset NAME --out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf QUANT]`:
 // a random-weight model in exact Hugging Face layout, deterministic from the seed, streamed to disk; with --gguf
-// also model-QUANT.gguf (Q8_0, Q4_0, Q4_K_M, Q6_K, BF16), the same f32 weights quantized by our own quantizer.
+// also model-QUANT.gguf (Q8_0, Q4_0, Q5_0, Q4_K_M, Q6_K, BF16), the same f32 weights quantized by our own quantizer.
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -314,7 +314,7 @@ async function writeGgufModel(
 ): Promise<number> {
   const entries: GgufTensorEntry[] = tensors.map((t) => ({
     name: ggufTensorName(t.name),
-    dtype: recipeDtype(quant, t.name, t.shape, spec.nLayers),
+    dtype: recipeDtype(quant, t.name, t.shape, spec.nLayers, spec.tiedEmbeddings),
     shape: t.shape,
   }));
   const metadata = {
@@ -434,7 +434,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
 // One line, as every CLI error here: the draft/target options are described in MakeModelOptions.
 const USAGE =
   'usage: make-model (--preset NAME | --draft-of NAME --draft-layers N [--draft-strength S] [--target-out DIR2]) ' +
-  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf Q8_0|Q4_0|Q4_K_M|Q6_K|BF16]';
+  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf Q8_0|Q4_0|Q5_0|Q4_K_M|Q6_K|BF16]';
 
 function numberFlag(v: string | true | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

@@ -47,7 +47,7 @@ function blockQ4_0(): string {
 
 function blockQ5_0(): string {
   return `(local.set $v ${load(6)})
-      (local.set $hb (i32x4.splat (i32.load offset=2 ${get('p')})))
+      (local.set $hb (v128.load32_zero offset=2 ${get('p')}))
       ${setQ(q5_0Quants(`(v128.and ${get('v')} ${splat8(15)})`, get('hb'), 0))}
       (local.set $s ${idot16(0)})
       ${setQ(q5_0Quants(`(i8x16.shr_u ${get('v')} (i32.const 4))`, get('hb'), 1))}

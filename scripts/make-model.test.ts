@@ -3,7 +3,16 @@
 // weights, the demo model generates varied tokens, and bad arguments get one-line errors.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +26,7 @@ import { localModelFiles } from '../src/weights/localFiles.ts';
 import { openModel, type ModelSource } from '../src/weights/model.ts';
 import { ensureDemoModel } from './ensure-demo-model.ts';
 import { openModelAt } from '../src/weights/locate.ts';
-import { recipeDtype } from '../src/weights/ggufRecipe.ts';
+import { GGUF_RECIPE_VERSION, recipeDtype } from '../src/weights/ggufRecipe.ts';
 import { dequantize } from '../src/weights/quant.ts';
 import { isQuantized, numel, type QuantDtype } from '../src/weights/types.ts';
 import { unpermuteHeads } from '../src/weights/gguf.ts';
@@ -413,6 +422,22 @@ describe('ensureDemoModel', () => {
     await ensureDemoModel(models);
     expect(existsSync(join(models, 'tiny', 'model.safetensors'))).toBe(true);
     expect(readdirSync(models).sort()).toEqual(['demo', 'tiny']); // no temporary folders left
+  });
+
+  it('with --quant, makes model-QUANT.gguf again when it was made by an older recipe', async () => {
+    const models = outDir('models');
+    const dir = await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    const gguf = join(dir, 'model-Q4_K_M.gguf');
+    const mtime = statSync(gguf).mtimeMs;
+    await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    expect(statSync(gguf).mtimeMs).toBe(mtime);
+    const configFile = join(dir, 'config.json');
+    const config = readJson<{ shoal_generator: { gguf_recipe: number } }>(configFile);
+    config.shoal_generator.gguf_recipe -= 1;
+    writeFileSync(configFile, JSON.stringify(config));
+    await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    expect(statSync(gguf).mtimeMs).not.toBe(mtime);
+    expect(readJson<typeof config>(configFile).shoal_generator.gguf_recipe).toBe(GGUF_RECIPE_VERSION);
   });
 
   it('survives concurrent callers (two servers starting at once)', async () => {

@@ -29,7 +29,7 @@ import {
 import { intFlag, parseFlags, runCli } from './cli.ts';
 import { ggufModelMetadata, ggufTensorName } from '../src/weights/ggufModel.ts';
 import { ggufLayout, type GgufTensorEntry } from '../src/weights/ggufWriter.ts';
-import { GGUF_QUANTS, recipeDtype, type GgufQuant } from '../src/weights/ggufRecipe.ts';
+import { GGUF_QUANTS, GGUF_RECIPE_VERSION, recipeDtype, type GgufQuant } from '../src/weights/ggufRecipe.ts';
 import { unpermuteHeads } from '../src/weights/gguf.ts';
 import { quantize } from '../src/weights/quantize.ts';
 import { isQuantized } from '../src/weights/types.ts';
@@ -378,6 +378,8 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
     seed: o.seed,
     dtype: o.dtype,
     role: o.role,
+    // the recipe that typed model-QUANT.gguf: ensureDemoModel makes the file again when it changes
+    ...(opts.gguf ? { gguf: opts.gguf, gguf_recipe: GGUF_RECIPE_VERSION } : {}),
     ...(o.draftLayers < (o.preset.config.num_hidden_layers as number)
       ? { draft_layers: o.draftLayers, draft_strength: o.draftStrength }
       : {}),

@@ -1,6 +1,7 @@
 // The whole engine on WebGPU in headless Chromium against the reference fixtures and the CPU backend: logits at
 // every position, greedy ids, splits into stages, weights split across bindings, cached decode vs full recompute,
-// the GGUF fixtures (Q8_0, Q4_K_M: block formats unpacked in the kernels), and a generated model in F32, F16, BF16.
+// the GGUF fixtures (Q8_0, Q4_K_M: block formats unpacked in the kernels), and a generated model in F32, F16, BF16
+// and as a Q4_K_M GGUF whose rows take llama.cpp's fallbacks (Q5_0, Q8_0).
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import type { FixtureCase } from '../src/testing/allClose.ts';
 import { fixtureCases } from '../src/testing/fixturesNode.ts';
 import { QUANT_FIXTURE_NAMES } from '../src/testing/allClose.ts';
 import type { InferResult } from '../src/model/infer.ts';
+import { GGUF_RECIPE_VERSION } from '../src/weights/ggufRecipe.ts';
 
 const ATOL = 2e-3; // test/fixtures/README.md: WebGPU f32 accumulation
 const RTOL = 2e-3;
@@ -181,6 +183,20 @@ for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     expectLogitsClose(gpu.logits, cpu.logits, `tiny ${dtype} last row`);
   });
 }
+
+// Rows of 64 and 128 values are not whole 256-value blocks: this Q4_K_M file holds llama.cpp's fallbacks (Q5_0, Q8_0).
+test("generated tiny model as Q4_K_M GGUF (Q5_0, Q8_0 blocks): WebGPU greedy ids equal the CPU backend's", async () => {
+  const dir = resolve(MODELS_DIR, `webgpu-test-tiny-gguf-Q4_K_M-r${GGUF_RECIPE_VERSION}`);
+  if (!existsSync(resolve(dir, 'model-Q4_K_M.gguf')))
+    await makeModel({ preset: 'tiny', out: dir, dtype: 'f32', seed: 7, gguf: 'Q4_K_M' });
+  const model = server.mount(dir) + 'model-Q4_K_M.gguf';
+  const ids = [1, 17, 42, 99, 200, 311, 5, 64, 128];
+  const gpu = await infer({ model, ids, steps: 16, logits: 'last' });
+  const cpu = await infer({ model, ids, steps: 16, logits: 'last', backend: 'cpu' });
+  expect(cpu.backend).toBe('cpu');
+  expect(gpu.generated).toEqual(cpu.generated);
+  expectLogitsClose(gpu.logits, cpu.logits, 'tiny Q4_K_M last row');
+});
 
 test('a page without WebGPU falls back to the CPU backend and says so', async ({ browser }) => {
   const p = await browser.newPage();

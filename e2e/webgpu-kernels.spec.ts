@@ -64,7 +64,7 @@ for (const dtype of ['F32', 'F16', 'BF16'] as const) {
   });
 }
 
-for (const dtype of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+for (const dtype of ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const) {
   test(`${dtype} blocks: the WGSL dequantizer equals quant.ts exactly on hand-built blocks`, async () => {
     expectAllOk(await page.evaluate((d) => (window as unknown as SuiteWindow).shoalKernels.dequant(d), dtype));
   });

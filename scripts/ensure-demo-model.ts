@@ -6,18 +6,21 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GENERATOR_VERSION, makeModel } from './make-model.ts';
 import { runCli } from './cli.ts';
-import type { GgufQuant } from '../src/weights/ggufRecipe.ts';
+import { GGUF_RECIPE_VERSION, type GgufQuant } from '../src/weights/ggufRecipe.ts';
 
 /** The presets served without any download, and the seed they are generated with. */
 export const DEMO_PRESETS = ['demo', 'tiny'] as const;
 export const DEMO_SEED = 0;
 let tmpCounter = 0;
 
-/** True when `dir` holds a complete model from this generator version (else it is rebuilt). */
-function isCurrent(dir: string, preset: string): boolean {
+/**
+ * True when `dir` holds a complete model from this generator version (else it is rebuilt), and, with `gguf`, its
+ * model-QUANT.gguf made by the current recipe.
+ */
+function isCurrent(dir: string, preset: string, gguf?: GgufQuant): boolean {
   try {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as {
-      shoal_generator?: { version?: number; preset?: string; seed?: number };
+      shoal_generator?: { version?: number; preset?: string; seed?: number; gguf?: string; gguf_recipe?: number };
     };
     const g = config.shoal_generator;
     return (
@@ -25,7 +28,9 @@ function isCurrent(dir: string, preset: string): boolean {
       g.preset === preset &&
       g.seed === DEMO_SEED &&
       existsSync(join(dir, 'model.safetensors')) &&
-      existsSync(join(dir, 'tokenizer.json'))
+      existsSync(join(dir, 'tokenizer.json')) &&
+      (!gguf ||
+        (g.gguf === gguf && g.gguf_recipe === GGUF_RECIPE_VERSION && existsSync(join(dir, `model-${gguf}.gguf`))))
     );
   } catch {
     return false;
@@ -47,7 +52,7 @@ export async function ensureDemoModel(
     const dir = join(root, preset);
     // `npm start -- --quant Q4_K_M`: the demo also as model-Q4_K_M.gguf (the same weights, quantized).
     const gguf = preset === 'demo' ? quant : undefined;
-    if (isCurrent(dir, preset) && (!gguf || existsSync(join(dir, `model-${gguf}.gguf`)))) continue;
+    if (isCurrent(dir, preset, gguf)) continue;
     const tag = `${process.pid}-${tmpCounter++}`;
     const tmp = join(root, `.${preset}.tmp-${tag}`);
     const r = await makeModel({ preset, out: tmp, seed: DEMO_SEED, ...(gguf ? { gguf } : {}) });

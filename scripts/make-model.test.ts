@@ -3,7 +3,16 @@
 // weights, the demo model generates varied tokens, and bad arguments get one-line errors.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,9 +26,14 @@ import { localModelFiles } from '../src/weights/localFiles.ts';
 import { openModel, type ModelSource } from '../src/weights/model.ts';
 import { ensureDemoModel } from './ensure-demo-model.ts';
 import { openModelAt } from '../src/weights/locate.ts';
-import { recipeDtype } from '../src/weights/ggufRecipe.ts';
+import { GGUF_RECIPE_VERSION, recipeDtype } from '../src/weights/ggufRecipe.ts';
 import { dequantize } from '../src/weights/quant.ts';
-import type { QuantDtype } from '../src/weights/types.ts';
+import { isQuantized, numel, type QuantDtype } from '../src/weights/types.ts';
+import { unpermuteHeads } from '../src/weights/gguf.ts';
+import { ggufModelMetadata, ggufTensorName, openGgufModel } from '../src/weights/ggufModel.ts';
+import { writeGguf } from '../src/weights/ggufWriter.ts';
+import { memorySource } from '../src/weights/source.ts';
+import { assertAllClose } from '../src/testing/allClose.ts';
 import { loadTokenizer } from '../src/tokenizer/index.ts';
 import { makeModel, parseMakeModelArgs, type MakeModelOptions } from './make-model.ts';
 
@@ -240,16 +254,26 @@ describe('make-model', () => {
     rmSync(r.dir, { recursive: true, force: true });
   });
 
-  it.each(['Q8_0', 'Q4_0', 'Q4_K_M', 'Q6_K'] as const)(
-    '--gguf %s writes a GGUF the reader opens: the f32 weights within a step, the same tokenizer, a working model',
-    async (quant) => {
-      const r = await make({ preset: 'demo', seed: 5, dtype: 'f32', gguf: quant });
+  // demo rows are whole 256-value blocks (its tied embedding is Q6_K as llama.cpp's LM head); tiny's (hidden 64,
+  // 128) are not: its Q4_K_M holds the Q5_0 and Q8_0 fallbacks.
+  it.each([
+    ['demo', 'Q8_0'],
+    ['demo', 'Q4_0'],
+    ['demo', 'Q5_0'],
+    ['demo', 'Q4_K_M'],
+    ['demo', 'Q6_K'],
+    ['tiny', 'Q4_K_M'],
+  ] as const)(
+    '%s --gguf %s writes a GGUF the reader opens: the f32 weights within a step, the same tokenizer, a working model',
+    async (preset, quant) => {
+      const r = await make({ preset, seed: 5, dtype: 'f32', gguf: quant });
       const g = await openModelAt(join(r.dir, `model-${quant}.gguf`));
       expect({ ...g.spec, normEps: 0 }).toEqual({ ...r.model.spec, normEps: 0 });
-      const names = ['model.embed_tokens.weight', ...layerTensorNames(g.spec, 9), FINAL_NORM_TENSOR];
+      const layer = Math.min(9, g.spec.nLayers - 1);
+      const names = ['model.embed_tokens.weight', ...layerTensorNames(g.spec, layer), FINAL_NORM_TENSOR];
       const [want, got] = await Promise.all([r.model.loadTensors(names), g.loadTensors(names)]);
       got.forEach((t, i) => {
-        expect(t.dtype).toBe(recipeDtype(quant, t.name, t.shape, g.spec.nLayers));
+        expect(t.dtype).toBe(recipeDtype(quant, t.name, t.shape, g.spec.nLayers, g.spec.tiedEmbeddings));
         const ref = decodeToF32('F32', want[i].data);
         const back = new Float32Array(ref.length);
         if (t.dtype === 'F32') back.set(decodeToF32('F32', t.data));
@@ -259,6 +283,7 @@ describe('make-model', () => {
         const maxErr = ref.reduce((m, v, k) => Math.max(m, Math.abs(back[k] - v)), 0);
         expect(maxErr, t.name).toBeLessThan((2 * amax) / 7);
       });
+      if (preset === 'tiny') expect(new Set(got.map((t) => t.dtype))).toEqual(new Set(['Q5_0', 'Q8_0', 'F32']));
       const [a, b] = await Promise.all([loadTokenizer(r.dir), loadTokenizer(join(r.dir, `model-${quant}.gguf`))]);
       expect(b.applyChatTemplate([{ role: 'user', content: 'hello there' }])).toEqual(
         a.applyChatTemplate([{ role: 'user', content: 'hello there' }]),
@@ -268,7 +293,44 @@ describe('make-model', () => {
       expect(out.logits[0].every(Number.isFinite)).toBe(true);
     },
   );
+
+  // The whole engine on blocks (Q5_0 and Q8_0 here) against the same weights dequantized and run as F32: the block
+  // kernels may only change the order of f32 additions, so the fixtures' CPU tolerance holds, greedy ids exactly.
+  it.each([true, false])('tiny as Q4_K_M on the CPU engine (simd %s) equals its weights dequantized', async (simd) => {
+    const r = await make({ preset: 'tiny', seed: 6, dtype: 'f32', gguf: 'Q4_K_M' });
+    const g = await openModelAt(join(r.dir, 'model-Q4_K_M.gguf'));
+    const f32 = await dequantizedGguf(g);
+    const ids = [1, 17, 42, 99, 200, 311, 5];
+    const [q, f] = await Promise.all(
+      [g, f32].map((model) => runInfer({ model, backend: createCpuBackend({ simd }), ids, steps: 6, logits: 'all' })),
+    );
+    expect(q.generated).toEqual(f.generated);
+    q.logits.forEach((row, i) => assertAllClose(row, f.logits[i], 1e-4, 1e-4, `tiny Q4_K_M row ${i}`));
+  });
 });
+
+/** `model` with every tensor dequantized to F32, as a GGUF in memory (llama q/k rows permuted back as stored). */
+async function dequantizedGguf(model: ModelSource): Promise<ModelSource> {
+  const spec = model.spec;
+  const tensors = (await allTensors(model)).map((t) => {
+    let data = t.data;
+    if (isQuantized(t.dtype)) {
+      const f = new Float32Array(numel(t.shape));
+      dequantize(t.dtype, t.data, 0, f.length, f);
+      data = new Uint8Array(f.buffer);
+    }
+    const heads = /q_proj\.weight$/.test(t.name) ? spec.nHeads : /k_proj\.weight$/.test(t.name) ? spec.nKvHeads : 0;
+    if (heads) data = unpermuteHeads(data, t.shape[0], heads, true);
+    return { name: ggufTensorName(t.name), dtype: 'F32' as const, shape: t.shape, data };
+  });
+  const bytes = writeGguf(ggufModelMetadata(spec, 'dequantized'), tensors);
+  const files = {
+    base: 'mem/',
+    text: () => Promise.reject(new Error('no text files')),
+    bytes: () => memorySource('mem/m.gguf', bytes),
+  };
+  return openGgufModel(files, ['m.gguf']);
+}
 
 describe('make-model CLI', () => {
   const run = promisify(execFile);
@@ -360,6 +422,22 @@ describe('ensureDemoModel', () => {
     await ensureDemoModel(models);
     expect(existsSync(join(models, 'tiny', 'model.safetensors'))).toBe(true);
     expect(readdirSync(models).sort()).toEqual(['demo', 'tiny']); // no temporary folders left
+  });
+
+  it('with --quant, makes model-QUANT.gguf again when it was made by an older recipe', async () => {
+    const models = outDir('models');
+    const dir = await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    const gguf = join(dir, 'model-Q4_K_M.gguf');
+    const mtime = statSync(gguf).mtimeMs;
+    await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    expect(statSync(gguf).mtimeMs).toBe(mtime);
+    const configFile = join(dir, 'config.json');
+    const config = readJson<{ shoal_generator: { gguf_recipe: number } }>(configFile);
+    config.shoal_generator.gguf_recipe -= 1;
+    writeFileSync(configFile, JSON.stringify(config));
+    await ensureDemoModel(models, () => {}, 'Q4_K_M');
+    expect(statSync(gguf).mtimeMs).not.toBe(mtime);
+    expect(readJson<typeof config>(configFile).shoal_generator.gguf_recipe).toBe(GGUF_RECIPE_VERSION);
   });
 
   it('survives concurrent callers (two servers starting at once)', async () => {

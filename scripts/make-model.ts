@@ -1,6 +1,6 @@
 // `npm run make-model -- --preset NAME --out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf QUANT]`:
 // a random-weight model in exact Hugging Face layout, deterministic from the seed, streamed to disk; with --gguf
-// also model-QUANT.gguf (Q8_0, Q4_0, Q4_K_M, Q6_K, BF16), the same f32 weights quantized by our own quantizer.
+// also model-QUANT.gguf (Q8_0, Q4_0, Q5_0, Q4_K_M, Q6_K, BF16), the same f32 weights quantized by our own quantizer.
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -29,7 +29,7 @@ import {
 import { intFlag, parseFlags, runCli } from './cli.ts';
 import { ggufModelMetadata, ggufTensorName } from '../src/weights/ggufModel.ts';
 import { ggufLayout, type GgufTensorEntry } from '../src/weights/ggufWriter.ts';
-import { GGUF_QUANTS, recipeDtype, type GgufQuant } from '../src/weights/ggufRecipe.ts';
+import { GGUF_QUANTS, GGUF_RECIPE_VERSION, recipeDtype, type GgufQuant } from '../src/weights/ggufRecipe.ts';
 import { unpermuteHeads } from '../src/weights/gguf.ts';
 import { quantize } from '../src/weights/quantize.ts';
 import { isQuantized } from '../src/weights/types.ts';
@@ -314,7 +314,7 @@ async function writeGgufModel(
 ): Promise<number> {
   const entries: GgufTensorEntry[] = tensors.map((t) => ({
     name: ggufTensorName(t.name),
-    dtype: recipeDtype(quant, t.name, t.shape, spec.nLayers),
+    dtype: recipeDtype(quant, t.name, t.shape, spec.nLayers, spec.tiedEmbeddings),
     shape: t.shape,
   }));
   const metadata = {
@@ -378,6 +378,8 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
     seed: o.seed,
     dtype: o.dtype,
     role: o.role,
+    // the recipe that typed model-QUANT.gguf: ensureDemoModel makes the file again when it changes
+    ...(opts.gguf ? { gguf: opts.gguf, gguf_recipe: GGUF_RECIPE_VERSION } : {}),
     ...(o.draftLayers < (o.preset.config.num_hidden_layers as number)
       ? { draft_layers: o.draftLayers, draft_strength: o.draftStrength }
       : {}),
@@ -434,7 +436,7 @@ export async function makeModel(opts: MakeModelOptions): Promise<MakeModelResult
 // One line, as every CLI error here: the draft/target options are described in MakeModelOptions.
 const USAGE =
   'usage: make-model (--preset NAME | --draft-of NAME --draft-layers N [--draft-strength S] [--target-out DIR2]) ' +
-  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf Q8_0|Q4_0|Q4_K_M|Q6_K|BF16]';
+  '--out DIR [--seed N] [--dtype f32|f16|bf16] [--shard-mb N] [--gguf Q8_0|Q4_0|Q5_0|Q4_K_M|Q6_K|BF16]';
 
 function numberFlag(v: string | true | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;

@@ -34,7 +34,7 @@ function usage(): string {
     'usage: npm start -- [--http-port N] [--https-port N|off] [--host ADDR] [--secret S] [--model-bps N|off] ' +
       '[--no-build] [--no-model]',
     '       [--host-tabs N] [--api-host ADDR] [--api-key K] [--api-max-inflight N] [--api-queue N] [--quant Q4_K_M]',
-    '  --quant Q: also write the demo model as model-Q.gguf (Q8_0, Q4_0, Q4_K_M, Q6_K) and open the page on it',
+    '  --quant Q: also write the demo model as model-Q.gguf (Q8_0, Q4_0, Q5_0, Q4_K_M, Q6_K) and open the page on it',
     '  --host-tabs N: launch N headless Chromium tabs that join room "default" and host the OpenAI-compatible API',
     '  --api-host ADDR: serve the plain-HTTP port (app and /v1 API) on ADDR instead of 127.0.0.1; the API then',
     '    needs a bearer token (--api-key, SHOAL_API_KEY, or one made and printed at start)',

@@ -13,7 +13,7 @@ import { allClose } from '../../src/testing/allClose.ts';
 import { f32ToBf16, f32ToF16 } from '../../src/weights/dtype.ts';
 import { dequantize } from '../../src/weights/quant.ts';
 import { quantize } from '../../src/weights/quantize.ts';
-import { HAND_BUILT_SHAPES, handBuiltBlocks } from './quantBlocks.ts';
+import { HAND_BUILT_SHAPES, handBuiltBlocks } from '../../src/testing/quantBlocks.ts';
 import { seededRandom as rng } from '../../src/random.ts';
 
 export interface CheckReport {
@@ -106,7 +106,8 @@ async function compare(
   return { label, ok: r.ok, maxAbsErr: r.maxAbsErr, mismatches: r.mismatches };
 }
 
-const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+// New dtypes go last: the checks' seeds follow the index.
+const DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q5_0'];
 const FLOAT_DTYPES: WeightDtype[] = ['F32', 'F16', 'BF16'];
 /** One artificial binding limit for every split check (one device: pipelines compile once): 1 to 39 rows a chunk. */
 const SPLIT_BINDING_BYTES = 1100;

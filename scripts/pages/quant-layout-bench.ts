@@ -129,6 +129,7 @@ const LAYOUTS: [WeightDtype, boolean][] = [
   ['Q8_0', true],
   ['Q4_0', false],
   ['Q4_0', true],
+  ['Q5_0', false],
   ['Q4_K', false],
   ['Q6_K', false],
   ['Q6_K', true],

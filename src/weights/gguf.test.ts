@@ -10,7 +10,7 @@ import { ggufLocation, ggufShardNames, pickQuantFile } from './locate.ts';
 import { memorySource } from './source.ts';
 import { quantize } from './quantize.ts';
 import { requiredTensorNames, type ModelFiles } from './model.ts';
-import type { WeightDtype } from './types.ts';
+import type { QuantDtype, WeightDtype } from './types.ts';
 
 const SPEC_CONFIG = {
   model_type: 'llama',
@@ -36,8 +36,8 @@ interface Tensor {
   data: Uint8Array;
 }
 
-/** Every tensor of `spec` under its Hugging Face name: matrices Q8_0 (rows here are whole blocks), vectors F32. */
-function hfTensors(spec: ModelSpec = SPEC): Tensor[] {
+/** Every tensor of `spec` under its Hugging Face name: matrices in `dtype` (rows are whole blocks), vectors F32. */
+function hfTensors(spec: ModelSpec = SPEC, dtype: QuantDtype = 'Q8_0'): Tensor[] {
   return requiredTensorNames(spec).map((name, i) => {
     const shape = expectedShape(spec, name)!;
     const x = values(
@@ -45,7 +45,7 @@ function hfTensors(spec: ModelSpec = SPEC): Tensor[] {
       i,
     );
     if (shape.length === 1) return { name, dtype: 'F32', shape, data: new Uint8Array(x.buffer) };
-    return { name, dtype: 'Q8_0', shape, data: quantize('Q8_0', x, shape[1], name) };
+    return { name, dtype, shape, data: quantize(dtype, x, shape[1], name) };
   });
 }
 
@@ -80,28 +80,31 @@ describe('GGUF round trip through our writer', () => {
     expect([v.getInt32(16, true), v.getInt32(20, true), v.getInt32(24, true)]).toEqual([1, 3, 4]);
   });
 
-  it('reads back the spec, tied embeddings and every tensor (llama q/k rows unpermuted)', async () => {
-    const hf = hfTensors();
-    const model = await open(writeGguf(META, ggufTensors(hf)));
-    expect({ ...model.spec, normEps: 0 }).toEqual({ ...SPEC, normEps: 0 });
-    expect(model.spec.normEps).toBeCloseTo(SPEC.normEps, 12); // stored as f32
-    expect(model.spec.tiedEmbeddings).toBe(true);
-    const layer = await model.loadLayer(1);
-    for (const t of hf.filter((x) => x.name.startsWith('model.layers.1.'))) {
-      const got = layer.get(t.name)!;
-      expect(got.dtype).toBe(t.dtype);
-      expect(got.shape).toEqual(t.shape);
-      expect(sameBytes(got.data, t.data), t.name).toBe(true);
-    }
-    expect((await model.loadLmHead()).name).toBe('model.embed_tokens.weight');
-    // Sizes come from the blocks: 2 bytes of scale per 32 values on top of the int8s.
-    expect(model.layerBytes(0)).toBe(
-      hf.filter((t) => t.name.startsWith('model.layers.0.')).reduce((s, t) => s + t.data.length, 0),
-    );
-    model.resetStats();
-    await model.loadLayer(0);
-    expect(model.stats().reads).toBe(1); // one coalesced read per layer
-  });
+  it.each(['Q8_0', 'Q5_0'] as const)(
+    '%s: reads back the spec, tied embeddings and every tensor (llama q/k rows unpermuted)',
+    async (dtype) => {
+      const hf = hfTensors(SPEC, dtype);
+      const model = await open(writeGguf(META, ggufTensors(hf)));
+      expect({ ...model.spec, normEps: 0 }).toEqual({ ...SPEC, normEps: 0 });
+      expect(model.spec.normEps).toBeCloseTo(SPEC.normEps, 12); // stored as f32
+      expect(model.spec.tiedEmbeddings).toBe(true);
+      const layer = await model.loadLayer(1);
+      for (const t of hf.filter((x) => x.name.startsWith('model.layers.1.'))) {
+        const got = layer.get(t.name)!;
+        expect(got.dtype).toBe(t.dtype);
+        expect(got.shape).toEqual(t.shape);
+        expect(sameBytes(got.data, t.data), t.name).toBe(true);
+      }
+      expect((await model.loadLmHead()).name).toBe('model.embed_tokens.weight');
+      // Sizes come from the blocks: 2 bytes of scale per 32 values on top of the int8s.
+      expect(model.layerBytes(0)).toBe(
+        hf.filter((t) => t.name.startsWith('model.layers.0.')).reduce((s, t) => s + t.data.length, 0),
+      );
+      model.resetStats();
+      await model.loadLayer(0);
+      expect(model.stats().reads).toBe(1); // one coalesced read per layer
+    },
+  );
 
   it.each(['qwen2', 'qwen3'])('%s: biases / q-k norms mapped, rows left as stored (no permutation)', async (arch) => {
     const spec = parseConfig({ ...SPEC_CONFIG, model_type: arch, head_dim: 32, tie_word_embeddings: false });
@@ -197,7 +200,10 @@ describe('bad GGUF files: one clear error each', () => {
   it('unknown tensor type, and a row that is not whole blocks', async () => {
     // after the name: n_dims (4), ne[0] and ne[1] (8 each), then the type
     expect(await why(patchAfterName(good(), 'blk.0.ffn_up.weight', 20, 13))).toMatch(
-      /tensor "blk\.0\.ffn_up\.weight" has type Q5_K \(ggml type 13\), which is not supported/,
+      new RegExp(
+        'tensor "blk\\.0\\.ffn_up\\.weight" has type Q5_K \\(ggml type 13\\), which is not supported ' +
+          '\\(F32, F16, Q4_0, Q5_0, Q8_0, Q4_K, Q6_K, BF16\\)',
+      ),
     );
     expect(await why(patchAfterName(good(), 'blk.0.ffn_up.weight', 4, 40))).toMatch(
       /blk\.0\.ffn_up\.weight": rows of 40 values are not a multiple of the Q8_0 block size \(32\)/,

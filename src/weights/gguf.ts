@@ -12,6 +12,7 @@ const GGML_TYPES: Partial<Record<number, WeightDtype>> = {
   0: 'F32',
   1: 'F16',
   2: 'Q4_0',
+  6: 'Q5_0',
   8: 'Q8_0',
   12: 'Q4_K',
   14: 'Q6_K',

@@ -7,7 +7,16 @@ import { tensorBytes, type WeightDtype } from './types.ts';
 export const GGUF_ALIGNMENT = 32;
 
 /** ggml type ids written for each dtype (ggml.h enum ggml_type). */
-const GGML_TYPE_IDS: Record<WeightDtype, number> = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q6_K: 14, BF16: 30 };
+const GGML_TYPE_IDS: Record<WeightDtype, number> = {
+  F32: 0,
+  F16: 1,
+  Q4_0: 2,
+  Q5_0: 6,
+  Q8_0: 8,
+  Q4_K: 12,
+  Q6_K: 14,
+  BF16: 30,
+};
 
 /**
  * Metadata values as written: integers as u32 (i32 when negative), other numbers f32, lists of one kind; `{ f32 }`

@@ -24,6 +24,7 @@ describe('block sizes', () => {
   it('rows are whole blocks; byte sizes by block, not per element', () => {
     expect(rowBytes('Q8_0', 64)).toBe(68);
     expect(rowBytes('Q4_0', 32)).toBe(18);
+    expect(tensorBytes('Q5_0', [2, 576])).toBe(2 * 18 * 22);
     expect(tensorBytes('Q4_K', [3, 512])).toBe(3 * 288);
     expect(tensorBytes('Q6_K', [256])).toBe(210);
     expect(tensorBytes('BF16', [3, 5])).toBe(30);
@@ -63,6 +64,46 @@ describe('Q4_0', () => {
       ...Array.from({ length: 16 }, (_, j) => (7 - j) * d),
     ];
     expect(deq('Q4_0', b)).toEqual(want.map((v) => v + 0));
+  });
+});
+
+describe('Q5_0', () => {
+  /** A block from 32 5-bit quants and d, packed as ggml-common.h block_q5_0 says (qh bit j = 5th bit of value j). */
+  function q5Block(q: number[], scale: number): { b: Uint8Array; d: number } {
+    const b = new Uint8Array(22);
+    const d = f16(b, 0, scale);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      b[6 + j] = (q[j] & 0xf) | ((q[j + 16] & 0xf) << 4);
+      qh |= ((q[j] >> 4) << j) | ((q[j + 16] >> 4) << (j + 16));
+    }
+    new DataView(b.buffer).setUint32(2, qh >>> 0, true);
+    return { b, d };
+  }
+  it('every 5-bit value, (q-16)*d, with positive, negative, zero, subnormal and largest f16 scales', () => {
+    const q = Array.from({ length: 32 }, (_, j) => (j * 7) % 32);
+    for (const scale of [0.5, -0.25, 0, 2 ** -20, 65504]) {
+      const { b, d } = q5Block(q, scale);
+      expect(deq('Q5_0', b)).toEqual(q.map((v) => Math.fround((v - 16) * d) + 0));
+    }
+  });
+  it('reads every qh bit for its own value (one bit set at a time, and alternating patterns)', () => {
+    for (let bit = 0; bit < 32; bit++) {
+      const q = Array.from({ length: 32 }, (_, j) => (j === bit ? 16 : 0) | (j & 15));
+      expect(deq('Q5_0', q5Block(q, 1).b)).toEqual(q.map((v) => v - 16));
+    }
+    for (const pattern of [0x55555555, 0xaaaaaaaa, 0xffff0000, 0x0000ffff]) {
+      const q = Array.from({ length: 32 }, (_, j) => (((pattern >>> j) & 1) << 4) | (15 - (j & 15)));
+      expect(deq('Q5_0', q5Block(q, -1).b)).toEqual(q.map((v) => (v - 16) * -1 + 0));
+    }
+  });
+  it('quantizes as quantize_row_q5_0_ref: d = max/-16, q = trunc(x/d + 16.5)', () => {
+    const x = Float32Array.from({ length: 32 }, (_, j) => j - 16); // max -16: d = 1, q = j
+    const { b } = q5Block(
+      Array.from({ length: 32 }, (_, j) => j),
+      1,
+    );
+    expect(Array.from(quantize('Q5_0', x, 32))).toEqual(Array.from(b));
   });
 });
 
@@ -117,7 +158,7 @@ describe('Q6_K', () => {
 });
 
 describe('quantize round trip', () => {
-  const FORMATS: QuantDtype[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+  const FORMATS: QuantDtype[] = ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'];
   it.each(FORMATS)('%s reads back every value within one step of its sub-block', (dtype) => {
     fc.assert(
       fc.property(
@@ -130,7 +171,7 @@ describe('quantize round trip', () => {
           const sub = dtype === 'Q6_K' ? 16 : 32;
           // One step: the sub-block's range over the format's levels; the K formats add the granularity of their
           // shared super-block scales (6-bit for Q4_K, with its mins, 8-bit for Q6_K).
-          const levels = { Q8_0: 127, Q4_0: 7, Q4_K: 15, Q6_K: 31 }[dtype];
+          const levels = { Q8_0: 127, Q4_0: 7, Q5_0: 15, Q4_K: 15, Q6_K: 31 }[dtype];
           const span = dtype === 'Q4_K' ? 2 : 1;
           const amaxOf = (from: number, n: number) =>
             x.subarray(from, from + n).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -139,6 +180,7 @@ describe('quantize round trip', () => {
             const shared = {
               Q8_0: 0,
               Q4_0: 0,
+              Q5_0: 0,
               Q4_K: (span * superAmax) / (15 * 63) + superAmax / 63,
               Q6_K: superAmax / (31 * 127),
             }[dtype];
@@ -159,7 +201,7 @@ describe('quantize round trip', () => {
 });
 
 describe('fused row dot', () => {
-  it.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('%s equals dequantize then dot', (dtype) => {
+  it.each(['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const)('%s equals dequantize then dot', (dtype) => {
     const n = 512;
     const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) * 0.3);
     const x = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.9));

@@ -4,7 +4,7 @@ import { f16Values } from './dtype.ts';
 import { BLOCKS, type QuantDtype } from './types.ts';
 
 /**
- * Blocks of 18, 34 and 210 bytes are not 4-byte aligned, so every field is read byte by byte from a Uint8Array
+ * Blocks of 18, 22, 34 and 210 bytes are not 4-byte aligned, so every field is read byte by byte from a Uint8Array
  * (f16 scales as two bytes through the exact f16 table): no typed view over the file's bytes ever needs alignment.
  */
 function f16At(b: Uint8Array, o: number): number {
@@ -24,6 +24,25 @@ function q4_0(b: Uint8Array, o: number, out: Float32Array, p: number): void {
     const q = b[o + 2 + j];
     out[p + j] = ((q & 0xf) - 8) * d;
     out[p + j + 16] = ((q >> 4) - 8) * d;
+  }
+}
+
+/** Q5_0's 5th bits: qh, 4 bytes from `o` as a little-endian u32 (unsigned); bit j belongs to value j. */
+function qh32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+/**
+ * Q5_0: f16 d, u32 qh, 16 bytes; value j is (low nibble of byte j | bit j of qh << 4) - 16, value j+16 the high
+ * nibble with bit j+16; times d (ggml dequantize_row_q5_0).
+ */
+function q5_0(b: Uint8Array, o: number, out: Float32Array, p: number): void {
+  const d = f16At(b, o),
+    qh = qh32(b, o + 2);
+  for (let j = 0; j < 16; j++) {
+    const q = b[o + 6 + j];
+    out[p + j] = ((q & 0xf) + (((qh >>> j) & 1) << 4) - 16) * d;
+    out[p + j + 16] = ((q >> 4) + (((qh >>> (j + 16)) & 1) << 4) - 16) * d;
   }
 }
 
@@ -86,6 +105,7 @@ function q6_K(b: Uint8Array, o: number, out: Float32Array, p: number): void {
 const DECODERS: Record<QuantDtype, (b: Uint8Array, o: number, out: Float32Array, p: number) => void> = {
   Q8_0: q8_0,
   Q4_0: q4_0,
+  Q5_0: q5_0,
   Q4_K: q4_K,
   Q6_K: q6_K,
 };
@@ -121,6 +141,18 @@ function dotQ4_0(b: Uint8Array, o: number, x: Float32Array, p: number): number {
   for (let j = 0; j < 16; j++) {
     const q = b[o + 2 + j];
     s += ((q & 0xf) - 8) * x[p + j] + ((q >> 4) - 8) * x[p + j + 16];
+  }
+  return f16At(b, o) * s;
+}
+
+function dotQ5_0(b: Uint8Array, o: number, x: Float32Array, p: number): number {
+  const qh = qh32(b, o + 2);
+  let s = 0;
+  for (let j = 0; j < 16; j++) {
+    const q = b[o + 6 + j];
+    s +=
+      ((q & 0xf) + (((qh >>> j) & 1) << 4) - 16) * x[p + j] +
+      ((q >> 4) + (((qh >>> (j + 16)) & 1) << 4) - 16) * x[p + j + 16];
   }
   return f16At(b, o) * s;
 }
@@ -178,6 +210,7 @@ function dotQ6_K(b: Uint8Array, o: number, x: Float32Array, p: number): number {
 const DOTS: Record<QuantDtype, (b: Uint8Array, o: number, x: Float32Array, p: number) => number> = {
   Q8_0: dotQ8_0,
   Q4_0: dotQ4_0,
+  Q5_0: dotQ5_0,
   Q4_K: dotQ4_K,
   Q6_K: dotQ6_K,
 };

@@ -33,6 +33,28 @@ function q4_0(x: Float32Array, p: number, b: Uint8Array, o: number): void {
   for (let j = 0; j < 16; j++) b[o + 2 + j] = q(x[p + j]) | (q(x[p + j + 16]) << 4);
 }
 
+/**
+ * Q5_0 (ggml quantize_row_q5_0_ref, in its f32 arithmetic): d = -max/16 with max the value of largest magnitude,
+ * q = trunc(x/d + 16.5) in 0..31; the low 4 bits as Q4_0's nibbles, the 5th bit of value j as bit j of the u32 qh.
+ */
+function q5_0(x: Float32Array, p: number, b: Uint8Array, o: number): void {
+  let max = 0;
+  for (let j = 0; j < 32; j++) if (Math.abs(x[p + j]) > Math.abs(max)) max = x[p + j];
+  const d = Math.fround(max / -16);
+  putF16(b, o, d); // ggml stores d as f16 but quantizes against the f32 d
+  const id = d ? Math.fround(1 / d) : 0;
+  const f = Math.fround;
+  const q = (v: number) => clamp(Math.trunc(f(f(v * id) + 16.5)), 0, 31);
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const lo = q(x[p + j]),
+      hi = q(x[p + j + 16]);
+    b[o + 6 + j] = (lo & 0xf) | ((hi & 0xf) << 4);
+    qh |= ((lo >> 4) << j) | ((hi >> 4) << (j + 16));
+  }
+  for (let i = 0; i < 4; i++) b[o + 2 + i] = (qh >>> (8 * i)) & 0xff;
+}
+
 /** Pack eight 6-bit scales and mins the way get_scale_min_k4 unpacks them (quant.ts scaleMinK4). */
 export function packScaleMinK4(sc: number[], m: number[], b: Uint8Array, o: number): void {
   for (let j = 0; j < 4; j++) {
@@ -103,6 +125,7 @@ function q6_K(x: Float32Array, p: number, b: Uint8Array, o: number): void {
 const ENCODERS: Record<QuantDtype, (x: Float32Array, p: number, b: Uint8Array, o: number) => void> = {
   Q8_0: q8_0,
   Q4_0: q4_0,
+  Q5_0: q5_0,
   Q4_K: q4_K,
   Q6_K: q6_K,
 };

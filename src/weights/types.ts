@@ -5,7 +5,7 @@ import { ShoalError } from '../errors.ts';
 /** Plain floats, one element at a time (safetensors and GGUF). */
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
 /** llama.cpp block formats (ggml-common.h): a fixed number of values share one block of bytes. */
-export type QuantDtype = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
+export type QuantDtype = 'Q8_0' | 'Q4_0' | 'Q5_0' | 'Q4_K' | 'Q6_K';
 export type WeightDtype = FloatDtype | QuantDtype;
 
 /** Values per block and bytes per block of each dtype (a float is a block of one). */
@@ -15,12 +15,13 @@ export const BLOCKS: Readonly<Record<WeightDtype, { values: number; bytes: numbe
   BF16: { values: 1, bytes: 2 },
   Q8_0: { values: 32, bytes: 34 }, // f16 d, 32 x i8
   Q4_0: { values: 32, bytes: 18 }, // f16 d, 16 bytes of nibbles
+  Q5_0: { values: 32, bytes: 22 }, // f16 d, u32 of 5th bits, 16 bytes of nibbles
   Q4_K: { values: 256, bytes: 144 }, // f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
   Q6_K: { values: 256, bytes: 210 }, // 128 bytes low nibbles, 64 bytes high 2 bits, 16 x i8 scales, f16 d
 };
 
 export function isQuantized(d: WeightDtype | 'I32'): d is QuantDtype {
-  return d === 'Q8_0' || d === 'Q4_0' || d === 'Q4_K' || d === 'Q6_K';
+  return d === 'Q8_0' || d === 'Q4_0' || d === 'Q5_0' || d === 'Q4_K' || d === 'Q6_K';
 }
 
 /** A tensor as it comes out of a weight file: raw little-endian bytes in the file's dtype. */

@@ -1,5 +1,6 @@
 // Benchmarks' model cache: generated presets under public/models/<preset>[-<dtype>] (git-ignored), made once; GGUF
-// files of a preset under public/models/<preset>-gguf-<QUANT>/. Plus the weight bytes a decoded token reads.
+// files of a preset under public/models/<preset>-gguf-<QUANT>-r<recipe version>/ (a recipe change makes them again).
+// Plus the weight bytes a decoded token reads.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { makeModel } from '../../make-model.ts';
@@ -7,7 +8,7 @@ import type { GenDtype } from '../../../src/model/presets.ts';
 import { EMBED_TENSOR } from '../../../src/model/config.ts';
 import type { ModelSource } from '../../../src/weights/model.ts';
 import { tensorBytes } from '../../../src/weights/types.ts';
-import type { GgufQuant } from '../../../src/weights/ggufRecipe.ts';
+import { GGUF_RECIPE_VERSION, type GgufQuant } from '../../../src/weights/ggufRecipe.ts';
 
 export const MODELS_DIR = resolve(import.meta.dirname, '../../../public/models');
 
@@ -27,7 +28,7 @@ export async function benchGguf(
   preset: string,
   quant: GgufQuant,
 ): Promise<{ dir: string; file: string; path: string }> {
-  const dir = resolve(MODELS_DIR, `${preset}-gguf-${quant}`);
+  const dir = resolve(MODELS_DIR, `${preset}-gguf-${quant}-r${GGUF_RECIPE_VERSION}`);
   const file = `model-${quant}.gguf`;
   if (!existsSync(resolve(dir, file))) {
     process.stderr.write(`generating ${preset} as ${quant} GGUF into ${dir}...\n`);

@@ -2,6 +2,7 @@
 // then reads for every position. The same unpacking as the block dots (quantWat.ts), stored instead of summed. Each
 // value is d*q (or d*sc*q, d*sc*q - dmin*m) rounded once to f32, as quant.ts computes it: bit-identical to it.
 import type { QuantDtype } from '../../weights/types.ts';
+import { q5_0Quants } from './quantWat.ts';
 
 const get = (n: string): string => `(local.get $${n})`;
 
@@ -44,6 +45,16 @@ function blockQ4_0(): string {
       ${setQ(`(i8x16.sub (v128.and ${load(2)} ${splat8(15)}) ${splat8(8)})`)}
       ${store16(0, get('d'))}
       ${setQ(`(i8x16.sub (i8x16.shr_u ${load(2)} (i32.const 4)) ${splat8(8)})`)}
+      ${store16(64, get('d'))}`;
+}
+
+function blockQ5_0(): string {
+  return `(local.set $d ${f16At(get('p'))})
+      (local.set $v ${load(6)})
+      (local.set $hb (v128.load32_zero offset=2 ${get('p')}))
+      ${setQ(q5_0Quants(`(v128.and ${get('v')} ${splat8(15)})`, get('hb'), 0))}
+      ${store16(0, get('d'))}
+      ${setQ(q5_0Quants(`(i8x16.shr_u ${get('v')} (i32.const 4))`, get('hb'), 1))}
       ${store16(64, get('d'))}`;
 }
 
@@ -101,6 +112,7 @@ function blockQ6_K(): string {
 const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
   Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },
   Q4_0: { body: blockQ4_0, values: 32, bytes: 18 },
+  Q5_0: { body: blockQ5_0, values: 32, bytes: 22 },
   Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
   Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
 };
@@ -110,7 +122,7 @@ function deqFunc(dtype: QuantDtype): string {
   const k = KERNELS[dtype];
   return `
   (func (export "deq_${dtype.toLowerCase()}") (param $w i32) (param $out i32) (param $nBlocks i32)
-    (local $p i32) (local $o i32) (local $end i32) (local $q v128) (local $h v128) (local $v v128)
+    (local $p i32) (local $o i32) (local $end i32) (local $q v128) (local $h v128) (local $v v128) (local $hb v128)
     (local $sc v128) (local $mn v128) (local $d f32) (local $dmin f32)
     (local.set $p ${get('w')})
     (local.set $o ${get('out')})

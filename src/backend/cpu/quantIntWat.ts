@@ -4,6 +4,7 @@
 // under one scale. Not exact: the activations lose ~1/254 of each block's range; the f32 kernels (quantWat.ts) stay
 // the default and the reference fixtures' path.
 import type { QuantDtype } from '../../weights/types.ts';
+import { q5_0Quants } from './quantWat.ts';
 
 const get = (n: string): string => `(local.get $${n})`;
 
@@ -41,6 +42,15 @@ function blockQ4_0(): string {
       ${setQ(`(i8x16.sub (v128.and ${get('v')} ${splat8(15)}) ${splat8(8)})`)}
       (local.set $s ${idot16(0)})
       ${setQ(`(i8x16.sub (i8x16.shr_u ${get('v')} (i32.const 4)) ${splat8(8)})`)}
+      ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
+}
+
+function blockQ5_0(): string {
+  return `(local.set $v ${load(6)})
+      (local.set $hb (v128.load32_zero offset=2 ${get('p')}))
+      ${setQ(q5_0Quants(`(v128.and ${get('v')} ${splat8(15)})`, get('hb'), 0))}
+      (local.set $s ${idot16(0)})
+      ${setQ(q5_0Quants(`(i8x16.shr_u ${get('v')} (i32.const 4))`, get('hb'), 1))}
       ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
 }
 
@@ -104,6 +114,7 @@ function blockQ6_K(): string {
 const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
   Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },
   Q4_0: { body: blockQ4_0, values: 32, bytes: 18 },
+  Q5_0: { body: blockQ5_0, values: 32, bytes: 22 },
   Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
   Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
 };
@@ -122,7 +133,8 @@ function qdotiFunc(dtype: QuantDtype): string {
   (func (export "qdoti_${dtype.toLowerCase()}")
     (param $xq i32) (param $xd i32) (param $xs i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)
     (local $n i32) (local $p i32) (local $xa i32) (local $xe i32) (local $xda i32) (local $xsa i32)
-    (local $acc v128) (local $s v128) (local $q v128) (local $v v128) (local $d f32) (local $dmin f32) (local $mins f32)
+    (local $acc v128) (local $s v128) (local $q v128) (local $v v128) (local $hb v128) (local $d f32) (local $dmin f32)
+    (local $mins f32)
     (local.set $xe (i32.add ${get('xq')} (i32.shl ${get('K')} (i32.const 1))))
     (local.set $p ${get('w')})
     (block $ndone (loop $nloop

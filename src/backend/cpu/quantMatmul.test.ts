@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { createCpuBackend } from './index.ts';
 import { dequantize, dotRow } from '../../weights/quant.ts';
 import { quantize } from '../../weights/quantize.ts';
-import { rowBytes, type HostTensor, type QuantDtype } from '../../weights/types.ts';
+import { BLOCKS, rowBytes, type HostTensor, type QuantDtype } from '../../weights/types.ts';
 import { WasmGemm } from './wasmGemm.ts';
 import { assertAllClose } from '../../testing/allClose.ts';
+import { HAND_BUILT_SHAPES, handBuiltBlocks } from '../../testing/quantBlocks.ts';
 
 function random(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -30,7 +31,7 @@ function weightPair(dtype: QuantDtype, rows: number, cols: number, seed: number)
   ];
 }
 
-describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtype) => {
+describe.each(['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtype) => {
   // 77 output rows: not a multiple of the scratch's row run, so the last run is partial.
   const N = 77,
     K = 512;
@@ -64,7 +65,7 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('CPU %s kernels', (dtyp
 
 // The SIMD block dot (decode) against the fused JavaScript dot: rows of several blocks, block scales from f16
 // subnormals (weights near 1e-4) to large (1e3), negative and positive, so every f16 path and sign is met.
-describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s block dot', (dtype) => {
+describe.each(['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s block dot', (dtype) => {
   it('equals quant.ts dotRow at every scale', () => {
     const N = 9,
       K = 768;
@@ -83,7 +84,7 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s bl
 
 // The int8-activation dot against the exact one: its only error is the activations' rounding (half a step of
 // max|x|/127 per value, at most), so each output is within that bound times the sum of |weights| of its row.
-describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s int8-activation dot', (dtype) => {
+describe.each(['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s int8-activation dot', (dtype) => {
   it('is within the activation rounding bound of the exact dot (3 positions)', () => {
     const N = 9,
       K = 512,
@@ -142,7 +143,7 @@ function roundHalfEven(v: number): number {
 }
 
 // The SIMD dequantizer (prefill) against quant.ts: each value is the same single f32 rounding, so bit-identical.
-describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s dequantizer', (dtype) => {
+describe.each(['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s dequantizer', (dtype) => {
   it('gives exactly the values quant.ts gives, from any block of a row', () => {
     const rows = 5,
       K = 768;
@@ -160,5 +161,27 @@ describe.each(['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const)('WebAssembly SIMD %s de
     wasm.dequantize(w, rb, dtype, (3 * K) / (dtype.endsWith('K') ? 256 : 32), out); // rows 1..3
     const got = new Float32Array(wasm.view(out).buffer, out.ptr, 3 * K);
     expect(Array.from(got)).toEqual(Array.from(want.subarray(K, 4 * K)));
+  });
+  it('and on hand-built blocks: every byte value of each field; zero, negative, subnormal, largest f16 scales', () => {
+    const [rows, K] = HAND_BUILT_SHAPES[dtype];
+    const blocks = handBuiltBlocks(dtype, rows, K);
+    const want = new Float32Array(rows * K);
+    dequantize(dtype, blocks, 0, rows * K, want);
+    const wasm = new WasmGemm();
+    const out = wasm.alloc(rows * K * 4);
+    wasm.dequantize(wasm.store(blocks), 0, dtype, (rows * K) / BLOCKS[dtype].values, out);
+    const got = new Float32Array(wasm.view(out).buffer, out.ptr, rows * K);
+    expect(Array.from(got)).toEqual(Array.from(want));
+    // the block dot on the same blocks, x = 1 at one value per row: each row's dot is that one dequantized value
+    const x = new Float32Array(K);
+    for (let k = 0; k < K; k += 37) {
+      x.fill(0);
+      x[k] = 1;
+      const dots = wasm.qdot(x, K, wasm.store(blocks), dtype, rows);
+      expect(
+        Array.from(dots, (v) => v + 0),
+        `value ${k}`,
+      ).toEqual(Array.from({ length: rows }, (_, r) => want[r * K + k] + 0));
+    }
   });
 });

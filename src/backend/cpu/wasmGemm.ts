@@ -93,9 +93,21 @@ export class WasmGemm {
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
     this.gemvs = { f32: ex.gemv_f32, bf16: ex.gemv_bf16 };
-    this.qdots = { Q8_0: ex.qdot_q8_0, Q4_0: ex.qdot_q4_0, Q4_K: ex.qdot_q4_k, Q6_K: ex.qdot_q6_k };
-    this.qdotis = { Q8_0: ex.qdoti_q8_0, Q4_0: ex.qdoti_q4_0, Q4_K: ex.qdoti_q4_k, Q6_K: ex.qdoti_q6_k };
-    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
+    this.qdots = {
+      Q8_0: ex.qdot_q8_0,
+      Q4_0: ex.qdot_q4_0,
+      Q5_0: ex.qdot_q5_0,
+      Q4_K: ex.qdot_q4_k,
+      Q6_K: ex.qdot_q6_k,
+    };
+    this.qdotis = {
+      Q8_0: ex.qdoti_q8_0,
+      Q4_0: ex.qdoti_q4_0,
+      Q5_0: ex.qdoti_q5_0,
+      Q4_K: ex.qdoti_q4_k,
+      Q6_K: ex.qdoti_q6_k,
+    };
+    this.deqs = { Q8_0: ex.deq_q8_0, Q4_0: ex.deq_q4_0, Q5_0: ex.deq_q5_0, Q4_K: ex.deq_q4_k, Q6_K: ex.deq_q6_k };
     this.quantAct = ex.quant_act;
     this.scores = ex.attn_scores;
     this.values = ex.attn_values;

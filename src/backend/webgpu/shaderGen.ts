@@ -6,6 +6,7 @@ import weightF16 from './kernels/weight_f16.wgsl?raw';
 import weightBf16 from './kernels/weight_bf16.wgsl?raw';
 import weightQ8_0 from './kernels/weight_q8_0.wgsl?raw';
 import weightQ4_0 from './kernels/weight_q4_0.wgsl?raw';
+import weightQ5_0 from './kernels/weight_q5_0.wgsl?raw';
 import weightQ4_K from './kernels/weight_q4_k.wgsl?raw';
 import weightQ6_K from './kernels/weight_q6_k.wgsl?raw';
 
@@ -16,6 +17,7 @@ const WEIGHT_TEMPLATES: Record<WeightDtype, string> = {
   BF16: weightBf16,
   Q8_0: weightQ8_0,
   Q4_0: weightQ4_0,
+  Q5_0: weightQ5_0,
   Q4_K: weightQ4_K,
   Q6_K: weightQ6_K,
 };

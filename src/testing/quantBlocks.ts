@@ -1,6 +1,7 @@
-// Hand-built llama.cpp blocks for the WGSL dequantizer checks: every byte value in the quant fields and the awkward
-// scales (zero, negative, f16 subnormal, f16 max), written field by field from the layouts in src/weights/quant.ts.
-import { BLOCKS, type QuantDtype } from '../../src/weights/types.ts';
+// Hand-built llama.cpp blocks for the dequantizer checks (WGSL in e2e, WebAssembly SIMD in unit tests): every byte
+// value in the quant fields and the awkward scales (zero, negative, f16 subnormal, f16 max), written field by field
+// from the layouts in src/weights/quant.ts.
+import { BLOCKS, type QuantDtype } from '../weights/types.ts';
 
 /** f16 bit patterns the scales cycle through: 0, -0.5, 1, the smallest subnormal, -2^-14, 65504, ~0.1, -0. */
 const F16_SCALES = [0x0000, 0xb800, 0x3c00, 0x0001, 0x8400, 0x7bff, 0x2e66, 0x8000];
@@ -31,6 +32,11 @@ function buildBlock(dtype: QuantDtype, b: Uint8Array, o: number, blk: number): v
       putF16Bits(b, o, scale(0));
       fill(b, o + 2, 16, blk, 1);
       break;
+    case 'Q5_0': // f16 d, u32 qh (5th bits), 16 bytes of nibbles
+      putF16Bits(b, o, scale(0));
+      fill(b, o + 2, 4, blk, 3);
+      fill(b, o + 6, 16, blk, 1);
+      break;
     case 'Q4_K': // f16 d, f16 dmin, 12 scale bytes, 128 nibble bytes
       putF16Bits(b, o, scale(0));
       putF16Bits(b, o + 2, scale(3));
@@ -59,6 +65,7 @@ export function handBuiltBlocks(dtype: QuantDtype, rows: number, cols: number): 
 export const HAND_BUILT_SHAPES: Record<QuantDtype, [number, number]> = {
   Q8_0: [9, 64], // 18 blocks of 32 i8: 576 bytes
   Q4_0: [11, 64], // 22 blocks of 16 nibble bytes
+  Q5_0: [32, 64], // 64 blocks x 4 qh bytes (step 3): every value of each qh byte, so every bit both ways
   Q4_K: [23, 256], // 23 blocks x 12 scale bytes (step 23): all 256 values
   Q6_K: [9, 512], // 18 blocks x 16 i8 scales (step 29)
 };

@@ -10,8 +10,9 @@ export type GgufQuant = (typeof GGUF_QUANTS)[number];
 
 /**
  * Bumped whenever a preset's tensor types change, so cached files made by an older recipe are made again (the
- * benchmarks' model cache and the demo's GGUF key on it). 2: K-format rows that are not whole 256-value blocks fall back to Q5_0
- * (was Q8_0), rows that are not whole 32-value blocks to F16 (was F32); tied embeddings typed as the LM head.
+ * benchmarks' model cache and the demo's GGUF key on it). 2: K-format rows that are not whole 256-value blocks fall
+ * back to Q5_0 (was Q8_0), rows that are not whole 32-value blocks to F16 (was F32); tied embeddings typed as the
+ * LM head.
  */
 export const GGUF_RECIPE_VERSION = 2;
 

@@ -197,6 +197,9 @@ function quantBytes(w: CpuTensor, wasm: WasmGemm | null): Uint8Array {
   return wasm.view(w.heap.block, tensorBytes(w.dtype as QuantDtype, w.shape));
 }
 
+/** Block formats whose prefill runs the int8 dots (faster than dequantize + gemm: npm run bench -- engine-cpu). */
+const INT8_PREFILL: ReadonlySet<QuantDtype> = new Set(['Q8_0', 'Q4_0']);
+
 /** f32 values of dequantized weight rows held at once per matmul: 64 KiB, a cache-sized slice, never the matrix. */
 const QUANT_SCRATCH_VALUES = 16384;
 
@@ -218,7 +221,10 @@ function quantGemm(
 ) {
   const dtype = w.dtype as QuantDtype;
   const rb = rowBytes(dtype, K);
-  if (int8 && wasm && w.heap) return wasm.qdotInt(x, T, K, w.heap.block, dtype, N); // opt-in: not exact
+  // int8 (opt-in, not exact) for decode, and for prefill where unpacking is cheap: a prefill over the K formats and
+  // Q5_0 unpacks each row once per position in the int dots, once per call when dequantized for the gemm.
+  if (int8 && wasm && w.heap && (T === 1 || INT8_PREFILL.has(dtype)))
+    return wasm.qdotInt(x, T, K, w.heap.block, dtype, N);
   if (T === 1 && wasm && w.heap) return wasm.qdot(x, K, w.heap.block, dtype, N); // decode: the SIMD block dot
   const y = new Float32Array(T * N);
   if (T === 1) {

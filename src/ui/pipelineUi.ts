@@ -12,6 +12,7 @@ import { payComputeDebt } from '../profile/emulation.ts';
 import type { StrategyName } from '../planner/types.ts';
 import type { Tab } from './app.ts';
 import { errorMessage } from '../errors.ts';
+import { modelBaseUrl } from '../weights/model.ts';
 import { ChatPanel } from './chatPanel.ts';
 import { convLabel, lostLine, namePeers, planLine, restartLine, resumedLine } from './conversations.ts';
 import { h } from './dom.ts';
@@ -130,6 +131,14 @@ export function mountPipeline(main: HTMLElement, tab: Tab, queues = new StageQue
     defaultStrategy: (q.get('strategy') as StrategyName | null) ?? undefined,
   });
   main.append(h('div', { class: 'pipeline-grid' }, h('div', {}, chat.el, status), timeline.el));
+  // Read the chat's model header now, while the tab is idle: a GGUF header carries the vocabulary (megabytes), and
+  // reading it at the first Send put seconds before that turn's first token (npm run bench -- coldstart --weights).
+  // A failure here is left to the first turn, which reports it.
+  const preopen = (): Promise<unknown> => session.openModel(modelBaseUrl(chat.modelLocation));
+  if (chat.modelLocation)
+    Promise.resolve()
+      .then(preopen)
+      .catch(() => undefined);
   // Issue 7: route each query between a small model held here and the chat's (large) model on the mesh.
   const router = new RouterPanel({
     session,

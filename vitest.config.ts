@@ -6,5 +6,6 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
     testTimeout: 60_000,
     pool: 'threads',
+    setupFiles: ['scripts/wasmFlags.ts'],
   },
 });

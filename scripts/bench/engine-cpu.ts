@@ -3,6 +3,7 @@
 // 128-token prompt, then 64 greedy tokens), for the WebAssembly SIMD matmul, the scalar JavaScript reference and the
 // SIMD engine with int8 activations (block formats only; not exact); `--formats` adds GGUF files of the preset
 // (make-model --gguf), with the weight bytes a token reads and their GB/s.
+import '../wasmFlags.ts'; // first: the browsers' relaxed-SIMD build
 import { createCpuBackend } from '../../src/backend/cpu/index.ts';
 import { layerParamCount } from '../../src/model/config.ts';
 import { loadStages } from '../../src/model/infer.ts';

@@ -3,21 +3,19 @@
 // JavaScript (Math.exp, exact as the reference); at a few hundred positions of context these two loops were a third
 // of a decode step in plain JavaScript (docs/benchmarks.md).
 
+import { madd } from './watOps.ts';
+
 const get = (n: string): string => `(local.get $${n})`;
 const ZERO4 = '(v128.const f32x4 0 0 0 0)';
 const hsum = (v: string): string =>
   `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
   `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
 
-/** $acc += a * b (f32x4). */
-const mac = (acc: string, a: string, b: string): string =>
-  `(local.set $${acc} (f32x4.add ${get(acc)} (f32x4.mul ${a} ${b})))`;
-
 /**
  * attn_scores(q, k, stride, D, n, scale, s): s[p] = scale * (q . K_p) for p < n, K_p at k + p*stride bytes, D floats
  * each (D a multiple of 4). Four accumulators over 16 floats a step, so the adds never wait on each other.
  */
-function scoresFunc(): string {
+function scoresFunc(mac: ReturnType<typeof madd>): string {
   const ld = (base: string, off: number): string => `(v128.load offset=${off} ${get(base)})`;
   const sum4 = `(f32x4.add (f32x4.add ${get('a')} ${get('b')}) (f32x4.add ${get('c')} ${get('e')}))`;
   return `
@@ -58,7 +56,7 @@ function scoresFunc(): string {
  * attn_values(w, v, stride, D, n, out): out[0..D) = sum_p w[p] * V_p, V_p at v + p*stride bytes (D a multiple of 4).
  * Columns go 16 at a time (four accumulators held across every position), then 4 at a time.
  */
-function valuesFunc(): string {
+function valuesFunc(mac: ReturnType<typeof madd>): string {
   const ld = (off: number): string => `(v128.load offset=${off} ${get('vp')})`;
   const outAt = `(i32.add ${get('out')} (i32.shl ${get('i')} (i32.const 2)))`;
   const pass = (width: 16 | 4): string => {
@@ -89,7 +87,7 @@ function valuesFunc(): string {
   )`;
 }
 
-/** The attention functions of the gemm module. */
-export function attentionFuncs(): string {
-  return scoresFunc() + valuesFunc();
+/** The attention functions of the gemm module (`relaxed`: fused multiply-adds, gemmWat.ts `madd`). */
+export function attentionFuncs(relaxed = false): string {
+  return scoresFunc(madd(relaxed)) + valuesFunc(madd(relaxed));
 }

@@ -4,6 +4,7 @@
 // widened in-register (u16 << 16 is the f32 bit pattern).
 
 import { attentionFuncs } from './attentionWat.ts';
+import { madd } from './watOps.ts';
 import { quantDeqFuncs } from './quantDeqWat.ts';
 import { quantIntDotFuncs } from './quantIntWat.ts';
 import { quantDotFuncs } from './quantWat.ts';
@@ -11,21 +12,20 @@ import { quantDotFuncs } from './quantWat.ts';
 type WeightKind = 'f32' | 'bf16';
 
 const get = (n: string): string => `(local.get $${n})`;
+
 /** Byte address of element `k` of weight row r. */
 const wAddr = (r: number, kind: WeightKind): string =>
   `(i32.add ${get(`w${r}`)} (i32.shl ${get('k')} (i32.const ${kind === 'f32' ? 2 : 1})))`;
 
 /** Accumulate 8 products of row r at k (x's 8 floats are in $xl, $xh). */
-function simdStep(r: number, kind: WeightKind): string {
-  if (kind === 'f32') {
-    return `(local.set $a${r} (f32x4.add ${get(`a${r}`)} (f32x4.mul ${get('xl')} (v128.load ${wAddr(r, kind)}))))
-      (local.set $b${r} (f32x4.add ${get(`b${r}`)} (f32x4.mul ${get('xh')} (v128.load offset=16 ${wAddr(r, kind)}))))`;
-  }
+function simdStep(r: number, kind: WeightKind, relaxed: boolean): string {
+  const mac = madd(relaxed);
+  if (kind === 'f32')
+    return `${mac(`a${r}`, get('xl'), `(v128.load ${wAddr(r, kind)})`)}
+      ${mac(`b${r}`, get('xh'), `(v128.load offset=16 ${wAddr(r, kind)})`)}`;
   return `(local.set $wv (v128.load ${wAddr(r, kind)}))
-      (local.set $a${r} (f32x4.add ${get(`a${r}`)}
-        (f32x4.mul ${get('xl')} (i32x4.shl (i32x4.extend_low_i16x8_u ${get('wv')}) (i32.const 16)))))
-      (local.set $b${r} (f32x4.add ${get(`b${r}`)}
-        (f32x4.mul ${get('xh')} (i32x4.shl (i32x4.extend_high_i16x8_u ${get('wv')}) (i32.const 16)))))`;
+      ${mac(`a${r}`, get('xl'), `(i32x4.shl (i32x4.extend_low_i16x8_u ${get('wv')}) (i32.const 16))`)}
+      ${mac(`b${r}`, get('xh'), `(i32x4.shl (i32x4.extend_high_i16x8_u ${get('wv')}) (i32.const 16))`)}`;
 }
 
 function scalarStep(r: number, kind: WeightKind): string {
@@ -43,7 +43,7 @@ const hsum = (v: string): string =>
 const ZERO4 = '(v128.const f32x4 0 0 0 0)';
 
 /** $rowsR_kind(x, w, y, T, K, N, n): rows n..n+R-1 of W against every row of x. */
-function rowsFunc(R: number, kind: WeightKind): string {
+function rowsFunc(R: number, kind: WeightKind, relaxed: boolean): string {
   const rs = Array.from({ length: R }, (_, r) => r);
   const rowBytes = `(i32.shl ${get('K')} (i32.const ${kind === 'f32' ? 2 : 1}))`;
   return `
@@ -68,7 +68,7 @@ function rowsFunc(R: number, kind: WeightKind): string {
         (br_if $kdone (i32.ge_u ${get('k')} ${get('K8')}))
         (local.set $xl (v128.load (i32.add ${get('xo')} (i32.shl ${get('k')} (i32.const 2)))))
         (local.set $xh (v128.load offset=16 (i32.add ${get('xo')} (i32.shl ${get('k')} (i32.const 2)))))
-        ${rs.map((r) => simdStep(r, kind)).join('\n        ')}
+        ${rs.map((r) => simdStep(r, kind, relaxed)).join('\n        ')}
         (local.set $k (i32.add ${get('k')} (i32.const 8)))
         (br $kloop)))
       ${rs.map((r) => `(local.set $s${r} ${hsum(`(f32x4.add ${get(`a${r}`)} ${get(`b${r}`)})`)})`).join('\n      ')}
@@ -114,13 +114,12 @@ const F32_HIGH16 = '(v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff000
  * its low half and the next odd one in its high half, so `shl 16` and `and 0xffff0000` give their f32 bit patterns
  * with one op each, no widening.
  */
-function gemvFunc(kind: WeightKind): string {
+function gemvFunc(kind: WeightKind, relaxed: boolean): string {
   const bf = kind === 'bf16';
   const wStep = bf ? 64 : 128; // bytes of weights per 32 values
   const xl = (off: number): string => `(v128.load offset=${off} ${get('xi')})`;
   const wl = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
-  const mac = (acc: string, a: string, b: string): string =>
-    `(local.set $${acc} (f32x4.add ${get(acc)} (f32x4.mul ${a} ${b})))`;
+  const mac = madd(relaxed);
   // 8 values at byte offset o of the current step (x at 2*o for bf16, w at o; f32: both at o)
   const eight = (o: number, a1: string, a2: string): string =>
     bf
@@ -193,18 +192,22 @@ function gemvFunc(kind: WeightKind): string {
   )`;
 }
 
-/** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, the block dots
- * qdot_q8_0 / qdot_q4_0 / qdot_q4_k / qdot_q6_k (quantWat.ts), their int8-activation twins qdoti_*
- * (quantIntWat.ts), the dequantizers deq_* (quantDeqWat.ts) and attn_scores / attn_values (attentionWat.ts). */
-export function gemmWat(): string {
+/** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, gemv_f32 / gemv_bf16, the
+ * block dots qdot_* (quantWat.ts), their int8-activation twins qdoti_* (quantIntWat.ts), the dequantizers deq_*
+ * (quantDeqWat.ts) and attn_scores / attn_values (attentionWat.ts). `relaxed`: the float kernels' multiply-adds as
+ * `f32x4.relaxed_madd` (relaxed SIMD: Chromium since 114; Node 20 only behind a flag). */
+export function gemmWat(opts: { relaxed?: boolean } = {}): string {
+  const relaxed = opts.relaxed ?? false;
   const kinds: WeightKind[] = ['f32', 'bf16'];
+  const floatKernels = (k: WeightKind): string =>
+    rowsFunc(4, k, relaxed) + rowsFunc(1, k, relaxed) + gemmFunc(k) + gemvFunc(k, relaxed);
   return `(module
   (memory (export "memory") 1 65536)
-  ${kinds.map((k) => rowsFunc(4, k) + rowsFunc(1, k) + gemmFunc(k) + gemvFunc(k)).join('\n')}
+  ${kinds.map(floatKernels).join('\n')}
   ${quantDotFuncs()}
   ${quantIntDotFuncs()}
   ${quantDeqFuncs()}
-  ${attentionFuncs()}
+  ${attentionFuncs(relaxed)}
 )
 `;
 }

@@ -19,7 +19,7 @@ import {
 import { bf16ToF32, decodeToF32 } from '../../weights/dtype.ts';
 import { dequantize, dotRow } from '../../weights/quant.ts';
 import { WasmGemm, wasmSimdSupported } from './wasmGemm.ts';
-import type { HeapBlock, HeapKind } from './wasmGemm.ts';
+import type { HeapBlock, HeapKind, WasmVariant } from './wasmGemm.ts';
 
 const EMPTY = new Float32Array(0);
 /** RoPE tables kept (one per sequence of a batch step). */
@@ -262,6 +262,8 @@ export interface CpuBackendOptions {
    * llama.cpp does (faster, not exact; SIMD only). Default 'f32': exact dequantized weights times f32 activations.
    */
   activations?: 'f32' | 'int8';
+  /** Which WebAssembly build: 'relaxed' (fused multiply-adds) where the runtime has relaxed SIMD, else 'simd'. */
+  wasm?: WasmVariant;
 }
 
 export class CpuBackend implements Backend {
@@ -282,7 +284,7 @@ export class CpuBackend implements Backend {
   private readonly int8: boolean;
 
   constructor(opts: CpuBackendOptions = {}) {
-    this.wasm = (opts.simd ?? wasmSimdSupported()) ? new WasmGemm() : null;
+    this.wasm = (opts.simd ?? wasmSimdSupported()) ? new WasmGemm(opts.wasm) : null;
     this.variant = this.wasm ? 'simd' : 'js';
     if (opts.activations === 'int8' && !this.wasm)
       throw new ShoalError('ERR_BACKEND', 'int8 activations need the WebAssembly SIMD engine');

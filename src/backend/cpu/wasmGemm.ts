@@ -1,7 +1,7 @@
 // The CPU backend's WebAssembly SIMD matmul: weights live in one wasm memory per backend (a first-fit allocator over
 // it, so a re-plan that drops layers gives their bytes back), activations are copied in and out per call.
 import { ShoalError } from '../../errors.ts';
-import { GEMM_WASM_BASE64 } from './gemmWasm.ts';
+import { GEMM_WASM_BASE64, GEMM_WASM_RELAXED_BASE64 } from './gemmWasm.ts';
 import type { QuantDtype } from '../../weights/types.ts';
 
 const ALIGN = 64;
@@ -15,26 +15,36 @@ export interface HeapBlock {
   bytes: number;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+/** The module's two builds: 'relaxed' fuses the float kernels' multiply-adds (relaxed SIMD), 'simd' does not. */
+export type WasmVariant = 'relaxed' | 'simd';
+const SOURCES: Record<WasmVariant, string> = { relaxed: GEMM_WASM_RELAXED_BASE64, simd: GEMM_WASM_BASE64 };
+const compiled = new Map<WasmVariant, WebAssembly.Module | null>();
 
-/** The compiled module, or null where WebAssembly SIMD is unavailable. Small (about 14 KiB, under the browsers'
- * limits for synchronous compiles): it compiles synchronously. */
-function gemmModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
+/** A build compiled, or null where this runtime does not run it. Small (about 25 KiB, under the browsers' limits
+ * for synchronous compiles): it compiles synchronously. */
+function gemmModule(variant: WasmVariant): WebAssembly.Module | null {
+  if (!compiled.has(variant)) {
     try {
-      const bin = atob(GEMM_WASM_BASE64);
+      const bin = atob(SOURCES[variant]);
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      compiled = new WebAssembly.Module(bytes);
+      compiled.set(variant, WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null);
     } catch {
-      compiled = null;
+      compiled.set(variant, null);
     }
   }
-  return compiled;
+  return compiled.get(variant)!;
+}
+
+/** The build this runtime runs best: relaxed SIMD where it validates (Chromium), else plain SIMD; null: neither. */
+export function bestWasmVariant(): WasmVariant | null {
+  if (typeof WebAssembly !== 'object') return null;
+  if (gemmModule('relaxed')) return 'relaxed';
+  return gemmModule('simd') ? 'simd' : null;
 }
 
 export function wasmSimdSupported(): boolean {
-  return typeof WebAssembly === 'object' && gemmModule() !== null;
+  return bestWasmVariant() !== null;
 }
 
 type GemmFn = (x: number, w: number, y: number, T: number, K: number, N: number) => void;
@@ -82,9 +92,17 @@ export class WasmGemm {
   private top = ALIGN;
   private used = 0;
 
-  constructor() {
-    const mod = gemmModule();
-    if (!mod) throw new ShoalError('ERR_BACKEND', 'WebAssembly SIMD is not available in this runtime');
+  /** Which build runs here. */
+  readonly variant: WasmVariant;
+
+  constructor(variant: WasmVariant | null = bestWasmVariant()) {
+    const mod = variant ? gemmModule(variant) : null;
+    if (!variant || !mod)
+      throw new ShoalError(
+        'ERR_BACKEND',
+        `WebAssembly ${variant === 'relaxed' ? 'relaxed ' : ''}SIMD is not available`,
+      );
+    this.variant = variant;
     const inst = new WebAssembly.Instance(mod, {});
     const ex = inst.exports as { memory: WebAssembly.Memory } & Record<
       string,

@@ -3,13 +3,7 @@
 // JavaScript (Math.exp, exact as the reference); at a few hundred positions of context these two loops were a third
 // of a decode step in plain JavaScript (docs/benchmarks.md).
 
-import { madd } from './watOps.ts';
-
-const get = (n: string): string => `(local.get $${n})`;
-const ZERO4 = '(v128.const f32x4 0 0 0 0)';
-const hsum = (v: string): string =>
-  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
-  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
+import { get, hsum, madd, ZERO4 } from './watOps.ts';
 
 /**
  * attn_scores(q, k, stride, D, n, scale, s): s[p] = scale * (q . K_p) for p < n, K_p at k + p*stride bytes, D floats

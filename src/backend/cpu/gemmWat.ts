@@ -4,14 +4,12 @@
 // widened in-register (u16 << 16 is the f32 bit pattern).
 
 import { attentionFuncs } from './attentionWat.ts';
-import { madd } from './watOps.ts';
+import { get, hsum, madd, ZERO4 } from './watOps.ts';
 import { quantDeqFuncs } from './quantDeqWat.ts';
 import { quantIntDotFuncs } from './quantIntWat.ts';
 import { quantDotFuncs } from './quantWat.ts';
 
 type WeightKind = 'f32' | 'bf16';
-
-const get = (n: string): string => `(local.get $${n})`;
 
 /** Byte address of element `k` of weight row r. */
 const wAddr = (r: number, kind: WeightKind): string =>
@@ -35,12 +33,6 @@ function scalarStep(r: number, kind: WeightKind): string {
       : `(f32.reinterpret_i32 (i32.shl (i32.load16_u ${wAddr(r, kind)}) (i32.const 16)))`;
   return `(local.set $s${r} (f32.add ${get(`s${r}`)} (f32.mul ${get('xs')} ${w})))`;
 }
-
-const hsum = (v: string): string =>
-  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
-  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
-
-const ZERO4 = '(v128.const f32x4 0 0 0 0)';
 
 /** $rowsR_kind(x, w, y, T, K, N, n): rows n..n+R-1 of W against every row of x. */
 function rowsFunc(R: number, kind: WeightKind, relaxed: boolean): string {

@@ -3,15 +3,8 @@
 // value is d*q (or d*sc*q, d*sc*q - dmin*m) rounded once to f32, as quant.ts computes it: bit-identical to it.
 import type { QuantDtype } from '../../weights/types.ts';
 import { q5_0Quants } from './quantWat.ts';
+import { f16At, get, splat8 } from './watOps.ts';
 
-const get = (n: string): string => `(local.get $${n})`;
-
-/** f16 bits at address `a` as f32, exactly (see quantWat.ts). */
-const f16At = (a: string): string =>
-  `(f32.copysign (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (i32.load16_u ${a}) (i32.const 0x7fff)) ` +
-  `(i32.const 13))) (f32.const 0x1p112)) (f32.reinterpret_i32 (i32.shl (i32.load16_u ${a}) (i32.const 16))))`;
-
-const splat8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(' ')})`;
 const load = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
 const setQ = (expr: string): string => `(local.set $q ${expr})`;
 

@@ -5,13 +5,7 @@
 // the default and the reference fixtures' path.
 import type { QuantDtype } from '../../weights/types.ts';
 import { q5_0Quants } from './quantWat.ts';
-
-const get = (n: string): string => `(local.get $${n})`;
-
-/** f16 bits at address `a` as f32, exactly (see quantWat.ts). */
-const f16At = (a: string): string =>
-  `(f32.copysign (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (i32.load16_u ${a}) (i32.const 0x7fff)) ` +
-  `(i32.const 13))) (f32.const 0x1p112)) (f32.reinterpret_i32 (i32.shl (i32.load16_u ${a}) (i32.const 16))))`;
+import { f16At, get, hsum, splat8 } from './watOps.ts';
 
 /** i32x4 partial sums of 16 int8 weight lanes (local $q) times 16 i16 activations at $xa + xOff bytes. */
 const idot16 = (xOff: number): string =>
@@ -26,7 +20,6 @@ const xScale = (b: number): string => `(f32.load offset=${4 * b} ${get('xda')})`
 const accumulate = (sum: string, scale: string): string =>
   `(local.set $acc (f32x4.add ${get('acc')} (f32x4.mul (f32x4.convert_i32x4_s ${sum}) (f32x4.splat ${scale}))))`;
 
-const splat8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(' ')})`;
 const setQ = (expr: string): string => `(local.set $q ${expr})`;
 const load = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
 
@@ -118,10 +111,6 @@ const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: n
   Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
   Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
 };
-
-const hsum = (v: string): string =>
-  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
-  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
 
 /**
  * qdoti_<dtype>(xq, xd, xs, w, y, K, N): y[n] = W[n,:] . x for n < N, x given as i16 quants (xq, K of them), an f32

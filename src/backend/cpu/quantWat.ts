@@ -5,14 +5,7 @@
 // products are the exactly dequantized weights' up to f32 rounding. Blocks of 18, 22, 34, 144 and 210 bytes are
 // unaligned: wasm loads take any address (the alignment immediate is only a hint), so no copy is needed.
 import type { QuantDtype } from '../../weights/types.ts';
-
-const get = (n: string): string => `(local.get $${n})`;
-
-/** f16 bits at address `a` as f32, exact for every finite value: the 15 magnitude bits placed in an f32's
- * exponent/mantissa and scaled by 2^112 (re-biases 15 -> 127, and makes f16 subnormals f32 normals), sign copied. */
-const f16At = (a: string): string =>
-  `(f32.copysign (f32.mul (f32.reinterpret_i32 (i32.shl (i32.and (i32.load16_u ${a}) (i32.const 0x7fff)) ` +
-  `(i32.const 13))) (f32.const 0x1p112)) (f32.reinterpret_i32 (i32.shl (i32.load16_u ${a}) (i32.const 16))))`;
+import { f16At, get, hsum, splat8, ZERO4 } from './watOps.ts';
 
 /** f32x4 partial sums of 16 signed int8 lanes (local $q) times the 16 f32 at $xa + xOff bytes. Uses local $h. */
 function dot16(xOff: number): string {
@@ -33,7 +26,6 @@ function dot16(xOff: number): string {
 const accumulate = (sum: string, scale: string): string =>
   `(local.set $acc (f32x4.add ${get('acc')} (f32x4.mul ${sum} (f32x4.splat ${scale}))))`;
 
-const splat8 = (v: number): string => `(v128.const i8x16 ${Array(16).fill(v).join(' ')})`;
 /** Address of byte `off` of the current block. */
 const at = (off: number): string => `(i32.add ${get('p')} (i32.const ${off}))`;
 const setQ = (expr: string): string => `(local.set $q ${expr})`;
@@ -156,12 +148,6 @@ function blockQ6_K(): string {
   return `(local.set $d ${f16At(at(208))})
       ${parts.join('\n      ')}`;
 }
-
-const ZERO4 = '(v128.const f32x4 0 0 0 0)';
-
-const hsum = (v: string): string =>
-  `(f32.add (f32.add (f32x4.extract_lane 0 ${v}) (f32x4.extract_lane 1 ${v})) ` +
-  `(f32.add (f32x4.extract_lane 2 ${v}) (f32x4.extract_lane 3 ${v})))`;
 
 const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
   Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },

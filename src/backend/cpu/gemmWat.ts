@@ -3,6 +3,7 @@
 // Four weight rows per pass share each 8-float load of x; bf16 stays bf16 in memory (half the bytes per token) and is
 // widened in-register (u16 << 16 is the f32 bit pattern).
 
+import { activationFuncs } from './activationWat.ts';
 import { attentionFuncs } from './attentionWat.ts';
 import { get, hsum, madd, ZERO4 } from './watOps.ts';
 import { quantDeqFuncs } from './quantDeqWat.ts';
@@ -186,8 +187,9 @@ function gemvFunc(kind: WeightKind, relaxed: boolean): string {
 
 /** The whole module: an exported, growable memory (up to 4 GiB), gemm_f32 / gemm_bf16, gemv_f32 / gemv_bf16, the
  * block dots qdot_* (quantWat.ts), their int8-activation twins qdoti_* (quantIntWat.ts), the dequantizers deq_*
- * (quantDeqWat.ts) and attn_scores / attn_values (attentionWat.ts). `relaxed`: the float kernels' multiply-adds as
- * `f32x4.relaxed_madd` (relaxed SIMD: Chromium since 114; Node 20 only behind a flag). */
+ * (quantDeqWat.ts), attn_scores / attn_values (attentionWat.ts) and silu_mul / softmax (activationWat.ts).
+ * `relaxed`: the float kernels' multiply-adds as `f32x4.relaxed_madd` (relaxed SIMD: Chromium since 114; Node 20
+ * only behind a flag). */
 export function gemmWat(opts: { relaxed?: boolean } = {}): string {
   const relaxed = opts.relaxed ?? false;
   const kinds: WeightKind[] = ['f32', 'bf16'];
@@ -200,6 +202,7 @@ export function gemmWat(opts: { relaxed?: boolean } = {}): string {
   ${quantIntDotFuncs()}
   ${quantDeqFuncs()}
   ${attentionFuncs(relaxed)}
+  ${activationFuncs()}
 )
 `;
 }

@@ -410,7 +410,8 @@ export class CpuBackend implements Backend {
     const xn = normRows(f32(x), T, K, norm);
     const g = this.mm(xn, wGate, T, K, H);
     const u = this.mm(xn, wUp, T, K, H);
-    for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
+    if (this.wasm) this.wasm.siluMul(g, u);
+    else for (let i = 0; i < g.length; i++) g[i] = (g[i] / (1 + Math.exp(-g[i]))) * u[i];
     return new CpuTensor([T, H], 'F32', g);
   }
 
@@ -498,9 +499,7 @@ export class CpuBackend implements Backend {
     const qd = f32(q);
     const T = (q as CpuTensor).rows;
     if (this.wasm && c.heap && headDim % 4 === 0) {
-      const out = this.wasm.attention(qd, c.heap.k, c.heap.v, { T, pos0, nHeads, nKvHeads, headDim }, (x, n) =>
-        softmaxRows(x, 1, n),
-      );
+      const out = this.wasm.attention(qd, c.heap.k, c.heap.v, { T, pos0, nHeads, nKvHeads, headDim });
       return new CpuTensor([T, nHeads * headDim], 'F32', out);
     }
     const K = c.k,

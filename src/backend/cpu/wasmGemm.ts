@@ -58,6 +58,10 @@ type QdotiFn = (xq: number, xd: number, xs: number, w: number, y: number, K: num
 type DeqFn = (w: number, out: number, nBlocks: number) => void;
 type ScoresFn = (q: number, k: number, stride: number, D: number, n: number, scale: number, s: number) => void;
 type ValuesFn = (w: number, v: number, stride: number, D: number, n: number, out: number) => void;
+/** silu_mul(g, u, n) and softmax(s, n): in place, n a multiple of 4 (activationWat.ts). */
+type SiluMulFn = (g: number, u: number, n: number) => void;
+type SoftmaxFn = (s: number, n: number) => void;
+const ceil4 = (n: number): number => (n + 3) & ~3;
 
 /** One attention call's shape: T query rows of nHeads heads at positions pos0.., KV rows of kvDim floats. */
 export interface AttentionDims {
@@ -87,6 +91,8 @@ export class WasmGemm {
   private readonly quantAct: QuantActFn;
   private readonly scores: ScoresFn;
   private readonly values: ValuesFn;
+  private readonly siluMulFn: SiluMulFn;
+  private readonly softmax: SoftmaxFn;
   /** Free blocks below `top`, sorted by address, never adjacent (merged on release). */
   private freeList: HeapBlock[] = [];
   private top = ALIGN;
@@ -106,7 +112,7 @@ export class WasmGemm {
     const inst = new WebAssembly.Instance(mod, {});
     const ex = inst.exports as { memory: WebAssembly.Memory } & Record<
       string,
-      GemmFn & GemvFn & QdotFn & QdotiFn & DeqFn & QuantActFn & ScoresFn & ValuesFn
+      GemmFn & GemvFn & QdotFn & QdotiFn & DeqFn & QuantActFn & ScoresFn & ValuesFn & SiluMulFn & SoftmaxFn
     >;
     this.memory = ex.memory;
     this.fns = { f32: ex.gemm_f32, bf16: ex.gemm_bf16 };
@@ -129,6 +135,25 @@ export class WasmGemm {
     this.quantAct = ex.quant_act;
     this.scores = ex.attn_scores;
     this.values = ex.attn_values;
+    this.siluMulFn = ex.silu_mul;
+    this.softmax = ex.softmax;
+  }
+
+  /** g = silu(g) * u in place (the MLP's gate times its up projection). */
+  siluMul(g: Float32Array, u: Float32Array): void {
+    const n = ceil4(g.length);
+    const gb = this.allocF32(n),
+      ub = this.allocF32(n);
+    try {
+      const gv = this.f32(gb, n);
+      gv.set(g);
+      this.f32(ub, n).set(u.subarray(0, g.length));
+      this.siluMulFn(gb.ptr, ub.ptr, n);
+      g.set(gv.subarray(0, g.length));
+    } finally {
+      this.release(ub);
+      this.release(gb);
+    }
   }
 
   /** Bytes held by live blocks (weights, plus scratch during a call). */
@@ -223,16 +248,10 @@ export class WasmGemm {
 
   /**
    * Causal attention of q (T, nHeads*headDim) against keys and values (rows of nKvHeads*headDim floats) in `k`,
-   * `v`; query head h reads KV head floor(h / (nHeads/nKvHeads)). headDim must be a multiple of 4. The scores and
-   * the weighted values run in wasm per head; `softmax` (the backend's, in place over n scores) runs between them.
+   * `v`; query head h reads KV head floor(h / (nHeads/nKvHeads)). headDim must be a multiple of 4. The scores, their
+   * softmax and the weighted values run in wasm per head.
    */
-  attention(
-    q: Float32Array,
-    k: HeapBlock,
-    v: HeapBlock,
-    dims: AttentionDims,
-    softmax: (s: Float32Array, n: number) => void,
-  ): Float32Array {
+  attention(q: Float32Array, k: HeapBlock, v: HeapBlock, dims: AttentionDims): Float32Array {
     const { T, pos0, nHeads, nKvHeads, headDim } = dims;
     const qDim = nHeads * headDim,
       stride = nKvHeads * headDim * 4,
@@ -240,18 +259,19 @@ export class WasmGemm {
       scale = 1 / Math.sqrt(headDim);
     const qb = this.alloc(T * qDim * 4),
       ob = this.alloc(T * qDim * 4),
-      sb = this.alloc((pos0 + T) * 4);
+      sb = this.alloc(ceil4(pos0 + T) * 4);
     try {
       const buf = this.memory.buffer; // no allocation below: the views stay attached
       new Float32Array(buf, qb.ptr, T * qDim).set(q.subarray(0, T * qDim));
-      const s = new Float32Array(buf, sb.ptr, pos0 + T);
+      const s = new Float32Array(buf, sb.ptr, ceil4(pos0 + T));
       for (let t = 0; t < T; t++) {
         const n = pos0 + t + 1; // causal: positions 0..pos0+t
         for (let h = 0; h < nHeads; h++) {
           const qo = (t * qDim + h * headDim) * 4,
             kvo = Math.floor(h / group) * headDim * 4;
           this.scores(qb.ptr + qo, k.ptr + kvo, stride, headDim, n, scale, sb.ptr);
-          softmax(s, n);
+          s.fill(-Infinity, n, ceil4(n)); // padding the softmax ignores (e^-inf adds nothing)
+          this.softmax(sb.ptr, ceil4(n));
           this.values(sb.ptr, v.ptr + kvo, stride, headDim, n, ob.ptr + qo);
         }
       }

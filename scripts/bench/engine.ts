@@ -1,6 +1,7 @@
-// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16] [--backends webgpu,cpu,cpu-int8]
-// [--formats bf16,Q8_0,Q4_K_M] [--ops] [--quant-layout]`: WebGPU and CPU side by side in the same headless Chromium
-// (WebGPU via SwiftShader here): prefill and decode tokens/s, dispatches and submits per decoded token, weight bytes
+// `npm run bench -- engine [--presets demo,smollm2-135m] [--prompt 32] [--decode 16]
+// [--backends webgpu,cpu,cpu-int8] [--formats bf16,Q8_0,Q4_K_M] [--runs 1] [--ops] [--quant-layout]`: WebGPU and CPU
+// side by side in the same headless Chromium (WebGPU via SwiftShader here): medians over --runs passes of prefill and
+// decode tokens/s, dispatches and submits per decoded token, weight bytes
 // read per token and the effective GB/s, for the bf16 safetensors preset and GGUF files of it (make-model --gguf;
 // both engines read the blocks). --quant-layout: docs/gguf.md's WebGPU block-layout figure instead. Napkin math:
 // decode reads every layer weight once plus the LM head, so bytes/token = the weights' real byte sizes; the page's
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intFlag, parseFlags, runCli } from '../cli.ts';
 import { mdHeader, mdRow } from './lib/table.ts';
+import { median } from './lib/tabs.ts';
 import { openEngineSession, type EngineSession } from '../webgpu-runner.ts';
 import { benchGguf, benchModel, decodeBytesPerToken } from './lib/models.ts';
 import { rooflineWasmBase64 } from './lib/roofline.ts';
@@ -52,12 +54,13 @@ async function pageRoofline(session: EngineSession): Promise<number> {
 
 await runCli(async () => {
   const f = parseFlags(process.argv.slice(2), {
-    values: ['presets', 'prompt', 'decode', 'backends', 'formats'],
+    values: ['presets', 'prompt', 'decode', 'backends', 'formats', 'runs'],
     switches: ['ops', 'quant-layout'],
   });
   const presets = String(f.presets ?? 'demo,smollm2-135m').split(',');
   const promptLen = intFlag(f, 'prompt', 32, 1); // SwiftShader prefill is slow: keep the default run to a few minutes
   const decodeLen = intFlag(f, 'decode', 16, 1);
+  const runs = intFlag(f, 'runs', 1, 1); // medians over this many measured passes (the VM's speed drifts run to run)
   const backends = String(f.backends ?? 'webgpu,cpu').split(',');
   for (const b of backends)
     if (b !== 'webgpu' && b !== 'cpu' && b !== 'cpu-int8')
@@ -108,11 +111,19 @@ await runCli(async () => {
           // Warm-up: compile every pipeline (seconds on SwiftShader) outside the timed run.
           const warm = await session.infer({ ...run, ids: ids.slice(0, 4), steps: 2 });
           if (!warm.ok) throw new ShoalError(warm.code as ShoalError['code'], warm.message);
-          const reply = await session.infer({ ...run, ids, steps: decodeLen + 1 });
-          if (!reply.ok) throw new ShoalError(reply.code as ShoalError['code'], reply.message);
+          const passes: { prefillTps: number; decodeTps: number }[] = [];
+          let reply = warm;
+          for (let r = 0; r < runs; r++) {
+            const r1 = await session.infer({ ...run, ids, steps: decodeLen + 1 });
+            if (!r1.ok) throw new ShoalError(r1.code as ShoalError['code'], r1.message);
+            reply = r1;
+            const { prefillMs, decodeMs } = r1.result.stats!;
+            passes.push({ prefillTps: promptLen / (prefillMs / 1000), decodeTps: decodeLen / (decodeMs / 1000) });
+          }
           const st = reply.result.stats!;
-          const prefillTps = promptLen / (st.prefillMs / 1000);
-          const decodeTps = decodeLen / (st.decodeMs / 1000);
+          if (process.env.SHOAL_BENCH_PASSES) console.log(passes.map((x) => x.decodeTps.toFixed(1)).join(' '));
+          const prefillTps = median(passes.map((x) => x.prefillTps));
+          const decodeTps = median(passes.map((x) => x.decodeTps));
           const name = reply.fellBack
             ? 'cpu (no WebGPU)'
             : `${reply.result.backend}${activations === 'int8' ? ' int8' : ''}`;

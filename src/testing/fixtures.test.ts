@@ -1,7 +1,8 @@
 // The vendored reference fixtures are ground truth: this fails if any file under test/fixtures differs from the
 // committed sha256 manifest (test/fixtures/SHA256SUMS), or if a file appears or goes missing. The README is the
-// shared set's own, byte for byte, and in the manifest too. New fixtures arrive in ../shared/fixtures first: copy them
-// in unchanged, then `cd test/fixtures && find . -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS`.
+// project's shared reference set's own, byte for byte, and in the manifest too. New fixtures arrive in that shared set
+// first: copy them in unchanged, then
+// `cd test/fixtures && find . -type f ! -name SHA256SUMS | sort | xargs sha256sum > SHA256SUMS`.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -3,9 +3,9 @@
 // quants times 16 activation quants summed exactly in i32 by `i32x4.dot_i16x8_s`, and one f32 multiply per run
 // under one scale. Not exact: the activations lose ~1/254 of each block's range; the f32 kernels (quantWat.ts) stay
 // the default and the reference fixtures' path.
-import type { QuantDtype } from '../../weights/types.ts';
-import { q5_0Quants } from './quantWat.ts';
-import { f16At, get, hsum, splat8 } from './watOps.ts';
+import { BLOCKS, type QuantDtype } from '../../weights/types.ts';
+import { load, q4_0Halves, q4kNibbles, Q5_0_SETUP, q5_0Halves, q6kGroups, scaleMinK4, setQ } from './blockWat.ts';
+import { f16At, get, hsum } from './watOps.ts';
 
 /** i32x4 partial sums of 16 int8 weight lanes (local $q) times 16 i16 activations at $xa + xOff bytes. */
 const idot16 = (xOff: number): string =>
@@ -20,9 +20,6 @@ const xScale = (b: number): string => `(f32.load offset=${4 * b} ${get('xda')})`
 const accumulate = (sum: string, scale: string): string =>
   `(local.set $acc (f32x4.add ${get('acc')} (f32x4.mul (f32x4.convert_i32x4_s ${sum}) (f32x4.splat ${scale}))))`;
 
-const setQ = (expr: string): string => `(local.set $q ${expr})`;
-const load = (off: number): string => `(v128.load offset=${off} ${get('p')})`;
-
 function blockQ8_0(): string {
   return `${setQ(load(2))}
       (local.set $s ${idot16(0)})
@@ -32,39 +29,28 @@ function blockQ8_0(): string {
 
 function blockQ4_0(): string {
   return `(local.set $v ${load(2)})
-      ${setQ(`(i8x16.sub (v128.and ${get('v')} ${splat8(15)}) ${splat8(8)})`)}
+      ${setQ(q4_0Halves()[0])}
       (local.set $s ${idot16(0)})
-      ${setQ(`(i8x16.sub (i8x16.shr_u ${get('v')} (i32.const 4)) ${splat8(8)})`)}
+      ${setQ(q4_0Halves()[1])}
       ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
 }
 
 function blockQ5_0(): string {
-  return `(local.set $v ${load(6)})
-      (local.set $hb (v128.load32_zero offset=2 ${get('p')}))
-      ${setQ(q5_0Quants(`(v128.and ${get('v')} ${splat8(15)})`, get('hb'), 0))}
+  return `${Q5_0_SETUP}
+      ${setQ(q5_0Halves()[0])}
       (local.set $s ${idot16(0)})
-      ${setQ(q5_0Quants(`(i8x16.shr_u ${get('v')} (i32.const 4))`, get('hb'), 1))}
+      ${setQ(q5_0Halves()[1])}
       ${accumulate(`(i32x4.add ${get('s')} ${idot16(32)})`, `(f32.mul ${f16At(get('p'))} ${xScale(0)})`)}`;
-}
-
-/** Q4_K 6-bit scale (which = 0) or min (1) of sub-block j (quant.ts scaleMinK4). */
-function scaleMinK4(j: number, which: 0 | 1): string {
-  const b = (off: number): string => `(i32.load8_u offset=${4 + off} ${get('p')})`;
-  if (j < 4) return `(i32.and ${b(j + 4 * which)} (i32.const 63))`;
-  const lowBits = which === 0 ? `(i32.and ${b(j + 4)} (i32.const 15))` : `(i32.shr_u ${b(j + 4)} (i32.const 4))`;
-  return `(i32.or ${lowBits} (i32.shl (i32.shr_u ${b(j - 4 + 4 * which)} (i32.const 6)) (i32.const 4)))`;
 }
 
 /** Q4_K: sub-block j is activation block j; its min term uses the f32 sum of x over it (at $xsa). */
 function blockQ4_K(): string {
   const parts: string[] = [];
   for (let j = 0; j < 8; j++) {
-    const g = j >> 1;
-    const nib = (off: number): string =>
-      j & 1 ? `(i8x16.shr_u ${load(off)} (i32.const 4))` : `(v128.and ${load(off)} ${splat8(15)})`;
-    parts.push(`${setQ(nib(16 + 32 * g))}
+    const [lo, hi] = q4kNibbles(j);
+    parts.push(`${setQ(lo)}
       (local.set $s ${idot16(64 * j)})
-      ${setQ(nib(32 + 32 * g))}
+      ${setQ(hi)}
       ${accumulate(
         `(i32x4.add ${get('s')} ${idot16(64 * j + 32)})`,
         `(f32.mul (f32.mul ${get('d')} (f32.convert_i32_u ${scaleMinK4(j, 0)})) ${xScale(j)})`,
@@ -77,39 +63,26 @@ function blockQ4_K(): string {
       ${parts.join('\n      ')}`;
 }
 
-/** Q6_K: the four 16-value runs of each (half, lane offset), as in quantWat.ts, each under its int8 scale. */
+/** Q6_K: each 16-value run (blockWat.ts q6kGroups) under its int8 scale times its activation block's. */
 function blockQ6_K(): string {
-  const parts: string[] = [];
-  const and = (x: string, m: number): string => `(v128.and ${x} ${splat8(m)})`;
-  for (let h = 0; h < 2; h++)
-    for (const l0 of [0, 16]) {
-      const a = load(64 * h + l0),
-        b = load(64 * h + 32 + l0),
-        c = get('v');
-      const runs = [
-        `(v128.or ${and(a, 15)} (i8x16.shl ${and(c, 3)} (i32.const 4)))`,
-        `(v128.or ${and(b, 15)} ${and(`(i8x16.shl ${c} (i32.const 2))`, 0x30)})`,
-        `(v128.or (i8x16.shr_u ${a} (i32.const 4)) ${and(c, 0x30)})`,
-        `(v128.or (i8x16.shr_u ${b} (i32.const 4)) ${and(`(i8x16.shr_u ${c} (i32.const 2))`, 0x30)})`,
-      ];
-      parts.push(`(local.set $v ${load(128 + 32 * h + l0)})`);
-      runs.forEach((run, i) => {
-        const sc = `(f32.convert_i32_s (i32.load8_s offset=${192 + 8 * h + (l0 >> 4) + 2 * i} ${get('p')}))`;
-        const scale = `(f32.mul (f32.mul ${get('d')} ${sc}) ${xScale(4 * h + i)})`;
-        parts.push(`${setQ(`(i8x16.sub ${run} ${splat8(32)})`)}
-      ${accumulate(idot16(2 * (128 * h + 32 * i + l0)), scale)}`);
-      });
-    }
+  const parts = q6kGroups().flatMap(({ setup, runs }) => [
+    setup,
+    ...runs.map(
+      (r) => `${setQ(r.quants)}
+      ${accumulate(idot16(2 * r.value), `(f32.mul (f32.mul ${get('d')} ${r.scale}) ${xScale(r.block)})`)}`,
+    ),
+  ]);
   return `(local.set $d ${f16At(`(i32.add ${get('p')} (i32.const 208))`)})
       ${parts.join('\n      ')}`;
 }
 
-const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
-  Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },
-  Q4_0: { body: blockQ4_0, values: 32, bytes: 18 },
-  Q5_0: { body: blockQ5_0, values: 32, bytes: 22 },
-  Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
-  Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
+/** Each format's block body; its values and bytes per block are BLOCKS' (types.ts). */
+const KERNELS: Record<QuantDtype, () => string> = {
+  Q8_0: blockQ8_0,
+  Q4_0: blockQ4_0,
+  Q5_0: blockQ5_0,
+  Q4_K: blockQ4_K,
+  Q6_K: blockQ6_K,
 };
 
 /**
@@ -117,7 +90,7 @@ const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: n
  * scale per 32 values (xd) and, for Q4_K's min terms, the f32 sum of x per 32 values (xs).
  */
 function qdotiFunc(dtype: QuantDtype): string {
-  const k = KERNELS[dtype];
+  const k = { body: KERNELS[dtype], ...BLOCKS[dtype] };
   return `
   (func (export "qdoti_${dtype.toLowerCase()}")
     (param $xq i32) (param $xd i32) (param $xs i32) (param $w i32) (param $y i32) (param $K i32) (param $N i32)

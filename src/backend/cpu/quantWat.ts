@@ -4,8 +4,9 @@
 // f32 x; the block (or sub-block) scale is factored out of each partial sum, as quant.ts's dotRow does, so the
 // products are the exactly dequantized weights' up to f32 rounding. Blocks of 18, 22, 34, 144 and 210 bytes are
 // unaligned: wasm loads take any address (the alignment immediate is only a hint), so no copy is needed.
-import type { QuantDtype } from '../../weights/types.ts';
-import { f16At, get, hsum, splat8, ZERO4 } from './watOps.ts';
+import { BLOCKS, type QuantDtype } from '../../weights/types.ts';
+import { load, q4_0Halves, q4kNibbles, Q5_0_SETUP, q5_0Halves, q6kGroups, scaleMinK4, setQ } from './blockWat.ts';
+import { f16At, get, hsum, ZERO4 } from './watOps.ts';
 
 /** f32x4 partial sums of 16 signed int8 lanes (local $q) times the 16 f32 at $xa + xOff bytes. Uses local $h. */
 function dot16(xOff: number): string {
@@ -26,65 +27,34 @@ function dot16(xOff: number): string {
 const accumulate = (sum: string, scale: string): string =>
   `(local.set $acc (f32x4.add ${get('acc')} (f32x4.mul ${sum} (f32x4.splat ${scale}))))`;
 
-/** Address of byte `off` of the current block. */
-const at = (off: number): string => `(i32.add ${get('p')} (i32.const ${off}))`;
-const setQ = (expr: string): string => `(local.set $q ${expr})`;
-
 /** Q8_0 (34 bytes: f16 d, 32 x i8): d * sum(q x). */
 function blockQ8_0(): string {
   return `(local.set $s ${ZERO4})
-      ${setQ(`(v128.load offset=2 ${get('p')})`)}
+      ${setQ(load(2))}
       (local.set $s (f32x4.add ${get('s')} ${dot16(0)}))
-      ${setQ(`(v128.load offset=18 ${get('p')})`)}
+      ${setQ(load(18))}
       (local.set $s (f32x4.add ${get('s')} ${dot16(64)}))
       ${accumulate(get('s'), f16At(get('p')))}`;
 }
 
 /** Q4_0 (18 bytes: f16 d, 16 bytes of nibbles; low nibbles are values 0..15, high 16..31): d * sum((q - 8) x). */
 function blockQ4_0(): string {
-  return `(local.set $v (v128.load offset=2 ${get('p')}))
-      ${setQ(`(i8x16.sub (v128.and ${get('v')} ${splat8(15)}) ${splat8(8)})`)}
+  return `(local.set $v ${load(2)})
+      ${setQ(q4_0Halves()[0])}
       (local.set $s ${dot16(0)})
-      ${setQ(`(i8x16.sub (i8x16.shr_u ${get('v')} (i32.const 4)) ${splat8(8)})`)}
+      ${setQ(q4_0Halves()[1])}
       (local.set $s (f32x4.add ${get('s')} ${dot16(64)}))
       ${accumulate(get('s'), f16At(get('p')))}`;
-}
-
-/** Lane j holds 1 << (j % 8): the bit of its qh byte that lane j reads. */
-const LANE_BIT = '(v128.const i8x16 1 2 4 8 16 32 64 128 1 2 4 8 16 32 64 128)';
-
-/**
- * Q5_0's 16 signed quants (-16..15) of values 16*half..16*half+15: `nibbles` (their low 4 bits, 0..15) minus 16
- * where their qh bit is clear. `qh` holds the block's u32 in its low 4 bytes (v128.load32_zero); a shuffle gives lanes
- * 0..7 qh byte 2*half and lanes 8..15 byte 2*half+1, an and/eq with LANE_BIT makes each lane's bit a 0/-1 mask, and
- * andnot keeps 16 where it is clear: 5 ops a half (measured: as fast as a splat + swizzle; the qh bits cost Q5_0
- * about a quarter over Q4_0's block dot). Shared by the block dot, the integer dot (quantIntWat.ts) and the
- * dequantizer (quantDeqWat.ts).
- */
-export function q5_0Quants(nibbles: string, qh: string, half: 0 | 1): string {
-  const bytes = [...Array<number>(8).fill(2 * half), ...Array<number>(8).fill(2 * half + 1)];
-  const bits = `(v128.and (i8x16.shuffle ${bytes.join(' ')} ${qh} ${qh}) ${LANE_BIT})`;
-  return `(i8x16.sub ${nibbles} (v128.andnot ${splat8(16)} (i8x16.eq ${bits} ${LANE_BIT})))`;
 }
 
 /** Q5_0 (22 bytes: f16 d, u32 qh of 5th bits, 16 bytes of nibbles as Q4_0's): d * sum((q - 16) x). */
 function blockQ5_0(): string {
-  return `(local.set $v (v128.load offset=6 ${get('p')}))
-      (local.set $hb (v128.load32_zero offset=2 ${get('p')}))
-      ${setQ(q5_0Quants(`(v128.and ${get('v')} ${splat8(15)})`, get('hb'), 0))}
+  return `${Q5_0_SETUP}
+      ${setQ(q5_0Halves()[0])}
       (local.set $s ${dot16(0)})
-      ${setQ(q5_0Quants(`(i8x16.shr_u ${get('v')} (i32.const 4))`, get('hb'), 1))}
+      ${setQ(q5_0Halves()[1])}
       (local.set $s (f32x4.add ${get('s')} ${dot16(64)}))
       ${accumulate(get('s'), f16At(get('p')))}`;
-}
-
-/** Q4_K's 6-bit scale (which = 0) or min (which = 1) of sub-block j, from the 12 bytes at block offset 4
- * (quant.ts scaleMinK4, llama.cpp get_scale_min_k4). */
-function scaleMinK4(j: number, which: 0 | 1): string {
-  const b = (off: number): string => `(i32.load8_u ${at(4 + off)})`;
-  if (j < 4) return `(i32.and ${b(j + 4 * which)} (i32.const 63))`;
-  const lowBits = which === 0 ? `(i32.and ${b(j + 4)} (i32.const 15))` : `(i32.shr_u ${b(j + 4)} (i32.const 4))`;
-  return `(i32.or ${lowBits} (i32.shl (i32.shr_u ${b(j - 4 + 4 * which)} (i32.const 6)) (i32.const 4)))`;
 }
 
 /**
@@ -94,67 +64,43 @@ function scaleMinK4(j: number, which: 0 | 1): string {
  */
 function blockQ4_K(): string {
   const parts: string[] = [];
-  for (let g = 0; g < 4; g++) {
-    for (const [j, hi] of [
-      [2 * g, false],
-      [2 * g + 1, true],
-    ] as const) {
-      const nib = (off: number): string =>
-        hi
-          ? `(i8x16.shr_u (v128.load offset=${off} ${get('p')}) (i32.const 4))`
-          : `(v128.and (v128.load offset=${off} ${get('p')}) ${splat8(15)})`;
-      const xo = 128 * j; // bytes of x before sub-block j
-      parts.push(`${setQ(nib(16 + 32 * g))}
+  for (let j = 0; j < 8; j++) {
+    const [lo, hi] = q4kNibbles(j);
+    const xo = 128 * j; // bytes of x before sub-block j
+    parts.push(`${setQ(lo)}
       (local.set $s ${dot16(xo)})
-      ${setQ(nib(32 + 32 * g))}
+      ${setQ(hi)}
       (local.set $s (f32x4.add ${get('s')} ${dot16(xo + 64)}))
       ${accumulate(get('s'), `(f32.mul ${get('d')} (f32.convert_i32_u ${scaleMinK4(j, 0)}))`)}
       (local.set $acc (f32x4.sub ${get('acc')} (f32x4.mul (v128.load offset=${16 * j} ${get('xsa')})
         (f32x4.splat (f32.mul ${get('dmin')} (f32.convert_i32_u ${scaleMinK4(j, 1)}))))))`);
-    }
   }
   return `(local.set $d ${f16At(get('p'))})
-      (local.set $dmin ${f16At(at(2))})
+      (local.set $dmin ${f16At(`(i32.add ${get('p')} (i32.const 2))`)})
       ${parts.join('\n      ')}
       (local.set $xsa (i32.add ${get('xsa')} (i32.const 128)))`;
 }
 
-/**
- * Q6_K (210 bytes: ql[128] low nibbles, qh[64] high 2 bits, 16 x i8 scales, f16 d; value d*sc*(q-32)). Half h,
- * lanes l0..l0+15 of ql/qh give four 16-value runs (values l, l+32, l+64, l+96 of the half), each under one scale.
- */
+/** Q6_K: each 16-value run (blockWat.ts q6kGroups) times x, under its int8 scale. */
 function blockQ6_K(): string {
-  const parts: string[] = [];
-  for (let h = 0; h < 2; h++)
-    for (const l0 of [0, 16]) {
-      const a = `(v128.load offset=${64 * h + l0} ${get('p')})`;
-      const b = `(v128.load offset=${64 * h + 32 + l0} ${get('p')})`;
-      const c = get('v');
-      const and = (x: string, m: number): string => `(v128.and ${x} ${splat8(m)})`;
-      // the four runs' 6-bit quants: low 4 bits from ql, top 2 from qh (quant.ts q6_K)
-      const runs = [
-        `(v128.or ${and(a, 15)} (i8x16.shl ${and(c, 3)} (i32.const 4)))`,
-        `(v128.or ${and(b, 15)} ${and(`(i8x16.shl ${c} (i32.const 2))`, 0x30)})`,
-        `(v128.or (i8x16.shr_u ${a} (i32.const 4)) ${and(c, 0x30)})`,
-        `(v128.or (i8x16.shr_u ${b} (i32.const 4)) ${and(`(i8x16.shr_u ${c} (i32.const 2))`, 0x30)})`,
-      ];
-      parts.push(`(local.set $v (v128.load offset=${128 + 32 * h + l0} ${get('p')}))`);
-      runs.forEach((run, i) => {
-        const sc = `(f32.convert_i32_s (i32.load8_s offset=${192 + 8 * h + (l0 >> 4) + 2 * i} ${get('p')}))`;
-        parts.push(`${setQ(`(i8x16.sub ${run} ${splat8(32)})`)}
-      ${accumulate(dot16(4 * (128 * h + 32 * i + l0)), `(f32.mul ${get('d')} ${sc})`)}`);
-      });
-    }
-  return `(local.set $d ${f16At(at(208))})
+  const parts = q6kGroups().flatMap(({ setup, runs }) => [
+    setup,
+    ...runs.map(
+      (r) => `${setQ(r.quants)}
+      ${accumulate(dot16(4 * r.value), `(f32.mul ${get('d')} ${r.scale})`)}`,
+    ),
+  ]);
+  return `(local.set $d ${f16At(`(i32.add ${get('p')} (i32.const 208))`)})
       ${parts.join('\n      ')}`;
 }
 
-const KERNELS: Record<QuantDtype, { body: () => string; values: number; bytes: number }> = {
-  Q8_0: { body: blockQ8_0, values: 32, bytes: 34 },
-  Q4_0: { body: blockQ4_0, values: 32, bytes: 18 },
-  Q5_0: { body: blockQ5_0, values: 32, bytes: 22 },
-  Q4_K: { body: blockQ4_K, values: 256, bytes: 144 },
-  Q6_K: { body: blockQ6_K, values: 256, bytes: 210 },
+/** Each format's block body; its values and bytes per block are BLOCKS' (types.ts). */
+const KERNELS: Record<QuantDtype, () => string> = {
+  Q8_0: blockQ8_0,
+  Q4_0: blockQ4_0,
+  Q5_0: blockQ5_0,
+  Q4_K: blockQ4_K,
+  Q6_K: blockQ6_K,
 };
 
 /** Per-32-value partial sums of x (f32x4 each) into $xs: Q4_K's min terms. */
@@ -173,7 +119,7 @@ function xSums(): string {
 
 /** qdot_<dtype>(x, w, y, xs, K, N): y[n] = W[n,:] . x for n < N; xs: K/32 * 16 bytes of scratch (Q4_K only). */
 function qdotFunc(dtype: QuantDtype): string {
-  const k = KERNELS[dtype];
+  const k = { body: KERNELS[dtype], ...BLOCKS[dtype] };
   return `
   (func (export "qdot_${dtype.toLowerCase()}")
     (param $x i32) (param $w i32) (param $y i32) (param $xs i32) (param $K i32) (param $N i32)

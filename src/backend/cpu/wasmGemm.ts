@@ -142,14 +142,15 @@ export class WasmGemm {
   /** g = silu(g) * u in place (the MLP's gate times its up projection). */
   siluMul(g: Float32Array, u: Float32Array): void {
     const n = ceil4(g.length);
-    const gb = this.allocF32(n),
-      ub = this.allocF32(n);
+    // up to 3 lanes of padding: computed on whatever the heap holds there, never copied back
+    const gb = this.alloc(n * 4),
+      ub = this.alloc(n * 4);
     try {
-      const gv = this.f32(gb, n);
+      const gv = this.f32(gb, g.length);
       gv.set(g);
-      this.f32(ub, n).set(u.subarray(0, g.length));
+      this.f32(ub, g.length).set(u.subarray(0, g.length));
       this.siluMulFn(gb.ptr, ub.ptr, n);
-      g.set(gv.subarray(0, g.length));
+      g.set(gv);
     } finally {
       this.release(ub);
       this.release(gb);
